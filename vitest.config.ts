@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: "forks",
+    // Two cores here: PGlite and onnxruntime are CPU-heavy, so keep files from starving each other.
+    maxWorkers: 2,
+  },
+});
