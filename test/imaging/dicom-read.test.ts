@@ -1,0 +1,125 @@
+import { describe, expect, it } from "vitest";
+import { DicomError, readDicom, type DicomErrorCode } from "../../src/imaging/dicom/index.ts";
+import { readSharedDicom, sharedDicomAvailable } from "./helpers/shared-dicom.ts";
+
+/** Sum of modality values and a few pixels, taken from pydicom 2.3.1 (numpy/pillow handlers) on the same files. */
+const PYDICOM_REFERENCE = {
+  "CT_small.dcm": { rows: 128, columns: 128, sum: -1950906, first: [-849, -844, -858, -881, -885] },
+  "image_dfl.dcm": { rows: 512, columns: 512, sum: 33322688, first: [213, 213, 213, 213, 213] },
+  "JPEG2000.dcm": { rows: 1024, columns: 256, sum: 3527976, first: [0, 0, 0, 0, 0] },
+} as const;
+
+function sum(values: ArrayLike<number>): number {
+  let total = 0;
+  for (let i = 0; i < values.length; i++) total += values[i] ?? 0;
+  return total;
+}
+
+async function refusal(name: string): Promise<DicomError> {
+  const error = await readDicom(readSharedDicom(name)).then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  expect(error, `${name} should be refused`).toBeInstanceOf(DicomError);
+  return error as DicomError;
+}
+
+describe.skipIf(!sharedDicomAvailable)("readDicom on the shared third-party files", () => {
+  it("reads MR_small and its implicit, big-endian, RLE, JPEG-LS and JPEG 2000 variants to identical pixel arrays", async () => {
+    const reference = await readDicom(readSharedDicom("MR_small.dcm"));
+    expect(reference.rows).toBe(64);
+    expect(reference.columns).toBe(64);
+    expect(reference.pixels).toBeInstanceOf(Int32Array);
+    // pydicom: pixel_array.sum() == 2125338, first pixels 905 1019 1227 1259 761.
+    expect(sum(reference.pixels)).toBe(2125338);
+    expect(Array.from(reference.pixels.subarray(0, 5))).toEqual([905, 1019, 1227, 1259, 761]);
+
+    for (const variant of ["MR_small_implicit.dcm", "MR_small_bigendian.dcm", "MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm"]) {
+      const image = await readDicom(readSharedDicom(variant));
+      expect([image.rows, image.columns], variant).toEqual([64, 64]);
+      expect(Array.from(image.pixels), variant).toEqual(Array.from(reference.pixels));
+    }
+  });
+
+  it("names the transfer syntax it read", async () => {
+    expect((await readDicom(readSharedDicom("MR_small_bigendian.dcm"))).transferSyntax).toEqual({ uid: "1.2.840.10008.1.2.2", name: "Explicit VR Big Endian (retired)" });
+    expect((await readDicom(readSharedDicom("MR_small_RLE.dcm"))).transferSyntax.name).toBe("RLE Lossless");
+  });
+
+  it.each(Object.entries(PYDICOM_REFERENCE))("reads %s to the same modality values as pydicom", async (name, expected) => {
+    const image = await readDicom(readSharedDicom(name));
+    expect([image.rows, image.columns]).toEqual([expected.rows, expected.columns]);
+    expect(sum(image.pixels)).toBe(expected.sum);
+    expect(Array.from(image.pixels.subarray(0, 5))).toEqual(expected.first);
+  });
+
+  it("applies CT_small's Rescale Intercept to give Hounsfield units", async () => {
+    const image = await readDicom(readSharedDicom("CT_small.dcm"));
+    expect(image.rescaleIntercept).toBe(-1024);
+    expect(image.rescaleSlope).toBe(1);
+    expect(image.summary.modality).toBe("CT");
+    expect(image.pixels[0]).toBe(175 - 1024);
+  });
+
+  it("inflates the deflated transfer syntax", async () => {
+    const image = await readDicom(readSharedDicom("image_dfl.dcm"));
+    expect(image.transferSyntax.uid).toBe("1.2.840.10008.1.2.1.99");
+    expect(image.bitsAllocated).toBe(8);
+  });
+
+  it("decodes JPEG Baseline YBR_FULL colour to RGB matching pydicom after its colour conversion", async () => {
+    const image = await readDicom(readSharedDicom("SC_rgb_jpeg_dcmtk.dcm"));
+    expect(image.photometricInterpretation).toBe("RGB");
+    expect(image.samplesPerPixel).toBe(3);
+    // pydicom + pillow, convert_color_space(YBR_FULL -> RGB): sum 3832000, (0,0) = 254,0,0, (50,50) = 125,130,255.
+    expect(sum(image.pixels)).toBe(3832000);
+    const at = (row: number, column: number): number[] => Array.from(image.pixels.subarray((row * 100 + column) * 3, (row * 100 + column) * 3 + 3));
+    expect(at(0, 0)).toEqual([254, 0, 0]);
+    expect(at(50, 50)).toEqual([125, 130, 255]);
+  });
+
+  const refusals: [string, DicomErrorCode, RegExp][] = [
+    ["JPGExtended.dcm", "UNSUPPORTED_TRANSFER_SYNTAX", /1\.2\.840\.10008\.1\.2\.4\.51 \(JPEG Extended \(Process 2 & 4\)\).*12-bit/],
+    ["MR_truncated.dcm", "TRUNCATED", /ends before its last data element.*\(7FE0,0010\)/],
+    ["rtplan_truncated.dcm", "TRUNCATED", /ends before its last data element/],
+    ["badVR.dcm", "INVALID_VALUE", /Number of Frames \(0028,0008\) is "1A"/],
+    ["no_meta.dcm", "NOT_DICOM", /no "DICM" prefix.*20 08 00 05/],
+  ];
+
+  it.each(refusals)("refuses %s with %s and a message naming the problem", async (name, code, message) => {
+    const error = await refusal(name);
+    expect(error.code).toBe(code);
+    expect(error.message).toMatch(message);
+  });
+
+  it("records the transfer syntax in a refusal's details", async () => {
+    const error = await refusal("JPGExtended.dcm");
+    expect(error.details).toMatchObject({ transferSyntaxUid: "1.2.840.10008.1.2.4.51", transferSyntaxName: "JPEG Extended (Process 2 & 4)" });
+  });
+
+  it("reads the bare data set of no_meta.dcm once the stray first byte is gone, as CT_small's pixels", async () => {
+    // The file is CT_small's data set preceded by one stray byte; without it, it is a readable bare data set.
+    const bare = readSharedDicom("no_meta.dcm").subarray(1);
+    const image = await readDicom(bare);
+    const ct = await readDicom(readSharedDicom("CT_small.dcm"));
+    expect(image.hasFileMeta).toBe(false);
+    expect(image.transferSyntax.uid).toBe("1.2.840.10008.1.2.1");
+    expect(Array.from(image.pixels)).toEqual(Array.from(ct.pixels));
+  });
+
+  it("refuses a frame past the last one", async () => {
+    const error = await readDicom(readSharedDicom("MR_small.dcm"), { frame: 1 }).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(DicomError);
+    expect((error as DicomError).code).toBe("FRAME_OUT_OF_RANGE");
+  });
+});
+
+describe("readDicom on bytes that are not DICOM", () => {
+  it("refuses an empty file and a PNG signature as NOT_DICOM", async () => {
+    for (const bytes of [new Uint8Array(0), new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13])]) {
+      const error = await readDicom(bytes).catch((thrown: unknown) => thrown);
+      expect(error).toBeInstanceOf(DicomError);
+      expect((error as DicomError).code).toBe("NOT_DICOM");
+    }
+  });
+});
