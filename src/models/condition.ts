@@ -1,0 +1,60 @@
+// Scenario parameters -> condition vector, exactly as docs/model-package.md's encoding rules say.
+import { ConditionError } from "./errors.ts";
+import type { ModelManifest } from "./manifest.ts";
+
+/** Drawn scenario parameters: field name -> value (categorical: string, scalar: number). */
+export type ScenarioParameters = Readonly<Record<string, string | number>>;
+
+/** Lists every way `parameters` fails to fit the manifest's condition layout (empty when it fits). */
+export function conditionIssues(manifest: ModelManifest, parameters: ScenarioParameters): string[] {
+  const issues: string[] = [];
+  const known = new Set(manifest.condition.fields.map((field) => field.name));
+  for (const field of manifest.condition.fields) {
+    const value = parameters[field.name];
+    if (value === undefined) {
+      issues.push(`missing "${field.name}"`);
+    } else if (field.kind === "categorical") {
+      if (typeof value !== "string" || !field.values.includes(value)) {
+        issues.push(`"${field.name}" is ${JSON.stringify(value)}; allowed: ${field.values.join(", ")}`);
+      }
+    } else {
+      const [lo, hi] = field.range;
+      if (typeof value !== "number" || !Number.isFinite(value)) {
+        issues.push(`"${field.name}" is ${JSON.stringify(value)}, expected a number in [${lo}, ${hi}]`);
+      } else if (value < lo || value > hi) {
+        issues.push(`"${field.name}" = ${value} is outside [${lo}, ${hi}]`);
+      }
+    }
+  }
+  for (const name of Object.keys(parameters)) {
+    if (!known.has(name)) issues.push(`unknown parameter "${name}"; the model's fields: ${[...known].join(", ")}`);
+  }
+  return issues;
+}
+
+/** Throws ConditionError listing every issue, when parameters do not fit. */
+export function assertParametersFit(manifest: ModelManifest, parameters: ScenarioParameters): void {
+  const issues = conditionIssues(manifest, parameters);
+  if (issues.length > 0) throw new ConditionError(manifest.name, issues);
+}
+
+/** Encodes parameters into the condition vector: categorical one-hot, scalar (v - lo) / (hi - lo). */
+export function encodeCondition(manifest: ModelManifest, parameters: ScenarioParameters): Float32Array {
+  assertParametersFit(manifest, parameters);
+  const vector = new Float32Array(manifest.condition.width);
+  for (const field of manifest.condition.fields) {
+    const value = parameters[field.name];
+    if (field.kind === "categorical") {
+      vector[field.offset + field.values.indexOf(value as string)] = 1;
+    } else {
+      const [lo, hi] = field.range;
+      vector[field.offset] = ((value as number) - lo) / (hi - lo);
+    }
+  }
+  return vector;
+}
+
+/** The vector used for the unconditional pass of classifier-free guidance. */
+export function unconditionalVector(manifest: ModelManifest): Float32Array {
+  return Float32Array.from(manifest.condition.unconditional);
+}

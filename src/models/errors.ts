@@ -1,0 +1,24 @@
+/** Why a model package could not be used. Thrown before any sampling work starts. */
+export type ModelPackageErrorCode = "not-found" | "missing-file" | "hash-mismatch" | "invalid-manifest" | "undeclared-file";
+
+export class ModelPackageError extends Error {
+  override readonly name = "ModelPackageError";
+  constructor(
+    readonly code: ModelPackageErrorCode,
+    message: string,
+    readonly packageDir: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Scenario parameters that do not fit a model's condition layout. `issues` lists each problem. */
+export class ConditionError extends Error {
+  override readonly name = "ConditionError";
+  constructor(
+    readonly model: string,
+    readonly issues: readonly string[],
+  ) {
+    super(`parameters do not fit the condition layout of model "${model}": ${issues.join("; ")}`);
+  }
+}

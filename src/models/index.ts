@@ -1,0 +1,31 @@
+export { ModelPackageError, ConditionError, type ModelPackageErrorCode } from "./errors.ts";
+export {
+  modelManifestSchema,
+  sampleShape,
+  IMAGE_FORMATS,
+  PREDICTION_TYPES,
+  SCHEDULE_KINDS,
+  type ModelManifest,
+  type ConditionField,
+  type LabelRule,
+  type NoiseSchedule,
+  type PredictionType,
+} from "./manifest.ts";
+export {
+  loadModelPackage,
+  loadPackageIdentity,
+  verifyPackageFiles,
+  resolveModelDir,
+  sha256File,
+  packageIdentitySchema,
+  type ModelPackage,
+  type PackageIdentity,
+} from "./package.ts";
+export {
+  encodeCondition,
+  unconditionalVector,
+  conditionIssues,
+  assertParametersFit,
+  type ScenarioParameters,
+} from "./condition.ts";
+export { deriveLabels, type GroundTruth, type GroundTruthBox, type GroundTruthMask } from "./labels.ts";

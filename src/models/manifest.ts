@@ -1,0 +1,156 @@
+// The model manifest (models/<name>/model.json), validated with zod: the runtime trusts nothing it does not declare.
+// The contract is docs/model-package.md.
+import { z } from "zod";
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a lowercase sha256 hex digest");
+const fileName = z
+  .string()
+  .min(1)
+  .refine((name) => !name.includes("..") && !name.startsWith("/") && !name.includes("\\"), "a file name inside the package");
+const range = z.tuple([z.number(), z.number()]).refine(([lo, hi]) => hi > lo, "range [lo, hi] with hi > lo");
+
+export const IMAGE_FORMATS = ["png-rgb8", "png-gray16", "dicom-gray16"] as const;
+export const PREDICTION_TYPES = ["epsilon", "v"] as const;
+export const SCHEDULE_KINDS = ["linear", "scaled_linear", "cosine"] as const;
+export const TIMESTEP_DTYPES = ["float32", "int64"] as const;
+
+export const noiseScheduleSchema = z.object({
+  kind: z.enum(SCHEDULE_KINDS),
+  trainSteps: z.number().int().min(1).max(100_000),
+  betaStart: z.number().positive().optional(),
+  betaEnd: z.number().positive().optional(),
+});
+
+const categoricalField = z.object({
+  name: z.string().min(1),
+  kind: z.literal("categorical"),
+  values: z.array(z.string()).min(1),
+  offset: z.number().int().min(0),
+  width: z.number().int().min(1),
+});
+const scalarField = z.object({
+  name: z.string().min(1),
+  kind: z.literal("scalar"),
+  range,
+  offset: z.number().int().min(0),
+  width: z.literal(1),
+});
+export const conditionFieldSchema = z.discriminatedUnion("kind", [categoricalField, scalarField]);
+
+const boxLabel = z.object({
+  kind: z.literal("box"),
+  class: z.string(),
+  cx: z.string(),
+  cy: z.string(),
+  w: z.string(),
+  h: z.string(),
+  absentWhen: z.array(z.string()).default([]),
+});
+const circleLabel = z.object({
+  kind: z.literal("circle"),
+  class: z.string(),
+  cx: z.string(),
+  cy: z.string(),
+  radius: z.string(),
+  absentWhen: z.array(z.string()).default([]),
+  mask: z.boolean().default(false),
+});
+export const labelRuleSchema = z.discriminatedUnion("kind", [boxLabel, circleLabel]);
+
+export const modelManifestSchema = z
+  .object({
+    schema: z.literal("rareforge.model/1"),
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "lowercase letters, digits and dashes"),
+    version: z.string().min(1),
+    domain: z.enum(["automotive", "medical"]),
+    license: z.string().min(1),
+    description: z.string().default(""),
+    files: z.record(fileName, sha256Hex),
+    image: z.object({
+      width: z.number().int().min(1),
+      height: z.number().int().min(1),
+      channels: z.union([z.literal(1), z.literal(3)]),
+      valueRange: range,
+      format: z.enum(IMAGE_FORMATS),
+      modality: z.string().optional(),
+      storedRange: range.optional(),
+    }),
+    latent: z
+      .object({
+        decoder: fileName,
+        input: z.string().min(1),
+        output: z.string().min(1),
+        shape: z.array(z.number().int().min(1)).min(1),
+        scalingFactor: z.number().positive(),
+      })
+      .nullable()
+      .default(null),
+    denoiser: z.object({
+      file: fileName,
+      inputs: z.object({ sample: z.string().min(1), timestep: z.string().min(1), condition: z.string().min(1) }),
+      output: z.string().min(1),
+      timestepDtype: z.enum(TIMESTEP_DTYPES),
+      prediction: z.enum(PREDICTION_TYPES),
+      schedule: noiseScheduleSchema,
+    }),
+    condition: z.object({
+      width: z.number().int().min(1),
+      fields: z.array(conditionFieldSchema).min(1),
+      unconditional: z.array(z.number()),
+    }),
+    labels: z.array(labelRuleSchema).default([]),
+    defaults: z
+      .object({ sampler: z.string().optional(), steps: z.number().int().optional(), guidance: z.number().optional() })
+      .default({}),
+    provenance: z.record(z.string(), z.unknown()).default({}),
+    evaluation: z.record(z.string(), z.unknown()).default({}),
+  })
+  .superRefine((m, ctx) => {
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
+    if (m.condition.unconditional.length !== m.condition.width) {
+      issue(["condition", "unconditional"], `has ${m.condition.unconditional.length} entries, condition.width is ${m.condition.width}`);
+    }
+    const used = new Array<string | undefined>(m.condition.width).fill(undefined);
+    const names = new Set<string>();
+    m.condition.fields.forEach((field, i) => {
+      if (names.has(field.name)) issue(["condition", "fields", i, "name"], `duplicate field name "${field.name}"`);
+      names.add(field.name);
+      if (field.kind === "categorical" && field.values.length !== field.width) {
+        issue(["condition", "fields", i], `categorical field "${field.name}" has ${field.values.length} values but width ${field.width}`);
+      }
+      for (let slot = field.offset; slot < field.offset + field.width; slot++) {
+        if (slot >= m.condition.width) {
+          issue(["condition", "fields", i], `field "${field.name}" reaches slot ${slot}, past condition.width ${m.condition.width}`);
+          break;
+        }
+        if (used[slot] !== undefined) issue(["condition", "fields", i], `field "${field.name}" overlaps "${used[slot]}" at slot ${slot}`);
+        used[slot] = field.name;
+      }
+    });
+    m.labels.forEach((rule, i) => {
+      const refs = rule.kind === "box" ? [rule.class, rule.cx, rule.cy, rule.w, rule.h] : [rule.class, rule.cx, rule.cy, rule.radius];
+      for (const ref of refs) if (!names.has(ref)) issue(["labels", i], `refers to unknown condition field "${ref}"`);
+    });
+    const declared = (file: string, path: (string | number)[]) => {
+      if (!(file in m.files)) issue(path, `file "${file}" is not listed in files (so its hash could not be verified)`);
+    };
+    declared(m.denoiser.file, ["denoiser", "file"]);
+    if (m.latent) declared(m.latent.decoder, ["latent", "decoder"]);
+    const expected = m.latent ? m.latent.shape : null;
+    if (expected && expected.length !== 3) issue(["latent", "shape"], "latent shape is [channels, height, width]");
+  });
+
+export type ModelManifest = z.infer<typeof modelManifestSchema>;
+export type ConditionField = z.infer<typeof conditionFieldSchema>;
+export type LabelRule = z.infer<typeof labelRuleSchema>;
+export type NoiseSchedule = z.infer<typeof noiseScheduleSchema>;
+export type PredictionType = (typeof PREDICTION_TYPES)[number];
+
+/** The shape [C, H, W] of the tensor the denoiser works on: the latent when there is a decoder, else the image. */
+export function sampleShape(manifest: ModelManifest): [number, number, number] {
+  if (manifest.latent) {
+    const [c, h, w] = manifest.latent.shape;
+    return [c ?? 0, h ?? 0, w ?? 0];
+  }
+  return [manifest.image.channels, manifest.image.height, manifest.image.width];
+}

@@ -1,0 +1,103 @@
+// Loading a model package from disk: read the manifest, validate it, verify every declared file's sha256.
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { z } from "zod";
+import { ModelPackageError } from "./errors.ts";
+import { modelManifestSchema, type ModelManifest } from "./manifest.ts";
+
+export interface ModelPackage {
+  /** Absolute directory of the package. */
+  readonly dir: string;
+  readonly manifest: ModelManifest;
+  /** Absolute path of the denoiser ONNX file. */
+  readonly denoiserPath: string;
+  /** Absolute path of the latent decoder ONNX file, when the manifest has one. */
+  readonly decoderPath: string | null;
+  /** sha256 of each file, as verified at load. */
+  readonly fileHashes: Readonly<Record<string, string>>;
+}
+
+/** Any package manifest (model.json, detector.json, critic.json) shares identity and `files`. */
+export const packageIdentitySchema = z
+  .object({
+    schema: z.string().min(1),
+    name: z.string().min(1),
+    version: z.string().min(1),
+    files: z.record(z.string(), z.string().regex(/^[0-9a-f]{64}$/)),
+  })
+  .passthrough();
+export type PackageIdentity = z.infer<typeof packageIdentitySchema>;
+
+export function sha256File(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
+function formatZodIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`).join("; ");
+}
+
+function readManifestJson(dir: string, manifestFile: string): unknown {
+  const path = join(dir, manifestFile);
+  if (!existsSync(path)) throw new ModelPackageError("not-found", `no ${manifestFile} in ${dir}`, dir);
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new ModelPackageError("invalid-manifest", `${path} is not valid JSON: ${(error as Error).message}`, dir);
+  }
+}
+
+/** Checks each declared file exists and matches its sha256; throws ModelPackageError naming the file otherwise. */
+export function verifyPackageFiles(dir: string, files: Readonly<Record<string, string>>): Record<string, string> {
+  const verified: Record<string, string> = {};
+  for (const [file, expected] of Object.entries(files)) {
+    const path = join(dir, file);
+    if (!existsSync(path) || !statSync(path).isFile()) {
+      throw new ModelPackageError("missing-file", `model package ${dir} declares "${file}" but it is missing`, dir);
+    }
+    const actual = sha256File(path);
+    if (actual !== expected) {
+      throw new ModelPackageError(
+        "hash-mismatch",
+        `"${file}" in ${dir} has sha256 ${actual}, the manifest says ${expected} (file changed or corrupted)`,
+        dir,
+      );
+    }
+    verified[file] = actual;
+  }
+  return verified;
+}
+
+/** Loads and verifies a diffusion model package (model.json). */
+export function loadModelPackage(dir: string): ModelPackage {
+  const absolute = resolve(dir);
+  const parsed = modelManifestSchema.safeParse(readManifestJson(absolute, "model.json"));
+  if (!parsed.success) {
+    throw new ModelPackageError("invalid-manifest", `invalid model.json in ${absolute}: ${formatZodIssues(parsed.error)}`, absolute);
+  }
+  const manifest = parsed.data;
+  const fileHashes = verifyPackageFiles(absolute, manifest.files);
+  return {
+    dir: absolute,
+    manifest,
+    denoiserPath: join(absolute, manifest.denoiser.file),
+    decoderPath: manifest.latent ? join(absolute, manifest.latent.decoder) : null,
+    fileHashes,
+  };
+}
+
+/** Loads any package's identity (detector.json, critic.json, model.json) and verifies its files. */
+export function loadPackageIdentity(dir: string, manifestFile: string): { identity: PackageIdentity; fileHashes: Record<string, string> } {
+  const absolute = resolve(dir);
+  const parsed = packageIdentitySchema.safeParse(readManifestJson(absolute, manifestFile));
+  if (!parsed.success) {
+    throw new ModelPackageError("invalid-manifest", `invalid ${manifestFile} in ${absolute}: ${formatZodIssues(parsed.error)}`, absolute);
+  }
+  return { identity: parsed.data, fileHashes: verifyPackageFiles(absolute, parsed.data.files) };
+}
+
+/** A model given by name (a directory under modelsRoot) or by a path to its directory. */
+export function resolveModelDir(nameOrPath: string, modelsRoot = "models"): string {
+  if (isAbsolute(nameOrPath) || nameOrPath.includes("/") || nameOrPath.startsWith(".")) return resolve(nameOrPath);
+  return resolve(modelsRoot, nameOrPath);
+}
