@@ -1,6 +1,9 @@
 import type { Command } from "commander";
+import { registerMigrateCommand } from "./migrate.ts";
+import { registerServeCommand } from "./serve.ts";
 
 /** Every subcommand module exports a `register…Command(program)`; add new ones here. */
 export function registerCommands(program: Command): void {
-  void program;
+  registerServeCommand(program);
+  registerMigrateCommand(program);
 }

@@ -1,0 +1,123 @@
+// The running service: database, migrations, scenario library, GraphQL and health endpoints over HTTP,
+// and a clean shutdown that flushes the embedded database and releases its lock.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Config } from "./config.ts";
+import { databaseOptionsFromConfig, openDatabase, type Database } from "./db/index.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import type { Services } from "./graphql/context.ts";
+import { directoryModelCatalog } from "./graphql/managers/model-catalog.ts";
+import { ScenarioManager } from "./graphql/managers/scenarios.ts";
+import { createGraphQLServer } from "./graphql/server.ts";
+import { loadScenarioLibrary } from "./scenarios/index.ts";
+import { RAREFORGE_VERSION } from "./version.ts";
+
+export interface RunningService {
+  readonly url: string;
+  readonly services: Services;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** An already-open database (tests); otherwise one is opened from the config. */
+  db?: Database;
+}
+
+export async function buildServices(config: Config, db: Database, logger: Logger): Promise<Services> {
+  const models = directoryModelCatalog(config.modelsDir);
+  return { config, db, logger, models, scenarios: new ScenarioManager(db, models) };
+}
+
+export async function importLibrary(services: Services): Promise<void> {
+  const entries = await loadScenarioLibrary(services.config.scenariosDir);
+  const outcome = await services.scenarios.importSpecs(
+    entries.map((entry) => ({ label: entry.file, spec: entry.spec })),
+    "LIBRARY",
+  );
+  services.logger.info(
+    { created: outcome.created.length, updated: outcome.updated.length, unchanged: outcome.unchanged.length },
+    "scenario library imported",
+  );
+}
+
+export async function startService(config: Config, options: StartOptions = {}): Promise<RunningService> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const db = options.db ?? (await openDatabase(databaseOptionsFromConfig(config)));
+  let server: http.Server | undefined;
+  try {
+    const migration = await db.migrate();
+    logger.info({ database: db.kind, applied: migration.applied, alreadyApplied: migration.alreadyApplied.length }, "database ready");
+    const services = await buildServices(config, db, logger);
+    if (config.importLibraryOnStart) {
+      try {
+        await importLibrary(services);
+      } catch (error) {
+        // A bad library file must not take the API down; it is reported and the rest keeps working.
+        logger.error({ err: error }, "scenario library import failed");
+      }
+    }
+    const yoga = createGraphQLServer(services);
+    server = http.createServer((req, res) => {
+      void route(req, res).catch((error) => {
+        logger.error({ err: error }, "request failed");
+        if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
+        else res.destroy();
+      });
+    });
+    const route = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const url = new URL(req.url ?? "/", "http://localhost");
+      if (url.pathname === "/health") return sendJson(res, 200, { status: "ok", version: RAREFORGE_VERSION });
+      if (url.pathname === "/ready") {
+        try {
+          await db.ping();
+          return sendJson(res, 200, { status: "ready", database: db.kind });
+        } catch (error) {
+          return sendJson(res, 503, { status: "unavailable", reason: (error as Error).message });
+        }
+      }
+      if (url.pathname === "/graphql") {
+        const declared = Number(req.headers["content-length"] ?? "0");
+        if (declared > config.maxBodyBytes)
+          return sendJson(res, 413, { errors: [{ message: `request body of ${declared} bytes exceeds the limit of ${config.maxBodyBytes}` }] });
+        if (req.method === "POST" && req.headers["content-length"] === undefined)
+          return sendJson(res, 411, { errors: [{ message: "POST requests need a Content-Length header" }] });
+        return yoga(req, res);
+      }
+      return sendJson(res, 404, { error: `no route for ${url.pathname}` });
+    };
+    await new Promise<void>((resolve, reject) => {
+      server!.once("error", reject);
+      server!.listen(config.port, config.host, () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    const url = `http://${address.address.includes(":") ? `[${address.address}]` : address.address}:${address.port}`;
+    logger.info({ url: `${url}/graphql`, version: RAREFORGE_VERSION }, "RareForge is serving GraphQL");
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      services,
+      close() {
+        closing ??= (async () => {
+          await new Promise<void>((resolve) => {
+            server!.close(() => resolve());
+            server!.closeAllConnections();
+          });
+          if (!options.db) await db.close();
+          logger.info("RareForge stopped");
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    server?.close();
+    if (!options.db) await db.close();
+    throw error;
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}

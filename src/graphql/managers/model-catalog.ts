@@ -1,0 +1,41 @@
+// The installed model packages, read from models/<name>/model.json, as far as scenario validation needs.
+import { readFile, readdir } from "node:fs/promises";
+import path from "node:path";
+import type { ConditionLayout } from "../../scenarios/index.ts";
+
+export interface ModelCatalog {
+  /** The condition layout of the named model, or undefined when no such package is installed. */
+  layout(name: string): Promise<ConditionLayout | undefined>;
+  names(): Promise<string[]>;
+}
+
+export function directoryModelCatalog(modelsDir: string): ModelCatalog {
+  const cache = new Map<string, ConditionLayout | undefined>();
+  const read = async (name: string) => {
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) return undefined;
+    try {
+      const manifest = JSON.parse(await readFile(path.join(modelsDir, name, "model.json"), "utf8")) as ConditionLayout;
+      if (!manifest?.condition?.fields || !Array.isArray(manifest.condition.fields)) return undefined;
+      return { name: manifest.name ?? name, domain: manifest.domain, condition: manifest.condition };
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    async layout(name) {
+      if (!cache.has(name)) cache.set(name, await read(name));
+      return cache.get(name);
+    },
+    async names() {
+      let entries: string[] = [];
+      try {
+        entries = (await readdir(modelsDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+      } catch {
+        return [];
+      }
+      const found: string[] = [];
+      for (const name of entries.sort()) if (await this.layout(name)) found.push(name);
+      return found;
+    },
+  };
+}

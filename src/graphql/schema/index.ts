@@ -1,0 +1,6 @@
+import { builder } from "../builder.ts";
+import "./scalars.ts";
+import "./errors.ts";
+import "./scenarios.ts";
+
+export const schema = builder.toSchema({ sortSchema: true });

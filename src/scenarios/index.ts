@@ -1,0 +1,20 @@
+export {
+  DOMAINS,
+  DISTRIBUTION_KINDS,
+  parseScenarioSpec,
+  validateScenarioSpec,
+  scenarioSpecSchema,
+  ScenarioValidationError,
+  type Domain,
+  type Distribution,
+  type DistributionKind,
+  type ParameterValue,
+  type ScenarioSpec,
+  type ScenarioSpecInput,
+  type SpecIssue,
+  type SpecParseResult,
+} from "./spec.ts";
+export { drawParameters, sweepGridSize, uniformAt, radicalInverse, truncatedNormalAt, type DrawnParameters } from "./draw.ts";
+export { parseScenarioYaml, loadScenarioLibrary, loadScenarioFile, findLibraryScenario, LibraryError, type LibraryEntry } from "./library.ts";
+export { checkScenarioAgainstModel, type ConditionLayout } from "./compatibility.ts";
+export { canonicalSpecHash } from "./hash.ts";

@@ -1,0 +1,155 @@
+// The scenario specification: what a rare situation is, as data. Validated with zod; every error names
+// the path of the bad field and, for closed choices, the allowed values.
+import { z } from "zod";
+
+export const DOMAINS = ["automotive", "medical"] as const;
+export type Domain = (typeof DOMAINS)[number];
+
+export const DISTRIBUTION_KINDS = ["fixed", "choice", "uniform", "truncatedNormal", "integer", "sweep", "halton"] as const;
+export type DistributionKind = (typeof DISTRIBUTION_KINDS)[number];
+
+const parameterValue = z.union([z.string().min(1), z.number().finite()]);
+export type ParameterValue = z.infer<typeof parameterValue>;
+
+const fixed = z.strictObject({ kind: z.literal("fixed"), value: parameterValue });
+
+const choice = z
+  .strictObject({
+    kind: z.literal("choice"),
+    values: z.array(parameterValue).min(1),
+    /** Relative weights, one per value; equal when omitted. */
+    weights: z.array(z.number().finite().nonnegative()).optional(),
+  })
+  .superRefine((d, ctx) => {
+    if (d.weights === undefined) return;
+    if (d.weights.length !== d.values.length)
+      ctx.addIssue({ code: "custom", path: ["weights"], message: `needs one weight per value (${d.values.length}), got ${d.weights.length}` });
+    else if (!d.weights.some((w) => w > 0)) ctx.addIssue({ code: "custom", path: ["weights"], message: "at least one weight must be positive" });
+  });
+
+const range = <T extends z.ZodRawShape>(shape: T) =>
+  z.strictObject({ min: z.number().finite(), max: z.number().finite(), ...shape });
+
+const rangeOrdered = (d: { min: number; max: number }, ctx: z.RefinementCtx) => {
+  if (d.max < d.min) ctx.addIssue({ code: "custom", path: ["max"], message: `max (${d.max}) must be ≥ min (${d.min}): negative range` });
+};
+
+const uniform = range({ kind: z.literal("uniform") }).superRefine(rangeOrdered);
+
+const truncatedNormal = range({
+  kind: z.literal("truncatedNormal"),
+  mean: z.number().finite(),
+  std: z.number().finite().positive(),
+}).superRefine(rangeOrdered);
+
+const integer = z
+  .strictObject({ kind: z.literal("integer"), min: z.number().int(), max: z.number().int() })
+  .superRefine(rangeOrdered);
+
+/** A deterministic grid over the listed values; several swept parameters form a Cartesian product. */
+const sweep = z.strictObject({ kind: z.literal("sweep"), values: z.array(parameterValue).min(1) });
+
+/** A space-filling Halton sequence over [min, max], one prime base per Halton parameter. */
+const halton = range({ kind: z.literal("halton") }).superRefine(rangeOrdered);
+
+const distributionObject = z.discriminatedUnion(
+  "kind",
+  [fixed, choice, uniform, truncatedNormal, integer, sweep, halton],
+  { error: (issue) => (issue.code === "invalid_union" ? `unknown distribution kind; allowed: ${DISTRIBUTION_KINDS.join(", ")}` : undefined) },
+);
+
+/** A bare value is shorthand for `{ kind: fixed, value }`. */
+export const distributionSchema = z.union([parameterValue.transform((value) => ({ kind: "fixed" as const, value })), distributionObject], {
+  error: () => `expected a value or a distribution { kind: ${DISTRIBUTION_KINDS.join(" | ")}, … }`,
+});
+export type Distribution = z.infer<typeof distributionObject>;
+
+const expectation = z
+  .strictObject({
+    /** The object class a detector should find (scenario vocabulary: pedestrian, animal, tumour…). */
+    class: z.string().min(1).optional(),
+    /** Or: the class is whatever this parameter draws (e.g. `hazard`). */
+    classFrom: z.string().min(1).optional(),
+    minCount: z.number().int().positive().default(1),
+    note: z.string().optional(),
+  })
+  .superRefine((e, ctx) => {
+    if ((e.class === undefined) === (e.classFrom === undefined))
+      ctx.addIssue({ code: "custom", path: ["class"], message: "give exactly one of class or classFrom" });
+  });
+
+export const scenarioSpecSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .min(3)
+      .max(80)
+      .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, "lowercase words joined by hyphens, e.g. deer-crossing-night-fog"),
+    domain: z.enum(DOMAINS, { error: () => `domain must be one of: ${DOMAINS.join(", ")}` }),
+    model: z.string().min(1),
+    description: z.string().default(""),
+    tags: z.array(z.string().min(1).max(40)).max(32).default([]),
+    parameters: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, "parameter names are identifiers"), distributionSchema),
+    expectations: z.array(expectation).default([]),
+  })
+  .superRefine((spec, ctx) => {
+    spec.expectations.forEach((e, i) => {
+      if (e.classFrom !== undefined && !(e.classFrom in spec.parameters))
+        ctx.addIssue({
+          code: "custom",
+          path: ["expectations", i, "classFrom"],
+          message: `names no parameter; parameters: ${Object.keys(spec.parameters).join(", ")}`,
+        });
+    });
+  });
+
+export type ScenarioSpec = z.infer<typeof scenarioSpecSchema>;
+/** What a user writes (defaults not yet applied). */
+export type ScenarioSpecInput = z.input<typeof scenarioSpecSchema>;
+
+export interface SpecIssue {
+  /** Dotted path of the bad field, e.g. `parameters.weather.kind`. */
+  path: string;
+  message: string;
+}
+
+export class ScenarioValidationError extends Error {
+  override name = "ScenarioValidationError";
+  constructor(readonly issues: SpecIssue[]) {
+    super(`invalid scenario: ${issues.map((i) => `${i.path || "(root)"}: ${i.message}`).join("; ")}`);
+  }
+}
+
+function flattenIssues(error: z.ZodError): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  const visit = (issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]) => {
+    for (const issue of issues) {
+      const path = [...prefix, ...issue.path];
+      if (issue.code === "unrecognized_keys") {
+        for (const key of issue.keys) out.push({ path: [...path, key].join("."), message: `unknown field "${key}"` });
+      } else if (issue.code === "invalid_union" && issue.errors.length > 0 && issue.message.startsWith("expected a value or")) {
+        // Report the object branch's problems: they are specific (the primitive branch only says "not a value").
+        const objectBranch = issue.errors[issue.errors.length - 1] ?? [];
+        visit(objectBranch, path);
+      } else {
+        out.push({ path: path.join("."), message: issue.message });
+      }
+    }
+  };
+  visit(error.issues, []);
+  return out;
+}
+
+export type SpecParseResult = { ok: true; spec: ScenarioSpec } | { ok: false; issues: SpecIssue[] };
+
+export function parseScenarioSpec(input: unknown): SpecParseResult {
+  const parsed = scenarioSpecSchema.safeParse(input);
+  return parsed.success ? { ok: true, spec: parsed.data } : { ok: false, issues: flattenIssues(parsed.error) };
+}
+
+/** Parses or throws ScenarioValidationError. */
+export function validateScenarioSpec(input: unknown): ScenarioSpec {
+  const result = parseScenarioSpec(input);
+  if (!result.ok) throw new ScenarioValidationError(result.issues);
+  return result.spec;
+}

@@ -1,0 +1,58 @@
+// The database backends every API and migration test runs against: embedded PGlite always, and a real
+// PostgreSQL server when TEST_DATABASE_URL is set (CI sets it). Each PostgreSQL use gets a fresh database.
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { openDatabase, type Database } from "../../src/db/index.ts";
+
+export interface TestBackend {
+  name: "pglite" | "postgresql";
+  /** A fresh, empty database. */
+  open(): Promise<Database>;
+}
+
+async function withAdmin<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates a fresh database beside TEST_DATABASE_URL's and drops it again when closed. */
+export async function freshPostgresUrl(baseUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `rareforge_test_${randomBytes(6).toString("hex")}`;
+  await withAdmin(baseUrl, (c) => c.query(`CREATE DATABASE ${name}`));
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: () => withAdmin(baseUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+  };
+}
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
+
+export function testBackends(): TestBackend[] {
+  const backends: TestBackend[] = [{ name: "pglite", open: () => openDatabase({ kind: "pglite" }) }];
+  if (TEST_DATABASE_URL) {
+    backends.push({
+      name: "postgresql",
+      async open() {
+        const fresh = await freshPostgresUrl(TEST_DATABASE_URL);
+        const db = await openDatabase({ kind: "postgresql", url: fresh.url });
+        const close = db.close.bind(db);
+        return Object.assign(db, {
+          close: async () => {
+            await close();
+            await fresh.drop();
+          },
+        });
+      },
+    });
+  } else {
+    console.info("TEST_DATABASE_URL is not set: PostgreSQL variants of the database tests are skipped (PGlite runs).");
+  }
+  return backends;
+}
