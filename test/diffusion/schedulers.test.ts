@@ -49,8 +49,8 @@ describe("schedulers match the PyTorch reference", () => {
       scheduler.setTimesteps(c.steps);
       expect(maxAbsDiff(scheduler.timesteps, c.timesteps)).toBeLessThan(1e-9);
       expect(scheduler.initNoiseSigma).toBeCloseTo(c.initNoiseSigma, 6);
-      let x = Float32Array.from(golden.noise, (v) => v * scheduler.initNoiseSigma);
-      let first: Float32Array | null = null;
+      let x: Float32Array = Float32Array.from(golden.noise, (v) => v * scheduler.initNoiseSigma);
+      let first: Float32Array | null = null as Float32Array | null;
       scheduler.timesteps.forEach((t, i) => {
         const output = analyticModel(scheduler.scaleModelInput(x, t), t);
         const noise = scheduler.stochastic ? Float32Array.from(golden.stepNoise[i] ?? []) : undefined;

@@ -1,0 +1,380 @@
+// The sampling pipeline: classifier-free guidance with the unconditional and conditional passes in one
+// batch, any batch size, latent decoding, image-to-image (strength) and inpainting (mask blended every step).
+// Sample i draws all its noise from SampleNoise(seed, i), so it is the same alone or in any batch.
+import { createHash } from "node:crypto";
+import {
+  deriveLabels,
+  encodeCondition,
+  sampleShape,
+  unconditionalVector,
+  type GroundTruth,
+  type ModelPackage,
+  type ScenarioParameters,
+} from "../models/index.ts";
+import { assertParametersFit } from "../models/condition.ts";
+import type { GenerationRecord, ImageTensor } from "../imaging/png.ts";
+import { RAREFORGE_VERSION } from "../version.ts";
+import { GenerationInputError } from "./errors.ts";
+import { createSession, onnxRuntimeVersion, type ExecutionProviderName, type OnnxSession, type ResolvedExecutionProvider, type TensorInput } from "./onnx.ts";
+import { SampleNoise } from "./noise.ts";
+import { decodeImage, maskToSampleGrid, resizeBilinear, toModelSpace } from "./reference.ts";
+import { createScheduler, parseSampler, type SamplerName, type Scheduler } from "./schedulers/index.ts";
+
+export const MAX_STEPS = 1000;
+
+/** A model's ONNX sessions on one execution provider, reused across batches. */
+export interface ModelRuntime {
+  readonly model: ModelPackage;
+  readonly provider: ResolvedExecutionProvider;
+  readonly denoiser: OnnxSession;
+  readonly decoder: OnnxSession | null;
+  /** Milliseconds spent inside onnxruntime by both sessions. */
+  onnxMillis(): number;
+  dispose(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  ep?: ExecutionProviderName;
+  intraOpThreads?: number;
+  log?: (message: string) => void;
+}
+
+export async function openModelRuntime(model: ModelPackage, options: RuntimeOptions = {}): Promise<ModelRuntime> {
+  const settings = { ep: options.ep ?? "cpu", ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}), ...(options.log ? { log: options.log } : {}) };
+  const denoiser = await createSession(model.denoiserPath, settings);
+  // the decoder goes on the provider the denoiser got, so one sample never mixes providers
+  const decoder = model.decoderPath ? await createSession(model.decoderPath, { ...settings, ep: denoiser.provider }) : null;
+  const expected = Object.values(model.manifest.denoiser.inputs);
+  const missing = expected.filter((name) => !denoiser.inputNames.includes(name));
+  if (missing.length > 0) {
+    throw new GenerationInputError("unsupported", `denoiser ${model.denoiserPath} has inputs [${denoiser.inputNames.join(", ")}]; the manifest names [${missing.join(", ")}] which it lacks`);
+  }
+  return {
+    model,
+    provider: denoiser.provider,
+    denoiser,
+    decoder,
+    onnxMillis: () => denoiser.runMillis + (decoder?.runMillis ?? 0),
+    async dispose() {
+      await denoiser.dispose();
+      await decoder?.dispose();
+    },
+  };
+}
+
+/** Where a sample's Gaussian noise comes from (SampleNoise in production; stored arrays in golden tests). */
+export interface NoiseSource {
+  gaussian(count: number): Float32Array;
+}
+
+export interface GenerateSamplesRequest {
+  model: ModelPackage;
+  /** Sessions to reuse; opened (and disposed at the end) from `ep` when absent. */
+  runtime?: ModelRuntime;
+  sampler: SamplerName;
+  steps: number;
+  guidance: number;
+  /** DDIM only. */
+  eta?: number;
+  seed: number;
+  /** Sample indices of the request; parameters[k] belongs to indices[k]. */
+  indices: readonly number[];
+  parameters: readonly ScenarioParameters[];
+  ep?: ExecutionProviderName;
+  /** Samples denoised together (default 8). */
+  batchSize?: number;
+  /** PNG or JPEG bytes of any size: image-to-image (with strength) and inpainting (with mask). */
+  reference?: Uint8Array;
+  /** 0 < strength <= 1: how much of the schedule is re-run over the noised reference (default 0.6 with a reference). */
+  strength?: number;
+  /** PNG or JPEG mask, white = regenerate, the size of the reference or of the model's image. */
+  mask?: Uint8Array;
+  /** Extra fields for every record (e.g. scenario name and version). */
+  recordExtras?: Readonly<Record<string, unknown>>;
+  onProgress?: (progress: { samplesDone: number; samplesTotal: number; batchStep: number; batchSteps: number }) => void;
+}
+
+export interface GeneratedSample {
+  readonly index: number;
+  readonly parameters: ScenarioParameters;
+  readonly condition: Float32Array;
+  /** The image in model value range, planar [C, H, W] (decoded when the model is latent). */
+  readonly image: ImageTensor;
+  readonly labels: GroundTruth;
+  readonly record: GenerationRecord;
+}
+
+interface PreparedReference {
+  /** Reference in the model's sample space [C, H, W]. */
+  sample: Float32Array;
+  /** 1 = regenerate, 0 = keep, per sample element (broadcast over channels); null for plain image-to-image. */
+  mask: Float32Array | null;
+  strength: number;
+  referenceSha256: string;
+  maskSha256: string | null;
+}
+
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+/** Checks the request; throws a typed error before any work is done. */
+export function validateRequest(request: GenerateSamplesRequest): PreparedReference | null {
+  const { model, steps, guidance, seed, indices, parameters } = request;
+  const manifest = model.manifest;
+  parseSampler(request.sampler);
+  const trainSteps = manifest.denoiser.schedule.trainSteps;
+  if (!Number.isInteger(steps) || steps <= 0 || steps > MAX_STEPS || steps > trainSteps) {
+    throw new GenerationInputError("steps", `steps must be an integer in [1, ${Math.min(MAX_STEPS, trainSteps)}], got ${steps}`);
+  }
+  if (!Number.isFinite(guidance) || guidance < 0) throw new GenerationInputError("guidance", `guidance must be a finite number >= 0, got ${guidance}`);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new GenerationInputError("seed", `seed must be a non-negative integer, got ${seed}`);
+  const batchSize = request.batchSize ?? 8;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new GenerationInputError("batch-size", `batch size must be a positive integer, got ${batchSize}`);
+  if (indices.length !== parameters.length) {
+    throw new GenerationInputError("indices", `${indices.length} indices but ${parameters.length} parameter sets; give one per index`);
+  }
+  if (indices.some((i) => !Number.isSafeInteger(i) || i < 0) || new Set(indices).size !== indices.length) {
+    throw new GenerationInputError("indices", "sample indices must be distinct non-negative integers");
+  }
+  if (request.eta !== undefined && (!Number.isFinite(request.eta) || request.eta < 0 || request.eta > 1)) {
+    throw new GenerationInputError("unsupported", `eta must be in [0, 1], got ${request.eta}`);
+  }
+  for (const p of parameters) assertParametersFit(manifest, p);
+  if (!request.reference) {
+    if (request.mask) throw new GenerationInputError("mask-without-reference", "a mask needs a reference image (--reference)");
+    if (request.strength !== undefined) throw new GenerationInputError("strength", "strength needs a reference image (--reference)");
+    return null;
+  }
+  const strength = request.strength ?? 0.6;
+  if (!Number.isFinite(strength) || strength <= 0 || strength > 1) throw new GenerationInputError("strength", `strength must be in (0, 1], got ${strength}`);
+  if (Math.floor(steps * strength) < 1) {
+    throw new GenerationInputError("strength", `strength ${strength} with ${steps} steps leaves no denoising step; raise one of them`);
+  }
+  if (manifest.latent) {
+    throw new GenerationInputError("unsupported", `model "${manifest.name}" is a latent model without an encoder: image-to-image and inpainting need a pixel-space model`);
+  }
+  const [c, h, w] = sampleShape(manifest);
+  const decoded = decodeImage(request.reference, "reference image");
+  const sample = toModelSpace(resizeBilinear(decoded, w, h), c, manifest.image.valueRange);
+  let mask: Float32Array | null = null;
+  if (request.mask) {
+    const decodedMask = decodeImage(request.mask, "mask");
+    const fitsReference = decodedMask.width === decoded.width && decodedMask.height === decoded.height;
+    const fitsModel = decodedMask.width === w && decodedMask.height === h;
+    if (!fitsReference && !fitsModel) {
+      throw new GenerationInputError(
+        "mask-size",
+        `mask is ${decodedMask.width}x${decodedMask.height}; it must match the reference (${decoded.width}x${decoded.height}) or the model image (${w}x${h})`,
+      );
+    }
+    const grid = maskToSampleGrid(decodedMask, w, h);
+    mask = new Float32Array(c * h * w);
+    for (let ch = 0; ch < c; ch++) mask.set(grid, ch * h * w);
+  }
+  return { sample, mask, strength, referenceSha256: sha256(request.reference), maskSha256: request.mask ? sha256(request.mask) : null };
+}
+
+/** One denoiser evaluation with classifier-free guidance, [uncond..., cond...] in one batch. */
+async function guidedModelOutput(
+  runtime: ModelRuntime,
+  modelInput: Float32Array,
+  count: number,
+  timestep: number,
+  conditions: Float32Array,
+  unconditional: Float32Array,
+  guidance: number,
+): Promise<Float32Array> {
+  const manifest = runtime.model.manifest;
+  const [c, h, w] = sampleShape(manifest);
+  const n = c * h * w;
+  const width = manifest.condition.width;
+  const guided = guidance !== 1; // g = 1 is the conditional output alone: skip the unconditional pass
+  const rows = guided ? 2 * count : count;
+  let sample = modelInput;
+  let condition = conditions;
+  if (guided) {
+    sample = new Float32Array(rows * n);
+    sample.set(modelInput, 0);
+    sample.set(modelInput, count * n);
+    condition = new Float32Array(rows * width);
+    for (let b = 0; b < count; b++) condition.set(unconditional, b * width);
+    condition.set(conditions, count * width);
+  }
+  const timestepInput: TensorInput =
+    manifest.denoiser.timestepDtype === "int64"
+      ? { type: "int64", data: new BigInt64Array(rows).fill(BigInt(Math.round(timestep))), dims: [rows] }
+      : { type: "float32", data: new Float32Array(rows).fill(timestep), dims: [rows] };
+  const names = manifest.denoiser.inputs;
+  const outputs = await runtime.denoiser.run({
+    [names.sample]: { type: "float32", data: sample, dims: [rows, c, h, w] },
+    [names.timestep]: timestepInput,
+    [names.condition]: { type: "float32", data: condition, dims: [rows, width] },
+  });
+  const output = outputs[manifest.denoiser.output];
+  if (!output) throw new GenerationInputError("unsupported", `denoiser has no output "${manifest.denoiser.output}"`);
+  if (!guided) return output.data;
+  // out = uncond + g * (cond - uncond)
+  const result = new Float32Array(count * n);
+  const out = output.data;
+  for (let i = 0; i < count * n; i++) {
+    const u = out[i] ?? 0;
+    result[i] = u + guidance * ((out[count * n + i] ?? 0) - u);
+  }
+  return result;
+}
+
+export interface DenoiseBatchOptions {
+  runtime: ModelRuntime;
+  scheduler: Scheduler;
+  steps: number;
+  guidance: number;
+  /** Condition vectors of the batch, concatenated [B, width]. */
+  conditions: Float32Array;
+  /** One noise source per sample, in batch order. */
+  noise: readonly NoiseSource[];
+  reference?: PreparedReference | null;
+  onStep?: (step: number, steps: number) => void;
+}
+
+/** The denoising loop for one batch: returns the final samples [B, C, H, W] in model (or latent) space. */
+export async function denoiseBatch(options: DenoiseBatchOptions): Promise<Float32Array> {
+  const { runtime, scheduler, guidance, conditions, noise, reference } = options;
+  const manifest = runtime.model.manifest;
+  const [c, h, w] = sampleShape(manifest);
+  const n = c * h * w;
+  const count = noise.length;
+  const unconditional = unconditionalVector(manifest);
+  scheduler.setTimesteps(options.steps);
+  let timesteps = scheduler.timesteps;
+  // 1. initial noise per sample, drawn first from each sample's own generator
+  const initialNoise = new Float32Array(count * n);
+  noise.forEach((source, b) => initialNoise.set(source.gaussian(n), b * n));
+  let x: Float32Array;
+  let referenceBatch: Float32Array | null = null;
+  if (reference) {
+    // 2a. image-to-image: start part-way down the schedule from the noised reference (diffusers' strength)
+    const initSteps = Math.min(Math.floor(options.steps * reference.strength), options.steps);
+    const start = options.steps - initSteps;
+    scheduler.setBeginIndex(start);
+    timesteps = timesteps.slice(start);
+    referenceBatch = new Float32Array(count * n);
+    for (let b = 0; b < count; b++) referenceBatch.set(reference.sample, b * n);
+    x = scheduler.addNoise(referenceBatch, initialNoise, timesteps[0] ?? 0);
+  } else {
+    // 2b. text-to-image: pure noise scaled to the first sigma
+    x = initialNoise.map((v) => v * scheduler.initNoiseSigma);
+  }
+  const mask = reference?.mask ?? null;
+  for (let i = 0; i < timesteps.length; i++) {
+    const t = timesteps[i] ?? 0;
+    // 3. guided model output on the (scaled) sample
+    const modelOutput = await guidedModelOutput(runtime, scheduler.scaleModelInput(x, t), count, t, conditions, unconditional, guidance);
+    // 4. scheduler step, with per-sample variance noise for ancestral samplers
+    let stepNoise: Float32Array | undefined;
+    if (scheduler.stochastic) {
+      stepNoise = new Float32Array(count * n);
+      noise.forEach((source, b) => stepNoise?.set(source.gaussian(n), b * n));
+    }
+    x = scheduler.step(modelOutput, t, x, stepNoise).prevSample;
+    // 5. inpainting: keep the reference outside the mask, noised to the next timestep (exact at the end)
+    if (mask && referenceBatch) {
+      const next = timesteps[i + 1];
+      const known = next === undefined ? referenceBatch : scheduler.addNoise(referenceBatch, initialNoise, next);
+      for (let b = 0; b < count; b++) {
+        for (let k = 0; k < n; k++) {
+          const m = mask[k] ?? 0;
+          const j = b * n + k;
+          x[j] = m * (x[j] ?? 0) + (1 - m) * (known[j] ?? 0);
+        }
+      }
+    }
+    options.onStep?.(i + 1, timesteps.length);
+  }
+  return x;
+}
+
+/** Latent -> image through the manifest's decoder (sample / scalingFactor first), or the sample itself. */
+export async function decodeSamples(runtime: ModelRuntime, samples: Float32Array, count: number): Promise<Float32Array> {
+  const manifest = runtime.model.manifest;
+  if (!manifest.latent || !runtime.decoder) return samples;
+  const [c, h, w] = sampleShape(manifest);
+  const scaled = samples.map((v) => v / manifest.latent!.scalingFactor);
+  const outputs = await runtime.decoder.run({ [manifest.latent.input]: { type: "float32", data: scaled, dims: [count, c, h, w] } });
+  const image = outputs[manifest.latent.output];
+  if (!image) throw new GenerationInputError("unsupported", `decoder has no output "${manifest.latent.output}"`);
+  const expected = count * manifest.image.channels * manifest.image.height * manifest.image.width;
+  if (image.data.length !== expected) {
+    throw new GenerationInputError("unsupported", `decoder output has ${image.data.length} values, the manifest's image needs ${expected}`);
+  }
+  return image.data;
+}
+
+/** Generates the requested samples, batch by batch, with one record each. */
+export async function generateSamples(request: GenerateSamplesRequest): Promise<GeneratedSample[]> {
+  const reference = validateRequest(request);
+  const { model, sampler, steps, guidance, seed, indices, parameters } = request;
+  const manifest = model.manifest;
+  const conditions = parameters.map((p) => encodeCondition(manifest, p));
+  const runtime = request.runtime ?? (await openModelRuntime(model, { ep: request.ep ?? "cpu" }));
+  const batchSize = request.batchSize ?? 8;
+  const { width, height, channels } = manifest.image;
+  const imageSize = width * height * channels;
+  const results: GeneratedSample[] = [];
+  try {
+    for (let start = 0; start < indices.length; start += batchSize) {
+      const batchIndices = indices.slice(start, start + batchSize);
+      const count = batchIndices.length;
+      const batchConditions = new Float32Array(count * manifest.condition.width);
+      batchIndices.forEach((_, b) => batchConditions.set(conditions[start + b] ?? new Float32Array(), b * manifest.condition.width));
+      const scheduler = createScheduler(sampler, {
+        schedule: manifest.denoiser.schedule,
+        prediction: manifest.denoiser.prediction,
+        ...(request.eta !== undefined ? { eta: request.eta } : {}),
+      });
+      const samples = await denoiseBatch({
+        runtime,
+        scheduler,
+        steps,
+        guidance,
+        conditions: batchConditions,
+        noise: batchIndices.map((index) => new SampleNoise(seed, index)),
+        reference,
+        onStep: (step, batchSteps) =>
+          request.onProgress?.({ samplesDone: start, samplesTotal: indices.length, batchStep: step, batchSteps }),
+      });
+      const images = await decodeSamples(runtime, samples, count);
+      batchIndices.forEach((index, b) => {
+        const sampleParameters = parameters[start + b] ?? {};
+        const condition = conditions[start + b] ?? new Float32Array();
+        const record: GenerationRecord = {
+          model: { name: manifest.name, version: manifest.version, fileHashes: model.fileHashes },
+          sampler,
+          ...(sampler === "ddim" ? { eta: request.eta ?? 0 } : {}),
+          steps,
+          guidance,
+          seed,
+          index,
+          parameters: sampleParameters,
+          condition: Array.from(condition),
+          executionProvider: runtime.provider,
+          ...(reference
+            ? { imageToImage: { strength: reference.strength, referenceSha256: reference.referenceSha256, maskSha256: reference.maskSha256 } }
+            : {}),
+          versions: { rareforge: RAREFORGE_VERSION, onnxruntime: onnxRuntimeVersion(), node: process.versions.node },
+          ...(request.recordExtras ?? {}),
+        };
+        results.push({
+          index,
+          parameters: sampleParameters,
+          condition,
+          image: { data: images.slice(b * imageSize, (b + 1) * imageSize), channels, height, width },
+          labels: deriveLabels(manifest, sampleParameters),
+          record,
+        });
+      });
+      request.onProgress?.({ samplesDone: start + count, samplesTotal: indices.length, batchStep: steps, batchSteps: steps });
+    }
+  } finally {
+    if (!request.runtime) await runtime.dispose();
+  }
+  return results;
+}

@@ -1,0 +1,114 @@
+// Reference images (image-to-image) and masks (inpainting): decode PNG or JPEG of any size, convert to the
+// model's channels and value range, resize to the model's sample size. Plain functions, next to the pipeline.
+import { convertIndexedToRgb, decode as decodePng, hasPngSignature } from "fast-png";
+import jpeg from "jpeg-js";
+import { GenerationInputError } from "./errors.ts";
+
+/** A decoded picture: planar float [channels][height][width] in 0..1. */
+export interface DecodedImage {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 1 | 3;
+  readonly data: Float32Array;
+}
+
+function isJpeg(bytes: Uint8Array): boolean {
+  return bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
+}
+
+/** Decodes PNG or JPEG bytes; anything else is a GenerationInputError with code `reference-not-image`. */
+export function decodeImage(bytes: Uint8Array, what = "reference image"): DecodedImage {
+  if (hasPngSignature(bytes)) {
+    let png: ReturnType<typeof decodePng>;
+    try {
+      png = decodePng(bytes);
+    } catch (error) {
+      throw new GenerationInputError("reference-not-image", `${what} is a damaged PNG: ${(error as Error).message}`);
+    }
+    let data = png.data;
+    let channels = png.channels;
+    let depth = png.depth;
+    if (png.palette) {
+      data = convertIndexedToRgb(png);
+      channels = png.transparency ? 4 : 3;
+      depth = 8;
+    }
+    const max = depth === 16 ? 65535 : (1 << depth) - 1;
+    const color = channels >= 3;
+    const outChannels = color ? 3 : 1;
+    const plane = png.width * png.height;
+    const out = new Float32Array(plane * outChannels);
+    for (let p = 0; p < plane; p++) {
+      for (let c = 0; c < outChannels; c++) out[c * plane + p] = (data[p * channels + c] ?? 0) / max;
+    }
+    return { width: png.width, height: png.height, channels: outChannels, data: out };
+  }
+  if (isJpeg(bytes)) {
+    let image: { width: number; height: number; data: Uint8Array };
+    try {
+      image = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: 100, maxMemoryUsageInMB: 512 });
+    } catch (error) {
+      throw new GenerationInputError("reference-not-image", `${what} is a damaged JPEG: ${(error as Error).message}`);
+    }
+    const plane = image.width * image.height;
+    const out = new Float32Array(plane * 3);
+    for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[c * plane + p] = (image.data[p * 4 + c] ?? 0) / 255;
+    return { width: image.width, height: image.height, channels: 3, data: out };
+  }
+  throw new GenerationInputError("reference-not-image", `${what} is not a PNG or JPEG image (unrecognised signature)`);
+}
+
+/** Bilinear resize (pixel centres aligned, edges clamped), per channel. */
+export function resizeBilinear(image: DecodedImage, width: number, height: number): DecodedImage {
+  if (image.width === width && image.height === height) return image;
+  const src = image.data;
+  const srcPlane = image.width * image.height;
+  const out = new Float32Array(width * height * image.channels);
+  const sx = image.width / width;
+  const sy = image.height / height;
+  for (let y = 0; y < height; y++) {
+    const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), image.height - 1);
+    const y0 = Math.floor(fy);
+    const y1 = Math.min(y0 + 1, image.height - 1);
+    const wy = fy - y0;
+    for (let x = 0; x < width; x++) {
+      const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), image.width - 1);
+      const x0 = Math.floor(fx);
+      const x1 = Math.min(x0 + 1, image.width - 1);
+      const wx = fx - x0;
+      for (let c = 0; c < image.channels; c++) {
+        const base = c * srcPlane;
+        const top = (src[base + y0 * image.width + x0] ?? 0) * (1 - wx) + (src[base + y0 * image.width + x1] ?? 0) * wx;
+        const bottom = (src[base + y1 * image.width + x0] ?? 0) * (1 - wx) + (src[base + y1 * image.width + x1] ?? 0) * wx;
+        out[c * width * height + y * width + x] = top * (1 - wy) + bottom * wy;
+      }
+    }
+  }
+  return { width, height, channels: image.channels, data: out };
+}
+
+/** 0..1 image -> model space: channel conversion (RGB <-> gray) and linear map onto valueRange. */
+export function toModelSpace(image: DecodedImage, channels: number, valueRange: readonly [number, number]): Float32Array {
+  const plane = image.width * image.height;
+  const [lo, hi] = valueRange;
+  const out = new Float32Array(plane * channels);
+  for (let p = 0; p < plane; p++) {
+    // ITU-R BT.601 luma for RGB -> gray
+    const gray =
+      image.channels === 1
+        ? (image.data[p] ?? 0)
+        : 0.299 * (image.data[p] ?? 0) + 0.587 * (image.data[plane + p] ?? 0) + 0.114 * (image.data[2 * plane + p] ?? 0);
+    for (let c = 0; c < channels; c++) {
+      const v = channels === 1 ? gray : image.channels === 1 ? gray : (image.data[c * plane + p] ?? 0);
+      out[c * plane + p] = lo + v * (hi - lo);
+    }
+  }
+  return out;
+}
+
+/** An inpainting mask (white = regenerate) at the given size: 1 inside, 0 outside (threshold 0.5 after resize). */
+export function maskToSampleGrid(mask: DecodedImage, width: number, height: number): Float32Array {
+  const gray: DecodedImage = mask.channels === 1 ? mask : { ...mask, channels: 1, data: toModelSpace(mask, 1, [0, 1]) };
+  const resized = resizeBilinear(gray, width, height);
+  return resized.data.map((v) => (v >= 0.5 ? 1 : 0));
+}

@@ -1,0 +1,116 @@
+// PNG output with the generation record in a tEXt chunk (fast-png writes and reads tEXt; the record is JSON
+// with every non-ASCII character escaped, so it is valid Latin-1), and model-space tensors -> pixels.
+import { decode, encode } from "fast-png";
+
+/** The tEXt keyword holding the generation record. */
+export const RECORD_KEYWORD = "rareforge:generation";
+
+/** What generated an image: everything needed to reproduce it. Free-form beyond the named fields. */
+export interface GenerationRecord {
+  readonly model: { readonly name: string; readonly version: string; readonly fileHashes: Readonly<Record<string, string>> };
+  readonly sampler: string;
+  readonly steps: number;
+  readonly guidance: number;
+  readonly seed: number;
+  readonly index: number;
+  readonly parameters: Readonly<Record<string, string | number>>;
+  readonly executionProvider: string;
+  readonly versions: Readonly<Record<string, string>>;
+  readonly [extra: string]: unknown;
+}
+
+export const PNG_FORMATS = ["png-rgb8", "png-gray16"] as const;
+export type PngFormat = (typeof PNG_FORMATS)[number];
+
+/** Pixels ready for PNG: 8-bit RGB (interleaved) or 16-bit grayscale, row-major. */
+export interface PngPixels {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 1 | 3;
+  readonly depth: 8 | 16;
+  readonly data: Uint8Array | Uint16Array;
+}
+
+export class PngError extends Error {
+  override readonly name = "PngError";
+}
+
+/** JSON with every char > 0x7e escaped as \uXXXX: ASCII, so a valid tEXt (Latin-1) payload. */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/** Encodes pixels as PNG with the record (when given) in a tEXt chunk. Deterministic: same input, same bytes. */
+export function encodePng(pixels: PngPixels, record?: GenerationRecord): Uint8Array {
+  const expected = pixels.width * pixels.height * pixels.channels;
+  if (pixels.data.length !== expected) {
+    throw new PngError(`pixel buffer has ${pixels.data.length} values, ${pixels.width}x${pixels.height}x${pixels.channels} needs ${expected}`);
+  }
+  if ((pixels.depth === 16) !== pixels.data instanceof Uint16Array) throw new PngError(`depth ${pixels.depth} does not match the buffer type`);
+  return encode({
+    width: pixels.width,
+    height: pixels.height,
+    data: pixels.data,
+    depth: pixels.depth,
+    channels: pixels.channels,
+    ...(record ? { text: { [RECORD_KEYWORD]: asciiJson(record) } } : {}),
+  });
+}
+
+/** The generation record embedded by encodePng, or null when the PNG has none. Throws PngError if not a PNG. */
+export function readPngRecord(bytes: Uint8Array): GenerationRecord | null {
+  let text: Record<string, string>;
+  try {
+    text = decode(bytes).text;
+  } catch (error) {
+    throw new PngError(`not a readable PNG: ${(error as Error).message}`);
+  }
+  const raw = text[RECORD_KEYWORD];
+  return raw === undefined ? null : (JSON.parse(raw) as GenerationRecord);
+}
+
+export interface ImageTensor {
+  /** Planar [channels, height, width] float values in the model's value range. */
+  readonly data: Float32Array;
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+}
+
+export interface PixelMapping {
+  readonly format: PngFormat;
+  /** What the model's x0 space spans, e.g. [-1, 1]. */
+  readonly valueRange: readonly [number, number];
+  /** 16-bit only: valueRange maps linearly onto these stored values (default [0, 65535]). */
+  readonly storedRange?: readonly [number, number];
+}
+
+/** Model-space image -> PNG pixels: linear map of valueRange onto 0..255 or storedRange, clamped, rounded. */
+export function tensorToPixels(image: ImageTensor, mapping: PixelMapping): PngPixels {
+  const { width, height } = image;
+  const plane = width * height;
+  const [lo, hi] = mapping.valueRange;
+  if (mapping.format === "png-rgb8") {
+    if (image.channels !== 3 && image.channels !== 1) throw new PngError(`png-rgb8 needs 1 or 3 channels, got ${image.channels}`);
+    const data = new Uint8Array(plane * 3);
+    for (let p = 0; p < plane; p++) {
+      for (let c = 0; c < 3; c++) {
+        const v = image.data[(image.channels === 3 ? c : 0) * plane + p] ?? 0;
+        data[p * 3 + c] = Math.min(255, Math.max(0, Math.round(((v - lo) / (hi - lo)) * 255)));
+      }
+    }
+    return { width, height, channels: 3, depth: 8, data };
+  }
+  if (mapping.format === "png-gray16") {
+    if (image.channels !== 1) throw new PngError(`png-gray16 needs 1 channel, got ${image.channels}`);
+    const [slo, shi] = mapping.storedRange ?? [0, 65535];
+    const data = new Uint16Array(plane);
+    for (let p = 0; p < plane; p++) {
+      const v = image.data[p] ?? 0;
+      data[p] = Math.min(shi, Math.max(slo, Math.round(slo + ((v - lo) / (hi - lo)) * (shi - slo))));
+    }
+    return { width, height, channels: 1, depth: 16, data };
+  }
+  const never: never = mapping.format;
+  throw new PngError(`unknown PNG format "${String(never)}"; allowed: ${PNG_FORMATS.join(", ")}`);
+}
