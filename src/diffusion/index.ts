@@ -29,6 +29,7 @@ export {
   type TensorOutput,
 } from "./onnx.ts";
 export { SampleNoise, noiseState, NoiseKeyError } from "./noise.ts";
+export { encodeSamplePng, pngFormatOf } from "./output.ts";
 export { decodeImage, resizeBilinear, toModelSpace, maskToSampleGrid, type DecodedImage } from "./reference.ts";
 export {
   createScheduler,

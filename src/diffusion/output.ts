@@ -1,0 +1,18 @@
+// A generated sample -> PNG bytes in the manifest's format, with its record in a text chunk.
+import { encodePng, tensorToPixels, type PngFormat } from "../imaging/png.ts";
+import type { ModelManifest } from "../models/index.ts";
+import type { GeneratedSample } from "./pipeline.ts";
+
+/** png-rgb8 as 8-bit RGB; png-gray16 (and dicom-gray16, whose DICOM writer lives in imaging/) as 16-bit gray. */
+export function pngFormatOf(manifest: ModelManifest): PngFormat {
+  return manifest.image.format === "png-rgb8" ? "png-rgb8" : "png-gray16";
+}
+
+export function encodeSamplePng(sample: GeneratedSample, manifest: ModelManifest): Uint8Array {
+  const pixels = tensorToPixels(sample.image, {
+    format: pngFormatOf(manifest),
+    valueRange: manifest.image.valueRange,
+    ...(manifest.image.storedRange ? { storedRange: manifest.image.storedRange } : {}),
+  });
+  return encodePng(pixels, sample.record);
+}
