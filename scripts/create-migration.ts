@@ -8,9 +8,11 @@ import { PrismaPGlite } from "pglite-prisma-adapter";
 import { openSchemaEngine } from "../src/db/schema-engine.ts";
 import { MIGRATIONS_DIR, SCHEMA_PATH } from "../src/db/paths.ts";
 
-const name = process.argv[2];
-if (!name || !/^[a-z0-9_]+$/i.test(name)) {
-  console.error("usage: npm run db:migration -- <name>   (letters, digits and _ only)");
+// `--check` writes nothing and exits 1 when the schema has changes no migration covers (used by the tests).
+const checkOnly = process.argv.includes("--check");
+const name = process.argv.slice(2).find((arg) => !arg.startsWith("--"));
+if (!checkOnly && (!name || !/^[a-z0-9_]+$/i.test(name))) {
+  console.error("usage: npm run db:migration -- <name>   (letters, digits and _ only), or -- --check");
   process.exit(2);
 }
 
@@ -55,6 +57,10 @@ const sql = result.stdout ?? "";
 if (sql.trim() === "" || /^-- This is an empty migration\.?\s*$/m.test(sql.trim())) {
   console.log("The schema matches the migrations: nothing to create.");
   process.exit(0);
+}
+if (checkOnly) {
+  console.error(`prisma/schema.prisma has changes that no migration covers:\n${sql}`);
+  process.exit(1);
 }
 const stamp = new Date().toISOString().replace(/[-:T]/g, "").slice(0, 14);
 const dir = path.join(MIGRATIONS_DIR, `${stamp}_${name}`);
