@@ -1,0 +1,90 @@
+// Model packages: manifest validation, condition encoding, labels derived from the condition.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import {
+  ConditionError,
+  deriveLabels,
+  encodeCondition,
+  loadModelPackage,
+  modelManifestSchema,
+  ModelPackageError,
+  unconditionalVector,
+} from "../../src/models/index.ts";
+
+const tinyDir = fileURLToPath(new URL("../fixtures/tiny-model/", import.meta.url));
+const latentDir = fileURLToPath(new URL("../fixtures/tiny-model/latent/", import.meta.url));
+const rawManifest = () => JSON.parse(readFileSync(`${tinyDir}model.json`, "utf8")) as Record<string, unknown> & { condition: { fields: Record<string, unknown>[]; unconditional: number[] } };
+
+describe("model packages", () => {
+  it("loads and verifies the tiny packages", () => {
+    const tiny = loadModelPackage(tinyDir);
+    expect(tiny.manifest.name).toBe("tiny-model");
+    expect(Object.keys(tiny.fileHashes)).toEqual(["denoiser.onnx"]);
+    const latent = loadModelPackage(latentDir);
+    expect(latent.decoderPath).toMatch(/decoder\.onnx$/);
+  });
+
+  it("refuses a directory without model.json", () => {
+    expect(() => loadModelPackage(`${tinyDir}/nowhere`)).toThrow(ModelPackageError);
+  });
+
+  it("validates the manifest's condition layout", () => {
+    const overlapping = rawManifest();
+    (overlapping.condition.fields[1] as { offset: number }).offset = 2; // hazardCx onto the one-hot
+    expect(modelManifestSchema.safeParse(overlapping).success).toBe(false);
+    const short = rawManifest();
+    short.condition.unconditional = [0];
+    const result = modelManifestSchema.safeParse(short);
+    expect(result.success).toBe(false);
+    expect(JSON.stringify(result.error?.issues)).toMatch(/has 1 entries, condition.width is 10/);
+    const badFormat = { ...rawManifest(), image: { width: 16, height: 16, channels: 3, valueRange: [-1, 1], format: "tiff" } };
+    expect(JSON.stringify(modelManifestSchema.safeParse(badFormat).error?.issues)).toMatch(/png-rgb8.*png-gray16.*dicom-gray16/);
+  });
+});
+
+describe("condition encoding", () => {
+  const manifest = loadModelPackage(tinyDir).manifest;
+  const parameters = { hazard: "cone", hazardCx: 0.25, hazardCy: 0.5, hazardW: 0.1, hazardH: 0.2, weather: "rain" };
+
+  it("one-hot for categorical fields, (v - lo)/(hi - lo) for scalars", () => {
+    expect(Array.from(encodeCondition(manifest, parameters))).toEqual([0, 0, 1, 0.25, 0.5, 0.10000000149011612, 0.20000000298023224, 0, 1, 0]);
+    expect(Array.from(unconditionalVector(manifest))).toEqual(new Array(10).fill(0));
+  });
+
+  it("lists every way parameters fail to fit", () => {
+    try {
+      encodeCondition(manifest, { ...parameters, hazard: "moose", hazardCx: -1, weather: undefined as never, extra: 1 });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConditionError);
+      expect((error as ConditionError).issues).toEqual([
+        '"hazard" is "moose"; allowed: none, pedestrian, cone',
+        '"hazardCx" = -1 is outside [0, 1]',
+        'missing "weather"',
+        'unknown parameter "extra"; the model\'s fields: hazard, hazardCx, hazardCy, hazardW, hazardH, weather',
+      ]);
+    }
+  });
+});
+
+describe("ground-truth labels", () => {
+  it("a box field plus a class field give a labelled box in pixels; 'none' gives nothing", () => {
+    const manifest = loadModelPackage(tinyDir).manifest;
+    const base = { hazardCx: 0.5, hazardCy: 0.25, hazardW: 0.5, hazardH: 0.25, weather: "clear" };
+    expect(deriveLabels(manifest, { ...base, hazard: "pedestrian" }).boxes).toEqual([
+      { class: "pedestrian", x: 4, y: 2, width: 8, height: 4, fraction: { cx: 0.5, cy: 0.25, w: 0.5, h: 0.25 } },
+    ]);
+    expect(deriveLabels(manifest, { ...base, hazard: "none" })).toEqual({ boxes: [], masks: [] });
+  });
+
+  it("a lesion centre and radius give a box and a disk mask", () => {
+    const manifest = loadModelPackage(latentDir).manifest;
+    const { boxes, masks } = deriveLabels(manifest, { pathology: "tumour", lesionX: 0.5, lesionY: 0.5, lesionRadius: 0.125 });
+    expect(boxes[0]).toMatchObject({ class: "tumour", x: 6, y: 6, width: 4, height: 4 });
+    const mask = masks[0]!;
+    expect(mask.data[8 * 16 + 8]).toBe(1);
+    expect(mask.data[0]).toBe(0);
+    expect(mask.data.reduce((a, b) => a + b, 0)).toBe(12); // pixel centres within 2 px of (8, 8)
+  });
+});
