@@ -1,0 +1,161 @@
+"""Noise schedule, DDIM sampler (diffusers DDIMScheduler semantics) and denoiser training.
+
+The runtime re-implements DDIMScheduler in TypeScript; this is the reference the golden
+fixtures come from, so it follows diffusers exactly: timestep_spacing "leading",
+steps_offset 0, set_alpha_to_one true, clip_sample false, eta 0, float32 throughout.
+"""
+import copy
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .domains import TRAIN_SEED
+from .unet import ConditionalUNet, SpatialPrior
+
+SCHEDULE = {"kind": "linear", "trainSteps": 1000, "betaStart": 0.0001, "betaEnd": 0.02}
+PREDICTION = "epsilon"
+CONDITION_DROPOUT = 0.1     # probability of training on the unconditional vector (zeros), for guidance
+
+
+def alphas_cumprod(schedule=SCHEDULE):
+    betas = torch.linspace(schedule["betaStart"], schedule["betaEnd"], schedule["trainSteps"], dtype=torch.float32)
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
+class DDIMScheduler:
+    """diffusers.DDIMScheduler with eta = 0 (deterministic), as documented in docs/model-package.md."""
+
+    def __init__(self, schedule=SCHEDULE, prediction=PREDICTION):
+        self.alphas_cumprod = alphas_cumprod(schedule)
+        self.train_steps = schedule["trainSteps"]
+        self.final_alpha_cumprod = torch.tensor(1.0)   # set_alpha_to_one
+        self.prediction = prediction
+        self.timesteps = None
+
+    def set_timesteps(self, steps):
+        # "leading" spacing: 0, r, 2r, ... reversed, r = trainSteps // steps.
+        ratio = self.train_steps // steps
+        self.timesteps = (np.arange(0, steps) * ratio).round()[::-1].astype(np.int64)
+        self.ratio = ratio
+        return self.timesteps
+
+    def step(self, model_output, t, sample):
+        if self.timesteps is None:
+            raise RuntimeError("call set_timesteps before step")
+        # 1. previous timestep and alphas (DDIM paper, Song et al. 2020, formula (12))
+        prev_t = t - self.ratio
+        alpha_t = self.alphas_cumprod[t]
+        alpha_prev = self.alphas_cumprod[prev_t] if prev_t >= 0 else self.final_alpha_cumprod
+        beta_t = 1 - alpha_t
+        # 2. predicted original sample x0 and noise
+        if self.prediction == "epsilon":
+            pred_original = (sample - beta_t ** 0.5 * model_output) / alpha_t ** 0.5
+            pred_epsilon = model_output
+        else:  # v prediction (Salimans & Ho 2022)
+            pred_original = alpha_t ** 0.5 * sample - beta_t ** 0.5 * model_output
+            pred_epsilon = alpha_t ** 0.5 * model_output + beta_t ** 0.5 * sample
+        # 3. direction pointing to x_t and x_{t-1} with eta = 0
+        prev_sample = alpha_prev ** 0.5 * pred_original + (1 - alpha_prev) ** 0.5 * pred_epsilon
+        return prev_sample, pred_original
+
+
+def build_denoiser(domain):
+    layout = domain.layout
+    cls = layout.field(domain.class_field)
+    present = [cls["offset"] + i for i, v in enumerate(cls["values"]) if v != "none"]
+    if domain.name == "road":
+        prior = SpatialPrior(64, "box", [layout.field(n)["offset"] for n in ("hazardCx", "hazardCy", "hazardW", "hazardH")], present)
+    else:
+        prior = SpatialPrior(64, "circle", [layout.field(n)["offset"] for n in ("lesionX", "lesionY", "lesionRadius")],
+                             present, layout.field("lesionRadius")["range"])
+    return ConditionalUNet(domain.channels, layout.width, prior)
+
+
+@torch.no_grad()
+def guided_output(model, sample, t, condition, unconditional, guidance):
+    """Classifier-free guidance: batch = [uncond..., cond...], out = uncond + g * (cond - uncond)."""
+    n = sample.shape[0]
+    timestep = torch.full((2 * n,), float(t), dtype=torch.float32)
+    out = model(torch.cat([sample, sample]), timestep, torch.cat([unconditional.expand(n, -1), condition]))
+    uncond, cond = out[:n], out[n:]
+    return uncond + guidance * (cond - uncond)
+
+
+@torch.no_grad()
+def ddim_sample(model, noise, condition, steps=25, guidance=3.0):
+    scheduler = DDIMScheduler()
+    unconditional = torch.zeros(1, condition.shape[1])
+    x = noise
+    for t in scheduler.set_timesteps(steps):
+        x, _ = scheduler.step(guided_output(model, x, int(t), condition, unconditional, guidance), int(t), x)
+    return x
+
+
+def to_model_space(images_uint8):
+    return torch.from_numpy(images_uint8).float() / 127.5 - 1.0
+
+
+def train(domain, checkpoint_dir, minutes, batch_size=32, lr=3e-4, dataset_size=20000, log=print):
+    """Trains the denoiser for a wall-clock budget; resumes from checkpoint_dir/last.pt if present."""
+    torch.manual_seed(TRAIN_SEED)
+    images, params = domain.dataset(dataset_size, TRAIN_SEED)
+    conditions = torch.from_numpy(np.stack([domain.layout.encode(p) for p in params]))
+    model = build_denoiser(domain)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    acp = alphas_cumprod()
+    step, elapsed = 0, 0.0
+    os.makedirs(checkpoint_dir, exist_ok=True)
+    last = os.path.join(checkpoint_dir, "last.pt")
+    if os.path.exists(last):
+        state = torch.load(last)
+        model.load_state_dict(state["model"]); ema.load_state_dict(state["ema"]); opt.load_state_dict(state["opt"])
+        step, elapsed = state["step"], state["elapsed"]
+        log(f"resumed at step {step}")
+    log(f"denoiser parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
+    gen = torch.Generator().manual_seed(TRAIN_SEED + step)
+    started, losses = time.time() - elapsed, []
+    while time.time() - started < minutes * 60:
+        idx = torch.randint(0, len(images), (batch_size,), generator=gen)
+        x0 = to_model_space(images[idx.numpy()])
+        cond = conditions[idx].clone()
+        cond[torch.rand(batch_size, generator=gen) < CONDITION_DROPOUT] = 0.0
+        t = torch.randint(0, acp.shape[0], (batch_size,), generator=gen)
+        noise = torch.randn(x0.shape, generator=gen)
+        a = acp[t].view(-1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        # Cosine learning-rate decay over the budget, after a short warm-up.
+        frac = min(1.0, (time.time() - started) / (minutes * 60))
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
+        loss = F.mse_loss(model(xt, t.float(), cond), noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        decay = min(0.999, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+        losses.append(loss.item())
+        step += 1
+        if step % 100 == 0:
+            elapsed = time.time() - started
+            log(f"step {step} loss {np.mean(losses[-100:]):.4f} elapsed {elapsed:.0f}s")
+            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                        "step": step, "elapsed": elapsed}, last)
+    elapsed = time.time() - started
+    torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                "step": step, "elapsed": elapsed}, last)
+    log(f"done: {step} steps in {elapsed:.0f}s, final loss {np.mean(losses[-100:]) if losses else float('nan'):.4f}")
+    return ema, step, elapsed
+
+
+def load_trained(domain, checkpoint_dir):
+    state = torch.load(os.path.join(checkpoint_dir, "last.pt"))
+    model = build_denoiser(domain)
+    model.load_state_dict(state["ema"])
+    return model.eval(), state["step"], state["elapsed"]

@@ -1,0 +1,243 @@
+"""Exports a trained checkpoint as a package under models/<name>/ and writes its golden fixtures.
+
+Manifests follow docs/model-package.md (model.json) and models/README.md (detector.json,
+critic.json). Fixtures are raw little-endian float32 files plus golden.json, produced by
+the PyTorch reference (not by onnxruntime), so the TypeScript runtime is checked against
+the reference implementation.
+"""
+import hashlib
+import json
+import os
+import platform
+import shutil
+
+import numpy as np
+import torch
+
+from . import diffusion, perception
+from .domains import EVAL_SEED, PACKAGES
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODELS_DIR = os.path.join(REPO, "models")
+FIXTURES_DIR = os.path.join(REPO, "test", "fixtures")
+OPSET = 17
+VERSION = "1.0.0"
+LICENSE = "Apache-2.0"
+DIFFUSION_NAME = {"road": "road-hazards", "brain": "brain-mri"}
+DEFAULT_GUIDANCE = {"road-hazards": 3.0, "brain-mri": 3.0}   # overwritten by evaluate.py's sweep
+GUIDANCE_PATH = os.path.join(REPO, "training", "reports", "guidance.json")
+
+DESCRIPTIONS = {
+    "road-hazards": "Conditional pixel-space diffusion model for 64x64 RGB road scenes with one hazard "
+                    "(class, weather, time of day, bounding box).",
+    "brain-mri": "Conditional pixel-space diffusion model for 64x64 T2-weighted axial brain MRI slices "
+                 "with a pathology (type, centre, radius, contrast).",
+    "road-detector": "Small anchor-free road-hazard detector (YOLOv8 output layout), the detector under test.",
+    "brain-detector": "Small anchor-free brain-pathology detector (YOLOv8 output layout), the detector under test.",
+    "road-critic": "Fidelity critic: predicts the road-hazards condition (hazard, weather, time of day, box) from an image.",
+    "brain-critic": "Fidelity critic: predicts the brain-mri condition (pathology, centre, radius, contrast) from an image.",
+}
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def hardware():
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU only: {cpu}, {torch.get_num_threads()} torch thread(s) on a shared 2-core VM, {platform.machine()}"
+
+
+def provenance(domain, name, step, elapsed):
+    generator = f"training/procedural/{domain.name}.py"
+    return {"generator": generator, "generatorVersion": domain.generator.GENERATOR_VERSION,
+            "trainingSteps": int(step), "hardware": hardware(), "wallTimeSeconds": round(float(elapsed), 1),
+            "torchVersion": torch.__version__, "command": f"python3 training/train.py {name}"}
+
+
+def write_f32(path, tensor):
+    np.ascontiguousarray(tensor.detach().numpy() if torch.is_tensor(tensor) else tensor, dtype="<f4").tofile(path)
+
+
+def previous_evaluation(manifest_path, files):
+    """Keeps a manifest's evaluation only while the weights it was measured on are unchanged."""
+    if os.path.exists(manifest_path):
+        old = json.load(open(manifest_path))
+        if old.get("files") == files:
+            return old.get("evaluation") or {}
+    return {}
+
+
+def default_guidance(name):
+    if os.path.exists(GUIDANCE_PATH):
+        return json.load(open(GUIDANCE_PATH)).get(name, DEFAULT_GUIDANCE[name])
+    return DEFAULT_GUIDANCE[name]
+
+
+def build(name, checkpoint_dir, threads=1, log=print):
+    kind, domain = PACKAGES[name]
+    out_dir = os.path.join(MODELS_DIR, name)
+    fixture_dir = os.path.join(FIXTURES_DIR, name)
+    for d in (out_dir, fixture_dir):
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+    if kind == "diffusion":
+        _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, log)
+    else:
+        _build_perception(name, kind, domain, checkpoint_dir, out_dir, fixture_dir, log)
+    log(f"wrote {out_dir} and {fixture_dir}")
+
+
+def _export(model, args, path, input_names, output_names, dynamic_axes):
+    torch.onnx.export(model, args, path, opset_version=OPSET, input_names=input_names, output_names=output_names,
+                      dynamic_axes=dynamic_axes, do_constant_folding=True)
+    size = os.path.getsize(path)
+    if size > 16 * 1024 * 1024:
+        raise RuntimeError(f"{path} is {size} bytes, over the 16 MiB package limit")
+
+
+def _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, log):
+    model, step, elapsed = diffusion.load_trained(domain, checkpoint_dir)
+    c = domain.channels
+    layout = domain.layout
+    onnx_path = os.path.join(out_dir, "denoiser.onnx")
+    example = (torch.zeros(2, c, 64, 64), torch.tensor([999.0, 10.0]), torch.zeros(2, layout.width))
+    _export(model, example, onnx_path, ["sample", "timestep", "condition"], ["model_output"],
+            {"sample": {0: "batch"}, "timestep": {0: "batch"}, "condition": {0: "batch"}, "model_output": {0: "batch"}})
+    files = {"denoiser.onnx": sha256(onnx_path)}
+    guidance = default_guidance(name)
+    image = {"width": 64, "height": 64, "channels": c, "valueRange": [-1, 1]}
+    if domain.name == "road":
+        image["format"] = "png-rgb8"
+        labels = [{"kind": "box", "class": "hazard", "cx": "hazardCx", "cy": "hazardCy", "w": "hazardW", "h": "hazardH",
+                   "absentWhen": ["none"]}]
+        domain_name = "automotive"
+    else:
+        image.update({"format": "dicom-gray16", "modality": "MR", "storedRange": [0, 4095]})
+        labels = [{"kind": "circle", "class": "pathology", "cx": "lesionX", "cy": "lesionY", "radius": "lesionRadius",
+                   "absentWhen": ["none"], "mask": True}]
+        domain_name = "medical"
+    manifest_path = os.path.join(out_dir, "model.json")
+    manifest = {
+        "schema": "rareforge.model/1", "name": name, "version": VERSION, "domain": domain_name, "license": LICENSE,
+        "description": DESCRIPTIONS[name], "files": files, "image": image, "latent": None,
+        "denoiser": {"file": "denoiser.onnx",
+                     "inputs": {"sample": "sample", "timestep": "timestep", "condition": "condition"},
+                     "output": "model_output", "timestepDtype": "float32", "prediction": diffusion.PREDICTION,
+                     "schedule": dict(diffusion.SCHEDULE)},
+        "condition": {"width": layout.width, "fields": layout.manifest(), "unconditional": [0.0] * layout.width},
+        "labels": labels,
+        "defaults": {"sampler": "ddim", "steps": 25, "guidance": guidance},
+        "provenance": provenance(domain, name, step, elapsed),
+        "evaluation": {},
+    }
+    manifest["evaluation"] = previous_evaluation(manifest_path, files)
+    json.dump(manifest, open(manifest_path, "w"), indent=2)
+
+    # Golden fixtures: denoiser calls at a few timesteps and one guided 10-step DDIM trajectory.
+    rng = np.random.default_rng(EVAL_SEED)
+    gen = torch.Generator().manual_seed(EVAL_SEED)
+    conditions = [layout.encode(domain.draw(rng, **{domain.class_field: v}))
+                  for v in layout.field(domain.class_field)["values"][1:]]
+    calls = []
+    timesteps_per_call = [[999.0, 500.0], [250.0, 20.5]] if c == 3 else [[999.0, 500.0], [250.0, 20.5], [700.0, 1.0]]
+    for i, ts in enumerate(timesteps_per_call):
+        sample = torch.randn((len(ts), c, 64, 64), generator=gen)
+        cond = torch.from_numpy(np.stack([conditions[(i + j) % len(conditions)] for j in range(len(ts))]))
+        with torch.no_grad():
+            output = model(sample, torch.tensor(ts, dtype=torch.float32), cond)
+        write_f32(os.path.join(fixture_dir, f"call{i}_sample.f32"), sample)
+        write_f32(os.path.join(fixture_dir, f"call{i}_condition.f32"), cond)
+        write_f32(os.path.join(fixture_dir, f"call{i}_output.f32"), output)
+        calls.append({"sample": f"call{i}_sample.f32", "sampleShape": list(sample.shape), "timestep": ts,
+                      "condition": f"call{i}_condition.f32", "conditionShape": list(cond.shape),
+                      "output": f"call{i}_output.f32"})
+    noise = torch.randn((1, c, 64, 64), generator=gen)
+    cond = torch.from_numpy(conditions[0][None])
+    scheduler = diffusion.DDIMScheduler()
+    timesteps = [int(t) for t in scheduler.set_timesteps(10)]
+    final = diffusion.ddim_sample(model, noise, cond, steps=10, guidance=guidance)
+    write_f32(os.path.join(fixture_dir, "ddim_noise.f32"), noise)
+    write_f32(os.path.join(fixture_dir, "ddim_condition.f32"), cond)
+    write_f32(os.path.join(fixture_dir, "ddim_final.f32"), final)
+    golden = {"model": name, "denoiserCalls": calls,
+              "ddim": {"steps": 10, "eta": 0, "guidance": guidance, "timesteps": timesteps,
+                       "noise": "ddim_noise.f32", "shape": list(noise.shape),
+                       "condition": "ddim_condition.f32", "final": "ddim_final.f32"}}
+    json.dump(golden, open(os.path.join(fixture_dir, "golden.json"), "w"), indent=2)
+
+
+def _build_perception(name, kind, domain, checkpoint_dir, out_dir, fixture_dir, log):
+    model, step, elapsed = perception.load_trained(kind, domain, checkpoint_dir)
+    layout = domain.layout
+    onnx_file = f"{kind}.onnx"
+    onnx_path = os.path.join(out_dir, onnx_file)
+    diffusion_name = DIFFUSION_NAME[domain.name]
+    rng = np.random.default_rng(EVAL_SEED)
+    params = domain.draw(rng, **{domain.class_field: domain.classes[0]})
+    image_uint8 = np.round(domain.render(params, rng) * 255).astype(np.uint8)[None]
+    common = {"version": VERSION, "domain": "automotive" if domain.name == "road" else "medical", "license": LICENSE,
+              "description": DESCRIPTIONS[name]}
+    if kind == "detector":
+        x = perception.detector_input(image_uint8, domain).contiguous()
+        input_name, output_name = "images", "output0"
+        _export(model, (x,), onnx_path, [input_name], [output_name], {input_name: {0: "batch"}, output_name: {0: "batch"}})
+        with torch.no_grad():
+            y = model(x)
+        manifest = {
+            "schema": "rareforge.detector/1", "name": name, **common, "files": {onnx_file: sha256(onnx_path)},
+            "file": onnx_file,
+            "input": {"name": input_name, "width": 64, "height": 64, "channels": 3, "layout": "NCHW",
+                      "valueRange": [0, 1], "letterbox": True, "padValue": 114 / 255,
+                      **({"grayscale": "replicate to RGB"} if domain.channels == 1 else {})},
+            "output": {"name": output_name, "layout": "yolov8", "shape": [1, 4 + len(domain.classes), y.shape[2]],
+                       "box": "cxcywh", "boxUnits": "input pixels", "scores": "sigmoid", "nms": False},
+            "classes": domain.classes,
+            "classField": domain.class_field,
+            "classMap": {v: v for v in domain.classes},
+            "model": diffusion_name,
+            "defaults": {"scoreThreshold": 0.25, "iouThreshold": 0.45, "matchIoU": 0.5},
+            "provenance": provenance(domain, name, step, elapsed),
+            "evaluation": {},
+        }
+        manifest_path = os.path.join(out_dir, "detector.json")
+    else:
+        x = (torch.from_numpy(image_uint8).float() / 127.5 - 1.0).contiguous()
+        input_name, output_name = "image", "condition"
+        _export(model, (x,), onnx_path, [input_name], [output_name], {input_name: {0: "batch"}, output_name: {0: "batch"}})
+        with torch.no_grad():
+            y = model(x)
+        box_fields = ({"kind": "box", "cx": "hazardCx", "cy": "hazardCy", "w": "hazardW", "h": "hazardH"}
+                      if domain.name == "road" else
+                      {"kind": "circle", "cx": "lesionX", "cy": "lesionY", "radius": "lesionRadius"})
+        manifest = {
+            "schema": "rareforge.critic/1", "name": name, **common, "files": {onnx_file: sha256(onnx_path)},
+            "file": onnx_file,
+            "model": diffusion_name,
+            "input": {"name": input_name, "width": 64, "height": 64, "channels": domain.channels, "layout": "NCHW",
+                      "valueRange": [-1, 1]},
+            "output": {"name": output_name, "width": layout.width, "layout": "condition"},
+            "fields": [{**f, "decode": "argmax over logits" if f["kind"] == "categorical"
+                        else "range[0] + value * (range[1] - range[0])"} for f in layout.manifest()],
+            "box": {**box_fields, "class": domain.class_field, "absentWhen": ["none"]},
+            "provenance": provenance(domain, name, step, elapsed),
+            "evaluation": {},
+        }
+        manifest_path = os.path.join(out_dir, "critic.json")
+    manifest["evaluation"] = previous_evaluation(manifest_path, manifest["files"])
+    json.dump(manifest, open(manifest_path, "w"), indent=2)
+    write_f32(os.path.join(fixture_dir, "input.f32"), x)
+    write_f32(os.path.join(fixture_dir, "output.f32"), y)
+    json.dump({"model": name, "params": params,
+               "input": {"name": input_name, "file": "input.f32", "shape": list(x.shape)},
+               "output": {"name": output_name, "file": "output.f32", "shape": list(y.shape)}},
+              open(os.path.join(fixture_dir, "golden.json"), "w"), indent=2)

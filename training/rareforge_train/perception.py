@@ -1,0 +1,230 @@
+"""The detector under test (YOLOv8 output layout) and the fidelity critic, per domain.
+
+Both are trained on generator images only. The detector is deliberately small and
+gets no augmentation, so its weak spots (night, fog, small objects) stay visible in
+the loop. The critic is trained with blur and noise augmentation so that it judges
+model samples, which are softer than generator renders, by their content.
+"""
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .domains import TRAIN_SEED
+
+IMAGE_SIZE = 64
+DETECTOR_STRIDE = 4
+DETECTOR_BASE_SIZE = 16.0   # pixels; w = exp(raw) * base
+
+
+def conv(cin, cout, stride=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.SiLU())
+
+
+class Detector(nn.Module):
+    """Anchor-free, one scale (stride 4, 16x16 = 256 predictions).
+
+    Input: images [B,3,64,64] RGB in 0..1. Output: [B, 4 + C, 256]: cx, cy, w, h in input
+    pixels, then C sigmoid class scores; no objectness, no NMS (Ultralytics YOLOv8 layout).
+    """
+
+    def __init__(self, num_classes):
+        super().__init__()
+        self.num_classes = num_classes
+        self.stem = nn.Sequential(conv(3, 16, 2), conv(16, 24))                 # 32x32
+        self.c3 = nn.Sequential(conv(24, 32, 2), conv(32, 32))                  # 16x16
+        self.c4 = nn.Sequential(conv(32, 64, 2), conv(64, 64), conv(64, 64))    # 8x8
+        self.fuse = nn.Sequential(conv(64 + 32, 64), conv(64, 64))              # 16x16
+        self.box = nn.Conv2d(64, 4, 1)
+        self.cls = nn.Conv2d(64, num_classes, 1)
+        nn.init.constant_(self.cls.bias, -4.0)   # rare positives: start with low scores
+        n = IMAGE_SIZE // DETECTOR_STRIDE
+        gy, gx = torch.meshgrid(torch.arange(n, dtype=torch.float32), torch.arange(n, dtype=torch.float32), indexing="ij")
+        self.register_buffer("grid_x", gx.reshape(1, -1), persistent=False)
+        self.register_buffer("grid_y", gy.reshape(1, -1), persistent=False)
+
+    def raw(self, images):
+        f3 = self.c3(self.stem(images))
+        f4 = self.c4(f3)
+        h = self.fuse(torch.cat([F.interpolate(f4, scale_factor=2.0, mode="nearest"), f3], dim=1))
+        return self.box(h).flatten(2), self.cls(h).flatten(2)    # [B,4,N], [B,C,N]
+
+    def decode(self, box_raw):
+        # Centre within +-1.5 cells of the cell centre; size log-encoded around 16 px.
+        cx = (self.grid_x + 0.5 + 3.0 * (torch.sigmoid(box_raw[:, 0]) - 0.5)) * DETECTOR_STRIDE
+        cy = (self.grid_y + 0.5 + 3.0 * (torch.sigmoid(box_raw[:, 1]) - 0.5)) * DETECTOR_STRIDE
+        w = torch.exp(box_raw[:, 2].clamp(-4, 3)) * DETECTOR_BASE_SIZE
+        h = torch.exp(box_raw[:, 3].clamp(-4, 3)) * DETECTOR_BASE_SIZE
+        return torch.stack([cx, cy, w, h], dim=1)
+
+    def forward(self, images):
+        box_raw, cls_raw = self.raw(images)
+        return torch.cat([self.decode(box_raw), torch.sigmoid(cls_raw)], dim=1)
+
+
+class Critic(nn.Module):
+    """Predicts the condition vector from an image in model space ([-1, 1], [B,C,64,64]).
+
+    Output [B, conditionWidth] in the condition layout: categorical slots are logits
+    (argmax = predicted value), scalar slots are normalised 0..1 values.
+    """
+
+    def __init__(self, channels, layout):
+        super().__init__()
+        self.scalar_mask = torch.zeros(layout.width)
+        for f in layout.fields:
+            if f["kind"] == "scalar":
+                self.scalar_mask[f["offset"]] = 1.0
+        self.register_buffer("is_scalar", self.scalar_mask.clone(), persistent=False)
+        self.features = nn.Sequential(conv(channels, 32), conv(32, 48, 2), conv(48, 64), conv(64, 96, 2),
+                                      conv(96, 96), conv(96, 128, 2), conv(128, 160, 2))   # 4x4
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(160 * 16, 256), nn.SiLU(), nn.Linear(256, layout.width))
+
+    def forward(self, image):
+        raw = self.head(self.features(image))
+        return self.is_scalar * torch.sigmoid(raw) + (1 - self.is_scalar) * raw
+
+
+def box_iou(a, b):
+    """IoU of boxes given as (cx, cy, w, h), broadcasting over leading dims."""
+    ax0, ay0, ax1, ay1 = a[..., 0] - a[..., 2] / 2, a[..., 1] - a[..., 3] / 2, a[..., 0] + a[..., 2] / 2, a[..., 1] + a[..., 3] / 2
+    bx0, by0, bx1, by1 = b[..., 0] - b[..., 2] / 2, b[..., 1] - b[..., 3] / 2, b[..., 0] + b[..., 2] / 2, b[..., 1] + b[..., 3] / 2
+    iw = (torch.minimum(ax1, bx1) - torch.maximum(ax0, bx0)).clamp(min=0)
+    ih = (torch.minimum(ay1, by1) - torch.maximum(ay0, by0)).clamp(min=0)
+    inter = iw * ih
+    return inter / (a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter + 1e-9)
+
+
+def detector_input(images_uint8, domain):
+    x = torch.from_numpy(images_uint8).float() / 255.0
+    return x.expand(-1, 3, -1, -1) if domain.channels == 1 else x   # grayscale is replicated to RGB
+
+
+def detector_targets(params, domain):
+    """Per image: class index (-1 when absent) and box in pixels (cx, cy, w, h)."""
+    classes, boxes = [], []
+    for p in params:
+        box = domain.box_of(p)
+        if box is None:
+            classes.append(-1); boxes.append((0, 0, 1, 1))
+        else:
+            classes.append(domain.classes.index(p[domain.class_field]))
+            boxes.append(tuple(v * IMAGE_SIZE for v in box))
+    return torch.tensor(classes), torch.tensor(boxes, dtype=torch.float32)
+
+
+def detector_loss(model, images, classes, boxes):
+    box_raw, cls_raw = model.raw(images)
+    pred = model.decode(box_raw)                               # [B,4,N]
+    b, n = cls_raw.shape[0], cls_raw.shape[2]
+    # Positives: cells whose centre lies within 1.5 cells of the box centre and inside the box,
+    # plus always the centre cell (small objects).
+    cell_cx = (model.grid_x + 0.5) * DETECTOR_STRIDE            # [1,N]
+    cell_cy = (model.grid_y + 0.5) * DETECTOR_STRIDE
+    dx, dy = (cell_cx - boxes[:, :1]).abs(), (cell_cy - boxes[:, 1:2]).abs()
+    near = (dx <= 1.5 * DETECTOR_STRIDE) & (dy <= 1.5 * DETECTOR_STRIDE)
+    inside = (dx <= boxes[:, 2:3] / 2) & (dy <= boxes[:, 3:4] / 2)
+    centre = (dx <= DETECTOR_STRIDE / 2) & (dy <= DETECTOR_STRIDE / 2)
+    positive = ((near & inside) | centre) & (classes[:, None] >= 0)   # [B,N]
+    target = torch.zeros_like(cls_raw)
+    rows = classes.clamp(min=0)
+    target[torch.arange(b)[:, None].expand(b, n)[positive], rows[:, None].expand(b, n)[positive],
+           torch.arange(n)[None].expand(b, n)[positive]] = 1.0
+    num_pos = positive.sum().clamp(min=1).float()
+    cls_loss = F.binary_cross_entropy_with_logits(cls_raw, target, reduction="sum") / num_pos
+    if positive.any():
+        p = pred.permute(0, 2, 1)[positive]                     # [P,4]
+        g = boxes[:, None, :].expand(b, n, 4)[positive]
+        box_loss = (1 - box_iou(p, g)).mean() + ((p - g).abs() / IMAGE_SIZE).sum(1).mean()
+    else:
+        box_loss = cls_raw.sum() * 0
+    return cls_loss + 5.0 * box_loss
+
+
+def critic_targets(params, domain):
+    layout = domain.layout
+    vecs = np.stack([layout.encode(p) for p in params])
+    present = np.array([p[domain.class_field] != "none" for p in params], np.float32)
+    return torch.from_numpy(vecs), torch.from_numpy(present)
+
+
+def critic_loss(model, images, vecs, present, layout):
+    out = model(images)
+    loss = 0.0
+    for f in layout.fields:
+        sl = slice(f["offset"], f["offset"] + f["width"])
+        if f["kind"] == "categorical":
+            loss = loss + F.cross_entropy(out[:, sl], vecs[:, sl].argmax(1))
+        else:
+            # Box and lesion scalars mean nothing when no object is present.
+            err = (out[:, sl] - vecs[:, sl]).abs().squeeze(1) * present
+            loss = loss + 4.0 * err.sum() / present.sum().clamp(min=1)
+    return loss
+
+
+def augment_for_critic(x, gen):
+    """Blur and noise so the critic judges content, not the generator's exact rendering."""
+    b = x.shape[0]
+    sigma = torch.rand(b, generator=gen) * 1.2
+    k = torch.arange(-2, 3, dtype=torch.float32)
+    kernels = torch.exp(-k[None] ** 2 / (2 * sigma[:, None].clamp(min=0.05) ** 2))
+    kernels = kernels / kernels.sum(1, keepdim=True)                  # [B,5]
+    c = x.shape[1]
+    out = []
+    for i in range(b):
+        kk = kernels[i]
+        xi = F.conv2d(F.pad(x[i:i + 1], (2, 2, 0, 0), mode="replicate"), kk.view(1, 1, 1, 5).expand(c, 1, 1, 5), groups=c)
+        xi = F.conv2d(F.pad(xi, (0, 0, 2, 2), mode="replicate"), kk.view(1, 1, 5, 1).expand(c, 1, 5, 1), groups=c)
+        out.append(xi)
+    x = torch.cat(out)
+    return x + torch.randn(x.shape, generator=gen) * (torch.rand(b, 1, 1, 1, generator=gen) * 0.08)
+
+
+def build(kind, domain):
+    return Detector(len(domain.classes)) if kind == "detector" else Critic(domain.channels, domain.layout)
+
+
+def train(kind, domain, checkpoint_dir, minutes, batch_size=64, lr=2e-3, dataset_size=20000, log=print):
+    torch.manual_seed(TRAIN_SEED)
+    images, params = domain.dataset(dataset_size, TRAIN_SEED)
+    model = build(kind, domain)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    if kind == "detector":
+        classes, boxes = detector_targets(params, domain)
+    else:
+        vecs, present = critic_targets(params, domain)
+    log(f"{kind} parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
+    gen = torch.Generator().manual_seed(TRAIN_SEED)
+    started, step, losses = time.time(), 0, []
+    model.train()
+    while time.time() - started < minutes * 60:
+        frac = (time.time() - started) / (minutes * 60)
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac)))
+        idx = torch.randint(0, len(images), (batch_size,), generator=gen)
+        if kind == "detector":
+            loss = detector_loss(model, detector_input(images[idx.numpy()], domain), classes[idx], boxes[idx])
+        else:
+            x = torch.from_numpy(images[idx.numpy()]).float() / 127.5 - 1.0
+            loss = critic_loss(model, augment_for_critic(x, gen), vecs[idx], present[idx], domain.layout)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        step += 1
+        if step % 100 == 0:
+            log(f"step {step} loss {np.mean(losses[-100:]):.4f} elapsed {time.time() - started:.0f}s")
+    elapsed = time.time() - started
+    os.makedirs(checkpoint_dir, exist_ok=True)
+    torch.save({"model": model.state_dict(), "step": step, "elapsed": elapsed}, os.path.join(checkpoint_dir, "last.pt"))
+    log(f"done: {step} steps in {elapsed:.0f}s, final loss {np.mean(losses[-100:]):.4f}")
+
+
+def load_trained(kind, domain, checkpoint_dir):
+    state = torch.load(os.path.join(checkpoint_dir, "last.pt"))
+    model = build(kind, domain)
+    model.load_state_dict(state["model"])
+    return model.eval(), state["step"], state["elapsed"]

@@ -1,0 +1,54 @@
+"""Rebuilds one shipped model package: python3 training/train.py <package> [--minutes N] [--package-only]
+
+Packages: road-hazards, brain-mri (diffusion); road-detector, brain-detector; road-critic, brain-critic.
+Trains on procedural generator data (checkpoints in training/checkpoints/<package>/, resumed
+if present), then exports ONNX, writes models/<package>/ and test/fixtures/<package>/.
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+
+from rareforge_train.domains import PACKAGES  # noqa: E402
+
+TRAINING_DIR = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_MINUTES = {"diffusion": 40, "detector": 8, "critic": 8}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("package", choices=sorted(PACKAGES))
+    parser.add_argument("--minutes", type=float, help="wall-clock training budget (default per kind)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the build machine is shared)")
+    parser.add_argument("--package-only", action="store_true", help="skip training, export the last checkpoint")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    kind, domain = PACKAGES[args.package]
+    checkpoint_dir = os.path.join(TRAINING_DIR, "checkpoints", args.package)
+    minutes = args.minutes if args.minutes is not None else DEFAULT_MINUTES[kind]
+    log_path = os.path.join(checkpoint_dir, "train.log")
+    os.makedirs(checkpoint_dir, exist_ok=True)
+
+    def log(msg):
+        line = f"{time.strftime('%H:%M:%S')} [{args.package}] {msg}"
+        print(line, flush=True)
+        with open(log_path, "a") as f:
+            f.write(line + "\n")
+
+    if not args.package_only:
+        if kind == "diffusion":
+            from rareforge_train import diffusion
+            diffusion.train(domain, checkpoint_dir, minutes, log=log)
+        else:
+            from rareforge_train import perception
+            perception.train(kind, domain, checkpoint_dir, minutes, log=log)
+    from rareforge_train import package  # imported late: packaging never needs a training run
+    package.build(args.package, checkpoint_dir, threads=args.threads, log=log)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+// Runs each shipped ONNX file under onnxruntime-node on its golden fixture inputs and prints the
+// largest difference from the PyTorch reference outputs: node training/verify_onnx.mjs [package...]
+import { readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+
+const root = new URL("..", import.meta.url).pathname;
+const readF32 = (path) => {
+  const bytes = readFileSync(path);
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+};
+const maxAbsDiff = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+const names = process.argv.slice(2).length ? process.argv.slice(2)
+  : ["road-hazards", "brain-mri", "road-detector", "brain-detector", "road-critic", "brain-critic"];
+
+for (const name of names) {
+  const fixtures = join(root, "test/fixtures", name);
+  const pkg = join(root, "models", name);
+  if (!existsSync(join(fixtures, "golden.json"))) { console.log(`${name}: no fixture`); continue; }
+  const golden = JSON.parse(readFileSync(join(fixtures, "golden.json"), "utf8"));
+  if (golden.denoiserCalls) {
+    const manifest = JSON.parse(readFileSync(join(pkg, "model.json"), "utf8"));
+    const session = await ort.InferenceSession.create(join(pkg, manifest.denoiser.file));
+    for (const call of golden.denoiserCalls) {
+      const feeds = {
+        [manifest.denoiser.inputs.sample]: new ort.Tensor("float32", readF32(join(fixtures, call.sample)), call.sampleShape),
+        [manifest.denoiser.inputs.timestep]: new ort.Tensor("float32", Float32Array.from(call.timestep), [call.timestep.length]),
+        [manifest.denoiser.inputs.condition]: new ort.Tensor("float32", readF32(join(fixtures, call.condition)), call.conditionShape),
+      };
+      const out = (await session.run(feeds))[manifest.denoiser.output].data;
+      console.log(`${name} ${call.output}: max |onnx - torch| = ${maxAbsDiff(out, readF32(join(fixtures, call.output))).toExponential(2)}`);
+    }
+  } else {
+    const manifestFile = existsSync(join(pkg, "detector.json")) ? "detector.json" : "critic.json";
+    const manifest = JSON.parse(readFileSync(join(pkg, manifestFile), "utf8"));
+    const session = await ort.InferenceSession.create(join(pkg, manifest.file));
+    const feeds = { [golden.input.name]: new ort.Tensor("float32", readF32(join(fixtures, golden.input.file)), golden.input.shape) };
+    const out = (await session.run(feeds))[golden.output.name];
+    console.log(`${name}: output dims ${JSON.stringify(out.dims)}, max |onnx - torch| = ${maxAbsDiff(out.data, readF32(join(fixtures, golden.output.file))).toExponential(2)}`);
+  }
+}
