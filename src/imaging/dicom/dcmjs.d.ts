@@ -24,7 +24,18 @@ declare module "dcmjs" {
     data: {
       DicomDict: typeof DicomDict;
       DicomMessage: typeof DicomMessage;
+      DicomMetaDictionary: { dictionary: Record<string, { tag: string; vr: string; name: string } | undefined> };
     };
   };
   export default dcmjs;
+}
+
+declare module "dcmjs" {
+  export interface DcmjsLogger {
+    getLevel(): number;
+    setLevel(level: number | "trace" | "debug" | "info" | "warn" | "error" | "silent"): void;
+    getLogger(name: string): DcmjsLogger;
+  }
+  /** loglevel's root logger; dcmjs reports VR guesses on its child "validation.dcmjs". */
+  export const log: DcmjsLogger;
 }

@@ -12,3 +12,11 @@ export {
   type SyntheticDicomInput,
 } from "./write.ts";
 export { UID_ROOT, generateUid, isValidUid, uidFromName, uuidToUid } from "./uid.ts";
+export {
+  deidentifyDicom,
+  BASIC_PROFILE_NAME,
+  MODIFIED_DATES_OPTION_NAME,
+  type DeidentifyOptions,
+  type DeidentificationReport,
+  type DeidentifiedDicom,
+} from "./deidentify.ts";
