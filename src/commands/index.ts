@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerGenerateCommand } from "./generate.ts";
 import { registerMigrateCommand } from "./migrate.ts";
 import { registerServeCommand } from "./serve.ts";
 
@@ -6,4 +7,5 @@ import { registerServeCommand } from "./serve.ts";
 export function registerCommands(program: Command): void {
   registerServeCommand(program);
   registerMigrateCommand(program);
+  registerGenerateCommand(program);
 }

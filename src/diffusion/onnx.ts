@@ -2,6 +2,9 @@
 // thread settings, and runs whose inputs are checked against the session's input names.
 import * as ort from "onnxruntime-node";
 
+// Provider probing (auto) fails loudly in native logs; failures reach callers as thrown errors instead.
+ort.env.logLevel = "fatal";
+
 export const EXECUTION_PROVIDERS = ["cpu", "cuda", "webgpu", "auto"] as const;
 export type ExecutionProviderName = (typeof EXECUTION_PROVIDERS)[number];
 /** A provider a session actually runs on ("auto" resolves to one of these). */
