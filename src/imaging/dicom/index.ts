@@ -20,3 +20,16 @@ export {
   type DeidentificationReport,
   type DeidentifiedDicom,
 } from "./deidentify.ts";
+export {
+  lesionGroundTruth,
+  groundTruthDocument,
+  maskRuns,
+  maskFromRuns,
+  writeLesionSegmentation,
+  SEGMENTATION_STORAGE,
+  type LesionCondition,
+  type LesionGroundTruth,
+  type LesionGroundTruthDocument,
+  type GroundTruthImageReference,
+  type LesionSegmentationInput,
+} from "./ground-truth.ts";
