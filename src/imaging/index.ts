@@ -11,3 +11,4 @@ export {
   type ImageTensor,
   type PixelMapping,
 } from "./png.ts";
+export * as dicom from "./dicom/index.ts";
