@@ -174,13 +174,22 @@ export function validateRequest(request: GenerateSamplesRequest): PreparedRefere
 }
 
 /** One denoiser evaluation with classifier-free guidance, [uncond..., cond...] in one batch. */
+/** The condition rows the denoiser sees: [uncond x B, cond_1..cond_B] with guidance, else the conditions alone. */
+function denoiserConditions(count: number, conditions: Float32Array, unconditional: Float32Array, guided: boolean): Float32Array {
+  if (!guided) return conditions;
+  const width = unconditional.length;
+  const rows = new Float32Array(2 * count * width);
+  for (let b = 0; b < count; b++) rows.set(unconditional, b * width);
+  rows.set(conditions, count * width);
+  return rows;
+}
+
 async function guidedModelOutput(
   runtime: ModelRuntime,
   modelInput: Float32Array,
   count: number,
   timestep: number,
-  conditions: Float32Array,
-  unconditional: Float32Array,
+  condition: Float32Array,
   guidance: number,
 ): Promise<Float32Array> {
   const manifest = runtime.model.manifest;
@@ -190,14 +199,10 @@ async function guidedModelOutput(
   const guided = guidance !== 1; // g = 1 is the conditional output alone: skip the unconditional pass
   const rows = guided ? 2 * count : count;
   let sample = modelInput;
-  let condition = conditions;
   if (guided) {
     sample = new Float32Array(rows * n);
     sample.set(modelInput, 0);
     sample.set(modelInput, count * n);
-    condition = new Float32Array(rows * width);
-    for (let b = 0; b < count; b++) condition.set(unconditional, b * width);
-    condition.set(conditions, count * width);
   }
   const timestepInput: TensorInput =
     manifest.denoiser.timestepDtype === "int64"
@@ -242,7 +247,7 @@ export async function denoiseBatch(options: DenoiseBatchOptions): Promise<Float3
   const [c, h, w] = sampleShape(manifest);
   const n = c * h * w;
   const count = noise.length;
-  const unconditional = unconditionalVector(manifest);
+  const rowConditions = denoiserConditions(count, conditions, unconditionalVector(manifest), guidance !== 1);
   scheduler.setTimesteps(options.steps);
   let timesteps = scheduler.timesteps;
   // 1. initial noise per sample, drawn first from each sample's own generator
@@ -267,7 +272,7 @@ export async function denoiseBatch(options: DenoiseBatchOptions): Promise<Float3
   for (let i = 0; i < timesteps.length; i++) {
     const t = timesteps[i] ?? 0;
     // 3. guided model output on the (scaled) sample
-    const modelOutput = await guidedModelOutput(runtime, scheduler.scaleModelInput(x, t), count, t, conditions, unconditional, guidance);
+    const modelOutput = await guidedModelOutput(runtime, scheduler.scaleModelInput(x, t), count, t, rowConditions, guidance);
     // 4. scheduler step, with per-sample variance noise for ancestral samplers
     let stepNoise: Float32Array | undefined;
     if (scheduler.stochastic) {

@@ -111,24 +111,8 @@ def provenance(cmd: str) -> dict:
 def rgb_package() -> None:
     out = ROOT / "test/fixtures/tiny-model"
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    layout = {
-        "width": 10,
-        "fields": [
-            {"name": "hazard", "kind": "categorical", "values": ["none", "pedestrian", "cone"], "offset": 0, "width": 3},
-            {"name": "hazardCx", "kind": "scalar", "range": [0, 1], "offset": 3, "width": 1},
-            {"name": "hazardCy", "kind": "scalar", "range": [0, 1], "offset": 4, "width": 1},
-            {"name": "hazardW", "kind": "scalar", "range": [0, 1], "offset": 5, "width": 1},
-            {"name": "hazardH", "kind": "scalar", "range": [0, 1], "offset": 6, "width": 1},
-            {"name": "weather", "kind": "categorical", "values": ["clear", "rain", "fog"], "offset": 7, "width": 3},
-        ],
-        "unconditional": [0.0] * 10,
-    }
-    model = TinyUNet(3, layout["width"], skip=True).eval()
-    # Scale the random output layer so trajectories stay in a sensible range.
-    with torch.no_grad():
-        model.out.weight.mul_(0.05)
-        model.out.bias.mul_(0.05)
+    layout = TINY_RGB_LAYOUT
+    model = build_tiny_rgb()
     export_denoiser(model, out / "denoiser.onnx", (3, 16, 16), layout["width"])
     sched = NoiseSchedule("linear", 1000, 0.0001, 0.02)
     manifest = {
@@ -151,6 +135,31 @@ def rgb_package() -> None:
     make_goldens(out, "tiny-model", model, manifest, (3, 16, 16), params, sched)
 
 
+TINY_RGB_LAYOUT = {
+        "width": 10,
+        "fields": [
+            {"name": "hazard", "kind": "categorical", "values": ["none", "pedestrian", "cone"], "offset": 0, "width": 3},
+            {"name": "hazardCx", "kind": "scalar", "range": [0, 1], "offset": 3, "width": 1},
+            {"name": "hazardCy", "kind": "scalar", "range": [0, 1], "offset": 4, "width": 1},
+            {"name": "hazardW", "kind": "scalar", "range": [0, 1], "offset": 5, "width": 1},
+            {"name": "hazardH", "kind": "scalar", "range": [0, 1], "offset": 6, "width": 1},
+            {"name": "weather", "kind": "categorical", "values": ["clear", "rain", "fog"], "offset": 7, "width": 3},
+        ],
+        "unconditional": [0.0] * 10,
+    }
+
+
+def build_tiny_rgb() -> TinyUNet:
+    """The tiny RGB denoiser, deterministically initialised (seed 0)."""
+    torch.manual_seed(0)
+    model = TinyUNet(3, TINY_RGB_LAYOUT["width"], skip=True).eval()
+    # Scale the random output layer so trajectories stay in a sensible range.
+    with torch.no_grad():
+        model.out.weight.mul_(0.05)
+        model.out.bias.mul_(0.05)
+    return model
+
+
 class LatentToImage(torch.nn.Module):
     def __init__(self, dec):
         super().__init__()
@@ -160,23 +169,32 @@ class LatentToImage(torch.nn.Module):
         return self.dec(latent)
 
 
+TINY_LATENT_LAYOUT = {
+    "width": 5,
+    "fields": [
+        {"name": "pathology", "kind": "categorical", "values": ["none", "tumour"], "offset": 0, "width": 2},
+        {"name": "lesionX", "kind": "scalar", "range": [0, 1], "offset": 2, "width": 1},
+        {"name": "lesionY", "kind": "scalar", "range": [0, 1], "offset": 3, "width": 1},
+        {"name": "lesionRadius", "kind": "scalar", "range": [0, 0.5], "offset": 4, "width": 1},
+    ],
+    "unconditional": [0.0] * 5,
+}
+
+
+def build_tiny_latent():
+    """The tiny latent denoiser and decoder, deterministically initialised (seed 1)."""
+    torch.manual_seed(1)
+    model = TinyUNet(4, TINY_LATENT_LAYOUT["width"], base=8, temb=16).eval()
+    decoder = TinyDecoder(4, 1).eval()
+    return model, decoder
+
+
 def latent_package() -> None:
     out = ROOT / "test/fixtures/tiny-model/latent"
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(1)
-    layout = {
-        "width": 5,
-        "fields": [
-            {"name": "pathology", "kind": "categorical", "values": ["none", "tumour"], "offset": 0, "width": 2},
-            {"name": "lesionX", "kind": "scalar", "range": [0, 1], "offset": 2, "width": 1},
-            {"name": "lesionY", "kind": "scalar", "range": [0, 1], "offset": 3, "width": 1},
-            {"name": "lesionRadius", "kind": "scalar", "range": [0, 0.5], "offset": 4, "width": 1},
-        ],
-        "unconditional": [0.0] * 5,
-    }
-    model = TinyUNet(4, layout["width"], base=8, temb=16).eval()
+    layout = TINY_LATENT_LAYOUT
+    model, dec = build_tiny_latent()
     export_denoiser(model, out / "denoiser.onnx", (4, 8, 8), layout["width"])
-    dec = TinyDecoder(4, 1).eval()
     torch.onnx.export(LatentToImage(dec), (torch.zeros(2, 4, 8, 8),), str(out / "decoder.onnx"),
                       input_names=["latent"], output_names=["image"],
                       dynamic_axes={"latent": {0: "batch"}, "image": {0: "batch"}}, opset_version=17)

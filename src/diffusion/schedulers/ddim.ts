@@ -4,7 +4,6 @@
 import {
   AlphaScheduler,
   checkSameLength,
-  predictX0Eps,
   requireNoise,
   type SchedulerConfig,
   type SchedulerStepResult,
@@ -41,9 +40,15 @@ export class DDIMScheduler extends AlphaScheduler {
     const cDir = Math.sqrt(1 - aPrev - std * std);
     const prevSample = new Float32Array(sample.length);
     const predOriginal = new Float32Array(sample.length);
+    const sa = Math.sqrt(aT);
+    const s1a = Math.sqrt(1 - aT);
+    const isEpsilon = this.config.prediction === "epsilon";
     for (let i = 0; i < sample.length; i++) {
-      // 4. predicted x0 and epsilon, formula (12)'s "predicted x0" term
-      const [x0, eps] = predictX0Eps(this.config.prediction, modelOutput[i] ?? 0, sample[i] ?? 0, aT);
+      // 4. predicted x0 and epsilon, formula (12)'s "predicted x0" term (see predictX0Eps)
+      const m = modelOutput[i] ?? 0;
+      const x = sample[i] ?? 0;
+      const x0 = isEpsilon ? (x - s1a * m) / sa : sa * x - s1a * m;
+      const eps = isEpsilon ? m : sa * m + s1a * x;
       predOriginal[i] = x0;
       let prev = cX0 * x0 + cDir * eps;
       if (variation) prev += std * (variation[i] ?? 0);

@@ -1,6 +1,6 @@
 // DDPM ancestral sampling — Ho, Jain & Abbeel 2020, "Denoising Diffusion Probabilistic Models".
 // Semantics of diffusers' DDPMScheduler with variance_type "fixed_small", clip_sample false, "leading" spacing.
-import { AlphaScheduler, checkSameLength, predictX0Eps, requireNoise, type SchedulerStepResult } from "./common.ts";
+import { AlphaScheduler, checkSameLength, requireNoise, type SchedulerStepResult } from "./common.ts";
 
 export class DDPMScheduler extends AlphaScheduler {
   readonly stochastic = true;
@@ -22,10 +22,14 @@ export class DDPMScheduler extends AlphaScheduler {
     const std = Math.sqrt(variance);
     const prevSample = new Float32Array(sample.length);
     const predOriginal = new Float32Array(sample.length);
+    const sa = Math.sqrt(aT);
+    const s1a = Math.sqrt(1 - aT);
+    const isEpsilon = this.config.prediction === "epsilon";
     for (let i = 0; i < sample.length; i++) {
       const x = sample[i] ?? 0;
-      // 4. predicted x0, formula (15)
-      const [x0] = predictX0Eps(this.config.prediction, modelOutput[i] ?? 0, x, aT);
+      const m = modelOutput[i] ?? 0;
+      // 4. predicted x0, formula (15) (see predictX0Eps)
+      const x0 = isEpsilon ? (x - s1a * m) / sa : sa * x - s1a * m;
       predOriginal[i] = x0;
       let prev = cX0 * x0 + cXt * x;
       if (variation) prev += std * (variation[i] ?? 0);

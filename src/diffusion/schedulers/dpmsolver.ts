@@ -7,7 +7,6 @@ import {
   checkStepCount,
   linspaceAt,
   makeBetas,
-  predictX0Eps,
   roundHalfEven,
   SchedulerError,
   spacedTimesteps,
@@ -97,7 +96,14 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     // 2. data prediction x0 from the model output (DPM-Solver++ eq. (9) solves for x0)
     const aS = s0.alpha * s0.alpha;
     const predOriginal = new Float32Array(sample.length);
-    for (let k = 0; k < sample.length; k++) predOriginal[k] = predictX0Eps(this.config.prediction, modelOutput[k] ?? 0, sample[k] ?? 0, aS)[0];
+    const sa = Math.sqrt(aS);
+    const s1a = Math.sqrt(1 - aS);
+    const isEpsilon = this.config.prediction === "epsilon";
+    for (let k = 0; k < sample.length; k++) {
+      const m = modelOutput[k] ?? 0;
+      const x = sample[k] ?? 0;
+      predOriginal[k] = isEpsilon ? (x - s1a * m) / sa : sa * x - s1a * m; // see predictX0Eps
+    }
     this.modelOutputs = [...this.modelOutputs, predOriginal].slice(-2);
     const isFinal = i === timesteps.length - 1;
     const firstOrder = this.lowerOrderNums < 1 || isFinal;
