@@ -139,6 +139,26 @@ describe.skipIf(!sharedDicomAvailable)("deidentifyDicom across encodings and fil
     expect(report.transferSyntax.output).toBe(name === "MR_small_RLE.dcm" ? "1.2.840.10008.1.2.5" : "1.2.840.10008.1.2.1");
   });
 
+  it("meets every truncation of CT_small and MR_small_implicit with a DicomError or a de-identified file, never another exception", () => {
+    // A cut that falls exactly between two elements leaves a shorter but well-formed data set, which
+    // is de-identified like any other; every other cut must be refused.
+    for (const name of ["CT_small.dcm", "MR_small_implicit.dcm"]) {
+      const bytes = readSharedDicom(name);
+      const patientName = dicomParser.parseDicom(bytes).string("x00100010") ?? "";
+      let refused = 0;
+      for (let length = 0; length < bytes.length; length += 211) {
+        try {
+          const { bytes: output } = deidentifyDicom(bytes.subarray(0, length));
+          expect(containsBytes(output, patientName), `${name} cut at ${length}`).toBe(false);
+        } catch (error) {
+          expect(error, `${name} cut at ${length}`).toBeInstanceOf(DicomError);
+          refused++;
+        }
+      }
+      expect(refused).toBeGreaterThan(bytes.length / 211 - 5);
+    }
+  });
+
   it.each<[string, string]>([
     ["MR_truncated.dcm", "TRUNCATED"],
     ["rtplan_truncated.dcm", "TRUNCATED"],

@@ -1,6 +1,7 @@
+import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { DicomError, readDicom, type DicomErrorCode } from "../../src/imaging/dicom/index.ts";
-import { readSharedDicom, sharedDicomAvailable } from "./helpers/shared-dicom.ts";
+import { SHARED_DICOM_DIR, readSharedDicom, sharedDicomAvailable } from "./helpers/shared-dicom.ts";
 
 /** Sum of modality values and a few pixels, taken from pydicom 2.3.1 (numpy/pillow handlers) on the same files. */
 const PYDICOM_REFERENCE = {
@@ -111,6 +112,66 @@ describe.skipIf(!sharedDicomAvailable)("readDicom on the shared third-party file
     const error = await readDicom(readSharedDicom("MR_small.dcm"), { frame: 1 }).catch((thrown: unknown) => thrown);
     expect(error).toBeInstanceOf(DicomError);
     expect((error as DicomError).code).toBe("FRAME_OUT_OF_RANGE");
+  });
+});
+
+/** Either an image or a DicomError: anything else thrown is a crash. */
+async function outcome(bytes: Uint8Array): Promise<"read" | DicomErrorCode> {
+  try {
+    await readDicom(bytes);
+    return "read";
+  } catch (thrown) {
+    if (thrown instanceof DicomError) return thrown.code;
+    throw thrown;
+  }
+}
+
+describe.skipIf(!sharedDicomAvailable)("readDicom never crashes", () => {
+  it("reads or refuses with a DicomError every file in the shared folder", async () => {
+    const names = readdirSync(SHARED_DICOM_DIR).filter((name) => name.endsWith(".dcm")).sort();
+    expect(names.length).toBeGreaterThanOrEqual(15);
+    const outcomes = Object.fromEntries(await Promise.all(names.map(async (name) => [name, await outcome(readSharedDicom(name))] as const)));
+    expect(outcomes).toEqual({
+      "CT_small.dcm": "read",
+      "JPEG2000.dcm": "read",
+      "JPGExtended.dcm": "UNSUPPORTED_TRANSFER_SYNTAX",
+      "MR_small.dcm": "read",
+      "MR_small_RLE.dcm": "read",
+      "MR_small_bigendian.dcm": "read",
+      "MR_small_implicit.dcm": "read",
+      "MR_small_jp2klossless.dcm": "read",
+      "MR_small_jpeg_ls_lossless.dcm": "read",
+      "MR_truncated.dcm": "TRUNCATED",
+      "SC_rgb_jpeg_dcmtk.dcm": "read",
+      "badVR.dcm": "INVALID_VALUE",
+      "image_dfl.dcm": "read",
+      "no_meta.dcm": "NOT_DICOM",
+      "rtplan_truncated.dcm": "TRUNCATED",
+    });
+  });
+
+  it("refuses every truncation of the MR_small variants with a DicomError, never another exception", async () => {
+    for (const name of ["MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm", "image_dfl.dcm"]) {
+      const bytes = readSharedDicom(name);
+      for (let length = 0; length < bytes.length; length += 97) {
+        const result = await outcome(bytes.subarray(0, length));
+        expect(result, `${name} cut at ${length}`).not.toBe("read");
+      }
+    }
+  });
+
+  it("survives corrupted bytes: each result is an image or a DicomError", async () => {
+    // A fixed linear congruential generator so a failure names a reproducible corruption.
+    let state = 20261125;
+    const random = (): number => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+    for (const name of ["MR_small.dcm", "MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "CT_small.dcm"]) {
+      const original = readSharedDicom(name);
+      for (let trial = 0; trial < 60; trial++) {
+        const corrupted = original.slice();
+        for (let flip = 0; flip < 4; flip++) corrupted[132 + Math.floor(random() * (original.length - 132))] = Math.floor(random() * 256);
+        await expect(outcome(corrupted), `${name} trial ${trial}`).resolves.toBeDefined();
+      }
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import { RAREFORGE_VERSION } from "../../version.ts";
 import { BASIC_PROFILE, isCurveOrOverlay } from "./confidentiality-profile.ts";
 import { codeItem, el } from "./elements.ts";
 import { DicomError } from "./errors.ts";
-import { parse } from "./read.ts";
+import { asDicomError, parse } from "./read.ts";
 import { EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, describeTransferSyntax, lookupTransferSyntax } from "./transfer-syntax.ts";
 import { generateUid } from "./uid.ts";
 import { RAREFORGE_IMPLEMENTATION_CLASS_UID, RAREFORGE_IMPLEMENTATION_VERSION_NAME } from "./write.ts";
@@ -60,6 +60,14 @@ const DICOM_UID_ROOT = "1.2.840.10008.";
  * (Burned In Annotation YES or absent) is reported in `report.warnings`.
  */
 export function deidentifyDicom(bytes: Uint8Array, options: DeidentifyOptions = {}): DeidentifiedDicom {
+  try {
+    return deidentifyUnguarded(bytes, options);
+  } catch (thrown) {
+    throw asDicomError(thrown);
+  }
+}
+
+function deidentifyUnguarded(bytes: Uint8Array, options: DeidentifyOptions): DeidentifiedDicom {
   const { dateShiftDays } = options;
   if (dateShiftDays !== undefined && (!Number.isInteger(dateShiftDays) || Math.abs(dateShiftDays) > 365 * 200)) {
     throw new DicomError("INVALID_INPUT", `dateShiftDays must be a whole number of days, got ${dateShiftDays}`);

@@ -68,8 +68,32 @@ export interface DicomImage {
 
 const PARSER_ERROR_TRUNCATION = /overrun|maxPosition|past the end|beyond|out of range|exceeds/i;
 
-/** Reads a DICOM file (Part 10, or a bare data set when the bytes allow) and decodes one frame's pixels. */
+/**
+ * Reads a DICOM file (Part 10, or a bare data set when the bytes allow) and decodes one frame's pixels.
+ * Every failure is a DicomError; nothing else escapes.
+ */
 export async function readDicom(bytes: Uint8Array, options: ReadDicomOptions = {}): Promise<DicomImage> {
+  try {
+    return await readDicomUnguarded(bytes, options);
+  } catch (thrown) {
+    throw asDicomError(thrown);
+  }
+}
+
+/**
+ * dicom-parser reads element values lazily, so a cut or corrupted file can still throw from a value
+ * accessor after parsing succeeded; such strays become DicomErrors with the parser's words in them.
+ */
+export function asDicomError(thrown: unknown): DicomError {
+  if (thrown instanceof DicomError) return thrown;
+  const message = parserMessage(thrown);
+  if (/past (the )?end|overrun|maxPosition|beyond|out of (range|bounds)|Offset is outside/i.test(message)) {
+    return new DicomError("TRUNCATED", `A value runs past the end of the data (${message})`, {}, { cause: thrown });
+  }
+  return new DicomError("INVALID_VALUE", `The data set is malformed: ${message}`, {}, { cause: thrown });
+}
+
+async function readDicomUnguarded(bytes: Uint8Array, options: ReadDicomOptions): Promise<DicomImage> {
   const { dataSet, hasFileMeta, transferSyntaxUid } = parse(bytes);
   const warnings = [...dataSet.warnings];
   const summary = summarise(dataSet);
@@ -165,6 +189,7 @@ export function parse(bytes: Uint8Array): Parsed {
     const dataSet = parseOrExplain(bytes, {});
     const transferSyntaxUid = dataSet.string("x00020010");
     if (!transferSyntaxUid) throw new DicomError("MISSING_ATTRIBUTE", "The file meta information has no Transfer Syntax UID (0002,0010)", { attribute: "(0002,0010) TransferSyntaxUID" });
+    requireCompleteElements(dataSet);
     return { dataSet, hasFileMeta: true, transferSyntaxUid };
   }
 
@@ -178,7 +203,26 @@ export function parse(bytes: Uint8Array): Parsed {
     );
   }
   const dataSet = parseOrExplain(bytes, { TransferSyntaxUID: guessed });
+  requireCompleteElements(dataSet);
   return { dataSet, hasFileMeta: false, transferSyntaxUid: guessed };
+}
+
+/**
+ * dicom-parser's implicit VR reader accepts an element whose declared length runs past the end of the
+ * bytes (it stops quietly); such a file is cut short, and is refused here rather than half-read.
+ */
+function requireCompleteElements(dataSet: DataSet): void {
+  for (const [tag, element] of Object.entries(dataSet.elements)) {
+    const end = element.dataOffset + element.length;
+    if (element.length >= 0 && end > dataSet.byteArray.length) {
+      throw new DicomError(
+        "TRUNCATED",
+        `The file ends inside element ${formatTag(tag)}: its value needs ${element.length} bytes from offset ${element.dataOffset}, but the data ends at ${dataSet.byteArray.length}`,
+        { attribute: formatTag(tag) },
+      );
+    }
+    for (const item of element.items ?? []) if (item.dataSet) requireCompleteElements(item.dataSet);
+  }
 }
 
 const VALID_VRS = new Set(["AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF", "OL", "OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US", "UT", "UV"]);
