@@ -77,6 +77,8 @@ export interface OnnxSession {
   readonly provider: ResolvedExecutionProvider;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  /** Declared shape of each tensor input (symbolic dims as strings, e.g. "batch"). */
+  readonly inputShapes: Readonly<Record<string, readonly (number | string)[]>>;
   /** Milliseconds spent inside onnxruntime's run() so far (for the benchmark's share outside onnxruntime). */
   readonly runMillis: number;
   run(feeds: Readonly<Record<string, TensorInput>>): Promise<Record<string, TensorOutput>>;
@@ -151,11 +153,14 @@ function wrapSession(path: string, provider: ResolvedExecutionProvider, session:
   let runMillis = 0;
   const inputNames = [...session.inputNames];
   const outputNames = [...session.outputNames];
+  const inputShapes: Record<string, readonly (number | string)[]> = {};
+  for (const meta of session.inputMetadata) if (meta.isTensor) inputShapes[meta.name] = [...meta.shape];
   return {
     path,
     provider,
     inputNames,
     outputNames,
+    inputShapes,
     get runMillis() {
       return runMillis;
     },
