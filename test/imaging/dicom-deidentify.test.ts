@@ -4,7 +4,7 @@ import { join } from "node:path";
 import dicomParser from "dicom-parser";
 import type { DataSet } from "dicom-parser";
 import { afterAll, describe, expect, it } from "vitest";
-import { DicomError, deidentifyDicom, generateUid, readDicom, writeSyntheticDicom } from "../../src/imaging/dicom/index.ts";
+import { DicomError, deidentifyDicom, generateUid, readDicom, readProvenanceRecord, writeSyntheticDicom } from "../../src/imaging/dicom/index.ts";
 import { dciodvfyAvailable, runDciodvfy, skipMessage } from "./helpers/dicom-tools.ts";
 import { readSharedDicom, sharedDicomAvailable } from "./helpers/shared-dicom.ts";
 
@@ -193,6 +193,8 @@ describe("deidentifyDicom on a file made here", () => {
       createdAt: new Date("2025-03-04T10:00:00Z"),
     });
     const { bytes } = deidentifyDicom(planted, { patientPseudonym: "SUBJECT-001", dateShiftDays: 10 });
+    expect(readProvenanceRecord(planted)).toEqual({ uploadedBy: "Jane Doe" });
+    expect(readProvenanceRecord(bytes)).toBeUndefined();
     for (const value of ["DOE^JANE", "MRN-0042-77", "Jane Doe", "20250304"]) expect(containsBytes(bytes, value), value).toBe(false);
     const dataSet = dicomParser.parseDicom(bytes);
     expect(dataSet.string("x00100010")).toBe("SUBJECT-001");

@@ -170,6 +170,36 @@ async function readDicomUnguarded(bytes: Uint8Array, options: ReadDicomOptions):
   };
 }
 
+/**
+ * The provenance record RareForge stored in its private block (creator "RAREFORGE", element xx01 of
+ * group 0009), or undefined for a file without one (any file RareForge did not write, or one that
+ * was de-identified since). Read as raw UTF-8: UT is single-valued, and JSON's backslash escapes must
+ * not be split as if they were value separators (dcmjs's reader does that).
+ */
+export function readProvenanceRecord(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const { dataSet } = parse(bytes);
+    for (let block = 0x10; block <= 0xff; block++) {
+      const creatorTag = `x000900${block.toString(16).padStart(2, "0")}`;
+      if (dataSet.string(creatorTag)?.trim() !== "RAREFORGE") continue;
+      const element = dataSet.elements[`x0009${block.toString(16).padStart(2, "0")}01`];
+      if (!element) return undefined;
+      const text = new TextDecoder("utf-8").decode(dataSet.byteArray.subarray(element.dataOffset, element.dataOffset + element.length)).replace(/[\0 ]+$/, "");
+      const record: unknown = JSON.parse(text);
+      if (!record || typeof record !== "object" || Array.isArray(record)) {
+        throw new DicomError("INVALID_VALUE", "The RareForge provenance block (0009,xx01) does not hold a JSON object", { attribute: "(0009,xx01) RareForge provenance record" });
+      }
+      return record as Record<string, unknown>;
+    }
+    return undefined;
+  } catch (thrown) {
+    if (thrown instanceof SyntaxError) {
+      throw new DicomError("INVALID_VALUE", `The RareForge provenance block (0009,xx01) is not valid JSON: ${thrown.message}`, { attribute: "(0009,xx01) RareForge provenance record" }, { cause: thrown });
+    }
+    throw asDicomError(thrown);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Parsing
 
