@@ -1,0 +1,282 @@
+// Loading a detector under test: a RareForge package (detector.json + ONNX) or a bare Ultralytics
+// YOLOv8/YOLO11 ONNX export used unchanged. Everything that can be wrong with it (layout, class names,
+// class map) is checked from the file itself before a session is created or an image is touched.
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { createSession, type ExecutionProviderName, type ResolvedExecutionProvider } from "../diffusion/onnx.ts";
+import type { DecodedImage } from "../diffusion/reference.ts";
+import { sha256File, verifyPackageFiles } from "../models/package.ts";
+import { ModelPackageError } from "../models/errors.ts";
+import type { Detection } from "./boxes.ts";
+import { defaultClassMap, normaliseClassMap, validateClassMap, type ClassMap } from "./class-map.ts";
+import { DetectorPackageError } from "./errors.ts";
+import { detectorManifestSchema, formatIssues } from "./manifest.ts";
+import { parseUltralyticsNames, readOnnxModelInfo, type OnnxModelInfo, type OnnxValueInfo } from "./onnx-proto.ts";
+import { decodeYoloOutput } from "./postprocess.ts";
+import { letterbox, ULTRALYTICS_PAD_VALUE } from "./preprocess.ts";
+
+export interface DetectionThresholds {
+  /** Minimum class score for a candidate to count (0..1). */
+  readonly scoreThreshold: number;
+  /** Class-wise NMS overlap above which the weaker box is dropped (0..1]. */
+  readonly iouThreshold: number;
+  /** IoU a detection needs with an intended object to match it (0..1]. */
+  readonly matchIoU: number;
+}
+
+export interface DetectorInputSpec {
+  readonly name: string;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: 1 | 3;
+  readonly valueRange: readonly [number, number];
+  readonly letterbox: boolean;
+  readonly padValue: number;
+}
+
+export interface Detector {
+  readonly name: string;
+  readonly version: string;
+  /** "package" for detector.json, "ultralytics-onnx" for a bare export. */
+  readonly kind: "package" | "ultralytics-onnx";
+  /** Absolute path of the ONNX file. */
+  readonly onnxPath: string;
+  readonly fileHashes: Readonly<Record<string, string>>;
+  readonly classes: readonly string[];
+  readonly classMap: ClassMap;
+  /** The condition field whose value is the ground-truth class (packages only). */
+  readonly classField: string | null;
+  /** The diffusion package this detector is tested on (packages only). */
+  readonly model: string | null;
+  readonly input: DetectorInputSpec;
+  readonly outputName: string;
+  readonly thresholds: DetectionThresholds;
+  readonly provider: ResolvedExecutionProvider;
+  /** Letterbox, run, decode, NMS; boxes in the image's pixels, sorted by score. */
+  detect(image: DecodedImage, thresholds?: Partial<Pick<DetectionThresholds, "scoreThreshold" | "iouThreshold">>): Promise<Detection[]>;
+  dispose(): Promise<void>;
+}
+
+export interface LoadDetectorOptions {
+  ep?: ExecutionProviderName;
+  intraOpThreads?: number;
+  /** Replaces the package's class map (each entry is checked against the detector's classes). */
+  classMap?: Readonly<Record<string, string | readonly string[]>>;
+  /** Class names for a bare ONNX without Ultralytics metadata. */
+  classes?: readonly string[];
+  thresholds?: Partial<DetectionThresholds>;
+  log?: (message: string) => void;
+}
+
+interface ResolvedDescription {
+  name: string;
+  version: string;
+  kind: Detector["kind"];
+  onnxPath: string;
+  fileHashes: Record<string, string>;
+  classes: readonly string[];
+  classMap: Record<string, readonly string[]>;
+  classField: string | null;
+  model: string | null;
+  input: DetectorInputSpec;
+  outputName: string;
+  thresholds: DetectionThresholds;
+}
+
+const DEFAULT_THRESHOLDS: DetectionThresholds = { scoreThreshold: 0.25, iouThreshold: 0.45, matchIoU: 0.5 };
+
+export function checkThresholds(thresholds: DetectionThresholds, source?: string): DetectionThresholds {
+  const { scoreThreshold, iouThreshold, matchIoU } = thresholds;
+  const bad: string[] = [];
+  if (!(scoreThreshold >= 0 && scoreThreshold <= 1)) bad.push(`scoreThreshold ${scoreThreshold} (needs 0..1)`);
+  if (!(iouThreshold > 0 && iouThreshold <= 1)) bad.push(`iouThreshold ${iouThreshold} (needs (0, 1])`);
+  if (!(matchIoU > 0 && matchIoU <= 1)) bad.push(`matchIoU ${matchIoU} (needs (0, 1])`);
+  if (bad.length > 0) throw new DetectorPackageError("invalid-threshold", `invalid detection thresholds: ${bad.join("; ")}`, source);
+  return thresholds;
+}
+
+function describeShape(info: OnnxValueInfo): string {
+  return info.shape ? `[${info.shape.map((d) => d.value ?? d.param ?? "?").join(", ")}]` : "(no declared shape)";
+}
+
+/**
+ * The declared graph must be one float image input [B, C, H, W] and a float output [B, 4 + classes, N]
+ * (Ultralytics' head). Anything else — an end-to-end export with NMS inside ([1, 300, 6]), a segmentation
+ * head, a transposed [1, N, 84] — is refused with the shape it has.
+ */
+function checkYoloLayout(info: OnnxModelInfo, path: string, classCount: number | null, outputName: string | null, inputName: string | null): { input: OnnxValueInfo; output: OnnxValueInfo } {
+  const input = inputName ? info.inputs.find((i) => i.name === inputName) : info.inputs[0];
+  if (!input || (inputName === null && info.inputs.length !== 1)) {
+    throw new DetectorPackageError(
+      "unexpected-input-layout",
+      `${path}: expected one image input${inputName ? ` named "${inputName}"` : ""}, the graph has [${info.inputs.map((i) => `${i.name} ${describeShape(i)}`).join(", ")}]`,
+      path,
+    );
+  }
+  const inputDims = input.shape;
+  if (input.elemType !== 1 || !inputDims || inputDims.length !== 4 || ![1, 3].includes(inputDims[1]?.value ?? -1)) {
+    throw new DetectorPackageError(
+      "unexpected-input-layout",
+      `${path}: input "${input.name}" must be float32 NCHW [batch, 1|3, height, width], it is ${describeShape(input)} (element type ${input.elemType})`,
+      path,
+    );
+  }
+  const output = outputName ? info.outputs.find((o) => o.name === outputName) : info.outputs[0];
+  const layoutHelp = "Ultralytics YOLOv8/11 layout [batch, 4 + classes, candidates] (export with nms=False, end2end=False)";
+  if (!output) {
+    throw new DetectorPackageError("unexpected-output-layout", `${path}: no output${outputName ? ` named "${outputName}"` : ""}; outputs: ${info.outputs.map((o) => o.name).join(", ")}`, path);
+  }
+  const dims = output.shape;
+  const rows = dims?.[1]?.value ?? null;
+  if (output.elemType !== 1 || !dims || dims.length !== 3 || rows === null || rows <= 4) {
+    throw new DetectorPackageError("unexpected-output-layout", `${path}: output "${output.name}" is ${describeShape(output)}, expected the ${layoutHelp}`, path);
+  }
+  if (classCount !== null && rows !== 4 + classCount) {
+    throw new DetectorPackageError(
+      "unexpected-output-layout",
+      `${path}: output "${output.name}" ${describeShape(output)} has ${rows} rows but ${classCount} classes need 4 + ${classCount} = ${4 + classCount} (${layoutHelp})`,
+      path,
+    );
+  }
+  return { input, output };
+}
+
+function readOnnx(path: string): OnnxModelInfo {
+  return readOnnxModelInfo(new Uint8Array(readFileSync(path)), path);
+}
+
+function describePackage(dir: string, options: LoadDetectorOptions): ResolvedDescription {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(join(dir, "detector.json"), "utf8"));
+  } catch (error) {
+    throw new DetectorPackageError("invalid-manifest", `${join(dir, "detector.json")} is not valid JSON: ${(error as Error).message}`, dir);
+  }
+  const parsed = detectorManifestSchema.safeParse(raw);
+  if (!parsed.success) throw new DetectorPackageError("invalid-manifest", `invalid detector.json in ${dir}: ${formatIssues(parsed.error)}`, dir);
+  const manifest = parsed.data;
+  let fileHashes: Record<string, string>;
+  try {
+    fileHashes = verifyPackageFiles(dir, manifest.files);
+  } catch (error) {
+    if (error instanceof ModelPackageError) throw new DetectorPackageError("invalid-manifest", error.message, dir);
+    throw error;
+  }
+  const onnxPath = join(dir, manifest.file);
+  const { input, output } = checkYoloLayout(readOnnx(onnxPath), onnxPath, manifest.classes.length, manifest.output.name, manifest.input.name);
+  const declaredChannels = input.shape?.[1]?.value;
+  if (declaredChannels !== 3 && declaredChannels !== manifest.input.channels) {
+    throw new DetectorPackageError("unexpected-input-layout", `${onnxPath}: graph input has ${declaredChannels} channels, detector.json says ${manifest.input.channels}`, dir);
+  }
+  const classMap = options.classMap ? normaliseClassMap(options.classMap) : normaliseClassMap(manifest.classMap);
+  return {
+    name: manifest.name,
+    version: manifest.version,
+    kind: "package",
+    onnxPath,
+    fileHashes,
+    classes: manifest.classes,
+    classMap,
+    classField: manifest.classField ?? null,
+    model: manifest.model ?? null,
+    input: {
+      name: manifest.input.name,
+      width: manifest.input.width,
+      height: manifest.input.height,
+      // a gray detector input is replicated to RGB when the graph takes 3 channels ("replicate to RGB")
+      channels: declaredChannels === 3 ? 3 : 1,
+      valueRange: manifest.input.valueRange,
+      letterbox: manifest.input.letterbox,
+      padValue: manifest.input.padValue,
+    },
+    outputName: output.name,
+    thresholds: { ...DEFAULT_THRESHOLDS, ...manifest.defaults },
+  };
+}
+
+function describeBareOnnx(onnxPath: string, options: LoadDetectorOptions): ResolvedDescription {
+  const info = readOnnx(onnxPath);
+  const names = options.classes ? [...options.classes] : info.metadata.names ? parseUltralyticsNames(info.metadata.names) : null;
+  if (!names) {
+    throw new DetectorPackageError(
+      "no-class-names",
+      `${onnxPath} carries no Ultralytics "names" metadata; give the class names (options.classes / --classes) or wrap it in a detector.json package`,
+      onnxPath,
+    );
+  }
+  if (info.metadata.task && info.metadata.task !== "detect") {
+    throw new DetectorPackageError("unexpected-output-layout", `${onnxPath} is an Ultralytics "${info.metadata.task}" model; only "detect" heads are supported`, onnxPath);
+  }
+  const { input, output } = checkYoloLayout(info, onnxPath, names.length, null, null);
+  // Input size: the graph's fixed H, W; for a dynamic export, Ultralytics' imgsz metadata ("[640, 640]").
+  const imgsz = info.metadata.imgsz?.match(/\d+/g)?.map(Number);
+  const height = input.shape?.[2]?.value ?? imgsz?.[0] ?? 640;
+  const width = input.shape?.[3]?.value ?? imgsz?.[1] ?? imgsz?.[0] ?? 640;
+  const channels = input.shape?.[1]?.value === 1 ? 1 : 3;
+  const classMap = options.classMap ? normaliseClassMap(options.classMap) : { ...defaultClassMap(names) };
+  return {
+    name: basename(onnxPath).replace(/\.onnx$/i, ""),
+    version: info.metadata.version ?? "unknown",
+    kind: "ultralytics-onnx",
+    onnxPath,
+    fileHashes: { [basename(onnxPath)]: sha256File(onnxPath) },
+    classes: names,
+    classMap,
+    classField: null,
+    model: null,
+    input: { name: input.name, width, height, channels, valueRange: [0, 1], letterbox: true, padValue: ULTRALYTICS_PAD_VALUE },
+    outputName: output.name,
+    thresholds: DEFAULT_THRESHOLDS,
+  };
+}
+
+/** Validates a detector without opening a session: everything loadDetector refuses, this refuses too. */
+export function describeDetector(dirOrOnnx: string, options: LoadDetectorOptions = {}): ResolvedDescription {
+  const path = resolve(dirOrOnnx);
+  if (!existsSync(path)) throw new DetectorPackageError("not-found", `no detector at ${path}`, path);
+  const description = statSync(path).isDirectory()
+    ? existsSync(join(path, "detector.json"))
+      ? describePackage(path, options)
+      : (() => {
+          throw new DetectorPackageError("not-found", `${path} has no detector.json`, path);
+        })()
+    : describeBareOnnx(path, options);
+  const classMap = validateClassMap(description.classMap, description.classes, path);
+  const thresholds = checkThresholds({ ...description.thresholds, ...options.thresholds }, path);
+  return { ...description, classMap: { ...classMap }, thresholds };
+}
+
+export async function loadDetector(dirOrOnnx: string, options: LoadDetectorOptions = {}): Promise<Detector> {
+  const d = describeDetector(dirOrOnnx, options);
+  const session = await createSession(d.onnxPath, {
+    ep: options.ep ?? "cpu",
+    ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
+  return {
+    ...d,
+    provider: session.provider,
+    async detect(image, overrides = {}) {
+      if (!(image.width > 0 && image.height > 0) || image.data.length !== image.width * image.height * image.channels) {
+        throw new DetectorPackageError("invalid-image", `image ${image.width}x${image.height}x${image.channels} has ${image.data.length} values`);
+      }
+      const thresholds = checkThresholds({ ...d.thresholds, ...overrides });
+      const { tensor, geometry } = letterbox(image, {
+        width: d.input.width,
+        height: d.input.height,
+        channels: d.input.channels,
+        padValue: d.input.padValue,
+        valueRange: d.input.valueRange,
+        letterbox: d.input.letterbox,
+      });
+      const outputs = await session.run({ [d.input.name]: { type: "float32", data: tensor, dims: [1, d.input.channels, d.input.height, d.input.width] } });
+      const output = outputs[d.outputName];
+      if (!output) throw new DetectorPackageError("unexpected-output-layout", `${d.onnxPath} returned no "${d.outputName}"`, d.onnxPath);
+      if (output.dims.length !== 3 || output.dims[1] !== 4 + d.classes.length) {
+        throw new DetectorPackageError("unexpected-output-layout", `${d.onnxPath} returned "${d.outputName}" [${output.dims.join(", ")}], expected [1, ${4 + d.classes.length}, N]`, d.onnxPath);
+      }
+      return decodeYoloOutput(output.data, output.dims, d.classes, geometry, thresholds);
+    },
+    dispose: () => session.dispose(),
+  };
+}

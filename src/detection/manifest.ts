@@ -1,0 +1,130 @@
+// detector.json and critic.json (models/README.md), validated with zod. Unknown extra fields (provenance,
+// evaluation) pass through: they are documentation for people, not inputs to the runtime.
+import { z } from "zod";
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, "sha256 hex");
+const identity = {
+  name: z.string().min(1),
+  version: z.string().min(1),
+  domain: z.enum(["automotive", "medical"]).optional(),
+  license: z.string().optional(),
+  description: z.string().optional(),
+  files: z.record(z.string(), sha256),
+  file: z.string().min(1),
+};
+const valueRange = z.tuple([z.number(), z.number()]);
+
+export const detectorManifestSchema = z
+  .looseObject({
+    schema: z.literal("rareforge.detector/1"),
+    ...identity,
+    input: z.looseObject({
+      name: z.string().min(1),
+      width: z.number().int().positive(),
+      height: z.number().int().positive(),
+      channels: z.union([z.literal(1), z.literal(3)]),
+      layout: z.literal("NCHW"),
+      valueRange: valueRange.default([0, 1]),
+      letterbox: z.boolean().default(true),
+      padValue: z.number().min(0).max(1).default(114 / 255),
+    }),
+    output: z.looseObject({
+      name: z.string().min(1),
+      layout: z.literal("yolov8"),
+      shape: z.tuple([z.number().int(), z.number().int().positive(), z.number().int().positive()]).optional(),
+      box: z.literal("cxcywh").default("cxcywh"),
+      scores: z.literal("sigmoid").default("sigmoid"),
+      nms: z.literal(false).default(false),
+    }),
+    classes: z.array(z.string().min(1)).min(1),
+    classField: z.string().min(1).optional(),
+    classMap: z.record(z.string(), z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])).default({}),
+    model: z.string().min(1).optional(),
+    defaults: z
+      .looseObject({
+        scoreThreshold: z.number().min(0).max(1).default(0.25),
+        iouThreshold: z.number().gt(0).max(1).default(0.45),
+        matchIoU: z.number().gt(0).max(1).default(0.5),
+      })
+      .default({ scoreThreshold: 0.25, iouThreshold: 0.45, matchIoU: 0.5 }),
+  })
+  .superRefine((m, ctx) => {
+    if (!(m.file in m.files)) ctx.addIssue({ code: "custom", path: ["file"], message: `"${m.file}" is not listed in files` });
+    if (m.output.shape && m.output.shape[1] !== 4 + m.classes.length)
+      ctx.addIssue({ code: "custom", path: ["output", "shape"], message: `row count ${m.output.shape[1]} != 4 + ${m.classes.length} classes` });
+  });
+export type DetectorManifest = z.infer<typeof detectorManifestSchema>;
+
+const criticField = z.discriminatedUnion("kind", [
+  z.looseObject({
+    name: z.string().min(1),
+    kind: z.literal("categorical"),
+    values: z.array(z.string().min(1)).min(1),
+    offset: z.number().int().nonnegative(),
+    width: z.number().int().positive(),
+  }),
+  z.looseObject({
+    name: z.string().min(1),
+    kind: z.literal("scalar"),
+    range: z.tuple([z.number(), z.number()]),
+    offset: z.number().int().nonnegative(),
+    width: z.literal(1).default(1),
+  }),
+]);
+export type CriticField = z.infer<typeof criticField>;
+
+const criticBox = z.discriminatedUnion("kind", [
+  z.looseObject({
+    kind: z.literal("box"),
+    cx: z.string(),
+    cy: z.string(),
+    w: z.string(),
+    h: z.string(),
+    class: z.string(),
+    absentWhen: z.array(z.string()).default([]),
+  }),
+  z.looseObject({
+    kind: z.literal("circle"),
+    cx: z.string(),
+    cy: z.string(),
+    radius: z.string(),
+    class: z.string(),
+    absentWhen: z.array(z.string()).default([]),
+  }),
+]);
+export type CriticBoxRule = z.infer<typeof criticBox>;
+
+export const criticManifestSchema = z
+  .looseObject({
+    schema: z.literal("rareforge.critic/1"),
+    ...identity,
+    model: z.string().min(1),
+    input: z.looseObject({
+      name: z.string().min(1),
+      width: z.number().int().positive(),
+      height: z.number().int().positive(),
+      channels: z.union([z.literal(1), z.literal(3)]),
+      layout: z.literal("NCHW"),
+      valueRange: valueRange,
+    }),
+    output: z.looseObject({ name: z.string().min(1), width: z.number().int().positive(), layout: z.literal("condition") }),
+    fields: z.array(criticField).min(1),
+    box: criticBox.optional(),
+  })
+  .superRefine((m, ctx) => {
+    if (!(m.file in m.files)) ctx.addIssue({ code: "custom", path: ["file"], message: `"${m.file}" is not listed in files` });
+    const names = new Set(m.fields.map((f) => f.name));
+    m.fields.forEach((f, i) => {
+      if (f.offset + f.width > m.output.width)
+        ctx.addIssue({ code: "custom", path: ["fields", i], message: `slots ${f.offset}..${f.offset + f.width - 1} exceed output width ${m.output.width}` });
+    });
+    if (m.box) {
+      const refs = m.box.kind === "box" ? [m.box.cx, m.box.cy, m.box.w, m.box.h, m.box.class] : [m.box.cx, m.box.cy, m.box.radius, m.box.class];
+      for (const ref of refs) if (!names.has(ref)) ctx.addIssue({ code: "custom", path: ["box"], message: `names unknown field "${ref}"` });
+    }
+  });
+export type CriticManifest = z.infer<typeof criticManifestSchema>;
+
+export function formatIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`).join("; ");
+}
