@@ -15,3 +15,17 @@ export {
   type DetectionThresholds,
   type LoadDetectorOptions,
 } from "./detector.ts";
+export { scoreSample, OUTCOMES, type Outcome, type IntendedObject, type ObjectScore, type SampleScore, type ScoreSampleInput } from "./scoring.ts";
+export {
+  missRateReport,
+  clopperPearson,
+  regularizedIncompleteBeta,
+  inverseRegularizedIncompleteBeta,
+  logGamma,
+  type Proportion,
+  type ScoredSample,
+  type ParameterLevel,
+  type ParameterBreakdown,
+  type MissRateReport,
+  type MissRateOptions,
+} from "./statistics.ts";
