@@ -1,10 +1,11 @@
 import { createRequire } from "node:module";
+import { Decoder as JpegLosslessDecoder } from "jpeg-lossless-decoder-js";
 
 /**
- * Decoders for the encapsulated transfer syntaxes, all WebAssembly builds that ship inside their npm
- * packages (no download at install or run time): CharLS for JPEG-LS, OpenJPEG for JPEG 2000 and
- * libjpeg-turbo (8-bit) for JPEG Baseline. Each is loaded on first use only, so reading uncompressed
- * files never pays for them.
+ * Decoders for the encapsulated transfer syntaxes, all shipped inside their npm packages (no download
+ * at install or run time): WebAssembly builds of CharLS for JPEG-LS, OpenJPEG for JPEG 2000 and
+ * libjpeg-turbo (8-bit) for JPEG Baseline, each loaded on first use only; and jpeg-lossless-decoder-js
+ * (plain JavaScript) for JPEG Lossless, Process 14.
  */
 
 export interface DecodedFrame {
@@ -27,18 +28,18 @@ interface WasmDecoder {
 type DecoderModule = Record<string, new () => WasmDecoder>;
 type DecoderFactory = (options: { print: (text: string) => void; printErr: (text: string) => void }) => Promise<DecoderModule>;
 
-export type CodecName = "jpeg-ls" | "jpeg-2000" | "jpeg-baseline";
+export type CodecName = "jpeg-ls" | "jpeg-2000" | "jpeg-baseline" | "jpeg-lossless";
 
-const CODECS: Record<CodecName, { module: string; className: string }> = {
+const CODECS: Record<Exclude<CodecName, "jpeg-lossless">, { module: string; className: string }> = {
   "jpeg-ls": { module: "@cornerstonejs/codec-charls/decodewasmjs", className: "JpegLSDecoder" },
   "jpeg-2000": { module: "@cornerstonejs/codec-openjpeg/decodewasmjs", className: "J2KDecoder" },
   "jpeg-baseline": { module: "@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs", className: "JPEGDecoder" },
 };
 
 const require = createRequire(import.meta.url);
-const loaded = new Map<CodecName, Promise<DecoderModule>>();
+const loaded = new Map<Exclude<CodecName, "jpeg-lossless">, Promise<DecoderModule>>();
 
-function loadCodec(codec: CodecName): Promise<DecoderModule> {
+function loadCodec(codec: Exclude<CodecName, "jpeg-lossless">): Promise<DecoderModule> {
   let pending = loaded.get(codec);
   if (!pending) {
     const factory = require(CODECS[codec].module) as DecoderFactory;
@@ -51,6 +52,7 @@ function loadCodec(codec: CodecName): Promise<DecoderModule> {
 
 /** Decodes one encapsulated frame; throws whatever the codec throws (the caller turns it into a DicomError). */
 export async function decodeFrame(codec: CodecName, encoded: Uint8Array): Promise<DecodedFrame> {
+  if (codec === "jpeg-lossless") return decodeJpegLossless(encoded);
   const wasm = await loadCodec(codec);
   const Decoder = wasm[CODECS[codec].className];
   if (!Decoder) throw new Error(`${CODECS[codec].module} has no ${CODECS[codec].className}`);
@@ -65,6 +67,21 @@ export async function decodeFrame(codec: CodecName, encoded: Uint8Array): Promis
   } finally {
     decoder.delete();
   }
+}
+
+function decodeJpegLossless(encoded: Uint8Array): DecodedFrame {
+  const decoder = new JpegLosslessDecoder();
+  // The decoder reads from an ArrayBuffer; give it a copy that starts at the stream.
+  const stream = encoded.slice().buffer;
+  const samples = decoder.decode(stream, 0, stream.byteLength);
+  const bytesPerSample = samples.BYTES_PER_ELEMENT;
+  const bytes = new Uint8Array(samples.length * bytesPerSample);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < samples.length; i++) {
+    if (bytesPerSample === 1) bytes[i] = samples[i] ?? 0;
+    else view.setUint16(2 * i, samples[i] ?? 0, true);
+  }
+  return { width: decoder.xDim, height: decoder.yDim, bitsPerSample: bytesPerSample * 8, componentCount: decoder.numComp, bytes };
 }
 
 /** The sample precision from a JPEG stream's SOF marker (ITU-T T.81 B.2.2), or undefined if none is found. */

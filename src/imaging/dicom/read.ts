@@ -569,6 +569,18 @@ async function decodeEncapsulated(
   let codec: CodecName;
   if (encoding === "jpeg-ls") codec = "jpeg-ls";
   else if (encoding === "jpeg-2000") codec = "jpeg-2000";
+  else if (encoding === "jpeg-lossless") {
+    if (layout.samplesPerPixel === 3) {
+      // Measured here: jpeg-lossless-decoder-js 2.1.2 drops the last pixel of about one colour stream
+      // in eight (dcmcjpeg-encoded RGB); grey streams decode exactly. Wrong pixels are worse than none.
+      throw new DicomError(
+        "UNSUPPORTED_PIXEL_FORMAT",
+        `Colour (3-sample) pixel data in ${named} is not decoded: the bundled lossless JPEG decoder is exact for grey images only`,
+        details,
+      );
+    }
+    codec = "jpeg-lossless";
+  }
   else if (encoding === "jpeg-baseline" || encoding === "jpeg-extended") {
     // The bundled libjpeg-turbo build decodes 8-bit samples only; 12-bit Process 4 needs another codec.
     const precision = jpegSamplePrecision(encoded);
@@ -598,7 +610,9 @@ async function decodeEncapsulated(
     );
   }
   const decodedBytesPerSample = decoded.bitsPerSample <= 8 ? 1 : 2;
-  return { stored: samplesFromLittleEndian(decoded.bytes, decodedBytesPerSample, layout), colourIsRgb: codec !== "jpeg-ls" };
+  // libjpeg-turbo and OpenJPEG apply the inverse colour transform themselves; CharLS and the lossless
+  // JPEG decoder return the samples as coded, in the file's photometric interpretation.
+  return { stored: samplesFromLittleEndian(decoded.bytes, decodedBytesPerSample, layout), colourIsRgb: codec === "jpeg-baseline" || codec === "jpeg-2000" };
 }
 
 function samplesFromLittleEndian(bytes: Uint8Array, bytesPerSample: number, layout: PixelLayout): Int32Array {
