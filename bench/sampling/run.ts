@@ -2,7 +2,10 @@
 // next to the same model run by the PyTorch reference (training/reference/bench_torch.py) in the same run
 // on the same machine; and the share of wall time spent outside onnxruntime.
 //
-//   npx tsx bench/sampling/run.ts [--threads 2] [--steps 20] [--batches 1,8,32] [--sampler ddim] [package dirs...]
+//   npx tsx bench/sampling/run.ts [--threads 2] [--steps 20] [--batches 1,8,32] [--sampler ddim] [--repeats 3] [package dirs...]
+//
+// Each side runs a warm-up, then `repeats` timed runs; the median is the figure (best also kept), since
+// the machine may be shared.
 //
 // Without package dirs: every models/*/model.json plus the tiny test packages. Writes bench/sampling/results.json.
 import { spawnSync } from "node:child_process";
@@ -26,6 +29,12 @@ const threads = Number(option("threads", "2"));
 const steps = Number(option("steps", "20"));
 const batches = option("batches", "1,8,32").split(",").map(Number);
 const sampler = parseSampler(option("sampler", "ddim"));
+const repeats = Number(option("repeats", "3"));
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};
 const skipTorch = args.includes("--no-torch");
 const packageDirs = args.filter((a) => !a.startsWith("--"));
 if (packageDirs.length === 0) {
@@ -40,9 +49,11 @@ interface Row {
   package: string;
   batch: number;
   onnxImagesPerSecond: number;
-  wallSeconds: number;
+  onnxBestImagesPerSecond: number;
+  wallSeconds: number[];
   outsideOnnxShare: number;
   torchImagesPerSecond: number | null;
+  torchBestImagesPerSecond: number | null;
   ratio: number | null;
   torchGoldenError: number | null;
   torchNote?: string;
@@ -62,27 +73,35 @@ for (const dir of packageDirs) {
     const indices = Array.from({ length: batch }, (_, i) => i);
     const request = { model, runtime, sampler, guidance: 3, seed: 1, indices, parameters: indices.map(parametersFor), batchSize: batch };
     await generateSamples({ ...request, steps: 2 }); // warm-up: allocations, kernel selection
-    const onnxBefore = runtime.onnxMillis();
-    const started = performance.now();
-    await generateSamples({ ...request, steps });
-    const wall = performance.now() - started;
-    const inside = runtime.onnxMillis() - onnxBefore;
+    const walls: number[] = [];
+    const outside: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      const onnxBefore = runtime.onnxMillis();
+      const started = performance.now();
+      await generateSamples({ ...request, steps });
+      const wall = performance.now() - started;
+      walls.push(wall / 1000);
+      outside.push((wall - (runtime.onnxMillis() - onnxBefore)) / wall);
+    }
     const row: Row = {
       package: model.manifest.name,
       batch,
-      onnxImagesPerSecond: batch / (wall / 1000),
-      wallSeconds: wall / 1000,
-      outsideOnnxShare: (wall - inside) / wall,
+      onnxImagesPerSecond: batch / median(walls),
+      onnxBestImagesPerSecond: batch / Math.min(...walls),
+      wallSeconds: walls,
+      outsideOnnxShare: median(outside),
       torchImagesPerSecond: null,
+      torchBestImagesPerSecond: null,
       ratio: null,
       torchGoldenError: null,
     };
     if (!skipTorch) {
-      const torch = spawnSync("/usr/bin/python3", [join(root, "training/reference/bench_torch.py"), "--package", dir, "--batch", String(batch), "--steps", String(steps), "--sampler", sampler, "--threads", String(threads)], { encoding: "utf8" });
+      const torch = spawnSync("/usr/bin/python3", [join(root, "training/reference/bench_torch.py"), "--package", dir, "--batch", String(batch), "--steps", String(steps), "--sampler", sampler, "--threads", String(threads), "--repeats", String(repeats)], { encoding: "utf8" });
       const line = torch.stdout.trim().split("\n").pop() ?? "";
       if (torch.status === 0 && line.startsWith("{")) {
-        const result = JSON.parse(line) as { imagesPerSecond: number; goldenDenoiserError: number | null };
+        const result = JSON.parse(line) as { imagesPerSecond: number; bestImagesPerSecond: number; goldenDenoiserError: number | null };
         row.torchImagesPerSecond = result.imagesPerSecond;
+        row.torchBestImagesPerSecond = result.bestImagesPerSecond;
         row.ratio = row.onnxImagesPerSecond / result.imagesPerSecond;
         row.torchGoldenError = result.goldenDenoiserError;
       } else {
@@ -99,8 +118,12 @@ for (const dir of packageDirs) {
 }
 
 const machine = { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.versions.node };
-writeFileSync(join(root, "bench/sampling/results.json"), `${JSON.stringify({ date: new Date().toISOString(), machine, threads, steps, sampler, guidance: 3, rows }, null, 2)}\n`);
-console.log("\n| package | batch | onnxruntime img/s | PyTorch img/s | ratio | outside onnxruntime |\n|---|---|---|---|---|---|");
+const loadAverage = (await import("node:os")).loadavg();
+writeFileSync(join(root, "bench/sampling/results.json"), `${JSON.stringify({ date: new Date().toISOString(), machine, loadAverage, threads, steps, sampler, guidance: 3, repeats, rows }, null, 2)}\n`);
+console.log(`\nload average at the end: ${loadAverage.map((l) => l.toFixed(1)).join(", ")}`);
+console.log("\n| package | batch | onnxruntime img/s (median / best) | PyTorch img/s (median / best) | ratio (median) | outside onnxruntime |\n|---|---|---|---|---|---|");
 for (const r of rows) {
-  console.log(`| ${r.package} | ${r.batch} | ${r.onnxImagesPerSecond.toFixed(2)} | ${r.torchImagesPerSecond?.toFixed(2) ?? "n/a"} | ${r.ratio?.toFixed(2) ?? "n/a"}x | ${(r.outsideOnnxShare * 100).toFixed(1)} % |`);
+  console.log(
+    `| ${r.package} | ${r.batch} | ${r.onnxImagesPerSecond.toFixed(2)} / ${r.onnxBestImagesPerSecond.toFixed(2)} | ${r.torchImagesPerSecond?.toFixed(2) ?? "n/a"} / ${r.torchBestImagesPerSecond?.toFixed(2) ?? "n/a"} | ${r.ratio?.toFixed(2) ?? "n/a"}x | ${(r.outsideOnnxShare * 100).toFixed(1)} % |`,
+  );
 }
