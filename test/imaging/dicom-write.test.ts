@@ -12,6 +12,8 @@ import {
   isValidUid,
   readDicom,
   readProvenanceRecord,
+  windowForRange,
+  windowFromPixels,
   writeSyntheticDicom,
   type SyntheticDicomInput,
 } from "../../src/imaging/dicom/index.ts";
@@ -233,4 +235,22 @@ describe("files RareForge writes, checked by third-party DICOM tools", () => {
     }
   });
   if (!pydicomPython) it.skip(skipMessage("pydicom", "python3-pydicom"), () => undefined);
+});
+
+describe("windowForRange and windowFromPixels", () => {
+  it("maps the range's ends to black and white by PS3.3 C.11.2.1.2.1", () => {
+    const { windowCenter, windowWidth } = windowForRange(0, 4095);
+    expect([windowCenter, windowWidth]).toEqual([2048, 4096]);
+    // Black at or below c − 0.5 − (w − 1)/2, white at or above c − 0.5 + (w − 1)/2.
+    expect(windowCenter - 0.5 - (windowWidth - 1) / 2).toBe(0);
+    expect(windowCenter - 0.5 + (windowWidth - 1) / 2).toBe(4095);
+  });
+
+  it("ignores a few extreme pixels", () => {
+    const pixels = new Uint16Array(1000).map((_, index) => 100 + (index % 200));
+    pixels[0] = 65535;
+    const window = windowFromPixels(pixels);
+    expect(window.windowCenter - 0.5 + (window.windowWidth - 1) / 2).toBeLessThan(300);
+    expect(window.windowCenter - 0.5 - (window.windowWidth - 1) / 2).toBeGreaterThanOrEqual(100);
+  });
 });

@@ -168,9 +168,10 @@ export interface LesionSegmentationInput {
 
 /**
  * A DICOM Segmentation (PS3.3 A.51), BINARY, one frame per lesion, referencing the synthetic image.
- * Written with dcmjs's Part 10 writer; dcmjs's own `derivations.Segmentation` helper is not used
- * because it builds the object from naturalized source data sets and multi-frame conversion, which a
- * single synthetic slice does not have.
+ * Assembled here and written with dcmjs's Part 10 writer (DicomDict). dcmjs's `derivations.Segmentation`
+ * helper starts from the naturalized data sets of the source images; the generation worker holds the
+ * image's UIDs and geometry rather than a parsed source data set, and every attribute the IOD needs is
+ * set explicitly here, so the output is checked against dciodvfy attribute by attribute.
  */
 export function writeLesionSegmentation(input: LesionSegmentationInput): Uint8Array {
   const { image, lesions } = input;

@@ -33,3 +33,4 @@ export {
   type GroundTruthImageReference,
   type LesionSegmentationInput,
 } from "./ground-truth.ts";
+export { windowForRange, windowFromPixels, type VoiWindow } from "./window.ts";
