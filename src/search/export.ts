@@ -1,0 +1,45 @@
+// A learned failure distribution as a scenario spec (src/scenarios format), so a validation team can
+// generate more of what the detector fails on: categorical -> choice with weights, continuous ->
+// truncatedNormal, integer -> choice over its values weighted by the normal's mass, fixed -> fixed.
+import { validateScenarioSpec, type Distribution, type ScenarioSpec } from "../scenarios/spec.ts";
+import type { LearnedDistribution } from "./search.ts";
+
+function normalCdf(x: number): number {
+  // Abramowitz & Stegun 7.1.26 erf (|error| < 1.5e-7): weights for export only
+  const z = Math.abs(x) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * z);
+  const erf = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-z * z);
+  return 0.5 * (1 + (x >= 0 ? erf : -erf));
+}
+
+const round = (value: number, digits = 4) => Number(value.toFixed(digits));
+
+export function distributionToScenarioSpec(
+  distribution: LearnedDistribution,
+  base: Pick<ScenarioSpec, "name" | "domain" | "model"> & Partial<Pick<ScenarioSpec, "tags" | "expectations">>,
+  options: { name?: string; description?: string } = {},
+): ScenarioSpec {
+  const parameters: Record<string, Distribution> = {};
+  for (const d of distribution.dimensions) {
+    if (d.kind === "fixed") parameters[d.name] = { kind: "fixed", value: d.value };
+    else if (d.kind === "categorical") parameters[d.name] = { kind: "choice", values: [...d.values], weights: d.probabilities.map((p) => round(p)) };
+    else if (d.integer && d.max - d.min <= 100) {
+      const values = Array.from({ length: d.max - d.min + 1 }, (_, i) => d.min + i);
+      const mass = values.map((v) => normalCdf((v + 0.5 - d.mean) / d.std) - normalCdf((v - 0.5 - d.mean) / d.std));
+      const total = mass.reduce((s, m) => s + m, 0) || 1;
+      parameters[d.name] = { kind: "choice", values, weights: mass.map((m) => round(m / total, 6)) };
+    } else {
+      parameters[d.name] = { kind: "truncatedNormal", min: d.min, max: d.max, mean: round(d.mean, 6), std: round(d.std, 6) };
+    }
+  }
+  const name = options.name ?? `${base.name}-failures`.slice(0, 80).replace(/-+$/, "");
+  return validateScenarioSpec({
+    name,
+    domain: base.domain,
+    model: base.model,
+    description: options.description ?? `Failure region of ${base.name} learned by the cross-entropy method`,
+    tags: [...(base.tags ?? []), "failure-search"].slice(0, 32),
+    parameters,
+    expectations: base.expectations ?? [],
+  });
+}

@@ -1,0 +1,19 @@
+// Failure search over scenario parameters: what other modules may use.
+export { SearchInputError } from "./errors.ts";
+export { searchSpaceFromScenario, type SearchSpace, type SearchDimension } from "./space.ts";
+export {
+  crossEntropySearch,
+  randomSearch,
+  haltonSearch,
+  drawFromDistribution,
+  type EvaluateBatch,
+  type SearchOutcome,
+  type SearchResult,
+  type SearchEvaluation,
+  type IterationSummary,
+  type SearchOptions,
+  type CrossEntropyOptions,
+  type LearnedDistribution,
+  type LearnedDimension,
+} from "./search.ts";
+export { distributionToScenarioSpec } from "./export.ts";

@@ -1,0 +1,137 @@
+// The failure search on a synthetic detector with a known weak region: it fails only on small objects at
+// night in fog (about 1.3 % of a uniform draw). Confidence degrades smoothly towards that corner, as a
+// real detector's does, which is what lets the cross-entropy method climb to it.
+import { describe, expect, it } from "vitest";
+import { drawParameters, validateScenarioSpec, type DrawnParameters } from "../../src/scenarios/index.ts";
+import {
+  crossEntropySearch,
+  distributionToScenarioSpec,
+  haltonSearch,
+  randomSearch,
+  SearchInputError,
+  searchSpaceFromScenario,
+  type EvaluateBatch,
+  type SearchOutcome,
+} from "../../src/search/index.ts";
+
+const scenario = validateScenarioSpec({
+  name: "hazards-anywhere",
+  domain: "automotive",
+  model: "road-hazards",
+  parameters: {
+    hazard: { kind: "choice", values: ["pedestrian", "cyclist", "animal", "vehicle"] },
+    weather: { kind: "choice", values: ["clear", "rain", "fog", "snow"] },
+    timeOfDay: { kind: "choice", values: ["day", "dusk", "night"] },
+    hazardCx: { kind: "uniform", min: 0.1, max: 0.9 },
+    hazardW: { kind: "uniform", min: 0.05, max: 0.5 },
+    lanes: { kind: "integer", min: 1, max: 4 },
+    hazardCy: 0.6,
+  },
+  expectations: [{ classFrom: "hazard" }],
+});
+const space = searchSpaceFromScenario(scenario);
+
+function syntheticDetector(p: DrawnParameters): SearchOutcome {
+  const fog = p.weather === "fog" ? 1 : 0;
+  const night = p.timeOfDay === "night" ? 1 : 0;
+  const small = Math.min(1, Math.max(0, (0.2 - (p.hazardW as number)) / 0.08));
+  const confidence = 0.95 - 0.2 * fog - 0.2 * night - 0.2 * small;
+  return { failed: fog === 1 && night === 1 && (p.hazardW as number) < 0.12, confidence };
+}
+const evaluate: EvaluateBatch = async (batch) => batch.map(syntheticDetector);
+
+describe("failure search", () => {
+  it("the cross-entropy method finds at least 3x the uniform baseline's failure rate with budget 512", async () => {
+    const options = { budget: 512, seed: 7, batchSize: 64 };
+    const [cem, uniform, halton] = await Promise.all([
+      crossEntropySearch(space, evaluate, options),
+      randomSearch(space, evaluate, options),
+      haltonSearch(space, evaluate, options),
+    ]);
+    for (const result of [cem, uniform, halton]) {
+      expect(result.evaluations).toHaveLength(512);
+      expect(result.iterations).toHaveLength(8);
+      expect(result.iterations.reduce((n, i) => n + i.failures, 0)).toBe(result.failures);
+    }
+    expect(uniform.failureRate).toBeLessThan(0.05);
+    expect(halton.failureRate).toBeLessThan(0.05);
+    expect(cem.failures).toBeGreaterThanOrEqual(3 * Math.max(1, uniform.failures));
+    expect(cem.failures).toBeGreaterThanOrEqual(3 * Math.max(1, halton.failures));
+    // it climbs: the last iterations fail far more often than the first
+    expect(cem.iterations.at(-1)!.failureRate).toBeGreaterThan(0.5);
+    expect(cem.iterations[0]!.failureRate).toBeLessThan(0.1);
+    // and it learned the weak region
+    const learned = Object.fromEntries(cem.distribution.dimensions.map((d) => [d.name, d]));
+    const weather = learned.weather!;
+    const time = learned.timeOfDay!;
+    const width = learned.hazardW!;
+    expect(weather.kind === "categorical" && weather.probabilities[weather.values.indexOf("fog")]).toBeGreaterThan(0.8);
+    expect(time.kind === "categorical" && time.probabilities[time.values.indexOf("night")]).toBeGreaterThan(0.8);
+    expect(width.kind === "continuous" && width.mean).toBeLessThan(0.12);
+  });
+
+  it("exports the learned distribution as a scenario spec that reproduces the failures when drawn from", async () => {
+    const cem = await crossEntropySearch(space, evaluate, { budget: 512, seed: 7 });
+    const spec = distributionToScenarioSpec(cem.distribution, scenario);
+    expect(spec.name).toBe("hazards-anywhere-failures");
+    expect(spec.parameters.hazardCy).toEqual({ kind: "fixed", value: 0.6 });
+    expect(spec.parameters.weather?.kind).toBe("choice");
+    expect(spec.parameters.hazardW).toMatchObject({ kind: "truncatedNormal", min: 0.05, max: 0.5 });
+    expect(spec.parameters.lanes).toMatchObject({ kind: "choice", values: [1, 2, 3, 4] });
+    // the spec is ordinary input to the generator's drawing: most of its samples land in the weak region
+    const draws = Array.from({ length: 200 }, (_, i) => drawParameters(spec, 1, i));
+    const failing = draws.filter((p) => syntheticDetector(p).failed).length;
+    expect(failing / draws.length).toBeGreaterThan(0.5);
+  });
+
+  it("is deterministic for a seed and differs across seeds", async () => {
+    const a = await crossEntropySearch(space, evaluate, { budget: 128, seed: 3, batchSize: 32 });
+    const b = await crossEntropySearch(space, evaluate, { budget: 128, seed: 3, batchSize: 32 });
+    const c = await crossEntropySearch(space, evaluate, { budget: 128, seed: 4, batchSize: 32 });
+    expect(b.evaluations).toEqual(a.evaluations);
+    expect(c.evaluations).not.toEqual(a.evaluations);
+    const h1 = await haltonSearch(space, evaluate, { budget: 64, seed: 3 });
+    const h2 = await haltonSearch(space, evaluate, { budget: 64, seed: 3 });
+    expect(h2.evaluations).toEqual(h1.evaluations);
+  });
+
+  it("spends exactly the budget, a short last batch included, and batches the evaluate calls", async () => {
+    const batchSizes: number[] = [];
+    const counting: EvaluateBatch = async (batch) => {
+      batchSizes.push(batch.length);
+      return batch.map(syntheticDetector);
+    };
+    const result = await randomSearch(space, counting, { budget: 100, seed: 1, batchSize: 64 });
+    expect(batchSizes).toEqual([64, 36]);
+    expect(result.evaluations.map((e) => e.index)).toEqual(Array.from({ length: 100 }, (_, i) => i));
+    for (const e of result.evaluations) {
+      expect(["pedestrian", "cyclist", "animal", "vehicle"]).toContain(e.parameters.hazard);
+      expect(e.parameters.hazardW as number).toBeGreaterThanOrEqual(0.05);
+      expect(e.parameters.hazardW as number).toBeLessThanOrEqual(0.5);
+      expect(Number.isInteger(e.parameters.lanes)).toBe(true);
+      expect(e.parameters.hazardCy).toBe(0.6);
+    }
+  });
+
+  it("refuses a budget <= 0 and bad settings before evaluating anything", async () => {
+    let calls = 0;
+    const spy: EvaluateBatch = async (batch) => {
+      calls++;
+      return batch.map(syntheticDetector);
+    };
+    for (const budget of [0, -5, 2.5, Number.NaN]) {
+      for (const search of [crossEntropySearch, randomSearch, haltonSearch]) {
+        const error = await search(space, spy, { budget, seed: 1 }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(SearchInputError);
+        expect((error as SearchInputError).code).toBe("invalid-budget");
+      }
+    }
+    await expect(crossEntropySearch(space, spy, { budget: 64, seed: 1, eliteFraction: 0 })).rejects.toThrow(SearchInputError);
+    await expect(randomSearch(searchSpaceFromScenario({ parameters: { weather: { kind: "fixed", value: "fog" } } }), spy, { budget: 8, seed: 1 })).rejects.toMatchObject({
+      code: "empty-space",
+    });
+    expect(calls).toBe(0);
+    // an evaluate that breaks the one-outcome-per-set contract is named, not silently misread
+    await expect(randomSearch(space, async () => [], { budget: 4, seed: 1 })).rejects.toMatchObject({ code: "evaluate-contract" });
+  });
+});
