@@ -164,7 +164,7 @@ describe.skipIf(!sharedDicomAvailable)("readDicom never crashes", () => {
     // A fixed linear congruential generator so a failure names a reproducible corruption.
     let state = 20261125;
     const random = (): number => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
-    for (const name of ["MR_small.dcm", "MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "CT_small.dcm"]) {
+    for (const name of ["MR_small.dcm", "MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm", "SC_rgb_jpeg_dcmtk.dcm", "CT_small.dcm"]) {
       const original = readSharedDicom(name);
       for (let trial = 0; trial < 60; trial++) {
         const corrupted = original.slice();
@@ -172,6 +172,12 @@ describe.skipIf(!sharedDicomAvailable)("readDicom never crashes", () => {
         await expect(outcome(corrupted), `${name} trial ${trial}`).resolves.toBeDefined();
       }
     }
+    // The codecs still work after whatever the corrupted streams did to them.
+    const reference = await readDicom(readSharedDicom("MR_small.dcm"));
+    for (const name of ["MR_small_jpeg_ls_lossless.dcm", "MR_small_jp2klossless.dcm"]) {
+      expect(Array.from((await readDicom(readSharedDicom(name))).pixels), name).toEqual(Array.from(reference.pixels));
+    }
+    expect(process.exitCode ?? 0).toBe(0);
   });
 });
 

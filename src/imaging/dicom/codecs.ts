@@ -56,16 +56,31 @@ export async function decodeFrame(codec: CodecName, encoded: Uint8Array): Promis
   const wasm = await loadCodec(codec);
   const Decoder = wasm[CODECS[codec].className];
   if (!Decoder) throw new Error(`${CODECS[codec].module} has no ${CODECS[codec].className}`);
-  const decoder = new Decoder();
+  // An Emscripten module that calls exit() sets process.exitCode; a bad stream must not change how
+  // the server process ends.
+  const exitCode = process.exitCode;
+  let decoder: WasmDecoder | undefined;
   try {
+    decoder = new Decoder();
     decoder.getEncodedBuffer(encoded.length).set(encoded);
     decoder.decode();
     const info = decoder.getFrameInfo();
     // The decoded buffer lives in WebAssembly memory that `delete` frees: copy it out first.
     const bytes = decoder.getDecodedBuffer().slice();
     return { width: info.width, height: info.height, bitsPerSample: info.bitsPerSample, componentCount: info.componentCount, bytes };
+  } catch (thrown) {
+    process.exitCode = exitCode;
+    // After an abort the instance is unusable; the next frame gets a fresh one.
+    if (thrown instanceof WebAssembly.RuntimeError || /abort/i.test(String(thrown))) loaded.delete(codec);
+    // C++ exceptions arrive as bare numbers (a pointer into WebAssembly memory).
+    if (typeof thrown === "number") throw new Error(`${CODECS[codec].className} rejected the stream (C++ exception)`);
+    throw thrown;
   } finally {
-    decoder.delete();
+    try {
+      decoder?.delete();
+    } catch {
+      // an aborted instance cannot free itself; it is discarded with its module
+    }
   }
 }
 
