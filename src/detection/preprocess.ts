@@ -45,8 +45,9 @@ export function letterbox(image: DecodedImage, options: LetterboxOptions): Lette
   const scale = Math.min(width / image.width, height / image.height);
   const innerWidth = Math.round(image.width * scale);
   const innerHeight = Math.round(image.height * scale);
-  const padLeft = Math.round((width - innerWidth) / 2 - 0.1);
-  const padTop = Math.round((height - innerHeight) / 2 - 0.1);
+  // Math.max(0, …) also turns round(-0.1) = -0 into 0
+  const padLeft = Math.max(0, Math.round((width - innerWidth) / 2 - 0.1));
+  const padTop = Math.max(0, Math.round((height - innerHeight) / 2 - 0.1));
   const inner = toModelSpace(resizeBilinear(image, innerWidth, innerHeight), channels, options.valueRange);
   const [lo, hi] = options.valueRange;
   const pad = lo + options.padValue * (hi - lo);
