@@ -1,20 +1,26 @@
 // The running service: database, migrations, scenario library, GraphQL and health endpoints over HTTP,
 // and a clean shutdown that flushes the embedded database and releases its lock.
 import http from "node:http";
+import type { PgBoss } from "pg-boss";
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config.ts";
 import { databaseOptionsFromConfig, openDatabase, type Database } from "./db/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import type { Services } from "./graphql/context.ts";
+import { JobManager } from "./graphql/managers/jobs.ts";
 import { directoryModelCatalog } from "./graphql/managers/model-catalog.ts";
 import { ScenarioManager } from "./graphql/managers/scenarios.ts";
 import { createGraphQLServer } from "./graphql/server.ts";
+import { JobEvents, openQueue, startWorker, type RunningWorker } from "./jobs/index.ts";
 import { loadScenarioLibrary } from "./scenarios/index.ts";
+import { artifactStoreFromConfig, isSha256, type ArtifactStore } from "./storage/index.ts";
 import { RAREFORGE_VERSION } from "./version.ts";
 
 export interface RunningService {
   readonly url: string;
   readonly services: Services;
+  /** The in-process generation worker, unless started with runWorker false. */
+  readonly worker: RunningWorker | undefined;
   close(): Promise<void>;
 }
 
@@ -24,9 +30,10 @@ export interface StartOptions {
   db?: Database;
 }
 
-export async function buildServices(config: Config, db: Database, logger: Logger): Promise<Services> {
+export async function buildServices(config: Config, db: Database, logger: Logger, boss: PgBoss, store: ArtifactStore): Promise<Services> {
   const models = directoryModelCatalog(config.modelsDir);
-  return { config, db, logger, models, scenarios: new ScenarioManager(db, models) };
+  const jobs = new JobManager(db, boss, config, store, new JobEvents(), logger);
+  return { config, db, logger, models, scenarios: new ScenarioManager(db, models), jobs };
 }
 
 export async function importLibrary(services: Services): Promise<void> {
@@ -45,10 +52,15 @@ export async function startService(config: Config, options: StartOptions = {}): 
   const logger = options.logger ?? createLogger(config.logLevel);
   const db = options.db ?? (await openDatabase(databaseOptionsFromConfig(config)));
   let server: http.Server | undefined;
+  let boss: PgBoss | undefined;
+  let worker: RunningWorker | undefined;
   try {
     const migration = await db.migrate();
     logger.info({ database: db.kind, applied: migration.applied, alreadyApplied: migration.alreadyApplied.length }, "database ready");
-    const services = await buildServices(config, db, logger);
+    boss = await openQueue(db, config, logger);
+    const store = artifactStoreFromConfig(config);
+    const services = await buildServices(config, db, logger, boss, store);
+    if (config.runWorker) worker = await startWorker({ config, db, boss, store, logger, events: services.jobs.events });
     if (config.importLibraryOnStart) {
       try {
         await importLibrary(services);
@@ -84,6 +96,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
           return sendJson(res, 411, { errors: [{ message: "POST requests need a Content-Length header" }] });
         return yoga(req, res);
       }
+      if (url.pathname.startsWith("/artifacts/")) return serveArtifact(req, res, url.pathname.slice("/artifacts/".length), services);
       return sendJson(res, 404, { error: `no route for ${url.pathname}` });
     };
     await new Promise<void>((resolve, reject) => {
@@ -97,12 +110,16 @@ export async function startService(config: Config, options: StartOptions = {}): 
     return {
       url,
       services,
+      worker,
       close() {
         closing ??= (async () => {
           await new Promise<void>((resolve) => {
             server!.close(() => resolve());
             server!.closeAllConnections();
           });
+          // The worker finishes (or gives up) its batch before the queue and database go away.
+          await worker?.stop();
+          await boss?.stop({ graceful: true, close: true, timeout: 10_000 });
           if (!options.db) await db.close();
           logger.info("RareForge stopped");
         })();
@@ -111,9 +128,42 @@ export async function startService(config: Config, options: StartOptions = {}): 
     };
   } catch (error) {
     server?.close();
+    await worker?.stop().catch(() => {});
+    await boss?.stop({ graceful: false, close: true }).catch(() => {});
     if (!options.db) await db.close();
     throw error;
   }
+}
+
+/**
+ * GET /artifacts/<sha256>: the stored file with its media type. Content-addressed, so it never changes:
+ * cached for a year as immutable, with the hash as a strong ETag. Unknown hashes are 404.
+ */
+async function serveArtifact(req: http.IncomingMessage, res: http.ServerResponse, sha256: string, services: Services): Promise<void> {
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    res.writeHead(405, { allow: "GET, HEAD" });
+    return void res.end();
+  }
+  const artifact = isSha256(sha256) ? await services.db.prisma.artifact.findUnique({ where: { sha256 } }) : null;
+  const store = services.jobs.artifactStore;
+  const size = artifact ? await store.sizeOf(sha256) : null;
+  if (!artifact || size === null) return sendJson(res, 404, { error: `no artifact ${sha256}` });
+  const etag = `"${sha256}"`;
+  const headers = {
+    "content-type": artifact.mediaType,
+    "cache-control": "public, max-age=31536000, immutable",
+    etag,
+    "x-content-type-options": "nosniff",
+  };
+  if (req.headers["if-none-match"] === etag) {
+    res.writeHead(304, headers);
+    return void res.end();
+  }
+  res.writeHead(200, { ...headers, "content-length": size });
+  if (req.method === "HEAD") return void res.end();
+  await new Promise<void>((resolve, reject) => {
+    store.read(sha256).on("error", reject).pipe(res).on("finish", resolve).on("error", reject);
+  });
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {

@@ -25,6 +25,20 @@ const configSchema = z.object({
   /** Largest accepted GraphQL query cost (graphql-armor's cost model). */
   maxQueryCost: z.coerce.number().int().positive(),
   executionProvider: z.enum(["cpu", "cuda", "webgpu", "auto"]),
+  /** Run a generation worker inside the API process (`serve --no-worker` turns it off). */
+  runWorker: z.boolean(),
+  /** Batch tasks one worker process runs at once. */
+  workerConcurrency: z.coerce.number().int().min(1).max(64),
+  /** onnxruntime intra-op threads per session; 0 lets onnxruntime choose (one per core). */
+  onnxThreads: z.coerce.number().int().min(0).max(256),
+  /** Largest `count` a generation request may ask for. */
+  maxSamplesPerJob: z.coerce.number().int().positive(),
+  /** Largest batch size a generation request may ask for. */
+  maxBatchSize: z.coerce.number().int().positive(),
+  /** How long a batch task may run before the queue gives it to another worker (a killed worker's task comes back after this). */
+  taskExpireSeconds: z.coerce.number().int().min(1),
+  /** Queue polling interval in seconds (a floor under LISTEN/NOTIFY, which wakes workers at once). */
+  queuePollSeconds: z.coerce.number().min(0.5),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -43,6 +57,13 @@ export const CONFIG_VARIABLES = {
   RAREFORGE_MAX_QUERY_DEPTH: "12 — GraphQL depth limit",
   RAREFORGE_MAX_QUERY_COST: "5000 — GraphQL cost limit",
   RAREFORGE_EP: "cpu — onnxruntime execution provider: cpu | cuda | webgpu | auto",
+  RAREFORGE_WORKER: "true — run a generation worker inside `serve` (false = API only, like --no-worker)",
+  RAREFORGE_WORKER_CONCURRENCY: "1 — batch tasks one worker process runs at once",
+  RAREFORGE_ONNX_THREADS: "0 — onnxruntime intra-op threads per session (0 = one per core)",
+  RAREFORGE_MAX_SAMPLES_PER_JOB: "10000 — largest count of one generation request",
+  RAREFORGE_MAX_BATCH_SIZE: "64 — largest batch size of one generation request",
+  RAREFORGE_TASK_EXPIRE_SECONDS: "900 — a batch task running longer is handed to another worker (crash recovery delay)",
+  RAREFORGE_QUEUE_POLL_SECONDS: "0.5 — queue polling interval (LISTEN/NOTIFY wakes workers sooner)",
 } as const;
 
 export class ConfigError extends Error {
@@ -64,6 +85,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxQueryDepth: env.RAREFORGE_MAX_QUERY_DEPTH ?? 12,
     maxQueryCost: env.RAREFORGE_MAX_QUERY_COST ?? 5000,
     executionProvider: env.RAREFORGE_EP ?? "cpu",
+    runWorker: (env.RAREFORGE_WORKER ?? "true") !== "false",
+    workerConcurrency: env.RAREFORGE_WORKER_CONCURRENCY ?? 1,
+    onnxThreads: env.RAREFORGE_ONNX_THREADS ?? 0,
+    maxSamplesPerJob: env.RAREFORGE_MAX_SAMPLES_PER_JOB ?? 10_000,
+    maxBatchSize: env.RAREFORGE_MAX_BATCH_SIZE ?? 64,
+    taskExpireSeconds: env.RAREFORGE_TASK_EXPIRE_SECONDS ?? 900,
+    queuePollSeconds: env.RAREFORGE_QUEUE_POLL_SECONDS ?? 0.5,
     ...overrides,
   };
   const parsed = configSchema.safeParse(candidate);

@@ -9,8 +9,10 @@ export function registerServeCommand(program: Command): void {
     .description("run the GraphQL API (embedded database by default; DATABASE_URL for PostgreSQL)")
     .option("--port <port>", "HTTP port (default $PORT or 4000)")
     .option("--host <host>", "interface to bind (default $HOST or 127.0.0.1)")
-    .action(async (options: { port?: string; host?: string }) => {
+    .option("--no-worker", "serve the API only; generation runs in `rareforge worker` processes")
+    .action(async (options: { port?: string; host?: string; worker: boolean }) => {
       const config = loadConfig(process.env, {
+        ...(options.worker === false ? { runWorker: false } : {}),
         ...(options.port !== undefined ? { port: Number(options.port) } : {}),
         ...(options.host !== undefined ? { host: options.host } : {}),
       });

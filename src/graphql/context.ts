@@ -2,6 +2,7 @@ import type { Config } from "../config.ts";
 import type { Database } from "../db/index.ts";
 import type { Logger } from "../logger.ts";
 import type { ModelCatalog } from "./managers/model-catalog.ts";
+import type { JobManager } from "./managers/jobs.ts";
 import type { ScenarioManager } from "./managers/scenarios.ts";
 
 /** What every resolver receives: the database, configuration and one manager per domain. */
@@ -11,6 +12,7 @@ export interface Services {
   logger: Logger;
   models: ModelCatalog;
   scenarios: ScenarioManager;
+  jobs: JobManager;
 }
 
 export type GraphQLContext = Services;

@@ -2,5 +2,6 @@ import { builder } from "../builder.ts";
 import "./scalars.ts";
 import "./errors.ts";
 import "./scenarios.ts";
+import "./jobs.ts";
 
 export const schema = builder.toSchema({ sortSchema: true });

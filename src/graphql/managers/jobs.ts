@@ -1,0 +1,221 @@
+// Generation jobs service: validates a request (typed errors, no job created on any refusal), creates the
+// job and its batch tasks, cancels, reproduces samples from their provenance record, streams progress.
+import type { PgBoss } from "pg-boss";
+import type { Config } from "../../config.ts";
+import type { Database, Prisma } from "../../db/index.ts";
+import { EXECUTION_PROVIDERS, GenerationInputError, MAX_STEPS, SAMPLERS, validateRequest, type ExecutionProviderName } from "../../diffusion/index.ts";
+import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../../errors.ts";
+import { reproduceFromRecord, ReproductionError } from "../../generation/index.ts";
+import type { GenerationRecord } from "../../imaging/index.ts";
+import {
+  BATCH_QUEUE,
+  cancelJob,
+  ExecutionProviderUnavailableError,
+  JobEvents,
+  offeredProviders,
+  ReproductionUnavailableError,
+  splitIntoTasks,
+  watchProgress,
+  WORKER_LIVENESS_MS,
+  type JobProgress,
+} from "../../jobs/index.ts";
+import type { Logger } from "../../logger.ts";
+import { loadModelPackage, resolveModelDir, type ModelPackage, type ScenarioParameters } from "../../models/index.ts";
+import { drawParameters, type ScenarioSpec } from "../../scenarios/index.ts";
+import type { ArtifactStore } from "../../storage/index.ts";
+
+/** Classifier-free guidance scales accepted by requests. */
+export const GUIDANCE_RANGE = [0, 30] as const;
+
+export interface GenerationRequest {
+  scenarioId: string;
+  count: number;
+  sampler: string;
+  steps: number;
+  guidance: number;
+  seed: number;
+  batchSize: number;
+  executionProvider?: string | null;
+}
+
+export interface ReproductionReport {
+  sampleId: string;
+  matches: boolean;
+  expectedSha256: string;
+  actualSha256: string;
+  executionProvider: string;
+  seconds: number;
+}
+
+export class JobManager {
+  private readonly models = new Map<string, { model: ModelPackage; rowId: string }>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly boss: PgBoss,
+    private readonly config: Config,
+    private readonly store: ArtifactStore,
+    readonly events: JobEvents,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Checks the request, then creates the job and its batch tasks. Any refusal creates nothing. */
+  async request(input: GenerationRequest) {
+    const scenario = await this.db.prisma.scenario.findUnique({ where: { id: input.scenarioId } });
+    if (!scenario) throw new NotFoundError("scenario", input.scenarioId);
+    if (scenario.archivedAt) throw new ArchivedError("scenario", scenario.name);
+    const version = await this.db.prisma.scenarioVersion.findUniqueOrThrow({
+      where: { scenarioId_version: { scenarioId: scenario.id, version: scenario.latestVersion } },
+    });
+    const spec = version.spec as unknown as ScenarioSpec;
+
+    const issues: FieldIssue[] = [];
+    const { maxSamplesPerJob, maxBatchSize } = this.config;
+    if (!Number.isInteger(input.count) || input.count < 1 || input.count > maxSamplesPerJob)
+      issues.push({ path: "count", message: `count must be an integer in [1, ${maxSamplesPerJob}], got ${input.count}` });
+    if (!Number.isInteger(input.batchSize) || input.batchSize < 1 || input.batchSize > maxBatchSize)
+      issues.push({ path: "batchSize", message: `batchSize must be an integer in [1, ${maxBatchSize}], got ${input.batchSize}` });
+    if (!(SAMPLERS as readonly string[]).includes(input.sampler))
+      issues.push({ path: "sampler", message: `unknown sampler "${input.sampler}"; allowed: ${SAMPLERS.join(", ")}` });
+    if (!Number.isFinite(input.guidance) || input.guidance < GUIDANCE_RANGE[0] || input.guidance > GUIDANCE_RANGE[1])
+      issues.push({ path: "guidance", message: `guidance must be in [${GUIDANCE_RANGE[0]}, ${GUIDANCE_RANGE[1]}], got ${input.guidance}` });
+    if (!Number.isSafeInteger(input.seed) || input.seed < 0) issues.push({ path: "seed", message: `seed must be a non-negative integer, got ${input.seed}` });
+    if (!Number.isInteger(input.steps) || input.steps < 1 || input.steps > MAX_STEPS)
+      issues.push({ path: "steps", message: `steps must be an integer in [1, ${MAX_STEPS}], got ${input.steps}` });
+    const ep = input.executionProvider ?? this.config.executionProvider;
+    if (!(EXECUTION_PROVIDERS as readonly string[]).includes(ep))
+      issues.push({ path: "executionProvider", message: `unknown execution provider "${ep}"; allowed: ${EXECUTION_PROVIDERS.join(", ")}` });
+    if (issues.length > 0) throw new ValidationError(issues, "invalid generation request");
+
+    const available = await this.availableProviders();
+    if (!available.includes(ep)) throw new ExecutionProviderUnavailableError(ep, available);
+
+    const { model, rowId } = await this.model(spec.model);
+    try {
+      // The pipeline's own checks (steps against the model's schedule, parameters against its condition)
+      // on the first sample, before anything is written.
+      validateRequest({
+        model,
+        sampler: input.sampler as (typeof SAMPLERS)[number],
+        steps: input.steps,
+        guidance: input.guidance,
+        seed: input.seed,
+        indices: [0],
+        parameters: [drawParameters(spec, input.seed, 0) as ScenarioParameters],
+        batchSize: input.batchSize,
+      });
+    } catch (error) {
+      if (error instanceof GenerationInputError) throw new ValidationError([{ path: error.code === "batch-size" ? "batchSize" : error.code, message: error.message }], "invalid generation request");
+      throw error;
+    }
+
+    const tasksOf = (jobId: string) => splitIntoTasks(jobId, input.count, input.batchSize);
+    const job = await this.db.prisma.generationJob.create({
+      data: {
+        scenarioVersionId: version.id,
+        modelPackageId: rowId,
+        count: input.count,
+        batchSize: input.batchSize,
+        sampler: input.sampler,
+        steps: input.steps,
+        guidance: input.guidance,
+        seed: BigInt(input.seed),
+        executionProvider: ep,
+        taskCount: Math.ceil(input.count / input.batchSize),
+      },
+    });
+    try {
+      await this.boss.insert(BATCH_QUEUE, tasksOf(job.id).map((data) => ({ data })));
+    } catch (error) {
+      // Without its tasks the job would never run: record why and end it instead of leaving it queued.
+      await this.db.prisma.generationJob.update({ where: { id: job.id }, data: { status: "FAILED", error: `could not queue batch tasks: ${(error as Error).message}`, finishedAt: new Date() } });
+      throw error;
+    }
+    return job;
+  }
+
+  /** Providers of live workers; with none alive, those a worker here would offer. */
+  async availableProviders(): Promise<string[]> {
+    const live = await this.db.prisma.workerInstance.findMany({
+      where: { heartbeatAt: { gt: new Date(Date.now() - WORKER_LIVENESS_MS) } },
+      select: { executionProviders: true },
+    });
+    const providers = live.length > 0 ? live.flatMap((w) => w.executionProviders) : offeredProviders(this.config.executionProvider);
+    return [...new Set(providers)].sort();
+  }
+
+  /** Loads (once per process) and registers the model package a scenario names. */
+  private async model(name: string): Promise<{ model: ModelPackage; rowId: string }> {
+    const cached = this.models.get(name);
+    if (cached) return cached;
+    let model: ModelPackage;
+    try {
+      model = loadModelPackage(resolveModelDir(name, this.config.modelsDir));
+    } catch (error) {
+      throw new ValidationError([{ path: "scenario.model", message: (error as Error).message }], "the scenario's model cannot be loaded");
+    }
+    const manifest = model.manifest;
+    const row = await this.db.prisma.modelPackage.upsert({
+      where: { name_version: { name: manifest.name, version: manifest.version } },
+      create: {
+        name: manifest.name,
+        version: manifest.version,
+        domain: manifest.domain === "medical" ? "MEDICAL" : "AUTOMOTIVE",
+        manifest: manifest as unknown as Prisma.InputJsonValue,
+        manifestSha256: model.fileHashes["model.json"] ?? "",
+        fileHashes: model.fileHashes as Prisma.InputJsonValue,
+      },
+      update: {},
+    });
+    const entry = { model, rowId: row.id };
+    this.models.set(name, entry);
+    return entry;
+  }
+
+  async cancel(jobId: string) {
+    const job = await this.db.prisma.generationJob.findUnique({ where: { id: jobId } });
+    if (!job) throw new NotFoundError("job", jobId);
+    await cancelJob(this.db, jobId);
+    this.events.changed(jobId);
+    return job.id;
+  }
+
+  /** Regenerates a sample from its provenance record alone and compares the file hash. */
+  async reproduce(sampleId: string): Promise<ReproductionReport> {
+    const sample = await this.db.prisma.sample.findUnique({ where: { id: sampleId }, include: { artifact: true } });
+    if (!sample) throw new NotFoundError("sample", sampleId);
+    if (sample.status !== "OK" || !sample.artifact) throw new ReproductionUnavailableError(`sample ${sampleId} failed (${sample.error ?? "no artifact"}); there is nothing to reproduce`);
+    const provenance = sample.provenance as { record?: GenerationRecord; recordJson?: string };
+    const record = provenance.recordJson ? (JSON.parse(provenance.recordJson) as GenerationRecord) : provenance.record;
+    if (!record) throw new ReproductionUnavailableError(`sample ${sampleId} has no generation record`);
+    const started = performance.now();
+    try {
+      const reproduction = await reproduceFromRecord(record, this.config.modelsDir, this.config.onnxThreads > 0 ? { intraOpThreads: this.config.onnxThreads } : {});
+      return {
+        sampleId,
+        matches: reproduction.sha256 === sample.artifact.sha256,
+        expectedSha256: sample.artifact.sha256,
+        actualSha256: reproduction.sha256,
+        executionProvider: record.executionProvider,
+        seconds: (performance.now() - started) / 1000,
+      };
+    } catch (error) {
+      if (error instanceof ReproductionError) throw new ReproductionUnavailableError(error.message);
+      throw error;
+    }
+  }
+
+  progress(jobId: string, signal?: AbortSignal): AsyncGenerator<JobProgress> {
+    return watchProgress(this.db, this.events, jobId, signal ? { signal } : {});
+  }
+
+  get artifactStore(): ArtifactStore {
+    return this.store;
+  }
+
+  get log(): Logger {
+    return this.logger;
+  }
+}
+
+export type { ExecutionProviderName };

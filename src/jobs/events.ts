@@ -1,0 +1,26 @@
+// In-process notifications that a job changed, so a progress subscription in the same process reacts at
+// once; subscriptions also poll the database, which is what carries changes made by other processes.
+import { EventEmitter } from "node:events";
+
+export class JobEvents {
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+
+  changed(jobId: string): void {
+    this.emitter.emit(jobId);
+  }
+
+  /** Resolves at the next change of the job, or after `timeoutMs`, or when `signal` aborts. */
+  next(jobId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.emitter.off(jobId, done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.emitter.once(jobId, done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+}
