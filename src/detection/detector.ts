@@ -80,6 +80,8 @@ interface ResolvedDescription {
   model: string | null;
   input: DetectorInputSpec;
   outputName: string;
+  /** False when the graph declares the output's row count symbolically: verified by a probe run at load. */
+  outputRowsDeclared: boolean;
   thresholds: DetectionThresholds;
 }
 
@@ -128,10 +130,12 @@ function checkYoloLayout(info: OnnxModelInfo, path: string, classCount: number |
   }
   const dims = output.shape;
   const rows = dims?.[1]?.value ?? null;
-  if (output.elemType !== 1 || !dims || dims.length !== 3 || rows === null || rows <= 4) {
+  // A symbolic row count (exporters with dynamic shapes write names like "Concatoutput0_dim_1") cannot be
+  // checked here; loadDetector then checks it with one probe run on a blank input before returning.
+  if (output.elemType !== 1 || !dims || dims.length !== 3 || (rows !== null && rows <= 4)) {
     throw new DetectorPackageError("unexpected-output-layout", `${path}: output "${output.name}" is ${describeShape(output)}, expected the ${layoutHelp}`, path);
   }
-  if (classCount !== null && rows !== 4 + classCount) {
+  if (classCount !== null && rows !== null && rows !== 4 + classCount) {
     throw new DetectorPackageError(
       "unexpected-output-layout",
       `${path}: output "${output.name}" ${describeShape(output)} has ${rows} rows but ${classCount} classes need 4 + ${classCount} = ${4 + classCount} (${layoutHelp})`,
@@ -190,6 +194,7 @@ function describePackage(dir: string, options: LoadDetectorOptions): ResolvedDes
       padValue: manifest.input.padValue,
     },
     outputName: output.name,
+    outputRowsDeclared: output.shape?.[1]?.value != null,
     thresholds: { ...DEFAULT_THRESHOLDS, ...manifest.defaults },
   };
 }
@@ -226,6 +231,7 @@ function describeBareOnnx(onnxPath: string, options: LoadDetectorOptions): Resol
     model: null,
     input: { name: input.name, width, height, channels, valueRange: [0, 1], letterbox: true, padValue: ULTRALYTICS_PAD_VALUE },
     outputName: output.name,
+    outputRowsDeclared: output.shape?.[1]?.value != null,
     thresholds: DEFAULT_THRESHOLDS,
   };
 }
@@ -253,6 +259,27 @@ export async function loadDetector(dirOrOnnx: string, options: LoadDetectorOptio
     ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
+  const checkOutputDims = (dims: readonly number[]) => {
+    if (dims.length !== 3 || dims[1] !== 4 + d.classes.length) {
+      throw new DetectorPackageError(
+        "unexpected-output-layout",
+        `${d.onnxPath} returned "${d.outputName}" [${dims.join(", ")}], expected [1, ${4 + d.classes.length}, N] (4 box rows + ${d.classes.length} classes)`,
+        d.onnxPath,
+      );
+    }
+  };
+  if (!d.outputRowsDeclared) {
+    try {
+      const blank = new Float32Array(d.input.channels * d.input.width * d.input.height).fill(d.input.valueRange[0] + d.input.padValue * (d.input.valueRange[1] - d.input.valueRange[0]));
+      const probe = await session.run({ [d.input.name]: { type: "float32", data: blank, dims: [1, d.input.channels, d.input.height, d.input.width] } });
+      const output = probe[d.outputName];
+      if (!output) throw new DetectorPackageError("unexpected-output-layout", `${d.onnxPath} returned no "${d.outputName}"`, d.onnxPath);
+      checkOutputDims(output.dims);
+    } catch (error) {
+      await session.dispose();
+      throw error;
+    }
+  }
   return {
     ...d,
     provider: session.provider,
@@ -272,9 +299,7 @@ export async function loadDetector(dirOrOnnx: string, options: LoadDetectorOptio
       const outputs = await session.run({ [d.input.name]: { type: "float32", data: tensor, dims: [1, d.input.channels, d.input.height, d.input.width] } });
       const output = outputs[d.outputName];
       if (!output) throw new DetectorPackageError("unexpected-output-layout", `${d.onnxPath} returned no "${d.outputName}"`, d.onnxPath);
-      if (output.dims.length !== 3 || output.dims[1] !== 4 + d.classes.length) {
-        throw new DetectorPackageError("unexpected-output-layout", `${d.onnxPath} returned "${d.outputName}" [${output.dims.join(", ")}], expected [1, ${4 + d.classes.length}, N]`, d.onnxPath);
-      }
+      checkOutputDims(output.dims);
       return decodeYoloOutput(output.data, output.dims, d.classes, geometry, thresholds);
     },
     dispose: () => session.dispose(),
