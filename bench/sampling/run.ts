@@ -2,7 +2,8 @@
 // next to the same model run by the PyTorch reference (training/reference/bench_torch.py) in the same run
 // on the same machine; and the share of wall time spent outside onnxruntime.
 //
-//   npx tsx bench/sampling/run.ts [--threads 2] [--steps 20] [--batches 1,8,32] [--sampler ddim] [--repeats 3] [package dirs...]
+//   npx tsx bench/sampling/run.ts [--threads 2] [--steps 20] [--batches 1,8,32] [--sampler ddim] [--repeats 3]
+//     [--checkpoints training/checkpoints] [--fixtures test/fixtures] [package dirs...]
 //
 // Each side runs a warm-up, then `repeats` timed runs; the median is the figure (best also kept), since
 // the machine may be shared.
@@ -30,6 +31,9 @@ const steps = Number(option("steps", "20"));
 const batches = option("batches", "1,8,32").split(",").map(Number);
 const sampler = parseSampler(option("sampler", "ddim"));
 const repeats = Number(option("repeats", "3"));
+// where the PyTorch side finds shipped models' training checkpoints and golden fixtures
+const checkpoints = option("checkpoints", join(root, "training/checkpoints"));
+const fixtures = option("fixtures", join(root, "test/fixtures"));
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -96,7 +100,7 @@ for (const dir of packageDirs) {
       torchGoldenError: null,
     };
     if (!skipTorch) {
-      const torch = spawnSync("/usr/bin/python3", [join(root, "training/reference/bench_torch.py"), "--package", dir, "--batch", String(batch), "--steps", String(steps), "--sampler", sampler, "--threads", String(threads), "--repeats", String(repeats)], { encoding: "utf8" });
+      const torch = spawnSync("/usr/bin/python3", [join(root, "training/reference/bench_torch.py"), "--package", dir, "--batch", String(batch), "--steps", String(steps), "--sampler", sampler, "--threads", String(threads), "--repeats", String(repeats), "--checkpoints", checkpoints, "--fixtures", fixtures], { encoding: "utf8" });
       const line = torch.stdout.trim().split("\n").pop() ?? "";
       if (torch.status === 0 && line.startsWith("{")) {
         const result = JSON.parse(line) as { imagesPerSecond: number; bestImagesPerSecond: number; goldenDenoiserError: number | null };

@@ -7,6 +7,7 @@ import {
   encodeCondition,
   sampleShape,
   unconditionalVector,
+  ModelPackageError,
   type GroundTruth,
   type ModelPackage,
   type ScenarioParameters,
@@ -47,7 +48,13 @@ export async function openModelRuntime(model: ModelPackage, options: RuntimeOpti
   const expected = Object.values(model.manifest.denoiser.inputs);
   const missing = expected.filter((name) => !denoiser.inputNames.includes(name));
   if (missing.length > 0) {
-    throw new GenerationInputError("unsupported", `denoiser ${model.denoiserPath} has inputs [${denoiser.inputNames.join(", ")}]; the manifest names [${missing.join(", ")}] which it lacks`);
+    await denoiser.dispose();
+    await decoder?.dispose();
+    throw new ModelPackageError(
+      "invalid-manifest",
+      `denoiser ${model.denoiserPath} has inputs [${denoiser.inputNames.join(", ")}]; the manifest names [${missing.join(", ")}] which it lacks`,
+      model.dir,
+    );
   }
   return {
     model,
@@ -215,7 +222,10 @@ async function guidedModelOutput(
     [names.condition]: { type: "float32", data: condition, dims: [rows, width] },
   });
   const output = outputs[manifest.denoiser.output];
-  if (!output) throw new GenerationInputError("unsupported", `denoiser has no output "${manifest.denoiser.output}"`);
+  if (!output) throw new ModelPackageError("invalid-manifest", `denoiser has no output "${manifest.denoiser.output}"`, runtime.model.dir);
+  if (output.data.length !== rows * n) {
+    throw new ModelPackageError("invalid-manifest", `denoiser output has ${output.data.length} values for ${rows} rows of ${n}`, runtime.model.dir);
+  }
   if (!guided) return output.data;
   // out = uncond + g * (cond - uncond)
   const result = new Float32Array(count * n);
@@ -305,10 +315,10 @@ export async function decodeSamples(runtime: ModelRuntime, samples: Float32Array
   const scaled = samples.map((v) => v / manifest.latent!.scalingFactor);
   const outputs = await runtime.decoder.run({ [manifest.latent.input]: { type: "float32", data: scaled, dims: [count, c, h, w] } });
   const image = outputs[manifest.latent.output];
-  if (!image) throw new GenerationInputError("unsupported", `decoder has no output "${manifest.latent.output}"`);
+  if (!image) throw new ModelPackageError("invalid-manifest", `decoder has no output "${manifest.latent.output}"`, runtime.model.dir);
   const expected = count * manifest.image.channels * manifest.image.height * manifest.image.width;
   if (image.data.length !== expected) {
-    throw new GenerationInputError("unsupported", `decoder output has ${image.data.length} values, the manifest's image needs ${expected}`);
+    throw new ModelPackageError("invalid-manifest", `decoder output has ${image.data.length} values, the manifest's image needs ${expected}`, runtime.model.dir);
   }
   return image.data;
 }
@@ -316,6 +326,9 @@ export async function decodeSamples(runtime: ModelRuntime, samples: Float32Array
 /** Generates the requested samples, batch by batch, with one record each. */
 export async function generateSamples(request: GenerateSamplesRequest): Promise<GeneratedSample[]> {
   const reference = validateRequest(request);
+  if (request.runtime && request.runtime.model.dir !== request.model.dir) {
+    throw new GenerationInputError("unsupported", `the runtime given is for ${request.runtime.model.dir}, the request is for ${request.model.dir}`);
+  }
   const { model, sampler, steps, guidance, seed, indices, parameters } = request;
   const manifest = model.manifest;
   const conditions = parameters.map((p) => encodeCondition(manifest, p));

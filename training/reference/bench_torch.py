@@ -25,7 +25,7 @@ from pipeline import sample  # noqa: E402
 from schedulers import NoiseSchedule, create_scheduler  # noqa: E402
 
 
-def load_torch_model(manifest: dict):
+def load_torch_model(manifest: dict, checkpoints: Path):
     """(denoiser, decoder or None) for a package."""
     name = manifest["name"]
     if name == "tiny-model":
@@ -38,15 +38,15 @@ def load_torch_model(manifest: dict):
     from rareforge_train.diffusion import load_trained  # type: ignore
     from rareforge_train.domains import PACKAGES  # type: ignore
     _, domain = PACKAGES[name]
-    checkpoint = ROOT / "training" / "checkpoints" / name
+    checkpoint = checkpoints / name
     if not (checkpoint / "last.pt").exists():
-        raise SystemExit(f"no training checkpoint {checkpoint}/last.pt: run python3 training/train.py {name} first")
+        raise SystemExit(f"no training checkpoint {checkpoint}/last.pt: run python3 training/train.py {name} first, or pass --checkpoints")
     model, _, _ = load_trained(domain, str(checkpoint))
     return model.eval(), None
 
 
-def golden_error(model, package: Path, name: str) -> float | None:
-    fixture = ROOT / "test" / "fixtures" / name
+def golden_error(model, package: Path, name: str, fixtures: Path) -> float | None:
+    fixture = fixtures / name
     if name in ("tiny-model", "tiny-latent"):
         fixture = package
     golden_path = fixture / "golden.json"
@@ -69,13 +69,15 @@ def main() -> None:
     ap.add_argument("--sampler", default="ddim")
     ap.add_argument("--guidance", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--checkpoints", default=str(ROOT / "training" / "checkpoints"), help="directory of <name>/last.pt training checkpoints")
+    ap.add_argument("--fixtures", default=str(ROOT / "test" / "fixtures"), help="directory of <name>/golden.json fixtures")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs; the median and the best are reported")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     package = Path(args.package).resolve()
     manifest = json.loads((package / "model.json").read_text())
-    model, decoder = load_torch_model(manifest)
-    err = golden_error(model, package, manifest["name"])
+    model, decoder = load_torch_model(manifest, Path(args.checkpoints))
+    err = golden_error(model, package, manifest["name"], Path(args.fixtures))
     s = manifest["denoiser"]["schedule"]
     schedule = NoiseSchedule(s["kind"], s["trainSteps"], s.get("betaStart", 0.0001), s.get("betaEnd", 0.02))
     shape = manifest["latent"]["shape"] if manifest.get("latent") else [manifest["image"]["channels"], manifest["image"]["height"], manifest["image"]["width"]]
