@@ -29,3 +29,16 @@ export {
   type MissRateReport,
   type MissRateOptions,
 } from "./statistics.ts";
+export {
+  loadCritic,
+  readCriticManifest,
+  decodeCriticOutput,
+  judgeRealism,
+  DEFAULT_REALISM_THRESHOLDS,
+  type Critic,
+  type CriticPrediction,
+  type RealismThresholds,
+  type RealismReason,
+  type RealismVerdict,
+  type LoadCriticOptions,
+} from "./critic.ts";

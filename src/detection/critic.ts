@@ -1,0 +1,201 @@
+// Realism gate: the domain's fidelity critic (critic.json + ONNX) reads a generated sample back into the
+// model's condition layout; the sample is valid when what the critic sees is what was requested —
+// categorical attributes equal, the object's box where it was asked for, other scalars close enough.
+// Judging is a pure function of the critic's output so thresholds can be tuned without re-running it.
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { createSession, type ExecutionProviderName } from "../diffusion/onnx.ts";
+import { resizeBilinear, toModelSpace, type DecodedImage } from "../diffusion/reference.ts";
+import { ModelPackageError } from "../models/errors.ts";
+import { verifyPackageFiles } from "../models/package.ts";
+import type { ParameterValue } from "../scenarios/spec.ts";
+import { iou, type PixelBox } from "./boxes.ts";
+import { DetectorPackageError } from "./errors.ts";
+import { criticManifestSchema, formatIssues, type CriticManifest } from "./manifest.ts";
+
+/** What the critic read from one sample, decoded with each field's rule. */
+export interface CriticPrediction {
+  readonly values: Readonly<Record<string, ParameterValue>>;
+  /** Softmax probability of the predicted value, per categorical field. */
+  readonly probabilities: Readonly<Record<string, number>>;
+}
+
+export interface RealismThresholds {
+  /** Minimum IoU between the requested and the critic's box (when an object was requested). Default 0.3. */
+  readonly minBoxIoU: number;
+  /** Minimum softmax probability the critic must give a categorical value for it to count as seen. Default 0. */
+  readonly minProbability: number;
+  /** Allowed |predicted - requested| for scalar fields outside the box, as a fraction of the field's range. Default 0.25. */
+  readonly scalarTolerance: number;
+  /** Fields not to check (e.g. an attribute the critic is known to read poorly). */
+  readonly ignore: readonly string[];
+}
+
+export const DEFAULT_REALISM_THRESHOLDS: RealismThresholds = { minBoxIoU: 0.3, minProbability: 0, scalarTolerance: 0.25, ignore: [] };
+
+export interface RealismReason {
+  readonly field: string;
+  readonly requested: ParameterValue | null;
+  readonly seen: ParameterValue | null;
+  readonly message: string;
+}
+
+export interface RealismVerdict {
+  readonly valid: boolean;
+  readonly reasons: readonly RealismReason[];
+  /** IoU of requested vs seen box; null when no object was requested. */
+  readonly boxIoU: number | null;
+  readonly prediction: CriticPrediction;
+}
+
+type CriticLayout = Pick<CriticManifest, "fields" | "box" | "output">;
+
+/** Categorical slots are logits (argmax = value); scalar slots are 0..1 and map onto the field's range. */
+export function decodeCriticOutput(layout: CriticLayout, vector: ArrayLike<number>): CriticPrediction {
+  if (vector.length < layout.output.width) throw new DetectorPackageError("unexpected-output-layout", `critic output has ${vector.length} values, expected ${layout.output.width}`);
+  const values: Record<string, ParameterValue> = {};
+  const probabilities: Record<string, number> = {};
+  for (const field of layout.fields) {
+    if (field.kind === "categorical") {
+      const logits = Array.from({ length: field.values.length }, (_, i) => vector[field.offset + i] as number);
+      const max = Math.max(...logits);
+      const exps = logits.map((l) => Math.exp(l - max));
+      const total = exps.reduce((s, e) => s + e, 0);
+      const best = logits.indexOf(max);
+      values[field.name] = field.values[best] as string;
+      probabilities[field.name] = (exps[best] as number) / total;
+    } else {
+      const [lo, hi] = field.range;
+      values[field.name] = lo + (vector[field.offset] as number) * (hi - lo);
+    }
+  }
+  return { values, probabilities };
+}
+
+/** The object's box (fractions of the image, as a PixelBox on a unit image) from parameters, or null when absent. */
+function objectBox(rule: NonNullable<CriticLayout["box"]>, values: Readonly<Record<string, ParameterValue>>): PixelBox | null {
+  if (rule.absentWhen.includes(String(values[rule.class]))) return null;
+  const num = (name: string) => Number(values[name]);
+  if (rule.kind === "box") return { x: num(rule.cx) - num(rule.w) / 2, y: num(rule.cy) - num(rule.h) / 2, width: num(rule.w), height: num(rule.h) };
+  // circle radius is a fraction of the width; on square model images the bounding square is 2r by 2r
+  const r = num(rule.radius);
+  return { x: num(rule.cx) - r, y: num(rule.cy) - r, width: 2 * r, height: 2 * r };
+}
+
+export function judgeRealism(
+  layout: CriticLayout,
+  prediction: CriticPrediction,
+  requested: Readonly<Record<string, ParameterValue>>,
+  thresholds: Partial<RealismThresholds> = {},
+): RealismVerdict {
+  const t = { ...DEFAULT_REALISM_THRESHOLDS, ...thresholds };
+  const reasons: RealismReason[] = [];
+  const boxFields = new Set(layout.box ? (layout.box.kind === "box" ? [layout.box.cx, layout.box.cy, layout.box.w, layout.box.h] : [layout.box.cx, layout.box.cy, layout.box.radius]) : []);
+  const objectAbsent = layout.box ? layout.box.absentWhen.includes(String(requested[layout.box.class])) : false;
+  for (const field of layout.fields) {
+    if (t.ignore.includes(field.name) || !(field.name in requested)) continue;
+    const want = requested[field.name] as ParameterValue;
+    const seen = prediction.values[field.name] ?? null;
+    if (field.kind === "categorical") {
+      const probability = prediction.probabilities[field.name] ?? 0;
+      if (seen !== want) reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: requested ${want}, the critic sees ${seen} (p ${probability.toFixed(2)})` });
+      else if (probability < t.minProbability)
+        reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: ${want} seen with probability ${probability.toFixed(2)} < ${t.minProbability}` });
+    } else if (!boxFields.has(field.name) && !objectAbsent) {
+      const [lo, hi] = field.range;
+      const error = Math.abs(Number(seen) - Number(want)) / (hi - lo);
+      if (error > t.scalarTolerance)
+        reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: requested ${Number(want).toFixed(3)}, the critic reads ${Number(seen).toFixed(3)} (off by ${(error * 100).toFixed(0)} % of the range)` });
+    }
+  }
+  let boxIoU: number | null = null;
+  if (layout.box && !t.ignore.includes("box")) {
+    const wanted = objectBox(layout.box, requested);
+    if (wanted) {
+      const seenBox = objectBox(layout.box, prediction.values);
+      boxIoU = seenBox ? iou(wanted, seenBox) : 0;
+      if (boxIoU < t.minBoxIoU) reasons.push({ field: "box", requested: null, seen: null, message: `object box IoU ${boxIoU.toFixed(2)} with the request is below ${t.minBoxIoU}` });
+    }
+  }
+  return { valid: reasons.length === 0, reasons, boxIoU, prediction };
+}
+
+export interface Critic {
+  readonly manifest: CriticManifest;
+  readonly onnxPath: string;
+  readonly fileHashes: Readonly<Record<string, string>>;
+  /** Reads a batch of samples: model-space tensors [C*H*W] (as the diffusion model produced them) or decoded images. */
+  predict(samples: readonly (Float32Array | DecodedImage)[]): Promise<CriticPrediction[]>;
+  /** Predicts and judges each sample against its requested parameters. */
+  judge(samples: readonly (Float32Array | DecodedImage)[], requested: readonly Readonly<Record<string, ParameterValue>>[], thresholds?: Partial<RealismThresholds>): Promise<RealismVerdict[]>;
+  dispose(): Promise<void>;
+}
+
+export interface LoadCriticOptions {
+  ep?: ExecutionProviderName;
+  intraOpThreads?: number;
+  log?: (message: string) => void;
+}
+
+export function readCriticManifest(dir: string): { manifest: CriticManifest; fileHashes: Record<string, string> } {
+  const path = join(dir, "critic.json");
+  if (!existsSync(path)) throw new DetectorPackageError("not-found", `no critic.json in ${dir}`, dir);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (error) {
+    throw new DetectorPackageError("invalid-manifest", `${path} is not valid JSON: ${(error as Error).message}`, dir);
+  }
+  const parsed = criticManifestSchema.safeParse(raw);
+  if (!parsed.success) throw new DetectorPackageError("invalid-manifest", `invalid critic.json in ${dir}: ${formatIssues(parsed.error)}`, dir);
+  try {
+    return { manifest: parsed.data, fileHashes: verifyPackageFiles(dir, parsed.data.files) };
+  } catch (error) {
+    if (error instanceof ModelPackageError) throw new DetectorPackageError("invalid-manifest", error.message, dir);
+    throw error;
+  }
+}
+
+export async function loadCritic(dir: string, options: LoadCriticOptions = {}): Promise<Critic> {
+  const absolute = resolve(dir);
+  const { manifest, fileHashes } = readCriticManifest(absolute);
+  const onnxPath = join(absolute, manifest.file);
+  const session = await createSession(onnxPath, {
+    ep: options.ep ?? "cpu",
+    ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
+  const { width, height, channels, valueRange } = manifest.input;
+  const plane = width * height * channels;
+  const toInput = (sample: Float32Array | DecodedImage): Float32Array => {
+    if (sample instanceof Float32Array) {
+      if (sample.length !== plane) throw new DetectorPackageError("invalid-image", `critic ${manifest.name} takes ${channels}x${height}x${width} = ${plane} values, got ${sample.length}`);
+      return sample;
+    }
+    return toModelSpace(resizeBilinear(sample, width, height), channels, valueRange);
+  };
+  const predict = async (samples: readonly (Float32Array | DecodedImage)[]): Promise<CriticPrediction[]> => {
+    if (samples.length === 0) return [];
+    const batch = new Float32Array(plane * samples.length);
+    samples.forEach((s, i) => batch.set(toInput(s), i * plane));
+    const outputs = await session.run({ [manifest.input.name]: { type: "float32", data: batch, dims: [samples.length, channels, height, width] } });
+    const output = outputs[manifest.output.name];
+    if (!output || output.dims[1] !== manifest.output.width) {
+      throw new DetectorPackageError("unexpected-output-layout", `critic ${onnxPath} returned ${output ? `[${output.dims.join(", ")}]` : "nothing"} for "${manifest.output.name}", expected [batch, ${manifest.output.width}]`, onnxPath);
+    }
+    const w = manifest.output.width;
+    return samples.map((_, i) => decodeCriticOutput(manifest, output.data.subarray(i * w, (i + 1) * w)));
+  };
+  return {
+    manifest,
+    onnxPath,
+    fileHashes,
+    predict,
+    async judge(samples, requested, thresholds) {
+      if (requested.length !== samples.length) throw new DetectorPackageError("invalid-image", `judge needs one requested parameter set per sample (${samples.length} samples, ${requested.length} sets)`);
+      const predictions = await predict(samples);
+      return predictions.map((p, i) => judgeRealism(manifest, p, requested[i] as Readonly<Record<string, ParameterValue>>, thresholds));
+    },
+    dispose: () => session.dispose(),
+  };
+}
