@@ -74,3 +74,24 @@ describe("parseUltralyticsNames", () => {
     expect(parseUltralyticsNames("person,car")).toBeNull();
   });
 });
+
+describe("readOnnxModelInfo (minimal ONNX protobuf reader)", () => {
+  it("reads the declared inputs and outputs of an in-repo model, symbolic batch included", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { readOnnxModelInfo } = await import("../../src/detection/index.ts");
+    const info = readOnnxModelInfo(new Uint8Array(readFileSync(new URL("../fixtures/tiny-model/denoiser.onnx", import.meta.url))));
+    expect(info.inputs.map((i) => i.name)).toEqual(["sample", "timestep", "condition"]);
+    expect(info.outputs[0]!.shape).toEqual([
+      { value: null, param: "batch" },
+      { value: 3, param: null },
+      { value: 16, param: null },
+      { value: 16, param: null },
+    ]);
+  });
+
+  it("refuses bytes that are not an ONNX model with a typed error", async () => {
+    const { readOnnxModelInfo, DetectorPackageError } = await import("../../src/detection/index.ts");
+    expect(() => readOnnxModelInfo(new TextEncoder().encode("definitely not protobuf"), "x.onnx")).toThrow(DetectorPackageError);
+    expect(() => readOnnxModelInfo(new Uint8Array([0x08, 0x07, 0x3a, 0x7f, 0x00]), "x.onnx")).toThrow(/not a readable ONNX model/);
+  });
+});
