@@ -106,8 +106,10 @@ export async function startWorker(deps: WorkerDependencies): Promise<RunningWork
     const taskLog = log.child({ jobId, start, end, attempt: task.retryCount });
     const job = await db.prisma.generationJob.findUnique({ where: { id: jobId }, include: { scenarioVersion: { include: { scenario: true } } } });
     if (!job || isTerminal(job.status) || job.cancelRequestedAt) return;
-    await markRunning(db, jobId);
-    deps.events?.changed(jobId);
+    if (job.status === "QUEUED") {
+      await markRunning(db, jobId);
+      deps.events?.changed(jobId);
+    }
     const committed = new Set(
       (await db.prisma.sample.findMany({ where: { jobId, index: { gte: start, lt: end } }, select: { index: true } })).map((s) => s.index),
     );

@@ -1,0 +1,184 @@
+// bench/jobs: end-to-end job throughput and per-job overhead with the tiny test model, on the embedded
+// database (in-process worker) and on PostgreSQL with 1, 2 and 4 `rareforge worker` processes.
+//
+//   node --import tsx bench/jobs/run.ts [--postgres postgresql://postgres@127.0.0.1:5432/postgres] [--workers 1,2,4]
+//
+// Per-job overhead: a 1-sample, 1-step job timed from just before `requestGeneration` (over HTTP) to the
+// job's finishedAt, minus the time its samples spent inside onnxruntime (recorded per sample). It covers
+// the GraphQL request, validation, job + task inserts, queue pickup, the batch commit and finalisation.
+// Throughput: one job of THROUGHPUT_COUNT samples in batches of 8, samples per second from request to finish.
+// Workers run onnxruntime single-threaded (RAREFORGE_ONNX_THREADS=1), concurrency 1 each.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { startService, type RunningService } from "../../src/app.ts";
+import { loadConfig } from "../../src/config.ts";
+import { openDatabase, type Database } from "../../src/db/index.ts";
+import { createLogger } from "../../src/logger.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const TINY = path.join(ROOT, "test/fixtures/tiny-model");
+const OVERHEAD_JOBS = 30;
+const THROUGHPUT_COUNT = 192;
+const THROUGHPUT_STEPS = 50;
+
+const args = process.argv.slice(2);
+const option = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const postgresUrl = option("postgres");
+const workerCounts = (option("workers") ?? "1,2,4").split(",").map(Number);
+
+interface Result {
+  backend: string;
+  workers: number;
+  overheadMs: { median: number; p90: number; mean: number };
+  latencyMs: { median: number };
+  throughput: { samples: number; seconds: number; samplesPerSecond: number; onnxShare: number };
+  loadAverage: number[];
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function graphql(service: RunningService, query: string, variables: Record<string, unknown>) {
+  const response = await fetch(`${service.url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+  return (await response.json()) as { data: any; errors?: unknown };
+}
+
+const REQUEST = `mutation($s: ID!, $count: Int!, $steps: Int!, $seed: Int!, $batch: Int!) {
+  requestGeneration(scenarioId: $s, count: $count, sampler: "ddim", steps: $steps, guidance: 3, seed: $seed, batchSize: $batch) {
+    __typename ... on MutationRequestGenerationSuccess { data { uuid } } ... on Error { message } } }`;
+
+async function runJob(service: RunningService, db: Database, scenarioId: string, count: number, steps: number, seed: number) {
+  const t0 = Date.now();
+  const response = await graphql(service, REQUEST, { s: scenarioId, count, steps, seed, batch: 8 });
+  const jobId = response.data?.requestGeneration?.data?.uuid;
+  if (!jobId) throw new Error(JSON.stringify(response));
+  for (;;) {
+    const job = await db.prisma.generationJob.findUniqueOrThrow({ where: { id: jobId } });
+    if (!["QUEUED", "RUNNING"].includes(job.status)) {
+      if (job.status !== "SUCCEEDED") throw new Error(`job ended ${job.status}`);
+      const samples = await db.prisma.sample.findMany({ where: { jobId }, select: { timings: true } });
+      const onnxMs = samples.reduce((sum, s) => sum + ((s.timings as { onnxMs?: number }).onnxMs ?? 0), 0);
+      return { latencyMs: job.finishedAt!.getTime() - t0, onnxMs };
+    }
+    await sleep(2);
+  }
+}
+
+async function measure(backend: string, workers: number, service: RunningService, db: Database, scenarioId: string): Promise<Result> {
+  // warm-up: sessions opened in every worker
+  for (let i = 0; i < Math.max(2, workers * 2); i++) await runJob(service, db, scenarioId, 8, 1, 1000 + i);
+  const overheads: number[] = [];
+  const latencies: number[] = [];
+  for (let i = 0; i < OVERHEAD_JOBS; i++) {
+    const { latencyMs, onnxMs } = await runJob(service, db, scenarioId, 1, 1, i);
+    latencies.push(latencyMs);
+    overheads.push(latencyMs - onnxMs);
+  }
+  const run = await runJob(service, db, scenarioId, THROUGHPUT_COUNT, THROUGHPUT_STEPS, 4242);
+  const seconds = run.latencyMs / 1000;
+  const result: Result = {
+    backend,
+    workers,
+    overheadMs: { median: median(overheads), p90: quantile(overheads, 0.9), mean: overheads.reduce((a, b) => a + b, 0) / overheads.length },
+    latencyMs: { median: median(latencies) },
+    throughput: { samples: THROUGHPUT_COUNT, seconds, samplesPerSecond: THROUGHPUT_COUNT / seconds, onnxShare: run.onnxMs / 1000 / (seconds * workers) },
+    loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
+  };
+  console.error(JSON.stringify(result));
+  return result;
+}
+
+function tinyModelsDir(root: string): string {
+  const dir = path.join(root, "models", "tiny-model");
+  cpSync(path.join(TINY, "model.json"), path.join(dir, "model.json"), { recursive: true });
+  cpSync(path.join(TINY, "denoiser.onnx"), path.join(dir, "denoiser.onnx"));
+  return path.join(root, "models");
+}
+
+async function startApi(db: Database, root: string, runWorker: boolean) {
+  const config = loadConfig(process.env, {
+    port: 0,
+    logLevel: "silent",
+    dataDir: path.join(root, "data"),
+    modelsDir: tinyModelsDir(root),
+    importLibraryOnStart: false,
+    runWorker,
+    onnxThreads: 1,
+    workerConcurrency: 1,
+  });
+  const service = await startService(config, { db, logger: createLogger("silent") });
+  const yaml = readFileSync(path.join(TINY, "scenarios", "tiny-pedestrian-fog.yaml"), "utf8");
+  await service.services.scenarios.importYaml(yaml, "API");
+  const scenario = await db.prisma.scenario.findUniqueOrThrow({ where: { name: "tiny-pedestrian-fog" } });
+  return { service, scenarioId: Buffer.from(`Scenario:${scenario.id}`).toString("base64") };
+}
+
+async function benchPglite(): Promise<Result> {
+  const root = mkdtempSync(path.join(os.tmpdir(), "rareforge-bench-"));
+  const db = await openDatabase({ kind: "pglite" });
+  const { service, scenarioId } = await startApi(db, root, true);
+  try {
+    return await measure("pglite (in-process worker)", 1, service, db, scenarioId);
+  } finally {
+    await service.close();
+    await db.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function benchPostgres(baseUrl: string, workers: number): Promise<Result> {
+  const name = `rareforge_bench_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  const root = mkdtempSync(path.join(os.tmpdir(), "rareforge-bench-"));
+  const db = await openDatabase({ kind: "postgresql", url: url.toString() });
+  const { service, scenarioId } = await startApi(db, root, false);
+  const children: ChildProcess[] = [];
+  try {
+    for (let i = 0; i < workers; i++) {
+      const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "worker"], {
+        cwd: ROOT,
+        env: { ...process.env, DATABASE_URL: url.toString(), RAREFORGE_DATA_DIR: path.join(root, "data"), RAREFORGE_MODELS_DIR: path.join(root, "models"), RAREFORGE_ONNX_THREADS: "1", LOG_LEVEL: "warn" },
+        stdio: ["ignore", "inherit", "inherit"],
+      });
+      children.push(child);
+    }
+    while ((await db.prisma.workerInstance.count()) < workers) await sleep(100);
+    return await measure("postgresql", workers, service, db, scenarioId);
+  } finally {
+    for (const child of children) child.kill("SIGTERM");
+    await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r)))));
+    await service.close();
+    await db.close();
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+const results: Result[] = [];
+if (!args.includes("--no-pglite")) results.push(await benchPglite());
+if (postgresUrl) for (const n of workerCounts) results.push(await benchPostgres(postgresUrl, n));
+
+const lines = [
+  "| backend | worker processes | per-job overhead median (p90) | 1-sample job latency median | throughput (192 samples, 50 steps, batch 8) | share of worker time in onnxruntime |",
+  "|---|---|---|---|---|---|",
+  ...results.map(
+    (r) =>
+      `| ${r.backend} | ${r.workers} | ${r.overheadMs.median.toFixed(1)} ms (${r.overheadMs.p90.toFixed(1)} ms) | ${r.latencyMs.median.toFixed(1)} ms | ${r.throughput.samplesPerSecond.toFixed(1)} samples/s (${r.throughput.seconds.toFixed(2)} s) | ${(r.throughput.onnxShare * 100).toFixed(0)} % |`,
+  ),
+];
+console.log(lines.join("\n"));
+writeFileSync(path.join(ROOT, "bench/jobs/results.json"), `${JSON.stringify({ date: new Date().toISOString(), cpus: os.cpus().length, results }, null, 2)}\n`);
+process.exit(0);
