@@ -38,7 +38,7 @@ interface Result {
   workers: number;
   overheadMs: { median: number; p90: number; mean: number };
   latencyMs: { median: number };
-  throughput: { samples: number; seconds: number; samplesPerSecond: number; onnxShare: number };
+  throughput: { samples: number; seconds: number; samplesPerSecond: number; onnxShare: number; workerCpuSeconds: number; workerCpuShare: number };
   loadAverage: number[];
 }
 
@@ -72,7 +72,16 @@ async function runJob(service: RunningService, db: Database, scenarioId: string,
   }
 }
 
-async function measure(backend: string, workers: number, service: RunningService, db: Database, scenarioId: string): Promise<Result> {
+/** CPU seconds (user + system) used so far by the given processes, from /proc (Linux). */
+function processCpuSeconds(pids: number[]): number {
+  const tick = 100; // USER_HZ
+  return pids.reduce((sum, pid) => {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return sum + (Number(fields[11]) + Number(fields[12])) / tick;
+  }, 0);
+}
+
+async function measure(backend: string, workers: number, service: RunningService, db: Database, scenarioId: string, workerPids: number[]): Promise<Result> {
   // warm-up: sessions opened in every worker
   for (let i = 0; i < Math.max(2, workers * 2); i++) await runJob(service, db, scenarioId, 8, 1, 1000 + i);
   const overheads: number[] = [];
@@ -82,14 +91,16 @@ async function measure(backend: string, workers: number, service: RunningService
     latencies.push(latencyMs);
     overheads.push(latencyMs - onnxMs);
   }
+  const cpuBefore = processCpuSeconds(workerPids);
   const run = await runJob(service, db, scenarioId, THROUGHPUT_COUNT, THROUGHPUT_STEPS, 4242);
+  const workerCpuSeconds = processCpuSeconds(workerPids) - cpuBefore;
   const seconds = run.latencyMs / 1000;
   const result: Result = {
     backend,
     workers,
     overheadMs: { median: median(overheads), p90: quantile(overheads, 0.9), mean: overheads.reduce((a, b) => a + b, 0) / overheads.length },
     latencyMs: { median: median(latencies) },
-    throughput: { samples: THROUGHPUT_COUNT, seconds, samplesPerSecond: THROUGHPUT_COUNT / seconds, onnxShare: run.onnxMs / 1000 / (seconds * workers) },
+    throughput: { samples: THROUGHPUT_COUNT, seconds, samplesPerSecond: THROUGHPUT_COUNT / seconds, onnxShare: run.onnxMs / 1000 / (seconds * workers), workerCpuSeconds, workerCpuShare: workerCpuSeconds / (seconds * workers) },
     loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
   };
   console.error(JSON.stringify(result));
@@ -126,7 +137,7 @@ async function benchPglite(): Promise<Result> {
   const db = await openDatabase({ kind: "pglite" });
   const { service, scenarioId } = await startApi(db, root, true);
   try {
-    return await measure("pglite (in-process worker)", 1, service, db, scenarioId);
+    return await measure("pglite (in-process worker)", 1, service, db, scenarioId, [process.pid]);
   } finally {
     await service.close();
     await db.close();
@@ -155,30 +166,38 @@ async function benchPostgres(baseUrl: string, workers: number): Promise<Result> 
       children.push(child);
     }
     while ((await db.prisma.workerInstance.count()) < workers) await sleep(100);
-    return await measure("postgresql", workers, service, db, scenarioId);
+    return await measure("postgresql", workers, service, db, scenarioId, children.map((c) => c.pid!));
   } finally {
     for (const child of children) child.kill("SIGTERM");
     await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r)))));
     await service.close();
     await db.close();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.end();
+    createdDatabases.push(name);
     rmSync(root, { recursive: true, force: true });
   }
 }
 
+/** Bench databases are dropped at the very end, once every pool of every run is long closed. */
+const createdDatabases: string[] = [];
 const results: Result[] = [];
 if (!args.includes("--no-pglite")) results.push(await benchPglite());
 if (postgresUrl) for (const n of workerCounts) results.push(await benchPostgres(postgresUrl, n));
 
 const lines = [
-  "| backend | worker processes | per-job overhead median (p90) | 1-sample job latency median | throughput (192 samples, 50 steps, batch 8) | share of worker time in onnxruntime |",
-  "|---|---|---|---|---|---|",
+  "| backend | worker processes | per-job overhead median (p90) | 1-sample job latency median | throughput (192 samples, 50 steps, batch 8) | onnxruntime share of worker wall time | CPU each worker got (of one core) | load average (1 min) |",
+  "|---|---|---|---|---|---|---|---|",
   ...results.map(
     (r) =>
-      `| ${r.backend} | ${r.workers} | ${r.overheadMs.median.toFixed(1)} ms (${r.overheadMs.p90.toFixed(1)} ms) | ${r.latencyMs.median.toFixed(1)} ms | ${r.throughput.samplesPerSecond.toFixed(1)} samples/s (${r.throughput.seconds.toFixed(2)} s) | ${(r.throughput.onnxShare * 100).toFixed(0)} % |`,
+      `| ${r.backend} | ${r.workers} | ${r.overheadMs.median.toFixed(1)} ms (${r.overheadMs.p90.toFixed(1)} ms) | ${r.latencyMs.median.toFixed(1)} ms | ${r.throughput.samplesPerSecond.toFixed(1)} samples/s (${r.throughput.seconds.toFixed(2)} s) | ${(r.throughput.onnxShare * 100).toFixed(0)} % | ${(r.throughput.workerCpuShare * 100).toFixed(0)} % | ${r.loadAverage[0]} |`,
   ),
 ];
 console.log(lines.join("\n"));
 writeFileSync(path.join(ROOT, "bench/jobs/results.json"), `${JSON.stringify({ date: new Date().toISOString(), cpus: os.cpus().length, results }, null, 2)}\n`);
+if (postgresUrl && createdDatabases.length > 0) {
+  const admin = new pg.Client({ connectionString: postgresUrl });
+  await admin.connect();
+  for (const name of createdDatabases) await admin.query(`DROP DATABASE IF EXISTS ${name}`).catch((error: Error) => console.error(`could not drop ${name}: ${error.message}`));
+  await admin.end();
+}
 process.exit(0);
