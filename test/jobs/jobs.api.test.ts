@@ -135,6 +135,16 @@ describe.each(testBackends())("generation jobs on $name", (backend) => {
     expect(await db.prisma.sample.count({ where: { jobId: job.uuid, artifactId: null } })).toBe(0);
   });
 
+  it("lists jobs filtered by scenario and status, and shows a job's samples", async () => {
+    const JOBS = `query($scenarioId: ID, $status: JobStatus) { jobs(first: 10, scenarioId: $scenarioId, status: $status) { totalCount edges { node { id status count completedCount samples(first: 2) { totalCount } } } } }`;
+    const all = (await api.graphql(JOBS, { scenarioId })).data!.jobs;
+    expect(all.totalCount).toBe(2);
+    const succeeded = (await api.graphql(JOBS, { scenarioId, status: "SUCCEEDED" })).data!.jobs;
+    expect(succeeded.edges.map((e: any) => e.node)).toMatchObject([{ status: "SUCCEEDED", count: 64, completedCount: 64, samples: { totalCount: 64 } }]);
+    const cancelled = (await api.graphql(JOBS, { status: "CANCELLED" })).data!.jobs;
+    expect(cancelled.edges.map((e: any) => e.node.count)).toEqual([1000]);
+  });
+
   it("refuses bad requests with typed errors and creates no job", async () => {
     const before = await jobCount();
     const refuse = async (variables: Record<string, unknown>) => (await api.graphql(REQUEST, { scenarioId, count: 4, batchSize: 2, ...base, ...variables })).data!.requestGeneration;
