@@ -3,7 +3,7 @@
 // on the same machine; and the share of wall time spent outside onnxruntime.
 //
 //   npx tsx bench/sampling/run.ts [--threads 2] [--steps 20] [--batches 1,8,32] [--sampler ddim] [--repeats 3]
-//     [--checkpoints training/checkpoints] [--fixtures test/fixtures] [package dirs...]
+//     [--checkpoints training/checkpoints] [--fixtures test/fixtures] [--out bench/sampling/results.json] [package dirs...]
 //
 // Each side runs a warm-up, then `repeats` timed runs; the median is the figure (best also kept), since
 // the machine may be shared.
@@ -34,6 +34,7 @@ const repeats = Number(option("repeats", "3"));
 // where the PyTorch side finds shipped models' training checkpoints and golden fixtures
 const checkpoints = option("checkpoints", join(root, "training/checkpoints"));
 const fixtures = option("fixtures", join(root, "test/fixtures"));
+const resultsFile = option("out", join(root, "bench/sampling/results.json"));
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -123,7 +124,7 @@ for (const dir of packageDirs) {
 
 const machine = { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, node: process.versions.node };
 const loadAverage = (await import("node:os")).loadavg();
-writeFileSync(join(root, "bench/sampling/results.json"), `${JSON.stringify({ date: new Date().toISOString(), machine, loadAverage, threads, steps, sampler, guidance: 3, repeats, rows }, null, 2)}\n`);
+writeFileSync(resultsFile, `${JSON.stringify({ date: new Date().toISOString(), machine, loadAverage, threads, steps, sampler, guidance: 3, repeats, rows }, null, 2)}\n`);
 console.log(`\nload average at the end: ${loadAverage.map((l) => l.toFixed(1)).join(", ")}`);
 console.log("\n| package | batch | onnxruntime img/s (median / best) | PyTorch img/s (median / best) | ratio (median) | outside onnxruntime |\n|---|---|---|---|---|---|");
 for (const r of rows) {
