@@ -187,6 +187,18 @@ describe("bad input is refused with a typed error before any work", () => {
     const reference = rgbPng(40, 30, () => [10, 20, 30]);
     await refused({ reference, mask: rgbPng(13, 7, () => [255, 255, 255]) }, GenerationInputError, /mask is 13x7; it must match the reference \(40x30\) or the model image \(16x16\)/);
   });
+  it("image-to-image on a latent model without an encoder", async () => {
+    const latent = loadModelPackage(latentDir);
+    const reference = rgbPng(8, 8, () => [1, 2, 3]);
+    await expect(
+      generateSamples({ model: latent, sampler: "ddim", steps: 4, guidance: 1, seed: 0, indices: [0], parameters: [{ pathology: "none", lesionX: 0.5, lesionY: 0.5, lesionRadius: 0.1 }], reference }),
+    ).rejects.toThrow(/latent model without an encoder/);
+  });
+  it("a strength that leaves no step, and a mask without a reference", async () => {
+    const reference = rgbPng(8, 8, () => [1, 2, 3]);
+    await refused({ reference, strength: 0.05, steps: 10 }, GenerationInputError, /leaves no denoising step/);
+    await refused({ mask: rgbPng(16, 16, () => [255, 255, 255]) }, GenerationInputError, /a mask needs a reference image/);
+  });
   it("an unknown sampler, listing the allowed ones", async () => {
     await refused({ sampler: "plms" as never }, Error, /allowed: ddpm, ddim, dpmpp-2m, euler, euler-ancestral/);
   });

@@ -1,0 +1,43 @@
+// Reference images and masks: PNG (8/16-bit, gray, palette) or JPEG of any size, to the model's grid.
+import { encode as encodeJpeg } from "jpeg-js";
+import { encode } from "fast-png";
+import { describe, expect, it } from "vitest";
+import { decodeImage, GenerationInputError, maskToSampleGrid, resizeBilinear, toModelSpace } from "../../src/diffusion/index.ts";
+
+describe("reference images", () => {
+  it("decodes 16-bit grayscale and palette PNGs to 0..1", () => {
+    const gray16 = decodeImage(encode({ width: 2, height: 1, channels: 1, depth: 16, data: new Uint16Array([0, 65535]) }));
+    expect(gray16).toMatchObject({ width: 2, height: 1, channels: 1 });
+    expect(Array.from(gray16.data)).toEqual([0, 1]);
+    const palette = decodeImage(
+      encode({ width: 2, height: 1, channels: 1, depth: 8, data: new Uint8Array([0, 1]), palette: [[255, 0, 0], [0, 0, 255]] }),
+    );
+    expect(palette.channels).toBe(3);
+    expect(Array.from(palette.data)).toEqual([1, 0, 0, 0, 0, 1]); // planar R, G, B
+  });
+
+  it("decodes JPEG (RGBA -> RGB) of any size", () => {
+    const rgba = new Uint8Array(30 * 20 * 4).fill(200);
+    const image = decodeImage(new Uint8Array(encodeJpeg({ width: 30, height: 20, data: rgba }, 90).data));
+    expect(image).toMatchObject({ width: 30, height: 20, channels: 3 });
+    expect(Math.abs((image.data[0] ?? 0) - 200 / 255)).toBeLessThan(0.02);
+  });
+
+  it("refuses bytes that are not an image, and a truncated PNG", () => {
+    expect(() => decodeImage(new Uint8Array([1, 2, 3, 4]))).toThrow(GenerationInputError);
+    const png = encode({ width: 4, height: 4, channels: 3, depth: 8, data: new Uint8Array(48) });
+    expect(() => decodeImage(png.slice(0, 30))).toThrow(/damaged PNG/);
+  });
+
+  it("resizes bilinearly and converts channels and value range", () => {
+    const image = { width: 2, height: 1, channels: 1 as const, data: new Float32Array([0, 1]) };
+    expect(Array.from(resizeBilinear(image, 4, 1).data)).toEqual([0, 0.25, 0.75, 1]);
+    const rgb = toModelSpace(image, 3, [-1, 1]);
+    expect(Array.from(rgb)).toEqual([-1, 1, -1, 1, -1, 1]);
+  });
+
+  it("masks threshold at one half after resizing", () => {
+    const mask = { width: 2, height: 2, channels: 1 as const, data: new Float32Array([1, 0, 1, 0]) };
+    expect(Array.from(maskToSampleGrid(mask, 4, 2))).toEqual([1, 1, 0, 0, 1, 1, 0, 0]);
+  });
+});
