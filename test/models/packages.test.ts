@@ -92,7 +92,10 @@ for (const pkg of [...shipped, ...tiny]) {
           }
           const out = await runtime.denoiser.run({
             [names.sample]: { type: "float32", data: x, dims: [batch, ...shape] },
-            [names.timestep]: { type: "float32", data: t, dims: [batch] },
+            [names.timestep]:
+              runtime.model.manifest.denoiser.timestepDtype === "int64"
+                ? { type: "int64", data: BigInt64Array.from(t, (v) => BigInt(Math.round(v))), dims: [batch] }
+                : { type: "float32", data: t, dims: [batch] },
             [names.condition]: { type: "float32", data: c, dims: [batch, width] },
           });
           return out[runtime.model.manifest.denoiser.output]!.data;
