@@ -30,7 +30,7 @@ export {
 } from "./onnx.ts";
 export { SampleNoise, noiseState, NoiseKeyError } from "./noise.ts";
 export { encodeSamplePng, pngFormatOf } from "./output.ts";
-export { decodeImage, resizeBilinear, toModelSpace, maskToSampleGrid, type DecodedImage } from "./reference.ts";
+export { decodeImage, resizeBilinear, toModelSpace, maskToSampleGrid, normaliseStoredRange, type DecodedImage } from "./reference.ts";
 export {
   createScheduler,
   parseSampler,

@@ -18,7 +18,7 @@ import { RAREFORGE_VERSION } from "../version.ts";
 import { GenerationInputError } from "./errors.ts";
 import { createSession, onnxRuntimeVersion, type ExecutionProviderName, type OnnxSession, type ResolvedExecutionProvider, type TensorInput } from "./onnx.ts";
 import { SampleNoise } from "./noise.ts";
-import { decodeImage, maskToSampleGrid, resizeBilinear, toModelSpace } from "./reference.ts";
+import { decodeImage, maskToSampleGrid, normaliseStoredRange, resizeBilinear, toModelSpace } from "./reference.ts";
 import { createScheduler, parseSampler, type SamplerName, type Scheduler } from "./schedulers/index.ts";
 
 export const MAX_STEPS = 1000;
@@ -160,7 +160,7 @@ export function validateRequest(request: GenerateSamplesRequest): PreparedRefere
     throw new GenerationInputError("unsupported", `model "${manifest.name}" is a latent model without an encoder: image-to-image and inpainting need a pixel-space model`);
   }
   const [c, h, w] = sampleShape(manifest);
-  const decoded = decodeImage(request.reference, "reference image");
+  const decoded = normaliseStoredRange(decodeImage(request.reference, "reference image"), manifest.image.storedRange);
   const sample = toModelSpace(resizeBilinear(decoded, w, h), c, manifest.image.valueRange);
   let mask: Float32Array | null = null;
   if (request.mask) {

@@ -10,6 +10,8 @@ export interface DecodedImage {
   readonly height: number;
   readonly channels: 1 | 3;
   readonly data: Float32Array;
+  /** Bits per sample of the source (8 for JPEG). */
+  readonly bitDepth?: number;
 }
 
 function isJpeg(bytes: Uint8Array): boolean {
@@ -41,7 +43,7 @@ export function decodeImage(bytes: Uint8Array, what = "reference image"): Decode
     for (let p = 0; p < plane; p++) {
       for (let c = 0; c < outChannels; c++) out[c * plane + p] = (data[p * channels + c] ?? 0) / max;
     }
-    return { width: png.width, height: png.height, channels: outChannels, data: out };
+    return { width: png.width, height: png.height, channels: outChannels, data: out, bitDepth: depth };
   }
   if (isJpeg(bytes)) {
     let image: { width: number; height: number; data: Uint8Array };
@@ -53,7 +55,7 @@ export function decodeImage(bytes: Uint8Array, what = "reference image"): Decode
     const plane = image.width * image.height;
     const out = new Float32Array(plane * 3);
     for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[c * plane + p] = (image.data[p * 4 + c] ?? 0) / 255;
-    return { width: image.width, height: image.height, channels: 3, data: out };
+    return { width: image.width, height: image.height, channels: 3, data: out, bitDepth: 8 };
   }
   throw new GenerationInputError("reference-not-image", `${what} is not a PNG or JPEG image (unrecognised signature)`);
 }
@@ -85,6 +87,17 @@ export function resizeBilinear(image: DecodedImage, width: number, height: numbe
     }
   }
   return { width, height, channels: image.channels, data: out };
+}
+
+/**
+ * A 16-bit reference of a model with a stored range (e.g. MR values 0..4095 in a 16-bit PNG, as this runtime
+ * writes them) is read in stored units: 0..1 then means storedRange, not 0..65535. 8-bit images are unchanged.
+ */
+export function normaliseStoredRange(image: DecodedImage, storedRange: readonly [number, number] | undefined): DecodedImage {
+  if (!storedRange || image.bitDepth !== 16) return image;
+  const [lo, hi] = storedRange;
+  const data = image.data.map((v) => Math.min(1, Math.max(0, (v * 65535 - lo) / (hi - lo))));
+  return { ...image, data };
 }
 
 /** 0..1 image -> model space: channel conversion (RGB <-> gray) and linear map onto valueRange. */

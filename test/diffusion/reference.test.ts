@@ -2,7 +2,15 @@
 import { encode as encodeJpeg } from "jpeg-js";
 import { encode } from "fast-png";
 import { describe, expect, it } from "vitest";
-import { decodeImage, GenerationInputError, maskToSampleGrid, resizeBilinear, toModelSpace } from "../../src/diffusion/index.ts";
+import {
+  decodeImage,
+  GenerationInputError,
+  maskToSampleGrid,
+  normaliseStoredRange,
+  resizeBilinear,
+  toModelSpace,
+} from "../../src/diffusion/index.ts";
+import { encodePng, tensorToPixels } from "../../src/imaging/png.ts";
 
 describe("reference images", () => {
   it("decodes 16-bit grayscale and palette PNGs to 0..1", () => {
@@ -39,5 +47,17 @@ describe("reference images", () => {
   it("masks threshold at one half after resizing", () => {
     const mask = { width: 2, height: 2, channels: 1 as const, data: new Float32Array([1, 0, 1, 0]) };
     expect(Array.from(maskToSampleGrid(mask, 4, 2))).toEqual([1, 1, 0, 0, 1, 1, 0, 0]);
+  });
+
+  it("reads a 16-bit output of a stored-range model back into the same model values", () => {
+    // what the runtime writes for an MR model: valueRange [-1, 1] onto stored 0..4095 in a 16-bit PNG
+    const original = new Float32Array([-1, -0.5, 0, 0.25, 1, 0.9]);
+    const pixels = tensorToPixels({ data: original, channels: 1, height: 2, width: 3 }, { format: "png-gray16", valueRange: [-1, 1], storedRange: [0, 4095] });
+    const decoded = normaliseStoredRange(decodeImage(encodePng(pixels)), [0, 4095]);
+    const back = toModelSpace(decoded, 1, [-1, 1]);
+    for (let i = 0; i < original.length; i++) expect(Math.abs((back[i] ?? 0) - (original[i] ?? 0))).toBeLessThan(1 / 4095 + 1e-6);
+    // an 8-bit reference is unaffected by the stored range
+    const eight = decodeImage(encode({ width: 1, height: 1, channels: 1, depth: 8, data: new Uint8Array([255]) }));
+    expect(normaliseStoredRange(eight, [0, 4095]).data[0]).toBe(1);
   });
 });
