@@ -22,23 +22,35 @@ export class ValidationError extends DomainError {
   }
 }
 
-export class NotFoundError extends DomainError {
-  override name = "NotFoundError";
+/** A failure about one named resource (a scenario, a job…). */
+abstract class ResourceError extends DomainError {
   constructor(
     readonly resource: string,
     readonly key: string,
+    predicate: string,
   ) {
-    super(`${resource} ${key} not found`);
+    super(`${resource} ${key} ${predicate}`);
   }
 }
 
-export class AlreadyExistsError extends DomainError {
+export class NotFoundError extends ResourceError {
+  override name = "NotFoundError";
+  constructor(resource: string, key: string) {
+    super(resource, key, "not found");
+  }
+}
+
+export class AlreadyExistsError extends ResourceError {
   override name = "AlreadyExistsError";
-  constructor(
-    readonly resource: string,
-    readonly key: string,
-  ) {
-    super(`${resource} ${key} already exists`);
+  constructor(resource: string, key: string) {
+    super(resource, key, "already exists");
+  }
+}
+
+export class ArchivedError extends ResourceError {
+  override name = "ArchivedError";
+  constructor(resource: string, key: string) {
+    super(resource, key, "is archived");
   }
 }
 
@@ -52,12 +64,3 @@ export class VersionConflictError extends DomainError {
   }
 }
 
-export class ArchivedError extends DomainError {
-  override name = "ArchivedError";
-  constructor(
-    readonly resource: string,
-    readonly key: string,
-  ) {
-    super(`${resource} ${key} is archived`);
-  }
-}
