@@ -172,14 +172,13 @@ def augment_for_critic(x, gen):
     k = torch.arange(-2, 3, dtype=torch.float32)
     kernels = torch.exp(-k[None] ** 2 / (2 * sigma[:, None].clamp(min=0.05) ** 2))
     kernels = kernels / kernels.sum(1, keepdim=True)                  # [B,5]
-    c = x.shape[1]
-    out = []
-    for i in range(b):
-        kk = kernels[i]
-        xi = F.conv2d(F.pad(x[i:i + 1], (2, 2, 0, 0), mode="replicate"), kk.view(1, 1, 1, 5).expand(c, 1, 1, 5), groups=c)
-        xi = F.conv2d(F.pad(xi, (0, 0, 2, 2), mode="replicate"), kk.view(1, 1, 5, 1).expand(c, 1, 5, 1), groups=c)
-        out.append(xi)
-    x = torch.cat(out)
+    b, c, hgt, wid = x.shape
+    # One grouped convolution for the whole batch: each image gets its own separable kernel.
+    per_channel = kernels.repeat_interleave(c, dim=0)                   # [B*C,5]
+    flat = F.pad(x.reshape(1, b * c, hgt, wid), (2, 2, 2, 2), mode="replicate")
+    flat = F.conv2d(flat, per_channel.view(b * c, 1, 1, 5), groups=b * c)
+    flat = F.conv2d(flat, per_channel.view(b * c, 1, 5, 1), groups=b * c)
+    x = flat.reshape(b, c, hgt, wid)
     return x + torch.randn(x.shape, generator=gen) * (torch.rand(b, 1, 1, 1, generator=gen) * 0.08)
 
 
