@@ -39,6 +39,16 @@ const configSchema = z.object({
   taskExpireSeconds: z.coerce.number().int().min(1),
   /** Queue polling interval in seconds (a floor under LISTEN/NOTIFY, which wakes workers at once). */
   queuePollSeconds: z.coerce.number().min(0.5),
+  /** Realism gate of the detector in the loop: the domain's critic must see what was requested, or the sample is INVALID. */
+  realismGate: z.boolean(),
+  /** Minimum IoU of the critic's box with the requested one. */
+  realismMinBoxIoU: z.coerce.number().min(0).max(1),
+  /** Allowed scalar error outside the box, as a fraction of the field's range. */
+  realismScalarTolerance: z.coerce.number().min(0).max(1),
+  /** Minimum critic probability for a categorical value to count as seen. */
+  realismMinProbability: z.coerce.number().min(0).max(1),
+  /** Condition fields the gate does not check (comma-separated; "box" skips the box). */
+  realismIgnore: z.array(z.string().min(1)),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -64,6 +74,11 @@ export const CONFIG_VARIABLES = {
   RAREFORGE_MAX_BATCH_SIZE: "64 — largest batch size of one generation request",
   RAREFORGE_TASK_EXPIRE_SECONDS: "900 — a batch task running longer is handed to another worker (crash recovery delay)",
   RAREFORGE_QUEUE_POLL_SECONDS: "0.5 — queue polling interval (LISTEN/NOTIFY wakes workers sooner)",
+  RAREFORGE_REALISM_GATE: "true — judge scored samples with the domain's critic; refused ones are INVALID, not misses",
+  RAREFORGE_REALISM_MIN_BOX_IOU: "0.3 — realism gate: IoU of the critic's box with the requested box",
+  RAREFORGE_REALISM_SCALAR_TOLERANCE: "0.25 — realism gate: scalar error allowed, as a fraction of the range",
+  RAREFORGE_REALISM_MIN_PROBABILITY: "0 — realism gate: critic probability a categorical value needs",
+  RAREFORGE_REALISM_IGNORE: "empty — realism gate: comma-separated fields not checked (box = the box)",
 } as const;
 
 export class ConfigError extends Error {
@@ -92,6 +107,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxBatchSize: env.RAREFORGE_MAX_BATCH_SIZE ?? 64,
     taskExpireSeconds: env.RAREFORGE_TASK_EXPIRE_SECONDS ?? 900,
     queuePollSeconds: env.RAREFORGE_QUEUE_POLL_SECONDS ?? 0.5,
+    realismGate: (env.RAREFORGE_REALISM_GATE ?? "true") !== "false",
+    realismMinBoxIoU: env.RAREFORGE_REALISM_MIN_BOX_IOU ?? 0.3,
+    realismScalarTolerance: env.RAREFORGE_REALISM_SCALAR_TOLERANCE ?? 0.25,
+    realismMinProbability: env.RAREFORGE_REALISM_MIN_PROBABILITY ?? 0,
+    realismIgnore: (env.RAREFORGE_REALISM_IGNORE ?? "").split(",").map((f) => f.trim()).filter(Boolean),
     ...overrides,
   };
   const parsed = configSchema.safeParse(candidate);

@@ -42,3 +42,20 @@ export {
   type RealismVerdict,
   type LoadCriticOptions,
 } from "./critic.ts";
+export {
+  ScoringSessions,
+  scoreImages,
+  openRecordedDetector,
+  describeDetectorSource,
+  shippedDetectorPackages,
+  findCriticPackage,
+  intendedClasses,
+  unmappedClasses,
+  sourcePath,
+  type DetectorSource,
+  type DetectorRecord,
+  type RealismGate,
+  type ScoringItem,
+  type SampleVerdict,
+  type DetectionRow,
+} from "./in-the-loop.ts";

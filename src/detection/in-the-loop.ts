@@ -1,0 +1,230 @@
+// The detector in the loop, as the worker and the API use it: where a registered detector's files are
+// (a shipped package by name, or a user's Ultralytics export by path, checked against the hashes recorded
+// at registration), the domain's fidelity critic, and scoring a batch of generated images — realism gate
+// first, so a sample the critic says does not show what was requested is INVALID, never a detector miss.
+// No database here: callers read and write the rows.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ExecutionProviderName } from "../diffusion/onnx.ts";
+import type { DecodedImage } from "../diffusion/reference.ts";
+import type { ParameterValue } from "../scenarios/spec.ts";
+import { normaliseClassMap, type ClassMap } from "./class-map.ts";
+import { loadCritic, type Critic, type RealismThresholds } from "./critic.ts";
+import { describeDetector, loadDetector, type Detector } from "./detector.ts";
+import { DetectorPackageError } from "./errors.ts";
+import { scoreSample, type IntendedObject, type Outcome } from "./scoring.ts";
+
+/** Where a registered detector's files live. Packages are found by name under the models directory, so
+ * workers on other machines with their own copy find them; an export is read from its (shared) path. */
+export type DetectorSource =
+  | { readonly kind: "package"; readonly package: string }
+  | { readonly kind: "ultralytics-onnx"; readonly path: string; readonly classes?: readonly string[] };
+
+/** What a DetectorPackage row records about a detector (the columns the loader needs). */
+export interface DetectorRecord {
+  readonly name: string;
+  readonly version: string;
+  readonly source: DetectorSource;
+  readonly fileHashes: Readonly<Record<string, string>>;
+  readonly classMap: Readonly<Record<string, readonly string[]>>;
+}
+
+export function sourcePath(source: DetectorSource, modelsDir: string): string {
+  return source.kind === "package" ? join(modelsDir, source.package) : source.path;
+}
+
+/** Validates a detector as it would be registered (layout, class names, class map) without a session. */
+export function describeDetectorSource(source: DetectorSource, modelsDir: string, classMap?: Readonly<Record<string, string | readonly string[]>>) {
+  return describeDetector(sourcePath(source, modelsDir), {
+    ...(classMap ? { classMap } : {}),
+    ...(source.kind === "ultralytics-onnx" && source.classes ? { classes: source.classes } : {}),
+  });
+}
+
+/** Opens a registered detector; refuses (code `invalid-manifest`) when its files differ from the registered ones. */
+export async function openRecordedDetector(record: DetectorRecord, modelsDir: string, options: { ep?: ExecutionProviderName; intraOpThreads?: number } = {}): Promise<Detector> {
+  const path = sourcePath(record.source, modelsDir);
+  const described = describeDetectorSource(record.source, modelsDir, record.classMap);
+  for (const [file, hash] of Object.entries(record.fileHashes)) {
+    if (described.fileHashes[file] !== hash) {
+      throw new DetectorPackageError(
+        "invalid-manifest",
+        `detector ${record.name} ${record.version}: ${file} has changed since it was registered (sha256 ${described.fileHashes[file] ?? "missing"}, registered ${hash}); register the new version`,
+        path,
+      );
+    }
+  }
+  return loadDetector(path, {
+    classMap: record.classMap,
+    ep: options.ep ?? "cpu",
+    ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
+    ...(record.source.kind === "ultralytics-onnx" && record.source.classes ? { classes: record.source.classes } : {}),
+  });
+}
+
+/** The shipped detector packages (directories with a detector.json) under the models directory. */
+export function shippedDetectorPackages(modelsDir: string): string[] {
+  if (!existsSync(modelsDir)) return [];
+  return readdirSync(modelsDir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(join(modelsDir, e.name, "detector.json")))
+    .map((e) => e.name)
+    .sort();
+}
+
+/** The fidelity critic package for a diffusion model (critic.json whose `model` names it), or null. */
+export function findCriticPackage(modelsDir: string, modelName: string): string | null {
+  if (!existsSync(modelsDir)) return null;
+  for (const entry of readdirSync(modelsDir, { withFileTypes: true }).filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    const file = join(modelsDir, entry.name, "critic.json");
+    if (!existsSync(file)) continue;
+    try {
+      if ((JSON.parse(readFileSync(file, "utf8")) as { model?: unknown }).model === modelName) return join(modelsDir, entry.name);
+    } catch {
+      // an unreadable critic.json is reported by loadCritic when someone uses it; here it is simply not a match
+    }
+  }
+  return null;
+}
+
+/**
+ * The scenario classes a scenario can ask a detector for: the values its class parameter can take (fixed,
+ * choice or sweep), minus the "absent" values (hazard "none"). Continuous class parameters cannot occur.
+ */
+export function intendedClasses(
+  labelRules: readonly { readonly class: string; readonly absentWhen?: readonly string[] }[],
+  parameters: Readonly<Record<string, { kind: string; value?: ParameterValue; values?: readonly ParameterValue[] }>>,
+): string[] {
+  const classes = new Set<string>();
+  for (const rule of labelRules) {
+    const d = parameters[rule.class];
+    if (!d) continue;
+    const values = d.kind === "fixed" ? [d.value] : (d.values ?? []);
+    for (const v of values) if (v !== undefined && !(rule.absentWhen ?? []).includes(String(v))) classes.add(String(v));
+  }
+  return [...classes].sort();
+}
+
+/** Classes the scenario can ask for that the class map cannot score (each would be a certain miss). */
+export function unmappedClasses(classes: readonly string[], classMap: ClassMap | Readonly<Record<string, string | readonly string[]>>): string[] {
+  const map = normaliseClassMap(classMap);
+  return classes.filter((c) => !map[c] || map[c]!.length === 0);
+}
+
+export interface RealismGate {
+  readonly enabled: boolean;
+  readonly thresholds: Partial<RealismThresholds>;
+}
+
+/** One generated image to score: the image, its ground-truth boxes (image pixels) and the drawn parameters. */
+export interface ScoringItem {
+  readonly image: DecodedImage;
+  readonly intended: readonly IntendedObject[];
+  readonly parameters: Readonly<Record<string, ParameterValue>>;
+}
+
+export interface DetectionRow {
+  readonly className: string;
+  readonly confidence: number;
+  readonly x1: number;
+  readonly y1: number;
+  readonly x2: number;
+  readonly y2: number;
+  /** Index of the intended object it matched (or the wrong-class overlap it explains); null = false positive. */
+  readonly matchedLabel: number | null;
+  readonly iou: number | null;
+}
+
+export interface SampleVerdict {
+  /** INVALID when the realism gate refused the sample; otherwise the detector's outcome. */
+  readonly outcome: Outcome | "INVALID";
+  /** What the detector did, whatever the gate said (kept for INVALID samples too). */
+  readonly detectorOutcome: Outcome;
+  readonly confidence: number | null;
+  readonly iou: number | null;
+  readonly falsePositives: number;
+  readonly realismValid: boolean;
+  /** The critic's reasons, box IoU and readings; null without a critic. */
+  readonly realismDetails: { readonly critic: string; readonly boxIoU: number | null; readonly reasons: readonly string[]; readonly seen: Readonly<Record<string, ParameterValue>> } | null;
+  readonly detections: readonly DetectionRow[];
+}
+
+/**
+ * Scores a batch: the critic judges all images in one run (when there is one and the gate is on), the
+ * detector runs image by image (its graphs are exported with batch 1), and each sample is matched.
+ */
+export async function scoreImages(detector: Detector, critic: Critic | null, gate: RealismGate, items: readonly ScoringItem[]): Promise<SampleVerdict[]> {
+  if (items.length === 0) return [];
+  const verdicts = critic && gate.enabled ? await critic.judge(items.map((i) => i.image), items.map((i) => i.parameters), gate.thresholds) : null;
+  const out: SampleVerdict[] = [];
+  for (const [k, item] of items.entries()) {
+    const detections = await detector.detect(item.image);
+    const score = scoreSample({ intended: item.intended, detections, classMap: detector.classMap, matchIoU: detector.thresholds.matchIoU });
+    const matchOf = new Map(score.objects.flatMap((o, index) => (o.detection ? [[o.detection, { index, iou: o.iou }] as const] : [])));
+    const realism = verdicts?.[k] ?? null;
+    const valid = realism ? realism.valid : true;
+    const matched = score.objects.filter((o) => o.outcome === "HIT");
+    out.push({
+      outcome: valid ? score.outcome : "INVALID",
+      detectorOutcome: score.outcome,
+      confidence: score.confidence,
+      // the weakest match's overlap, like the confidence (null when nothing was intended)
+      iou: score.objects.length === 0 ? null : matched.length === score.objects.length ? Math.min(...matched.map((o) => o.iou)) : 0,
+      falsePositives: score.falsePositives.length,
+      realismValid: valid,
+      realismDetails: realism
+        ? { critic: critic!.manifest.name, boxIoU: realism.boxIoU, reasons: realism.reasons.map((r) => r.message), seen: realism.prediction.values }
+        : null,
+      detections: detections.map((d) => ({
+        className: d.class,
+        confidence: d.score,
+        x1: d.box.x,
+        y1: d.box.y,
+        x2: d.box.x + d.box.width,
+        y2: d.box.y + d.box.height,
+        matchedLabel: matchOf.get(d)?.index ?? null,
+        iou: matchOf.get(d)?.iou ?? null,
+      })),
+    });
+  }
+  return out;
+}
+
+/** Detector + critic sessions kept open per (detector record, model) for the life of a worker or service. */
+export class ScoringSessions {
+  private readonly entries = new Map<string, Promise<{ detector: Detector; critic: Critic | null }>>();
+  constructor(
+    private readonly modelsDir: string,
+    private readonly options: { ep?: ExecutionProviderName; intraOpThreads?: number } = {},
+  ) {}
+
+  get(key: string, record: DetectorRecord, modelName: string): Promise<{ detector: Detector; critic: Critic | null }> {
+    const cacheKey = `${key}|${modelName}`;
+    let entry = this.entries.get(cacheKey);
+    if (!entry) {
+      entry = (async () => {
+        const detector = await openRecordedDetector(record, this.modelsDir, this.options);
+        const criticDir = findCriticPackage(this.modelsDir, modelName);
+        try {
+          const critic = criticDir ? await loadCritic(criticDir, this.options) : null;
+          return { detector, critic };
+        } catch (error) {
+          await detector.dispose();
+          throw error;
+        }
+      })();
+      entry.catch(() => this.entries.delete(cacheKey));
+      this.entries.set(cacheKey, entry);
+    }
+    return entry;
+  }
+
+  async dispose(): Promise<void> {
+    for (const entry of this.entries.values()) {
+      await entry.then(async (e) => {
+        await e.detector.dispose();
+        await e.critic?.dispose();
+      }).catch(() => {});
+    }
+    this.entries.clear();
+  }
+}
