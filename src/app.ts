@@ -90,8 +90,11 @@ export async function startService(config: Config, options: StartOptions = {}): 
       }
       if (url.pathname === "/graphql") {
         const declared = Number(req.headers["content-length"] ?? "0");
-        if (declared > config.maxBodyBytes)
-          return sendJson(res, 413, { errors: [{ message: `request body of ${declared} bytes exceeds the limit of ${config.maxBodyBytes}` }] });
+        // Multipart requests (file uploads) may carry one file of up to maxUploadBytes beyond the usual body.
+        const multipart = /^multipart\/form-data/i.test(req.headers["content-type"] ?? "");
+        const bodyLimit = multipart ? config.maxBodyBytes + config.maxUploadBytes : config.maxBodyBytes;
+        if (declared > bodyLimit)
+          return sendJson(res, 413, { errors: [{ message: `request body of ${declared} bytes exceeds the limit of ${bodyLimit}` }] });
         if (req.method === "POST" && req.headers["content-length"] === undefined)
           return sendJson(res, 411, { errors: [{ message: "POST requests need a Content-Length header" }] });
         return yoga(req, res);

@@ -20,6 +20,8 @@ const configSchema = z.object({
   importLibraryOnStart: z.boolean(),
   /** Largest accepted request body, in bytes. */
   maxBodyBytes: z.coerce.number().int().positive(),
+  /** Largest accepted reference scan upload (GraphQL multipart and the CLI), in bytes. */
+  maxUploadBytes: z.coerce.number().int().positive(),
   /** Deepest accepted GraphQL selection. */
   maxQueryDepth: z.coerce.number().int().positive(),
   /** Largest accepted GraphQL query cost (graphql-armor's cost model). */
@@ -64,6 +66,7 @@ export const CONFIG_VARIABLES = {
   RAREFORGE_SCENARIOS_DIR: "scenarios — YAML scenario library imported at start",
   RAREFORGE_IMPORT_LIBRARY: "true — import the scenario library at start",
   RAREFORGE_MAX_BODY_BYTES: "1048576 — request body limit",
+  RAREFORGE_MAX_UPLOAD_BYTES: "33554432 — largest reference scan upload (multipart requests may be this much larger than the body limit)",
   RAREFORGE_MAX_QUERY_DEPTH: "12 — GraphQL depth limit",
   RAREFORGE_MAX_QUERY_COST: "5000 — GraphQL cost limit",
   RAREFORGE_EP: "cpu — onnxruntime execution provider: cpu | cuda | webgpu | auto",
@@ -97,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     scenariosDir: resolveDir(env.RAREFORGE_SCENARIOS_DIR, "scenarios"),
     importLibraryOnStart: (env.RAREFORGE_IMPORT_LIBRARY ?? "true") !== "false",
     maxBodyBytes: env.RAREFORGE_MAX_BODY_BYTES ?? 1024 * 1024,
+    maxUploadBytes: env.RAREFORGE_MAX_UPLOAD_BYTES ?? 32 * 1024 * 1024,
     maxQueryDepth: env.RAREFORGE_MAX_QUERY_DEPTH ?? 12,
     maxQueryCost: env.RAREFORGE_MAX_QUERY_COST ?? 5000,
     executionProvider: env.RAREFORGE_EP ?? "cpu",

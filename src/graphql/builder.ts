@@ -14,6 +14,8 @@ export const builder = new SchemaBuilder<{
   Scalars: {
     JSON: { Input: unknown; Output: unknown };
     DateTime: { Input: Date; Output: Date };
+    /** GraphQL multipart request spec upload (graphql-yoga parses it into a web File); input only. */
+    File: { Input: File; Output: never };
   };
 }>({
   defaultFieldNullability: false,
