@@ -33,6 +33,8 @@ export interface BatchRequest {
   guidance: number;
   seed: number;
   indices: readonly number[];
+  /** Parameters given per index (a failure search's proposals) instead of drawn from (seed, index). */
+  parametersFor?: (index: number) => ScenarioParameters | undefined;
 }
 
 export interface SampleTimings {
@@ -92,7 +94,7 @@ export async function generateBatch(request: BatchRequest): Promise<BatchOutcome
   const drawn: Array<{ index: number; parameters: ScenarioParameters }> = [];
   for (const index of request.indices) {
     try {
-      drawn.push({ index, parameters: drawParameters(request.spec, request.seed, index) as ScenarioParameters });
+      drawn.push({ index, parameters: request.parametersFor?.(index) ?? (drawParameters(request.spec, request.seed, index) as ScenarioParameters) });
     } catch (error) {
       outcomes.set(index, { status: "FAILED", index, parameters: null, error: errorText(error) });
     }

@@ -9,9 +9,11 @@ import type { Config } from "../config.ts";
 import type { Database } from "../db/index.ts";
 import { Prisma } from "../db/index.ts";
 import { openModelRuntime, parseSampler, type ExecutionProviderName, type ModelRuntime } from "../diffusion/index.ts";
+import { scoreImages, ScoringSessions, type DetectorRecord, type DetectorSource, type RealismGate, type SampleVerdict } from "../detection/index.ts";
+import { decodeImage } from "../diffusion/reference.ts";
 import { generateBatch, type BatchOutcome, type GeneratedArtifact } from "../generation/index.ts";
 import type { Logger } from "../logger.ts";
-import { loadModelPackage, resolveModelDir, type ModelPackage } from "../models/index.ts";
+import { loadModelPackage, resolveModelDir, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import type { ScenarioSpec } from "../scenarios/index.ts";
 import type { ArtifactStore } from "../storage/index.ts";
 import type { GenerationJob } from "../generated/prisma/client.ts";
@@ -81,6 +83,7 @@ export async function startWorker(deps: WorkerDependencies): Promise<RunningWork
   const workerId = `${os.hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const log = logger.child({ component: "worker", workerId });
   const runtimes = new RuntimeCache(config.modelsDir, config.onnxThreads);
+  const scoring = new ScoringSessions(config.modelsDir, config.onnxThreads > 0 ? { intraOpThreads: config.onnxThreads } : {});
   let tasksDone = 0;
 
   await db.prisma.workerInstance.create({
@@ -120,6 +123,7 @@ export async function startWorker(deps: WorkerDependencies): Promise<RunningWork
       return;
     }
     const spec = job.scenarioVersion.spec as unknown as ScenarioSpec;
+    const options = job.options as JobOptions;
     taskLog.info({ event: "batch-started", pid: process.pid, indices: indices.length }, "batch started");
     let outcomes: BatchOutcome[];
     try {
@@ -135,15 +139,39 @@ export async function startWorker(deps: WorkerDependencies): Promise<RunningWork
         guidance: job.guidance,
         seed: Number(job.seed),
         indices,
+        ...(options.parameters ? { parametersFor: (index: number) => options.parameters?.[index] } : {}),
       });
     } catch (error) {
       // The model could not be opened at all: every sample of the batch fails with that reason.
       outcomes = indices.map((index) => ({ status: "FAILED", index, parameters: null, error: `${(error as Error).name}: ${(error as Error).message}` }));
     }
-    await commitBatch(job, outcomes, taskLog);
+    // Detector in the loop: score the batch before its commit, so samples and scores land together.
+    const verdicts = job.detectorPackageId ? await scoreBatch(job.detectorPackageId, spec.model, options, outcomes) : new Map<number, SampleVerdict>();
+    await commitBatch(job, outcomes, taskLog, verdicts);
   };
 
-  const commitBatch = async (job: JobRow, outcomes: BatchOutcome[], taskLog: Logger) => {
+  const scoreBatch = async (detectorPackageId: string, modelName: string, options: JobOptions, outcomes: BatchOutcome[]) => {
+    const row = await db.prisma.detectorPackage.findUniqueOrThrow({ where: { id: detectorPackageId } });
+    const record: DetectorRecord = {
+      name: row.name,
+      version: row.version,
+      source: (row.manifest as { source: DetectorSource }).source,
+      fileHashes: row.fileHashes as Record<string, string>,
+      classMap: row.classMap as Record<string, string[]>,
+    };
+    const { detector, critic } = await scoring.get(row.id, record, modelName);
+    const generated = outcomes.filter((o): o is GeneratedArtifact => o.status === "OK");
+    const gate: RealismGate = options.realism ?? { enabled: true, thresholds: {} };
+    const verdicts = await scoreImages(
+      detector,
+      critic,
+      gate,
+      generated.map((o) => ({ image: decodeImage(o.bytes, `sample ${o.index}`), intended: o.labels.boxes, parameters: o.parameters })),
+    );
+    return new Map(generated.map((o, k) => [o.index, verdicts[k] as SampleVerdict]));
+  };
+
+  const commitBatch = async (job: JobRow, outcomes: BatchOutcome[], taskLog: Logger, verdicts = new Map<number, SampleVerdict>()) => {
     const jobId = job.id;
     // A cancellation that arrived during sampling: write nothing.
     const current = await db.prisma.generationJob.findUnique({ where: { id: jobId }, select: { status: true } });
@@ -174,7 +202,14 @@ export async function startWorker(deps: WorkerDependencies): Promise<RunningWork
               artifactIds.set(row.sha256, row.id);
             }
           }
-          await tx.sample.createMany({ data: pending.map((o) => sampleRow(o, job, workerId, artifactIds)) });
+          const rows = pending.map((o) => ({ ...sampleRow(o, job, workerId, artifactIds), id: randomUUID() }));
+          await tx.sample.createMany({ data: rows });
+          if (job.detectorPackageId && verdicts.size > 0) {
+            const detectorPackageId = job.detectorPackageId;
+            const scored = rows.flatMap((row) => (verdicts.has(row.index) ? [{ sampleId: row.id, verdict: verdicts.get(row.index) as SampleVerdict }] : []));
+            await tx.detection.createMany({ data: scored.flatMap(({ sampleId, verdict }) => verdict.detections.map((d) => ({ ...d, sampleId, detectorPackageId }))) });
+            await tx.score.createMany({ data: scored.map(({ sampleId, verdict }) => scoreRow(sampleId, detectorPackageId, verdict)) });
+          }
         });
         pending = [];
       } catch (error) {
@@ -266,11 +301,34 @@ export async function startWorker(deps: WorkerDependencies): Promise<RunningWork
       await boss.offWork(BATCH_QUEUE, { wait: true }).catch(() => {});
       await db.prisma.workerInstance.delete({ where: { id: workerId } }).catch(() => {});
       await runtimes.dispose();
+      await scoring.dispose();
     },
   };
 }
 
-type JobRow = Pick<GenerationJob, "id" | "scenarioVersionId" | "modelPackageId" | "sampler" | "steps" | "guidance" | "seed" | "executionProvider">;
+type JobRow = Pick<GenerationJob, "id" | "scenarioVersionId" | "modelPackageId" | "detectorPackageId" | "sampler" | "steps" | "guidance" | "seed" | "executionProvider">;
+
+/** GenerationJob.options as the worker reads it. */
+interface JobOptions {
+  /** Per-index parameters (a failure search's proposals) instead of drawing from (seed, index). */
+  parameters?: ScenarioParameters[];
+  /** The realism gate the job was requested with (thresholds from the service's config at that time). */
+  realism?: RealismGate;
+}
+
+/** One Score row from a verdict (INVALID keeps the detector's own outcome in realismDetails). */
+export function scoreRow(sampleId: string, detectorPackageId: string, verdict: SampleVerdict): Prisma.ScoreCreateManyInput {
+  return {
+    sampleId,
+    detectorPackageId,
+    outcome: verdict.outcome,
+    confidence: verdict.confidence,
+    iou: verdict.iou,
+    falsePositives: verdict.falsePositives,
+    realismValid: verdict.realismValid,
+    realismDetails: { detectorOutcome: verdict.detectorOutcome, ...(verdict.realismDetails ?? { critic: null }) } as Prisma.InputJsonValue,
+  };
+}
 
 function sampleRow(outcome: BatchOutcome, job: JobRow, workerId: string, artifactIds: Map<string, string>): Prisma.SampleCreateManyInput {
   const common = { jobId: job.id, index: outcome.index, scenarioVersionId: job.scenarioVersionId, modelPackageId: job.modelPackageId, workerId };
