@@ -36,6 +36,14 @@ export interface GenerationRequest {
   seed: number;
   batchSize: number;
   executionProvider?: string | null;
+  /** Score every sample with this registered detector (checked by the caller: DetectorManager.checkForScenario). */
+  detectorPackageId?: string | null;
+  /** Realism gate settings recorded with the job (detector in the loop). */
+  realism?: { enabled: boolean; thresholds: Record<string, unknown> } | null;
+  /** Explicit parameters for indices 0..count-1 (a failure search's proposals) instead of drawing them. */
+  parameters?: ScenarioParameters[] | null;
+  /** The failure search this job is an iteration of. */
+  searchId?: string | null;
 }
 
 export interface ReproductionReport {
@@ -85,6 +93,8 @@ export class JobManager {
     const ep = input.executionProvider ?? this.config.executionProvider;
     if (!(EXECUTION_PROVIDERS as readonly string[]).includes(ep))
       issues.push({ path: "executionProvider", message: `unknown execution provider "${ep}"; allowed: ${EXECUTION_PROVIDERS.join(", ")}` });
+    if (input.parameters && input.parameters.length !== input.count)
+      issues.push({ path: "parameters", message: `${input.parameters.length} parameter sets for ${input.count} samples` });
     if (issues.length > 0) throw new ValidationError(issues, "invalid generation request");
 
     const available = await this.availableProviders();
@@ -101,7 +111,7 @@ export class JobManager {
         guidance: input.guidance,
         seed: input.seed,
         indices: [0],
-        parameters: [drawParameters(spec, input.seed, 0) as ScenarioParameters],
+        parameters: [input.parameters?.[0] ?? (drawParameters(spec, input.seed, 0) as ScenarioParameters)],
         batchSize: input.batchSize,
       });
     } catch (error) {
@@ -122,6 +132,12 @@ export class JobManager {
         seed: BigInt(input.seed),
         executionProvider: ep,
         taskCount: Math.ceil(input.count / input.batchSize),
+        detectorPackageId: input.detectorPackageId ?? null,
+        searchId: input.searchId ?? null,
+        options: {
+          ...(input.realism ? { realism: input.realism } : {}),
+          ...(input.parameters ? { parameters: input.parameters } : {}),
+        } as Prisma.InputJsonValue,
       },
     });
     try {
