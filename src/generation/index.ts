@@ -10,7 +10,7 @@ import {
   type ModelRuntime,
   type SamplerName,
 } from "../diffusion/index.ts";
-import type { GenerationRecord } from "../imaging/index.ts";
+import { jobSampleUidNames, recordUidNames, tensorToPixels, writeMedicalSampleFiles, type CompanionFile, type GenerationRecord, type LesionSpec } from "../imaging/index.ts";
 import { loadModelPackage, resolveModelDir, type GroundTruth, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { drawParameters, type ScenarioSpec } from "../scenarios/index.ts";
 import { sha256Of } from "../storage/index.ts";
@@ -33,6 +33,8 @@ export interface BatchRequest {
   guidance: number;
   seed: number;
   indices: readonly number[];
+  /** When the job was created: the date in its DICOM files (carried in the record, so reproduction matches). */
+  jobCreatedAt?: Date;
   /** Parameters given per index (a failure search's proposals) instead of drawn from (seed, index). */
   parametersFor?: (index: number) => ScenarioParameters | undefined;
 }
@@ -55,6 +57,8 @@ export interface GeneratedArtifact {
   bytes: Uint8Array;
   mediaType: string;
   sha256: string;
+  /** Files beside the main artifact (medical models: the DICOM image, ground-truth JSON, DICOM SEG). */
+  files: EncodedFile[];
   timings: SampleTimings;
 }
 
@@ -67,20 +71,63 @@ export interface FailedSample {
 
 export type BatchOutcome = GeneratedArtifact | FailedSample;
 
-/** The encoded file of a sample and its media type. */
+/** The encoded file of a sample and its media type, and the files that go with it. */
 export interface EncodedArtifact {
   bytes: Uint8Array;
   mediaType: string;
+  files: EncodedFile[];
+}
+
+export interface EncodedFile extends CompanionFile {
+  sha256: string;
 }
 
 /**
- * Sample -> file. PNG (8-bit RGB, or 16-bit gray for medical models) with the record in a text chunk.
- * DICOM hook: models whose manifest says `dicom-gray16` are stored as 16-bit PNG for now. To write DICOM
- * here (imaging/dicom's writeSyntheticDicom), the writer must be byte-deterministic for a given record
- * (UIDs from uidFromName(jobId, index), dates from the record), or reproduceSample cannot match hashes.
+ * Sample -> files. The main artifact is a PNG (8-bit RGB, or 16-bit gray in stored units for medical
+ * models) with the record in a text chunk: detectors, galleries and previews read it. Models whose
+ * manifest says `dicom-gray16` also get the DICOM image (role "dicom"), the lesion ground truth as JSON
+ * and, with a lesion, a DICOM Segmentation. Byte-deterministic for a given record: UIDs from the job id
+ * and index, dates from the job's creation time in the record.
  */
 export function encodeArtifact(sample: GeneratedSample, manifest: ModelManifest): EncodedArtifact {
-  return { bytes: encodeSamplePng(sample, manifest), mediaType: "image/png" };
+  const png = encodeSamplePng(sample, manifest);
+  if (manifest.image.format !== "dicom-gray16") return { bytes: png, mediaType: "image/png", files: [] };
+  const pixels = tensorToPixels(sample.image, {
+    format: "png-gray16",
+    valueRange: manifest.image.valueRange,
+    ...(manifest.image.storedRange ? { storedRange: manifest.image.storedRange } : {}),
+  });
+  const record = sample.record;
+  const job = record.job as { id?: string; createdAt?: string } | undefined;
+  const scenario = record.scenario as { name?: string; version?: number } | undefined;
+  const medical = writeMedicalSampleFiles({
+    pixels: pixels.data as Uint16Array,
+    rows: pixels.height,
+    columns: pixels.width,
+    modality: manifest.image.modality ?? "OT",
+    record,
+    model: { name: manifest.name, version: manifest.version },
+    lesions: lesionSpecs(manifest, sample.parameters),
+    uidNames: job?.id ? jobSampleUidNames(job.id, record.index) : recordUidNames(record),
+    instanceNumber: record.index + 1,
+    // A record without the job's time (made outside a job) gets a fixed date rather than the clock's.
+    createdAt: new Date(job?.createdAt ?? 0),
+    ...(scenario?.name ? { seriesDescription: `RareForge ${scenario.name} v${scenario.version ?? ""}` } : {}),
+  });
+  const files = [medical.dicom, medical.groundTruth, ...(medical.segmentation ? [medical.segmentation] : [])];
+  return { bytes: png, mediaType: "image/png", files: files.map((file) => ({ ...file, sha256: sha256Of(file.bytes) })) };
+}
+
+/** The lesions a sample's condition asks for, from the manifest's circle label rules. */
+function lesionSpecs(manifest: ModelManifest, parameters: ScenarioParameters): LesionSpec[] {
+  const lesions: LesionSpec[] = [];
+  for (const rule of manifest.labels) {
+    if (rule.kind !== "circle") continue;
+    const label = String(parameters[rule.class]);
+    if (rule.absentWhen.includes(label)) continue;
+    lesions.push({ label, cx: Number(parameters[rule.cx]), cy: Number(parameters[rule.cy]), radius: Number(parameters[rule.radius]) });
+  }
+  return lesions;
 }
 
 const errorText = (error: unknown) => `${(error as Error).name ?? "Error"}: ${(error as Error).message ?? String(error)}`;
@@ -112,13 +159,13 @@ export async function generateBatch(request: BatchRequest): Promise<BatchOutcome
       indices: group.map((d) => d.index),
       parameters: group.map((d) => d.parameters),
       batchSize: group.length,
-      recordExtras: { scenario: request.scenario, job: { id: request.jobId } },
+      recordExtras: { scenario: request.scenario, job: { id: request.jobId, ...(request.jobCreatedAt ? { createdAt: request.jobCreatedAt.toISOString() } : {}) } },
     });
     const generateMs = (performance.now() - started) / samples.length;
     const onnxMs = (request.runtime.onnxMillis() - onnxBefore) / samples.length;
     for (const sample of samples) {
       const encodeStarted = performance.now();
-      const { bytes, mediaType } = encodeArtifact(sample, request.model.manifest);
+      const { bytes, mediaType, files } = encodeArtifact(sample, request.model.manifest);
       outcomes.set(sample.index, {
         status: "OK",
         index: sample.index,
@@ -129,6 +176,7 @@ export async function generateBatch(request: BatchRequest): Promise<BatchOutcome
         bytes,
         mediaType,
         sha256: sha256Of(bytes),
+        files,
         timings: { generateMs, onnxMs, encodeMs: performance.now() - encodeStarted },
       });
     }
@@ -156,6 +204,8 @@ export interface Reproduction {
   sha256: string;
   bytes: Uint8Array;
   mediaType: string;
+  /** The files beside the main artifact, regenerated too (medical: DICOM, ground truth, SEG). */
+  files: EncodedFile[];
   record: GenerationRecord;
 }
 
@@ -196,8 +246,8 @@ export async function reproduceFromRecord(record: GenerationRecord, modelsDir: s
       batchSize: 1,
       recordExtras: extras,
     });
-    const { bytes, mediaType } = encodeArtifact(sample!, model.manifest);
-    return { sha256: sha256Of(bytes), bytes, mediaType, record: sample!.record };
+    const { bytes, mediaType, files } = encodeArtifact(sample!, model.manifest);
+    return { sha256: sha256Of(bytes), bytes, mediaType, files, record: sample!.record };
   } finally {
     await runtime.dispose();
   }

@@ -12,3 +12,26 @@ export {
   type PixelMapping,
 } from "./png.ts";
 export * as dicom from "./dicom/index.ts";
+export {
+  writeMedicalSampleFiles,
+  jobSampleUidNames,
+  recordUidNames,
+  lesionsAt,
+  DICOM_MEDIA_TYPE,
+  GROUND_TRUTH_MEDIA_TYPE,
+  type CompanionFile,
+  type LesionSpec,
+  type MedicalSampleFiles,
+  type MedicalSampleInput,
+} from "./medical-sample.ts";
+export {
+  regionMask,
+  maskBounds,
+  featherWeights,
+  distanceToRegion,
+  gridMask,
+  resizePlane,
+  compositeInto,
+  RegionError,
+  type ScanRegion,
+} from "./composite.ts";

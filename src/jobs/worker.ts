@@ -139,6 +139,7 @@ export async function startWorker(deps: WorkerDependencies): Promise<RunningWork
         guidance: job.guidance,
         seed: Number(job.seed),
         indices,
+        jobCreatedAt: job.createdAt,
         ...(options.parameters ? { parametersFor: (index: number) => options.parameters?.[index] } : {}),
       });
     } catch (error) {
@@ -180,7 +181,9 @@ export async function startWorker(deps: WorkerDependencies): Promise<RunningWork
       return;
     }
     const written: GeneratedArtifact[] = outcomes.filter((o): o is GeneratedArtifact => o.status === "OK");
-    for (const artifact of written) await store.put(artifact.bytes);
+    // Each sample's main file and the files beside it (medical: DICOM, ground truth, SEG).
+    const writtenFiles = written.flatMap((a) => [a, ...a.files]);
+    for (const file of writtenFiles) await store.put(file.bytes);
     let pending = outcomes;
     for (let attempt = 0; attempt < 3 && pending.length > 0; attempt++) {
       try {
@@ -194,11 +197,12 @@ export async function startWorker(deps: WorkerDependencies): Promise<RunningWork
           const artifacts = pending.filter((o): o is GeneratedArtifact => o.status === "OK");
           const artifactIds = new Map<string, string>();
           if (artifacts.length > 0) {
+            const files = artifacts.flatMap((a) => [a, ...a.files]);
             await tx.artifact.createMany({
-              data: artifacts.map((a) => ({ sha256: a.sha256, mediaType: a.mediaType, byteSize: a.bytes.byteLength })),
+              data: files.map((a) => ({ sha256: a.sha256, mediaType: a.mediaType, byteSize: a.bytes.byteLength })),
               skipDuplicates: true,
             });
-            for (const row of await tx.artifact.findMany({ where: { sha256: { in: artifacts.map((a) => a.sha256) } }, select: { id: true, sha256: true } })) {
+            for (const row of await tx.artifact.findMany({ where: { sha256: { in: files.map((a) => a.sha256) } }, select: { id: true, sha256: true } })) {
               artifactIds.set(row.sha256, row.id);
             }
           }
@@ -215,7 +219,7 @@ export async function startWorker(deps: WorkerDependencies): Promise<RunningWork
       } catch (error) {
         if (error instanceof JobCancelled) {
           taskLog.info({ event: "batch-discarded" }, "job cancelled during the batch; nothing committed");
-          await removeUnreferenced(written.map((a) => a.sha256));
+          await removeUnreferenced(writtenFiles.map((a) => a.sha256));
           return;
         }
         if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") {
@@ -374,5 +378,6 @@ function sampleRow(outcome: BatchOutcome, job: JobRow, workerId: string, artifac
     } as unknown as Prisma.InputJsonValue,
     timings: outcome.timings as unknown as Prisma.InputJsonValue,
     artifactId: artifactIds.get(outcome.sha256) ?? null,
+    files: outcome.files.map((f) => ({ role: f.role, sha256: f.sha256, mediaType: f.mediaType, byteSize: f.bytes.byteLength })),
   };
 }

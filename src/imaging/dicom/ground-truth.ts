@@ -4,7 +4,7 @@ import { RAREFORGE_VERSION } from "../../version.ts";
 import { codeItem, dicomDate, dicomTime, el } from "./elements.ts";
 import { DicomError } from "./errors.ts";
 import { EXPLICIT_VR_LITTLE_ENDIAN } from "./transfer-syntax.ts";
-import { generateUid, isValidUid } from "./uid.ts";
+import { generateUid, isValidUid, uidFromName } from "./uid.ts";
 import { RAREFORGE_IMPLEMENTATION_CLASS_UID, RAREFORGE_IMPLEMENTATION_VERSION_NAME, type ImagePlaneGeometry } from "./write.ts";
 
 export const SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4";
@@ -186,7 +186,8 @@ export function writeLesionSegmentation(input: LesionSegmentationInput): Uint8Ar
   }
   const sopInstanceUid = input.sopInstanceUid ?? generateUid();
   const createdAt = input.createdAt ?? new Date();
-  const dimensionOrganizationUid = generateUid();
+  // Derived from the instance UID when one is given, so a segmentation written twice is the same bytes.
+  const dimensionOrganizationUid = input.sopInstanceUid ? uidFromName(`${input.sopInstanceUid}:dimension-organization`) : generateUid();
   const geometry = image.geometry;
   const sourceImage = {
     "00081150": el.text("UI", image.sopClassUid),
