@@ -11,6 +11,9 @@ import { JobManager } from "./graphql/managers/jobs.ts";
 import { directoryModelCatalog } from "./graphql/managers/model-catalog.ts";
 import { ScenarioManager } from "./graphql/managers/scenarios.ts";
 import { createGraphQLServer } from "./graphql/server.ts";
+import { serveExportZip } from "./export/index.ts";
+import { serveGallery } from "./gallery/serve.ts";
+import { ExportManager } from "./graphql/managers/exports.ts";
 import { JobEvents, openQueue, startWorker, type RunningWorker } from "./jobs/index.ts";
 import { loadScenarioLibrary } from "./scenarios/index.ts";
 import { artifactStoreFromConfig, isSha256, type ArtifactStore } from "./storage/index.ts";
@@ -33,7 +36,7 @@ export interface StartOptions {
 export async function buildServices(config: Config, db: Database, logger: Logger, boss: PgBoss, store: ArtifactStore): Promise<Services> {
   const models = directoryModelCatalog(config.modelsDir);
   const jobs = new JobManager(db, boss, config, store, new JobEvents(), logger);
-  return { config, db, logger, models, scenarios: new ScenarioManager(db, models), jobs };
+  return { config, db, logger, models, scenarios: new ScenarioManager(db, models), jobs, exports: new ExportManager(db, store) };
 }
 
 export async function importLibrary(services: Services): Promise<void> {
@@ -100,6 +103,12 @@ export async function startService(config: Config, options: StartOptions = {}): 
         return yoga(req, res);
       }
       if (url.pathname.startsWith("/artifacts/")) return serveArtifact(req, res, url.pathname.slice("/artifacts/".length), services);
+      if (url.pathname.startsWith("/exports/")) return serveExportZip(req, res, url.pathname.slice("/exports/".length), { db, store: services.jobs.artifactStore });
+      if (url.pathname === "/" || url.pathname === "/gallery") {
+        res.writeHead(302, { location: "/gallery/" });
+        return void res.end();
+      }
+      if (url.pathname.startsWith("/gallery/")) return serveGallery(req, res, decodeURIComponent(url.pathname.slice("/gallery/".length)));
       return sendJson(res, 404, { error: `no route for ${url.pathname}` });
     };
     await new Promise<void>((resolve, reject) => {

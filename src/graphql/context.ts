@@ -2,6 +2,7 @@ import type { Config } from "../config.ts";
 import type { Database } from "../db/index.ts";
 import type { Logger } from "../logger.ts";
 import type { ModelCatalog } from "./managers/model-catalog.ts";
+import type { ExportManager } from "./managers/exports.ts";
 import type { JobManager } from "./managers/jobs.ts";
 import type { ScenarioManager } from "./managers/scenarios.ts";
 
@@ -13,6 +14,7 @@ export interface Services {
   models: ModelCatalog;
   scenarios: ScenarioManager;
   jobs: JobManager;
+  exports: ExportManager;
 }
 
 export type GraphQLContext = Services;

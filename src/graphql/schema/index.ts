@@ -3,5 +3,6 @@ import "./scalars.ts";
 import "./errors.ts";
 import "./scenarios.ts";
 import "./jobs.ts";
+import "./exports.ts";
 
 export const schema = builder.toSchema({ sortSchema: true });
