@@ -1,0 +1,13 @@
+// Reference scans: uploads de-identified before storage, and pathologies inpainted into them.
+export { prepareReferenceScan, type PreparedScan, type PrepareOptions, type ReferenceScanKind } from "./prepare.ts";
+export {
+  ReferenceScanService,
+  deidentificationKey,
+  insertionUidNames,
+  DEFAULT_FEATHER,
+  DEFAULT_INSERTION_MODEL,
+  type InsertionRegion,
+  type PathologyInsertionRequest,
+  type ReferenceScanSettings,
+} from "./service.ts";
+export { UploadRefusedError, InsertionRefusedError, UPLOAD_REFUSAL_CODES, INSERTION_REFUSAL_CODES, type UploadRefusalCode, type InsertionRefusalCode } from "./errors.ts";

@@ -1,0 +1,390 @@
+// Reference scans: store an upload once it is de-identified, and inpaint a pathology into a stored scan.
+// Both write files to the content-addressed store first and then their rows in one transaction; a failure
+// removes the files no row points at, so a refusal or a crash mid-way leaves no row and no orphan file.
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { encode as encodePng } from "fast-png";
+import type { Database, Prisma } from "../db/index.ts";
+import {
+  decodeImage,
+  generateSamples,
+  GenerationInputError,
+  openModelRuntime,
+  parseExecutionProvider,
+  parseSampler,
+  type ExecutionProviderName,
+} from "../diffusion/index.ts";
+import { NotFoundError, ValidationError } from "../errors.ts";
+import {
+  compositeInto,
+  featherWeights,
+  gridMask,
+  maskBounds,
+  regionMask,
+  RegionError,
+  resizePlane,
+  writeMedicalSampleFiles,
+  type CompanionFile,
+  type GenerationRecord,
+  type LesionSpec,
+  type ScanRegion,
+} from "../imaging/index.ts";
+import { readDicom, type DicomImage, type ImagePlaneGeometry } from "../imaging/dicom/index.ts";
+import { loadModelPackage, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
+import { sha256Of, type ArtifactStore } from "../storage/index.ts";
+import { InsertionRefusedError } from "./errors.ts";
+import { prepareReferenceScan } from "./prepare.ts";
+
+export interface ReferenceScanSettings {
+  maxUploadBytes: number;
+  /** Holds the de-identification key (secrets/deidentification.key). */
+  dataDir: string;
+  modelsDir: string;
+  executionProvider: string;
+  onnxThreads: number;
+}
+
+/** Region of a pathology insertion: a box in scan pixels, or a PNG/JPEG mask of the scan's size (white = region). */
+export type InsertionRegion = Extract<ScanRegion, { kind: "box" }> | { kind: "mask-image"; bytes: Uint8Array };
+
+export interface PathologyInsertionRequest {
+  referenceScanId: string;
+  region: InsertionRegion;
+  /** Condition values, e.g. { pathology: "tumour", lesionContrast: 0.8 }; the lesion's centre and radius default to the region's. */
+  parameters: ScenarioParameters;
+  /** A medical model package (default brain-mri). */
+  model?: string;
+  sampler: string;
+  steps: number;
+  guidance: number;
+  seed: number;
+  /** How much of the schedule is re-run inside the region (default 1: regenerated from noise). */
+  strength?: number;
+  /** Width in scan pixels of the band around the region where generated and source pixels are blended (default 3). */
+  feather?: number;
+  executionProvider?: string;
+}
+
+export const DEFAULT_INSERTION_MODEL = "brain-mri";
+export const DEFAULT_FEATHER = 3;
+
+const readAll = async (stream: NodeJS.ReadableStream): Promise<Uint8Array> => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return new Uint8Array(Buffer.concat(chunks));
+};
+
+/** The key behind replacement UIDs and pseudonyms: made once per data directory, never logged or stored in the database. */
+export async function deidentificationKey(dataDir: string): Promise<Uint8Array> {
+  const file = path.join(dataDir, "secrets", "deidentification.key");
+  try {
+    const key = await readFile(file);
+    if (key.length >= 32) return new Uint8Array(key);
+  } catch {
+    // first use
+  }
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const key = randomBytes(32);
+  // "wx": of two processes creating it at once, one wins and both then read the winner's key.
+  await writeFile(file, key, { mode: 0o600, flag: "wx" }).catch(() => {});
+  return new Uint8Array(await readFile(file));
+}
+
+export class ReferenceScanService {
+  private key: Promise<Uint8Array> | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly store: ArtifactStore,
+    private readonly settings: ReferenceScanSettings,
+  ) {}
+
+  /** De-identifies (DICOM) or strips metadata (PNG/JPEG), then stores the file and its ReferenceScan row. */
+  async upload(bytes: Uint8Array) {
+    this.key ??= deidentificationKey(this.settings.dataDir);
+    const prepared = await prepareReferenceScan(bytes, { maxBytes: this.settings.maxUploadBytes, key: await this.key });
+    const id = randomUUID();
+    return this.storeThenCommit([{ bytes: prepared.bytes, mediaType: prepared.mediaType }], (tx, artifactIds) =>
+      tx.referenceScan.create({
+        data: {
+          id,
+          kind: prepared.kind,
+          artifactId: artifactIds.get(sha256Of(prepared.bytes))!,
+          modality: prepared.modality,
+          rows: prepared.rows,
+          columns: prepared.columns,
+          studyInstanceUid: prepared.uids?.study ?? null,
+          seriesInstanceUid: prepared.uids?.series ?? null,
+          sopInstanceUid: prepared.uids?.sopInstance ?? null,
+          sopClassUid: prepared.uids?.sopClass ?? null,
+          transferSyntaxUid: prepared.transferSyntaxUid,
+          ...(prepared.deidentification ? { deidentification: prepared.deidentification as unknown as Prisma.InputJsonValue } : {}),
+        },
+        include: { artifact: true },
+      }),
+    );
+  }
+
+  /**
+   * Inpaints a pathology into a stored DICOM scan: the scan is resized to the model's grid, the region (and
+   * a feathered band around it) regenerated with the pathology condition, and the result composited back
+   * at the scan's resolution, so pixels beyond the band are the source's exactly. The output is a DICOM in
+   * the source's (de-identified) study, a new series, referencing the source via Source Image Sequence.
+   */
+  async insertPathology(request: PathologyInsertionRequest) {
+    const scan = await this.db.prisma.referenceScan.findUnique({ where: { id: request.referenceScanId }, include: { artifact: true } });
+    if (!scan) throw new NotFoundError("reference scan", request.referenceScanId);
+    if (scan.kind !== "DICOM" || !scan.sopInstanceUid || !scan.sopClassUid || !scan.studyInstanceUid) {
+      throw new InsertionRefusedError("SCAN_NOT_DICOM", `reference scan ${scan.id} is ${scan.kind}; pathologies are inserted into DICOM scans (the result references its source)`);
+    }
+    const feather = request.feather ?? DEFAULT_FEATHER;
+    const strength = request.strength ?? 1;
+    const issues = [];
+    if (!Number.isInteger(feather) || feather < 0 || feather > 64) issues.push({ path: "feather", message: `feather must be a whole number of pixels in 0..64, got ${feather}` });
+    let sampler;
+    try {
+      sampler = parseSampler(request.sampler);
+    } catch (error) {
+      issues.push({ path: "sampler", message: (error as Error).message });
+    }
+    let ep: ExecutionProviderName = "cpu";
+    try {
+      ep = parseExecutionProvider(request.executionProvider ?? this.settings.executionProvider);
+    } catch (error) {
+      issues.push({ path: "executionProvider", message: (error as Error).message });
+    }
+    if (issues.length > 0 || !sampler) throw new ValidationError(issues, "invalid pathology insertion");
+
+    const model = this.medicalModel(request.model ?? DEFAULT_INSERTION_MODEL);
+    const manifest = model.manifest;
+    const source = await readDicom(await readAll(this.store.read(scan.artifact.sha256)));
+    const pixels = checkScan(source, manifest);
+    const { rows, columns } = source;
+
+    // 1. The region, its feathered band, and the model-grid mask covering both.
+    let mask: Uint8Array;
+    try {
+      mask = regionMask(await this.regionOf(request.region, rows, columns), rows, columns);
+    } catch (error) {
+      if (error instanceof RegionError) throw new InsertionRefusedError("REGION", error.message);
+      throw error;
+    }
+    const weights = featherWeights(mask, rows, columns, feather);
+    const { width: gridWidth, height: gridHeight, valueRange, storedRange } = manifest.image;
+    const grid = gridMask(weights, rows, columns, gridWidth, gridHeight);
+
+    // 2. The condition: the lesion sits in the region unless the request places it.
+    const parameters = { ...lesionDefaults(manifest, mask, rows, columns), ...request.parameters };
+
+    // 3. Scan values -> the model's stored range (identity when the scan fits in it), as a 16-bit PNG
+    //    reference in stored units (the pipeline reads such a PNG as the manifest's storedRange says).
+    const [storedLo, storedHi] = storedRange!;
+    let scanLo = storedLo;
+    let scanHi = storedHi;
+    for (const v of pixels) {
+      if (v < scanLo) scanLo = v;
+      if (v > scanHi) scanHi = v;
+    }
+    const toStored = (v: number) => storedLo + ((v - scanLo) * (storedHi - storedLo)) / (scanHi - scanLo);
+    const reference = encodePng({ width: columns, height: rows, channels: 1, depth: 16, data: Uint16Array.from(pixels, (v) => Math.round(toStored(v))) });
+    const maskPng = encodePng({ width: gridWidth, height: gridHeight, channels: 1, depth: 8, data: grid.map((v) => v * 255) });
+
+    const id = randomUUID();
+    const createdAt = new Date();
+    const regionRecord = request.region.kind === "box" ? { ...request.region } : { kind: "mask", sha256: sha256Of(request.region.bytes), pixels: mask.reduce((n, v) => n + v, 0) };
+    const runtime = await openModelRuntime(model, { ep, ...(this.settings.onnxThreads > 0 ? { intraOpThreads: this.settings.onnxThreads } : {}) });
+    let record: GenerationRecord;
+    let generated: Float32Array;
+    try {
+      const [sample] = await generateSamples({
+        model,
+        runtime,
+        sampler,
+        steps: request.steps,
+        guidance: request.guidance,
+        seed: request.seed,
+        indices: [0],
+        parameters: [parameters],
+        batchSize: 1,
+        reference,
+        mask: maskPng,
+        strength,
+        recordExtras: {
+          pathologyInsertion: {
+            id,
+            createdAt: createdAt.toISOString(),
+            referenceScan: { id: scan.id, sopInstanceUid: scan.sopInstanceUid, sha256: scan.artifact.sha256 },
+            region: regionRecord,
+            feather,
+            scanToStoredRange: [scanLo, scanHi],
+          },
+        },
+      });
+      record = sample!.record;
+      generated = sample!.image.data;
+    } catch (error) {
+      if (error instanceof GenerationInputError) throw new ValidationError([{ path: error.code === "indices" ? "parameters" : error.code, message: error.message }], "invalid pathology insertion");
+      throw error;
+    } finally {
+      await runtime.dispose();
+    }
+
+    // 4. Model space -> stored units -> scan values, upsampled to the scan, blended in the band only.
+    const [valueLo, valueHi] = valueRange;
+    const inScanUnits = generated.map((x) => {
+      const stored = storedLo + ((x - valueLo) / (valueHi - valueLo)) * (storedHi - storedLo);
+      return scanLo + ((stored - storedLo) * (scanHi - scanLo)) / (storedHi - storedLo);
+    });
+    const upsampled = resizePlane(inScanUnits, gridWidth, gridHeight, columns, rows);
+    const output = compositeInto(pixels, upsampled, weights, 0, 65535);
+
+    const summary = source.summary;
+    const files = writeMedicalSampleFiles({
+      pixels: output,
+      rows,
+      columns,
+      modality: summary.modality ?? manifest.image.modality ?? "OT",
+      record,
+      model: { name: manifest.name, version: manifest.version },
+      lesions: lesionSpecs(manifest, parameters),
+      uidNames: insertionUidNames(id),
+      instanceNumber: 1,
+      createdAt,
+      seriesDescription: `RareForge ${String(parameters.pathology ?? "pathology")} inserted`,
+      source: {
+        sopClassUid: scan.sopClassUid,
+        sopInstanceUid: scan.sopInstanceUid,
+        studyUid: scan.studyInstanceUid,
+        ...(summary.patientName !== undefined ? { patientName: summary.patientName } : {}),
+        ...(summary.patientId !== undefined ? { patientId: summary.patientId } : {}),
+        ...(geometryOf(source) ? { geometry: geometryOf(source)! } : {}),
+      },
+      ...(source.windowCenter !== undefined && source.windowWidth !== undefined && source.windowWidth >= 1 ? { window: { center: source.windowCenter, width: source.windowWidth } } : {}),
+    });
+    const companions: CompanionFile[] = [files.preview, files.groundTruth, ...(files.segmentation ? [files.segmentation] : [])];
+    return this.storeThenCommit([files.dicom, ...companions], (tx, artifactIds) =>
+      tx.pathologyInsertion.create({
+        data: {
+          id,
+          referenceScanId: scan.id,
+          region: regionRecord as Prisma.InputJsonValue,
+          parameters: parameters as Prisma.InputJsonValue,
+          provenance: { record, recordJson: JSON.stringify(record) } as unknown as Prisma.InputJsonValue,
+          artifactId: artifactIds.get(sha256Of(files.dicom.bytes))!,
+          files: companions.map((f) => ({ role: f.role, sha256: sha256Of(f.bytes), mediaType: f.mediaType, byteSize: f.bytes.byteLength })),
+          createdAt,
+        },
+        include: { artifact: true, referenceScan: true },
+      }),
+    );
+  }
+
+  private medicalModel(name: string): ModelPackage {
+    let model: ModelPackage;
+    try {
+      model = loadModelPackage(resolveModelDir(name, this.settings.modelsDir));
+    } catch (error) {
+      throw new InsertionRefusedError("MODEL_UNSUITABLE", `model ${name} cannot be loaded: ${(error as Error).message}`);
+    }
+    const { manifest } = model;
+    if (manifest.domain !== "medical" || !manifest.image.storedRange || manifest.image.channels !== 1 || manifest.latent) {
+      throw new InsertionRefusedError("MODEL_UNSUITABLE", `model ${name} is not a pixel-space single-channel medical model with a stored range; inpainting a scan needs one`);
+    }
+    return model;
+  }
+
+  private async regionOf(region: InsertionRegion, rows: number, columns: number): Promise<ScanRegion> {
+    if (region.kind === "box") return region;
+    let image;
+    try {
+      image = decodeImage(region.bytes, "region mask");
+    } catch (error) {
+      throw new RegionError((error as Error).message);
+    }
+    if (image.width !== columns || image.height !== rows) throw new RegionError(`region mask is ${image.width}x${image.height}; the scan is ${columns}x${rows}`);
+    const plane = rows * columns;
+    const mask = new Uint8Array(plane);
+    for (let p = 0; p < plane; p++) mask[p] = (image.data[p] ?? 0) >= 0.5 ? 1 : 0;
+    return { kind: "mask", mask };
+  }
+
+  /** Writes the files, then the row in one transaction; on any failure removes the files no row refers to. */
+  private async storeThenCommit<T>(
+    files: { bytes: Uint8Array; mediaType: string }[],
+    createRow: (tx: Prisma.TransactionClient, artifactIds: Map<string, string>) => Promise<T>,
+  ): Promise<T> {
+    const hashes: string[] = [];
+    try {
+      for (const file of files) hashes.push((await this.store.put(file.bytes)).sha256);
+      return await this.db.prisma.$transaction(async (tx) => {
+        await tx.artifact.createMany({ data: files.map((f) => ({ sha256: sha256Of(f.bytes), mediaType: f.mediaType, byteSize: f.bytes.byteLength })), skipDuplicates: true });
+        const ids = new Map((await tx.artifact.findMany({ where: { sha256: { in: hashes } }, select: { id: true, sha256: true } })).map((a) => [a.sha256, a.id]));
+        return createRow(tx, ids);
+      });
+    } catch (error) {
+      for (const sha256 of hashes) {
+        if ((await this.db.prisma.artifact.count({ where: { sha256 } })) === 0) await this.store.remove(sha256);
+      }
+      throw error;
+    }
+  }
+}
+
+/** UID names of an insertion's output: a new series in the source's study. */
+export function insertionUidNames(insertionId: string) {
+  const name = `rareforge:pathology-insertion:${insertionId}`;
+  return { study: `${name}:study`, series: `${name}:series`, instance: `${name}:image`, segmentationSeries: `${name}:segmentation-series`, segmentation: `${name}:segmentation` };
+}
+
+/** The scan's pixels if the insertion can keep them exactly: one grey frame of integers in 0..65535. */
+function checkScan(image: DicomImage, manifest: ModelManifest): Int32Array {
+  const refuse = (message: string): never => {
+    throw new InsertionRefusedError("SCAN_UNSUPPORTED", message);
+  };
+  if (image.samplesPerPixel !== 1 || image.photometricInterpretation !== "MONOCHROME2") refuse(`the scan is ${image.photometricInterpretation}; inserting needs a MONOCHROME2 grey image`);
+  if (image.numberOfFrames !== 1) refuse(`the scan has ${image.numberOfFrames} frames; inserting works on single-frame images`);
+  if (image.rescaleSlope !== 1 || image.rescaleIntercept !== 0) refuse(`the scan has Rescale Slope ${image.rescaleSlope} / Intercept ${image.rescaleIntercept}; the output is written in stored values, so only an identity rescale keeps the source pixels exact`);
+  if (!(image.pixels instanceof Int32Array)) refuse("the scan's values are not integers");
+  const pixels = image.pixels as Int32Array;
+  for (const v of pixels) if (v < 0 || v > 65535) refuse(`the scan has value ${v}; the output is 16-bit unsigned (0..65535)`);
+  const modality = image.summary.modality;
+  if (modality && manifest.image.modality && modality !== manifest.image.modality) {
+    throw new InsertionRefusedError("MODEL_UNSUITABLE", `the scan's modality is ${modality}; model ${manifest.name} makes ${manifest.image.modality} images`);
+  }
+  return pixels;
+}
+
+function geometryOf(image: DicomImage): ImagePlaneGeometry | undefined {
+  const s = image.summary;
+  if (!s.pixelSpacing || s.sliceThickness === undefined || !s.imagePositionPatient || !s.imageOrientationPatient || !s.frameOfReferenceUid) return undefined;
+  return { pixelSpacing: s.pixelSpacing, sliceThickness: s.sliceThickness, imagePositionPatient: s.imagePositionPatient, imageOrientationPatient: s.imageOrientationPatient, frameOfReferenceUid: s.frameOfReferenceUid };
+}
+
+/** Centre and radius fields of the manifest's circle label, set from the region (clamped to the field's range). */
+function lesionDefaults(manifest: ModelManifest, mask: Uint8Array, rows: number, columns: number): ScenarioParameters {
+  const rule = manifest.labels.find((r) => r.kind === "circle");
+  if (!rule || rule.kind !== "circle") return {};
+  const bounds = maskBounds(mask, rows, columns);
+  const clampTo = (name: string, value: number) => {
+    const field = manifest.condition.fields.find((f) => f.name === name);
+    return field && field.kind === "scalar" ? Math.min(field.range[1], Math.max(field.range[0], value)) : value;
+  };
+  const radius = Math.min(bounds.xMax - bounds.xMin, bounds.yMax - bounds.yMin) / 2;
+  return {
+    [rule.cx]: clampTo(rule.cx, (bounds.xMin + bounds.xMax) / 2 / columns),
+    [rule.cy]: clampTo(rule.cy, (bounds.yMin + bounds.yMax) / 2 / rows),
+    [rule.radius]: clampTo(rule.radius, radius / columns),
+  };
+}
+
+function lesionSpecs(manifest: ModelManifest, parameters: ScenarioParameters): LesionSpec[] {
+  const lesions: LesionSpec[] = [];
+  for (const rule of manifest.labels) {
+    if (rule.kind !== "circle") continue;
+    const label = String(parameters[rule.class]);
+    if (rule.absentWhen.includes(label)) continue;
+    lesions.push({ label, cx: Number(parameters[rule.cx]), cy: Number(parameters[rule.cy]), radius: Number(parameters[rule.radius]) });
+  }
+  return lesions;
+}
