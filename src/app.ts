@@ -10,6 +10,9 @@ import type { Services } from "./graphql/context.ts";
 import { JobManager } from "./graphql/managers/jobs.ts";
 import { directoryModelCatalog } from "./graphql/managers/model-catalog.ts";
 import { ScenarioManager } from "./graphql/managers/scenarios.ts";
+import { DetectorManager } from "./graphql/managers/detectors.ts";
+import { ReportManager } from "./graphql/managers/reports.ts";
+import { SearchManager } from "./graphql/managers/search.ts";
 import { createGraphQLServer } from "./graphql/server.ts";
 import { serveExportZip } from "./export/index.ts";
 import { serveGallery } from "./gallery/serve.ts";
@@ -36,7 +39,10 @@ export interface StartOptions {
 export async function buildServices(config: Config, db: Database, logger: Logger, boss: PgBoss, store: ArtifactStore): Promise<Services> {
   const models = directoryModelCatalog(config.modelsDir);
   const jobs = new JobManager(db, boss, config, store, new JobEvents(), logger);
-  return { config, db, logger, models, scenarios: new ScenarioManager(db, models), jobs, exports: new ExportManager(db, store) };
+  const scenarios = new ScenarioManager(db, models);
+  const detectors = new DetectorManager(db, config, store, logger);
+  const searches = new SearchManager(db, config, jobs, detectors, scenarios, logger);
+  return { config, db, logger, models, scenarios, jobs, exports: new ExportManager(db, store), detectors, reports: new ReportManager(db, detectors), searches };
 }
 
 export async function importLibrary(services: Services): Promise<void> {
@@ -129,8 +135,11 @@ export async function startService(config: Config, options: StartOptions = {}): 
             server!.close(() => resolve());
             server!.closeAllConnections();
           });
+          // Running failure searches stop (recorded as cancelled) before the worker and the queue go away.
+          await services.searches.close();
           // The worker finishes (or gives up) its batch before the queue and database go away.
           await worker?.stop();
+          await services.detectors.close();
           await boss?.stop({ graceful: true, close: true, timeout: 10_000 });
           if (!options.db) await db.close();
           logger.info("RareForge stopped");

@@ -3,6 +3,9 @@ import "./scalars.ts";
 import "./errors.ts";
 import "./scenarios.ts";
 import "./jobs.ts";
+import "./detectors.ts";
+import "./reports.ts";
+import "./search.ts";
 import "./exports.ts";
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -3,6 +3,7 @@
 import { ArchivedError, NotFoundError, ValidationError } from "../../errors.ts";
 import { ExecutionProviderUnavailableError, ReproductionUnavailableError, type JobProgress } from "../../jobs/index.ts";
 import type { ReproductionReport } from "../managers/jobs.ts";
+import { DetectorUnusableError } from "../managers/detectors.ts";
 import { builder } from "../builder.ts";
 import { ErrorInterface } from "./errors.ts";
 
@@ -211,10 +212,18 @@ builder.mutationFields((t) => ({
       seed: t.arg.int({ required: true }),
       batchSize: t.arg.int({ required: true, description: "Samples per batch task." }),
       executionProvider: t.arg.string({ required: false, description: "cpu | cuda | webgpu | auto (default: the service's RAREFORGE_EP)" }),
+      detectorId: t.arg.globalID({ required: false, description: "Score every sample with this detector right after generation (realism gate included)." }),
     },
-    errors: { types: [ValidationError, NotFoundError, ArchivedError, ExecutionProviderUnavailableError] },
+    errors: { types: [ValidationError, NotFoundError, ArchivedError, ExecutionProviderUnavailableError, DetectorUnusableError] },
     resolve: async (query, _root, args, ctx) => {
-      const job = await ctx.jobs.request({ ...args, scenarioId: decode("Scenario", args.scenarioId) });
+      const scenarioId = decode("Scenario", args.scenarioId);
+      // the detector must be able to score this scenario before the job exists
+      const detector = args.detectorId ? await ctx.detectors.checkForScenarioId(decode("DetectorPackage", args.detectorId), scenarioId) : null;
+      const job = await ctx.jobs.request({
+        ...args,
+        scenarioId,
+        ...(detector ? { detectorPackageId: detector.id, realism: ctx.detectors.realismGate() } : {}),
+      });
       return ctx.db.prisma.generationJob.findUniqueOrThrow({ ...query, where: { id: job.id } });
     },
   }),

@@ -1,0 +1,330 @@
+// Detectors under test: the shipped packages (models/*-detector, registered on first use like model
+// packages are), users' Ultralytics exports registered unchanged with a class map, the check that a
+// detector can score a scenario before a job is created, and scoring existing samples on demand.
+// Everything a detector can be refused for is checked from its files before any row is written.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import type { Config } from "../../config.ts";
+import { Prisma, type Database } from "../../db/index.ts";
+import {
+  DetectorPackageError,
+  describeDetectorSource,
+  intendedClasses,
+  scoreImages,
+  ScoringSessions,
+  shippedDetectorPackages,
+  unmappedClasses,
+  type DetectorErrorCode,
+  type DetectorRecord,
+  type DetectorSource,
+  type RealismGate,
+} from "../../detection/index.ts";
+import { decodeImage } from "../../diffusion/reference.ts";
+import { DomainError, NotFoundError, AlreadyExistsError, ValidationError } from "../../errors.ts";
+import { scoreRow } from "../../jobs/index.ts";
+import type { Logger } from "../../logger.ts";
+import { loadModelPackage, resolveModelDir, type GroundTruthBox } from "../../models/index.ts";
+import type { ParameterValue, ScenarioSpec } from "../../scenarios/index.ts";
+import type { ArtifactStore } from "../../storage/index.ts";
+import type { DetectorPackage } from "../../generated/prisma/client.ts";
+
+/** A detector file that cannot be used as given (layout, class names, class map, changed files). */
+export class DetectorUnusableError extends DomainError {
+  override name = "DetectorUnusableError";
+  constructor(
+    readonly code: DetectorErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const rethrow = (error: unknown): never => {
+  if (error instanceof DetectorPackageError) throw new DetectorUnusableError(error.code, error.message);
+  throw error;
+};
+
+const classMapInput = z.record(z.string().min(1), z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]));
+const registration = z.object({
+  path: z.string().min(1),
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,79}$/i, "letters, digits, . _ - (at most 80)").optional(),
+  version: z.string().min(1).max(40).optional(),
+  classMap: classMapInput.optional(),
+  classes: z.array(z.string().min(1)).min(1).optional(),
+});
+export type DetectorRegistration = z.input<typeof registration>;
+
+export interface ScoreSamplesOutcome {
+  /** Samples scored now. */
+  scored: number;
+  /** Of which the realism gate refused. */
+  invalid: number;
+  /** Samples that already had a score from this detector (left as they were). */
+  alreadyScored: number;
+}
+
+/** detector.json's domain, as the database spells it. */
+function domainOf(dir: string): "AUTOMOTIVE" | "MEDICAL" | null {
+  const domain = (JSON.parse(readFileSync(join(dir, "detector.json"), "utf8")) as { domain?: string }).domain;
+  return domain === "medical" ? "MEDICAL" : domain === "automotive" ? "AUTOMOTIVE" : null;
+}
+
+/** Scenario classes the detector must be able to score, or a ValidationError naming the unmapped ones. */
+function checkClasses(row: Pick<DetectorPackage, "name" | "classMap">, spec: ScenarioSpec, labelRules: readonly { class: string; absentWhen?: readonly string[] }[]): void {
+  const wanted = intendedClasses(labelRules, spec.parameters as never);
+  const missing = unmappedClasses(wanted, row.classMap as Record<string, string[]>);
+  if (missing.length > 0) {
+    throw new ValidationError(
+      [{ path: "detectorId", message: `detector ${row.name} has no class-map entry for ${missing.map((m) => `"${m}"`).join(", ")}, which scenario ${spec.name} asks for` }],
+      "the detector cannot score this scenario",
+    );
+  }
+}
+
+export class DetectorManager {
+  private shipped: Promise<void> | undefined;
+  private readonly sessions: ScoringSessions;
+
+  constructor(
+    private readonly db: Database,
+    private readonly config: Config,
+    private readonly store: ArtifactStore,
+    private readonly logger: Logger,
+  ) {
+    this.sessions = new ScoringSessions(config.modelsDir, config.onnxThreads > 0 ? { intraOpThreads: config.onnxThreads } : {});
+  }
+
+  /** Registers every shipped detector package once per process (idempotent across processes). */
+  ensureShipped(): Promise<void> {
+    this.shipped ??= this.registerShipped().catch((error: unknown) => {
+      this.shipped = undefined;
+      throw error;
+    });
+    return this.shipped;
+  }
+
+  private async registerShipped(): Promise<void> {
+    for (const name of shippedDetectorPackages(this.config.modelsDir)) {
+      const source: DetectorSource = { kind: "package", package: name };
+      let described;
+      try {
+        described = describeDetectorSource(source, this.config.modelsDir);
+      } catch (error) {
+        // One broken package must not hide the others; it is reported and left out.
+        this.logger.error({ err: error, package: name }, "shipped detector package is unusable; not registered");
+        continue;
+      }
+      const manifest = JSON.parse(JSON.stringify({ source, kind: described.kind, model: described.model, classField: described.classField, thresholds: described.thresholds, input: described.input }));
+      try {
+        await this.db.prisma.detectorPackage.upsert({
+          where: { name_version: { name: described.name, version: described.version } },
+          create: {
+            name: described.name,
+            version: described.version,
+            domain: domainOf(join(this.config.modelsDir, name)),
+            manifest,
+            manifestSha256: described.fileHashes["detector.json"] ?? "",
+            fileHashes: described.fileHashes,
+            classNames: [...described.classes],
+            classMap: described.classMap as Prisma.InputJsonValue,
+          },
+          update: {},
+        });
+      } catch (error) {
+        // another process registered it at the same moment
+        if (!(error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002")) throw error;
+      }
+    }
+  }
+
+  /**
+   * Registers an Ultralytics YOLOv8/11 export unchanged: class names from its metadata (or `classes`), a
+   * class map from scenario classes to its classes (default: COCO names for the road vocabulary). The file
+   * stays where it is (workers must see the same path); its sha256 is recorded and checked at every load.
+   */
+  async register(input: DetectorRegistration): Promise<DetectorPackage> {
+    const parsed = registration.safeParse(input);
+    if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })), "invalid detector registration");
+    const { path, classMap, classes } = parsed.data;
+    const source: DetectorSource = { kind: "ultralytics-onnx", path, ...(classes ? { classes } : {}) };
+    let described;
+    try {
+      described = describeDetectorSource(source, this.config.modelsDir, classMap);
+    } catch (error) {
+      return rethrow(error);
+    }
+    if (described.kind !== "ultralytics-onnx") throw new ValidationError([{ path: "path", message: "give the .onnx file; detector packages in the models directory are registered automatically" }], "invalid detector registration");
+    const name = parsed.data.name ?? described.name;
+    const version = parsed.data.version ?? described.version;
+    const sha256 = Object.values(described.fileHashes)[0] ?? "";
+    try {
+      return await this.db.prisma.detectorPackage.create({
+        data: {
+          name,
+          version,
+          domain: null,
+          manifest: JSON.parse(JSON.stringify({ source, kind: described.kind, thresholds: described.thresholds, input: described.input })),
+          manifestSha256: sha256,
+          fileHashes: described.fileHashes,
+          classNames: [...described.classes],
+          classMap: described.classMap as Prisma.InputJsonValue,
+        },
+      });
+    } catch (error) {
+      if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") throw new AlreadyExistsError("detector", `${name} ${version}`);
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<DetectorPackage> {
+    await this.ensureShipped();
+    const row = await this.db.prisma.detectorPackage.findUnique({ where: { id } });
+    if (!row) throw new NotFoundError("detector", id);
+    return row;
+  }
+
+  record(row: DetectorPackage): DetectorRecord {
+    return {
+      name: row.name,
+      version: row.version,
+      source: (row.manifest as { source: DetectorSource }).source,
+      fileHashes: row.fileHashes as Record<string, string>,
+      classMap: row.classMap as Record<string, string[]>,
+    };
+  }
+
+  /** The realism gate as configured now (recorded with each job that scores). */
+  realismGate(): RealismGate {
+    return {
+      enabled: this.config.realismGate,
+      thresholds: {
+        minBoxIoU: this.config.realismMinBoxIoU,
+        scalarTolerance: this.config.realismScalarTolerance,
+        minProbability: this.config.realismMinProbability,
+        ignore: this.config.realismIgnore,
+      },
+    };
+  }
+
+  /**
+   * Before a job or search is created: the detector exists, its files are the registered ones and still
+   * load as a YOLO layout, and its class map covers every class the scenario can ask for.
+   */
+  async checkForScenario(detectorId: string, spec: ScenarioSpec): Promise<DetectorPackage> {
+    const row = await this.get(detectorId);
+    const record = this.record(row);
+    try {
+      const described = describeDetectorSource(record.source, this.config.modelsDir, record.classMap);
+      for (const [file, hash] of Object.entries(record.fileHashes)) {
+        if (described.fileHashes[file] !== hash) throw new DetectorPackageError("invalid-manifest", `detector ${row.name} ${row.version}: ${file} has changed since it was registered`);
+      }
+    } catch (error) {
+      rethrow(error);
+    }
+    checkClasses(row, spec, await this.labelRules(spec.model));
+    return row;
+  }
+
+  /** checkForScenario against the scenario's latest version. */
+  async checkForScenarioId(detectorId: string, scenarioId: string): Promise<DetectorPackage> {
+    const version = await this.db.prisma.scenarioVersion.findFirst({ where: { scenarioId }, orderBy: { version: "desc" } });
+    if (!version) throw new NotFoundError("scenario", scenarioId);
+    return this.checkForScenario(detectorId, version.spec as unknown as ScenarioSpec);
+  }
+
+  private async labelRules(model: string): Promise<{ class: string; absentWhen?: string[] }[]> {
+    try {
+      return loadModelPackage(resolveModelDir(model, this.config.modelsDir)).manifest.labels as { class: string; absentWhen?: string[] }[];
+    } catch (error) {
+      throw new ValidationError([{ path: "scenario.model", message: (error as Error).message }], "the scenario's model cannot be loaded");
+    }
+  }
+
+  /**
+   * Scores the samples of a job or a scenario that this detector has not scored yet (idempotent: one Score
+   * per sample and detector; a sample scored by a concurrent call is skipped). Runs here, in the API
+   * process, batch by batch: each sample's Detections and Score are written in one transaction.
+   */
+  async scoreSamples(scope: { jobId?: string | null; scenarioId?: string | null }, detectorId: string): Promise<ScoreSamplesOutcome> {
+    if (!scope.jobId === !scope.scenarioId) throw new ValidationError([{ path: "jobId", message: "give exactly one of jobId and scenarioId" }], "invalid scoring request");
+    const detector = await this.get(detectorId);
+    const where = {
+      status: "OK" as const,
+      artifactId: { not: null },
+      ...(scope.jobId ? { jobId: scope.jobId } : { scenarioVersion: { scenarioId: scope.scenarioId! } }),
+    };
+    if (scope.jobId && !(await this.db.prisma.generationJob.findUnique({ where: { id: scope.jobId }, select: { id: true } }))) throw new NotFoundError("job", scope.jobId);
+    if (scope.scenarioId && !(await this.db.prisma.scenario.findUnique({ where: { id: scope.scenarioId }, select: { id: true } }))) throw new NotFoundError("scenario", scope.scenarioId);
+    // every model these samples come from must be scoreable by this detector before anything is written
+    const versions = await this.db.prisma.scenarioVersion.findMany({ where: { samples: { some: where } }, select: { spec: true } });
+    for (const v of versions) {
+      const spec = v.spec as unknown as ScenarioSpec;
+      checkClasses(detector, spec, await this.labelRules(spec.model));
+    }
+    const total = await this.db.prisma.sample.count({ where });
+    const gate = this.realismGate();
+    const outcome: ScoreSamplesOutcome = { scored: 0, invalid: 0, alreadyScored: 0 };
+    let cursor: string | undefined;
+    for (;;) {
+      const batch = await this.db.prisma.sample.findMany({
+        where: { ...where, scores: { none: { detectorPackageId: detector.id } } },
+        include: { artifact: true, scenarioVersion: { select: { spec: true } } },
+        orderBy: { id: "asc" },
+        take: 32,
+        ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
+      });
+      if (batch.length === 0) break;
+      cursor = batch[batch.length - 1]!.id;
+      const byModel = new Map<string, typeof batch>();
+      for (const s of batch) {
+        const model = (s.scenarioVersion.spec as unknown as ScenarioSpec).model;
+        byModel.set(model, [...(byModel.get(model) ?? []), s]);
+      }
+      for (const [model, samples] of byModel) {
+        let session;
+        try {
+          session = await this.sessions.get(detector.id, this.record(detector), model);
+        } catch (error) {
+          return rethrow(error);
+        }
+        const images = await Promise.all(samples.map(async (s) => decodeImage(await this.readArtifact(s.artifact!.sha256), `sample ${s.id}`)));
+        const verdicts = await scoreImages(
+          session.detector,
+          session.critic,
+          gate,
+          samples.map((s, k) => ({
+            image: images[k]!,
+            intended: ((s.labels as { boxes?: GroundTruthBox[] }).boxes ?? []) as GroundTruthBox[],
+            parameters: s.parameters as Record<string, ParameterValue>,
+          })),
+        );
+        for (const [k, s] of samples.entries()) {
+          const verdict = verdicts[k]!;
+          try {
+            await this.db.prisma.$transaction(async (tx) => {
+              await tx.score.create({ data: scoreRow(s.id, detector.id, verdict) });
+              await tx.detection.createMany({ data: verdict.detections.map((d) => ({ ...d, sampleId: s.id, detectorPackageId: detector.id })) });
+            });
+            outcome.scored++;
+            if (verdict.outcome === "INVALID") outcome.invalid++;
+          } catch (error) {
+            if (!(error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002")) throw error;
+          }
+        }
+      }
+    }
+    outcome.alreadyScored = total - outcome.scored;
+    return outcome;
+  }
+
+  private async readArtifact(sha256: string): Promise<Uint8Array> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.store.read(sha256)) chunks.push(chunk as Buffer);
+    return new Uint8Array(Buffer.concat(chunks));
+  }
+
+  async close(): Promise<void> {
+    await this.sessions.dispose();
+  }
+}

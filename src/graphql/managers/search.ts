@@ -1,0 +1,327 @@
+// Closed-loop failure search as a series of generation jobs: each iteration is one job whose samples are
+// the current proposals (per-index parameters), scored by the detector in the worker; the outcomes feed the
+// cross-entropy method (or a uniform-random / Halton baseline with the same budget). The result: the failure
+// rate per iteration, the failure samples, and (CEM) the learned distribution as a derived scenario with
+// provenance back to the search. The loop runs in the API process that started it; progress is the row,
+// streamed over the same subscription mechanism as job progress.
+import type { Config } from "../../config.ts";
+import { Prisma, type Database } from "../../db/index.ts";
+import { clopperPearson } from "../../detection/index.ts";
+import { MAX_STEPS, SAMPLERS } from "../../diffusion/index.ts";
+import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../../errors.ts";
+import { isTerminal, JobEvents } from "../../jobs/index.ts";
+import type { Logger } from "../../logger.ts";
+import type { ScenarioParameters } from "../../models/index.ts";
+import { canonicalSpecHash, type ScenarioSpec } from "../../scenarios/index.ts";
+import {
+  checkSpace,
+  crossEntropySearch,
+  distributionToScenarioSpec,
+  haltonSearch,
+  randomSearch,
+  SearchInputError,
+  searchSpaceFromScenario,
+  type EvaluateBatch,
+  type SearchOutcome,
+  type SearchResult,
+} from "../../search/index.ts";
+import type { FailureSearch } from "../../generated/prisma/client.ts";
+import type { DetectorManager } from "./detectors.ts";
+import { GUIDANCE_RANGE, type JobManager } from "./jobs.ts";
+import type { ScenarioManager } from "./scenarios.ts";
+
+export const SEARCH_METHODS = ["CEM", "RANDOM", "HALTON"] as const;
+export type SearchMethod = (typeof SEARCH_METHODS)[number];
+/** Largest budget one search may ask for. */
+export const MAX_SEARCH_BUDGET = 100_000;
+
+export interface FailureSearchRequest {
+  scenarioId: string;
+  detectorId: string;
+  budget: number;
+  method: string;
+  /** Samples per iteration (one generation job each). Default 64. */
+  batchSize?: number | null;
+  seed?: number | null;
+  sampler?: string | null;
+  steps?: number | null;
+  guidance?: number | null;
+  executionProvider?: string | null;
+  /** CEM: fraction of each iteration kept as the elite (default 0.1). */
+  eliteFraction?: number | null;
+  /** CEM: weight of the elite fit in each update (default 0.7). */
+  smoothing?: number | null;
+}
+
+/** One finished iteration as stored in FailureSearch.iterations. */
+export interface SearchIterationRecord {
+  iteration: number;
+  jobId: string;
+  n: number;
+  failures: number;
+  /** Samples the realism gate refused (never counted as failures). */
+  invalid: number;
+  /** Samples with a valid score (the failure rate's denominator). */
+  valid: number;
+  /** failures / valid (0 when none is valid). */
+  failureRate: number;
+}
+
+export class SearchCancelled extends Error {
+  override name = "SearchCancelled";
+}
+
+export class SearchManager {
+  private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  /** In-process notifications keyed by search id (progress subscriptions also poll the row). */
+  readonly events = new JobEvents();
+
+  constructor(
+    private readonly db: Database,
+    private readonly config: Config,
+    private readonly jobs: JobManager,
+    private readonly detectors: DetectorManager,
+    private readonly scenarios: ScenarioManager,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Validates everything (typed errors, nothing written on a refusal), creates the search and starts it. */
+  async start(input: FailureSearchRequest): Promise<FailureSearch> {
+    const issues: FieldIssue[] = [];
+    const batchSize = input.batchSize ?? 64;
+    const seed = input.seed ?? 0;
+    const sampler = input.sampler ?? "ddim";
+    const steps = input.steps ?? 20;
+    const guidance = input.guidance ?? 3;
+    if (!Number.isInteger(input.budget) || input.budget <= 0 || input.budget > MAX_SEARCH_BUDGET)
+      issues.push({ path: "budget", message: `budget must be a positive integer number of samples (at most ${MAX_SEARCH_BUDGET}), got ${input.budget}` });
+    if (!(SEARCH_METHODS as readonly string[]).includes(input.method)) issues.push({ path: "method", message: `unknown method "${input.method}"; allowed: ${SEARCH_METHODS.join(", ")}` });
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > this.config.maxSamplesPerJob)
+      issues.push({ path: "batchSize", message: `batchSize must be an integer in [1, ${this.config.maxSamplesPerJob}], got ${batchSize}` });
+    if (!Number.isSafeInteger(seed) || seed < 0) issues.push({ path: "seed", message: `seed must be a non-negative integer, got ${seed}` });
+    if (!(SAMPLERS as readonly string[]).includes(sampler)) issues.push({ path: "sampler", message: `unknown sampler "${sampler}"; allowed: ${SAMPLERS.join(", ")}` });
+    if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS) issues.push({ path: "steps", message: `steps must be an integer in [1, ${MAX_STEPS}], got ${steps}` });
+    if (!(guidance >= GUIDANCE_RANGE[0] && guidance <= GUIDANCE_RANGE[1])) issues.push({ path: "guidance", message: `guidance must be in [${GUIDANCE_RANGE[0]}, ${GUIDANCE_RANGE[1]}], got ${guidance}` });
+    const eliteFraction = input.eliteFraction ?? 0.1;
+    const smoothing = input.smoothing ?? 0.7;
+    if (!(eliteFraction > 0 && eliteFraction <= 1)) issues.push({ path: "eliteFraction", message: `eliteFraction must be in (0, 1], got ${eliteFraction}` });
+    if (!(smoothing > 0 && smoothing <= 1)) issues.push({ path: "smoothing", message: `smoothing must be in (0, 1], got ${smoothing}` });
+    if (issues.length > 0) throw new ValidationError(issues, "invalid failure search");
+
+    const scenario = await this.db.prisma.scenario.findUnique({ where: { id: input.scenarioId }, include: { versions: { orderBy: { version: "desc" }, take: 1 } } });
+    if (!scenario || !scenario.versions[0]) throw new NotFoundError("scenario", input.scenarioId);
+    if (scenario.archivedAt) throw new ArchivedError("scenario", scenario.name);
+    const version = scenario.versions[0];
+    const spec = version.spec as unknown as ScenarioSpec;
+    try {
+      // the check the search itself starts with, so a bad space is refused before the row exists
+      checkSpace(searchSpaceFromScenario(spec));
+    } catch (error) {
+      if (error instanceof SearchInputError) throw new ValidationError([{ path: "scenarioId", message: error.message }], "invalid failure search");
+      throw error;
+    }
+    const detector = await this.detectors.checkForScenario(input.detectorId, spec);
+    const ep = input.executionProvider ?? this.config.executionProvider;
+
+    const row = await this.db.prisma.failureSearch.create({
+      data: {
+        scenarioVersionId: version.id,
+        detectorPackageId: detector.id,
+        method: input.method as SearchMethod,
+        budget: input.budget,
+        batchSize,
+        seed: BigInt(seed),
+        sampler,
+        steps,
+        guidance,
+        executionProvider: ep,
+        settings: input.method === "CEM" ? { eliteFraction, smoothing } : {},
+      },
+    });
+    const controller = new AbortController();
+    const done = this.run(row.id, controller.signal).finally(() => this.running.delete(row.id));
+    this.running.set(row.id, { controller, done });
+    return row;
+  }
+
+  private async run(searchId: string, signal: AbortSignal): Promise<void> {
+    const search = await this.db.prisma.failureSearch.findUniqueOrThrow({ where: { id: searchId }, include: { scenarioVersion: { include: { scenario: true } }, detectorPackage: true } });
+    const spec = search.scenarioVersion.spec as unknown as ScenarioSpec;
+    const space = searchSpaceFromScenario(spec);
+    const seed = Number(search.seed);
+    const iterations: SearchIterationRecord[] = [];
+    let currentJob: string | null = null;
+
+    const evaluate: EvaluateBatch = async (batch) => {
+      if (signal.aborted) throw new SearchCancelled();
+      const iteration = iterations.length;
+      const job = await this.jobs.request({
+        scenarioId: search.scenarioVersion.scenarioId,
+        count: batch.length,
+        sampler: search.sampler,
+        steps: search.steps,
+        guidance: search.guidance,
+        // a fresh noise stream per iteration: sample i of every iteration must not share its noise
+        seed: seed + iteration,
+        batchSize: Math.min(batch.length, this.config.maxBatchSize, 16),
+        executionProvider: search.executionProvider,
+        detectorPackageId: search.detectorPackageId,
+        realism: this.detectors.realismGate(),
+        parameters: batch as ScenarioParameters[],
+        searchId,
+      });
+      currentJob = job.id;
+      await this.waitForJob(job.id, signal);
+      currentJob = null;
+      const samples = await this.db.prisma.sample.findMany({
+        where: { jobId: job.id },
+        select: { index: true, scores: { where: { detectorPackageId: search.detectorPackageId }, select: { outcome: true, confidence: true } } },
+      });
+      const byIndex = new Map(samples.map((s) => [s.index, s.scores[0]]));
+      let invalid = 0;
+      let valid = 0;
+      const outcomes = batch.map((_, i): SearchOutcome => {
+        const score = byIndex.get(i);
+        // a failed generation or a sample the realism gate refused says nothing about the detector
+        if (!score || score.outcome === "INVALID") {
+          if (score) invalid++;
+          return { failed: false, confidence: null };
+        }
+        valid++;
+        return { failed: score.outcome === "MISS" || score.outcome === "WRONG_CLASS", confidence: score.confidence };
+      });
+      const failures = outcomes.filter((o) => o.failed).length;
+      iterations.push({ iteration, jobId: job.id, n: batch.length, failures, invalid, valid, failureRate: valid > 0 ? failures / valid : 0 });
+      await this.db.prisma.failureSearch.update({
+        where: { id: searchId },
+        data: {
+          iterations: iterations as unknown as Prisma.InputJsonValue,
+          evaluatedCount: { increment: batch.length },
+          failureCount: { increment: failures },
+        },
+      });
+      this.events.changed(searchId);
+      return outcomes;
+    };
+
+    try {
+      const options = { budget: search.budget, seed, batchSize: search.batchSize };
+      const settings = search.settings as { eliteFraction?: number; smoothing?: number };
+      let result: SearchResult;
+      if (search.method === "CEM") result = await crossEntropySearch(space, evaluate, { ...options, ...settings });
+      else if (search.method === "RANDOM") result = await randomSearch(space, evaluate, options);
+      else result = await haltonSearch(space, evaluate, options);
+      const derivedScenarioId = search.method === "CEM" ? await this.exportDistribution(search, spec, result) : null;
+      await this.db.prisma.failureSearch.update({
+        where: { id: searchId },
+        data: { status: "SUCCEEDED", distribution: result.distribution as unknown as Prisma.InputJsonValue, derivedScenarioId, finishedAt: new Date() },
+      });
+    } catch (error) {
+      const cancelled = error instanceof SearchCancelled || signal.aborted;
+      if (cancelled && currentJob) await this.jobs.cancel(currentJob).catch(() => {});
+      if (!cancelled) this.logger.error({ err: error, searchId }, "failure search failed");
+      await this.db.prisma.failureSearch
+        .update({
+          where: { id: searchId },
+          data: { status: cancelled ? "CANCELLED" : "FAILED", error: cancelled ? null : `${(error as Error).name}: ${(error as Error).message}`, finishedAt: new Date() },
+        })
+        .catch((e: unknown) => this.logger.error({ err: e, searchId }, "could not record the end of a failure search"));
+    } finally {
+      this.events.changed(searchId);
+    }
+  }
+
+  /** The learned distribution as a new scenario (source SEARCH) whose version says which search made it. */
+  private async exportDistribution(
+    search: FailureSearch & { scenarioVersion: { id: string; version: number; scenario: { id: string; name: string } }; detectorPackage: { id: string; name: string; version: string } },
+    base: ScenarioSpec,
+    result: SearchResult,
+  ): Promise<string> {
+    const suffix = `-failures-${search.id.slice(0, 8)}`;
+    const spec = distributionToScenarioSpec(result.distribution, base, {
+      name: `${base.name.slice(0, 80 - suffix.length).replace(/-+$/, "")}${suffix}`,
+      description: `Failure region of ${base.name} for detector ${search.detectorPackage.name} ${search.detectorPackage.version}, learned by the cross-entropy method (search ${search.id}, budget ${search.budget}, failure rate ${(result.failureRate * 100).toFixed(1)} %)`,
+    });
+    const validated = await this.scenarios.validate(spec);
+    const derivedFrom = {
+      failureSearchId: search.id,
+      method: search.method,
+      baseScenario: { id: search.scenarioVersion.scenario.id, name: search.scenarioVersion.scenario.name, version: search.scenarioVersion.version, versionId: search.scenarioVersion.id },
+      detector: { id: search.detectorPackage.id, name: search.detectorPackage.name, version: search.detectorPackage.version },
+      budget: search.budget,
+      seed: Number(search.seed),
+      failures: result.failures,
+      failureRate: result.failureRate,
+    };
+    const created = await this.db.prisma.scenario.create({
+      data: {
+        name: validated.name,
+        domain: validated.domain === "medical" ? "MEDICAL" : "AUTOMOTIVE",
+        description: validated.description,
+        tags: validated.tags,
+        modelName: validated.model,
+        latestVersion: 1,
+        versions: {
+          create: { version: 1, spec: validated as unknown as Prisma.InputJsonValue, specHash: canonicalSpecHash(validated), source: "SEARCH", derivedFrom: derivedFrom as Prisma.InputJsonValue },
+        },
+      },
+    });
+    return created.id;
+  }
+
+  private async waitForJob(jobId: string, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      if (signal.aborted) throw new SearchCancelled();
+      const job = await this.db.prisma.generationJob.findUnique({ where: { id: jobId }, select: { status: true } });
+      if (!job || isTerminal(job.status)) return;
+      await this.jobs.events.next(jobId, 500, signal);
+    }
+  }
+
+  async cancel(searchId: string): Promise<string> {
+    const search = await this.db.prisma.failureSearch.findUnique({ where: { id: searchId }, select: { id: true, status: true } });
+    if (!search) throw new NotFoundError("failure search", searchId);
+    const running = this.running.get(searchId);
+    if (running) {
+      running.controller.abort();
+      await running.done;
+    } else if (search.status === "RUNNING") {
+      // started by a process that is gone: nothing drives it any more
+      await this.db.prisma.failureSearch.updateMany({ where: { id: searchId, status: "RUNNING" }, data: { status: "CANCELLED", finishedAt: new Date() } });
+    }
+    return searchId;
+  }
+
+  /** Resolves when the search has ended (tests, CLI in-process use). */
+  async settled(searchId: string): Promise<void> {
+    await this.running.get(searchId)?.done;
+  }
+
+  /** Snapshots of the search whenever an iteration ends or its state changes, until it ends. */
+  async *progress(searchId: string, signal?: AbortSignal): AsyncGenerator<FailureSearch> {
+    let last = "";
+    while (!signal?.aborted) {
+      const search = await this.db.prisma.failureSearch.findUnique({ where: { id: searchId } });
+      if (!search) return;
+      const key = `${search.status}|${search.evaluatedCount}`;
+      if (key !== last) {
+        last = key;
+        yield search;
+      }
+      if (search.status !== "RUNNING") return;
+      await this.events.next(searchId, 500, signal);
+    }
+  }
+
+  /** Stops every running search (service shutdown): each is recorded as CANCELLED. */
+  async close(): Promise<void> {
+    for (const { controller } of this.running.values()) controller.abort();
+    await Promise.all([...this.running.values()].map((r) => r.done));
+  }
+}
+
+/** Failure rate of a search so far over its validly scored samples, with its exact interval; null before any. */
+export function searchFailureRate(search: Pick<FailureSearch, "failureCount" | "iterations">) {
+  const valid = (search.iterations as unknown as SearchIterationRecord[]).reduce((n, i) => n + i.valid, 0);
+  return valid > 0 ? clopperPearson(search.failureCount, valid) : null;
+}
