@@ -3,6 +3,7 @@ import "./scalars.ts";
 import "./errors.ts";
 import "./scenarios.ts";
 import "./jobs.ts";
+import "./uploads.ts";
 import "./detectors.ts";
 import "./reports.ts";
 import "./search.ts";

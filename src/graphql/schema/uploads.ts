@@ -1,0 +1,183 @@
+// Reference scans (multipart upload, de-identified before storage) and pathologies inserted into them.
+import { NotFoundError, ValidationError } from "../../errors.ts";
+import { InsertionRefusedError, UploadRefusedError, UPLOAD_REFUSAL_CODES, INSERTION_REFUSAL_CODES } from "../../uploads/index.ts";
+import { builder } from "../builder.ts";
+import { referenceScansOf } from "../managers/uploads.ts";
+import { ErrorInterface } from "./errors.ts";
+
+builder.scalarType("File", {
+  description: "A file sent as a part of a multipart request (GraphQL multipart request spec); input only.",
+  serialize: () => {
+    throw new Error("File is an input-only scalar");
+  },
+  parseValue: (value) => {
+    if (!(value instanceof Blob)) throw new Error("File must be a multipart file part");
+    return value as File;
+  },
+});
+
+const UploadRefusalCodeEnum = builder.enumType("UploadRefusalCode", { values: UPLOAD_REFUSAL_CODES });
+const InsertionRefusalCodeEnum = builder.enumType("InsertionRefusalCode", { values: INSERTION_REFUSAL_CODES });
+const ReferenceScanKindEnum = builder.enumType("ReferenceScanKind", { values: ["DICOM", "PNG", "JPEG"] as const });
+
+builder.objectType(UploadRefusedError, {
+  name: "UploadRefusedError",
+  description: "The upload was not stored: nothing was written.",
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    code: t.field({ type: UploadRefusalCodeEnum, resolve: (e) => e.code }),
+    dicomCode: t.exposeString("dicomCode", { nullable: true, description: "The DICOM reader's reason (TRUNCATED, UNSUPPORTED_TRANSFER_SYNTAX…)." }),
+    transferSyntaxUid: t.exposeString("transferSyntaxUid", { nullable: true }),
+  }),
+});
+
+builder.objectType(InsertionRefusedError, {
+  name: "InsertionRefusedError",
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ code: t.field({ type: InsertionRefusalCodeEnum, resolve: (e) => e.code }) }),
+});
+
+interface StoredFile {
+  role: string;
+  sha256: string;
+  mediaType: string;
+  byteSize: number;
+}
+
+export const StoredFileRef = builder.objectRef<StoredFile>("StoredFile").implement({
+  description: "A file beside a sample's or insertion's main artifact, served at /artifacts/<sha256>.",
+  fields: (t) => ({
+    role: t.exposeString("role", { description: "dicom | preview | ground-truth | segmentation" }),
+    sha256: t.exposeString("sha256"),
+    mediaType: t.exposeString("mediaType"),
+    byteSize: t.exposeInt("byteSize"),
+    url: t.string({ resolve: (f) => `/artifacts/${f.sha256}` }),
+  }),
+});
+
+const filesOf = (value: unknown): StoredFile[] => (Array.isArray(value) ? (value as StoredFile[]) : []);
+
+builder.prismaObjectFields("Sample", (t) => ({
+  files: t.field({
+    type: [StoredFileRef],
+    description: "Files beside the main artifact; medical samples: the DICOM image, ground-truth JSON and DICOM SEG.",
+    select: { files: true },
+    resolve: (sample) => filesOf(sample.files),
+  }),
+}));
+
+builder.prismaNode("ReferenceScan", {
+  id: { field: "id" },
+  description: "An uploaded scan as stored: de-identified (DICOM, PS3.15 basic profile) or without metadata (PNG/JPEG).",
+  fields: (t) => ({
+    uuid: t.exposeString("id"),
+    kind: t.expose("kind", { type: ReferenceScanKindEnum }),
+    modality: t.exposeString("modality", { nullable: true }),
+    rows: t.exposeInt("rows"),
+    columns: t.exposeInt("columns"),
+    studyInstanceUid: t.exposeString("studyInstanceUid", { nullable: true, description: "After de-identification." }),
+    seriesInstanceUid: t.exposeString("seriesInstanceUid", { nullable: true }),
+    sopInstanceUid: t.exposeString("sopInstanceUid", { nullable: true }),
+    sopClassUid: t.exposeString("sopClassUid", { nullable: true }),
+    transferSyntaxUid: t.exposeString("transferSyntaxUid", { nullable: true }),
+    deidentification: t.expose("deidentification", { type: "JSON", nullable: true, description: "What de-identification removed, emptied or replaced (names only)." }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    artifact: t.relation("artifact"),
+    insertions: t.relatedConnection("insertions", { cursor: "id", query: { orderBy: { createdAt: "asc" } }, totalCount: true }),
+  }),
+});
+
+builder.prismaNode("PathologyInsertion", {
+  id: { field: "id" },
+  description: "A pathology inpainted into a reference scan; `artifact` is the DICOM, referencing the scan via Source Image Sequence.",
+  fields: (t) => ({
+    uuid: t.exposeString("id"),
+    region: t.expose("region", { type: "JSON" }),
+    parameters: t.expose("parameters", { type: "JSON" }),
+    provenance: t.expose("provenance", { type: "JSON", description: "`record` as embedded in the DICOM; `recordJson` its exact text." }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    referenceScan: t.relation("referenceScan"),
+    artifact: t.relation("artifact"),
+    files: t.field({ type: [StoredFileRef], description: "PNG preview, ground-truth JSON, DICOM SEG.", select: { files: true }, resolve: (i) => filesOf(i.files) }),
+  }),
+});
+
+const decode = (expected: string, globalId: { typename: string; id: string }) => {
+  if (globalId.typename !== expected) throw new NotFoundError(expected, `${globalId.typename}:${globalId.id}`);
+  return globalId.id;
+};
+
+builder.queryFields((t) => ({
+  referenceScan: t.prismaField({
+    type: "ReferenceScan",
+    args: { id: t.arg.globalID({ required: true }) },
+    errors: { types: [NotFoundError] },
+    resolve: async (query, _root, args, ctx) => {
+      const scan = await ctx.db.prisma.referenceScan.findUnique({ ...query, where: { id: decode("ReferenceScan", args.id) } });
+      if (!scan) throw new NotFoundError("reference scan", args.id.id);
+      return scan;
+    },
+  }),
+  referenceScans: t.prismaConnection(
+    {
+      type: "ReferenceScan",
+      cursor: "id",
+      description: "Uploaded reference scans, newest first.",
+      resolve: (query, _root, _args, ctx) => ctx.db.prisma.referenceScan.findMany({ ...query, orderBy: [{ createdAt: "desc" }, { id: "asc" }] }),
+      totalCount: (_connection, _args, ctx) => ctx.db.prisma.referenceScan.count(),
+    },
+    {},
+  ),
+  pathologyInsertion: t.prismaField({
+    type: "PathologyInsertion",
+    args: { id: t.arg.globalID({ required: true }) },
+    errors: { types: [NotFoundError] },
+    resolve: async (query, _root, args, ctx) => {
+      const insertion = await ctx.db.prisma.pathologyInsertion.findUnique({ ...query, where: { id: decode("PathologyInsertion", args.id) } });
+      if (!insertion) throw new NotFoundError("pathology insertion", args.id.id);
+      return insertion;
+    },
+  }),
+}));
+
+const RegionBoxInput = builder.inputType("RegionBoxInput", {
+  description: "A box in scan pixels: x = first column, y = first row.",
+  fields: (t) => ({ x: t.int({ required: true }), y: t.int({ required: true }), width: t.int({ required: true }), height: t.int({ required: true }) }),
+});
+
+builder.mutationFields((t) => ({
+  uploadReferenceScan: t.prismaField({
+    type: "ReferenceScan",
+    description: "Uploads a DICOM, PNG or JPEG scan (multipart request). DICOM is de-identified before anything is stored; the uploaded bytes are never stored.",
+    args: { file: t.arg({ type: "File", required: true }) },
+    errors: { types: [UploadRefusedError, ValidationError] },
+    resolve: async (query, _root, args, ctx) => {
+      const scan = await referenceScansOf(ctx).upload(args.file);
+      return ctx.db.prisma.referenceScan.findUniqueOrThrow({ ...query, where: { id: scan.id } });
+    },
+  }),
+  insertPathology: t.prismaField({
+    type: "PathologyInsertion",
+    description:
+      "Inpaints a pathology into a DICOM reference scan inside a region (box, or a PNG mask of the scan's size, white = region): pixels beyond the region and a `feather`-pixel band around it stay the source's exactly. Runs synchronously.",
+    args: {
+      referenceScanId: t.arg.globalID({ required: true }),
+      box: t.arg({ type: RegionBoxInput, required: false }),
+      mask: t.arg({ type: "File", required: false }),
+      parameters: t.arg({ type: "JSON", required: true, description: 'Condition values, e.g. { "pathology": "tumour", "lesionContrast": 0.8 }; the lesion centre and radius default to the region.' }),
+      model: t.arg.string({ required: false, description: "A medical model package (default brain-mri)." }),
+      sampler: t.arg.string({ required: true }),
+      steps: t.arg.int({ required: true }),
+      guidance: t.arg.float({ required: true }),
+      seed: t.arg.int({ required: true }),
+      strength: t.arg.float({ required: false, description: "Share of the schedule re-run inside the region (default 1)." }),
+      feather: t.arg.int({ required: false, description: "Blend band around the region, in scan pixels (default 3)." }),
+      executionProvider: t.arg.string({ required: false }),
+    },
+    errors: { types: [ValidationError, NotFoundError, InsertionRefusedError] },
+    resolve: async (query, _root, args, ctx) => {
+      const insertion = await referenceScansOf(ctx).insertPathology({ ...args, referenceScanId: decode("ReferenceScan", args.referenceScanId) });
+      return ctx.db.prisma.pathologyInsertion.findUniqueOrThrow({ ...query, where: { id: insertion.id } });
+    },
+  }),
+}));
