@@ -1,8 +1,11 @@
 import type { Command } from "commander";
 import { registerGenerateCommand } from "./generate.ts";
 import { registerMigrateCommand } from "./migrate.ts";
+import { registerReportCommand } from "./report.ts";
 import { registerScoreCommand } from "./score.ts";
+import { registerSearchCommand } from "./search.ts";
 import { registerServeCommand } from "./serve.ts";
+import { registerUploadCommand } from "./upload.ts";
 import { registerWorkerCommand } from "./worker.ts";
 
 /** Every subcommand module exports a `register…Command(program)`; add new ones here. */
@@ -11,5 +14,8 @@ export function registerCommands(program: Command): void {
   registerMigrateCommand(program);
   registerGenerateCommand(program);
   registerScoreCommand(program);
+  registerReportCommand(program);
+  registerSearchCommand(program);
   registerWorkerCommand(program);
+  registerUploadCommand(program);
 }
