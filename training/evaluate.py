@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from rareforge_train import diffusion, package, perception  # noqa: E402
+from rareforge_train import diffusion, from_onnx, package, perception  # noqa: E402
 from rareforge_train.domains import EVAL_SEED, PACKAGES  # noqa: E402
 
 TRAINING_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -205,6 +205,10 @@ def main():
     started = time.time()
     log = lambda msg: print(f"{time.strftime('%H:%M:%S')} [{name} eval] {msg}", flush=True)  # noqa: E731
 
+    for package_name in (name, critic_name, detector_name):
+        # A package trained elsewhere (or whose checkpoint was lost) is judged by its shipped weights.
+        if not os.path.exists(os.path.join(CHECKPOINTS, package_name, "last.pt")):
+            from_onnx.checkpoint_from_package(package_name, os.path.join(CHECKPOINTS, package_name), log=log)
     model, _, _ = diffusion.load_trained(domain, os.path.join(CHECKPOINTS, name))
     critic, _, _ = perception.load_trained("critic", domain, os.path.join(CHECKPOINTS, critic_name))
     detector, _, _ = perception.load_trained("detector", domain, os.path.join(CHECKPOINTS, detector_name))

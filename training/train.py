@@ -2,7 +2,8 @@
 
 Packages: road-hazards, brain-mri (diffusion); road-detector, brain-detector; road-critic, brain-critic.
 Trains on procedural generator data (checkpoints in training/checkpoints/<package>/, resumed
-if present), then exports ONNX, writes models/<package>/ and test/fixtures/<package>/.
+if present; --minutes is the whole budget, resumed time included), then exports ONNX, writes
+models/<package>/ and test/fixtures/<package>/. --init-from-onnx resumes from the shipped package.
 """
 import argparse
 import os
@@ -25,6 +26,10 @@ def main():
     parser.add_argument("--minutes", type=float, help="wall-clock training budget (default per kind)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the build machine is shared)")
     parser.add_argument("--package-only", action="store_true", help="skip training, export the last checkpoint")
+    parser.add_argument("--init-from-onnx", action="store_true",
+                        help="first recover the checkpoint from the shipped models/<package> ONNX file (verified "
+                             "against its golden fixture), so training resumes from the shipped weights")
+    parser.add_argument("--no-package", action="store_true", help="train (or recover) only; leave models/ as it is")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     kind, domain = PACKAGES[args.package]
@@ -39,6 +44,9 @@ def main():
         with open(log_path, "a") as f:
             f.write(line + "\n")
 
+    if args.init_from_onnx:
+        from rareforge_train import from_onnx
+        from_onnx.checkpoint_from_package(args.package, checkpoint_dir, log=log)
     if not args.package_only:
         if kind == "diffusion":
             from rareforge_train import diffusion
@@ -46,6 +54,8 @@ def main():
         else:
             from rareforge_train import perception
             perception.train(kind, domain, checkpoint_dir, minutes, log=log)
+    if args.no_package:
+        return
     from rareforge_train import package  # imported late: packaging never needs a training run
     package.build(args.package, checkpoint_dir, threads=args.threads, log=log)
 

@@ -115,9 +115,12 @@ def train(domain, checkpoint_dir, minutes, batch_size=32, lr=4e-4, dataset_size=
     last = os.path.join(checkpoint_dir, "last.pt")
     if os.path.exists(last) and torch.load(last).get("prediction") == PREDICTION:
         state = torch.load(last)
-        model.load_state_dict(state["model"]); ema.load_state_dict(state["ema"]); opt.load_state_dict(state["opt"])
+        model.load_state_dict(state["model"]); ema.load_state_dict(state["ema"])
+        if state.get("opt") is not None:     # None when recovered from a shipped ONNX file (from_onnx.py)
+            opt.load_state_dict(state["opt"])
         step, elapsed = state["step"], state["elapsed"]
-        log(f"resumed at step {step}")
+        log(f"resumed at step {step}" + (" (fresh optimizer state)" if state.get("opt") is None else ""))
+    first_step = step
     log(f"denoiser parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
     gen = torch.Generator().manual_seed(TRAIN_SEED + step)
     started, losses = time.time() - elapsed, []
@@ -130,10 +133,11 @@ def train(domain, checkpoint_dir, minutes, batch_size=32, lr=4e-4, dataset_size=
         noise = torch.randn(x0.shape, generator=gen)
         a = acp[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        # Cosine learning-rate decay over the budget, after a short warm-up.
+        # Cosine learning-rate decay over the whole budget (resumed time included), after a short
+        # warm-up at the start of every run (a recovered checkpoint has no Adam moments).
         frac = min(1.0, (time.time() - started) / (minutes * 60))
         for g in opt.param_groups:
-            g["lr"] = lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
+            g["lr"] = lr * min(1.0, (step - first_step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
         target = noise if PREDICTION == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * x0
         loss = F.mse_loss(model(xt, t.float(), cond), target)
         opt.zero_grad(set_to_none=True)

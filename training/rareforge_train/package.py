@@ -97,6 +97,18 @@ def build(name, checkpoint_dir, threads=1, log=print):
     log(f"wrote {out_dir} and {fixture_dir}")
 
 
+def export_signature(kind, domain):
+    """Input and output names and dynamic axes of a package's ONNX file, and an example input shape."""
+    if kind == "diffusion":
+        example = (torch.zeros(2, domain.channels, 64, 64), torch.tensor([999.0, 10.0]), torch.zeros(2, domain.layout.width))
+        return example, ["sample", "timestep", "condition"], ["model_output"], {
+            "sample": {0: "batch"}, "timestep": {0: "batch"}, "condition": {0: "batch"}, "model_output": {0: "batch"}}
+    channels = 3 if kind == "detector" else domain.channels
+    input_name, output_name = ("images", "output0") if kind == "detector" else ("image", "condition")
+    return ((torch.zeros(1, channels, 64, 64),), [input_name], [output_name],
+            {input_name: {0: "batch"}, output_name: {0: "batch"}})
+
+
 def _export(model, args, path, input_names, output_names, dynamic_axes):
     torch.onnx.export(model, args, path, opset_version=OPSET, input_names=input_names, output_names=output_names,
                       dynamic_axes=dynamic_axes, do_constant_folding=True)
@@ -110,9 +122,8 @@ def _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, log):
     c = domain.channels
     layout = domain.layout
     onnx_path = os.path.join(out_dir, "denoiser.onnx")
-    example = (torch.zeros(2, c, 64, 64), torch.tensor([999.0, 10.0]), torch.zeros(2, layout.width))
-    _export(model, example, onnx_path, ["sample", "timestep", "condition"], ["model_output"],
-            {"sample": {0: "batch"}, "timestep": {0: "batch"}, "condition": {0: "batch"}, "model_output": {0: "batch"}})
+    example, input_names, output_names, axes = export_signature("diffusion", domain)
+    _export(model, example, onnx_path, input_names, output_names, axes)
     files = {"denoiser.onnx": sha256(onnx_path)}
     guidance = default_guidance(name)
     image = {"width": 64, "height": 64, "channels": c, "valueRange": [-1, 1]}
@@ -189,8 +200,8 @@ def _build_perception(name, kind, domain, checkpoint_dir, out_dir, fixture_dir, 
               "description": DESCRIPTIONS[name]}
     if kind == "detector":
         x = perception.detector_input(image_uint8, domain).contiguous()
-        input_name, output_name = "images", "output0"
-        _export(model, (x,), onnx_path, [input_name], [output_name], {input_name: {0: "batch"}, output_name: {0: "batch"}})
+        _, (input_name,), (output_name,), axes = export_signature(kind, domain)
+        _export(model, (x,), onnx_path, [input_name], [output_name], axes)
         with torch.no_grad():
             y = model(x)
         manifest = {
@@ -212,8 +223,8 @@ def _build_perception(name, kind, domain, checkpoint_dir, out_dir, fixture_dir, 
         manifest_path = os.path.join(out_dir, "detector.json")
     else:
         x = (torch.from_numpy(image_uint8).float() / 127.5 - 1.0).contiguous()
-        input_name, output_name = "image", "condition"
-        _export(model, (x,), onnx_path, [input_name], [output_name], {input_name: {0: "batch"}, output_name: {0: "batch"}})
+        _, (input_name,), (output_name,), axes = export_signature(kind, domain)
+        _export(model, (x,), onnx_path, [input_name], [output_name], axes)
         with torch.no_grad():
             y = model(x)
         box_fields = ({"kind": "box", "cx": "hazardCx", "cy": "hazardCy", "w": "hazardW", "h": "hazardH"}

@@ -196,13 +196,23 @@ def train(kind, domain, checkpoint_dir, minutes, batch_size=64, lr=2e-3, dataset
     else:
         vecs, present = critic_targets(params, domain)
     log(f"{kind} parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
-    gen = torch.Generator().manual_seed(TRAIN_SEED)
-    started, step, losses = time.time(), 0, []
+    last = os.path.join(checkpoint_dir, "last.pt")
+    step, elapsed = 0, 0.0
+    if os.path.exists(last):
+        # Resumes (e.g. from from_onnx.py's recovery of the shipped file); minutes is the whole budget.
+        state = torch.load(last)
+        model.load_state_dict(state["model"])
+        if state.get("opt") is not None:
+            opt.load_state_dict(state["opt"])
+        step, elapsed = state["step"], state["elapsed"]
+        log(f"resumed at step {step}" + (" (fresh optimizer state)" if state.get("opt") is None else ""))
+    gen = torch.Generator().manual_seed(TRAIN_SEED + step)
+    started, first_step, losses = time.time() - elapsed, step, []
     model.train()
     while time.time() - started < minutes * 60:
         frac = (time.time() - started) / (minutes * 60)
         for g in opt.param_groups:
-            g["lr"] = lr * min(1.0, (step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac)))
+            g["lr"] = lr * min(1.0, (step - first_step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac)))
         idx = torch.randint(0, len(images), (batch_size,), generator=gen)
         if kind == "detector":
             loss = detector_loss(model, detector_input(images[idx.numpy()], domain), classes[idx], boxes[idx])
@@ -216,10 +226,15 @@ def train(kind, domain, checkpoint_dir, minutes, batch_size=64, lr=2e-3, dataset
         step += 1
         if step % 100 == 0:
             log(f"step {step} loss {np.mean(losses[-100:]):.4f} elapsed {time.time() - started:.0f}s")
+            save(model, opt, step, time.time() - started, last)
     elapsed = time.time() - started
-    os.makedirs(checkpoint_dir, exist_ok=True)
-    torch.save({"model": model.state_dict(), "step": step, "elapsed": elapsed}, os.path.join(checkpoint_dir, "last.pt"))
-    log(f"done: {step} steps in {elapsed:.0f}s, final loss {np.mean(losses[-100:]):.4f}")
+    save(model, opt, step, elapsed, last)
+    log(f"done: {step} steps in {elapsed:.0f}s, final loss {np.mean(losses[-100:]) if losses else float('nan'):.4f}")
+
+
+def save(model, opt, step, elapsed, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed}, path)
 
 
 def load_trained(kind, domain, checkpoint_dir):
