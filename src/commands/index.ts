@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerExportCommand } from "./export.ts";
 import { registerGenerateCommand } from "./generate.ts";
 import { registerMigrateCommand } from "./migrate.ts";
 import { registerReportCommand } from "./report.ts";
@@ -13,6 +14,7 @@ export function registerCommands(program: Command): void {
   registerServeCommand(program);
   registerMigrateCommand(program);
   registerGenerateCommand(program);
+  registerExportCommand(program);
   registerScoreCommand(program);
   registerReportCommand(program);
   registerSearchCommand(program);
