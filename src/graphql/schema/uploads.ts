@@ -1,4 +1,5 @@
 // Reference scans (multipart upload, de-identified before storage) and pathologies inserted into them.
+import { GraphQLError } from "graphql";
 import { NotFoundError, ValidationError } from "../../errors.ts";
 import { InsertionRefusedError, UploadRefusedError, UPLOAD_REFUSAL_CODES, INSERTION_REFUSAL_CODES } from "../../uploads/index.ts";
 import { builder } from "../builder.ts";
@@ -11,7 +12,11 @@ builder.scalarType("File", {
     throw new Error("File is an input-only scalar");
   },
   parseValue: (value) => {
-    if (!(value instanceof Blob)) throw new Error("File must be a multipart file part");
+    // graphql-yoga hands over its fetch implementation's File, which need not be Node's global one.
+    const file = value as Partial<File> | null;
+    if (typeof file !== "object" || file === null || typeof file.arrayBuffer !== "function" || typeof file.size !== "number") {
+      throw new GraphQLError("File must be a file part of a multipart request (GraphQL multipart request spec)");
+    }
     return value as File;
   },
 });
