@@ -172,7 +172,8 @@ export async function writeCoco(context: ExportContext): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------- DICOM
-const isDicom = (mediaType: string) => mediaType === "application/dicom";
+const DICOM_MEDIA_TYPE = "application/dicom";
+const isDicom = (mediaType: string) => mediaType === DICOM_MEDIA_TYPE;
 const fileWithRole = (files: SampleFile[], role: RegExp, mediaType: string) => files.find((f) => f.mediaType === mediaType && role.test(f.role));
 
 async function readStored(store: ArtifactStore, sha256: string): Promise<Buffer> {
@@ -199,16 +200,21 @@ function lesionsOf(sample: ExportSample, rows: number, columns: number): dicom.L
   );
 }
 
-/** A medical sample's DICOM, ground-truth JSON and (with lesions) SEG: the stored ones, or written now from the 16-bit PNG. */
+/**
+ * A medical sample's DICOM, ground-truth JSON and (with lesions) SEG: the stored ones (Sample.files), or, for
+ * samples made before generation wrote DICOM, written now from the 16-bit PNG with UIDs from the job and sample.
+ */
 async function dicomFilesOf(context: ExportContext, sample: ExportSample, name: string): Promise<{ image: Buffer; labels: string; segmentation: Buffer | null }> {
   const model = modelOf(context, sample);
   const uids = exportUids(sample);
   let image: Buffer;
   let reference: dicom.GroundTruthImageReference;
-  if (isDicom(sample.artifact.mediaType)) {
-    image = await readStored(context.store, sample.artifact.sha256);
+  // Medical jobs store the DICOM beside the 16-bit PNG (Sample.files, role "dicom"); older samples have only the PNG.
+  const storedDicom = isDicom(sample.artifact.mediaType) ? sample.artifact.sha256 : fileWithRole(sample.files, /^dicom$/i, DICOM_MEDIA_TYPE)?.sha256;
+  if (storedDicom) {
+    image = await readStored(context.store, storedDicom);
     const storedLabels = fileWithRole(sample.files, /truth|label/i, "application/json");
-    const storedSeg = fileWithRole(sample.files, /seg/i, "application/dicom");
+    const storedSeg = fileWithRole(sample.files, /seg/i, DICOM_MEDIA_TYPE);
     if (storedLabels && (storedSeg || sample.boxes.length === 0)) {
       return { image, labels: await text(context.store.read(storedLabels.sha256)), segmentation: storedSeg ? await readStored(context.store, storedSeg.sha256) : null };
     }

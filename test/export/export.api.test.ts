@@ -64,6 +64,7 @@ describe.each(testBackends())("dataset export on $name", (backend) => {
   let root: string;
   let road: SeededJob;
   let brain: SeededJob;
+  let brainWithFiles: SeededJob;
 
   // Outcomes cycle so every filter has something to keep and something to drop.
   const roadOutcome = (i: number) => (["HIT", "MISS", "WRONG_CLASS", "HIT", "INVALID", null] as const)[i % 6]!;
@@ -75,6 +76,7 @@ describe.each(testBackends())("dataset export on $name", (backend) => {
     const store = artifactStoreFromConfig({ dataDir: root });
     road = await seedJob(db, store, { scenario: "small-distant-hazards-sweep", count: 200, outcome: roadOutcome });
     brain = await seedJob(db, store, { scenario: "pathology-mix-coverage", count: 12, outcome: (i) => (i % 2 ? "MISS" : "HIT") });
+    brainWithFiles = await seedJob(db, store, { scenario: "small-tumour-near-ventricle", count: 6, medicalFiles: true });
   });
 
   afterAll(async () => {
@@ -285,6 +287,18 @@ describe.each(testBackends())("dataset export on $name", (backend) => {
       }
     }
     expect(samples.some((s) => s.boxes.length > 0)).toBe(true);
+  });
+
+  it("DICOM export copies the DICOM, ground truth and SEG that generation stored beside the sample", async () => {
+    const { files } = await exported({ filter: jobFilter(brainWithFiles), format: "DICOM" });
+    const sha = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+    for (const sample of brainWithFiles.samples) {
+      const split = splitOf({ train: 0.8, val: 0.1, test: 0.1, seed: 0 }, sample.id);
+      const stored = (role: string) => sample.files.find((f) => f.role === role)!.sha256;
+      expect(sha(files[`dicom/${split}/${sample.id}.dcm`]!)).toBe(stored("dicom"));
+      expect(sha(files[`labels/${split}/${sample.id}.json`]!)).toBe(stored("ground-truth"));
+      expect(sha(files[`seg/${split}/${sample.id}.seg.dcm`]!)).toBe(stored("segmentation"));
+    }
   });
 
   it("a client that goes away mid-download leaves the export FAILED with the reason, and it can be downloaded again", async () => {

@@ -5,7 +5,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { Database, Prisma } from "../../src/db/index.ts";
-import { encodePng, type GenerationRecord } from "../../src/imaging/index.ts";
+import { decode as decodePng } from "fast-png";
+import { encodePng, jobSampleUidNames, writeMedicalSampleFiles, type GenerationRecord } from "../../src/imaging/index.ts";
 import { deriveLabels, modelManifestSchema, type GroundTruthBox, type ModelManifest, type ScenarioParameters } from "../../src/models/index.ts";
 import { canonicalSpecHash, drawParameters, loadScenarioFile, type ScenarioSpec } from "../../src/scenarios/index.ts";
 import type { ArtifactStore } from "../../src/storage/index.ts";
@@ -23,6 +24,8 @@ export interface SeedOptions {
   outcome?: (index: number) => SeedOutcome | null;
   /** Rows per createMany. */
   chunk?: number;
+  /** Medical samples: also store the DICOM, ground-truth JSON and SEG in Sample.files, as generation does now. */
+  medicalFiles?: boolean;
 }
 
 export interface SeededJob {
@@ -32,7 +35,7 @@ export interface SeededJob {
   modelPackageId: string;
   detectorPackageId: string | null;
   manifest: ModelManifest;
-  samples: Array<{ id: string; index: number; boxes: GroundTruthBox[]; parameters: ScenarioParameters; outcome: SeedOutcome | null; sha256: string }>;
+  samples: Array<{ id: string; index: number; boxes: GroundTruthBox[]; parameters: ScenarioParameters; outcome: SeedOutcome | null; sha256: string; files: Array<{ role: string; sha256: string; mediaType: string; byteSize: number }> }>;
 }
 
 export function loadManifest(name: string): ModelManifest {
@@ -115,7 +118,7 @@ export async function seedJob(db: Database, store: ArtifactStore, options: SeedO
     const rows: Prisma.SampleCreateManyInput[] = [];
     const scores: Prisma.ScoreCreateManyInput[] = [];
     const detections: Prisma.DetectionCreateManyInput[] = [];
-    const artifacts = new Map<string, { byteSize: number }>();
+    const artifacts = new Map<string, { byteSize: number; mediaType: string }>();
     for (let index = start; index < Math.min(options.count, start + chunk); index++) {
       const parameters = drawParameters(spec, seed, index) as ScenarioParameters;
       const { boxes } = deriveLabels(manifest, parameters);
@@ -134,7 +137,28 @@ export async function seedJob(db: Database, store: ArtifactStore, options: SeedO
       };
       const bytes = samplePng(manifest, boxes, index, record);
       const stored = await store.put(bytes);
-      artifacts.set(stored.sha256, { byteSize: stored.byteSize });
+      artifacts.set(stored.sha256, { byteSize: stored.byteSize, mediaType: "image/png" });
+      const files: SeededJob["samples"][number]["files"] = [];
+      if (options.medicalFiles) {
+        const png = decodePng(bytes);
+        const written = writeMedicalSampleFiles({
+          pixels: png.data as Uint16Array,
+          rows: png.height,
+          columns: png.width,
+          modality: manifest.image.modality ?? "MR",
+          record,
+          model: { name: manifest.name, version: manifest.version },
+          lesions: boxes.map((b) => ({ label: b.class, cx: b.fraction.cx, cy: b.fraction.cy, radius: b.width / 2 / manifest.image.width })),
+          uidNames: jobSampleUidNames(job.id, index),
+          instanceNumber: index + 1,
+          createdAt: job.createdAt,
+        });
+        for (const file of [written.dicom, written.groundTruth, ...(written.segmentation ? [written.segmentation] : [])]) {
+          const put = await store.put(file.bytes);
+          artifacts.set(put.sha256, { byteSize: put.byteSize, mediaType: file.mediaType });
+          files.push({ role: file.role, sha256: put.sha256, mediaType: file.mediaType, byteSize: put.byteSize });
+        }
+      }
       const id = crypto.randomUUID();
       const outcome = options.outcome?.(index) ?? null;
       rows.push({
@@ -147,6 +171,7 @@ export async function seedJob(db: Database, store: ArtifactStore, options: SeedO
         parameters: parameters as Prisma.InputJsonValue,
         condition: [],
         labels: { boxes, masks: [] } as unknown as Prisma.InputJsonValue,
+        files: files as unknown as Prisma.InputJsonValue,
         sampler: "ddim",
         steps: 2,
         guidance: 3,
@@ -157,7 +182,7 @@ export async function seedJob(db: Database, store: ArtifactStore, options: SeedO
         provenance: { record, recordJson: JSON.stringify(record), artifact: { sha256: stored.sha256, mediaType: "image/png", byteSize: stored.byteSize }, timings: { generateMs: 1 } } as unknown as Prisma.InputJsonValue,
         artifactId: stored.sha256, // replaced by the Artifact row id below
       });
-      seeded.push({ id, index, boxes, parameters, outcome, sha256: stored.sha256 });
+      seeded.push({ id, index, boxes, parameters, outcome, sha256: stored.sha256, files });
       if (detector && outcome) {
         scores.push({ sampleId: id, detectorPackageId: detector.id, outcome, confidence: outcome === "HIT" ? 0.8 : null, iou: outcome === "HIT" ? 0.7 : null, realismValid: outcome !== "INVALID" });
         const box = boxes[0];
@@ -179,7 +204,7 @@ export async function seedJob(db: Database, store: ArtifactStore, options: SeedO
         }
       }
     }
-    await db.prisma.artifact.createMany({ data: [...artifacts].map(([sha256, a]) => ({ sha256, mediaType: "image/png", byteSize: a.byteSize })), skipDuplicates: true });
+    await db.prisma.artifact.createMany({ data: [...artifacts].map(([sha256, a]) => ({ sha256, mediaType: a.mediaType, byteSize: a.byteSize })), skipDuplicates: true });
     const ids = new Map((await db.prisma.artifact.findMany({ where: { sha256: { in: [...artifacts.keys()] } }, select: { id: true, sha256: true } })).map((a) => [a.sha256, a.id]));
     for (const row of rows) row.artifactId = ids.get(row.artifactId as string)!;
     await db.prisma.sample.createMany({ data: rows });
