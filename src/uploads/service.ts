@@ -31,7 +31,7 @@ import {
   type ScanRegion,
 } from "../imaging/index.ts";
 import { readDicom, type DicomImage, type ImagePlaneGeometry } from "../imaging/dicom/index.ts";
-import { loadModelPackage, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
+import { assertParametersFit, ConditionError, loadModelPackage, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { sha256Of, type ArtifactStore } from "../storage/index.ts";
 import { InsertionRefusedError } from "./errors.ts";
 import { prepareReferenceScan } from "./prepare.ts";
@@ -176,6 +176,12 @@ export class ReferenceScanService {
 
     // 2. The condition: the lesion sits in the region unless the request places it.
     const parameters = { ...lesionDefaults(manifest, mask, rows, columns), ...request.parameters };
+    try {
+      assertParametersFit(manifest, parameters);
+    } catch (error) {
+      if (error instanceof ConditionError) throw new ValidationError([{ path: "parameters", message: error.message }], "invalid pathology insertion");
+      throw error;
+    }
 
     // 3. Scan values -> the model's stored range (identity when the scan fits in it), as a 16-bit PNG
     //    reference in stored units (the pipeline reads such a PNG as the manifest's storedRange says).

@@ -222,7 +222,11 @@ function derivationDescription(provenance: Record<string, unknown>, modelLabel: 
   // ST is single-valued, so backslashes (JSON escapes) are legal here and kept.
   const record = JSON.stringify(provenance);
   const text = head + record;
-  return text.length <= MAX_DERIVATION_DESCRIPTION ? text : `${text.slice(0, MAX_DERIVATION_DESCRIPTION - 1)}…`;
+  // The limit is in bytes of the encoded value (UTF-8 here), not in characters.
+  if (Buffer.byteLength(text, "utf8") <= MAX_DERIVATION_DESCRIPTION) return text;
+  let cut = text.slice(0, MAX_DERIVATION_DESCRIPTION - 3);
+  while (Buffer.byteLength(cut, "utf8") > MAX_DERIVATION_DESCRIPTION - 3) cut = cut.slice(0, -1);
+  return `${cut}...`;
 }
 
 function littleEndianBuffer(pixels: Uint16Array): ArrayBuffer {

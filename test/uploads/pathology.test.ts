@@ -1,0 +1,159 @@
+// Inserting a pathology into an uploaded scan: only the region's neighbourhood changes, the output is a
+// conformant DICOM in the source's study that references the source, and refusals leave nothing behind.
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import dicomParser from "dicom-parser";
+import { encode as encodePng } from "fast-png";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openDatabase, type Database } from "../../src/db/index.ts";
+import { readDicom } from "../../src/imaging/dicom/index.ts";
+import { ArtifactStore } from "../../src/storage/index.ts";
+import { InsertionRefusedError, ReferenceScanService } from "../../src/uploads/index.ts";
+import { checkConformance } from "../imaging/helpers/conformance.ts";
+import { readSharedDicom, sharedDicomAvailable, SKIP_SHARED_DICOM_MESSAGE } from "../imaging/helpers/shared-dicom.ts";
+
+const MODELS_DIR = new URL("../../models/", import.meta.url).pathname;
+
+function filesUnder(directory: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(directory);
+  } catch {
+    return [];
+  }
+  return entries.flatMap((name) => (statSync(path.join(directory, name)).isDirectory() ? filesUnder(path.join(directory, name)) : [path.join(directory, name)]));
+}
+
+/** Pixels changed between two images, split by whether they lie within `margin` pixels (chessboard) of the box. */
+function changedPixels(before: ArrayLike<number>, after: ArrayLike<number>, rows: number, columns: number, box: { x: number; y: number; width: number; height: number }, margin: number) {
+  let inside = 0;
+  let outside = 0;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < columns; c++) {
+      if (before[r * columns + c] === after[r * columns + c]) continue;
+      const near = c >= box.x - margin && c < box.x + box.width + margin && r >= box.y - margin && r < box.y + box.height + margin;
+      if (near) inside++;
+      else outside++;
+    }
+  }
+  return { inside, outside };
+}
+
+describe.skipIf(!sharedDicomAvailable)("inserting a pathology into MR_small", () => {
+  let dataDir: string;
+  let db: Database;
+  let store: ArtifactStore;
+  let service: ReferenceScanService;
+  let scan: Awaited<ReturnType<ReferenceScanService["upload"]>>;
+  const box = { x: 22, y: 26, width: 12, height: 10 };
+  const feather = 3;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), "rareforge-insert-"));
+    db = await openDatabase({ kind: "pglite" });
+    await db.migrate();
+    store = new ArtifactStore(path.join(dataDir, "artifacts"));
+    service = new ReferenceScanService(db, store, { maxUploadBytes: 1 << 20, dataDir, modelsDir: MODELS_DIR, executionProvider: "cpu", onnxThreads: 1 });
+    scan = await service.upload(readSharedDicom("MR_small.dcm"));
+  });
+  afterAll(async () => {
+    await db?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const insert = (overrides: Partial<Parameters<ReferenceScanService["insertPathology"]>[0]> = {}) =>
+    service.insertPathology({
+      referenceScanId: scan.id,
+      region: { kind: "box", ...box },
+      parameters: { pathology: "tumour", lesionContrast: 1 },
+      sampler: "ddim",
+      steps: 12,
+      guidance: 3,
+      seed: 3,
+      feather,
+      ...overrides,
+    });
+
+  it("changes pixels only within the region and its feathered band, and references the de-identified source", async () => {
+    const insertion = await insert();
+    const source = await readDicom(readSharedDicom("MR_small.dcm"));
+    const outputBytes = new Uint8Array(await import("node:fs").then((fs) => fs.readFileSync(store.pathOf(insertion.artifact.sha256))));
+    const output = await readDicom(outputBytes);
+    expect([output.rows, output.columns]).toEqual([source.rows, source.columns]);
+
+    // Outside the box dilated by the feather band: every pixel is the source's. Inside: the lesion.
+    const changed = changedPixels(source.pixels, output.pixels, source.rows, source.columns, box, feather);
+    expect(changed.outside).toBe(0);
+    expect(changed.inside).toBeGreaterThan((box.width * box.height) / 2);
+    // The measure can fail: one band narrower, and the blended band shows up as changes outside it.
+    expect(changedPixels(source.pixels, output.pixels, source.rows, source.columns, box, 0).outside).toBeGreaterThan(0);
+
+    // Source Image Sequence -> the de-identified source; same (de-identified) study, new series; synthetic.
+    const dataSet = dicomParser.parseDicom(outputBytes);
+    const sourceItem = dataSet.elements.x00082112?.items?.[0]?.dataSet;
+    expect(sourceItem?.string("x00081155")).toBe(scan.sopInstanceUid);
+    expect(sourceItem?.string("x00081150")).toBe(scan.sopClassUid);
+    expect(dataSet.string("x0020000d")).toBe(scan.studyInstanceUid);
+    expect(dataSet.string("x0020000e")).not.toBe(scan.seriesInstanceUid);
+    expect(dataSet.string("x0008001c")).toBe("YES");
+    expect(dataSet.string("x00100020")).toBe(dicomParser.parseDicom(await import("node:fs").then((fs) => fs.readFileSync(store.pathOf(scan.artifact.sha256)))).string("x00100020"));
+    expect(JSON.parse(dataSet.string("x00091001") ?? "{}")).toMatchObject({ parameters: { pathology: "tumour" }, pathologyInsertion: { id: insertion.id, referenceScan: { id: scan.id } } });
+
+    // The lesion defaults to the region: its ground truth lies inside the box.
+    const files = insertion.files as { role: string; sha256: string }[];
+    expect(files.map((f) => f.role)).toEqual(["preview", "ground-truth", "segmentation"]);
+    const groundTruth = JSON.parse(await import("node:fs").then((fs) => fs.readFileSync(store.pathOf(files[1]!.sha256), "utf8")));
+    expect(groundTruth.image.sopInstanceUid).toBe(dataSet.string("x00080018"));
+    const lesionBox = groundTruth.lesions[0].box;
+    expect(lesionBox.xMin).toBeGreaterThanOrEqual(box.x - 1);
+    expect(lesionBox.xMax).toBeLessThanOrEqual(box.x + box.width + 1);
+
+    // The output and its segmentation pass the third-party checks.
+    for (const [role, sha256, iod] of [["image", insertion.artifact.sha256, "MRImage"], ["segmentation", files[2]!.sha256, "Segmentation"]] as const) {
+      const report = checkConformance(store.pathOf(sha256));
+      expect(report.problems, role).toEqual([]);
+      if (report.iod !== undefined) expect(report.iod, role).toBe(iod);
+      if (role === "image" && report.pydicomPixels) expect(report.pydicomPixels).toEqual(Array.from(output.pixels));
+    }
+  });
+
+  it("accepts a mask image of the scan's size as the region", async () => {
+    const mask = new Uint8Array(64 * 64);
+    for (let r = 30; r < 38; r++) for (let c = 14; c < 22; c++) mask[r * 64 + c] = 255;
+    const insertion = await insert({ region: { kind: "mask-image", bytes: encodePng({ width: 64, height: 64, channels: 1, depth: 8, data: mask }) }, feather: 2 });
+    const source = await readDicom(readSharedDicom("MR_small.dcm"));
+    const output = await readDicom(new Uint8Array(await import("node:fs").then((fs) => fs.readFileSync(store.pathOf(insertion.artifact.sha256)))));
+    const changed = changedPixels(source.pixels, output.pixels, 64, 64, { x: 14, y: 30, width: 8, height: 8 }, 2);
+    expect(changed.outside).toBe(0);
+    expect(changed.inside).toBeGreaterThan(20);
+    expect(insertion.region).toMatchObject({ kind: "mask", pixels: 64 });
+  });
+
+  it("refuses a region outside the scan, a PNG scan and an unknown sampler before writing anything", async () => {
+    const filesBefore = filesUnder(path.join(dataDir, "artifacts")).length;
+    const rowsBefore = await db.prisma.pathologyInsertion.count();
+    const outside = await insert({ region: { kind: "box", x: 60, y: 60, width: 10, height: 10 } }).catch((e: unknown) => e);
+    expect(outside).toBeInstanceOf(InsertionRefusedError);
+    expect((outside as InsertionRefusedError).code).toBe("REGION");
+    expect((outside as Error).message).toMatch(/does not fit the 64x64 scan/);
+
+    const png = await service.upload(encodePng({ width: 8, height: 8, channels: 1, depth: 8, data: new Uint8Array(64) }));
+    const notDicom = await insert({ referenceScanId: png.id }).catch((e: unknown) => e);
+    expect((notDicom as InsertionRefusedError).code).toBe("SCAN_NOT_DICOM");
+
+    const sampler = await insert({ sampler: "magic" }).catch((e: unknown) => e);
+    expect((sampler as Error).name).toBe("ValidationError");
+    expect((sampler as Error).message).toMatch(/sampler/);
+
+    const pathology = await insert({ parameters: { pathology: "dragon" } }).catch((e: unknown) => e);
+    expect((pathology as Error).name).toBe("ValidationError");
+
+    expect(await db.prisma.pathologyInsertion.count()).toBe(rowsBefore);
+    // Only the PNG scan's file was added.
+    expect(filesUnder(path.join(dataDir, "artifacts")).length).toBe(filesBefore + 1);
+  });
+});
+
+if (!sharedDicomAvailable) describe.skip(SKIP_SHARED_DICOM_MESSAGE, () => undefined);
+void writeFileSync;
