@@ -1,6 +1,12 @@
-// The three dataset layouts. Each walks the export's samples once for the files (plus, for COCO, once per
-// split for the instances JSON, streamed) and hands every entry to the zip one at a time.
+// The three dataset layouts. Each walks the export's samples once, a page at a time, and hands every entry
+// to the zip one at a time.
+import { once } from "node:events";
+import { createReadStream, createWriteStream, type WriteStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { text } from "node:stream/consumers";
 import { decode as decodePng } from "fast-png";
 import { stringify as toYaml } from "yaml";
@@ -98,77 +104,102 @@ export function cocoCategories(context: Pick<ExportContext, "classes" | "models"
   return context.classes.map((name, i) => ({ id: i + 1, name, supercategory: domainOf(name) }));
 }
 
-/** Streams instances_<split>.json: images first, then annotations, each array read page by page. */
-function cocoInstances(context: ExportContext, split: SplitName): Readable {
-  const { db, where } = context;
-  async function* json(): AsyncGenerator<string> {
-    const info = {
-      description: `RareForge dataset export ${context.exportId} (${split})`,
-      version: "1.0",
-      year: context.createdAt.getUTCFullYear(),
-      date_created: context.createdAt.toISOString(),
-      rareforge: { exportId: context.exportId, split: { name: split, ...context.split } },
-    };
-    yield `{"info":${JSON.stringify(info)},"licenses":[],"categories":${JSON.stringify(cocoCategories(context))},"images":[`;
-    // Image ids count every sample of the export in reading order, so they agree between the passes.
+/** COCO's per-image record, with RareForge's provenance under `rareforge`. */
+function cocoImage(context: ExportContext, sample: ExportSample, imageId: number) {
+  const model = modelOf(context, sample);
+  const provenance = sample.provenance ?? {};
+  return {
+    id: imageId,
+    file_name: `${sample.id}.${imageFileOf(sample).extension}`,
+    width: model.width,
+    height: model.height,
+    date_captured: sample.createdAt.toISOString(),
+    rareforge: {
+      sampleId: sample.id,
+      jobId: sample.jobId,
+      index: sample.index,
+      scenario: sample.scenario,
+      parameters: sample.parameters,
+      artifactSha256: sample.artifact.sha256,
+      provenance: { record: provenance.record ?? null, recordJson: provenance.recordJson ?? null, timings: provenance.timings ?? null },
+    },
+  };
+}
+
+/** A temporary file that JSON array items are appended to, honouring back-pressure. */
+class ArrayPart {
+  private readonly stream: WriteStream;
+  private count = 0;
+  constructor(readonly file: string) {
+    this.stream = createWriteStream(file);
+  }
+  async push(item: unknown): Promise<void> {
+    if (!this.stream.write(`${this.count++ === 0 ? "" : ","}${JSON.stringify(item)}`)) await once(this.stream, "drain");
+  }
+  async close(): Promise<void> {
+    this.stream.end();
+    await finished(this.stream);
+  }
+}
+
+/**
+ * Images go into the zip in one pass over the samples; each split's `images` and `annotations` arrays are
+ * appended to temporary files on the way (so no array is held in memory and the samples are read once), and
+ * each instances_<split>.json is then streamed from them. The temporary files are removed whatever happens.
+ */
+export async function writeCoco(context: ExportContext): Promise<void> {
+  const { zip } = context;
+  for (const split of SPLITS) await zip.directory(`images/${split}`);
+  const dir = await mkdtemp(path.join(os.tmpdir(), "rareforge-coco-"));
+  const parts = Object.fromEntries(
+    SPLITS.map((split) => [split, { images: new ArrayPart(path.join(dir, `${split}.images`)), annotations: new ArrayPart(path.join(dir, `${split}.annotations`)), annotationId: 0 }]),
+  ) as Record<SplitName, { images: ArrayPart; annotations: ArrayPart; annotationId: number }>;
+  try {
+    // Image ids number the export's samples in reading order (job, index), unique across the splits.
     let imageId = 0;
-    let first = true;
-    for await (const sample of readSamples(db, where, { withProvenance: true })) {
+    for await (const sample of readSamples(context.db, context.where, { withProvenance: true })) {
       imageId++;
-      if (splitOf(context.split, sample.id) !== split) continue;
-      const model = modelOf(context, sample);
-      const provenance = sample.provenance ?? {};
-      const image = {
-        id: imageId,
-        file_name: `${sample.id}.${imageFileOf(sample).extension}`,
-        width: model.width,
-        height: model.height,
-        date_captured: sample.createdAt.toISOString(),
-        rareforge: {
-          sampleId: sample.id,
-          jobId: sample.jobId,
-          index: sample.index,
-          scenario: sample.scenario,
-          parameters: sample.parameters,
-          artifactSha256: sample.artifact.sha256,
-          provenance: { record: provenance.record ?? null, recordJson: provenance.recordJson ?? null, timings: provenance.timings ?? null },
-        },
-      };
-      yield `${first ? "" : ","}${JSON.stringify(image)}`;
-      first = false;
-    }
-    yield `],"annotations":[`;
-    imageId = 0;
-    let annotationId = 0;
-    first = true;
-    for await (const sample of readSamples(db, where)) {
-      imageId++;
-      if (splitOf(context.split, sample.id) !== split) continue;
+      const split = splitOf(context.split, sample.id);
+      const part = parts[split];
+      const image = imageFileOf(sample);
+      await zip.add(`images/${split}/${sample.id}.${image.extension}`, context.store.read(image.sha256), { store: true });
+      await part.images.push(cocoImage(context, sample, imageId));
       const model = modelOf(context, sample);
       for (const box of sample.boxes) {
         const clipped = clipBox(box, model.width, model.height);
         if (!clipped) continue;
-        const bbox = [clipped.x1, clipped.y1, clipped.x2 - clipped.x1, clipped.y2 - clipped.y1];
-        const annotation = { id: ++annotationId, image_id: imageId, category_id: context.classes.indexOf(box.class) + 1, bbox, area: bbox[2]! * bbox[3]!, iscrowd: 0, segmentation: [] };
-        yield `${first ? "" : ","}${JSON.stringify(annotation)}`;
-        first = false;
+        const bbox = [clipped.x1, clipped.y1, clipped.x2 - clipped.x1, clipped.y2 - clipped.y1] as const;
+        await part.annotations.push({ id: ++part.annotationId, image_id: imageId, category_id: context.classes.indexOf(box.class) + 1, bbox, area: bbox[2] * bbox[3], iscrowd: 0, segmentation: [] });
       }
+      await context.written(split);
     }
-    yield "]}";
+    for (const split of SPLITS) {
+      await parts[split].images.close();
+      await parts[split].annotations.close();
+    }
+    const categories = JSON.stringify(cocoCategories(context));
+    for (const split of SPLITS) {
+      const info = {
+        description: `RareForge dataset export ${context.exportId} (${split})`,
+        version: "1.0",
+        year: context.createdAt.getUTCFullYear(),
+        date_created: context.createdAt.toISOString(),
+        rareforge: { exportId: context.exportId, split: { name: split, ...context.split } },
+      };
+      const files = parts[split];
+      async function* instances(): AsyncGenerator<string | Buffer> {
+        yield `{"info":${JSON.stringify(info)},"licenses":[],"categories":${categories},"images":[`;
+        yield* createReadStream(files.images.file);
+        yield `],"annotations":[`;
+        yield* createReadStream(files.annotations.file);
+        yield "]}";
+      }
+      await zip.add(`annotations/instances_${split}.json`, Readable.from(instances(), { objectMode: false }));
+    }
+  } finally {
+    await Promise.all(SPLITS.flatMap((split) => [parts[split].images.close(), parts[split].annotations.close()])).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
   }
-  return Readable.from(json(), { objectMode: false });
-}
-
-export async function writeCoco(context: ExportContext): Promise<void> {
-  const { zip } = context;
-  for (const split of SPLITS) await zip.directory(`images/${split}`);
-  for await (const sample of readSamples(context.db, context.where)) {
-    const split = splitOf(context.split, sample.id);
-    const image = imageFileOf(sample);
-    await zip.add(`images/${split}/${sample.id}.${image.extension}`, context.store.read(image.sha256), { store: true });
-    await context.written(split);
-  }
-  for (const split of SPLITS) await zip.add(`annotations/instances_${split}.json`, cocoInstances(context, split));
 }
 
 // ---------------------------------------------------------------------------------------------- DICOM
