@@ -209,7 +209,8 @@ export class JobManager {
       const reproduction = await reproduceFromRecord(record, this.config.modelsDir, this.config.onnxThreads > 0 ? { intraOpThreads: this.config.onnxThreads } : {});
       return {
         sampleId,
-        matches: reproduction.sha256 === sample.artifact.sha256,
+        // The files beside the main artifact (medical: DICOM, ground truth, SEG) must come out the same too.
+        matches: reproduction.sha256 === sample.artifact.sha256 && sameFiles(sample.files, reproduction.files),
         expectedSha256: sample.artifact.sha256,
         actualSha256: reproduction.sha256,
         executionProvider: record.executionProvider,
@@ -235,3 +236,10 @@ export class JobManager {
 }
 
 export type { ExecutionProviderName };
+
+/** Stored `Sample.files` entries and regenerated files name the same roles with the same hashes. */
+function sameFiles(stored: unknown, regenerated: { role: string; sha256: string }[]): boolean {
+  const list = Array.isArray(stored) ? (stored as { role: string; sha256: string }[]) : [];
+  const key = (files: { role: string; sha256: string }[]) => files.map((f) => `${f.role}:${f.sha256}`).sort().join(",");
+  return key(list) === key(regenerated);
+}
