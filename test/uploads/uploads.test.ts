@@ -167,6 +167,27 @@ describe.skipIf(!sharedDicomAvailable)("uploading reference scans", () => {
     expect(filesUnder(path.join(dataDir, "artifacts", "tmp"))).toEqual([]);
   });
 
+  it("inserts a pathology into an uploaded scan through GraphQL and refuses a region outside it as a typed result", async () => {
+    const scan = (await upload(readSharedDicom("MR_small.dcm"))).data;
+    const INSERT = `mutation ($scan: ID!, $box: RegionBoxInput) {
+      insertPathology(referenceScanId: $scan, box: $box, parameters: { pathology: "lesions", lesionContrast: 0.9 }, sampler: "ddim", steps: 6, guidance: 3, seed: 1) {
+        __typename
+        ... on MutationInsertPathologySuccess { data { uuid parameters referenceScan { uuid } artifact { mediaType url } files { role mediaType url } } }
+        ... on InsertionRefusedError { code message }
+      } }`;
+    const inserted = await test.graphql(INSERT, { scan: scan.id, box: { x: 10, y: 12, width: 8, height: 8 } });
+    expect(inserted.errors).toBeUndefined();
+    const insertion = inserted.data!.insertPathology.data;
+    expect(insertion).toMatchObject({ referenceScan: { uuid: scan.uuid }, artifact: { mediaType: "application/dicom" }, parameters: { pathology: "lesions", lesionX: 14 / 64, lesionY: 16 / 64 } });
+    expect(insertion.files.map((f: { role: string }) => f.role)).toEqual(["preview", "ground-truth", "segmentation"]);
+    const dicom = await fetch(`${test.service.url}${insertion.artifact.url}`);
+    expect(dicom.headers.get("content-type")).toBe("application/dicom");
+    expect(dicomParser.parseDicom(new Uint8Array(await dicom.arrayBuffer())).string("x0020000d")).toBe(scan.studyInstanceUid);
+
+    const refused = await test.graphql(INSERT, { scan: scan.id, box: { x: 60, y: 0, width: 8, height: 8 } });
+    expect(refused.data!.insertPathology).toMatchObject({ __typename: "InsertionRefusedError", code: "REGION" });
+  });
+
   it("refuses an empty file, a file over the limit and a file of another type, storing nothing", async () => {
     const scansBefore = await db.prisma.referenceScan.count();
     expect(await upload(new Uint8Array())).toMatchObject({ __typename: "UploadRefusedError", code: "EMPTY" });
