@@ -12,6 +12,8 @@ import type { Database } from "../../src/db/index.ts";
 import { testBackends, type TestBackend } from "../helpers/databases.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 import { JOB, subscribeSse } from "../jobs/helpers.ts";
+import { fetchReport, formatReport } from "../../src/commands/report.ts";
+import { formatSearch, runSearch, type SearchSnapshot } from "../../src/commands/search.ts";
 import { YOLOV8N_INT8, sharedDetectorAvailable } from "./helpers/shared-data.ts";
 
 const MODELS_DIR = new URL("../../models/", import.meta.url).pathname;
@@ -256,6 +258,14 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop, sta
     );
     expect(again.data?.scoreSamples.data).toEqual({ scored: 0, invalid: 0, alreadyScored: 200 });
     expect(await db.prisma.score.count({ where: { sample: { jobId: uuid } } })).toBe(200);
+
+    // `rareforge report` prints the same figures as a table
+    const cli = await fetchReport({ url: api.service.url, job: uuid, detector: "road-detector" });
+    const text = formatReport(cli);
+    const overallLine = text.split("\n").find((l) => l.startsWith("overall"))!;
+    expect(overallLine.split(/\s{2,}/).slice(1, 3)).toEqual([String(report.overall.n), String(report.overall.misses)]);
+    for (const value of ["weather", "clear", "fog", "timeOfDay", "hazardW", "[0.080, 0.124)"]) expect(text).toContain(value);
+    await expect(fetchReport({ url: api.service.url, job: uuid, detector: "no-such-detector" })).rejects.toThrow(/^no detector "no-such-detector"; registered: (.+, )?road-detector@1\.0\.0(, |$)/);
   });
 
 });
@@ -342,6 +352,17 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop on $
     });
     const own = await db.prisma.sample.count({ where: { scenarioVersion: { scenarioId: Buffer.from(scenarioId, "base64").toString().split(":")[1]! }, job: { searchId: null }, status: "OK" } });
     expect(scenarioReport.data?.scenarioReport.data.samples).toBe(own);
+  });
+
+  it("rareforge search starts a search and follows its progress to the end", { timeout: 200_000 }, async () => {
+    const { api } = h;
+    const snapshots: SearchSnapshot[] = [];
+    const result = await runSearch({ url: api.service.url, scenario: "loop-hazards", detector: "road-detector", budget: 12, method: "halton", batch: 6, steps: 2, seed: 4, onProgress: (s) => snapshots.push(s) });
+    expect(result).toMatchObject({ method: "HALTON", status: "SUCCEEDED", evaluatedCount: 12, derivedScenario: null });
+    expect(result.iterations.map((i: { n: number }) => i.n)).toEqual([6, 6]);
+    expect(snapshots.at(-1)).toMatchObject({ status: "SUCCEEDED", evaluatedCount: 12 });
+    expect(formatSearch(result)).toMatch(/failure search [0-9a-f-]{36} \(HALTON\): SUCCEEDED\n  iteration  0: /);
+    await expect(runSearch({ url: api.service.url, scenario: "loop-hazards", detector: "road-detector", budget: 0, method: "cem" })).rejects.toThrow(/ValidationError: invalid failure search: budget/);
   });
 
   it("refuses a budget <= 0, an unknown method's settings and an unmappable scenario with typed errors and no rows", async () => {
