@@ -127,10 +127,11 @@ export class ReferenceScanService {
   }
 
   /**
-   * Inpaints a pathology into a stored DICOM scan: the scan is resized to the model's grid, the region (and
-   * a feathered band around it) regenerated with the pathology condition, and the result composited back
-   * at the scan's resolution, so pixels beyond the band are the source's exactly. The output is a DICOM in
-   * the source's (de-identified) study, a new series, referencing the source via Source Image Sequence.
+   * Inpaints a pathology into a stored DICOM scan: the scan is resized to the model's grid, the lesion's
+   * disc within the region (and a feathered band around it) regenerated with the pathology condition, and
+   * the result composited back at the scan's resolution, so pixels beyond the band are the source's
+   * exactly. The output is a DICOM in the source's (de-identified) study, a new series, referencing the
+   * source via Source Image Sequence.
    */
   async insertPathology(request: PathologyInsertionRequest) {
     const scan = await this.db.prisma.referenceScan.findUnique({ where: { id: request.referenceScanId }, include: { artifact: true } });
@@ -162,20 +163,17 @@ export class ReferenceScanService {
     const pixels = checkScan(source, manifest);
     const { rows, columns } = source;
 
-    // 1. The region, its feathered band, and the model-grid mask covering both.
-    let mask: Uint8Array;
+    // 1. The region the user allows to change.
+    let region: Uint8Array;
     try {
-      mask = regionMask(await this.regionOf(request.region, rows, columns), rows, columns);
+      region = regionMask(await this.regionOf(request.region, rows, columns), rows, columns);
     } catch (error) {
       if (error instanceof RegionError) throw new InsertionRefusedError("REGION", error.message);
       throw error;
     }
-    const weights = featherWeights(mask, rows, columns, feather);
-    const { width: gridWidth, height: gridHeight, valueRange, storedRange } = manifest.image;
-    const grid = gridMask(weights, rows, columns, gridWidth, gridHeight);
 
     // 2. The condition: the lesion sits in the region unless the request places it.
-    const parameters = { ...lesionDefaults(manifest, mask, rows, columns), ...request.parameters };
+    const parameters = { ...lesionDefaults(manifest, region, rows, columns), ...request.parameters };
     try {
       assertParametersFit(manifest, parameters);
     } catch (error) {
@@ -183,22 +181,33 @@ export class ReferenceScanService {
       throw error;
     }
 
-    // 3. Scan values -> the model's stored range (identity when the scan fits in it), as a 16-bit PNG
-    //    reference in stored units (the pipeline reads such a PNG as the manifest's storedRange says).
+    // 3. What is replaced: the lesion's disc (with a margin for its rim) within the region, then a feathered
+    //    band; the rest of the region keeps the real tissue. The model-grid mask covers all of it.
+    const mask = lesionWithinRegion(manifest, parameters, region, rows, columns);
+    if (!mask.some((v) => v === 1)) throw new InsertionRefusedError("REGION", "the lesion placed by the parameters does not overlap the region");
+    const weights = featherWeights(mask, rows, columns, feather);
+    const { width: gridWidth, height: gridHeight, valueRange, storedRange } = manifest.image;
+    const grid = gridMask(weights, rows, columns, gridWidth, gridHeight);
+
+    // 4. Scan values -> the model's stored range: the scan's own range is stretched over it, so the model
+    //    sees the contrast it was trained on (scanner units differ from scan to scan), and the generated
+    //    values are mapped back the same way. The reference is a 16-bit PNG in stored units (the pipeline
+    //    reads such a PNG as the manifest's storedRange says).
     const [storedLo, storedHi] = storedRange!;
-    let scanLo = storedLo;
-    let scanHi = storedHi;
+    let scanLo = Infinity;
+    let scanHi = -Infinity;
     for (const v of pixels) {
       if (v < scanLo) scanLo = v;
       if (v > scanHi) scanHi = v;
     }
+    if (scanHi === scanLo) throw new InsertionRefusedError("SCAN_UNSUPPORTED", `the scan is a flat image (every pixel ${scanLo}); there is no anatomy to inpaint into`);
     const toStored = (v: number) => storedLo + ((v - scanLo) * (storedHi - storedLo)) / (scanHi - scanLo);
     const reference = encodePng({ width: columns, height: rows, channels: 1, depth: 16, data: Uint16Array.from(pixels, (v) => Math.round(toStored(v))) });
     const maskPng = encodePng({ width: gridWidth, height: gridHeight, channels: 1, depth: 8, data: grid.map((v) => v * 255) });
 
     const id = randomUUID();
     const createdAt = new Date();
-    const regionRecord = request.region.kind === "box" ? { ...request.region } : { kind: "mask", sha256: sha256Of(request.region.bytes), pixels: mask.reduce((n, v) => n + v, 0) };
+    const regionRecord = request.region.kind === "box" ? { ...request.region } : { kind: "mask", sha256: sha256Of(request.region.bytes), pixels: region.reduce((n, v) => n + v, 0) };
     const runtime = await openModelRuntime(model, { ep, ...(this.settings.onnxThreads > 0 ? { intraOpThreads: this.settings.onnxThreads } : {}) });
     let record: GenerationRecord;
     let generated: Float32Array;
@@ -236,7 +245,7 @@ export class ReferenceScanService {
       await runtime.dispose();
     }
 
-    // 4. Model space -> stored units -> scan values, upsampled to the scan, blended in the band only.
+    // 5. Model space -> stored units -> scan values, upsampled to the scan, blended in the band only.
     const [valueLo, valueHi] = valueRange;
     const inScanUnits = generated.map((x) => {
       const stored = storedLo + ((x - valueLo) / (valueHi - valueLo)) * (storedHi - storedLo);
@@ -365,6 +374,28 @@ function geometryOf(image: DicomImage): ImagePlaneGeometry | undefined {
   const s = image.summary;
   if (!s.pixelSpacing || s.sliceThickness === undefined || !s.imagePositionPatient || !s.imageOrientationPatient || !s.frameOfReferenceUid) return undefined;
   return { pixelSpacing: s.pixelSpacing, sliceThickness: s.sliceThickness, imagePositionPatient: s.imagePositionPatient, imageOrientationPatient: s.imageOrientationPatient, frameOfReferenceUid: s.frameOfReferenceUid };
+}
+
+/** Margin around the lesion's nominal radius that is regenerated too (rim, oedema, mass effect). */
+const LESION_MARGIN = 1.3;
+
+/** The region's pixels within LESION_MARGIN × radius of the lesion centre (the whole region without a circle label). */
+function lesionWithinRegion(manifest: ModelManifest, parameters: ScenarioParameters, region: Uint8Array, rows: number, columns: number): Uint8Array {
+  const rule = manifest.labels.find((r) => r.kind === "circle");
+  if (!rule || rule.kind !== "circle" || rule.absentWhen.includes(String(parameters[rule.class]))) return region;
+  const cx = Number(parameters[rule.cx]) * columns;
+  const cy = Number(parameters[rule.cy]) * rows;
+  const reach = Number(parameters[rule.radius]) * columns * LESION_MARGIN;
+  const mask = new Uint8Array(rows * columns);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < columns; c++) {
+      const i = r * columns + c;
+      const dx = c + 0.5 - cx;
+      const dy = r + 0.5 - cy;
+      if (region[i] && dx * dx + dy * dy <= reach * reach) mask[i] = 1;
+    }
+  }
+  return mask;
 }
 
 /** Centre and radius fields of the manifest's circle label, set from the region (clamped to the field's range). */

@@ -1,8 +1,9 @@
 // Inserting a pathology into an uploaded scan: only the region's neighbourhood changes, the output is a
 // conformant DICOM in the source's study that references the source, and refusals leave nothing behind.
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import dcmjs from "dcmjs";
 import dicomParser from "dicom-parser";
 import { encode as encodePng } from "fast-png";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -98,7 +99,9 @@ describe.skipIf(!sharedDicomAvailable)("inserting a pathology into MR_small", ()
     expect(dataSet.string("x0020000e")).not.toBe(scan.seriesInstanceUid);
     expect(dataSet.string("x0008001c")).toBe("YES");
     expect(dataSet.string("x00100020")).toBe(dicomParser.parseDicom(await import("node:fs").then((fs) => fs.readFileSync(store.pathOf(scan.artifact.sha256)))).string("x00100020"));
-    expect(JSON.parse(dataSet.string("x00091001") ?? "{}")).toMatchObject({ parameters: { pathology: "tumour" }, pathologyInsertion: { id: insertion.id, referenceScan: { id: scan.id } } });
+    // The scan's own value range is what was stretched over the model's stored range.
+    const scanRange = [Math.min(...source.pixels), Math.max(...source.pixels)];
+    expect(JSON.parse(dataSet.string("x00091001") ?? "{}")).toMatchObject({ parameters: { pathology: "tumour" }, pathologyInsertion: { id: insertion.id, referenceScan: { id: scan.id }, scanToStoredRange: scanRange } });
 
     // The lesion defaults to the region: its ground truth lies inside the box.
     const files = insertion.files as { role: string; sha256: string }[];
@@ -128,6 +131,65 @@ describe.skipIf(!sharedDicomAvailable)("inserting a pathology into MR_small", ()
     expect(changed.outside).toBe(0);
     expect(changed.inside).toBeGreaterThan(20);
     expect(insertion.region).toMatchObject({ kind: "mask", pixels: 64 });
+  });
+
+  it("regenerates only the lesion's disc (with its margin) inside a larger region; the rest of the region keeps the scan", async () => {
+    // A 48x48 region with a small lesion placed at its centre: radius 0.06 x 64 = 3.84 px, 1.3 margin -> 5 px.
+    const region = { x: 8, y: 8, width: 48, height: 48 };
+    const insertion = await insert({ region: { kind: "box", ...region }, parameters: { pathology: "tumour", lesionContrast: 1, lesionX: 0.5, lesionY: 0.5, lesionRadius: 0.06 } });
+    const source = await readDicom(readSharedDicom("MR_small.dcm"));
+    const output = await readDicom(new Uint8Array(readFileSync(store.pathOf(insertion.artifact.sha256))));
+    // Feathered band: chessboard distance <= feather from the disc, so Euclidean <= feather x sqrt(2) beyond it.
+    const reach = 0.06 * 64 * 1.3 + feather * Math.SQRT2 + 1;
+    let nearLesion = 0;
+    let elsewhereInRegion = 0;
+    let regionPixelsFarFromLesion = 0;
+    for (let r = 0; r < 64; r++) {
+      for (let c = 0; c < 64; c++) {
+        const far = Math.hypot(c + 0.5 - 32, r + 0.5 - 32) > reach;
+        const inRegion = c >= region.x && c < region.x + region.width && r >= region.y && r < region.y + region.height;
+        if (far && inRegion) regionPixelsFarFromLesion++;
+        if (source.pixels[r * 64 + c] === output.pixels[r * 64 + c]) continue;
+        if (far) elsewhereInRegion++;
+        else nearLesion++;
+      }
+    }
+    expect(regionPixelsFarFromLesion).toBeGreaterThan(1500);
+    expect(elsewhereInRegion).toBe(0);
+    expect(nearLesion).toBeGreaterThan(Math.PI * 3.84 * 3.84);
+    expect(insertion.region).toEqual({ kind: "box", ...region });
+  });
+
+  it("records the whole mask region, not just the part the lesion replaced", async () => {
+    const mask = new Uint8Array(64 * 64);
+    for (let r = 20; r < 40; r++) for (let c = 20; c < 40; c++) mask[r * 64 + c] = 255;
+    const bytes = encodePng({ width: 64, height: 64, channels: 1, depth: 8, data: mask });
+    const insertion = await insert({ region: { kind: "mask-image", bytes }, parameters: { pathology: "haemorrhage", lesionContrast: 1, lesionX: 0.47, lesionY: 0.47, lesionRadius: 0.04 } });
+    expect(insertion.region).toMatchObject({ kind: "mask", pixels: 400 });
+  });
+
+  it("refuses a lesion placed outside the region and a flat scan, writing nothing", async () => {
+    const filesBefore = filesUnder(path.join(dataDir, "artifacts")).length;
+    const rowsBefore = await db.prisma.pathologyInsertion.count();
+
+    const away = await insert({ parameters: { pathology: "tumour", lesionContrast: 1, lesionX: 0.85, lesionY: 0.15, lesionRadius: 0.05 } }).catch((e: unknown) => e);
+    expect(away).toBeInstanceOf(InsertionRefusedError);
+    expect((away as InsertionRefusedError).code).toBe("REGION");
+    expect((away as Error).message).toMatch(/does not overlap the region/);
+
+    // MR_small with every pixel set to one value: nothing to map onto the model's range.
+    const dicom = dcmjs.data.DicomMessage.readFile(readSharedDicom("MR_small.dcm").slice().buffer as ArrayBuffer);
+    dicom.dict["7FE00010"]!.Value = [new Uint16Array(64 * 64).fill(700).buffer];
+    const flat = await service.upload(new Uint8Array(dicom.write()));
+    const filesWithFlat = filesUnder(path.join(dataDir, "artifacts")).length;
+    expect(filesWithFlat).toBe(filesBefore + 1);
+    const refused = await insert({ referenceScanId: flat.id }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(InsertionRefusedError);
+    expect((refused as InsertionRefusedError).code).toBe("SCAN_UNSUPPORTED");
+    expect((refused as Error).message).toMatch(/flat image \(every pixel 700\)/);
+
+    expect(await db.prisma.pathologyInsertion.count()).toBe(rowsBefore);
+    expect(filesUnder(path.join(dataDir, "artifacts")).length).toBe(filesWithFlat);
   });
 
   it("refuses a region outside the scan, a PNG scan and an unknown sampler before writing anything", async () => {
