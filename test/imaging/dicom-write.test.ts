@@ -212,6 +212,17 @@ describe("files RareForge writes, checked by third-party DICOM tools", () => {
   });
   if (!dciodvfyAvailable) it.skip(skipMessage("dciodvfy", "dicom3tools"), () => undefined);
 
+  it.skipIf(!dciodvfyAvailable)("sets aside nothing but the (0008,001C) dictionary error: a real error in the same file is reported", () => {
+    const dicom = dcmjs.data.DicomMessage.readFile(writeSyntheticDicom(input()).slice().buffer as ArrayBuffer);
+    dicom.dict["00280301"] = { vr: "CS", Value: ["MAYBE"] };
+    const broken = join(directory, "burned-in-maybe.dcm");
+    writeFileSync(broken, new Uint8Array(dicom.write()));
+    const verdict = runDciodvfy(broken);
+    expect(verdict.errors.join("\n"), verdict.output).toMatch(/enumerated value <MAYBE> .*Burned In Annotation/);
+    expect(verdict.staleDictionaryErrors).toHaveLength(1);
+    expect(verdict.staleDictionaryErrors[0]).toMatch(/not a recognized standard attribute - \(0x0008,0x001c\)/);
+  });
+
   it.skipIf(!dcmdumpAvailable)("dcmdump (dcmtk) reads every element and the whole pixel data", () => {
     for (const [name, path] of files) {
       const dump = runDcmdump(path);
