@@ -5,6 +5,9 @@ import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ZipArchive } from "archiver";
 
+/** Entries smaller than this are stored, not deflated. */
+const SMALL_ENTRY_BYTES = 1024;
+
 export interface ZipEntryOptions {
   /** Store without compression (PNG and other already-compressed files). */
   store?: boolean;
@@ -36,8 +39,12 @@ export class ZipWriter {
 
   async add(name: string, source: Buffer | string | Readable, options: ZipEntryOptions = {}): Promise<void> {
     if (this.failure) throw this.failure;
+    const data = typeof source === "string" ? Buffer.from(source, "utf8") : source;
+    // Deflating a few bytes saves nothing, and each deflated entry costs a zlib stream whose native memory
+    // (a few hundred KB) lasts until the next GC: a YOLO export's label files are stored as they are.
+    const store = options.store || (Buffer.isBuffer(data) && data.length < SMALL_ENTRY_BYTES);
     const done = new Promise<void>((resolve, reject) => this.pending.push({ resolve, reject }));
-    this.archive.append(typeof source === "string" ? Buffer.from(source, "utf8") : source, { name, date: this.date, ...(options.store ? { store: true } : {}) });
+    this.archive.append(data, { name, date: this.date, ...(store ? { store: true } : {}) });
     await done;
   }
 
