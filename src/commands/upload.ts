@@ -76,7 +76,7 @@ export function registerUploadCommand(program: Command): void {
     .option("--steps <n>", "denoising steps", "25")
     .option("--guidance <g>", "classifier-free guidance", "3")
     .option("--seed <n>", "noise seed", "0")
-    .option("--feather <px>", "blend band around the region, scan pixels", "3")
+    .option("--feather <px>", "blend band around the regenerated lesion, scan pixels", "3")
     .option("--out <file>", "where to write the DICOM", "insertion.dcm")
     .option("--out-dir <dir>", "also write the preview PNG, ground-truth JSON and SEG there")
     .action(async (scanId: string, options: Record<string, string | string[] | undefined>) => {

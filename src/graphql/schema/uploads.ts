@@ -164,7 +164,7 @@ builder.mutationFields((t) => ({
   insertPathology: t.prismaField({
     type: "PathologyInsertion",
     description:
-      "Inpaints a pathology into a DICOM reference scan inside a region (box, or a PNG mask of the scan's size, white = region): pixels beyond the region and a `feather`-pixel band around it stay the source's exactly. Runs synchronously.",
+      "Inpaints a pathology into a DICOM reference scan inside a region (box, or a PNG mask of the scan's size, white = region): only the lesion's disc (with a margin for its rim) within the region is regenerated and blended in over a `feather`-pixel band; pixels beyond the region and that band stay the source's exactly. Runs synchronously.",
     args: {
       referenceScanId: t.arg.globalID({ required: true }),
       box: t.arg({ type: RegionBoxInput, required: false }),
@@ -176,7 +176,7 @@ builder.mutationFields((t) => ({
       guidance: t.arg.float({ required: true }),
       seed: t.arg.int({ required: true }),
       strength: t.arg.float({ required: false, description: "Share of the schedule re-run inside the region (default 1)." }),
-      feather: t.arg.int({ required: false, description: "Blend band around the region, in scan pixels (default 3)." }),
+      feather: t.arg.int({ required: false, description: "Blend band around the regenerated lesion, in scan pixels (default 3)." }),
       executionProvider: t.arg.string({ required: false }),
     },
     errors: { types: [ValidationError, NotFoundError, InsertionRefusedError] },
