@@ -1,5 +1,8 @@
 """Evaluates one diffusion package with its critic and detector: python3 training/evaluate.py <road-hazards|brain-mri>
 
+0. Know the judge: the critic's own accuracy (per attribute, median box IoU) on held-out generator
+   images, as rendered and with its training blur/noise; a critic is a valid judge of the model only
+   if it is accurate there. `evaluate.py <road-critic|brain-critic>` runs this step alone.
 1. Guidance sweep: a small balanced grid sampled at each candidate guidance (DDIM, 25 steps);
    the best (mean attribute accuracy + median box IoU) becomes the package default, and the
    package and its fixtures are re-exported with it.
@@ -31,6 +34,9 @@ CHECKPOINTS = os.path.join(TRAINING_DIR, "checkpoints")
 GUIDANCE_CANDIDATES = [1.5, 3.0, 5.0]
 STEPS = 25
 SIBLINGS = {"road-hazards": ("road-detector", "road-critic"), "brain-mri": ("brain-detector", "brain-critic")}
+CRITICS = {critic: model for model, (_, critic) in SIBLINGS.items()}
+HELD_OUT = 2000          # held-out generator images (seed EVAL_SEED) for the critic's and the detector's own figures
+TARGETS = {"attributeAccuracy": 0.95, "medianBoxIoU": 0.6}
 
 
 def balanced_grid(domain, per_cell, rng):
@@ -44,6 +50,18 @@ def balanced_grid(domain, per_cell, rng):
     return [domain.draw(rng, **cell) for cell in cells for _ in range(per_cell)]
 
 
+def sweep_grid(domain, rng):
+    """A smaller balanced grid for the guidance sweep (CPU budget): road, every hazard x weather
+    pair with the time of day cycling (28); brain, 8 draws per pathology (32)."""
+    layout = domain.layout
+    if domain.name == "road":
+        times = layout.field("timeOfDay")["values"]
+        cells = [{"hazard": h, "weather": w, "time_of_day": times[(i + j) % len(times)]}
+                 for i, h in enumerate(layout.field("hazard")["values"]) for j, w in enumerate(layout.field("weather")["values"])]
+        return [domain.draw(rng, **cell) for cell in cells]
+    return [domain.draw(rng, pathology=p) for p in layout.field("pathology")["values"] for _ in range(8)]
+
+
 def sample_images(model, domain, params, guidance, seed, batch=48):
     """DDIM samples for params, each from noise keyed by (seed, index); returns model space [-1,1]."""
     conditions = torch.from_numpy(np.stack([domain.layout.encode(p) for p in params]))
@@ -53,6 +71,7 @@ def sample_images(model, domain, params, guidance, seed, batch=48):
         noise = torch.stack([torch.randn((domain.channels, 64, 64), generator=torch.Generator().manual_seed(seed * 100003 + start + i))
                              for i in range(n)])
         out.append(diffusion.ddim_sample(model, noise, conditions[start:start + n], steps=STEPS, guidance=guidance))
+        print(f"{time.strftime('%H:%M:%S')}   sampled {start + n}/{len(params)} at guidance {guidance}", flush=True)
     return torch.cat(out).clamp(-1, 1)
 
 
@@ -69,7 +88,7 @@ def judge(critic, domain, images, params):
     attributes = domain.categorical_attributes
     correct = {a: [] for a in attributes}
     per_value = {a: {} for a in attributes}
-    ious, contrast_err = [], []
+    ious, ious_by_class, contrast_err = [], {}, []
     for p, vec in zip(params, predicted):
         found = domain.layout.decode(vec)
         for a in attributes:
@@ -80,18 +99,49 @@ def judge(critic, domain, images, params):
         if requested_box is not None:
             found_box = domain.box_of({**found, domain.class_field: p[domain.class_field]})
             ious.append(float(perception.box_iou(torch.tensor(requested_box), torch.tensor(found_box))))
+            ious_by_class.setdefault(p[domain.class_field], []).append(ious[-1])
             if "lesionContrast" in p:
                 contrast_err.append(abs(found["lesionContrast"] - p["lesionContrast"]))
     result = {
         "attributeAccuracy": {a: round(float(np.mean(v)), 4) for a, v in correct.items()},
         "accuracyByValue": {a: {k: round(float(np.mean(v)), 4) for k, v in d.items()} for a, d in per_value.items()},
         "medianBoxIoU": round(float(np.median(ious)), 4) if ious else None,
+        "medianBoxIoUByClass": {k: round(float(np.median(v)), 4) for k, v in ious_by_class.items()},
         "boxesJudged": len(ious),
         "samples": len(params),
     }
     if contrast_err:
         result["lesionContrastMeanAbsError"] = round(float(np.mean(contrast_err)), 4)
     return result
+
+
+def meets(verdict):
+    return (min(verdict["attributeAccuracy"].values()) >= TARGETS["attributeAccuracy"]
+            and (verdict["medianBoxIoU"] or 0) >= TARGETS["medianBoxIoU"])
+
+
+def know_the_judge(critic, domain, critic_name, images_uint8, params, log):
+    """The critic on held-out generator images, as rendered and with the blur/noise it was trained
+    with (model samples are softer than renders); writes its report and critic.json's evaluation."""
+    x = torch.from_numpy(images_uint8).float() / 127.5 - 1.0
+    rendered = judge(critic, domain, x, params)
+    augmented = judge(critic, domain, perception.augment_for_critic(x, torch.Generator().manual_seed(EVAL_SEED)), params)
+    log(f"critic on held-out generator images: {rendered['attributeAccuracy']} IoU {rendered['medianBoxIoU']}")
+    log(f"  with training blur/noise: {augmented['attributeAccuracy']} IoU {augmented['medianBoxIoU']}")
+    figures = {"heldOutGeneratorImages": len(params), "seed": EVAL_SEED, "rendered": rendered,
+               "withTrainingAugmentation": augmented, "bar": TARGETS, "validJudge": meets(rendered)}
+    report_path = os.path.join(REPORTS_DIR, f"{critic_name}-eval.json")
+    json.dump({"critic": critic_name, "command": f"python3 training/evaluate.py {critic_name}", **figures},
+              open(report_path, "w"), indent=2)
+    rel = os.path.relpath(report_path, os.path.dirname(TRAINING_DIR))
+    update_manifest(os.path.join(package.MODELS_DIR, critic_name, "critic.json"), {
+        "report": rel, "heldOutGeneratorImages": len(params),
+        "attributeAccuracy": rendered["attributeAccuracy"], "accuracyByValue": rendered["accuracyByValue"],
+        "medianBoxIoU": rendered["medianBoxIoU"], "medianBoxIoUByClass": rendered["medianBoxIoUByClass"],
+        "withTrainingAugmentation": {"attributeAccuracy": augmented["attributeAccuracy"],
+                                     "medianBoxIoU": augmented["medianBoxIoU"]},
+        "bar": TARGETS, "validJudge": figures["validJudge"]})
+    return figures
 
 
 def nms(boxes, scores, iou_threshold):
@@ -185,26 +235,36 @@ def save_grid(images, rows, cols, path):
     Image.fromarray(canvas.transpose(1, 2, 0)).save(path, optimize=True)
 
 
-def update_manifest(path, evaluation):
+def update_manifest(path, evaluation, merge=False):
     manifest = json.load(open(path))
-    manifest["evaluation"] = evaluation
+    manifest["evaluation"] = {**(manifest.get("evaluation") or {}), **evaluation} if merge else evaluation
     json.dump(manifest, open(path, "w"), indent=2)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("package", choices=sorted(SIBLINGS))
+    parser.add_argument("package", choices=sorted(SIBLINGS) + sorted(CRITICS))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--per-cell", type=int, help="samples per grid cell (default: 7 road, 128 brain)")
+    parser.add_argument("--guidance", type=float, help="skip the sweep and use this guidance")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="time one batch of samples, print the projected run time, write nothing")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     name = args.package
     _, domain = PACKAGES[name]
-    detector_name, critic_name = SIBLINGS[name]
     os.makedirs(REPORTS_DIR, exist_ok=True)
     started = time.time()
     log = lambda msg: print(f"{time.strftime('%H:%M:%S')} [{name} eval] {msg}", flush=True)  # noqa: E731
+    held_out_images, held_out_params = domain.dataset(HELD_OUT, EVAL_SEED)
 
+    if name in CRITICS:
+        if not os.path.exists(os.path.join(CHECKPOINTS, name, "last.pt")):
+            from_onnx.checkpoint_from_package(name, os.path.join(CHECKPOINTS, name), log=log)
+        critic, _, _ = perception.load_trained("critic", domain, os.path.join(CHECKPOINTS, name))
+        know_the_judge(critic, domain, name, held_out_images, held_out_params, log)
+        return
+    detector_name, critic_name = SIBLINGS[name]
     for package_name in (name, critic_name, detector_name):
         # A package trained elsewhere (or whose checkpoint was lost) is judged by its shipped weights.
         if not os.path.exists(os.path.join(CHECKPOINTS, package_name, "last.pt")):
@@ -213,24 +273,40 @@ def main():
     critic, _, _ = perception.load_trained("critic", domain, os.path.join(CHECKPOINTS, critic_name))
     detector, _, _ = perception.load_trained("detector", domain, os.path.join(CHECKPOINTS, detector_name))
 
+    per_cell = args.per_cell or (7 if domain.name == "road" else 128)
+    params = balanced_grid(domain, per_cell, np.random.default_rng(EVAL_SEED))
+    sweep_params = sweep_grid(domain, np.random.default_rng(EVAL_SEED + 10))
+    if args.dry_run:
+        t0 = time.time()
+        sample_images(model, domain, params[:48], 3.0, EVAL_SEED)
+        per_sample = (time.time() - t0) / 48
+        total = per_sample * (len(params) + (0 if args.guidance else len(sweep_params) * len(GUIDANCE_CANDIDATES)))
+        log(f"{per_sample:.2f} s per sample: {len(params)} evaluation samples"
+            + ("" if args.guidance else f" + {len(GUIDANCE_CANDIDATES)} x {len(sweep_params)} sweep samples")
+            + f" would take about {total / 60:.1f} min of sampling")
+        return
+
+    # 0. Know the judge: the critic's own figures on held-out generator images.
+    judge_figures = know_the_judge(critic, domain, critic_name, held_out_images, held_out_params, log)
+
     # 1. Guidance sweep on a small balanced grid.
-    sweep_params = balanced_grid(domain, 1 if domain.name == "road" else 16, np.random.default_rng(EVAL_SEED + 10))
     sweep = {}
-    for g in GUIDANCE_CANDIDATES:
+    for g in ([] if args.guidance else GUIDANCE_CANDIDATES):
         verdict = judge(critic, domain, sample_images(model, domain, sweep_params, g, EVAL_SEED + 10), sweep_params)
         score = float(np.mean(list(verdict["attributeAccuracy"].values()))) + (verdict["medianBoxIoU"] or 0)
         sweep[str(g)] = {"attributeAccuracy": verdict["attributeAccuracy"], "medianBoxIoU": verdict["medianBoxIoU"],
                          "score": round(score, 4)}
         log(f"guidance {g}: {sweep[str(g)]}")
-    guidance = float(max(GUIDANCE_CANDIDATES, key=lambda g: sweep[str(g)]["score"]))
+    guidance = args.guidance or float(max(GUIDANCE_CANDIDATES, key=lambda g: sweep[str(g)]["score"]))
     chosen = json.load(open(package.GUIDANCE_PATH)) if os.path.exists(package.GUIDANCE_PATH) else {}
     chosen[name] = guidance
     json.dump(chosen, open(package.GUIDANCE_PATH, "w"), indent=2)
-    package.build(name, os.path.join(CHECKPOINTS, name), log=log)   # defaults.guidance and the DDIM fixture use it
+    shipped = json.load(open(os.path.join(package.MODELS_DIR, name, "model.json")))["defaults"]["guidance"]
+    if guidance != shipped:
+        log(f"guidance default {shipped} -> {guidance}: re-exporting {name} and its fixtures")
+        package.build(name, os.path.join(CHECKPOINTS, name), log=log)   # defaults.guidance and the DDIM fixture use it
 
     # 2. Balanced grid at the shipped defaults; the generator's renders of the same conditions are the ceiling.
-    per_cell = args.per_cell or (7 if domain.name == "road" else 128)
-    params = balanced_grid(domain, per_cell, np.random.default_rng(EVAL_SEED))
     samples = sample_images(model, domain, params, guidance, EVAL_SEED)
     real = render_images(domain, params, EVAL_SEED)
     model_verdict, real_verdict = judge(critic, domain, samples, params), judge(critic, domain, real, params)
@@ -240,7 +316,6 @@ def main():
     detector_on_samples = detector_figures(detector, domain, to_uint8(samples), params)
 
     # 3. Detector on a larger held-out set of generator images.
-    held_out_images, held_out_params = domain.dataset(2000, EVAL_SEED)
     detector_on_real = detector_figures(detector, domain, held_out_images, held_out_params)
     log(f"detector on generator images: {detector_on_real['all']['all']}")
 
@@ -262,28 +337,30 @@ def main():
     report = {
         "model": name, "command": f"python3 training/evaluate.py {name}",
         "sampler": "ddim", "steps": STEPS, "guidance": guidance, "guidanceSweep": sweep,
-        "grid": "every combination of hazard x weather x timeOfDay, 7 draws each" if domain.name == "road"
-                else "each pathology, 128 draws each",
+        "grid": f"every combination of hazard x weather x timeOfDay, {per_cell} draws each" if domain.name == "road"
+                else f"each pathology, {per_cell} draws each",
+        "judge": {"name": critic_name, **judge_figures},
         "modelSamples": model_verdict, "generatorImages": real_verdict,
         "detector": {"name": detector_name, "generatorImages": detector_on_real, "modelSamples": detector_on_samples,
                      "heldOutGeneratorImages": len(held_out_params),
                      "rules": "score >= 0.25, per-class NMS at IoU 0.45, a hit is the right class at IoU >= 0.5"},
-        "targets": {"attributeAccuracy": 0.95, "medianBoxIoU": 0.6},
+        "targets": TARGETS,
         "grids": grid_files, "wallTimeSeconds": round(time.time() - started, 1),
     }
     json.dump(report, open(report_path, "w"), indent=2)
     rel_report = os.path.relpath(report_path, os.path.dirname(TRAINING_DIR))
     update_manifest(os.path.join(package.MODELS_DIR, name, "model.json"), {
         "report": rel_report, "samples": len(params), "sampler": "ddim", "steps": STEPS, "guidance": guidance,
-        "judge": critic_name,
-        "attributeAccuracy": model_verdict["attributeAccuracy"], "medianBoxIoU": model_verdict["medianBoxIoU"],
+        "judge": critic_name, "judgeValid": judge_figures["validJudge"],
+        "attributeAccuracy": model_verdict["attributeAccuracy"], "accuracyByValue": model_verdict["accuracyByValue"],
+        "medianBoxIoU": model_verdict["medianBoxIoU"], "medianBoxIoUByClass": model_verdict["medianBoxIoUByClass"],
         "generatorCeiling": {"attributeAccuracy": real_verdict["attributeAccuracy"],
                              "medianBoxIoU": real_verdict["medianBoxIoU"]},
-        "targets": report["targets"]})
+        "targets": TARGETS, "grids": grid_files})
     update_manifest(os.path.join(package.MODELS_DIR, critic_name, "critic.json"), {
-        "report": rel_report, "generatorImages": {"samples": real_verdict["samples"],
-                                                  "attributeAccuracy": real_verdict["attributeAccuracy"],
-                                                  "medianBoxIoU": real_verdict["medianBoxIoU"]}})
+        "evaluationGrid": {"report": rel_report, "samples": real_verdict["samples"],
+                           "attributeAccuracy": real_verdict["attributeAccuracy"],
+                           "medianBoxIoU": real_verdict["medianBoxIoU"]}}, merge=True)
     by_condition = {g: {k: {"recall": v["recall"], "precision": v["precision"]} for k, v in keys.items()}
                     for g, keys in detector_on_real.items() if g != "all"}
     update_manifest(os.path.join(package.MODELS_DIR, detector_name, "detector.json"), {
