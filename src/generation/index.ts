@@ -10,8 +10,8 @@ import {
   type ModelRuntime,
   type SamplerName,
 } from "../diffusion/index.ts";
-import { jobSampleUidNames, recordUidNames, tensorToPixels, writeMedicalSampleFiles, type CompanionFile, type GenerationRecord, type LesionSpec } from "../imaging/index.ts";
-import { loadModelPackage, resolveModelDir, type GroundTruth, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
+import { jobSampleUidNames, recordUidNames, tensorToPixels, writeMedicalSampleFiles, type CompanionFile, type GenerationRecord } from "../imaging/index.ts";
+import { conditionCircles, loadModelPackage, resolveModelDir, type GroundTruth, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { drawParameters, type ScenarioSpec } from "../scenarios/index.ts";
 import { sha256Of } from "../storage/index.ts";
 
@@ -107,7 +107,7 @@ export function encodeArtifact(sample: GeneratedSample, manifest: ModelManifest)
     modality: manifest.image.modality ?? "OT",
     record,
     model: { name: manifest.name, version: manifest.version },
-    lesions: lesionSpecs(manifest, sample.parameters),
+    lesions: conditionCircles(manifest, sample.parameters),
     uidNames: job?.id ? jobSampleUidNames(job.id, record.index) : recordUidNames(record),
     instanceNumber: record.index + 1,
     // A record without the job's time (made outside a job) gets a fixed date rather than the clock's.
@@ -118,17 +118,6 @@ export function encodeArtifact(sample: GeneratedSample, manifest: ModelManifest)
   return { bytes: png, mediaType: "image/png", files: files.map((file) => ({ ...file, sha256: sha256Of(file.bytes) })) };
 }
 
-/** The lesions a sample's condition asks for, from the manifest's circle label rules. */
-function lesionSpecs(manifest: ModelManifest, parameters: ScenarioParameters): LesionSpec[] {
-  const lesions: LesionSpec[] = [];
-  for (const rule of manifest.labels) {
-    if (rule.kind !== "circle") continue;
-    const label = String(parameters[rule.class]);
-    if (rule.absentWhen.includes(label)) continue;
-    lesions.push({ label, cx: Number(parameters[rule.cx]), cy: Number(parameters[rule.cy]), radius: Number(parameters[rule.radius]) });
-  }
-  return lesions;
-}
 
 const errorText = (error: unknown) => `${(error as Error).name ?? "Error"}: ${(error as Error).message ?? String(error)}`;
 

@@ -28,4 +28,4 @@ export {
   assertParametersFit,
   type ScenarioParameters,
 } from "./condition.ts";
-export { deriveLabels, type GroundTruth, type GroundTruthBox, type GroundTruthMask } from "./labels.ts";
+export { conditionCircles, deriveLabels, type ConditionCircle, type GroundTruth, type GroundTruthBox, type GroundTruthMask } from "./labels.ts";

@@ -74,3 +74,23 @@ export function deriveLabels(manifest: ModelManifest, parameters: ScenarioParame
   }
   return { boxes, masks };
 }
+
+/** A circle the condition asks for, in the condition's units: centre as fractions of width and height, radius as a fraction of the width. */
+export interface ConditionCircle {
+  label: string;
+  cx: number;
+  cy: number;
+  radius: number;
+}
+
+/** The circles (lesions) the drawn parameters ask for, from the manifest's circle label rules (absent classes skipped). */
+export function conditionCircles(manifest: ModelManifest, parameters: ScenarioParameters): ConditionCircle[] {
+  const circles: ConditionCircle[] = [];
+  for (const rule of manifest.labels) {
+    if (rule.kind !== "circle") continue;
+    const label = String(parameters[rule.class]);
+    if (rule.absentWhen.includes(label)) continue;
+    circles.push({ label, cx: Number(parameters[rule.cx]), cy: Number(parameters[rule.cy]), radius: Number(parameters[rule.radius]) });
+  }
+  return circles;
+}

@@ -27,11 +27,10 @@ import {
   writeMedicalSampleFiles,
   type CompanionFile,
   type GenerationRecord,
-  type LesionSpec,
   type ScanRegion,
 } from "../imaging/index.ts";
 import { readDicom, type DicomImage, type ImagePlaneGeometry } from "../imaging/dicom/index.ts";
-import { assertParametersFit, ConditionError, loadModelPackage, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
+import { assertParametersFit, conditionCircles, ConditionError, loadModelPackage, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { sha256Of, type ArtifactStore } from "../storage/index.ts";
 import { InsertionRefusedError } from "./errors.ts";
 import { prepareReferenceScan } from "./prepare.ts";
@@ -262,7 +261,7 @@ export class ReferenceScanService {
       modality: summary.modality ?? manifest.image.modality ?? "OT",
       record,
       model: { name: manifest.name, version: manifest.version },
-      lesions: lesionSpecs(manifest, parameters),
+      lesions: conditionCircles(manifest, parameters),
       uidNames: insertionUidNames(id),
       instanceNumber: 1,
       createdAt,
@@ -379,20 +378,22 @@ function geometryOf(image: DicomImage): ImagePlaneGeometry | undefined {
 /** Margin around the lesion's nominal radius that is regenerated too (rim, oedema, mass effect). */
 const LESION_MARGIN = 1.3;
 
-/** The region's pixels within LESION_MARGIN × radius of the lesion centre (the whole region without a circle label). */
+/** The region's pixels within LESION_MARGIN × radius of a lesion centre the condition asks for (the whole region when it asks for none). */
 function lesionWithinRegion(manifest: ModelManifest, parameters: ScenarioParameters, region: Uint8Array, rows: number, columns: number): Uint8Array {
-  const rule = manifest.labels.find((r) => r.kind === "circle");
-  if (!rule || rule.kind !== "circle" || rule.absentWhen.includes(String(parameters[rule.class]))) return region;
-  const cx = Number(parameters[rule.cx]) * columns;
-  const cy = Number(parameters[rule.cy]) * rows;
-  const reach = Number(parameters[rule.radius]) * columns * LESION_MARGIN;
+  const circles = conditionCircles(manifest, parameters);
+  if (circles.length === 0) return region;
   const mask = new Uint8Array(rows * columns);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < columns; c++) {
-      const i = r * columns + c;
-      const dx = c + 0.5 - cx;
-      const dy = r + 0.5 - cy;
-      if (region[i] && dx * dx + dy * dy <= reach * reach) mask[i] = 1;
+  for (const circle of circles) {
+    const cx = circle.cx * columns;
+    const cy = circle.cy * rows;
+    const reach = circle.radius * columns * LESION_MARGIN;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < columns; c++) {
+        const i = r * columns + c;
+        const dx = c + 0.5 - cx;
+        const dy = r + 0.5 - cy;
+        if (region[i] && dx * dx + dy * dy <= reach * reach) mask[i] = 1;
+      }
     }
   }
   return mask;
@@ -415,13 +416,3 @@ function lesionDefaults(manifest: ModelManifest, mask: Uint8Array, rows: number,
   };
 }
 
-function lesionSpecs(manifest: ModelManifest, parameters: ScenarioParameters): LesionSpec[] {
-  const lesions: LesionSpec[] = [];
-  for (const rule of manifest.labels) {
-    if (rule.kind !== "circle") continue;
-    const label = String(parameters[rule.class]);
-    if (rule.absentWhen.includes(label)) continue;
-    lesions.push({ label, cx: Number(parameters[rule.cx]), cy: Number(parameters[rule.cy]), radius: Number(parameters[rule.radius]) });
-  }
-  return lesions;
-}
