@@ -8,6 +8,69 @@ import { ZipArchive } from "archiver";
 /** Entries smaller than this are stored, not deflated. */
 const SMALL_ENTRY_BYTES = 1024;
 
+/** The part of compress-commons' ZipArchiveOutputStream (archiver's zip engine) that `batchCentralDirectory` wraps. */
+interface ZipEngine {
+  offset: number;
+  write(chunk: Buffer | string): boolean;
+  _writeCentralFileHeader(entry: unknown): void;
+  _writeCentralDirectoryZip64(): void;
+  _writeCentralDirectoryEnd(): void;
+}
+
+/** Central-directory records are written in chunks of about this size. */
+const CENTRAL_DIRECTORY_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * At finalize, compress-commons writes the whole central directory in one synchronous loop, each entry's
+ * record as 17 separate small writes. Behind a reader slower than that loop (any HTTP client) every one of
+ * them waits in the stream buffers as its own chunk: measured, 228 MB of RSS at once for 40,000 entries (a
+ * 20,000-sample YOLO export), growing with the entry count. Here the records are gathered and written in
+ * 64 KiB chunks; the bytes are the same. The engine's `offset` is kept exact while records are held (`_finish`
+ * reads it right after the loop), and what is held is written before the directory's end records.
+ * archiver is pinned; without the expected engine the zip is written unchanged, only without this saving.
+ */
+function batchCentralDirectory(archive: ZipArchive): void {
+  const engine = (archive as unknown as { _module?: { engine?: Partial<ZipEngine> } })._module?.engine;
+  if (!engine) return;
+  const { write, _writeCentralFileHeader: writeRecord, _writeCentralDirectoryZip64: writeZip64End, _writeCentralDirectoryEnd: writeEnd } = engine;
+  if (typeof write !== "function" || typeof writeRecord !== "function" || typeof writeZip64End !== "function" || typeof writeEnd !== "function") return;
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  const flush = (stream: ZipEngine) => {
+    if (heldBytes === 0) return;
+    const chunk = Buffer.concat(held, heldBytes);
+    held = [];
+    heldBytes = 0;
+    // `write` adds the chunk's length to `offset`, which already counts it.
+    stream.offset -= chunk.length;
+    write.call(stream, chunk);
+  };
+  engine._writeCentralFileHeader = function (this: ZipEngine, entry: unknown) {
+    // ASCII names and comments come as strings, which the stream would encode as UTF-8 too.
+    this.write = (part: Buffer | string) => {
+      const bytes = typeof part === "string" ? Buffer.from(part, "utf8") : part;
+      held.push(bytes);
+      heldBytes += bytes.length;
+      this.offset += bytes.length;
+      return true;
+    };
+    try {
+      writeRecord.call(this, entry);
+    } finally {
+      this.write = write;
+    }
+    if (heldBytes >= CENTRAL_DIRECTORY_CHUNK_BYTES) flush(this);
+  };
+  engine._writeCentralDirectoryZip64 = function (this: ZipEngine) {
+    flush(this);
+    writeZip64End.call(this);
+  };
+  engine._writeCentralDirectoryEnd = function (this: ZipEngine) {
+    flush(this);
+    writeEnd.call(this);
+  };
+}
+
 export interface ZipEntryOptions {
   /** Store without compression (PNG and other already-compressed files). */
   store?: boolean;
@@ -25,6 +88,7 @@ export class ZipWriter {
     private readonly date: Date,
   ) {
     this.archive = new ZipArchive({ zlib: { level: 6 } });
+    batchCentralDirectory(this.archive);
     this.archive.on("entry", () => this.pending.shift()?.resolve());
     this.archive.on("warning", (error) => this.fail(error));
     this.archive.on("error", (error) => this.fail(error));
