@@ -225,14 +225,22 @@ def detector_figures(detector, domain, images_uint8, params, match_iou=0.5):
 def save_grid(images, rows, cols, path):
     """images: model space [-1,1], [rows*cols, C, 64, 64] in row-major order."""
     x = ((images.clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
-    if x.shape[1] == 1:
-        x = np.repeat(x, 3, axis=1)
     pad = 2
-    canvas = np.full((3, rows * (64 + pad) + pad, cols * (64 + pad) + pad), 255, np.uint8)
+    canvas = np.full((x.shape[1], rows * (64 + pad) + pad, cols * (64 + pad) + pad), 255, np.uint8)
     for i in range(rows * cols):
         r, c = divmod(i, cols)
         canvas[:, pad + r * (64 + pad):pad + r * (64 + pad) + 64, pad + c * (64 + pad):pad + c * (64 + pad) + 64] = x[i]
-    Image.fromarray(canvas.transpose(1, 2, 0)).save(path, optimize=True)
+    write_png(canvas.transpose(1, 2, 0), path)
+
+
+def write_png(canvas, path):
+    """Grayscale as 8-bit gray; RGB as a 256-colour palette (no dither), which keeps a grid of noisy
+    samples at a few hundred KB instead of about 1 MB."""
+    if canvas.shape[2] == 1:
+        Image.fromarray(canvas[:, :, 0], "L").save(path, optimize=True)
+    else:
+        Image.fromarray(canvas, "RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                                                dither=Image.Dither.NONE).save(path, optimize=True)
 
 
 def update_manifest(path, evaluation, merge=False):
