@@ -16,6 +16,10 @@ export interface SearchCommandOptions {
   steps?: number;
   sampler?: string;
   guidance?: number;
+  /** CEM: fraction of each iteration kept as the elite (service default 0.1). */
+  elite?: number;
+  /** CEM: weight of the elite fit in each update (service default 0.7). */
+  smoothing?: number;
   progress?: boolean;
   /** Called with each snapshot (tests, --json). */
   onProgress?: (snapshot: SearchSnapshot) => void;
@@ -64,8 +68,8 @@ export async function runSearch(options: SearchCommandOptions): Promise<any> {
   const client = graphqlClient(options.url);
   const [scenario, detector] = await Promise.all([resolveScenario(client, options.scenario), resolveDetector(client, options.detector)]);
   const started = await client.request(
-    `mutation($s: ID!, $d: ID!, $budget: Int!, $method: SearchMethod!, $batch: Int, $seed: Int, $steps: Int, $sampler: String, $guidance: Float) {
-      startFailureSearch(scenarioId: $s, detectorId: $d, budget: $budget, method: $method, batchSize: $batch, seed: $seed, steps: $steps, sampler: $sampler, guidance: $guidance) {
+    `mutation($s: ID!, $d: ID!, $budget: Int!, $method: SearchMethod!, $batch: Int, $seed: Int, $steps: Int, $sampler: String, $guidance: Float, $elite: Float, $smoothing: Float) {
+      startFailureSearch(scenarioId: $s, detectorId: $d, budget: $budget, method: $method, batchSize: $batch, seed: $seed, steps: $steps, sampler: $sampler, guidance: $guidance, eliteFraction: $elite, smoothing: $smoothing) {
         __typename ... on Error { message } ... on ValidationError { issues { path message } } ... on MutationStartFailureSearchSuccess { data { id uuid } } } }`,
     {
       s: scenario.id,
@@ -77,6 +81,8 @@ export async function runSearch(options: SearchCommandOptions): Promise<any> {
       steps: options.steps ?? null,
       sampler: options.sampler ?? null,
       guidance: options.guidance ?? null,
+      elite: options.elite ?? null,
+      smoothing: options.smoothing ?? null,
     },
   );
   const search = unwrap<{ id: string; uuid: string }>(started.startFailureSearch);
@@ -136,6 +142,8 @@ export function registerSearchCommand(program: Command): void {
     .option("--steps <n>", "diffusion steps per sample (default 20)", numberOption("steps", true))
     .option("--sampler <name>", "sampler (default ddim)")
     .option("--guidance <g>", "guidance (default 3)", numberOption("guidance", false))
+    .option("--elite <fraction>", "CEM: elite fraction of each iteration (default 0.1)", numberOption("elite", false))
+    .option("--smoothing <weight>", "CEM: weight of the elite fit in each update (default 0.7)", numberOption("smoothing", false))
     .option("--url <url>", "the service (default $RAREFORGE_URL or http://127.0.0.1:4000)", DEFAULT_SERVICE_URL)
     .option("--json", "print the result as JSON")
     .action(async (raw: SearchCommandOptions & { json?: boolean }) => {

@@ -363,6 +363,8 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop on $
     expect(snapshots.at(-1)).toMatchObject({ status: "SUCCEEDED", evaluatedCount: 12 });
     expect(formatSearch(result)).toMatch(/failure search [0-9a-f-]{36} \(HALTON\): SUCCEEDED\n  iteration  0: /);
     await expect(runSearch({ url: api.service.url, scenario: "loop-hazards", detector: "road-detector", budget: 0, method: "cem" })).rejects.toThrow(/ValidationError: invalid failure search: budget/);
+    // the CEM settings reach the service: a smoothing of 0 is refused there, naming the field
+    await expect(runSearch({ url: api.service.url, scenario: "loop-hazards", detector: "road-detector", budget: 8, method: "cem", elite: 0.2, smoothing: 0 })).rejects.toThrow(/ValidationError: invalid failure search: smoothing/);
   });
 
   it("refuses a budget <= 0, an unknown method's settings and an unmappable scenario with typed errors and no rows", async () => {
