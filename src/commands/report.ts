@@ -32,6 +32,30 @@ export function graphqlClient(url: string) {
 type Client = ReturnType<typeof graphqlClient>;
 
 /** A typed-result field: the success's data, or the error's message thrown. */
+/** Reads a GraphQL subscription over SSE (graphql-yoga) and yields each event's payload until the server completes it. */
+export async function* subscriptionEvents(endpoint: string, query: string, variables: Record<string, unknown>): AsyncGenerator<{ data?: any; errors?: Array<{ message: string }> }> {
+  const body = JSON.stringify({ query, variables });
+  const response = await fetch(endpoint, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream", "content-length": String(Buffer.byteLength(body)) }, body });
+  if (!response.ok || !response.body) throw new CommandInputError(`subscription refused: ${response.status} ${await response.text()}`);
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let split: number;
+    while ((split = buffer.indexOf("\n\n")) >= 0) {
+      const message = buffer.slice(0, split);
+      buffer = buffer.slice(split + 2);
+      if (/^event: complete$/m.test(message)) return;
+      const data = message
+        .split("\n")
+        .filter((l) => l.startsWith("data:"))
+        .map((l) => l.slice(5).trim())
+        .join("\n");
+      if (data) yield JSON.parse(data);
+    }
+  }
+}
+
 export function unwrap<T>(result: { __typename: string; data?: T; message?: string }): T {
   if (result.data === undefined) throw new CommandInputError(`${result.__typename}: ${result.message ?? "refused"}`);
   return result.data;

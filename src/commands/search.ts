@@ -3,7 +3,7 @@
 // interval and the derived scenario the cross-entropy method exported.
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
-import { CommandInputError, DEFAULT_SERVICE_URL, graphqlClient, resolveDetector, resolveScenario, unwrap } from "./report.ts";
+import { CommandInputError, DEFAULT_SERVICE_URL, graphqlClient, resolveDetector, resolveScenario, subscriptionEvents, unwrap } from "./report.ts";
 
 export interface SearchCommandOptions {
   url: string;
@@ -35,31 +35,11 @@ export interface SearchSnapshot {
 
 const SNAPSHOT = "status evaluatedCount failureCount budget iterations { iteration n failures invalid valid failureRate }";
 
-/** Reads a GraphQL subscription over SSE (graphql-yoga) until the server completes it. */
+/** The subscription's data, event by event, until the server completes it; GraphQL errors end it with a CommandInputError. */
 async function* subscribe(endpoint: string, query: string, variables: Record<string, unknown>): AsyncGenerator<any> {
-  const body = JSON.stringify({ query, variables });
-  const response = await fetch(endpoint, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream", "content-length": String(Buffer.byteLength(body)) }, body });
-  if (!response.ok || !response.body) throw new CommandInputError(`subscription refused: ${response.status} ${await response.text()}`);
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let split: number;
-    while ((split = buffer.indexOf("\n\n")) >= 0) {
-      const message = buffer.slice(0, split);
-      buffer = buffer.slice(split + 2);
-      if (/^event: complete$/m.test(message)) return;
-      const data = message
-        .split("\n")
-        .filter((l) => l.startsWith("data:"))
-        .map((l) => l.slice(5).trim())
-        .join("\n");
-      if (data) {
-        const payload = JSON.parse(data) as { data?: unknown; errors?: Array<{ message: string }> };
-        if (payload.errors?.length) throw new CommandInputError(payload.errors.map((e) => e.message).join("; "));
-        yield payload.data;
-      }
-    }
+  for await (const payload of subscriptionEvents(endpoint, query, variables)) {
+    if (payload.errors?.length) throw new CommandInputError(payload.errors.map((e) => e.message).join("; "));
+    yield payload.data;
   }
 }
 

@@ -4,6 +4,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { TestService } from "../helpers/service.ts";
+import { subscriptionEvents } from "../../src/commands/report.ts";
+
 
 const TINY_MODEL = new URL("../fixtures/tiny-model/", import.meta.url).pathname;
 
@@ -61,29 +63,5 @@ export async function waitForJob(api: TestService, id: string, until: (job: any)
 
 /** Reads a GraphQL subscription over SSE (graphql-yoga's distinct-connections mode) until it ends. */
 export async function subscribeSse(url: string, query: string, variables: Record<string, unknown>, onEvent: (payload: any) => void): Promise<void> {
-  const body = JSON.stringify({ query, variables });
-  const response = await fetch(`${url}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "text/event-stream", "content-length": String(Buffer.byteLength(body)) },
-    body,
-  });
-  if (!response.ok || !response.body) throw new Error(`subscription failed: ${response.status} ${await response.text()}`);
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let split: number;
-    while ((split = buffer.indexOf("\n\n")) >= 0) {
-      const message = buffer.slice(0, split);
-      buffer = buffer.slice(split + 2);
-      const event = /^event: (.*)$/m.exec(message)?.[1];
-      const data = message
-        .split("\n")
-        .filter((l) => l.startsWith("data:"))
-        .map((l) => l.slice(5).trim())
-        .join("\n");
-      if (event === "complete") return;
-      if (data) onEvent(JSON.parse(data));
-    }
-  }
+  for await (const payload of subscriptionEvents(`${url}/graphql`, query, variables)) onEvent(payload);
 }
