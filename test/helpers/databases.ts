@@ -28,7 +28,17 @@ export async function freshPostgresUrl(baseUrl: string): Promise<{ url: string; 
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
-    drop: () => withAdmin(baseUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
+    // Connections that a closed service is still ending get up to 5 s to go before FORCE terminates the rest
+    // (a terminated connection whose pool has no error listener is an uncaught exception in the test run).
+    drop: () =>
+      withAdmin(baseUrl, async (c) => {
+        for (let waited = 0; waited < 5000; waited += 50) {
+          const { rows } = await c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1", [name]);
+          if (rows[0].n === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      }),
   };
 }
 
