@@ -8,7 +8,7 @@
 //   package is meant to imitate (and the one to use while the shipped diffusion package is an interim one).
 //
 //   node --import tsx bench/search/run.ts [--simulator diffusion|procedural] [--gate on|off] [--budget 512]
-//     [--batch 64] [--steps 10] [--seed 1] [--threads 1] [--elite 0.1] [--smoothing 0.7]
+//     [--batch 32] [--steps 10] [--guidance <the model's default>] [--seed 1] [--threads 1] [--elite 0.2] [--smoothing 0.9]
 //     [--methods uniform-random,halton,cross-entropy]
 //
 // Writes bench/search/results-<simulator>-gate-<on|off>-batch<b>-elite<e>-smoothing<s>-seed<seed>.json and prints a
@@ -28,7 +28,7 @@ import { decodeImage, type DecodedImage } from "../../src/diffusion/reference.ts
 import { generateBatch, type GeneratedArtifact } from "../../src/generation/index.ts";
 import { deriveLabels, loadModelPackage, type ScenarioParameters } from "../../src/models/index.ts";
 import { validateScenarioSpec } from "../../src/scenarios/index.ts";
-import { crossEntropySearch, haltonSearch, randomSearch, searchSpaceFromScenario, type EvaluateBatch, type SearchResult } from "../../src/search/index.ts";
+import { crossEntropySearch, haltonSearch, randomSearch, SEARCH_DEFAULTS, searchSpaceFromScenario, type EvaluateBatch, type SearchResult } from "../../src/search/index.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const args = process.argv.slice(2);
@@ -46,12 +46,12 @@ const option = (name: string, fallback: number) => {
 const simulator = text("simulator", "diffusion", ["diffusion", "procedural"]) as "diffusion" | "procedural";
 const gateOn = text("gate", "on", ["on", "off"]) === "on";
 const budget = option("budget", 512);
-const batchSize = option("batch", 64);
+const batchSize = option("batch", SEARCH_DEFAULTS.batchSize);
 const steps = option("steps", 10);
 const seed = option("seed", 1);
 const threads = option("threads", 1);
-const eliteFraction = option("elite", 0.1);
-const smoothing = option("smoothing", 0.7);
+const eliteFraction = option("elite", SEARCH_DEFAULTS.eliteFraction);
+const smoothing = option("smoothing", SEARCH_DEFAULTS.smoothing);
 const methods = text("methods", "uniform-random,halton,cross-entropy").split(",");
 
 export const BENCH_SCENARIO = validateScenarioSpec({
@@ -72,6 +72,7 @@ export const BENCH_SCENARIO = validateScenarioSpec({
 });
 
 const model = loadModelPackage(path.join(ROOT, "models/road-hazards"));
+const guidance = option("guidance", model.manifest.defaults.guidance ?? 3);
 const runtime = simulator === "diffusion" ? await openModelRuntime(model, { ep: "cpu", intraOpThreads: threads }) : null;
 const detector = await loadDetector(path.join(ROOT, "models/road-detector"), { intraOpThreads: threads });
 const criticDir = findCriticPackage(path.join(ROOT, "models"), "road-hazards");
@@ -113,7 +114,7 @@ async function render(batch: readonly ScenarioParameters[], indices: readonly nu
     jobId: "bench",
     sampler: "ddim",
     steps,
-    guidance: 3,
+    guidance,
     seed,
     indices,
     parametersFor: (index) => batch[index - indices[0]!] as ScenarioParameters,
@@ -215,7 +216,7 @@ const output = {
     budget,
     batchSize,
     seed,
-    ...(simulator === "diffusion" ? { sampler: "ddim", steps, guidance: 3, model: `${model.manifest.name} ${model.manifest.version}` } : { renderer: "training/procedural/road.py" }),
+    ...(simulator === "diffusion" ? { sampler: "ddim", steps, guidance, model: `${model.manifest.name} ${model.manifest.version}` } : { renderer: "training/procedural/road.py" }),
     realismGate: gateOn ? "on, default thresholds" : "off",
     cem: { eliteFraction, smoothing },
     detector: `${detector.name} ${detector.version}`,

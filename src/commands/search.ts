@@ -3,6 +3,7 @@
 // interval and the derived scenario the cross-entropy method exported.
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
+import { SEARCH_DEFAULTS } from "../search/index.ts";
 import { CommandInputError, DEFAULT_SERVICE_URL, graphqlClient, resolveDetector, resolveScenario, subscriptionEvents, unwrap } from "./report.ts";
 
 export interface SearchCommandOptions {
@@ -16,9 +17,9 @@ export interface SearchCommandOptions {
   steps?: number;
   sampler?: string;
   guidance?: number;
-  /** CEM: fraction of each iteration kept as the elite (service default 0.1). */
+  /** CEM: fraction of each iteration kept as the elite (service default SEARCH_DEFAULTS.eliteFraction). */
   elite?: number;
-  /** CEM: weight of the elite fit in each update (service default 0.7). */
+  /** CEM: weight of the elite fit in each update (service default SEARCH_DEFAULTS.smoothing). */
   smoothing?: number;
   progress?: boolean;
   /** Called with each snapshot (tests, --json). */
@@ -117,13 +118,13 @@ export function registerSearchCommand(program: Command): void {
     .requiredOption("--detector <name[@version]|id>", "the detector under test")
     .requiredOption("--budget <n>", "samples to generate and score in all", numberOption("budget", true))
     .option("--method <m>", "CEM | RANDOM | HALTON", "CEM")
-    .option("--batch <n>", "samples per iteration (default 64)", numberOption("batch", true))
+    .option("--batch <n>", `samples per iteration (default ${SEARCH_DEFAULTS.batchSize})`, numberOption("batch", true))
     .option("--seed <n>", "seed (default 0)", numberOption("seed", true))
-    .option("--steps <n>", "diffusion steps per sample (default 20)", numberOption("steps", true))
-    .option("--sampler <name>", "sampler (default ddim)")
-    .option("--guidance <g>", "guidance (default 3)", numberOption("guidance", false))
-    .option("--elite <fraction>", "CEM: elite fraction of each iteration (default 0.1)", numberOption("elite", false))
-    .option("--smoothing <weight>", "CEM: weight of the elite fit in each update (default 0.7)", numberOption("smoothing", false))
+    .option("--steps <n>", "diffusion steps per sample (default: the model's)", numberOption("steps", true))
+    .option("--sampler <name>", "sampler (default: the model's)")
+    .option("--guidance <g>", "guidance (default: the model's)", numberOption("guidance", false))
+    .option("--elite <fraction>", `CEM: elite fraction of each iteration (default ${SEARCH_DEFAULTS.eliteFraction})`, numberOption("elite", false))
+    .option("--smoothing <weight>", `CEM: weight of the elite fit in each update (default ${SEARCH_DEFAULTS.smoothing})`, numberOption("smoothing", false))
     .option("--url <url>", "the service (default $RAREFORGE_URL or http://127.0.0.1:4000)", DEFAULT_SERVICE_URL)
     .option("--json", "print the result as JSON")
     .action(async (raw: SearchCommandOptions & { json?: boolean }) => {

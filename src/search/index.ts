@@ -3,6 +3,7 @@ export { SearchInputError } from "./errors.ts";
 export { searchSpaceFromScenario, checkSpace, type SearchSpace, type SearchDimension } from "./space.ts";
 export {
   crossEntropySearch,
+  SEARCH_DEFAULTS,
   randomSearch,
   haltonSearch,
   drawFromDistribution,

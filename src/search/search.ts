@@ -65,18 +65,25 @@ export interface SearchResult {
   readonly distribution: LearnedDistribution;
 }
 
+/**
+ * Defaults for every search: with a budget of 512, more and smaller iterations and a fast-moving fit pay
+ * (BENCHMARKS.md, Failure search: ~3x uniform-random's failure rate where batch 64 / elite 0.1 /
+ * smoothing 0.7 reached ~2x). Used by the library, the service and the CLI's help.
+ */
+export const SEARCH_DEFAULTS = { batchSize: 32, eliteFraction: 0.2, smoothing: 0.9 } as const;
+
 export interface SearchOptions {
   readonly budget: number;
   readonly seed: number;
-  /** Parameter sets per evaluate call (and per CEM iteration). Default 64. */
+  /** Parameter sets per evaluate call (and per CEM iteration). Default SEARCH_DEFAULTS.batchSize. */
   readonly batchSize?: number;
   readonly onIteration?: (summary: IterationSummary) => void;
 }
 
 export interface CrossEntropyOptions extends SearchOptions {
-  /** Fraction of each batch kept as the elite. Default 0.1. */
+  /** Fraction of each batch kept as the elite. Default SEARCH_DEFAULTS.eliteFraction. */
   readonly eliteFraction?: number;
-  /** Weight of the elite fit in each update (1 = no memory). Default 0.7. */
+  /** Weight of the elite fit in each update (1 = no memory). Default SEARCH_DEFAULTS.smoothing. */
   readonly smoothing?: number;
   /** Floor on each categorical probability, so no value is ruled out for good. Default 0.01. */
   readonly minProbability?: number;
@@ -88,7 +95,7 @@ function checkCommon(space: SearchSpace, options: SearchOptions): number {
   const { budget, seed } = options;
   if (!Number.isInteger(budget) || budget <= 0) throw new SearchInputError("invalid-budget", `budget must be a positive integer number of evaluations, got ${budget}`);
   if (!Number.isInteger(seed) || seed < 0) throw new SearchInputError("invalid-setting", `seed must be a non-negative integer, got ${seed}`);
-  const batchSize = options.batchSize ?? 64;
+  const batchSize = options.batchSize ?? SEARCH_DEFAULTS.batchSize;
   if (!Number.isInteger(batchSize) || batchSize <= 0) throw new SearchInputError("invalid-setting", `batchSize must be a positive integer, got ${batchSize}`);
   checkSpace(space);
   return batchSize;
@@ -238,8 +245,8 @@ function refit(distribution: LearnedDistribution, elite: readonly SearchEvaluati
 /** The cross-entropy method over the scenario's parameters; see the module comment. */
 export async function crossEntropySearch(space: SearchSpace, evaluate: EvaluateBatch, options: CrossEntropyOptions): Promise<SearchResult> {
   const batchSize = checkCommon(space, options);
-  const eliteFraction = options.eliteFraction ?? 0.1;
-  const settings = { smoothing: options.smoothing ?? 0.7, minProbability: options.minProbability ?? 0.01, minStdFraction: options.minStdFraction ?? 0.02 };
+  const eliteFraction = options.eliteFraction ?? SEARCH_DEFAULTS.eliteFraction;
+  const settings = { smoothing: options.smoothing ?? SEARCH_DEFAULTS.smoothing, minProbability: options.minProbability ?? 0.01, minStdFraction: options.minStdFraction ?? 0.02 };
   if (!(eliteFraction > 0 && eliteFraction <= 1)) throw new SearchInputError("invalid-setting", `eliteFraction must be in (0, 1], got ${eliteFraction}`);
   if (!(settings.smoothing > 0 && settings.smoothing <= 1)) throw new SearchInputError("invalid-setting", `smoothing must be in (0, 1], got ${settings.smoothing}`);
   if (!(settings.minProbability >= 0 && settings.minProbability < 0.5)) throw new SearchInputError("invalid-setting", `minProbability must be in [0, 0.5), got ${settings.minProbability}`);

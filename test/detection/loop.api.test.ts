@@ -3,7 +3,7 @@
 // names a detector is scored as it is generated, the report's per-condition miss rates and intervals match
 // an independent computation from the rows, scoring again writes nothing, a small failure search runs as
 // generation jobs and exports a derived scenario, and bad requests are refused with typed errors and no rows.
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -316,7 +316,7 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop on $
     const search = (
       await api.graphql(
         `query($id: ID!) { failureSearch(id: $id) { ... on QueryFailureSearchSuccess { data {
-          status evaluatedCount failureCount failureRate { n misses lower upper }
+          status evaluatedCount failureCount failureRate { n misses lower upper } sampler steps guidance
           iterations { iteration n failures invalid valid failureRate job { uuid count } }
           derivedScenario { name currentVersion { source derivedFrom spec } }
           jobs(first: 10) { totalCount }
@@ -324,6 +324,9 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop on $
         { id },
       )
     ).data?.failureSearch.data;
+    // given settings are kept; left out, sampler and guidance are the scenario model's shipped defaults
+    const modelDefaults = JSON.parse(readFileSync(path.join(MODELS_DIR, "road-hazards", "model.json"), "utf8")).defaults;
+    expect(search).toMatchObject({ sampler: modelDefaults.sampler, steps: 2, guidance: modelDefaults.guidance });
     expect(search.iterations).toHaveLength(3);
     expect(search.jobs.totalCount).toBe(3);
     for (const it of search.iterations) {

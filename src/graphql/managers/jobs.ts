@@ -161,6 +161,11 @@ export class JobManager {
   }
 
   /** Loads (once per process) and registers the model package a scenario names. */
+  /** The model's shipped sampling defaults (manifest `defaults`; fields may be absent). */
+  async modelDefaults(name: string): Promise<{ sampler?: string; steps?: number; guidance?: number }> {
+    return (await this.model(name)).model.manifest.defaults;
+  }
+
   private async model(name: string): Promise<{ model: ModelPackage; rowId: string }> {
     const cached = this.models.get(name);
     if (cached) return cached;

@@ -19,6 +19,7 @@ import {
   distributionToScenarioSpec,
   haltonSearch,
   randomSearch,
+  SEARCH_DEFAULTS,
   SearchInputError,
   searchSpaceFromScenario,
   type EvaluateBatch,
@@ -34,22 +35,25 @@ export const SEARCH_METHODS = ["CEM", "RANDOM", "HALTON"] as const;
 export type SearchMethod = (typeof SEARCH_METHODS)[number];
 /** Largest budget one search may ask for. */
 export const MAX_SEARCH_BUDGET = 100_000;
+/** Sampling for a search that names none, when the scenario's model manifest has no defaults either. */
+const FALLBACK_SAMPLING = { sampler: "ddim", steps: 20, guidance: 3 } as const;
 
 export interface FailureSearchRequest {
   scenarioId: string;
   detectorId: string;
   budget: number;
   method: string;
-  /** Samples per iteration (one generation job each). Default 64. */
+  /** Samples per iteration (one generation job each). Default SEARCH_DEFAULTS.batchSize. */
   batchSize?: number | null;
   seed?: number | null;
+  /** sampler, steps and guidance: default the scenario model's manifest defaults. */
   sampler?: string | null;
   steps?: number | null;
   guidance?: number | null;
   executionProvider?: string | null;
-  /** CEM: fraction of each iteration kept as the elite (default 0.1). */
+  /** CEM: fraction of each iteration kept as the elite (default SEARCH_DEFAULTS.eliteFraction). */
   eliteFraction?: number | null;
-  /** CEM: weight of the elite fit in each update (default 0.7). */
+  /** CEM: weight of the elite fit in each update (default SEARCH_DEFAULTS.smoothing). */
   smoothing?: number | null;
 }
 
@@ -88,22 +92,24 @@ export class SearchManager {
   /** Validates everything (typed errors, nothing written on a refusal), creates the search and starts it. */
   async start(input: FailureSearchRequest): Promise<FailureSearch> {
     const issues: FieldIssue[] = [];
-    const batchSize = input.batchSize ?? 64;
+    const batchSize = input.batchSize ?? SEARCH_DEFAULTS.batchSize;
     const seed = input.seed ?? 0;
-    const sampler = input.sampler ?? "ddim";
-    const steps = input.steps ?? 20;
-    const guidance = input.guidance ?? 3;
+    // sampler, steps and guidance left out take the scenario model's shipped defaults (below); given ones are checked here
+    const { sampler: givenSampler, steps: givenSteps, guidance: givenGuidance } = input;
     if (!Number.isInteger(input.budget) || input.budget <= 0 || input.budget > MAX_SEARCH_BUDGET)
       issues.push({ path: "budget", message: `budget must be a positive integer number of samples (at most ${MAX_SEARCH_BUDGET}), got ${input.budget}` });
     if (!(SEARCH_METHODS as readonly string[]).includes(input.method)) issues.push({ path: "method", message: `unknown method "${input.method}"; allowed: ${SEARCH_METHODS.join(", ")}` });
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > this.config.maxSamplesPerJob)
       issues.push({ path: "batchSize", message: `batchSize must be an integer in [1, ${this.config.maxSamplesPerJob}], got ${batchSize}` });
     if (!Number.isSafeInteger(seed) || seed < 0) issues.push({ path: "seed", message: `seed must be a non-negative integer, got ${seed}` });
-    if (!(SAMPLERS as readonly string[]).includes(sampler)) issues.push({ path: "sampler", message: `unknown sampler "${sampler}"; allowed: ${SAMPLERS.join(", ")}` });
-    if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS) issues.push({ path: "steps", message: `steps must be an integer in [1, ${MAX_STEPS}], got ${steps}` });
-    if (!(guidance >= GUIDANCE_RANGE[0] && guidance <= GUIDANCE_RANGE[1])) issues.push({ path: "guidance", message: `guidance must be in [${GUIDANCE_RANGE[0]}, ${GUIDANCE_RANGE[1]}], got ${guidance}` });
-    const eliteFraction = input.eliteFraction ?? 0.1;
-    const smoothing = input.smoothing ?? 0.7;
+    if (givenSampler != null && !(SAMPLERS as readonly string[]).includes(givenSampler))
+      issues.push({ path: "sampler", message: `unknown sampler "${givenSampler}"; allowed: ${SAMPLERS.join(", ")}` });
+    if (givenSteps != null && (!Number.isInteger(givenSteps) || givenSteps < 1 || givenSteps > MAX_STEPS))
+      issues.push({ path: "steps", message: `steps must be an integer in [1, ${MAX_STEPS}], got ${givenSteps}` });
+    if (givenGuidance != null && !(givenGuidance >= GUIDANCE_RANGE[0] && givenGuidance <= GUIDANCE_RANGE[1]))
+      issues.push({ path: "guidance", message: `guidance must be in [${GUIDANCE_RANGE[0]}, ${GUIDANCE_RANGE[1]}], got ${givenGuidance}` });
+    const eliteFraction = input.eliteFraction ?? SEARCH_DEFAULTS.eliteFraction;
+    const smoothing = input.smoothing ?? SEARCH_DEFAULTS.smoothing;
     if (!(eliteFraction > 0 && eliteFraction <= 1)) issues.push({ path: "eliteFraction", message: `eliteFraction must be in (0, 1], got ${eliteFraction}` });
     if (!(smoothing > 0 && smoothing <= 1)) issues.push({ path: "smoothing", message: `smoothing must be in (0, 1], got ${smoothing}` });
     if (issues.length > 0) throw new ValidationError(issues, "invalid failure search");
@@ -121,6 +127,10 @@ export class SearchManager {
       throw error;
     }
     const detector = await this.detectors.checkForScenario(input.detectorId, spec);
+    const defaults = await this.jobs.modelDefaults(spec.model);
+    const sampler = givenSampler ?? defaults.sampler ?? FALLBACK_SAMPLING.sampler;
+    const steps = givenSteps ?? defaults.steps ?? FALLBACK_SAMPLING.steps;
+    const guidance = givenGuidance ?? defaults.guidance ?? FALLBACK_SAMPLING.guidance;
     const ep = input.executionProvider ?? this.config.executionProvider;
 
     const row = await this.db.prisma.failureSearch.create({

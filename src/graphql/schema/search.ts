@@ -1,6 +1,7 @@
 // Failure search: start one (a series of generation jobs), follow it, read its iterations, failure samples
 // and the derived scenario it exported.
 import { ArchivedError, NotFoundError, ValidationError } from "../../errors.ts";
+import { SEARCH_DEFAULTS } from "../../search/index.ts";
 import { DetectorUnusableError } from "../managers/detectors.ts";
 import { searchFailureRate, type SearchIterationRecord } from "../managers/search.ts";
 import { builder } from "../builder.ts";
@@ -111,14 +112,14 @@ builder.mutationFields((t) => ({
       detectorId: t.arg.globalID({ required: true }),
       budget: t.arg.int({ required: true, description: "Samples to generate and score in all (> 0)." }),
       method: t.arg({ type: SearchMethodEnum, required: true }),
-      batchSize: t.arg.int({ required: false, description: "Samples per iteration (default 64)." }),
+      batchSize: t.arg.int({ required: false, description: `Samples per iteration (default ${SEARCH_DEFAULTS.batchSize}).` }),
       seed: t.arg.int({ required: false, description: "Default 0; the same seed gives the same proposals." }),
-      sampler: t.arg.string({ required: false, description: "Default ddim." }),
-      steps: t.arg.int({ required: false, description: "Default 20." }),
-      guidance: t.arg.float({ required: false, description: "Default 3." }),
+      sampler: t.arg.string({ required: false, description: "Default: the scenario model's default sampler (ddim)." }),
+      steps: t.arg.int({ required: false, description: "Default: the scenario model's default steps (20)." }),
+      guidance: t.arg.float({ required: false, description: "Default: the scenario model's default guidance (3)." }),
       executionProvider: t.arg.string({ required: false }),
-      eliteFraction: t.arg.float({ required: false, description: "CEM: elite fraction (default 0.1)." }),
-      smoothing: t.arg.float({ required: false, description: "CEM: smoothing (default 0.7)." }),
+      eliteFraction: t.arg.float({ required: false, description: `CEM: elite fraction (default ${SEARCH_DEFAULTS.eliteFraction}).` }),
+      smoothing: t.arg.float({ required: false, description: `CEM: smoothing (default ${SEARCH_DEFAULTS.smoothing}).` }),
     },
     errors: { types: [ValidationError, NotFoundError, ArchivedError, DetectorUnusableError] },
     resolve: async (query, _root, args, ctx) => {
