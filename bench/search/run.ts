@@ -209,7 +209,7 @@ const random = results.find((r) => r.method === "uniform-random");
 const ratioToRandom = (r: MethodResult) => (r.failureRate && random?.failureRate && random.failureRate.rate > 0 ? r.failureRate.rate / random.failureRate.rate : null);
 const gateName = gateOn ? "on" : "off";
 const output = {
-  command: `nice -n 5 node --import tsx bench/search/run.ts --simulator ${simulator} --gate ${gateName} --budget ${budget} --batch ${batchSize}${simulator === "diffusion" ? ` --steps ${steps}` : ""} --seed ${seed} --threads ${threads} --elite ${eliteFraction} --smoothing ${smoothing}${methods.length < 3 ? ` --methods ${methods.join(",")}` : ""}`,
+  command: `nice -n 5 node --import tsx bench/search/run.ts --simulator ${simulator} --gate ${gateName} --budget ${budget} --batch ${batchSize}${simulator === "diffusion" ? ` --steps ${steps} --guidance ${guidance}` : ""} --seed ${seed} --threads ${threads} --elite ${eliteFraction} --smoothing ${smoothing}${methods.length < 3 ? ` --methods ${methods.join(",")}` : ""}`,
   date: new Date().toISOString(),
   settings: {
     simulator,

@@ -16,6 +16,8 @@ export interface ModelPackage {
   readonly decoderPath: string | null;
   /** sha256 of each file, as verified at load. */
   readonly fileHashes: Readonly<Record<string, string>>;
+  /** sha256 of model.json itself: with fileHashes, what the name and version stand for. */
+  readonly manifestSha256: string;
 }
 
 /** Any package manifest (model.json, detector.json, critic.json) shares identity and `files`. */
@@ -83,6 +85,7 @@ export function loadModelPackage(dir: string): ModelPackage {
     denoiserPath: join(absolute, manifest.denoiser.file),
     decoderPath: manifest.latent ? join(absolute, manifest.latent.decoder) : null,
     fileHashes,
+    manifestSha256: sha256File(join(absolute, "model.json")),
   };
 }
 

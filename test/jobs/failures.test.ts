@@ -1,11 +1,13 @@
 // The ends of a job that do not go well: a model that changed on disk after the request makes every batch
-// fail, and the job ends FAILED with every index accounted for and no file stored; the final state of a
-// job with some failures is PARTIAL, with none FAILED, without any SUCCEEDED.
-import { appendFileSync, existsSync, readdirSync } from "node:fs";
+// fail, and the job ends FAILED with every index accounted for and no file stored; a package rebuilt with new
+// weights under a version already recorded is refused at request time; the final state of a job with some
+// failures is PARTIAL, with none FAILED, without any SUCCEEDED.
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Database } from "../../src/db/index.ts";
 import { finalizeIfDone } from "../../src/jobs/lifecycle.ts";
+import { sha256File } from "../../src/models/index.ts";
 import { testBackends } from "../helpers/databases.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 import { createTinyScenario, jobTestDirs, REQUEST, waitForJob, type JobTestDirs } from "./helpers.ts";
@@ -67,6 +69,39 @@ describe.each(testBackends())("job failures on $name", (backend) => {
     expect(listed.data?.samples.totalCount).toBe(6);
     expect(await db.prisma.artifact.count()).toBe(0);
     expect(storedFiles(path.join(dirs.dataDir))).toEqual([]);
+  });
+
+  it("a package rebuilt under a version already recorded is refused at request time, before any job exists", async () => {
+    const dirs = jobTestDirs();
+    cleanups.push(() => dirs.remove());
+    const db = await backend.open();
+    cleanups.push(() => db.close());
+    const first = await setUp(false, db, dirs);
+    const scenarioId = await createTinyScenario(first);
+    const request = { scenarioId, count: 2, batchSize: 2, sampler: "ddim", steps: 2, guidance: 2, seed: 5 };
+    expect((await first.graphql(REQUEST, request)).data?.requestGeneration.__typename).toBe("MutationRequestGenerationSuccess");
+
+    // A consistent rebuild (new weights, the manifest's hashes updated) that kept the version: samples would
+    // record the old package's row, so the service refuses it instead of mixing two packages under one version.
+    const manifestPath = path.join(dirs.modelsDir, "tiny-model", "model.json");
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
+    const denoiserPath = path.join(dirs.modelsDir, "tiny-model", "denoiser.onnx");
+    appendFileSync(denoiserPath, Buffer.from([0]));
+    const files = { ...manifest.files, "denoiser.onnx": sha256File(denoiserPath) };
+    writeFileSync(manifestPath, JSON.stringify({ ...manifest, files }, null, 2));
+    const second = await setUp(false, db, dirs);
+    const refused = await second.graphql(REQUEST, { ...request, seed: 6 });
+    expect(refused.data?.requestGeneration.__typename).toBe("ValidationError");
+    expect(refused.data?.requestGeneration.issues).toEqual([
+      { path: "scenario.model", message: `${manifest.name} ${manifest.version} on disk differs from the package recorded under that version (denoiser.onnx); a changed package needs a new version` },
+    ]);
+    expect(await db.prisma.generationJob.count()).toBe(1);
+
+    // The same files under a new version are a new package.
+    writeFileSync(manifestPath, JSON.stringify({ ...manifest, files, version: `${manifest.version}-rebuilt` }, null, 2));
+    const third = await setUp(false, db, dirs);
+    expect((await third.graphql(REQUEST, { ...request, seed: 7 })).data?.requestGeneration.__typename).toBe("MutationRequestGenerationSuccess");
+    expect(await db.prisma.modelPackage.count()).toBe(2);
   });
 
   it("a job whose last batch commits some failures ends PARTIAL; all failed ends FAILED; none SUCCEEDED", async () => {

@@ -21,7 +21,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 MODELS_DIR = os.path.join(REPO, "models")
 FIXTURES_DIR = os.path.join(REPO, "test", "fixtures")
 OPSET = 17
-VERSION = "1.0.0"
+# A package's name and version stand for fixed files (the service refuses changed files under a recorded
+# version): bump a package's version whenever its weights change.
+VERSIONS = {"road-hazards": "1.1.0", "brain-mri": "1.1.0", "road-detector": "1.0.0", "brain-detector": "1.0.0",
+            "road-critic": "1.0.0", "brain-critic": "1.0.0"}
 LICENSE = "Apache-2.0"
 DIFFUSION_NAME = {"road": "road-hazards", "brain": "brain-mri"}
 DEFAULT_GUIDANCE = {"road-hazards": 3.0, "brain-mri": 3.0}   # overwritten by evaluate.py's sweep
@@ -68,12 +71,22 @@ def write_f32(path, tensor):
     np.ascontiguousarray(tensor.detach().numpy() if torch.is_tensor(tensor) else tensor, dtype="<f4").tofile(path)
 
 
-def previous_evaluation(manifest_path, files):
+MANIFEST_FILES = ("model.json", "detector.json", "critic.json")
+
+
+def read_manifest(out_dir):
+    """The package's current manifest (read before a rebuild clears the directory), or None."""
+    for file in MANIFEST_FILES:
+        path = os.path.join(out_dir, file)
+        if os.path.exists(path):
+            return json.load(open(path))
+    return None
+
+
+def previous_evaluation(previous, files):
     """Keeps a manifest's evaluation only while the weights it was measured on are unchanged."""
-    if os.path.exists(manifest_path):
-        old = json.load(open(manifest_path))
-        if old.get("files") == files:
-            return old.get("evaluation") or {}
+    if previous is not None and previous.get("files") == files:
+        return previous.get("evaluation") or {}
     return {}
 
 
@@ -87,13 +100,14 @@ def build(name, checkpoint_dir, threads=1, log=print):
     kind, domain = PACKAGES[name]
     out_dir = os.path.join(MODELS_DIR, name)
     fixture_dir = os.path.join(FIXTURES_DIR, name)
+    previous = read_manifest(out_dir)
     for d in (out_dir, fixture_dir):
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
     if kind == "diffusion":
-        _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, log)
+        _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, previous, log)
     else:
-        _build_perception(name, kind, domain, checkpoint_dir, out_dir, fixture_dir, log)
+        _build_perception(name, kind, domain, checkpoint_dir, out_dir, fixture_dir, previous, log)
     log(f"wrote {out_dir} and {fixture_dir}")
 
 
@@ -117,7 +131,7 @@ def _export(model, args, path, input_names, output_names, dynamic_axes):
         raise RuntimeError(f"{path} is {size} bytes, over the 16 MiB package limit")
 
 
-def _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, log):
+def _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, previous, log):
     model, step, elapsed = diffusion.load_trained(domain, checkpoint_dir)
     c = domain.channels
     layout = domain.layout
@@ -139,7 +153,7 @@ def _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, log):
         domain_name = "medical"
     manifest_path = os.path.join(out_dir, "model.json")
     manifest = {
-        "schema": "rareforge.model/1", "name": name, "version": VERSION, "domain": domain_name, "license": LICENSE,
+        "schema": "rareforge.model/1", "name": name, "version": VERSIONS[name], "domain": domain_name, "license": LICENSE,
         "description": DESCRIPTIONS[name], "files": files, "image": image, "latent": None,
         "denoiser": {"file": "denoiser.onnx",
                      "inputs": {"sample": "sample", "timestep": "timestep", "condition": "condition"},
@@ -151,7 +165,7 @@ def _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, log):
         "provenance": provenance(domain, name, step, elapsed),
         "evaluation": {},
     }
-    manifest["evaluation"] = previous_evaluation(manifest_path, files)
+    manifest["evaluation"] = previous_evaluation(previous, files)
     json.dump(manifest, open(manifest_path, "w"), indent=2)
 
     # Golden fixtures: denoiser calls at a few timesteps and one guided 10-step DDIM trajectory.
@@ -187,7 +201,7 @@ def _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, log):
     json.dump(golden, open(os.path.join(fixture_dir, "golden.json"), "w"), indent=2)
 
 
-def _build_perception(name, kind, domain, checkpoint_dir, out_dir, fixture_dir, log):
+def _build_perception(name, kind, domain, checkpoint_dir, out_dir, fixture_dir, previous, log):
     model, step, elapsed = perception.load_trained(kind, domain, checkpoint_dir)
     layout = domain.layout
     onnx_file = f"{kind}.onnx"
@@ -196,7 +210,7 @@ def _build_perception(name, kind, domain, checkpoint_dir, out_dir, fixture_dir, 
     rng = np.random.default_rng(EVAL_SEED)
     params = domain.draw(rng, **{domain.class_field: domain.classes[0]})
     image_uint8 = np.round(domain.render(params, rng) * 255).astype(np.uint8)[None]
-    common = {"version": VERSION, "domain": "automotive" if domain.name == "road" else "medical", "license": LICENSE,
+    common = {"version": VERSIONS[name], "domain": "automotive" if domain.name == "road" else "medical", "license": LICENSE,
               "description": DESCRIPTIONS[name]}
     if kind == "detector":
         x = perception.detector_input(image_uint8, domain).contiguous()
@@ -244,7 +258,7 @@ def _build_perception(name, kind, domain, checkpoint_dir, out_dir, fixture_dir, 
             "evaluation": {},
         }
         manifest_path = os.path.join(out_dir, "critic.json")
-    manifest["evaluation"] = previous_evaluation(manifest_path, manifest["files"])
+    manifest["evaluation"] = previous_evaluation(previous, manifest["files"])
     json.dump(manifest, open(manifest_path, "w"), indent=2)
     write_f32(os.path.join(fixture_dir, "input.f32"), x)
     write_f32(os.path.join(fixture_dir, "output.f32"), y)

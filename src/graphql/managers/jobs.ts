@@ -183,11 +183,21 @@ export class JobManager {
         version: manifest.version,
         domain: manifest.domain === "medical" ? "MEDICAL" : "AUTOMOTIVE",
         manifest: manifest as unknown as Prisma.InputJsonValue,
-        manifestSha256: model.fileHashes["model.json"] ?? "",
+        manifestSha256: model.manifestSha256,
         fileHashes: model.fileHashes as Prisma.InputJsonValue,
       },
       update: {},
     });
+    // A name and version stand for fixed weights: samples record the row, and the worker checks its hashes.
+    // (model.json itself may change under a version, e.g. its evaluation figures; its sha256 is recorded)
+    const recorded = row.fileHashes as Record<string, string>;
+    const loaded = model.fileHashes;
+    const changed = Object.keys({ ...recorded, ...loaded }).filter((file) => recorded[file] !== loaded[file]).sort();
+    if (changed.length > 0)
+      throw new ValidationError(
+        [{ path: "scenario.model", message: `${manifest.name} ${manifest.version} on disk differs from the package recorded under that version (${changed.join(", ")}); a changed package needs a new version` }],
+        "the scenario's model changed without a new version",
+      );
     const entry = { model, rowId: row.id };
     this.models.set(name, entry);
     return entry;
