@@ -160,12 +160,12 @@ export class JobManager {
     return [...new Set(providers)].sort();
   }
 
-  /** Loads (once per process) and registers the model package a scenario names. */
   /** The model's shipped sampling defaults (manifest `defaults`; fields may be absent). */
   async modelDefaults(name: string): Promise<{ sampler?: string; steps?: number; guidance?: number }> {
     return (await this.model(name)).model.manifest.defaults;
   }
 
+  /** Loads (once per process) and registers the model package a scenario names. */
   private async model(name: string): Promise<{ model: ModelPackage; rowId: string }> {
     const cached = this.models.get(name);
     if (cached) return cached;
