@@ -16,7 +16,7 @@ export interface ModelPackage {
   readonly decoderPath: string | null;
   /** sha256 of each file, as verified at load. */
   readonly fileHashes: Readonly<Record<string, string>>;
-  /** sha256 of model.json itself: with fileHashes, what the name and version stand for. */
+  /** sha256 of model.json itself (recorded; it may change under a version, e.g. its evaluation figures). */
   readonly manifestSha256: string;
 }
 

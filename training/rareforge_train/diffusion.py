@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .domains import TRAIN_SEED
 from .unet import ConditionalUNet, SpatialPrior

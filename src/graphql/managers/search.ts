@@ -36,7 +36,7 @@ export type SearchMethod = (typeof SEARCH_METHODS)[number];
 /** Largest budget one search may ask for. */
 export const MAX_SEARCH_BUDGET = 100_000;
 /** Sampling for a search that names none, when the scenario's model manifest has no defaults either. */
-const FALLBACK_SAMPLING = { sampler: "ddim", steps: 20, guidance: 3 } as const;
+export const FALLBACK_SAMPLING = { sampler: "ddim", steps: 20, guidance: 3 } as const;
 
 export interface FailureSearchRequest {
   scenarioId: string;

@@ -3,7 +3,7 @@
 import { ArchivedError, NotFoundError, ValidationError } from "../../errors.ts";
 import { SEARCH_DEFAULTS } from "../../search/index.ts";
 import { DetectorUnusableError } from "../managers/detectors.ts";
-import { searchFailureRate, type SearchIterationRecord } from "../managers/search.ts";
+import { FALLBACK_SAMPLING, searchFailureRate, type SearchIterationRecord } from "../managers/search.ts";
 import { builder } from "../builder.ts";
 import { decodeGlobalId } from "./detectors.ts";
 import { ProportionRef } from "./reports.ts";
@@ -114,9 +114,9 @@ builder.mutationFields((t) => ({
       method: t.arg({ type: SearchMethodEnum, required: true }),
       batchSize: t.arg.int({ required: false, description: `Samples per iteration (default ${SEARCH_DEFAULTS.batchSize}).` }),
       seed: t.arg.int({ required: false, description: "Default 0; the same seed gives the same proposals." }),
-      sampler: t.arg.string({ required: false, description: "Default: the scenario model's default sampler (ddim)." }),
-      steps: t.arg.int({ required: false, description: "Default: the scenario model's default steps (20)." }),
-      guidance: t.arg.float({ required: false, description: "Default: the scenario model's default guidance (3)." }),
+      sampler: t.arg.string({ required: false, description: `Default: the scenario model's default sampler (${FALLBACK_SAMPLING.sampler} if it names none).` }),
+      steps: t.arg.int({ required: false, description: `Default: the scenario model's default steps (${FALLBACK_SAMPLING.steps} if it names none).` }),
+      guidance: t.arg.float({ required: false, description: `Default: the scenario model's default guidance (${FALLBACK_SAMPLING.guidance} if it names none).` }),
       executionProvider: t.arg.string({ required: false }),
       eliteFraction: t.arg.float({ required: false, description: `CEM: elite fraction (default ${SEARCH_DEFAULTS.eliteFraction}).` }),
       smoothing: t.arg.float({ required: false, description: `CEM: smoothing (default ${SEARCH_DEFAULTS.smoothing}).` }),
