@@ -28,12 +28,22 @@ function valuesOf(d: Distribution): ParameterValue[] | null {
   }
 }
 
-function boundsOf(d: Distribution): [number, number] | null {
+function boundsOf(d: Distribution, parameters: ScenarioSpec["parameters"]): [number, number] | null {
+  if (d.kind === "scaled") {
+    const base = parameters[d.of];
+    const of = base && base.kind !== "scaled" ? boundsOf(base, parameters) : null;
+    if (!of) return null;
+    const corners = [of[0] * d.min, of[0] * d.max, of[1] * d.min, of[1] * d.max].map((c) => d.offset + c);
+    return [Math.min(...corners), Math.max(...corners)];
+  }
   const values = valuesOf(d);
   if (values) return values.every((v) => typeof v === "number") ? [Math.min(...(values as number[])), Math.max(...(values as number[]))] : null;
   if ("min" in d && "max" in d) return [d.min, d.max];
   return null;
 }
+
+/** A bound as people write it (a scaled range's product, 0.15000000000000002, reads 0.15). */
+const tidy = (value: number) => Number(value.toPrecision(6));
 
 export function checkScenarioAgainstModel(spec: ScenarioSpec, model: ConditionLayout): SpecIssue[] {
   const issues: SpecIssue[] = [];
@@ -59,11 +69,11 @@ export function checkScenarioAgainstModel(spec: ScenarioSpec, model: ConditionLa
           if (!field.values.includes(String(value)))
             issues.push({ path, message: `"${value}" is not a value of ${name}; allowed: ${field.values.join(", ")}` });
     } else if (field.kind === "scalar" && field.range) {
-      const bounds = boundsOf(distribution);
+      const bounds = boundsOf(distribution, spec.parameters);
       const [lo, hi] = field.range;
       if (!bounds) issues.push({ path, message: `${name} is a number in [${lo}, ${hi}]` });
       else if (bounds[0] < lo || bounds[1] > hi)
-        issues.push({ path, message: `${name} must stay within the model's range [${lo}, ${hi}], got [${bounds[0]}, ${bounds[1]}]` });
+        issues.push({ path, message: `${name} must stay within the model's range [${lo}, ${hi}], got [${tidy(bounds[0])}, ${tidy(bounds[1])}]` });
     }
   }
   for (const [i, expectation] of spec.expectations.entries()) {

@@ -144,7 +144,16 @@ export function drawParameters(spec: Pick<ScenarioSpec, "parameters">, seed: num
         drawn[name] = distribution.min + shifted * (distribution.max - distribution.min);
         break;
       }
+      case "scaled":
+        // the factor now (keeps the parameter order); the product once every parameter is drawn
+        drawn[name] =
+          distribution.mean === undefined || distribution.std === undefined
+            ? distribution.min + u() * (distribution.max - distribution.min)
+            : truncatedNormalAt(u(), distribution.mean, distribution.std, distribution.min, distribution.max);
+        break;
     }
   }
+  for (const [name, distribution] of Object.entries(spec.parameters) as [string, Distribution][])
+    if (distribution.kind === "scaled") drawn[name] = distribution.offset + (drawn[distribution.of] as number) * (drawn[name] as number);
   return drawn;
 }

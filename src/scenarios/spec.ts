@@ -5,7 +5,7 @@ import { z } from "zod";
 export const DOMAINS = ["automotive", "medical"] as const;
 export type Domain = (typeof DOMAINS)[number];
 
-export const DISTRIBUTION_KINDS = ["fixed", "choice", "uniform", "truncatedNormal", "integer", "sweep", "halton"] as const;
+export const DISTRIBUTION_KINDS = ["fixed", "choice", "uniform", "truncatedNormal", "integer", "sweep", "halton", "scaled"] as const;
 export type DistributionKind = (typeof DISTRIBUTION_KINDS)[number];
 
 const parameterValue = z.union([z.string().min(1), z.number().finite()]);
@@ -52,9 +52,31 @@ const sweep = z.strictObject({ kind: z.literal("sweep"), values: z.array(paramet
 /** A space-filling Halton sequence over [min, max], one prime base per Halton parameter. */
 const halton = range({ kind: z.literal("halton") }).superRefine(rangeOrdered);
 
+const PARAMETER_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
+
+/**
+ * A number that follows another parameter: offset + `of` × a factor drawn uniformly over [min, max], or from
+ * a normal truncated to [min, max] when mean and std are given. For quantities whose plausible values follow
+ * another's: a box whose width follows its height (`hazardW: { kind: scaled, of: hazardH, min: 0.35, max: 0.5 }`,
+ * a pedestrian's width/height), or whose centre sits lower the nearer, i.e. the taller, it is
+ * (`hazardCy: { kind: scaled, of: hazardH, offset: 0.45, min: 0.5, max: 1 }`: feet on the ground).
+ */
+const scaled = range({
+  kind: z.literal("scaled"),
+  of: z.string().regex(PARAMETER_NAME, "names a parameter of this scenario"),
+  offset: z.number().finite().default(0),
+  mean: z.number().finite().optional(),
+  std: z.number().finite().positive().optional(),
+})
+  .superRefine(rangeOrdered)
+  .superRefine((d, ctx) => {
+    if ((d.mean === undefined) !== (d.std === undefined))
+      ctx.addIssue({ code: "custom", path: [d.mean === undefined ? "mean" : "std"], message: "give mean and std together (a truncated normal factor) or neither (uniform)" });
+  });
+
 const distributionObject = z.discriminatedUnion(
   "kind",
-  [fixed, choice, uniform, truncatedNormal, integer, sweep, halton],
+  [fixed, choice, uniform, truncatedNormal, integer, sweep, halton, scaled],
   { error: (issue) => (issue.code === "invalid_union" ? `unknown distribution kind; allowed: ${DISTRIBUTION_KINDS.join(", ")}` : undefined) },
 );
 
@@ -78,6 +100,13 @@ const expectation = z
       ctx.addIssue({ code: "custom", path: ["class"], message: "give exactly one of class or classFrom" });
   });
 
+/** Whether a distribution draws numbers only. */
+function isNumeric(d: z.infer<typeof distributionObject>): boolean {
+  if (d.kind === "fixed") return typeof d.value === "number";
+  if (d.kind === "choice" || d.kind === "sweep") return d.values.every((v) => typeof v === "number");
+  return true;
+}
+
 export const scenarioSpecSchema = z
   .strictObject({
     name: z
@@ -89,10 +118,23 @@ export const scenarioSpecSchema = z
     model: z.string().min(1),
     description: z.string().default(""),
     tags: z.array(z.string().min(1).max(40)).max(32).default([]),
-    parameters: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, "parameter names are identifiers"), distributionSchema),
+    parameters: z.record(z.string().regex(PARAMETER_NAME, "parameter names are identifiers"), distributionSchema),
     expectations: z.array(expectation).default([]),
   })
   .superRefine((spec, ctx) => {
+    for (const [name, d] of Object.entries(spec.parameters)) {
+      if (d.kind !== "scaled") continue;
+      const base = spec.parameters[d.of];
+      const problem =
+        base === undefined
+          ? `names no parameter; parameters: ${Object.keys(spec.parameters).join(", ")}`
+          : base.kind === "scaled"
+            ? `${d.of} is itself scaled; scale by a parameter that is drawn directly`
+            : !isNumeric(base)
+              ? `${d.of} does not draw numbers`
+              : null;
+      if (problem) ctx.addIssue({ code: "custom", path: ["parameters", name, "of"], message: problem });
+    }
     spec.expectations.forEach((e, i) => {
       if (e.classFrom !== undefined && !(e.classFrom in spec.parameters))
         ctx.addIssue({

@@ -1,6 +1,7 @@
 // A learned failure distribution as a scenario spec (src/scenarios format), so a validation team can
 // generate more of what the detector fails on: categorical -> choice with weights, continuous ->
-// truncatedNormal, integer -> choice over its values weighted by the normal's mass, fixed -> fixed.
+// truncatedNormal, integer -> choice over its values weighted by the normal's mass, fixed -> fixed,
+// scaled -> scaled with a truncated normal factor.
 import { validateScenarioSpec, type Distribution, type ScenarioSpec } from "../scenarios/spec.ts";
 import type { LearnedDistribution } from "./search.ts";
 
@@ -21,7 +22,9 @@ export function distributionToScenarioSpec(
 ): ScenarioSpec {
   const parameters: Record<string, Distribution> = {};
   for (const d of distribution.dimensions) {
-    if (d.kind === "fixed") parameters[d.name] = { kind: "fixed", value: d.value };
+    if (d.kind === "fixed") parameters[d.name] = d.scaled ? { kind: "scaled", ...d.scaled, min: d.value as number, max: d.value as number } : { kind: "fixed", value: d.value };
+    else if (d.kind === "continuous" && d.scaled)
+      parameters[d.name] = { kind: "scaled", ...d.scaled, min: d.min, max: d.max, mean: round(d.mean, 6), std: round(d.std, 6) };
     else if (d.kind === "categorical") parameters[d.name] = { kind: "choice", values: [...d.values], weights: d.probabilities.map((p) => round(p)) };
     else if (d.integer && d.max - d.min <= 100) {
       const values = Array.from({ length: d.max - d.min + 1 }, (_, i) => d.min + i);

@@ -10,7 +10,7 @@ import { truncatedNormalAt, uniformAt, radicalInverse } from "../scenarios/draw.
 import type { DrawnParameters } from "../scenarios/draw.ts";
 import type { ParameterValue } from "../scenarios/spec.ts";
 import { SearchInputError } from "./errors.ts";
-import { checkSpace, uniformValue, type SearchDimension, type SearchSpace } from "./space.ts";
+import { checkSpace, coordinateOf, materialise, uniformValue, type Scaling, type SearchDimension, type SearchSpace } from "./space.ts";
 
 /** What evaluating one parameter set found: did the detector fail, and how confident was its best match. */
 export interface SearchOutcome {
@@ -23,17 +23,19 @@ export interface SearchOutcome {
 export type EvaluateBatch = (batch: readonly DrawnParameters[]) => Promise<readonly SearchOutcome[]>;
 
 export type LearnedDimension =
-  | { readonly kind: "categorical"; readonly name: string; readonly values: readonly ParameterValue[]; readonly probabilities: readonly number[] }
+  | { readonly kind: "categorical"; readonly name: string; readonly values: readonly ParameterValue[]; readonly probabilities: readonly number[]; readonly scaled?: undefined }
   | {
       readonly kind: "continuous";
       readonly name: string;
       readonly min: number;
       readonly max: number;
       readonly integer: boolean;
+      /** Scaled parameter: min, max, mean and std are its factor's; the value is offset + `of` × factor. */
+      readonly scaled?: Scaling;
       readonly mean: number;
       readonly std: number;
     }
-  | { readonly kind: "fixed"; readonly name: string; readonly value: ParameterValue };
+  | { readonly kind: "fixed"; readonly name: string; readonly value: ParameterValue; readonly scaled?: Scaling };
 
 export interface LearnedDistribution {
   readonly dimensions: readonly LearnedDimension[];
@@ -136,7 +138,7 @@ export function drawFromDistribution(distribution: LearnedDistribution, seed: nu
       out[d.name] = d.integer ? Math.min(d.max, Math.max(d.min, Math.round(value))) : value;
     }
   }
-  return out;
+  return materialise(distribution, out);
 }
 
 async function evaluateChecked(evaluate: EvaluateBatch, batch: readonly DrawnParameters[]): Promise<readonly SearchOutcome[]> {
@@ -184,7 +186,7 @@ export function randomSearch(space: SearchSpace, evaluate: EvaluateBatch, option
   return runFixedDesign("random", space, evaluate, options, (index) => {
     const out: DrawnParameters = {};
     for (const d of space.dimensions) out[d.name] = d.kind === "fixed" ? d.value : uniformValue(d, uniformAt(options.seed, index, `random:${d.name}`));
-    return out;
+    return materialise(space, out);
   });
 }
 
@@ -208,7 +210,7 @@ export function haltonSearch(space: SearchSpace, evaluate: EvaluateBatch, option
       const shift = uniformAt(options.seed, 0, `halton:${d.name}`);
       out[d.name] = uniformValue(d, (radicalInverse(index + 1, PRIMES[dim] as number) + shift) % 1);
     }
-    return out;
+    return materialise(space, out);
   });
 }
 
@@ -226,7 +228,8 @@ function refit(distribution: LearnedDistribution, elite: readonly SearchEvaluati
   return {
     dimensions: distribution.dimensions.map((d): LearnedDimension => {
       if (d.kind === "fixed") return d;
-      const values = elite.map((e) => e.parameters[d.name] as ParameterValue);
+      const values = elite.map((e) => coordinateOf(d, e.parameters)).filter((v): v is ParameterValue => v !== null);
+      if (values.length === 0) return d;
       if (d.kind === "categorical") {
         const counts = d.values.map((v) => values.filter((x) => x === v).length / values.length);
         const mixed = d.probabilities.map((p, i) => Math.max(minProbability, alpha * (counts[i] as number) + (1 - alpha) * p));

@@ -1,12 +1,29 @@
 // The parameter space a failure search explores, taken from a scenario spec: categorical parameters
 // (choice, sweep), continuous ranges (uniform, truncatedNormal, halton; integer rounded) and fixed values.
+// A scaled parameter (value = offset + of × factor) is searched through its factor: the dimension carries
+// `scaled`, the search draws the factor and materialise() turns it into the value the model is conditioned on.
+import type { DrawnParameters } from "../scenarios/draw.ts";
 import type { ParameterValue, ScenarioSpec } from "../scenarios/spec.ts";
 import { SearchInputError } from "./errors.ts";
 
 export type SearchDimension =
-  | { readonly kind: "categorical"; readonly name: string; readonly values: readonly ParameterValue[] }
-  | { readonly kind: "continuous"; readonly name: string; readonly min: number; readonly max: number; readonly integer: boolean }
-  | { readonly kind: "fixed"; readonly name: string; readonly value: ParameterValue };
+  | { readonly kind: "categorical"; readonly name: string; readonly values: readonly ParameterValue[]; readonly scaled?: undefined }
+  | {
+      readonly kind: "continuous";
+      readonly name: string;
+      readonly min: number;
+      readonly max: number;
+      readonly integer: boolean;
+      /** Set for a scaled parameter: the range is its factor's, the value is offset + `of` × factor. */
+      readonly scaled?: Scaling;
+    }
+  | { readonly kind: "fixed"; readonly name: string; readonly value: ParameterValue; readonly scaled?: Scaling };
+
+/** How a scaled parameter's value follows its base: offset + base × factor. */
+export interface Scaling {
+  readonly of: string;
+  readonly offset: number;
+}
 
 export interface SearchSpace {
   readonly dimensions: readonly SearchDimension[];
@@ -26,9 +43,30 @@ export function searchSpaceFromScenario(spec: Pick<ScenarioSpec, "parameters">):
       case "truncatedNormal":
       case "halton":
         return d.min === d.max ? { kind: "fixed", name, value: d.min } : { kind: "continuous", name, min: d.min, max: d.max, integer: false };
+      case "scaled":
+        return d.min === d.max ? { kind: "fixed", name, value: d.min, scaled: { of: d.of, offset: d.offset } }
+          : { kind: "continuous", name, min: d.min, max: d.max, integer: false, scaled: { of: d.of, offset: d.offset } };
     }
   });
   return { dimensions };
+}
+
+type Scalable = { readonly name: string; readonly scaled?: Scaling | undefined };
+
+/** Parameter values from the search's coordinates: each scaled dimension's offset + factor × base. */
+export function materialise(space: { readonly dimensions: readonly Scalable[] }, coordinates: DrawnParameters): DrawnParameters {
+  const out: DrawnParameters = { ...coordinates };
+  for (const { name, scaled } of space.dimensions)
+    if (scaled) out[name] = scaled.offset + (coordinates[scaled.of] as number) * (coordinates[name] as number);
+  return out;
+}
+
+/** A dimension's search coordinate from parameter values: the value itself, or the factor for a scaled one (null when its base is 0). */
+export function coordinateOf({ name, scaled }: Scalable, parameters: DrawnParameters): ParameterValue | null {
+  const value = parameters[name] as ParameterValue;
+  if (!scaled) return value;
+  const base = parameters[scaled.of] as number;
+  return base === 0 ? null : ((value as number) - scaled.offset) / base;
 }
 
 export function checkSpace(space: SearchSpace): void {

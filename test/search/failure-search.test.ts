@@ -135,3 +135,57 @@ describe("failure search", () => {
     await expect(randomSearch(space, async () => [], { budget: 4, seed: 1 })).rejects.toMatchObject({ code: "evaluate-contract" });
   });
 });
+
+describe("failure search over scaled parameters", () => {
+  // A pedestrian whose width follows its height (aspect 0.3..0.6); the detector fails on thin, far ones.
+  const pedestrians = validateScenarioSpec({
+    name: "pedestrian-any-distance",
+    domain: "automotive",
+    model: "road-hazards",
+    parameters: {
+      hazard: "pedestrian",
+      weather: { kind: "choice", values: ["clear", "rain", "fog", "snow"] },
+      hazardH: { kind: "uniform", min: 0.08, max: 0.5 },
+      hazardW: { kind: "scaled", of: "hazardH", min: 0.3, max: 0.6 },
+      hazardCy: { kind: "scaled", of: "hazardH", offset: 0.45, min: 0.1, max: 0.4 },
+    },
+    expectations: [{ class: "pedestrian" }],
+  });
+  const scaledSpace = searchSpaceFromScenario(pedestrians);
+  const aspect = (p: DrawnParameters) => (p.hazardW as number) / (p.hazardH as number);
+  const thinAndFar: EvaluateBatch = async (batch) =>
+    batch.map((p) => {
+      const thin = Math.min(1, Math.max(0, (0.5 - aspect(p)) / 0.2));
+      const far = Math.min(1, Math.max(0, (0.3 - (p.hazardH as number)) / 0.2));
+      return { failed: aspect(p) < 0.38 && (p.hazardH as number) < 0.16, confidence: 0.95 - 0.3 * thin - 0.3 * far };
+    });
+
+  it("proposes widths that follow the height in every method, and the CEM learns the factor", async () => {
+    const options = { budget: 512, seed: 2 };
+    const [cem, uniform, halton] = await Promise.all([
+      crossEntropySearch(scaledSpace, thinAndFar, options),
+      randomSearch(scaledSpace, thinAndFar, options),
+      haltonSearch(scaledSpace, thinAndFar, options),
+    ]);
+    for (const result of [cem, uniform, halton])
+      for (const e of result.evaluations) {
+        expect(aspect(e.parameters)).toBeGreaterThanOrEqual(0.3 - 1e-12);
+        expect(aspect(e.parameters)).toBeLessThanOrEqual(0.6 + 1e-12);
+        const ground = ((e.parameters.hazardCy as number) - 0.45) / (e.parameters.hazardH as number);
+        expect(ground).toBeGreaterThanOrEqual(0.1 - 1e-12);
+        expect(ground).toBeLessThanOrEqual(0.4 + 1e-12);
+      }
+    expect(cem.failures).toBeGreaterThanOrEqual(3 * Math.max(1, uniform.failures));
+    const factor = cem.distribution.dimensions.find((d) => d.name === "hazardW")!;
+    expect(factor).toMatchObject({ kind: "continuous", scaled: { of: "hazardH", offset: 0 }, min: 0.3, max: 0.6 });
+    expect(factor.kind === "continuous" && factor.mean).toBeLessThan(0.4);
+
+    // exported as a scaled parameter with the learned factor; drawing from it lands in the weak region
+    const spec = distributionToScenarioSpec(cem.distribution, pedestrians);
+    expect(spec.parameters.hazardW).toMatchObject({ kind: "scaled", of: "hazardH", offset: 0, min: 0.3, max: 0.6 });
+    expect(spec.parameters.hazardCy).toMatchObject({ kind: "scaled", of: "hazardH", offset: 0.45, min: 0.1, max: 0.4 });
+    const draws = Array.from({ length: 200 }, (_, i) => drawParameters(spec, 1, i));
+    const failed = (await thinAndFar(draws)).filter((o) => o.failed).length;
+    expect(failed / draws.length).toBeGreaterThan(0.5);
+  });
+});

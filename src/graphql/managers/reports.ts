@@ -54,7 +54,8 @@ export interface ReportOptions {
 function binEdgesFromSpec(spec: ScenarioSpec, values: Map<string, number[]>, bins: number): Record<string, number[]> {
   const edges: Record<string, number[]> = {};
   for (const [name, d] of Object.entries(spec.parameters)) {
-    if (!("min" in d) || !("max" in d) || typeof d.min !== "number" || typeof d.max !== "number" || !(d.max > d.min)) continue;
+    // a scaled parameter's min and max are its factor's: its bins come from the observed values
+    if (d.kind === "scaled" || !("min" in d) || !("max" in d) || typeof d.min !== "number" || typeof d.max !== "number" || !(d.max > d.min)) continue;
     if (d.kind === "integer" && d.max - d.min + 1 <= 6) continue;
     const observed = values.get(name) ?? [];
     if (observed.some((v) => v < d.min || v > d.max)) continue;
