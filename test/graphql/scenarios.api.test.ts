@@ -215,6 +215,14 @@ parameters: { hazard: vehicle, weather: clear, timeOfDay: night, hazardCx: 0.5, 
     expect(a.data!.previewParameters.data).toHaveLength(5);
     expect(a.data!.previewParameters.data).toEqual(b.data!.previewParameters.data);
     expect(a.data!.previewParameters.data[0]).toMatchObject({ hazard: "animal", timeOfDay: "night" });
+    // scaled parameters come back as values: the library's failure-search deer keeps a deer's shape
+    const deer = await api.graphql(`{ scenarios(first: 1, text: "deer-on-road-any-conditions") { edges { node { id } } } }`);
+    const scaled = await api.graphql(PREVIEW, { id: deer.data!.scenarios.edges[0].node.id, count: 20, seed: 3 });
+    for (const p of scaled.data!.previewParameters.data as Array<Record<string, number>>) {
+      expect(p.hazardW! / p.hazardH!).toBeGreaterThanOrEqual(1.1);
+      expect(p.hazardW! / p.hazardH!).toBeLessThan(1.6);
+      expect((p.hazardCy! - 0.45) / p.hazardH!).toBeGreaterThanOrEqual(0.52);
+    }
     const tooMany = await api.graphql(PREVIEW, { id, count: 100_000, seed: 1 });
     expect(tooMany.data!.previewParameters).toEqual({ __typename: "ValidationError", issues: [{ path: "count" }] });
   });
