@@ -91,6 +91,12 @@ export interface CrossEntropyOptions extends SearchOptions {
   readonly minProbability?: number;
   /** Floor on a continuous std as a fraction of its range. Default 0.02. */
   readonly minStdFraction?: number;
+  /**
+   * Noisy cross-entropy (Szita & Lőrincz 2006): after each refit, add this fraction of each range to the
+   * continuous stds and mix categorical probabilities with this much of the uniform, decaying linearly to 0
+   * over the budget's iterations, so an early, noisy elite cannot freeze the search. Default 0 (none).
+   */
+  readonly exploration?: number;
 }
 
 function checkCommon(space: SearchSpace, options: SearchOptions): number {
@@ -245,6 +251,18 @@ function refit(distribution: LearnedDistribution, elite: readonly SearchEvaluati
   };
 }
 
+/** Noisy CE: adds `amount` of each range to continuous stds, mixes `amount` of the uniform into categorical probabilities. */
+function widen(distribution: LearnedDistribution, amount: number): LearnedDistribution {
+  if (amount <= 0) return distribution;
+  return {
+    dimensions: distribution.dimensions.map((d): LearnedDimension => {
+      if (d.kind === "categorical") return { ...d, probabilities: d.probabilities.map((p) => (1 - amount) * p + amount / d.values.length) };
+      if (d.kind === "continuous") return { ...d, std: d.std + amount * (d.max - d.min) };
+      return d;
+    }),
+  };
+}
+
 /** The cross-entropy method over the scenario's parameters; see the module comment. */
 export async function crossEntropySearch(space: SearchSpace, evaluate: EvaluateBatch, options: CrossEntropyOptions): Promise<SearchResult> {
   const batchSize = checkCommon(space, options);
@@ -254,6 +272,10 @@ export async function crossEntropySearch(space: SearchSpace, evaluate: EvaluateB
   if (!(settings.smoothing > 0 && settings.smoothing <= 1)) throw new SearchInputError("invalid-setting", `smoothing must be in (0, 1], got ${settings.smoothing}`);
   if (!(settings.minProbability >= 0 && settings.minProbability < 0.5)) throw new SearchInputError("invalid-setting", `minProbability must be in [0, 0.5), got ${settings.minProbability}`);
   if (!(settings.minStdFraction > 0 && settings.minStdFraction <= 1)) throw new SearchInputError("invalid-setting", `minStdFraction must be in (0, 1], got ${settings.minStdFraction}`);
+
+  const exploration = options.exploration ?? 0;
+  if (!(exploration >= 0 && exploration <= 1)) throw new SearchInputError("invalid-setting", `exploration must be in [0, 1], got ${exploration}`);
+  const totalIterations = Math.ceil(options.budget / batchSize);
 
   let distribution = uniformDistribution(space);
   const evaluations: SearchEvaluation[] = [];
@@ -268,7 +290,7 @@ export async function crossEntropySearch(space: SearchSpace, evaluate: EvaluateB
     iterations.push(summary);
     options.onIteration?.(summary);
     const elite = [...current].sort(rankForElite).slice(0, Math.max(1, Math.ceil(eliteFraction * size)));
-    distribution = refit(distribution, elite, settings);
+    distribution = widen(refit(distribution, elite, settings), exploration * Math.max(0, 1 - (iteration + 1) / totalIterations));
   }
   return finish("cross-entropy", options, evaluations, iterations, distribution);
 }

@@ -113,6 +113,24 @@ describe("failure search", () => {
     }
   });
 
+  it("noisy CE keeps exploring while the budget lasts and still learns the weak corner", async () => {
+    const plain = await crossEntropySearch(space, evaluate, { budget: 256, seed: 5, batchSize: 32 });
+    const noisy = await crossEntropySearch(space, evaluate, { budget: 256, seed: 5, batchSize: 32, exploration: 0.5 });
+    const spread = (r: typeof plain, name: string) => {
+      const values = r.evaluations.filter((e) => e.iteration === 2).map((e) => e.parameters[name] as number);
+      const mean = values.reduce((a, v) => a + v, 0) / values.length;
+      return Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length);
+    };
+    // the third batch is drawn wider with exploration than without
+    expect(spread(noisy, "hazardCx")).toBeGreaterThan(1.5 * spread(plain, "hazardCx"));
+    // the first batch is the same (exploration starts after the first refit) ...
+    expect(noisy.evaluations.slice(0, 32)).toEqual(plain.evaluations.slice(0, 32));
+    // ... and it still learns the weak corner
+    const fog = noisy.distribution.dimensions.find((d) => d.name === "weather")!;
+    expect(fog.kind === "categorical" && fog.probabilities[fog.values.indexOf("fog")]).toBeGreaterThan(0.8);
+    await expect(crossEntropySearch(space, evaluate, { budget: 64, seed: 1, exploration: 2 })).rejects.toMatchObject({ code: "invalid-setting" });
+  });
+
   it("refuses a budget <= 0 and bad settings before evaluating anything", async () => {
     let calls = 0;
     const spy: EvaluateBatch = async (batch) => {
