@@ -10,7 +10,7 @@ import { truncatedNormalAt, uniformAt, radicalInverse } from "../scenarios/draw.
 import type { DrawnParameters } from "../scenarios/draw.ts";
 import type { ParameterValue } from "../scenarios/spec.ts";
 import { SearchInputError } from "./errors.ts";
-import { checkSpace, coordinateOf, materialise, uniformValue, type Scaling, type SearchDimension, type SearchSpace } from "./space.ts";
+import { checkSpace, coordinateOf, materialise, uniformValue, type SearchDimension, type SearchSpace } from "./space.ts";
 
 /** What evaluating one parameter set found: did the detector fail, and how confident was its best match. */
 export interface SearchOutcome {
@@ -22,20 +22,12 @@ export interface SearchOutcome {
 /** Evaluates a batch of parameter sets (generate + detect + score); one outcome per set, in order. */
 export type EvaluateBatch = (batch: readonly DrawnParameters[]) => Promise<readonly SearchOutcome[]>;
 
+/** A search dimension with the distribution the search currently draws it from. */
 export type LearnedDimension =
-  | { readonly kind: "categorical"; readonly name: string; readonly values: readonly ParameterValue[]; readonly probabilities: readonly number[]; readonly scaled?: undefined }
-  | {
-      readonly kind: "continuous";
-      readonly name: string;
-      readonly min: number;
-      readonly max: number;
-      readonly integer: boolean;
-      /** Scaled parameter: min, max, mean and std are its factor's; the value is offset + `of` × factor. */
-      readonly scaled?: Scaling;
-      readonly mean: number;
-      readonly std: number;
-    }
-  | { readonly kind: "fixed"; readonly name: string; readonly value: ParameterValue; readonly scaled?: Scaling };
+  | (Extract<SearchDimension, { kind: "categorical" }> & { readonly probabilities: readonly number[] })
+  /** For a scaled parameter, mean and std are its factor's, like min and max. */
+  | (Extract<SearchDimension, { kind: "continuous" }> & { readonly mean: number; readonly std: number })
+  | Extract<SearchDimension, { kind: "fixed" }>;
 
 export interface LearnedDistribution {
   readonly dimensions: readonly LearnedDimension[];
