@@ -43,9 +43,10 @@ export function searchSpaceFromScenario(spec: Pick<ScenarioSpec, "parameters">):
       case "truncatedNormal":
       case "halton":
         return d.min === d.max ? { kind: "fixed", name, value: d.min } : { kind: "continuous", name, min: d.min, max: d.max, integer: false };
-      case "scaled":
-        return d.min === d.max ? { kind: "fixed", name, value: d.min, scaled: { of: d.of, offset: d.offset } }
-          : { kind: "continuous", name, min: d.min, max: d.max, integer: false, scaled: { of: d.of, offset: d.offset } };
+      case "scaled": {
+        const scaled = { of: d.of, offset: d.offset };
+        return d.min === d.max ? { kind: "fixed", name, value: d.min, scaled } : { kind: "continuous", name, min: d.min, max: d.max, integer: false, scaled };
+      }
     }
   });
   return { dimensions };
