@@ -6,18 +6,11 @@ import type { AddressInfo } from "node:net";
 import type { Config } from "./config.ts";
 import { databaseOptionsFromConfig, openDatabase, type Database } from "./db/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
-import type { Services } from "./graphql/context.ts";
-import { JobManager } from "./graphql/managers/jobs.ts";
-import { directoryModelCatalog } from "./graphql/managers/model-catalog.ts";
-import { ScenarioManager } from "./graphql/managers/scenarios.ts";
-import { DetectorManager } from "./graphql/managers/detectors.ts";
-import { ReportManager } from "./graphql/managers/reports.ts";
-import { SearchManager } from "./graphql/managers/search.ts";
+import { buildServices, type Services } from "./services.ts";
 import { createGraphQLServer } from "./graphql/server.ts";
 import { serveExportZip } from "./export/index.ts";
 import { serveGallery } from "./gallery/serve.ts";
-import { ExportManager } from "./graphql/managers/exports.ts";
-import { JobEvents, openQueue, startWorker, type RunningWorker } from "./jobs/index.ts";
+import { openQueue, startWorker, type RunningWorker } from "./jobs/index.ts";
 import { loadScenarioLibrary } from "./scenarios/index.ts";
 import { artifactStoreFromConfig, isSha256, type ArtifactStore } from "./storage/index.ts";
 import { RAREFORGE_VERSION } from "./version.ts";
@@ -34,15 +27,6 @@ export interface StartOptions {
   logger?: Logger;
   /** An already-open database (tests); otherwise one is opened from the config. */
   db?: Database;
-}
-
-export async function buildServices(config: Config, db: Database, logger: Logger, boss: PgBoss, store: ArtifactStore): Promise<Services> {
-  const models = directoryModelCatalog(config.modelsDir);
-  const jobs = new JobManager(db, boss, config, store, new JobEvents(), logger);
-  const scenarios = new ScenarioManager(db, models);
-  const detectors = new DetectorManager(db, config, store, logger);
-  const searches = new SearchManager(db, config, jobs, detectors, scenarios, logger);
-  return { config, db, logger, models, scenarios, jobs, exports: new ExportManager(db, store), detectors, reports: new ReportManager(db, detectors), searches };
 }
 
 export async function importLibrary(services: Services): Promise<void> {
@@ -68,7 +52,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
     logger.info({ database: db.kind, applied: migration.applied, alreadyApplied: migration.alreadyApplied.length }, "database ready");
     boss = await openQueue(db, config, logger);
     const store = artifactStoreFromConfig(config);
-    const services = await buildServices(config, db, logger, boss, store);
+    const services = buildServices(config, db, logger, boss, store);
     if (config.runWorker) worker = await startWorker({ config, db, boss, store, logger, events: services.jobs.events });
     if (config.importLibraryOnStart) {
       try {

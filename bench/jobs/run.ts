@@ -54,7 +54,7 @@ async function graphql(service: RunningService, query: string, variables: Record
 }
 
 const REQUEST = `mutation($s: ID!, $count: Int!, $steps: Int!, $seed: Int!, $batch: Int!) {
-  requestGeneration(scenarioId: $s, count: $count, sampler: "ddim", steps: $steps, guidance: 3, seed: $seed, batchSize: $batch) {
+  requestGeneration(scenarioId: $s, count: $count, sampler: DDIM, steps: $steps, guidance: 3, seed: $seed, batchSize: $batch) {
     __typename ... on MutationRequestGenerationSuccess { data { uuid } } ... on Error { message } } }`;
 
 async function runJob(service: RunningService, db: Database, scenarioId: string, count: number, steps: number, seed: number, pollMs = 20) {

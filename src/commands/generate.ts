@@ -5,25 +5,18 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "no
 import { join, resolve } from "node:path";
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
-import {
-  encodeSamplePng,
-  generateSamples,
-  openModelRuntime,
-  parseExecutionProvider,
-  parseSampler,
-  type ExecutionProviderName,
-  validateRequest,
-  type SamplerName,
-} from "../diffusion/index.ts";
+import { encodeSamplePng, generateSamples, GUIDANCE_RANGE, MAX_STEPS, openModelRuntime, parseSampler, resolveSamplingSettings, SAMPLERS, validateRequest, type SamplerName } from "../diffusion/index.ts";
+import { parseExecutionProvider, type ExecutionProviderName } from "../runtime/index.ts";
 import { loadModelPackage, resolveModelDir } from "../models/index.ts";
 import { drawParameters, findLibraryScenario, loadScenarioFile, type ScenarioSpec } from "../scenarios/index.ts";
 
 export interface GenerateOptions {
   scenario: string;
   count: number;
-  sampler: SamplerName;
-  steps: number;
-  guidance: number;
+  /** sampler, steps and guidance default to the model's manifest defaults. */
+  sampler?: SamplerName;
+  steps?: number;
+  guidance?: number;
   seed: number;
   batch: number;
   ep: ExecutionProviderName;
@@ -63,11 +56,15 @@ export async function runGenerate(options: GenerateOptions): Promise<GenerateSum
   if (!Number.isInteger(options.count) || options.count < 1) throw new Error(`--count must be a positive integer, got ${options.count}`);
   const indices = Array.from({ length: options.count }, (_, k) => start + k);
   const parameters = indices.map((index) => drawParameters(spec, options.seed, index));
+  const { sampler, steps, guidance } = resolveSamplingSettings(
+    { sampler: options.sampler, steps: options.steps, guidance: options.guidance, seed: options.seed, batchSize: options.batch },
+    { manifest: model.manifest },
+  );
   const request = {
     model,
-    sampler: options.sampler,
-    steps: options.steps,
-    guidance: options.guidance,
+    sampler,
+    steps,
+    guidance,
     seed: options.seed,
     indices,
     parameters,
@@ -86,7 +83,7 @@ export async function runGenerate(options: GenerateOptions): Promise<GenerateSum
     log: options.log ?? ((m) => process.stderr.write(`rareforge: ${m}\n`)),
   });
   const bar = options.progress === false ? null : new SingleBar({ format: "generate [{bar}] {value}/{total} samples | step {step}/{steps} | {eta}s left", hideCursor: true });
-  bar?.start(indices.length, 0, { step: 0, steps: options.steps });
+  bar?.start(indices.length, 0, { step: 0, steps });
   const out = resolve(options.out);
   mkdirSync(out, { recursive: true });
   const files: string[] = [];
@@ -137,9 +134,9 @@ export function registerGenerateCommand(program: Command): void {
     .requiredOption("--scenario <name|file.yaml>", "a library scenario name (scenarios/) or a YAML file")
     .option("--count <n>", "number of samples", numberOption("count", "int"), 1)
     .option("--start <index>", "first sample index", numberOption("start", "int"), 0)
-    .option("--sampler <name>", "ddpm | ddim | dpmpp-2m | euler | euler-ancestral", "dpmpp-2m")
-    .option("--steps <n>", "denoising steps (1..1000)", numberOption("steps", "int"), 20)
-    .option("--guidance <g>", "classifier-free guidance scale (>= 0)", numberOption("guidance", "float"), 3)
+    .option("--sampler <name>", `${SAMPLERS.join(" | ")} (default: the model's)`)
+    .option("--steps <n>", `denoising steps (1..${MAX_STEPS}; default: the model's)`, numberOption("steps", "int"))
+    .option("--guidance <g>", `classifier-free guidance scale (${GUIDANCE_RANGE.join("..")}; default: the model's)`, numberOption("guidance", "float"))
     .option("--eta <eta>", "DDIM eta (0 deterministic)", numberOption("eta", "float"))
     .option("--seed <seed>", "request seed; sample i's noise comes from (seed, i)", numberOption("seed", "int"), 0)
     .option("--batch <n>", "samples per batch", numberOption("batch", "int"), 8)
@@ -156,7 +153,7 @@ export function registerGenerateCommand(program: Command): void {
       try {
         const summary = await runGenerate({
           ...(raw as unknown as GenerateOptions),
-          sampler: parseSampler(String(raw.sampler)),
+          ...(raw.sampler !== undefined ? { sampler: parseSampler(String(raw.sampler)) } : {}),
           ep: parseExecutionProvider(String(raw.ep)),
           progress: process.stderr.isTTY,
         });

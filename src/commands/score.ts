@@ -13,7 +13,7 @@ import {
   type SampleScore,
 } from "../detection/index.ts";
 import { decodeImage } from "../diffusion/reference.ts";
-import { parseExecutionProvider, type ExecutionProviderName } from "../diffusion/onnx.ts";
+import { parseExecutionProvider, type ExecutionProviderName } from "../runtime/index.ts";
 
 export interface ScoreOptions {
   detector: string;

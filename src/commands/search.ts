@@ -3,6 +3,7 @@
 // interval and the derived scenario the cross-entropy method exported.
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
+import { parseSampler, samplerConstantName } from "../diffusion/index.ts";
 import { SEARCH_DEFAULTS } from "../search/index.ts";
 import { CommandInputError, DEFAULT_SERVICE_URL, graphqlClient, resolveDetector, resolveScenario, subscriptionEvents, unwrap } from "./report.ts";
 
@@ -49,7 +50,7 @@ export async function runSearch(options: SearchCommandOptions): Promise<any> {
   const client = graphqlClient(options.url);
   const [scenario, detector] = await Promise.all([resolveScenario(client, options.scenario), resolveDetector(client, options.detector)]);
   const started = await client.request(
-    `mutation($s: ID!, $d: ID!, $budget: Int!, $method: SearchMethod!, $batch: Int, $seed: Int, $steps: Int, $sampler: String, $guidance: Float, $elite: Float, $smoothing: Float) {
+    `mutation($s: ID!, $d: ID!, $budget: Int!, $method: SearchMethod!, $batch: Int, $seed: Int, $steps: Int, $sampler: Sampler, $guidance: Float, $elite: Float, $smoothing: Float) {
       startFailureSearch(scenarioId: $s, detectorId: $d, budget: $budget, method: $method, batchSize: $batch, seed: $seed, steps: $steps, sampler: $sampler, guidance: $guidance, eliteFraction: $elite, smoothing: $smoothing) {
         __typename ... on Error { message } ... on ValidationError { issues { path message } } ... on MutationStartFailureSearchSuccess { data { id uuid } } } }`,
     {
@@ -60,7 +61,7 @@ export async function runSearch(options: SearchCommandOptions): Promise<any> {
       batch: options.batch ?? null,
       seed: options.seed ?? null,
       steps: options.steps ?? null,
-      sampler: options.sampler ?? null,
+      sampler: options.sampler ? samplerConstantName(parseSampler(options.sampler)) : null,
       guidance: options.guidance ?? null,
       elite: options.elite ?? null,
       smoothing: options.smoothing ?? null,

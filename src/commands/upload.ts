@@ -9,20 +9,15 @@ import { loadConfig, type Config } from "../config.ts";
 import { databaseOptionsFromConfig, openDatabase, type Database } from "../db/index.ts";
 import { DomainError } from "../errors.ts";
 import { artifactStoreFromConfig } from "../storage/index.ts";
-import { ReferenceScanService, UploadRefusedError, type InsertionRegion } from "../uploads/index.ts";
+import { SAMPLERS } from "../diffusion/index.ts";
+import { referenceScanSettings, ReferenceScanService, UploadRefusedError, type InsertionRegion } from "../uploads/index.ts";
 
 async function withService<T>(work: (service: ReferenceScanService, db: Database, config: Config) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const db = await openDatabase(databaseOptionsFromConfig(config));
   try {
     await db.migrate();
-    const service = new ReferenceScanService(db, artifactStoreFromConfig(config), {
-      maxUploadBytes: config.maxUploadBytes,
-      dataDir: config.dataDir,
-      modelsDir: config.modelsDir,
-      executionProvider: config.executionProvider,
-      onnxThreads: config.onnxThreads,
-    });
+    const service = new ReferenceScanService(db, artifactStoreFromConfig(config), referenceScanSettings(config));
     return await work(service, db, config);
   } finally {
     await db.close();
@@ -72,9 +67,9 @@ export function registerUploadCommand(program: Command): void {
     .requiredOption("--pathology <value>", "the condition's pathology, e.g. tumour")
     .option("--param <name=value...>", "further condition values, e.g. lesionContrast=0.8")
     .option("--model <name>", "medical model package", "brain-mri")
-    .option("--sampler <name>", "ddpm | ddim | dpmpp-2m | euler | euler-ancestral", "ddim")
-    .option("--steps <n>", "denoising steps", "25")
-    .option("--guidance <g>", "classifier-free guidance", "3")
+    .option("--sampler <name>", `${SAMPLERS.join(" | ")} (default: the model's)`)
+    .option("--steps <n>", "denoising steps (default: the model's)")
+    .option("--guidance <g>", "classifier-free guidance (default: the model's)")
     .option("--seed <n>", "noise seed", "0")
     .option("--feather <px>", "blend band around the regenerated lesion, scan pixels", "3")
     .option("--out <file>", "where to write the DICOM", "insertion.dcm")
@@ -95,9 +90,9 @@ export function registerUploadCommand(program: Command): void {
             region,
             parameters,
             model: String(options.model),
-            sampler: String(options.sampler),
-            steps: Number(options.steps),
-            guidance: Number(options.guidance),
+            ...(options.sampler !== undefined ? { sampler: String(options.sampler) } : {}),
+            ...(options.steps !== undefined ? { steps: Number(options.steps) } : {}),
+            ...(options.guidance !== undefined ? { guidance: Number(options.guidance) } : {}),
             seed: Number(options.seed),
             feather: Number(options.feather),
           });

@@ -4,7 +4,7 @@
 // Judging is a pure function of the critic's output so thresholds can be tuned without re-running it.
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { createSession, type ExecutionProviderName } from "../diffusion/onnx.ts";
+import { createSession, type ExecutionProviderName } from "../runtime/index.ts";
 import { resizeBilinear, toModelSpace, type DecodedImage } from "../diffusion/reference.ts";
 import { ModelPackageError } from "../models/errors.ts";
 import { verifyPackageFiles } from "../models/package.ts";

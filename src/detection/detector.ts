@@ -3,7 +3,7 @@
 // class map) is checked from the file itself before a session is created or an image is touched.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { createSession, type ExecutionProviderName, type ResolvedExecutionProvider } from "../diffusion/onnx.ts";
+import { createSession, type ExecutionProviderName, type ResolvedExecutionProvider } from "../runtime/index.ts";
 import type { DecodedImage } from "../diffusion/reference.ts";
 import { sha256File, verifyPackageFiles } from "../models/package.ts";
 import { ModelPackageError } from "../models/errors.ts";

@@ -5,7 +5,7 @@
 // No database here: callers read and write the rows.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ExecutionProviderName } from "../diffusion/onnx.ts";
+import type { ExecutionProviderName } from "../runtime/index.ts";
 import type { DecodedImage } from "../diffusion/reference.ts";
 import type { ParameterValue } from "../scenarios/spec.ts";
 import { normaliseClassMap, type ClassMap } from "./class-map.ts";

@@ -59,3 +59,5 @@ export {
   type SampleVerdict,
   type DetectionRow,
 } from "./in-the-loop.ts";
+export { DetectorService, DetectorUnusableError, type ScoreSamplesOutcome } from "./service.ts";
+export { ReportService, type DetectorReport, type HardSample, type OutcomeCounts } from "./reports.ts";

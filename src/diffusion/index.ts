@@ -4,7 +4,6 @@ export {
   validateRequest,
   denoiseBatch,
   decodeSamples,
-  MAX_STEPS,
   type GenerateSamplesRequest,
   type GeneratedSample,
   type ModelRuntime,
@@ -13,27 +12,13 @@ export {
   type DenoiseBatchOptions,
 } from "./pipeline.ts";
 export { GenerationInputError, GENERATION_INPUT_ERROR_CODES, type GenerationInputErrorCode } from "./errors.ts";
-export {
-  createSession,
-  parseExecutionProvider,
-  onnxRuntimeVersion,
-  EXECUTION_PROVIDERS,
-  AUTO_PROVIDER_ORDER,
-  ExecutionProviderError,
-  SessionInputError,
-  type ExecutionProviderName,
-  type ResolvedExecutionProvider,
-  type OnnxSession,
-  type SessionSettings,
-  type TensorInput,
-  type TensorOutput,
-} from "./onnx.ts";
 export { SampleNoise, noiseState, NoiseKeyError } from "./noise.ts";
 export { encodeSamplePng, pngFormatOf } from "./output.ts";
 export { decodeImage, resizeBilinear, toModelSpace, maskToSampleGrid, normaliseStoredRange, type DecodedImage } from "./reference.ts";
 export {
   createScheduler,
   parseSampler,
+  samplerConstantName,
   SAMPLERS,
   SchedulerError,
   type SamplerName,
@@ -41,3 +26,16 @@ export {
   type SchedulerOptions,
   type SchedulerStepResult,
 } from "./schedulers/index.ts";
+export {
+  samplingSettingsSchema,
+  resolveSamplingSettings,
+  modelSamplingDefaults,
+  MAX_STEPS,
+  MAX_BATCH_SIZE,
+  DEFAULT_BATCH_SIZE,
+  GUIDANCE_RANGE,
+  FALLBACK_SAMPLING,
+  type SamplingSettings,
+  type SamplingSettingsInput,
+  type SamplingContext,
+} from "./settings.ts";

@@ -16,12 +16,12 @@ import { assertParametersFit } from "../models/condition.ts";
 import type { GenerationRecord, ImageTensor } from "../imaging/png.ts";
 import { RAREFORGE_VERSION } from "../version.ts";
 import { GenerationInputError } from "./errors.ts";
-import { createSession, onnxRuntimeVersion, type ExecutionProviderName, type OnnxSession, type ResolvedExecutionProvider, type TensorInput } from "./onnx.ts";
+import { createSession, onnxRuntimeVersion, type ExecutionProviderName, type OnnxSession, type ResolvedExecutionProvider, type TensorInput } from "../runtime/index.ts";
 import { SampleNoise } from "./noise.ts";
 import { decodeImage, maskToSampleGrid, normaliseStoredRange, resizeBilinear, toModelSpace } from "./reference.ts";
-import { createScheduler, parseSampler, type SamplerName, type Scheduler } from "./schedulers/index.ts";
+import { createScheduler, type SamplerName, type Scheduler } from "./schedulers/index.ts";
+import { DEFAULT_BATCH_SIZE, resolveSamplingSettings } from "./settings.ts";
 
-export const MAX_STEPS = 1000;
 
 /** A model's ONNX sessions on one execution provider, reused across batches. */
 export interface ModelRuntime {
@@ -125,25 +125,18 @@ const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest(
 
 /** Checks the request; throws a typed error before any work is done. */
 export function validateRequest(request: GenerateSamplesRequest): PreparedReference | null {
-  const { model, steps, guidance, seed, indices, parameters } = request;
+  const { model, steps, indices, parameters } = request;
   const manifest = model.manifest;
-  parseSampler(request.sampler);
-  const trainSteps = manifest.denoiser.schedule.trainSteps;
-  if (!Number.isInteger(steps) || steps <= 0 || steps > MAX_STEPS || steps > trainSteps) {
-    throw new GenerationInputError("steps", `steps must be an integer in [1, ${Math.min(MAX_STEPS, trainSteps)}], got ${steps}`);
-  }
-  if (!Number.isFinite(guidance) || guidance < 0) throw new GenerationInputError("guidance", `guidance must be a finite number >= 0, got ${guidance}`);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new GenerationInputError("seed", `seed must be a non-negative integer, got ${seed}`);
-  const batchSize = request.batchSize ?? 8;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new GenerationInputError("batch-size", `batch size must be a positive integer, got ${batchSize}`);
+  // the same settings schema and bounds as every service entry point
+  resolveSamplingSettings(
+    { sampler: request.sampler, steps, guidance: request.guidance, seed: request.seed, eta: request.eta ?? null, batchSize: request.batchSize ?? DEFAULT_BATCH_SIZE },
+    { manifest },
+  );
   if (indices.length !== parameters.length) {
     throw new GenerationInputError("indices", `${indices.length} indices but ${parameters.length} parameter sets; give one per index`);
   }
   if (indices.some((i) => !Number.isSafeInteger(i) || i < 0) || new Set(indices).size !== indices.length) {
     throw new GenerationInputError("indices", "sample indices must be distinct non-negative integers");
-  }
-  if (request.eta !== undefined && (!Number.isFinite(request.eta) || request.eta < 0 || request.eta > 1)) {
-    throw new GenerationInputError("unsupported", `eta must be in [0, 1], got ${request.eta}`);
   }
   for (const p of parameters) assertParametersFit(manifest, p);
   if (!request.reference) {
@@ -333,7 +326,7 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
   const manifest = model.manifest;
   const conditions = parameters.map((p) => encodeCondition(manifest, p));
   const runtime = request.runtime ?? (await openModelRuntime(model, { ep: request.ep ?? "cpu" }));
-  const batchSize = request.batchSize ?? 8;
+  const batchSize = request.batchSize ?? DEFAULT_BATCH_SIZE;
   const { width, height, channels } = manifest.image;
   const imageSize = width * height * channels;
   const results: GeneratedSample[] = [];

@@ -4,3 +4,4 @@ export { EXPORT_FORMATS, clipBox, yoloLabelLines, exportUids, type ExportFormat 
 export { EXPORTABLE_OUTCOMES, MISS_OUTCOMES, parseExportFilter, sampleWhere, type ExportFilter, type ExportableOutcome } from "./filter.ts";
 export { DEFAULT_SPLIT, SPLITS, parseSplit, splitOf, type SplitName, type SplitSpec } from "./split.ts";
 export { manifestClasses, type ExportModel } from "./models.ts";
+export { ExportService } from "./service.ts";

@@ -1,15 +1,8 @@
 // One batch of samples end to end, as a worker runs it: draw each sample's parameters from (seed, index),
 // sample them with the model's diffusion runtime, encode each as a file with its provenance record
 // embedded. No database here: the caller stores the files and commits the records (src/jobs/).
-import {
-  encodeSamplePng,
-  generateSamples,
-  openModelRuntime,
-  type ExecutionProviderName,
-  type GeneratedSample,
-  type ModelRuntime,
-  type SamplerName,
-} from "../diffusion/index.ts";
+import { encodeSamplePng, generateSamples, openModelRuntime, type GeneratedSample, type ModelRuntime, type SamplerName } from "../diffusion/index.ts";
+import { type ExecutionProviderName } from "../runtime/index.ts";
 import { jobSampleUidNames, recordUidNames, tensorToPixels, writeMedicalSampleFiles, type CompanionFile, type GenerationRecord } from "../imaging/index.ts";
 import { conditionCircles, loadModelPackage, resolveModelDir, type GroundTruth, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { drawParameters, type ScenarioSpec } from "../scenarios/index.ts";

@@ -4,3 +4,4 @@ export { cancelJob, finalizeIfDone, markRunning, isTerminal, TERMINAL_STATES, ty
 export { watchProgress, readProgress, type JobProgress } from "./progress.ts";
 export { JobEvents } from "./events.ts";
 export { ExecutionProviderUnavailableError, ReproductionUnavailableError } from "./errors.ts";
+export { JobService, type GenerationRequest, type ReproductionReport } from "./service.ts";

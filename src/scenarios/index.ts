@@ -18,3 +18,5 @@ export { drawParameters, sweepGridSize, uniformAt, radicalInverse, truncatedNorm
 export { parseScenarioYaml, loadScenarioLibrary, loadScenarioFile, findLibraryScenario, LibraryError, type LibraryEntry } from "./library.ts";
 export { checkScenarioAgainstModel, type ConditionLayout } from "./compatibility.ts";
 export { canonicalSpecHash } from "./hash.ts";
+export { ScenarioService, MAX_PREVIEW_COUNT, type ImportOutcome } from "./service.ts";
+export { directoryModelCatalog, type ModelCatalog } from "./model-catalog.ts";

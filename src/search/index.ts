@@ -18,3 +18,4 @@ export {
   type LearnedDimension,
 } from "./search.ts";
 export { distributionToScenarioSpec } from "./export.ts";
+export { SearchService, searchFailureRate, type SearchIterationRecord } from "./service.ts";

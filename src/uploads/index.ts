@@ -2,6 +2,9 @@
 export { prepareReferenceScan, type PreparedScan, type PrepareOptions, type ReferenceScanKind } from "./prepare.ts";
 export {
   ReferenceScanService,
+  referenceScanSettings,
+  parseInsertionInput,
+  type UploadSource,
   deidentificationKey,
   insertionUidNames,
   DEFAULT_FEATHER,

@@ -5,17 +5,12 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { encode as encodePng } from "fast-png";
+import { z } from "zod";
+import type { Config } from "../config.ts";
 import type { Database, Prisma } from "../db/index.ts";
-import {
-  decodeImage,
-  generateSamples,
-  GenerationInputError,
-  openModelRuntime,
-  parseExecutionProvider,
-  parseSampler,
-  type ExecutionProviderName,
-} from "../diffusion/index.ts";
-import { NotFoundError, ValidationError } from "../errors.ts";
+import { decodeImage, generateSamples, GenerationInputError, openModelRuntime, resolveSamplingSettings, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
+import type { ExecutionProviderName } from "../runtime/index.ts";
+import { NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
 import {
   compositeInto,
   featherWeights,
@@ -32,7 +27,7 @@ import {
 import { readDicom, type DicomImage, type ImagePlaneGeometry } from "../imaging/dicom/index.ts";
 import { assertParametersFit, conditionCircles, ConditionError, loadModelPackage, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { sha256Of, type ArtifactStore } from "../storage/index.ts";
-import { InsertionRefusedError } from "./errors.ts";
+import { InsertionRefusedError, UploadRefusedError } from "./errors.ts";
 import { prepareReferenceScan } from "./prepare.ts";
 
 export interface ReferenceScanSettings {
@@ -45,24 +40,54 @@ export interface ReferenceScanSettings {
 }
 
 /** Region of a pathology insertion: a box in scan pixels, or a PNG/JPEG mask of the scan's size (white = region). */
-export type InsertionRegion = Extract<ScanRegion, { kind: "box" }> | { kind: "mask-image"; bytes: Uint8Array };
+export type InsertionRegion = Extract<ScanRegion, { kind: "box" }> | { kind: "mask-image"; bytes: Uint8Array | Blob };
 
-export interface PathologyInsertionRequest {
+/** An upload's bytes: in memory, or a Blob (a multipart part) whose size is checked before it is read. */
+export type UploadSource = Uint8Array | Blob;
+
+const conditionValuesSchema = z.record(z.string(), z.union([z.string(), z.number()]));
+
+/**
+ * An insertion's region and condition values from untyped input (GraphQL, CLI): exactly one of a box and a
+ * mask image, and an object of condition field -> string or number. Every problem is reported at once.
+ */
+export function parseInsertionInput(input: {
+  box?: { x: number; y: number; width: number; height: number } | null;
+  mask?: Uint8Array | Blob | null;
+  parameters: unknown;
+}): { region: InsertionRegion; parameters: ScenarioParameters } {
+  const issues: FieldIssue[] = [];
+  if (Boolean(input.box) === Boolean(input.mask)) issues.push({ path: "region", message: "give exactly one of box and mask" });
+  const parameters = conditionValuesSchema.safeParse(input.parameters);
+  if (!parameters.success) issues.push({ path: "parameters", message: 'give an object of condition field -> string or number, e.g. { pathology: "tumour" }' });
+  if (issues.length > 0 || !parameters.success) throw new ValidationError(issues, "invalid pathology insertion");
+  const region: InsertionRegion = input.box ? { kind: "box", ...input.box } : { kind: "mask-image", bytes: input.mask as Uint8Array | Blob };
+  return { region, parameters: parameters.data };
+}
+
+/** Reads a Blob after checking its declared size against the limit; bytes pass through. */
+async function readBounded(source: UploadSource, limit: number, refuse: (size: number) => Error): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) return source;
+  if (source.size > limit) throw refuse(source.size);
+  return new Uint8Array(await source.arrayBuffer());
+}
+
+export interface PathologyInsertionRequest extends Omit<SamplingSettingsInput, "batchSize"> {
   referenceScanId: string;
   region: InsertionRegion;
   /** Condition values, e.g. { pathology: "tumour", lesionContrast: 0.8 }; the lesion's centre and radius default to the region's. */
   parameters: ScenarioParameters;
   /** A medical model package (default brain-mri). */
-  model?: string;
-  sampler: string;
-  steps: number;
-  guidance: number;
-  seed: number;
+  model?: string | null;
   /** How much of the schedule is re-run inside the region (default 1: regenerated from noise). */
-  strength?: number;
+  strength?: number | null;
   /** Width in scan pixels of the band around the region where generated and source pixels are blended (default 3). */
-  feather?: number;
-  executionProvider?: string;
+  feather?: number | null;
+}
+
+/** The service's settings from the process configuration. */
+export function referenceScanSettings(config: Config): ReferenceScanSettings {
+  return { maxUploadBytes: config.maxUploadBytes, dataDir: config.dataDir, modelsDir: config.modelsDir, executionProvider: config.executionProvider, onnxThreads: config.onnxThreads };
 }
 
 export const DEFAULT_INSERTION_MODEL = "brain-mri";
@@ -100,7 +125,9 @@ export class ReferenceScanService {
   ) {}
 
   /** De-identifies (DICOM) or strips metadata (PNG/JPEG), then stores the file and its ReferenceScan row. */
-  async upload(bytes: Uint8Array) {
+  async upload(source: UploadSource) {
+    const limit = this.settings.maxUploadBytes;
+    const bytes = await readBounded(source, limit, (size) => new UploadRefusedError("TOO_LARGE", `the uploaded file has ${size} bytes; the limit is ${limit} (RAREFORGE_MAX_UPLOAD_BYTES)`));
     this.key ??= deidentificationKey(this.settings.dataDir);
     const prepared = await prepareReferenceScan(bytes, { maxBytes: this.settings.maxUploadBytes, key: await this.key });
     const id = randomUUID();
@@ -138,34 +165,32 @@ export class ReferenceScanService {
     if (scan.kind !== "DICOM" || !scan.sopInstanceUid || !scan.sopClassUid || !scan.studyInstanceUid) {
       throw new InsertionRefusedError("SCAN_NOT_DICOM", `reference scan ${scan.id} is ${scan.kind}; pathologies are inserted into DICOM scans (the result references its source)`);
     }
-    const feather = request.feather ?? DEFAULT_FEATHER;
-    const strength = request.strength ?? 1;
-    const issues = [];
-    if (!Number.isInteger(feather) || feather < 0 || feather > 64) issues.push({ path: "feather", message: `feather must be a whole number of pixels in 0..64, got ${feather}` });
-    let sampler;
-    try {
-      sampler = parseSampler(request.sampler);
-    } catch (error) {
-      issues.push({ path: "sampler", message: (error as Error).message });
-    }
-    let ep: ExecutionProviderName = "cpu";
-    try {
-      ep = parseExecutionProvider(request.executionProvider ?? this.settings.executionProvider);
-    } catch (error) {
-      issues.push({ path: "executionProvider", message: (error as Error).message });
-    }
-    if (issues.length > 0 || !sampler) throw new ValidationError(issues, "invalid pathology insertion");
-
     const model = this.medicalModel(request.model ?? DEFAULT_INSERTION_MODEL);
     const manifest = model.manifest;
+    const feather = request.feather ?? DEFAULT_FEATHER;
+    const strength = request.strength ?? 1;
+    const issues: FieldIssue[] = [];
+    if (!Number.isInteger(feather) || feather < 0 || feather > 64) issues.push({ path: "feather", message: `feather must be a whole number of pixels in 0..64, got ${feather}` });
+    let settings: SamplingSettings | undefined;
+    try {
+      const { sampler, steps, guidance, seed, executionProvider } = request;
+      settings = resolveSamplingSettings({ sampler, steps, guidance, seed, executionProvider }, { manifest, executionProvider: this.settings.executionProvider as ExecutionProviderName });
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      issues.push(...error.issues);
+    }
+    if (issues.length > 0 || !settings) throw new ValidationError(issues, "invalid pathology insertion");
+    const { sampler, executionProvider: ep } = settings;
     const source = await readDicom(await readAll(this.store.read(scan.artifact.sha256)));
     const pixels = checkScan(source, manifest);
     const { rows, columns } = source;
 
     // 1. The region the user allows to change.
     let region: Uint8Array;
+    let scanRegion: { region: ScanRegion; maskSha256?: string };
     try {
-      region = regionMask(await this.regionOf(request.region, rows, columns), rows, columns);
+      scanRegion = await this.regionOf(request.region, rows, columns);
+      region = regionMask(scanRegion.region, rows, columns);
     } catch (error) {
       if (error instanceof RegionError) throw new InsertionRefusedError("REGION", error.message);
       throw error;
@@ -206,7 +231,7 @@ export class ReferenceScanService {
 
     const id = randomUUID();
     const createdAt = new Date();
-    const regionRecord = request.region.kind === "box" ? { ...request.region } : { kind: "mask", sha256: sha256Of(request.region.bytes), pixels: region.reduce((n, v) => n + v, 0) };
+    const regionRecord = request.region.kind === "box" ? { ...request.region } : { kind: "mask", sha256: scanRegion.maskSha256, pixels: region.reduce((n, v) => n + v, 0) };
     const runtime = await openModelRuntime(model, { ep, ...(this.settings.onnxThreads > 0 ? { intraOpThreads: this.settings.onnxThreads } : {}) });
     let record: GenerationRecord;
     let generated: Float32Array;
@@ -215,9 +240,9 @@ export class ReferenceScanService {
         model,
         runtime,
         sampler,
-        steps: request.steps,
-        guidance: request.guidance,
-        seed: request.seed,
+        steps: settings.steps,
+        guidance: settings.guidance,
+        seed: settings.seed,
         indices: [0],
         parameters: [parameters],
         batchSize: 1,
@@ -308,11 +333,14 @@ export class ReferenceScanService {
     return model;
   }
 
-  private async regionOf(region: InsertionRegion, rows: number, columns: number): Promise<ScanRegion> {
-    if (region.kind === "box") return region;
+  /** The region on the scan's grid, and for a mask image the sha256 of its bytes (for the record). */
+  private async regionOf(region: InsertionRegion, rows: number, columns: number): Promise<{ region: ScanRegion; maskSha256?: string }> {
+    if (region.kind === "box") return { region };
+    const limit = this.settings.maxUploadBytes;
+    const bytes = await readBounded(region.bytes, limit, (size) => new ValidationError([{ path: "mask", message: `the mask has ${size} bytes; the limit is ${limit}` }]));
     let image;
     try {
-      image = decodeImage(region.bytes, "region mask");
+      image = decodeImage(bytes, "region mask");
     } catch (error) {
       throw new RegionError((error as Error).message);
     }
@@ -320,7 +348,7 @@ export class ReferenceScanService {
     const plane = rows * columns;
     const mask = new Uint8Array(plane);
     for (let p = 0; p < plane; p++) mask[p] = (image.data[p] ?? 0) >= 0.5 ? 1 : 0;
-    return { kind: "mask", mask };
+    return { region: { kind: "mask", mask }, maskSha256: sha256Of(bytes) };
   }
 
   /** Writes the files, then the row in one transaction; on any failure removes the files no row refers to. */

@@ -39,7 +39,7 @@ const DEBRIS_YAML = SCENARIO_YAML.replace("name: loop-hazards", "name: loop-debr
 
 const REQUEST = /* GraphQL */ `
   mutation($scenarioId: ID!, $count: Int!, $steps: Int!, $seed: Int!, $batchSize: Int!, $detectorId: ID) {
-    requestGeneration(scenarioId: $scenarioId, count: $count, sampler: "ddim", steps: $steps, guidance: 3, seed: $seed, batchSize: $batchSize, detectorId: $detectorId) {
+    requestGeneration(scenarioId: $scenarioId, count: $count, sampler: DDIM, steps: $steps, guidance: 3, seed: $seed, batchSize: $batchSize, detectorId: $detectorId) {
       __typename
       ... on MutationRequestGenerationSuccess { data { id uuid } }
       ... on Error { message }

@@ -65,7 +65,7 @@ describe.skipIf(!hasChromium)(hasChromium ? "gallery in headless Chromium" : `ga
     brain = await seedJob(db, store, { scenario: "small-tumour-near-ventricle", count: 2, medicalFiles: true });
     // A real job of the tiny model, so "reproduce" regenerates a sample and compares its hash.
     const scenarioId = await createTinyScenario(api);
-    const requested = await api.graphql(REQUEST, { scenarioId, count: 2, batchSize: 2, sampler: "ddim", steps: 2, guidance: 3, seed: 5 });
+    const requested = await api.graphql(REQUEST, { scenarioId, count: 2, batchSize: 2, sampler: "DDIM", steps: 2, guidance: 3, seed: 5 });
     const tinyJob = requested.data!.requestGeneration.data;
     tinyJobId = tinyJob.uuid;
     await waitForJob(api, tinyJob.id, (job) => job.status === "SUCCEEDED");

@@ -33,7 +33,7 @@ describe("a brain-mri generation job", () => {
     const imported = await api.graphql(`mutation($yaml: String!) { importScenarios(yaml: $yaml) { __typename } }`, { yaml });
     expect(imported.data?.importScenarios.__typename).toBe("MutationImportScenariosSuccess");
     const scenarioId = (await api.graphql(`{ scenarios(first: 1) { edges { node { id } } } }`)).data!.scenarios.edges[0].node.id;
-    const requested = await api.graphql(REQUEST, { scenarioId, count: 2, batchSize: 2, sampler: "ddim", steps: 4, guidance: 3, seed: 5 });
+    const requested = await api.graphql(REQUEST, { scenarioId, count: 2, batchSize: 2, sampler: "DDIM", steps: 4, guidance: 3, seed: 5 });
     const job = requested.data!.requestGeneration.data;
     await waitForJob(api, job.id, (j) => j.status === "SUCCEEDED", 120_000);
     const jobRow = await db.prisma.generationJob.findUniqueOrThrow({ where: { id: job.uuid } });

@@ -91,7 +91,7 @@ describe.skipIf(!TEST_DATABASE_URL)("crash recovery on PostgreSQL with 3 worker 
     await until(() => workers.every((w) => w.lines.some((l) => l.msg === "generation worker started")), "three workers to start");
 
     // 1000 steps make a batch of 8 take about a second on the tiny model: long enough to kill it mid-way
-    const requested = await api.graphql(REQUEST, { scenarioId, count: 48, batchSize: 8, sampler: "ddim", steps: 1000, guidance: 3, seed: 5 });
+    const requested = await api.graphql(REQUEST, { scenarioId, count: 48, batchSize: 8, sampler: "DDIM", steps: 1000, guidance: 3, seed: 5 });
     const job = requested.data!.requestGeneration.data;
     expect(job.taskCount).toBe(6);
 

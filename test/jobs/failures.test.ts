@@ -45,7 +45,7 @@ describe.each(testBackends())("job failures on $name", (backend) => {
     // Request with no worker running, so the task waits in the queue.
     const requester = await setUp(false, db, dirs);
     const scenarioId = await createTinyScenario(requester);
-    const requested = await requester.graphql(REQUEST, { scenarioId, count: 6, batchSize: 3, sampler: "ddim", steps: 2, guidance: 2, seed: 5 });
+    const requested = await requester.graphql(REQUEST, { scenarioId, count: 6, batchSize: 3, sampler: "DDIM", steps: 2, guidance: 2, seed: 5 });
     expect(requested.data?.requestGeneration.__typename).toBe("MutationRequestGenerationSuccess");
     const jobId = requested.data!.requestGeneration.data.id as string;
     const jobUuid = requested.data!.requestGeneration.data.uuid as string;
@@ -78,7 +78,7 @@ describe.each(testBackends())("job failures on $name", (backend) => {
     cleanups.push(() => db.close());
     const first = await setUp(false, db, dirs);
     const scenarioId = await createTinyScenario(first);
-    const request = { scenarioId, count: 2, batchSize: 2, sampler: "ddim", steps: 2, guidance: 2, seed: 5 };
+    const request = { scenarioId, count: 2, batchSize: 2, sampler: "DDIM", steps: 2, guidance: 2, seed: 5 };
     expect((await first.graphql(REQUEST, request)).data?.requestGeneration.__typename).toBe("MutationRequestGenerationSuccess");
 
     // A consistent rebuild (new weights, the manifest's hashes updated) that kept the version: samples would
@@ -111,7 +111,7 @@ describe.each(testBackends())("job failures on $name", (backend) => {
     cleanups.push(() => db.close());
     const api = await setUp(false, db, dirs);
     const scenarioId = await createTinyScenario(api);
-    const requested = await api.graphql(REQUEST, { scenarioId, count: 4, batchSize: 4, sampler: "ddim", steps: 2, guidance: 2, seed: 5 });
+    const requested = await api.graphql(REQUEST, { scenarioId, count: 4, batchSize: 4, sampler: "DDIM", steps: 2, guidance: 2, seed: 5 });
     const jobId = requested.data!.requestGeneration.data.id as string;
     const uuid = requested.data!.requestGeneration.data.uuid as string;
 

@@ -36,7 +36,7 @@ export async function createTinyScenario(api: TestService, name = "tiny-pedestri
 }
 
 export const REQUEST = /* GraphQL */ `
-  mutation Request($scenarioId: ID!, $count: Int!, $sampler: String!, $steps: Int!, $guidance: Float!, $seed: Int!, $batchSize: Int!, $ep: String) {
+  mutation Request($scenarioId: ID!, $count: Int!, $sampler: Sampler, $steps: Int, $guidance: Float, $seed: Int!, $batchSize: Int!, $ep: String) {
     requestGeneration(scenarioId: $scenarioId, count: $count, sampler: $sampler, steps: $steps, guidance: $guidance, seed: $seed, batchSize: $batchSize, executionProvider: $ep) {
       __typename
       ... on MutationRequestGenerationSuccess { data { id uuid status count taskCount } }

@@ -3,6 +3,7 @@
 // route, reproduction, cancellation, and typed refusals that create no job.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../../src/db/index.ts";
 import { readPngRecord } from "../../src/imaging/index.ts";
@@ -23,7 +24,7 @@ const SAMPLES = /* GraphQL */ `
   }
 `;
 
-const base = { sampler: "ddim", steps: 4, guidance: 3, seed: 11 };
+const base = { sampler: "DDIM", steps: 4, guidance: 3, seed: 11 };
 
 describe.each(testBackends())("generation jobs on $name", (backend) => {
   let db: Database;
@@ -145,12 +146,26 @@ describe.each(testBackends())("generation jobs on $name", (backend) => {
     expect(cancelled.edges.map((e: any) => e.node.count)).toEqual([1000]);
   });
 
+  it("takes sampler, steps and guidance left out from the model's manifest defaults", async () => {
+    const manifest = JSON.parse(readFileSync(join(dirs.modelsDir, "tiny-model", "model.json"), "utf8"));
+    const requested = (await api.graphql(REQUEST, { scenarioId, count: 1, batchSize: 1, seed: 3 })).data!.requestGeneration;
+    expect(requested.__typename).toBe("MutationRequestGenerationSuccess");
+    const job = await db.prisma.generationJob.findUniqueOrThrow({ where: { id: requested.data.uuid } });
+    expect({ sampler: job.sampler, steps: job.steps, guidance: job.guidance }).toEqual(manifest.defaults);
+    await api.graphql(`mutation($id: ID!) { cancelJob(id: $id) { __typename } }`, { id: requested.data.id });
+  });
+
   it("refuses bad requests with typed errors and creates no job", async () => {
     const before = await jobCount();
     const refuse = async (variables: Record<string, unknown>) => (await api.graphql(REQUEST, { scenarioId, count: 4, batchSize: 2, ...base, ...variables })).data!.requestGeneration;
     expect(await refuse({ count: 0 })).toMatchObject({ __typename: "ValidationError", issues: [{ path: "count" }] });
     expect(await refuse({ count: 2001 })).toMatchObject({ __typename: "ValidationError", issues: [{ path: "count" }] });
-    expect(await refuse({ sampler: "plms" })).toMatchObject({ __typename: "ValidationError", issues: [{ path: "sampler" }] });
+    // the sampler is a closed enum: an unknown one is refused by GraphQL itself, naming the type
+    const unknownSampler = await api.graphql(REQUEST, { scenarioId, count: 4, batchSize: 2, ...base, sampler: "plms" });
+    expect(unknownSampler.errors?.[0]?.message).toMatch(/"plms".*Sampler/);
+    expect(await refuse({ steps: 0 })).toMatchObject({ __typename: "ValidationError", issues: [{ path: "steps", message: "steps must be an integer in [1, 1000], got 0" }] });
+    expect(await refuse({ seed: -1 })).toMatchObject({ __typename: "ValidationError", issues: [{ path: "seed" }] });
+    expect(await refuse({ batchSize: 65 })).toMatchObject({ __typename: "ValidationError", issues: [{ path: "batchSize", message: "batchSize must be an integer in [1, 64], got 65" }] });
     expect(await refuse({ guidance: 100 })).toMatchObject({ __typename: "ValidationError", issues: [{ path: "guidance" }] });
     expect(await refuse({ guidance: -1 })).toMatchObject({ __typename: "ValidationError", issues: [{ path: "guidance" }] });
     const ep = await refuse({ ep: "cuda" });

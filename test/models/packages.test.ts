@@ -5,7 +5,8 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSession, openModelRuntime, type ModelRuntime } from "../../src/diffusion/index.ts";
+import { openModelRuntime, type ModelRuntime } from "../../src/diffusion/index.ts";
+import { createSession } from "../../src/runtime/index.ts";
 import { loadModelPackage, loadPackageIdentity } from "../../src/models/index.ts";
 import { denoiserCallErrors, maxAbsDiff, readF32, readGolden, trajectoryError } from "./golden.ts";
 

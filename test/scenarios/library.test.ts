@@ -1,6 +1,6 @@
 // Every scenario shipped in scenarios/ is valid on its own and against the model it names.
 import { describe, expect, it } from "vitest";
-import { directoryModelCatalog } from "../../src/graphql/managers/model-catalog.ts";
+import { directoryModelCatalog } from "../../src/scenarios/index.ts";
 import { checkScenarioAgainstModel, loadScenarioLibrary } from "../../src/scenarios/index.ts";
 import { loadConfig } from "../../src/config.ts";
 

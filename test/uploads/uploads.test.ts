@@ -170,7 +170,7 @@ describe.skipIf(!sharedDicomAvailable)("uploading reference scans", () => {
   it("inserts a pathology into an uploaded scan through GraphQL and refuses a region outside it as a typed result", async () => {
     const scan = (await upload(readSharedDicom("MR_small.dcm"))).data;
     const INSERT = `mutation ($scan: ID!, $box: RegionBoxInput) {
-      insertPathology(referenceScanId: $scan, box: $box, parameters: { pathology: "lesions", lesionContrast: 0.9 }, sampler: "ddim", steps: 6, guidance: 3, seed: 1) {
+      insertPathology(referenceScanId: $scan, box: $box, parameters: { pathology: "lesions", lesionContrast: 0.9 }, sampler: DDIM, steps: 6, guidance: 3, seed: 1) {
         __typename
         ... on MutationInsertPathologySuccess { data { uuid parameters referenceScan { uuid } artifact { mediaType url } files { role mediaType url } } }
         ... on InsertionRefusedError { code message }

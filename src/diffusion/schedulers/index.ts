@@ -8,6 +8,9 @@ import { EulerScheduler } from "./euler.ts";
 export const SAMPLERS = ["ddpm", "ddim", "dpmpp-2m", "euler", "euler-ancestral"] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
 
+/** A sampler's name as a constant, as the GraphQL `Sampler` enum spells it: "dpmpp-2m" -> DPMPP_2M. */
+export const samplerConstantName = (sampler: SamplerName) => sampler.toUpperCase().replaceAll("-", "_");
+
 export function parseSampler(value: string): SamplerName {
   if ((SAMPLERS as readonly string[]).includes(value)) return value as SamplerName;
   throw new SchedulerError(`unknown sampler "${value}"; allowed: ${SAMPLERS.join(", ")}`);

@@ -1,6 +1,6 @@
 // Detectors under test, their detections and scores on samples, and scoring existing samples on demand.
 import { AlreadyExistsError, NotFoundError, ValidationError } from "../../errors.ts";
-import { DetectorUnusableError, type ScoreSamplesOutcome } from "../managers/detectors.ts";
+import { DetectorUnusableError, type ScoreSamplesOutcome } from "../../detection/index.ts";
 import { builder } from "../builder.ts";
 import { ErrorInterface } from "./errors.ts";
 import { DomainEnum } from "./scenarios.ts";

@@ -1,6 +1,7 @@
 import { builder } from "../builder.ts";
 import "./scalars.ts";
 import "./errors.ts";
+import "./sampling.ts";
 import "./scenarios.ts";
 import "./jobs.ts";
 import "./uploads.ts";

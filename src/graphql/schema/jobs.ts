@@ -2,9 +2,10 @@
 // provenance, reproduce a sample from its record.
 import { ArchivedError, NotFoundError, ValidationError } from "../../errors.ts";
 import { ExecutionProviderUnavailableError, ReproductionUnavailableError, type JobProgress } from "../../jobs/index.ts";
-import type { ReproductionReport } from "../managers/jobs.ts";
-import { DetectorUnusableError } from "../managers/detectors.ts";
+import type { ReproductionReport } from "../../jobs/index.ts";
+import { DetectorUnusableError } from "../../detection/index.ts";
 import { builder } from "../builder.ts";
+import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
 import { ErrorInterface } from "./errors.ts";
 
 const JobStatusEnum = builder.enumType("JobStatus", { values: ["QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED", "CANCELLED"] as const });
@@ -206,9 +207,9 @@ builder.mutationFields((t) => ({
     args: {
       scenarioId: t.arg.globalID({ required: true }),
       count: t.arg.int({ required: true }),
-      sampler: t.arg.string({ required: true, description: "ddpm | ddim | dpmpp-2m | euler | euler-ancestral" }),
-      steps: t.arg.int({ required: true }),
-      guidance: t.arg.float({ required: true }),
+      sampler: t.arg({ type: SamplerEnum, required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.sampler }),
+      steps: t.arg.int({ required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.steps }),
+      guidance: t.arg.float({ required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.guidance }),
       seed: t.arg.int({ required: true }),
       batchSize: t.arg.int({ required: true, description: "Samples per batch task." }),
       executionProvider: t.arg.string({ required: false, description: "cpu | cuda | webgpu | auto (default: the service's RAREFORGE_EP)" }),

@@ -1,6 +1,6 @@
 // Scenarios: browse, define, version, archive, import the YAML library, preview drawn parameters.
 import { AlreadyExistsError, ArchivedError, NotFoundError, ValidationError, VersionConflictError } from "../../errors.ts";
-import { MAX_PREVIEW_COUNT, type ImportOutcome } from "../managers/scenarios.ts";
+import { MAX_PREVIEW_COUNT, type ImportOutcome } from "../../scenarios/index.ts";
 import { builder } from "../builder.ts";
 
 export const DomainEnum = builder.enumType("Domain", { values: ["AUTOMOTIVE", "MEDICAL"] as const });

@@ -2,9 +2,10 @@
 // and the derived scenario it exported.
 import { ArchivedError, NotFoundError, ValidationError } from "../../errors.ts";
 import { SEARCH_DEFAULTS } from "../../search/index.ts";
-import { DetectorUnusableError } from "../managers/detectors.ts";
-import { FALLBACK_SAMPLING, searchFailureRate, type SearchIterationRecord } from "../managers/search.ts";
+import { DetectorUnusableError } from "../../detection/index.ts";
+import { searchFailureRate, type SearchIterationRecord } from "../../search/index.ts";
 import { builder } from "../builder.ts";
+import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
 import { decodeGlobalId } from "./detectors.ts";
 import { ProportionRef } from "./reports.ts";
 
@@ -114,9 +115,9 @@ builder.mutationFields((t) => ({
       method: t.arg({ type: SearchMethodEnum, required: true }),
       batchSize: t.arg.int({ required: false, description: `Samples per iteration (default ${SEARCH_DEFAULTS.batchSize}).` }),
       seed: t.arg.int({ required: false, description: "Default 0; the same seed gives the same proposals." }),
-      sampler: t.arg.string({ required: false, description: `Default: the scenario model's default sampler (${FALLBACK_SAMPLING.sampler} if it names none).` }),
-      steps: t.arg.int({ required: false, description: `Default: the scenario model's default steps (${FALLBACK_SAMPLING.steps} if it names none).` }),
-      guidance: t.arg.float({ required: false, description: `Default: the scenario model's default guidance (${FALLBACK_SAMPLING.guidance} if it names none).` }),
+      sampler: t.arg({ type: SamplerEnum, required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.sampler }),
+      steps: t.arg.int({ required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.steps }),
+      guidance: t.arg.float({ required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.guidance }),
       executionProvider: t.arg.string({ required: false }),
       eliteFraction: t.arg.float({ required: false, description: `CEM: elite fraction (default ${SEARCH_DEFAULTS.eliteFraction}).` }),
       smoothing: t.arg.float({ required: false, description: `CEM: smoothing (default ${SEARCH_DEFAULTS.smoothing}).` }),

@@ -1,9 +1,9 @@
 // Reference scans (multipart upload, de-identified before storage) and pathologies inserted into them.
 import { GraphQLError } from "graphql";
 import { NotFoundError, ValidationError } from "../../errors.ts";
-import { InsertionRefusedError, UploadRefusedError, UPLOAD_REFUSAL_CODES, INSERTION_REFUSAL_CODES } from "../../uploads/index.ts";
+import { InsertionRefusedError, parseInsertionInput, UploadRefusedError, UPLOAD_REFUSAL_CODES, INSERTION_REFUSAL_CODES } from "../../uploads/index.ts";
 import { builder } from "../builder.ts";
-import { referenceScansOf } from "../managers/uploads.ts";
+import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
 import { ErrorInterface } from "./errors.ts";
 
 builder.scalarType("File", {
@@ -157,7 +157,7 @@ builder.mutationFields((t) => ({
     args: { file: t.arg({ type: "File", required: true }) },
     errors: { types: [UploadRefusedError, ValidationError] },
     resolve: async (query, _root, args, ctx) => {
-      const scan = await referenceScansOf(ctx).upload(args.file);
+      const scan = await ctx.referenceScans.upload(args.file);
       return ctx.db.prisma.referenceScan.findUniqueOrThrow({ ...query, where: { id: scan.id } });
     },
   }),
@@ -171,9 +171,9 @@ builder.mutationFields((t) => ({
       mask: t.arg({ type: "File", required: false }),
       parameters: t.arg({ type: "JSON", required: true, description: 'Condition values, e.g. { "pathology": "tumour", "lesionContrast": 0.8 }; the lesion centre and radius default to the region.' }),
       model: t.arg.string({ required: false, description: "A medical model package (default brain-mri)." }),
-      sampler: t.arg.string({ required: true }),
-      steps: t.arg.int({ required: true }),
-      guidance: t.arg.float({ required: true }),
+      sampler: t.arg({ type: SamplerEnum, required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.sampler }),
+      steps: t.arg.int({ required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.steps }),
+      guidance: t.arg.float({ required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.guidance }),
       seed: t.arg.int({ required: true }),
       strength: t.arg.float({ required: false, description: "Share of the schedule re-run inside the region (default 1)." }),
       feather: t.arg.int({ required: false, description: "Blend band around the regenerated lesion, in scan pixels (default 3)." }),
@@ -181,7 +181,12 @@ builder.mutationFields((t) => ({
     },
     errors: { types: [ValidationError, NotFoundError, InsertionRefusedError] },
     resolve: async (query, _root, args, ctx) => {
-      const insertion = await referenceScansOf(ctx).insertPathology({ ...args, referenceScanId: decode("ReferenceScan", args.referenceScanId) });
+      const { box, mask, parameters, ...settings } = args;
+      const insertion = await ctx.referenceScans.insertPathology({
+        ...parseInsertionInput({ box, mask, parameters }),
+        ...Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== null && value !== undefined)),
+        referenceScanId: decode("ReferenceScan", args.referenceScanId),
+      });
       return ctx.db.prisma.pathologyInsertion.findUniqueOrThrow({ ...query, where: { id: insertion.id } });
     },
   }),

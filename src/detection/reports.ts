@@ -2,11 +2,11 @@
 // values; continuous parameters in bins over the scenario's range), each with an exact 95 % Clopper-Pearson
 // interval and n; samples the realism gate refused are counted and left out; the hardest samples (misses,
 // then the lowest confidences) with links to their files.
-import type { Database } from "../../db/index.ts";
-import { missRateReport, type ParameterBreakdown, type Proportion } from "../../detection/index.ts";
-import { NotFoundError, ValidationError } from "../../errors.ts";
-import type { ParameterValue, ScenarioSpec } from "../../scenarios/index.ts";
-import type { DetectorManager } from "./detectors.ts";
+import type { Database } from "../db/index.ts";
+import { missRateReport, type ParameterBreakdown, type Proportion } from "./statistics.ts";
+import { NotFoundError, ValidationError } from "../errors.ts";
+import type { ParameterValue, ScenarioSpec } from "../scenarios/index.ts";
+import type { DetectorService } from "./service.ts";
 
 export interface HardSample {
   sampleId: string;
@@ -64,10 +64,10 @@ function binEdgesFromSpec(spec: ScenarioSpec, values: Map<string, number[]>, bin
   return edges;
 }
 
-export class ReportManager {
+export class ReportService {
   constructor(
     private readonly db: Database,
-    private readonly detectors: DetectorManager,
+    private readonly detectors: DetectorService,
   ) {}
 
   /** The scenario's own samples (failure-search iterations, which draw from their proposals, are left out). */

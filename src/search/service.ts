@@ -4,40 +4,28 @@
 // rate per iteration, the failure samples, and (CEM) the learned distribution as a derived scenario with
 // provenance back to the search. The loop runs in the API process that started it; progress is the row,
 // streamed over the same subscription mechanism as job progress.
-import type { Config } from "../../config.ts";
-import { Prisma, type Database } from "../../db/index.ts";
-import { clopperPearson } from "../../detection/index.ts";
-import { MAX_STEPS, SAMPLERS } from "../../diffusion/index.ts";
-import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../../errors.ts";
-import { isTerminal, JobEvents } from "../../jobs/index.ts";
-import type { Logger } from "../../logger.ts";
-import type { ScenarioParameters } from "../../models/index.ts";
-import { canonicalSpecHash, type ScenarioSpec } from "../../scenarios/index.ts";
-import {
-  checkSpace,
-  crossEntropySearch,
-  distributionToScenarioSpec,
-  haltonSearch,
-  randomSearch,
-  SEARCH_DEFAULTS,
-  SearchInputError,
-  searchSpaceFromScenario,
-  type EvaluateBatch,
-  type SearchOutcome,
-  type SearchResult,
-} from "../../search/index.ts";
-import type { FailureSearch } from "../../generated/prisma/client.ts";
-import type { DetectorManager } from "./detectors.ts";
-import { GUIDANCE_RANGE, type JobManager } from "./jobs.ts";
-import type { ScenarioManager } from "./scenarios.ts";
+import type { Config } from "../config.ts";
+import { Prisma, type Database } from "../db/index.ts";
+import { clopperPearson } from "../detection/index.ts";
+import { resolveSamplingSettings } from "../diffusion/index.ts";
+import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
+import { isTerminal, JobEvents } from "../jobs/index.ts";
+import type { Logger } from "../logger.ts";
+import type { ScenarioParameters } from "../models/index.ts";
+import { canonicalSpecHash, type ScenarioSpec } from "../scenarios/index.ts";
+import { checkSpace, searchSpaceFromScenario } from "./space.ts";
+import { crossEntropySearch, haltonSearch, randomSearch, SEARCH_DEFAULTS, type EvaluateBatch, type SearchOutcome, type SearchResult } from "./search.ts";
+import { distributionToScenarioSpec } from "./export.ts";
+import { SearchInputError } from "./errors.ts";
+import type { FailureSearch } from "../generated/prisma/client.ts";
+import type { DetectorService } from "../detection/service.ts";
+import type { JobService } from "../jobs/service.ts";
+import type { ScenarioService } from "../scenarios/service.ts";
 
 export const SEARCH_METHODS = ["CEM", "RANDOM", "HALTON"] as const;
 export type SearchMethod = (typeof SEARCH_METHODS)[number];
 /** Largest budget one search may ask for. */
 export const MAX_SEARCH_BUDGET = 100_000;
-/** Sampling for a search that names none, when the scenario's model manifest has no defaults either. */
-export const FALLBACK_SAMPLING = { sampler: "ddim", steps: 20, guidance: 3 } as const;
-
 export interface FailureSearchRequest {
   scenarioId: string;
   detectorId: string;
@@ -75,7 +63,7 @@ export class SearchCancelled extends Error {
   override name = "SearchCancelled";
 }
 
-export class SearchManager {
+export class SearchService {
   private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
   /** In-process notifications keyed by search id (progress subscriptions also poll the row). */
   readonly events = new JobEvents();
@@ -83,9 +71,9 @@ export class SearchManager {
   constructor(
     private readonly db: Database,
     private readonly config: Config,
-    private readonly jobs: JobManager,
-    private readonly detectors: DetectorManager,
-    private readonly scenarios: ScenarioManager,
+    private readonly jobs: JobService,
+    private readonly detectors: DetectorService,
+    private readonly scenarios: ScenarioService,
     private readonly logger: Logger,
   ) {}
 
@@ -93,21 +81,19 @@ export class SearchManager {
   async start(input: FailureSearchRequest): Promise<FailureSearch> {
     const issues: FieldIssue[] = [];
     const batchSize = input.batchSize ?? SEARCH_DEFAULTS.batchSize;
-    const seed = input.seed ?? 0;
-    // sampler, steps and guidance left out take the scenario model's shipped defaults (below); given ones are checked here
-    const { sampler: givenSampler, steps: givenSteps, guidance: givenGuidance } = input;
+    const sampling = { sampler: input.sampler, steps: input.steps, guidance: input.guidance, seed: input.seed, executionProvider: input.executionProvider };
     if (!Number.isInteger(input.budget) || input.budget <= 0 || input.budget > MAX_SEARCH_BUDGET)
       issues.push({ path: "budget", message: `budget must be a positive integer number of samples (at most ${MAX_SEARCH_BUDGET}), got ${input.budget}` });
     if (!(SEARCH_METHODS as readonly string[]).includes(input.method)) issues.push({ path: "method", message: `unknown method "${input.method}"; allowed: ${SEARCH_METHODS.join(", ")}` });
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > this.config.maxSamplesPerJob)
       issues.push({ path: "batchSize", message: `batchSize must be an integer in [1, ${this.config.maxSamplesPerJob}], got ${batchSize}` });
-    if (!Number.isSafeInteger(seed) || seed < 0) issues.push({ path: "seed", message: `seed must be a non-negative integer, got ${seed}` });
-    if (givenSampler != null && !(SAMPLERS as readonly string[]).includes(givenSampler))
-      issues.push({ path: "sampler", message: `unknown sampler "${givenSampler}"; allowed: ${SAMPLERS.join(", ")}` });
-    if (givenSteps != null && (!Number.isInteger(givenSteps) || givenSteps < 1 || givenSteps > MAX_STEPS))
-      issues.push({ path: "steps", message: `steps must be an integer in [1, ${MAX_STEPS}], got ${givenSteps}` });
-    if (givenGuidance != null && !(givenGuidance >= GUIDANCE_RANGE[0] && givenGuidance <= GUIDANCE_RANGE[1]))
-      issues.push({ path: "guidance", message: `guidance must be in [${GUIDANCE_RANGE[0]}, ${GUIDANCE_RANGE[1]}], got ${givenGuidance}` });
+    try {
+      // the values given, checked before anything is looked up; left-out ones take the model's defaults below
+      resolveSamplingSettings(sampling);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      issues.push(...error.issues);
+    }
     const eliteFraction = input.eliteFraction ?? SEARCH_DEFAULTS.eliteFraction;
     const smoothing = input.smoothing ?? SEARCH_DEFAULTS.smoothing;
     if (!(eliteFraction > 0 && eliteFraction <= 1)) issues.push({ path: "eliteFraction", message: `eliteFraction must be in (0, 1], got ${eliteFraction}` });
@@ -127,11 +113,10 @@ export class SearchManager {
       throw error;
     }
     const detector = await this.detectors.checkForScenario(input.detectorId, spec);
-    const defaults = await this.jobs.modelDefaults(spec.model);
-    const sampler = givenSampler ?? defaults.sampler ?? FALLBACK_SAMPLING.sampler;
-    const steps = givenSteps ?? defaults.steps ?? FALLBACK_SAMPLING.steps;
-    const guidance = givenGuidance ?? defaults.guidance ?? FALLBACK_SAMPLING.guidance;
-    const ep = input.executionProvider ?? this.config.executionProvider;
+    const { sampler, steps, guidance, seed, executionProvider: ep } = resolveSamplingSettings(sampling, {
+      manifest: await this.jobs.modelManifest(spec.model),
+      executionProvider: this.config.executionProvider,
+    });
 
     const row = await this.db.prisma.failureSearch.create({
       data: {

@@ -5,29 +5,18 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import type { Config } from "../../config.ts";
-import { Prisma, type Database } from "../../db/index.ts";
-import {
-  DetectorPackageError,
-  describeDetectorSource,
-  intendedClasses,
-  scoreImages,
-  ScoringSessions,
-  shippedDetectorPackages,
-  unmappedClasses,
-  type DetectorErrorCode,
-  type DetectorRecord,
-  type DetectorSource,
-  type RealismGate,
-} from "../../detection/index.ts";
-import { decodeImage } from "../../diffusion/reference.ts";
-import { DomainError, NotFoundError, AlreadyExistsError, ValidationError } from "../../errors.ts";
-import { scoreRow } from "../../jobs/index.ts";
-import type { Logger } from "../../logger.ts";
-import { loadModelPackage, resolveModelDir, type GroundTruthBox } from "../../models/index.ts";
-import type { ParameterValue, ScenarioSpec } from "../../scenarios/index.ts";
-import type { ArtifactStore } from "../../storage/index.ts";
-import type { DetectorPackage } from "../../generated/prisma/client.ts";
+import type { Config } from "../config.ts";
+import { Prisma, type Database } from "../db/index.ts";
+import { DetectorPackageError, type DetectorErrorCode } from "./errors.ts";
+import { describeDetectorSource, intendedClasses, scoreImages, ScoringSessions, shippedDetectorPackages, unmappedClasses, type DetectorRecord, type DetectorSource, type RealismGate } from "./in-the-loop.ts";
+import { decodeImage } from "../diffusion/reference.ts";
+import { DomainError, NotFoundError, AlreadyExistsError, ValidationError } from "../errors.ts";
+import { scoreRow } from "../jobs/index.ts";
+import type { Logger } from "../logger.ts";
+import { loadModelPackage, resolveModelDir, type GroundTruthBox } from "../models/index.ts";
+import type { ParameterValue, ScenarioSpec } from "../scenarios/index.ts";
+import type { ArtifactStore } from "../storage/index.ts";
+import type { DetectorPackage } from "../generated/prisma/client.ts";
 
 /** A detector file that cannot be used as given (layout, class names, class map, changed files). */
 export class DetectorUnusableError extends DomainError {
@@ -82,7 +71,7 @@ function checkClasses(row: Pick<DetectorPackage, "name" | "classMap">, spec: Sce
   }
 }
 
-export class DetectorManager {
+export class DetectorService {
   private shipped: Promise<void> | undefined;
   private readonly sessions: ScoringSessions;
 

@@ -1,7 +1,7 @@
 // The onnxruntime module: providers, clear errors for missing ones, input-name checks.
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { createSession, ExecutionProviderError, parseExecutionProvider, SessionInputError } from "../../src/diffusion/onnx.ts";
+import { createSession, ExecutionProviderError, parseExecutionProvider, SessionInputError } from "../../src/runtime/onnx.ts";
 
 const denoiser = fileURLToPath(new URL("../fixtures/tiny-model/denoiser.onnx", import.meta.url));
 

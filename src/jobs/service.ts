@@ -1,42 +1,28 @@
 // Generation jobs service: validates a request (typed errors, no job created on any refusal), creates the
 // job and its batch tasks, cancels, reproduces samples from their provenance record, streams progress.
 import type { PgBoss } from "pg-boss";
-import type { Config } from "../../config.ts";
-import type { Database, Prisma } from "../../db/index.ts";
-import { EXECUTION_PROVIDERS, GenerationInputError, MAX_STEPS, SAMPLERS, validateRequest, type ExecutionProviderName } from "../../diffusion/index.ts";
-import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../../errors.ts";
-import { reproduceFromRecord, ReproductionError } from "../../generation/index.ts";
-import type { GenerationRecord } from "../../imaging/index.ts";
-import {
-  BATCH_QUEUE,
-  cancelJob,
-  ExecutionProviderUnavailableError,
-  JobEvents,
-  offeredProviders,
-  ReproductionUnavailableError,
-  splitIntoTasks,
-  watchProgress,
-  WORKER_LIVENESS_MS,
-  type JobProgress,
-} from "../../jobs/index.ts";
-import type { Logger } from "../../logger.ts";
-import { loadModelPackage, resolveModelDir, type ModelPackage, type ScenarioParameters } from "../../models/index.ts";
-import { drawParameters, type ScenarioSpec } from "../../scenarios/index.ts";
-import type { ArtifactStore } from "../../storage/index.ts";
+import type { Config } from "../config.ts";
+import type { Database, Prisma } from "../db/index.ts";
+import { GenerationInputError, resolveSamplingSettings, validateRequest, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
+import type { ExecutionProviderName } from "../runtime/index.ts";
+import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
+import { reproduceFromRecord, ReproductionError } from "../generation/index.ts";
+import type { GenerationRecord } from "../imaging/index.ts";
+import { BATCH_QUEUE, splitIntoTasks } from "./queue.ts";
+import { cancelJob } from "./lifecycle.ts";
+import { ExecutionProviderUnavailableError, ReproductionUnavailableError } from "./errors.ts";
+import { JobEvents } from "./events.ts";
+import { offeredProviders, WORKER_LIVENESS_MS } from "./worker.ts";
+import { watchProgress, type JobProgress } from "./progress.ts";
+import type { Logger } from "../logger.ts";
+import { loadModelPackage, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
+import { drawParameters, type ScenarioSpec } from "../scenarios/index.ts";
+import type { ArtifactStore } from "../storage/index.ts";
 
-/** Classifier-free guidance scales accepted by requests. */
-export const GUIDANCE_RANGE = [0, 30] as const;
-
-export interface GenerationRequest {
+export interface GenerationRequest extends SamplingSettingsInput {
   scenarioId: string;
   count: number;
-  sampler: string;
-  steps: number;
-  guidance: number;
-  seed: number;
-  batchSize: number;
-  executionProvider?: string | null;
-  /** Score every sample with this registered detector (checked by the caller: DetectorManager.checkForScenario). */
+  /** Score every sample with this registered detector (checked by the caller: DetectorService.checkForScenario). */
   detectorPackageId?: string | null;
   /** Realism gate settings recorded with the job (detector in the loop). */
   realism?: { enabled: boolean; thresholds: Record<string, unknown> } | null;
@@ -55,7 +41,7 @@ export interface ReproductionReport {
   seconds: number;
 }
 
-export class JobManager {
+export class JobService {
   private readonly models = new Map<string, { model: ModelPackage; rowId: string }>();
 
   constructor(
@@ -77,61 +63,53 @@ export class JobManager {
     });
     const spec = version.spec as unknown as ScenarioSpec;
 
+    const { model, rowId } = await this.model(spec.model);
     const issues: FieldIssue[] = [];
-    const { maxSamplesPerJob, maxBatchSize } = this.config;
+    const { maxSamplesPerJob } = this.config;
     if (!Number.isInteger(input.count) || input.count < 1 || input.count > maxSamplesPerJob)
       issues.push({ path: "count", message: `count must be an integer in [1, ${maxSamplesPerJob}], got ${input.count}` });
-    if (!Number.isInteger(input.batchSize) || input.batchSize < 1 || input.batchSize > maxBatchSize)
-      issues.push({ path: "batchSize", message: `batchSize must be an integer in [1, ${maxBatchSize}], got ${input.batchSize}` });
-    if (!(SAMPLERS as readonly string[]).includes(input.sampler))
-      issues.push({ path: "sampler", message: `unknown sampler "${input.sampler}"; allowed: ${SAMPLERS.join(", ")}` });
-    if (!Number.isFinite(input.guidance) || input.guidance < GUIDANCE_RANGE[0] || input.guidance > GUIDANCE_RANGE[1])
-      issues.push({ path: "guidance", message: `guidance must be in [${GUIDANCE_RANGE[0]}, ${GUIDANCE_RANGE[1]}], got ${input.guidance}` });
-    if (!Number.isSafeInteger(input.seed) || input.seed < 0) issues.push({ path: "seed", message: `seed must be a non-negative integer, got ${input.seed}` });
-    if (!Number.isInteger(input.steps) || input.steps < 1 || input.steps > MAX_STEPS)
-      issues.push({ path: "steps", message: `steps must be an integer in [1, ${MAX_STEPS}], got ${input.steps}` });
-    const ep = input.executionProvider ?? this.config.executionProvider;
-    if (!(EXECUTION_PROVIDERS as readonly string[]).includes(ep))
-      issues.push({ path: "executionProvider", message: `unknown execution provider "${ep}"; allowed: ${EXECUTION_PROVIDERS.join(", ")}` });
     if (input.parameters && input.parameters.length !== input.count)
       issues.push({ path: "parameters", message: `${input.parameters.length} parameter sets for ${input.count} samples` });
-    if (issues.length > 0) throw new ValidationError(issues, "invalid generation request");
+    let settings: SamplingSettings | undefined;
+    try {
+      settings = resolveSamplingSettings(input, { manifest: model.manifest, executionProvider: this.config.executionProvider, maxBatchSize: this.config.maxBatchSize });
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      issues.push(...error.issues);
+    }
+    if (issues.length > 0 || !settings) throw new ValidationError(issues, "invalid generation request");
+    const ep = settings.executionProvider;
 
     const available = await this.availableProviders();
     if (!available.includes(ep)) throw new ExecutionProviderUnavailableError(ep, available);
 
-    const { model, rowId } = await this.model(spec.model);
     try {
-      // The pipeline's own checks (steps against the model's schedule, parameters against its condition)
-      // on the first sample, before anything is written.
+      // The pipeline's own checks (parameters against the model's condition) on the first sample, before
+      // anything is written.
       validateRequest({
         model,
-        sampler: input.sampler as (typeof SAMPLERS)[number],
-        steps: input.steps,
-        guidance: input.guidance,
-        seed: input.seed,
+        ...settings,
         indices: [0],
-        parameters: [input.parameters?.[0] ?? (drawParameters(spec, input.seed, 0) as ScenarioParameters)],
-        batchSize: input.batchSize,
+        parameters: [input.parameters?.[0] ?? (drawParameters(spec, settings.seed, 0) as ScenarioParameters)],
       });
     } catch (error) {
       if (error instanceof GenerationInputError) throw new ValidationError([{ path: error.code === "batch-size" ? "batchSize" : error.code, message: error.message }], "invalid generation request");
       throw error;
     }
 
-    const tasksOf = (jobId: string) => splitIntoTasks(jobId, input.count, input.batchSize);
+    const tasksOf = (jobId: string) => splitIntoTasks(jobId, input.count, settings.batchSize);
     const job = await this.db.prisma.generationJob.create({
       data: {
         scenarioVersionId: version.id,
         modelPackageId: rowId,
         count: input.count,
-        batchSize: input.batchSize,
-        sampler: input.sampler,
-        steps: input.steps,
-        guidance: input.guidance,
-        seed: BigInt(input.seed),
+        batchSize: settings.batchSize,
+        sampler: settings.sampler,
+        steps: settings.steps,
+        guidance: settings.guidance,
+        seed: BigInt(settings.seed),
         executionProvider: ep,
-        taskCount: Math.ceil(input.count / input.batchSize),
+        taskCount: Math.ceil(input.count / settings.batchSize),
         detectorPackageId: input.detectorPackageId ?? null,
         searchId: input.searchId ?? null,
         options: {
@@ -160,9 +138,9 @@ export class JobManager {
     return [...new Set(providers)].sort();
   }
 
-  /** The model's shipped sampling defaults (manifest `defaults`; fields may be absent). */
-  async modelDefaults(name: string): Promise<{ sampler?: string; steps?: number; guidance?: number }> {
-    return (await this.model(name)).model.manifest.defaults;
+  /** The manifest of a scenario's model (its sampling defaults and schedule), loaded and registered once. */
+  async modelManifest(name: string): Promise<ModelManifest> {
+    return (await this.model(name)).model.manifest;
   }
 
   /** Loads (once per process) and registers the model package a scenario names. */

@@ -1,18 +1,14 @@
 // Scenario service: validation (zod spec + the model's condition layout), versioning and storage.
 // Resolvers stay thin; every expected failure is a typed DomainError and nothing is half-written:
 // each change is one transaction.
-import type { Database } from "../../db/index.ts";
-import type { Prisma, PrismaClient } from "../../db/index.ts";
-import { AlreadyExistsError, ArchivedError, NotFoundError, ValidationError, VersionConflictError, type FieldIssue } from "../../errors.ts";
-import {
-  canonicalSpecHash,
-  checkScenarioAgainstModel,
-  drawParameters,
-  parseScenarioSpec,
-  parseScenarioYaml,
-  type DrawnParameters,
-  type ScenarioSpec,
-} from "../../scenarios/index.ts";
+import type { Database } from "../db/index.ts";
+import type { Prisma, PrismaClient } from "../db/index.ts";
+import { AlreadyExistsError, ArchivedError, NotFoundError, ValidationError, VersionConflictError, type FieldIssue } from "../errors.ts";
+import { canonicalSpecHash } from "./hash.ts";
+import { checkScenarioAgainstModel } from "./compatibility.ts";
+import { drawParameters, type DrawnParameters } from "./draw.ts";
+import { parseScenarioSpec, type ScenarioSpec } from "./spec.ts";
+import { parseScenarioYaml } from "./library.ts";
 import type { ModelCatalog } from "./model-catalog.ts";
 
 type Tx = Prisma.TransactionClient;
@@ -28,7 +24,7 @@ export const MAX_PREVIEW_COUNT = 1000;
 
 const toDbDomain = (domain: ScenarioSpec["domain"]): "AUTOMOTIVE" | "MEDICAL" => (domain === "automotive" ? "AUTOMOTIVE" : "MEDICAL");
 
-export class ScenarioManager {
+export class ScenarioService {
   constructor(
     private readonly db: Database,
     private readonly models: ModelCatalog,

@@ -1,7 +1,7 @@
 // The installed model packages, read from models/<name>/model.json, as far as scenario validation needs.
 import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
-import type { ConditionLayout } from "../../scenarios/index.ts";
+import type { ConditionLayout } from "./compatibility.ts";
 
 export interface ModelCatalog {
   /** The condition layout of the named model, or undefined when no such package is installed. */

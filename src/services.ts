@@ -1,0 +1,50 @@
+// The domain services one process runs, built once and shared by GraphQL resolvers, CLI commands and the
+// HTTP routes: each validates its input, stores, and returns a result or a typed error (src/errors.ts).
+import type { PgBoss } from "pg-boss";
+import type { Config } from "./config.ts";
+import type { Database } from "./db/index.ts";
+import { DetectorService, ReportService } from "./detection/index.ts";
+import { ExportService } from "./export/index.ts";
+import { JobEvents, JobService } from "./jobs/index.ts";
+import type { Logger } from "./logger.ts";
+import { directoryModelCatalog, ScenarioService, type ModelCatalog } from "./scenarios/index.ts";
+import { SearchService } from "./search/index.ts";
+import type { ArtifactStore } from "./storage/index.ts";
+import { referenceScanSettings, ReferenceScanService } from "./uploads/index.ts";
+
+export interface Services {
+  config: Config;
+  db: Database;
+  logger: Logger;
+  store: ArtifactStore;
+  models: ModelCatalog;
+  scenarios: ScenarioService;
+  jobs: JobService;
+  exports: ExportService;
+  detectors: DetectorService;
+  reports: ReportService;
+  searches: SearchService;
+  referenceScans: ReferenceScanService;
+}
+
+export function buildServices(config: Config, db: Database, logger: Logger, boss: PgBoss, store: ArtifactStore): Services {
+  const models = directoryModelCatalog(config.modelsDir);
+  const jobs = new JobService(db, boss, config, store, new JobEvents(), logger);
+  const scenarios = new ScenarioService(db, models);
+  const detectors = new DetectorService(db, config, store, logger);
+  const searches = new SearchService(db, config, jobs, detectors, scenarios, logger);
+  return {
+    config,
+    db,
+    logger,
+    store,
+    models,
+    scenarios,
+    jobs,
+    exports: new ExportService(db, store),
+    detectors,
+    reports: new ReportService(db, detectors),
+    searches,
+    referenceScans: new ReferenceScanService(db, store, referenceScanSettings(config)),
+  };
+}
