@@ -7,7 +7,8 @@ import type { Command } from "commander";
 import { loadConfig } from "../config.ts";
 import { databaseOptionsFromConfig, openDatabase, type Database } from "../db/index.ts";
 import { DomainError, NotFoundError, ValidationError } from "../errors.ts";
-import { createExport, MISS_OUTCOMES, streamExport, type StreamSummary } from "../export/index.ts";
+import { createExport, streamExport, type StreamSummary } from "../export/index.ts";
+import { MISS_OUTCOMES } from "../detection/index.ts";
 import { artifactStoreFromConfig } from "../storage/index.ts";
 
 export interface ExportCommandOptions {

@@ -15,7 +15,7 @@ export {
   type DetectionThresholds,
   type LoadDetectorOptions,
 } from "./detector.ts";
-export { scoreSample, OUTCOMES, type Outcome, type IntendedObject, type ObjectScore, type SampleScore, type ScoreSampleInput } from "./scoring.ts";
+export { scoreSample, OUTCOMES, MISS_OUTCOMES, isMiss, type MissOutcome, type Outcome, type IntendedObject, type ObjectScore, type SampleScore, type ScoreSampleInput } from "./scoring.ts";
 export {
   missRateReport,
   clopperPearson,

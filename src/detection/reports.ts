@@ -4,6 +4,7 @@
 // then the lowest confidences) with links to their files.
 import type { Database } from "../db/index.ts";
 import { missRateReport, type ParameterBreakdown, type Proportion } from "./statistics.ts";
+import { isMiss } from "./scoring.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
 import type { ParameterValue, ScenarioSpec } from "../scenarios/index.ts";
 import type { DetectorService } from "./service.ts";
@@ -119,9 +120,8 @@ export class ReportService {
       overall = report.overall;
       byParameter = report.byParameter;
     }
-    const missed = (o: string) => o === "MISS" || o === "WRONG_CLASS";
     const hardest = [...valid]
-      .sort((a, b) => Number(missed(b.outcome)) - Number(missed(a.outcome)) || (a.confidence ?? 1) - (b.confidence ?? 1) || a.sample.id.localeCompare(b.sample.id))
+      .sort((a, b) => Number(isMiss(b.outcome)) - Number(isMiss(a.outcome)) || (a.confidence ?? 1) - (b.confidence ?? 1) || a.sample.id.localeCompare(b.sample.id))
       .slice(0, hardestCount)
       .map((s) => ({
         sampleId: s.sample.id,

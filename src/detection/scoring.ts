@@ -18,6 +18,14 @@ export interface IntendedObject {
  * the map does not accept. MISS: nothing overlaps it enough.
  */
 export const OUTCOMES = ["HIT", "MISS", "WRONG_CLASS"] as const;
+
+/**
+ * What counts as a miss everywhere (miss rates, failure searches, "misses only" exports): the intended
+ * object was not found, or found as a class the map does not accept. INVALID is never a miss.
+ */
+export const MISS_OUTCOMES = ["MISS", "WRONG_CLASS"] as const;
+export type MissOutcome = (typeof MISS_OUTCOMES)[number];
+export const isMiss = (outcome: string): outcome is MissOutcome => (MISS_OUTCOMES as readonly string[]).includes(outcome);
 export type Outcome = (typeof OUTCOMES)[number];
 
 export interface ObjectScore {

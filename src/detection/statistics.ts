@@ -6,7 +6,7 @@
 // where B^-1 is the inverse of the regularized incomplete beta function I_p(a, b).
 import type { ParameterValue } from "../scenarios/spec.ts";
 import { ScoringInputError } from "./errors.ts";
-import type { Outcome } from "./scoring.ts";
+import { isMiss, type Outcome } from "./scoring.ts";
 
 /** ln Γ(z), Lanczos approximation (g = 7, n = 9; Numerical Recipes 3rd ed. §6.1 coefficients), |error| < 1e-15 relative. */
 export function logGamma(z: number): number {
@@ -154,7 +154,7 @@ export function missRateReport(samples: readonly ScoredSample[], options: MissRa
   const bins = options.bins ?? 5;
   if (!Number.isInteger(bins) || bins < 1) throw new ScoringInputError(`bins must be a positive integer, got ${bins}`);
   const wrongClassIsMiss = options.wrongClassIsMiss ?? true;
-  const missed = (s: ScoredSample) => s.outcome === "MISS" || (wrongClassIsMiss && s.outcome === "WRONG_CLASS");
+  const missed = (s: ScoredSample) => (wrongClassIsMiss ? isMiss(s.outcome) : s.outcome === "MISS");
   const proportion = (group: readonly ScoredSample[]) => clopperPearson(group.filter(missed).length, group.length, level);
 
   const names = [...new Set(samples.flatMap((s) => Object.keys(s.parameters)))].sort();

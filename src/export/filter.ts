@@ -3,14 +3,13 @@
 // sample that any detector's realism gate marked INVALID is never exported.
 import { z } from "zod";
 import type { Prisma } from "../db/index.ts";
+import { MISS_OUTCOMES } from "../detection/index.ts";
 import { ValidationError, type FieldIssue } from "../errors.ts";
 
 /** Score outcomes an export can select on; INVALID samples are excluded from every export. */
 export const EXPORTABLE_OUTCOMES = ["HIT", "MISS", "WRONG_CLASS"] as const;
 export type ExportableOutcome = (typeof EXPORTABLE_OUTCOMES)[number];
 
-/** What "misses only" means: the intended object was not found, or found as another class. */
-export const MISS_OUTCOMES: readonly ExportableOutcome[] = ["MISS", "WRONG_CLASS"];
 
 const parameterValue = z.union([z.string(), z.number(), z.boolean()]);
 

@@ -18,4 +18,4 @@ export {
   type LearnedDimension,
 } from "./search.ts";
 export { distributionToScenarioSpec } from "./export.ts";
-export { SearchService, searchFailureRate, type SearchIterationRecord } from "./service.ts";
+export { SearchService, searchFailureRate, searchFailuresWhere, type SearchIterationRecord } from "./service.ts";

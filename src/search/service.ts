@@ -6,7 +6,7 @@
 // streamed over the same subscription mechanism as job progress.
 import type { Config } from "../config.ts";
 import { Prisma, type Database } from "../db/index.ts";
-import { clopperPearson } from "../detection/index.ts";
+import { clopperPearson, isMiss, MISS_OUTCOMES } from "../detection/index.ts";
 import { resolveSamplingSettings } from "../diffusion/index.ts";
 import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
 import { isTerminal, JobEvents } from "../jobs/index.ts";
@@ -183,7 +183,7 @@ export class SearchService {
           return { failed: false, confidence: null };
         }
         valid++;
-        return { failed: score.outcome === "MISS" || score.outcome === "WRONG_CLASS", confidence: score.confidence };
+        return { failed: isMiss(score.outcome), confidence: score.confidence };
       });
       const failures = outcomes.filter((o) => o.failed).length;
       iterations.push({ iteration, jobId: job.id, n: batch.length, failures, invalid, valid, failureRate: valid > 0 ? failures / valid : 0 });
@@ -319,4 +319,9 @@ export class SearchService {
 export function searchFailureRate(search: Pick<FailureSearch, "failureCount" | "iterations">) {
   const valid = (search.iterations as unknown as SearchIterationRecord[]).reduce((n, i) => n + i.valid, 0);
   return valid > 0 ? clopperPearson(search.failureCount, valid) : null;
+}
+
+/** The samples of a search's iterations its detector missed (the search's failures). */
+export function searchFailuresWhere(search: Pick<FailureSearch, "id" | "detectorPackageId">): Prisma.SampleWhereInput {
+  return { job: { searchId: search.id }, scores: { some: { detectorPackageId: search.detectorPackageId, outcome: { in: [...MISS_OUTCOMES] } } } };
 }

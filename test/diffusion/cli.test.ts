@@ -38,7 +38,7 @@ describe("rareforge generate", () => {
       cwd: root,
     });
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/GenerationInputError: steps must be an integer in \[1, 1000\], got 0/);
+    expect(result.stderr).toMatch(/ValidationError: invalid sampling settings: steps: steps must be an integer in \[1, 1000\], got 0/);
     expect(readdirSync(out)).toEqual([]);
   });
 });

@@ -17,6 +17,7 @@ import {
   type GenerateSamplesRequest,
   type ModelRuntime,
 } from "../../src/diffusion/index.ts";
+import { ValidationError } from "../../src/errors.ts";
 import { encodePng, readPngRecord } from "../../src/imaging/png.ts";
 import { ConditionError, loadModelPackage, ModelPackageError, type ModelPackage } from "../../src/models/index.ts";
 
@@ -171,10 +172,13 @@ describe("bad input is refused with a typed error before any work", () => {
   };
 
   it("steps <= 0 or > 1000", async () => {
-    await refused({ steps: 0 }, GenerationInputError, /steps must be an integer in \[1, 1000\]/);
-    await refused({ steps: 1001 }, GenerationInputError, /steps/);
+    await refused({ steps: 0 }, ValidationError, /steps must be an integer in \[1, 1000\]/);
+    await refused({ steps: 1001 }, ValidationError, /steps/);
   });
-  it("guidance < 0", async () => refused({ guidance: -0.5 }, GenerationInputError, /guidance must be a finite number >= 0/));
+  it("guidance outside [0, 30], the bounds every entry point uses", async () => {
+    await refused({ guidance: -0.5 }, ValidationError, /guidance must be in \[0, 30\], got -0.5/);
+    await refused({ guidance: 31 }, ValidationError, /guidance must be in \[0, 30\], got 31/);
+  });
   it("parameters that do not fit the condition layout", async () => {
     await refused({ parameters: [{ ...hazard(0), hazard: "tractor" }] }, ConditionError, /allowed: none, pedestrian, cone/);
     await refused({ parameters: [{ ...hazard(0), hazardCx: 1.5 }] }, ConditionError, /outside \[0, 1\]/);

@@ -2,7 +2,8 @@
 // the zip streams from /exports/<uuid>.zip and the export's status and progress are queryable. exportSamples
 // lists what an export with a filter would hold (the gallery's "misses only" view uses it).
 import { NotFoundError, ValidationError } from "../../errors.ts";
-import { EXPORTABLE_OUTCOMES, MISS_OUTCOMES, parseExportFilter, sampleWhere } from "../../export/index.ts";
+import { EXPORTABLE_OUTCOMES, parseExportFilter, sampleWhere } from "../../export/index.ts";
+import { MISS_OUTCOMES } from "../../detection/index.ts";
 import { builder } from "../builder.ts";
 
 const ExportFormatEnum = builder.enumType("ExportFormat", {

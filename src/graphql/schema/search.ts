@@ -3,7 +3,7 @@
 import { ArchivedError, NotFoundError, ValidationError } from "../../errors.ts";
 import { SEARCH_DEFAULTS } from "../../search/index.ts";
 import { DetectorUnusableError } from "../../detection/index.ts";
-import { searchFailureRate, type SearchIterationRecord } from "../../search/index.ts";
+import { searchFailuresWhere, searchFailureRate, type SearchIterationRecord } from "../../search/index.ts";
 import { builder } from "../builder.ts";
 import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
 import { decodeGlobalId } from "./detectors.ts";
@@ -26,11 +26,6 @@ const SearchIterationRef = builder.objectRef<SearchIterationRecord>("SearchItera
     failureRate: t.exposeFloat("failureRate", { description: "failures / valid." }),
     job: t.prismaField({ type: "GenerationJob", resolve: (query, i, _args, ctx) => ctx.db.prisma.generationJob.findUniqueOrThrow({ ...query, where: { id: i.jobId } }) }),
   }),
-});
-
-const failureSampleWhere = (search: { id: string; detectorPackageId: string }) => ({
-  job: { searchId: search.id },
-  scores: { some: { detectorPackageId: search.detectorPackageId, outcome: { in: ["MISS" as const, "WRONG_CLASS" as const] } } },
 });
 
 builder.prismaNode("FailureSearch", {
@@ -65,8 +60,8 @@ builder.prismaNode("FailureSearch", {
         cursor: "id",
         description: "Samples of the search the detector missed (or found as the wrong class), lowest confidence first.",
         resolve: (query, search, _args, ctx) =>
-          ctx.db.prisma.sample.findMany({ ...query, where: failureSampleWhere(search), orderBy: [{ createdAt: "asc" }, { id: "asc" }] }),
-        totalCount: (search, _args, ctx) => ctx.db.prisma.sample.count({ where: failureSampleWhere(search) }),
+          ctx.db.prisma.sample.findMany({ ...query, where: searchFailuresWhere(search), orderBy: [{ createdAt: "asc" }, { id: "asc" }] }),
+        totalCount: (search, _args, ctx) => ctx.db.prisma.sample.count({ where: searchFailuresWhere(search) }),
       },
       {},
     ),
