@@ -24,7 +24,7 @@ import os from "node:os";
 import path from "node:path";
 import { clopperPearson, findCriticPackage, loadCritic, loadDetector, scoreImages, type Proportion, type ScoringItem } from "../../src/detection/index.ts";
 import { openModelRuntime } from "../../src/diffusion/index.ts";
-import { decodeImage, type DecodedImage } from "../../src/diffusion/reference.ts";
+import { decodeImage, type DecodedImage } from "../../src/imaging/index.ts";
 import { generateBatch, type GeneratedArtifact } from "../../src/generation/index.ts";
 import { deriveLabels, loadModelPackage, type ScenarioParameters } from "../../src/models/index.ts";
 import { validateScenarioSpec } from "../../src/scenarios/index.ts";

@@ -12,7 +12,7 @@ import {
   type IntendedObject,
   type SampleScore,
 } from "../detection/index.ts";
-import { decodeImage } from "../diffusion/reference.ts";
+import { decodeImage } from "../imaging/index.ts";
 import { parseExecutionProvider, type ExecutionProviderName } from "../runtime/index.ts";
 
 export interface ScoreOptions {

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createSession, type ExecutionProviderName } from "../runtime/index.ts";
-import { resizeBilinear, toModelSpace, type DecodedImage } from "../diffusion/reference.ts";
+import { resizeBilinear, toModelSpace, type DecodedImage } from "../imaging/index.ts";
 import { ModelPackageError } from "../models/errors.ts";
 import { verifyPackageFiles } from "../models/package.ts";
 import type { ParameterValue } from "../scenarios/spec.ts";

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { createSession, type ExecutionProviderName, type ResolvedExecutionProvider } from "../runtime/index.ts";
-import type { DecodedImage } from "../diffusion/reference.ts";
+import type { DecodedImage } from "../imaging/index.ts";
 import { sha256File, verifyPackageFiles } from "../models/package.ts";
 import { ModelPackageError } from "../models/errors.ts";
 import type { Detection } from "./boxes.ts";

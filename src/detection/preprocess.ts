@@ -1,7 +1,7 @@
 // Detector input: letterbox an image into the detector's square (or rectangular) input the way Ultralytics'
 // LetterBox does (ultralytics/data/augment.py): scale to fit keeping the aspect ratio, bilinear resize, centre
 // it, pad with grey 114/255. The geometry is kept so boxes can be mapped back to the original image.
-import { resizeBilinear, toModelSpace, type DecodedImage } from "../diffusion/reference.ts";
+import { resizeBilinear, toModelSpace, type DecodedImage } from "../imaging/index.ts";
 
 export interface LetterboxGeometry {
   /** Input pixels per image pixel. */

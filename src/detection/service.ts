@@ -9,7 +9,7 @@ import type { Config } from "../config.ts";
 import { Prisma, type Database } from "../db/index.ts";
 import { DetectorPackageError, type DetectorErrorCode } from "./errors.ts";
 import { describeDetectorSource, intendedClasses, scoreImages, ScoringSessions, shippedDetectorPackages, unmappedClasses, type DetectorRecord, type DetectorSource, type RealismGate } from "./in-the-loop.ts";
-import { decodeImage } from "../diffusion/reference.ts";
+import { decodeImage } from "../imaging/index.ts";
 import { DomainError, NotFoundError, AlreadyExistsError, ValidationError } from "../errors.ts";
 import { scoreRow } from "../jobs/index.ts";
 import type { Logger } from "../logger.ts";

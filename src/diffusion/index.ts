@@ -14,7 +14,6 @@ export {
 export { GenerationInputError, GENERATION_INPUT_ERROR_CODES, type GenerationInputErrorCode } from "./errors.ts";
 export { SampleNoise, noiseState, NoiseKeyError } from "./noise.ts";
 export { encodeSamplePng, pngFormatOf } from "./output.ts";
-export { decodeImage, resizeBilinear, toModelSpace, maskToSampleGrid, normaliseStoredRange, type DecodedImage } from "./reference.ts";
 export {
   createScheduler,
   parseSampler,

@@ -13,12 +13,12 @@ import {
   type ScenarioParameters,
 } from "../models/index.ts";
 import { assertParametersFit } from "../models/condition.ts";
-import type { GenerationRecord, ImageTensor } from "../imaging/png.ts";
-import { RAREFORGE_VERSION } from "../version.ts";
+import { decodeImage, ImageDecodeError, maskToSampleGrid, normaliseStoredRange, resizeBilinear, toModelSpace, type DecodedImage, type ImageTensor } from "../imaging/index.ts";
+import { buildGenerationRecord, type GenerationRecord } from "../provenance/index.ts";
 import { GenerationInputError } from "./errors.ts";
 import { createSession, onnxRuntimeVersion, type ExecutionProviderName, type OnnxSession, type ResolvedExecutionProvider, type TensorInput } from "../runtime/index.ts";
 import { SampleNoise } from "./noise.ts";
-import { decodeImage, maskToSampleGrid, normaliseStoredRange, resizeBilinear, toModelSpace } from "./reference.ts";
+
 import { createScheduler, type SamplerName, type Scheduler } from "./schedulers/index.ts";
 import { DEFAULT_BATCH_SIZE, resolveSamplingSettings } from "./settings.ts";
 
@@ -123,6 +123,16 @@ interface PreparedReference {
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
+/** A reference or mask the caller gave: a picture that cannot be decoded is a bad request. */
+function decodeInput(bytes: Uint8Array, what: string): DecodedImage {
+  try {
+    return decodeImage(bytes, what);
+  } catch (error) {
+    if (error instanceof ImageDecodeError) throw new GenerationInputError("reference-not-image", error.message);
+    throw error;
+  }
+}
+
 /** Checks the request; throws a typed error before any work is done. */
 export function validateRequest(request: GenerateSamplesRequest): PreparedReference | null {
   const { model, steps, indices, parameters } = request;
@@ -153,11 +163,11 @@ export function validateRequest(request: GenerateSamplesRequest): PreparedRefere
     throw new GenerationInputError("unsupported", `model "${manifest.name}" is a latent model without an encoder: image-to-image and inpainting need a pixel-space model`);
   }
   const [c, h, w] = sampleShape(manifest);
-  const decoded = normaliseStoredRange(decodeImage(request.reference, "reference image"), manifest.image.storedRange);
+  const decoded = normaliseStoredRange(decodeInput(request.reference, "reference image"), manifest.image.storedRange);
   const sample = toModelSpace(resizeBilinear(decoded, w, h), c, manifest.image.valueRange);
   let mask: Float32Array | null = null;
   if (request.mask) {
-    const decodedMask = decodeImage(request.mask, "mask");
+    const decodedMask = decodeInput(request.mask, "mask");
     const fitsReference = decodedMask.width === decoded.width && decodedMask.height === decoded.height;
     const fitsModel = decodedMask.width === w && decodedMask.height === h;
     if (!fitsReference && !fitsModel) {
@@ -356,23 +366,23 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
       batchIndices.forEach((index, b) => {
         const sampleParameters = parameters[start + b] ?? {};
         const condition = conditions[start + b] ?? new Float32Array();
-        const record: GenerationRecord = {
-          model: { name: manifest.name, version: manifest.version, fileHashes: model.fileHashes },
-          sampler,
-          ...(sampler === "ddim" ? { eta: request.eta ?? 0 } : {}),
-          steps,
-          guidance,
-          seed,
-          index,
-          parameters: sampleParameters,
-          condition: Array.from(condition),
-          executionProvider: runtime.provider,
-          ...(reference
-            ? { imageToImage: { strength: reference.strength, referenceSha256: reference.referenceSha256, maskSha256: reference.maskSha256 } }
-            : {}),
-          versions: { rareforge: RAREFORGE_VERSION, onnxruntime: onnxRuntimeVersion(), node: process.versions.node },
-          ...(request.recordExtras ?? {}),
-        };
+        const record = buildGenerationRecord(
+          {
+            model: { name: manifest.name, version: manifest.version, fileHashes: model.fileHashes },
+            sampler,
+            ...(request.eta !== undefined ? { eta: request.eta } : {}),
+            steps,
+            guidance,
+            seed,
+            index,
+            parameters: sampleParameters,
+            condition,
+            executionProvider: runtime.provider,
+            ...(reference ? { imageToImage: { strength: reference.strength, referenceSha256: reference.referenceSha256, maskSha256: reference.maskSha256 } } : {}),
+            onnxruntimeVersion: onnxRuntimeVersion(),
+          },
+          request.recordExtras,
+        );
         results.push({
           index,
           parameters: sampleParameters,

@@ -12,6 +12,7 @@ import { decode as decodePng } from "fast-png";
 import { stringify as toYaml } from "yaml";
 import type { Database, Prisma } from "../db/index.ts";
 import { dicom } from "../imaging/index.ts";
+import { storedRecord } from "../provenance/index.ts";
 import type { GroundTruthBox } from "../models/index.ts";
 import type { ArtifactStore } from "../storage/index.ts";
 import type { ExportModel } from "./models.ts";
@@ -264,8 +265,7 @@ async function dicomFilesOf(context: ExportContext, sample: ExportSample, name: 
     if (png.channels !== 1 || png.depth !== 16) throw new Error(`sample ${sample.id}: expected a 16-bit grey PNG, got ${png.channels} channel(s) of ${png.depth} bits`);
     const [low, high] = model.storedRange ?? [0, 65535];
     const window = dicom.windowForRange(low, high);
-    const provenance = sample.provenance ?? {};
-    const record = (typeof provenance.recordJson === "string" ? JSON.parse(provenance.recordJson) : provenance.record ?? {}) as Record<string, unknown>;
+    const record = storedRecord(sample.provenance) ?? {};
     image = Buffer.from(
       dicom.writeSyntheticDicom({
         pixels: png.data as Uint16Array,

@@ -3,7 +3,8 @@
 // embedded. No database here: the caller stores the files and commits the records (src/jobs/).
 import { encodeSamplePng, generateSamples, openModelRuntime, type GeneratedSample, type ModelRuntime, type SamplerName } from "../diffusion/index.ts";
 import { type ExecutionProviderName } from "../runtime/index.ts";
-import { jobSampleUidNames, recordUidNames, tensorToPixels, writeMedicalSampleFiles, type CompanionFile, type GenerationRecord } from "../imaging/index.ts";
+import { jobSampleUidNames, recordUidNames, tensorToPixels, writeMedicalSampleFiles, type CompanionFile } from "../imaging/index.ts";
+import { recordExtras, type GenerationRecord } from "../provenance/index.ts";
 import { conditionCircles, loadModelPackage, resolveModelDir, type GroundTruth, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { drawParameters, type ScenarioSpec } from "../scenarios/index.ts";
 import { sha256Of } from "../storage/index.ts";
@@ -179,8 +180,6 @@ export async function generateBatch(request: BatchRequest): Promise<BatchOutcome
   return request.indices.map((index) => outcomes.get(index)!);
 }
 
-/** Keys the sampling pipeline writes into every record; anything else came in as recordExtras. */
-const PIPELINE_RECORD_KEYS = new Set(["model", "sampler", "eta", "steps", "guidance", "seed", "index", "parameters", "condition", "executionProvider", "imageToImage", "versions"]);
 
 export interface Reproduction {
   sha256: string;
@@ -209,7 +208,6 @@ export async function reproduceFromRecord(record: GenerationRecord, modelsDir: s
   for (const [file, hash] of Object.entries(record.model.fileHashes)) {
     if (model.fileHashes[file] !== hash) throw new ReproductionError(`model file ${file} has changed since the sample was made (sha256 ${model.fileHashes[file] ?? "missing"}, recorded ${hash})`);
   }
-  const extras = Object.fromEntries(Object.entries(record).filter(([key]) => !PIPELINE_RECORD_KEYS.has(key)));
   const runtime = await openModelRuntime(model, {
     ep: record.executionProvider as ExecutionProviderName,
     ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
@@ -226,7 +224,7 @@ export async function reproduceFromRecord(record: GenerationRecord, modelsDir: s
       indices: [record.index],
       parameters: [record.parameters as ScenarioParameters],
       batchSize: 1,
-      recordExtras: extras,
+      recordExtras: recordExtras(record),
     });
     const { bytes, mediaType, files } = encodeArtifact(sample!, model.manifest);
     return { sha256: sha256Of(bytes), bytes, mediaType, files, record: sample!.record };

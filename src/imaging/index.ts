@@ -5,7 +5,6 @@ export {
   RECORD_KEYWORD,
   PNG_FORMATS,
   PngError,
-  type GenerationRecord,
   type PngPixels,
   type PngFormat,
   type ImageTensor,
@@ -35,3 +34,5 @@ export {
   RegionError,
   type ScanRegion,
 } from "./composite.ts";
+export { decodeImage, imageFromPixels, ImageDecodeError, type DecodedImage } from "./decode.ts";
+export { resizeBilinear, toModelSpace, maskToSampleGrid, normaliseStoredRange } from "./raster.ts";

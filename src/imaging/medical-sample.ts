@@ -16,7 +16,8 @@ import {
   type ImagePlaneGeometry,
   type LesionGroundTruth,
 } from "./dicom/index.ts";
-import { encodePng, type GenerationRecord } from "./png.ts";
+import type { GenerationRecord } from "../provenance/index.ts";
+import { encodePng } from "./png.ts";
 
 export const DICOM_MEDIA_TYPE = "application/dicom";
 export const GROUND_TRUTH_MEDIA_TYPE = "application/json";

@@ -1,23 +1,10 @@
 // PNG output with the generation record in a tEXt chunk (fast-png writes and reads tEXt; the record is JSON
 // with every non-ASCII character escaped, so it is valid Latin-1), and model-space tensors -> pixels.
 import { decode, encode } from "fast-png";
+import type { GenerationRecord } from "../provenance/index.ts";
 
 /** The tEXt keyword holding the generation record. */
 export const RECORD_KEYWORD = "rareforge:generation";
-
-/** What generated an image: everything needed to reproduce it. Free-form beyond the named fields. */
-export interface GenerationRecord {
-  readonly model: { readonly name: string; readonly version: string; readonly fileHashes: Readonly<Record<string, string>> };
-  readonly sampler: string;
-  readonly steps: number;
-  readonly guidance: number;
-  readonly seed: number;
-  readonly index: number;
-  readonly parameters: Readonly<Record<string, string | number>>;
-  readonly executionProvider: string;
-  readonly versions: Readonly<Record<string, string>>;
-  readonly [extra: string]: unknown;
-}
 
 export const PNG_FORMATS = ["png-rgb8", "png-gray16"] as const;
 export type PngFormat = (typeof PNG_FORMATS)[number];

@@ -7,7 +7,7 @@ import { GenerationInputError, resolveSamplingSettings, validateRequest, type Sa
 import type { ExecutionProviderName } from "../runtime/index.ts";
 import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
 import { reproduceFromRecord, ReproductionError } from "../generation/index.ts";
-import type { GenerationRecord } from "../imaging/index.ts";
+import { storedRecord } from "../provenance/index.ts";
 import { BATCH_QUEUE, splitIntoTasks } from "./queue.ts";
 import { cancelJob } from "./lifecycle.ts";
 import { ExecutionProviderUnavailableError, ReproductionUnavailableError } from "./errors.ts";
@@ -194,8 +194,7 @@ export class JobService {
     const sample = await this.db.prisma.sample.findUnique({ where: { id: sampleId }, include: { artifact: true } });
     if (!sample) throw new NotFoundError("sample", sampleId);
     if (sample.status !== "OK" || !sample.artifact) throw new ReproductionUnavailableError(`sample ${sampleId} failed (${sample.error ?? "no artifact"}); there is nothing to reproduce`);
-    const provenance = sample.provenance as { record?: GenerationRecord; recordJson?: string };
-    const record = provenance.recordJson ? (JSON.parse(provenance.recordJson) as GenerationRecord) : provenance.record;
+    const record = storedRecord(sample.provenance);
     if (!record) throw new ReproductionUnavailableError(`sample ${sampleId} has no generation record`);
     const started = performance.now();
     try {

@@ -11,9 +11,10 @@ import { Prisma } from "../db/index.ts";
 import { openModelRuntime, parseSampler, type ModelRuntime } from "../diffusion/index.ts";
 import { type ExecutionProviderName } from "../runtime/index.ts";
 import { scoreImages, ScoringSessions, type DetectorRecord, type DetectorSource, type RealismGate, type SampleVerdict } from "../detection/index.ts";
-import { decodeImage } from "../diffusion/reference.ts";
+import { decodeImage } from "../imaging/index.ts";
 import { generateBatch, type BatchOutcome, type GeneratedArtifact } from "../generation/index.ts";
 import type { Logger } from "../logger.ts";
+import { storedProvenance } from "../provenance/index.ts";
 import { loadModelPackage, resolveModelDir, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import type { ScenarioSpec } from "../scenarios/index.ts";
 import type { ArtifactStore } from "../storage/index.ts";
@@ -369,14 +370,7 @@ function sampleRow(outcome: BatchOutcome, job: JobRow, workerId: string, artifac
     onnxruntimeVersion: record.versions.onnxruntime ?? "",
     rareforgeVersion: record.versions.rareforge ?? "",
     // The record embedded in the file, plus what cannot be inside it: the file's own hash and timings.
-    provenance: {
-      record,
-      // The record as serialised into the file: jsonb reorders object keys, and reproducing the same bytes
-      // needs the same order.
-      recordJson: JSON.stringify(record),
-      artifact: { sha256: outcome.sha256, mediaType: outcome.mediaType, byteSize: outcome.bytes.byteLength },
-      timings: outcome.timings,
-    } as unknown as Prisma.InputJsonValue,
+    provenance: storedProvenance(record, { sha256: outcome.sha256, mediaType: outcome.mediaType, byteSize: outcome.bytes.byteLength }, { ...outcome.timings }) as unknown as Prisma.InputJsonValue,
     timings: outcome.timings as unknown as Prisma.InputJsonValue,
     artifactId: artifactIds.get(outcome.sha256) ?? null,
     files: outcome.files.map((f) => ({ role: f.role, sha256: f.sha256, mediaType: f.mediaType, byteSize: f.bytes.byteLength })),

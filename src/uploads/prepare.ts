@@ -4,7 +4,7 @@
 // never returned, stored or written to a temporary file.
 import { createHmac } from "node:crypto";
 import { convertIndexedToRgb, decode as decodePng, encode as encodePng, hasPngSignature } from "fast-png";
-import { decodeImage, GenerationInputError } from "../diffusion/index.ts";
+import { decodeImage, ImageDecodeError } from "../imaging/index.ts";
 import { deidentifyDicom, isDicomError, readDicom, uidFromName, type DeidentificationReport, type DicomError } from "../imaging/dicom/index.ts";
 import { UploadRefusedError } from "./errors.ts";
 
@@ -112,7 +112,7 @@ async function prepareDicom(bytes: Uint8Array, key: Uint8Array): Promise<Prepare
 }
 
 function imageRefusal(error: unknown): never {
-  if (error instanceof GenerationInputError) throw new UploadRefusedError("IMAGE_REFUSED", error.message);
+  if (error instanceof ImageDecodeError) throw new UploadRefusedError("IMAGE_REFUSED", error.message);
   throw new UploadRefusedError("IMAGE_REFUSED", `image refused: ${(error as Error).message}`);
 }
 

@@ -8,22 +8,12 @@ import { encode as encodePng } from "fast-png";
 import { z } from "zod";
 import type { Config } from "../config.ts";
 import type { Database, Prisma } from "../db/index.ts";
-import { decodeImage, generateSamples, GenerationInputError, openModelRuntime, resolveSamplingSettings, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
+import { generateSamples, GenerationInputError, openModelRuntime, resolveSamplingSettings, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
+import { decodeImage } from "../imaging/index.ts";
 import type { ExecutionProviderName } from "../runtime/index.ts";
 import { NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
-import {
-  compositeInto,
-  featherWeights,
-  gridMask,
-  maskBounds,
-  regionMask,
-  RegionError,
-  resizePlane,
-  writeMedicalSampleFiles,
-  type CompanionFile,
-  type GenerationRecord,
-  type ScanRegion,
-} from "../imaging/index.ts";
+import { compositeInto, featherWeights, gridMask, maskBounds, regionMask, RegionError, resizePlane, writeMedicalSampleFiles, type CompanionFile, type ScanRegion } from "../imaging/index.ts";
+import { storedProvenance, type GenerationRecord } from "../provenance/index.ts";
 import { readDicom, type DicomImage, type ImagePlaneGeometry } from "../imaging/dicom/index.ts";
 import { assertParametersFit, conditionCircles, ConditionError, loadModelPackage, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { sha256Of, type ArtifactStore } from "../storage/index.ts";
@@ -309,7 +299,7 @@ export class ReferenceScanService {
           referenceScanId: scan.id,
           region: regionRecord as Prisma.InputJsonValue,
           parameters: parameters as Prisma.InputJsonValue,
-          provenance: { record, recordJson: JSON.stringify(record) } as unknown as Prisma.InputJsonValue,
+          provenance: storedProvenance(record) as unknown as Prisma.InputJsonValue,
           artifactId: artifactIds.get(sha256Of(files.dicom.bytes))!,
           files: companions.map((f) => ({ role: f.role, sha256: sha256Of(f.bytes), mediaType: f.mediaType, byteSize: f.bytes.byteLength })),
           createdAt,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { decodeYoloOutput, letterbox, nonMaxSuppression, parseUltralyticsNames, ULTRALYTICS_PAD_VALUE, type Detection } from "../../src/detection/index.ts";
-import type { DecodedImage } from "../../src/diffusion/reference.ts";
+import type { DecodedImage } from "../../src/imaging/index.ts";
 
 const white = (width: number, height: number): DecodedImage => ({ width, height, channels: 3, data: new Float32Array(width * height * 3).fill(1) });
 

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { iou, loadDetector, readOnnxModelInfo, type Detector } from "../../src/detection/index.ts";
-import { decodeImage } from "../../src/diffusion/reference.ts";
+import { decodeImage } from "../../src/imaging/index.ts";
 import { sha256File } from "../../src/models/package.ts";
 import { BUS_JPG, YOLOV8N_INT8, readShared, sharedDetectorAvailable } from "./helpers/shared-data.ts";
 

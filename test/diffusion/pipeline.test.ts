@@ -6,17 +6,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encode as encodeJpeg } from "jpeg-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  encodeSamplePng,
-  generateSamples,
-  GenerationInputError,
-  openModelRuntime,
-  toModelSpace,
-  decodeImage,
-  resizeBilinear,
-  type GenerateSamplesRequest,
-  type ModelRuntime,
-} from "../../src/diffusion/index.ts";
+import { encodeSamplePng, generateSamples, GenerationInputError, openModelRuntime, type GenerateSamplesRequest, type ModelRuntime } from "../../src/diffusion/index.ts";
+import { toModelSpace, decodeImage, resizeBilinear } from "../../src/imaging/index.ts";
 import { ValidationError } from "../../src/errors.ts";
 import { encodePng, readPngRecord } from "../../src/imaging/png.ts";
 import { ConditionError, loadModelPackage, ModelPackageError, type ModelPackage } from "../../src/models/index.ts";

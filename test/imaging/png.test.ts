@@ -1,6 +1,7 @@
 import { decode } from "fast-png";
 import { describe, expect, it } from "vitest";
-import { encodePng, PngError, readPngRecord, tensorToPixels, type GenerationRecord } from "../../src/imaging/png.ts";
+import { encodePng, PngError, readPngRecord, tensorToPixels } from "../../src/imaging/png.ts";
+import type { GenerationRecord } from "../../src/provenance/index.ts";
 
 const record: GenerationRecord = {
   model: { name: "road-hazards", version: "1.0.0", fileHashes: { "denoiser.onnx": "ab".repeat(32) } },

@@ -2,14 +2,7 @@
 import { encode as encodeJpeg } from "jpeg-js";
 import { encode } from "fast-png";
 import { describe, expect, it } from "vitest";
-import {
-  decodeImage,
-  GenerationInputError,
-  maskToSampleGrid,
-  normaliseStoredRange,
-  resizeBilinear,
-  toModelSpace,
-} from "../../src/diffusion/index.ts";
+import { decodeImage, imageFromPixels, ImageDecodeError, maskToSampleGrid, normaliseStoredRange, resizeBilinear, toModelSpace } from "../../src/imaging/index.ts";
 import { encodePng, tensorToPixels } from "../../src/imaging/png.ts";
 
 describe("reference images", () => {
@@ -32,9 +25,21 @@ describe("reference images", () => {
   });
 
   it("refuses bytes that are not an image, and a truncated PNG", () => {
-    expect(() => decodeImage(new Uint8Array([1, 2, 3, 4]))).toThrow(GenerationInputError);
+    expect(() => decodeImage(new Uint8Array([1, 2, 3, 4]))).toThrow(ImageDecodeError);
+    expect(() => decodeImage(new Uint8Array([1, 2, 3, 4]), "mask")).toThrow(/^mask is not a PNG or JPEG image/);
     const png = encode({ width: 4, height: 4, channels: 3, depth: 8, data: new Uint8Array(48) });
     expect(() => decodeImage(png.slice(0, 30))).toThrow(/damaged PNG/);
+  });
+
+  it("pixels in memory decode to exactly what their PNG decodes to (8-bit RGB and 16-bit gray)", () => {
+    const rgb = { width: 3, height: 2, channels: 3 as const, depth: 8 as const, data: Uint8Array.from({ length: 18 }, (_, i) => (i * 37) % 256) };
+    const gray = { width: 2, height: 2, channels: 1 as const, depth: 16 as const, data: Uint16Array.from([0, 4095, 65535, 1234]) };
+    for (const pixels of [rgb, gray]) {
+      const fromPixels = imageFromPixels(pixels);
+      const fromPng = decodeImage(encodePng(pixels));
+      expect(fromPixels).toMatchObject({ width: fromPng.width, height: fromPng.height, channels: fromPng.channels, bitDepth: fromPng.bitDepth });
+      expect(Array.from(fromPixels.data)).toEqual(Array.from(fromPng.data));
+    }
   });
 
   it("resizes bilinearly and converts channels and value range", () => {

@@ -1,66 +1,7 @@
-// Reference images (image-to-image) and masks (inpainting): decode PNG or JPEG of any size, convert to the
-// model's channels and value range, resize to the model's sample size. Plain functions, next to the pipeline.
-import { convertIndexedToRgb, decode as decodePng, hasPngSignature } from "fast-png";
-import jpeg from "jpeg-js";
-import { GenerationInputError } from "./errors.ts";
+// Raster operations on decoded pictures: bilinear resize, channel conversion onto a model's value range,
+// stored-range normalisation of 16-bit references, and masks on a sample grid. Plain functions.
+import type { DecodedImage } from "./decode.ts";
 
-/** A decoded picture: planar float [channels][height][width] in 0..1. */
-export interface DecodedImage {
-  readonly width: number;
-  readonly height: number;
-  readonly channels: 1 | 3;
-  readonly data: Float32Array;
-  /** Bits per sample of the source (8 for JPEG). */
-  readonly bitDepth?: number;
-}
-
-function isJpeg(bytes: Uint8Array): boolean {
-  return bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
-}
-
-/** Decodes PNG or JPEG bytes; anything else is a GenerationInputError with code `reference-not-image`. */
-export function decodeImage(bytes: Uint8Array, what = "reference image"): DecodedImage {
-  if (hasPngSignature(bytes)) {
-    let png: ReturnType<typeof decodePng>;
-    try {
-      png = decodePng(bytes);
-    } catch (error) {
-      throw new GenerationInputError("reference-not-image", `${what} is a damaged PNG: ${(error as Error).message}`);
-    }
-    let data = png.data;
-    let channels = png.channels;
-    let depth = png.depth;
-    if (png.palette) {
-      data = convertIndexedToRgb(png);
-      channels = png.transparency ? 4 : 3;
-      depth = 8;
-    }
-    const max = depth === 16 ? 65535 : (1 << depth) - 1;
-    const color = channels >= 3;
-    const outChannels = color ? 3 : 1;
-    const plane = png.width * png.height;
-    const out = new Float32Array(plane * outChannels);
-    for (let p = 0; p < plane; p++) {
-      for (let c = 0; c < outChannels; c++) out[c * plane + p] = (data[p * channels + c] ?? 0) / max;
-    }
-    return { width: png.width, height: png.height, channels: outChannels, data: out, bitDepth: depth };
-  }
-  if (isJpeg(bytes)) {
-    let image: { width: number; height: number; data: Uint8Array };
-    try {
-      image = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: 100, maxMemoryUsageInMB: 512 });
-    } catch (error) {
-      throw new GenerationInputError("reference-not-image", `${what} is a damaged JPEG: ${(error as Error).message}`);
-    }
-    const plane = image.width * image.height;
-    const out = new Float32Array(plane * 3);
-    for (let p = 0; p < plane; p++) for (let c = 0; c < 3; c++) out[c * plane + p] = (image.data[p * 4 + c] ?? 0) / 255;
-    return { width: image.width, height: image.height, channels: 3, data: out, bitDepth: 8 };
-  }
-  throw new GenerationInputError("reference-not-image", `${what} is not a PNG or JPEG image (unrecognised signature)`);
-}
-
-/** Bilinear resize (pixel centres aligned, edges clamped), per channel. */
 export function resizeBilinear(image: DecodedImage, width: number, height: number): DecodedImage {
   if (image.width === width && image.height === height) return image;
   const src = image.data;
