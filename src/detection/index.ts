@@ -61,3 +61,4 @@ export {
 } from "./in-the-loop.ts";
 export { DetectorService, DetectorUnusableError, type ScoreSamplesOutcome } from "./service.ts";
 export { ReportService, type DetectorReport, type HardSample, type OutcomeCounts } from "./reports.ts";
+export { scoreWithDetector, scoreRow, writeScores, detectorRecordOf } from "./rows.ts";

@@ -8,10 +8,10 @@ import { z } from "zod";
 import type { Config } from "../config.ts";
 import { Prisma, type Database } from "../db/index.ts";
 import { DetectorPackageError, type DetectorErrorCode } from "./errors.ts";
-import { describeDetectorSource, intendedClasses, scoreImages, ScoringSessions, shippedDetectorPackages, unmappedClasses, type DetectorRecord, type DetectorSource, type RealismGate } from "./in-the-loop.ts";
+import { describeDetectorSource, intendedClasses, ScoringSessions, shippedDetectorPackages, unmappedClasses, type DetectorSource, type RealismGate, type SampleVerdict } from "./in-the-loop.ts";
 import { decodeImage } from "../imaging/index.ts";
 import { DomainError, NotFoundError, AlreadyExistsError, ValidationError } from "../errors.ts";
-import { scoreRow } from "../jobs/index.ts";
+import { detectorRecordOf, scoreWithDetector, writeScores } from "./rows.ts";
 import type { Logger } from "../logger.ts";
 import { loadModelPackage, resolveModelDir, type GroundTruthBox } from "../models/index.ts";
 import type { ParameterValue, ScenarioSpec } from "../scenarios/index.ts";
@@ -173,16 +173,6 @@ export class DetectorService {
     return row;
   }
 
-  record(row: DetectorPackage): DetectorRecord {
-    return {
-      name: row.name,
-      version: row.version,
-      source: (row.manifest as { source: DetectorSource }).source,
-      fileHashes: row.fileHashes as Record<string, string>,
-      classMap: row.classMap as Record<string, string[]>,
-    };
-  }
-
   /** The realism gate as configured now (recorded with each job that scores). */
   realismGate(): RealismGate {
     return {
@@ -202,7 +192,7 @@ export class DetectorService {
    */
   async checkForScenario(detectorId: string, spec: ScenarioSpec): Promise<DetectorPackage> {
     const row = await this.get(detectorId);
-    const record = this.record(row);
+    const record = detectorRecordOf(row);
     try {
       const described = describeDetectorSource(record.source, this.config.modelsDir, record.classMap);
       for (const [file, hash] of Object.entries(record.fileHashes)) {
@@ -271,30 +261,18 @@ export class DetectorService {
         byModel.set(model, [...(byModel.get(model) ?? []), s]);
       }
       for (const [model, samples] of byModel) {
-        let session;
+        let verdicts: SampleVerdict[];
         try {
-          session = await this.sessions.get(detector.id, this.record(detector), model);
+          const images = await Promise.all(samples.map(async (s) => decodeImage(await this.readArtifact(s.artifact!.sha256), `sample ${s.id}`)));
+          verdicts = await scoreWithDetector(this.sessions, detector, model, gate, samples.map((s, k) => ({ image: images[k]!, intended: (s.labels as { boxes?: GroundTruthBox[] }).boxes ?? [], parameters: s.parameters as Record<string, ParameterValue> })));
         } catch (error) {
           return rethrow(error);
         }
-        const images = await Promise.all(samples.map(async (s) => decodeImage(await this.readArtifact(s.artifact!.sha256), `sample ${s.id}`)));
-        const verdicts = await scoreImages(
-          session.detector,
-          session.critic,
-          gate,
-          samples.map((s, k) => ({
-            image: images[k]!,
-            intended: ((s.labels as { boxes?: GroundTruthBox[] }).boxes ?? []) as GroundTruthBox[],
-            parameters: s.parameters as Record<string, ParameterValue>,
-          })),
-        );
+        // one transaction per sample: a sample scored meanwhile by a concurrent call is skipped, the rest written
         for (const [k, s] of samples.entries()) {
           const verdict = verdicts[k]!;
           try {
-            await this.db.prisma.$transaction(async (tx) => {
-              await tx.score.create({ data: scoreRow(s.id, detector.id, verdict) });
-              await tx.detection.createMany({ data: verdict.detections.map((d) => ({ ...d, sampleId: s.id, detectorPackageId: detector.id })) });
-            });
+            await this.db.prisma.$transaction((tx) => writeScores(tx, detector.id, [{ sampleId: s.id, verdict }]));
             outcome.scored++;
             if (verdict.outcome === "INVALID") outcome.invalid++;
           } catch (error) {

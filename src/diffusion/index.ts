@@ -13,7 +13,7 @@ export {
 } from "./pipeline.ts";
 export { GenerationInputError, GENERATION_INPUT_ERROR_CODES, type GenerationInputErrorCode } from "./errors.ts";
 export { SampleNoise, noiseState, NoiseKeyError } from "./noise.ts";
-export { encodeSamplePng, pngFormatOf } from "./output.ts";
+export { encodeSamplePng, samplePixels, pngFormatOf } from "./output.ts";
 export {
   createScheduler,
   parseSampler,

@@ -1,9 +1,9 @@
 // One batch of samples end to end, as a worker runs it: draw each sample's parameters from (seed, index),
 // sample them with the model's diffusion runtime, encode each as a file with its provenance record
 // embedded. No database here: the caller stores the files and commits the records (src/jobs/).
-import { encodeSamplePng, generateSamples, openModelRuntime, type GeneratedSample, type ModelRuntime, type SamplerName } from "../diffusion/index.ts";
-import { type ExecutionProviderName } from "../runtime/index.ts";
-import { jobSampleUidNames, recordUidNames, tensorToPixels, writeMedicalSampleFiles, type CompanionFile } from "../imaging/index.ts";
+import { encodeSamplePng, generateSamples, openModelRuntime, samplePixels, type GeneratedSample, type ModelRuntime, type SamplerName } from "../diffusion/index.ts";
+import type { ExecutionProviderName } from "../runtime/index.ts";
+import { jobSampleUidNames, recordUidNames, writeMedicalSampleFiles, type CompanionFile, type PngPixels } from "../imaging/index.ts";
 import { recordExtras, type GenerationRecord } from "../provenance/index.ts";
 import { conditionCircles, loadModelPackage, resolveModelDir, type GroundTruth, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { drawParameters, type ScenarioSpec } from "../scenarios/index.ts";
@@ -48,6 +48,8 @@ export interface GeneratedArtifact {
   condition: number[];
   labels: GroundTruth;
   record: GenerationRecord;
+  /** The pixels the main file stores. */
+  pixels: PngPixels;
   bytes: Uint8Array;
   mediaType: string;
   sha256: string;
@@ -67,6 +69,8 @@ export type BatchOutcome = GeneratedArtifact | FailedSample;
 
 /** The encoded file of a sample and its media type, and the files that go with it. */
 export interface EncodedArtifact {
+  /** The pixels the file stores (what a detector in the loop scores, without decoding the file). */
+  pixels: PngPixels;
   bytes: Uint8Array;
   mediaType: string;
   files: EncodedFile[];
@@ -84,13 +88,9 @@ export interface EncodedFile extends CompanionFile {
  * and index, dates from the job's creation time in the record.
  */
 export function encodeArtifact(sample: GeneratedSample, manifest: ModelManifest): EncodedArtifact {
-  const png = encodeSamplePng(sample, manifest);
-  if (manifest.image.format !== "dicom-gray16") return { bytes: png, mediaType: "image/png", files: [] };
-  const pixels = tensorToPixels(sample.image, {
-    format: "png-gray16",
-    valueRange: manifest.image.valueRange,
-    ...(manifest.image.storedRange ? { storedRange: manifest.image.storedRange } : {}),
-  });
+  const pixels = samplePixels(sample, manifest);
+  const png = encodeSamplePng(sample, manifest, pixels);
+  if (manifest.image.format !== "dicom-gray16") return { pixels, bytes: png, mediaType: "image/png", files: [] };
   const record = sample.record;
   const job = record.job as { id?: string; createdAt?: string } | undefined;
   const scenario = record.scenario as { name?: string; version?: number } | undefined;
@@ -109,7 +109,7 @@ export function encodeArtifact(sample: GeneratedSample, manifest: ModelManifest)
     ...(scenario?.name ? { seriesDescription: `RareForge ${scenario.name} v${scenario.version ?? ""}` } : {}),
   });
   const files = [medical.dicom, medical.groundTruth, ...(medical.segmentation ? [medical.segmentation] : [])];
-  return { bytes: png, mediaType: "image/png", files: files.map((file) => ({ ...file, sha256: sha256Of(file.bytes) })) };
+  return { pixels, bytes: png, mediaType: "image/png", files: files.map((file) => ({ ...file, sha256: sha256Of(file.bytes) })) };
 }
 
 
@@ -148,7 +148,7 @@ export async function generateBatch(request: BatchRequest): Promise<BatchOutcome
     const onnxMs = (request.runtime.onnxMillis() - onnxBefore) / samples.length;
     for (const sample of samples) {
       const encodeStarted = performance.now();
-      const { bytes, mediaType, files } = encodeArtifact(sample, request.model.manifest);
+      const { pixels, bytes, mediaType, files } = encodeArtifact(sample, request.model.manifest);
       outcomes.set(sample.index, {
         status: "OK",
         index: sample.index,
@@ -156,6 +156,7 @@ export async function generateBatch(request: BatchRequest): Promise<BatchOutcome
         condition: Array.from(sample.condition),
         labels: sample.labels,
         record: sample.record,
+        pixels,
         bytes,
         mediaType,
         sha256: sha256Of(bytes),

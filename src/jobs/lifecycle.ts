@@ -14,14 +14,20 @@ export async function markRunning(db: Database, jobId: string): Promise<void> {
 
 /**
  * Ends a job once every index is accounted for: SUCCEEDED (no failures), FAILED (nothing succeeded) or
- * PARTIAL. One statement, so of several workers finishing the last batches exactly one ends it.
+ * PARTIAL, and for the last two a summary of why (counts and the first failed sample's error). One
+ * statement, so of several workers finishing the last batches exactly one ends it.
  */
 export async function finalizeIfDone(db: Database, jobId: string): Promise<boolean> {
   const changed = await db.prisma.$executeRaw`
-    UPDATE "GenerationJob"
-       SET "status" = (CASE WHEN "failedCount" = 0 THEN 'SUCCEEDED' WHEN "completedCount" = 0 THEN 'FAILED' ELSE 'PARTIAL' END)::"JobStatus",
+    UPDATE "GenerationJob" AS j
+       SET "status" = (CASE WHEN j."failedCount" = 0 THEN 'SUCCEEDED' WHEN j."completedCount" = 0 THEN 'FAILED' ELSE 'PARTIAL' END)::"JobStatus",
+           "error" = CASE WHEN j."failedCount" = 0 THEN NULL ELSE
+             j."failedCount" || ' of ' || j."count" || ' samples failed; ' ||
+             COALESCE((SELECT 'first (sample ' || s."index" || '): ' || COALESCE(s."error", 'no error recorded') FROM "Sample" s
+                        WHERE s."jobId" = j."id" AND s."status" = 'FAILED' ORDER BY s."index" LIMIT 1), 'no failed sample recorded')
+           END,
            "finishedAt" = now()
-     WHERE "id" = ${jobId}::uuid AND "status" = 'RUNNING' AND "completedCount" + "failedCount" >= "count"`;
+     WHERE j."id" = ${jobId}::uuid AND j."status" = 'RUNNING' AND j."completedCount" + j."failedCount" >= j."count"`;
   return changed > 0;
 }
 

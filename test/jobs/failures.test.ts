@@ -57,6 +57,8 @@ describe.each(testBackends())("job failures on $name", (backend) => {
     const job = await waitForJob(worker, jobId, (j) => ["SUCCEEDED", "PARTIAL", "FAILED"].includes(j.status));
     expect(job).toMatchObject({ status: "FAILED", count: 6, completedCount: 0, failedCount: 6 });
     expect(job.finishedAt).toBeTruthy();
+    // the job says why: counts and the first failed sample's error
+    expect(job.error).toMatch(/^6 of 6 samples failed; first \(sample 0\): .*(sha256|hash)/i);
 
     const all = await db.prisma.sample.findMany({ where: { jobId: jobUuid }, orderBy: { index: "asc" } });
     expect(all.map((s) => s.index)).toEqual([0, 1, 2, 3, 4, 5]);
@@ -131,6 +133,7 @@ describe.each(testBackends())("job failures on $name", (backend) => {
       const row = await db.prisma.generationJob.findUniqueOrThrow({ where: { id: uuid } });
       expect(row.status).toBe(status);
       expect(row.finishedAt).not.toBeNull();
+      expect(row.error).toBe(failed === 0 ? null : `${failed} of 4 samples failed; no failed sample recorded`);
       // A second worker finishing at the same moment changes nothing.
       expect(await finalizeIfDone(db, uuid)).toBe(false);
     }

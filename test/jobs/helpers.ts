@@ -48,7 +48,7 @@ export const REQUEST = /* GraphQL */ `
 `;
 
 export const JOB = /* GraphQL */ `
-  query Job($id: ID!) { job(id: $id) { __typename ... on QueryJobSuccess { data { id status count completedCount failedCount startedAt finishedAt } } } }
+  query Job($id: ID!) { job(id: $id) { __typename ... on QueryJobSuccess { data { id status count completedCount failedCount error startedAt finishedAt } } } }
 `;
 
 export async function waitForJob(api: TestService, id: string, until: (job: any) => boolean, timeoutMs = 60_000): Promise<any> {

@@ -1,0 +1,113 @@
+// Restart on the embedded database: `rareforge serve` (PGlite, in-process worker) is killed with SIGKILL in
+// the middle of a batch and started again on the same data directory. Only one process can ever hold a
+// PGlite directory, so the task the dead process held is handed back at start, not after the task expiry
+// (900 s here): the job completes with exactly `count` samples and the restart log says it reclaimed it.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { afterAll, describe, expect, it } from "vitest";
+import type { TestService } from "../helpers/service.ts";
+import { createTinyScenario, jobTestDirs, REQUEST, waitForJob } from "./helpers.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const EXPIRE_SECONDS = 900;
+
+interface ServerProcess {
+  child: ChildProcess;
+  lines: any[];
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function serve(env: Record<string, string>): ServerProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "serve"], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const server: ServerProcess = { child, lines: [] };
+  let buffer = "";
+  child.stdout!.on("data", (chunk: Buffer) => {
+    buffer += chunk.toString();
+    let newline: number;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      try {
+        server.lines.push(JSON.parse(line));
+      } catch {
+        /* not a log line */
+      }
+    }
+  });
+  return server;
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe("restart on the embedded database", () => {
+  const servers: ServerProcess[] = [];
+  const dirs = jobTestDirs();
+
+  afterAll(async () => {
+    for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill("SIGKILL");
+    await Promise.all(servers.map((s) => (s.child.exitCode === null && s.child.signalCode === null ? new Promise((r) => s.child.once("exit", r)) : null)));
+    dirs.remove();
+  });
+
+  it("a batch held by a killed process is redone at the next start, not after the task expiry", async () => {
+    const port = await freePort();
+    const env = {
+      RAREFORGE_DATA_DIR: dirs.dataDir,
+      RAREFORGE_MODELS_DIR: dirs.modelsDir,
+      RAREFORGE_IMPORT_LIBRARY: "false",
+      RAREFORGE_TASK_EXPIRE_SECONDS: String(EXPIRE_SECONDS),
+      RAREFORGE_ONNX_THREADS: "1",
+      PORT: String(port),
+      LOG_LEVEL: "info",
+    };
+    const url = `http://127.0.0.1:${port}/graphql`;
+    const api = {
+      url,
+      async graphql(query: string, variables?: Record<string, unknown>) {
+        const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+        return (await response.json()) as { data?: any; errors?: any[] };
+      },
+    } as unknown as TestService;
+
+    const first = serve(env);
+    servers.push(first);
+    await until(() => first.lines.some((l) => l.msg === "generation worker started") && first.lines.some((l) => typeof l.url === "string" || /listening/i.test(l.msg ?? "")), "the first server to start");
+    const scenarioId = await createTinyScenario(api);
+    // 1000 steps make a batch of 8 take about a second on the tiny model: long enough to kill it mid-way
+    const requested = await api.graphql(REQUEST, { scenarioId, count: 16, batchSize: 8, sampler: "DDIM", steps: 1000, guidance: 3, seed: 5 });
+    const job = requested.data!.requestGeneration.data;
+    await until(() => first.lines.some((l) => l.event === "batch-started"), "a batch to start");
+    const task = first.lines.find((l) => l.event === "batch-started");
+    expect(first.lines.some((l) => l.event === "batch-committed" && l.start === task.start)).toBe(false);
+    first.child.kill("SIGKILL");
+    await new Promise((r) => first.child.once("exit", r));
+
+    const second = serve(env);
+    servers.push(second);
+    await until(() => second.lines.some((l) => l.event === "tasks-reclaimed"), "the restarted server to reclaim the dead process's task");
+    expect(second.lines.find((l) => l.event === "tasks-reclaimed")).toMatchObject({ tasks: 1 });
+    await until(() => second.lines.some((l) => typeof l.url === "string" || /listening/i.test(l.msg ?? "")), "the second server to listen");
+    // well inside the 900 s expiry: the reclaimed batch runs again now
+    const finished = await waitForJob(api, job.id, (j) => !["QUEUED", "RUNNING"].includes(j.status), 60_000);
+    expect(finished).toMatchObject({ status: "SUCCEEDED", completedCount: 16, failedCount: 0 });
+    const redone = second.lines.filter((l) => l.event === "batch-started" && l.start === task.start);
+    expect(redone).toHaveLength(1);
+    expect(redone[0].attempt).toBeGreaterThan(0);
+  }, 120_000);
+});
