@@ -1,7 +1,7 @@
 // Environment → typed, validated configuration. The one place that reads process.env.
 import path from "node:path";
 import { z } from "zod";
-import { PROJECT_ROOT } from "./db/paths.ts";
+import { PROJECT_ROOT } from "./paths.ts";
 
 const configSchema = z.object({
   /** Where the embedded database, artifacts and the lock live. */

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ExecutionProviderName } from "../runtime/index.ts";
 import type { DecodedImage } from "../imaging/index.ts";
-import type { ParameterValue } from "../scenarios/spec.ts";
+import type { ParameterValue } from "../scenarios/index.ts";
 import { normaliseClassMap, type ClassMap } from "./class-map.ts";
 import { loadCritic, type Critic, type RealismThresholds } from "./critic.ts";
 import { describeDetector, loadDetector, type Detector } from "./detector.ts";

@@ -4,7 +4,7 @@
 //   lower = B^-1(alpha/2; x, n - x + 1)   (0 when x = 0)
 //   upper = B^-1(1 - alpha/2; x + 1, n - x)   (1 when x = n)
 // where B^-1 is the inverse of the regularized incomplete beta function I_p(a, b).
-import type { ParameterValue } from "../scenarios/spec.ts";
+import type { ParameterValue } from "../scenarios/index.ts";
 import { ScoringInputError } from "./errors.ts";
 import { isMiss, type Outcome } from "./scoring.ts";
 

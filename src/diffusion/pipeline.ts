@@ -12,7 +12,7 @@ import {
   type ModelPackage,
   type ScenarioParameters,
 } from "../models/index.ts";
-import { assertParametersFit } from "../models/condition.ts";
+import { assertParametersFit } from "../models/index.ts";
 import { decodeImage, ImageDecodeError, maskToSampleGrid, normaliseStoredRange, resizeBilinear, toModelSpace, type DecodedImage, type ImageTensor } from "../imaging/index.ts";
 import { buildGenerationRecord, type GenerationRecord } from "../provenance/index.ts";
 import { GenerationInputError } from "./errors.ts";

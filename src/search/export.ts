@@ -2,7 +2,7 @@
 // generate more of what the detector fails on: categorical -> choice with weights, continuous ->
 // truncatedNormal, integer -> choice over its values weighted by the normal's mass, fixed -> fixed,
 // scaled -> scaled with a truncated normal factor.
-import { validateScenarioSpec, type Distribution, type ScenarioSpec } from "../scenarios/spec.ts";
+import { validateScenarioSpec, type Distribution, type ScenarioSpec } from "../scenarios/index.ts";
 import type { LearnedDistribution } from "./search.ts";
 
 function normalCdf(x: number): number {

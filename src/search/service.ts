@@ -18,9 +18,9 @@ import { crossEntropySearch, haltonSearch, randomSearch, SEARCH_DEFAULTS, type E
 import { distributionToScenarioSpec } from "./export.ts";
 import { SearchInputError } from "./errors.ts";
 import type { FailureSearch } from "../generated/prisma/client.ts";
-import type { DetectorService } from "../detection/service.ts";
-import type { JobService } from "../jobs/service.ts";
-import type { ScenarioService } from "../scenarios/service.ts";
+import type { DetectorService } from "../detection/index.ts";
+import type { JobService } from "../jobs/index.ts";
+import type { ScenarioService } from "../scenarios/index.ts";
 
 export const SEARCH_METHODS = ["CEM", "RANDOM", "HALTON"] as const;
 export type SearchMethod = (typeof SEARCH_METHODS)[number];

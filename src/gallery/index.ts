@@ -1,0 +1,2 @@
+// The web gallery: static ES modules served under /gallery/, talking to /graphql only.
+export { serveGallery } from "./serve.ts";
