@@ -98,6 +98,7 @@ describe("restart on the embedded database", () => {
     first.child.kill("SIGKILL");
     await new Promise((r) => first.child.once("exit", r));
 
+    const restartedAt = Date.now();
     const second = serve(env);
     servers.push(second);
     await until(() => second.lines.some((l) => l.event === "tasks-reclaimed"), "the restarted server to reclaim the dead process's task");
@@ -109,5 +110,7 @@ describe("restart on the embedded database", () => {
     const redone = second.lines.filter((l) => l.event === "batch-started" && l.start === task.start);
     expect(redone).toHaveLength(1);
     expect(redone[0].attempt).toBeGreaterThan(0);
+    const seconds = (time: string | number) => ((typeof time === "number" ? time : Date.parse(time)) - restartedAt) / 1000;
+    console.info(`restart: tasks reclaimed ${seconds(second.lines.find((l) => l.event === "tasks-reclaimed").time)} s after the process started, reclaimed batch started at ${seconds(redone[0].time)} s`);
   }, 120_000);
 });
