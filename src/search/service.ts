@@ -149,51 +149,11 @@ export class SearchService {
 
     const evaluate: EvaluateBatch = async (batch) => {
       if (signal.aborted) throw new SearchCancelled();
-      const iteration = iterations.length;
-      const job = await this.jobs.request({
-        scenarioId: search.scenarioVersion.scenarioId,
-        count: batch.length,
-        sampler: search.sampler,
-        steps: search.steps,
-        guidance: search.guidance,
-        // a fresh noise stream per iteration: sample i of every iteration must not share its noise
-        seed: seed + iteration,
-        batchSize: Math.min(batch.length, this.config.maxBatchSize, 16),
-        executionProvider: search.executionProvider,
-        detectorPackageId: search.detectorPackageId,
-        realism: this.detectors.realismGate(),
-        parameters: batch as ScenarioParameters[],
-        searchId,
-      });
-      currentJob = job.id;
-      await this.waitForJob(job.id, signal);
-      currentJob = null;
-      const samples = await this.db.prisma.sample.findMany({
-        where: { jobId: job.id },
-        select: { index: true, scores: { where: { detectorPackageId: search.detectorPackageId }, select: { outcome: true, confidence: true } } },
-      });
-      const byIndex = new Map(samples.map((s) => [s.index, s.scores[0]]));
-      let invalid = 0;
-      let valid = 0;
-      const outcomes = batch.map((_, i): SearchOutcome => {
-        const score = byIndex.get(i);
-        // a failed generation or a sample the realism gate refused says nothing about the detector
-        if (!score || score.outcome === "INVALID") {
-          if (score) invalid++;
-          return { failed: false, confidence: null };
-        }
-        valid++;
-        return { failed: isMiss(score.outcome), confidence: score.confidence };
-      });
-      const failures = outcomes.filter((o) => o.failed).length;
-      iterations.push({ iteration, jobId: job.id, n: batch.length, failures, invalid, valid, failureRate: valid > 0 ? failures / valid : 0 });
+      const { outcomes, record } = await this.evaluateIteration(search, batch as ScenarioParameters[], iterations.length, signal, (jobId) => (currentJob = jobId));
+      iterations.push(record);
       await this.db.prisma.failureSearch.update({
         where: { id: searchId },
-        data: {
-          iterations: iterations as unknown as Prisma.InputJsonValue,
-          evaluatedCount: { increment: batch.length },
-          failureCount: { increment: failures },
-        },
+        data: { iterations: iterations as unknown as Prisma.InputJsonValue, evaluatedCount: { increment: batch.length }, failureCount: { increment: record.failures } },
       });
       this.events.changed(searchId);
       return outcomes;
@@ -224,6 +184,43 @@ export class SearchService {
     } finally {
       this.events.changed(searchId);
     }
+  }
+
+  /** One iteration: a generation job of the proposals, scored by the search's detector; returns each proposal's outcome. */
+  private async evaluateIteration(
+    search: FailureSearch & { scenarioVersion: { scenarioId: string } },
+    proposals: ScenarioParameters[],
+    iteration: number,
+    signal: AbortSignal,
+    onJob: (jobId: string | null) => void,
+  ): Promise<{ outcomes: SearchOutcome[]; record: SearchIterationRecord }> {
+    const job = await this.jobs.request({
+      scenarioId: search.scenarioVersion.scenarioId,
+      count: proposals.length,
+      sampler: search.sampler,
+      steps: search.steps,
+      guidance: search.guidance,
+      // a fresh noise stream per iteration: sample i of every iteration must not share its noise
+      seed: Number(search.seed) + iteration,
+      batchSize: Math.min(proposals.length, this.config.maxBatchSize, 16),
+      executionProvider: search.executionProvider,
+      detectorPackageId: search.detectorPackageId,
+      realism: this.detectors.realismGate(),
+      parameters: proposals,
+      searchId: search.id,
+    });
+    onJob(job.id);
+    await this.waitForJob(job.id, signal);
+    onJob(null);
+    const samples = await this.db.prisma.sample.findMany({
+      where: { jobId: job.id },
+      select: { index: true, scores: { where: { detectorPackageId: search.detectorPackageId }, select: { outcome: true, confidence: true } } },
+    });
+    const outcomes = proposalOutcomes(proposals.length, new Map(samples.map((s) => [s.index, s.scores[0]])));
+    const valid = outcomes.filter((o) => o.valid).length;
+    const failures = outcomes.filter((o) => o.failed).length;
+    const record = { iteration, jobId: job.id, n: proposals.length, failures, invalid: outcomes.filter((o) => o.invalid).length, valid, failureRate: valid > 0 ? failures / valid : 0 };
+    return { outcomes: outcomes.map(({ failed, confidence }) => ({ failed, confidence })), record };
   }
 
   /** The learned distribution as a new scenario (source SEARCH) whose version says which search made it. */
@@ -319,6 +316,18 @@ export class SearchService {
 export function searchFailureRate(search: Pick<FailureSearch, "failureCount" | "iterations">) {
   const valid = (search.iterations as unknown as SearchIterationRecord[]).reduce((n, i) => n + i.valid, 0);
   return valid > 0 ? clopperPearson(search.failureCount, valid) : null;
+}
+
+/**
+ * Each proposal's outcome from its sample's score: a failed generation (no score) or a sample the realism
+ * gate refused (INVALID) says nothing about the detector, so neither is a failure nor counts as valid.
+ */
+function proposalOutcomes(count: number, scores: Map<number, { outcome: string; confidence: number | null } | undefined>) {
+  return Array.from({ length: count }, (_, i) => {
+    const score = scores.get(i);
+    const judged = score !== undefined && score.outcome !== "INVALID";
+    return { failed: judged && isMiss(score.outcome), confidence: judged ? score.confidence : null, valid: judged, invalid: score?.outcome === "INVALID" };
+  });
 }
 
 /** The samples of a search's iterations its detector missed (the search's failures). */
