@@ -31,6 +31,15 @@ describe("rareforge generate", () => {
     expect(readPngRecord(readFileSync(join(first, pngs[2]!)))).toMatchObject({ index: 2, parameters: records[2]!.parameters });
   });
 
+  it("sampler, steps and guidance left out are the model manifest's defaults", async () => {
+    const out = mkdtempSync(join(tmpdir(), "rareforge-gen-"));
+    const { sampler: _sampler, steps: _steps, guidance: _guidance, ...rest } = options(out);
+    await runGenerate({ ...rest, count: 1 });
+    const defaults = JSON.parse(readFileSync(join(model, "model.json"), "utf8")).defaults;
+    const [record] = readFileSync(join(out, "records.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect({ sampler: record!.sampler, steps: record!.steps, guidance: record!.guidance }).toEqual(defaults);
+  });
+
   it("the installed command refuses bad input with a clear message and exit code 1", () => {
     const out = mkdtempSync(join(tmpdir(), "rareforge-gen-"));
     const result = spawnSync(process.execPath, [join(root, "bin/rareforge.mjs"), "generate", "--scenario", scenario, "--model", model, "--steps", "0", "--ep", "cpu", "--out", out], {
