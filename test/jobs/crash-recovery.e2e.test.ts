@@ -1,7 +1,6 @@
 // Crash recovery with PostgreSQL and three `rareforge worker` processes: one is killed with SIGKILL in the
 // middle of a batch; its task comes back after the queue's expiry and another worker redoes it. The job
 // still ends with exactly `count` samples, none duplicated, none missing, and no orphan files in the store.
-import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -9,16 +8,13 @@ import { openDatabase, type Database } from "../../src/db/index.ts";
 import { ArtifactStore } from "../../src/storage/index.ts";
 import { freshPostgresUrl, TEST_DATABASE_URL } from "../helpers/databases.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
-import { createTinyScenario, jobTestDirs, REQUEST, waitForJob } from "./helpers.ts";
+import { createTinyScenario, jobTestDirs, REQUEST, spawnRareforge, until, waitForJob, type LoggedProcess } from "./helpers.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const EXPIRE_SECONDS = 8;
 
-interface WorkerProcess {
-  child: ChildProcess;
-  lines: any[];
-  workerId?: string;
-}
+type WorkerProcess = LoggedProcess;
+/** The worker id a process logs with every line. */
+const workerIdOf = (w: WorkerProcess): string | undefined => w.lines.find((l) => l.workerId)?.workerId;
 
 if (!TEST_DATABASE_URL) console.info("TEST_DATABASE_URL is not set: the crash-recovery test needs PostgreSQL and worker processes; skipped.");
 
@@ -49,45 +45,16 @@ describe.skipIf(!TEST_DATABASE_URL)("crash recovery on PostgreSQL with 3 worker 
     const scenarioId = await createTinyScenario(api);
 
     for (let i = 0; i < 3; i++) {
-      const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "worker"], {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          DATABASE_URL: fresh.url,
-          RAREFORGE_DATA_DIR: dirs.dataDir,
-          RAREFORGE_MODELS_DIR: dirs.modelsDir,
-          RAREFORGE_TASK_EXPIRE_SECONDS: String(EXPIRE_SECONDS),
-          RAREFORGE_ONNX_THREADS: "1",
-          LOG_LEVEL: "info",
-        },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      const worker: WorkerProcess = { child, lines: [] };
-      let buffer = "";
-      child.stdout!.on("data", (chunk: Buffer) => {
-        buffer += chunk.toString();
-        let newline: number;
-        while ((newline = buffer.indexOf("\n")) >= 0) {
-          const line = buffer.slice(0, newline);
-          buffer = buffer.slice(newline + 1);
-          try {
-            const entry = JSON.parse(line);
-            worker.lines.push(entry);
-            if (entry.workerId) worker.workerId = entry.workerId;
-          } catch {
-            /* not a log line */
-          }
-        }
+      const worker: WorkerProcess = spawnRareforge(["worker"], {
+        DATABASE_URL: fresh.url,
+        RAREFORGE_DATA_DIR: dirs.dataDir,
+        RAREFORGE_MODELS_DIR: dirs.modelsDir,
+        RAREFORGE_TASK_EXPIRE_SECONDS: String(EXPIRE_SECONDS),
+        RAREFORGE_ONNX_THREADS: "1",
+        LOG_LEVEL: "info",
       });
       workers.push(worker);
     }
-    const until = async (condition: () => boolean, what: string, timeoutMs = 60_000) => {
-      const deadline = Date.now() + timeoutMs;
-      while (!condition()) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    };
     await until(() => workers.every((w) => w.lines.some((l) => l.msg === "generation worker started")), "three workers to start");
 
     // 1000 steps make a batch of 8 take about a second on the tiny model: long enough to kill it mid-way
@@ -117,7 +84,7 @@ describe.skipIf(!TEST_DATABASE_URL)("crash recovery on PostgreSQL with 3 worker 
     // the killed worker's batch was redone by another worker
     const redone = samples.filter((s) => s.index >= task.start && s.index < task.end);
     expect(redone).toHaveLength(task.end - task.start);
-    expect(redone.every((s) => s.workerId !== victim.workerId)).toBe(true);
+    expect(redone.every((s) => s.workerId !== workerIdOf(victim))).toBe(true);
 
     // no orphan files: the store holds exactly the artifacts the database knows, and no temporary files
     const store = new ArtifactStore(path.join(dirs.dataDir, "artifacts"));

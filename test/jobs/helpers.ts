@@ -3,6 +3,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { spawn, type ChildProcess } from "node:child_process";
 import type { TestService } from "../helpers/service.ts";
 import { subscriptionEvents } from "../../src/commands/report.ts";
 
@@ -64,4 +65,39 @@ export async function waitForJob(api: TestService, id: string, until: (job: any)
 /** Reads a GraphQL subscription over SSE (graphql-yoga's distinct-connections mode) until it ends. */
 export async function subscribeSse(url: string, query: string, variables: Record<string, unknown>, onEvent: (payload: any) => void): Promise<void> {
   for await (const payload of subscriptionEvents(`${url}/graphql`, query, variables)) onEvent(payload);
+}
+
+/** A `rareforge` process started from the repository (`node --import tsx src/cli.ts ...`) whose JSON log lines are collected. */
+export interface LoggedProcess {
+  child: ChildProcess;
+  lines: any[];
+}
+
+export function spawnRareforge(args: string[], env: Record<string, string>): LoggedProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", ...args], { cwd: new URL("../../", import.meta.url).pathname, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const logged: LoggedProcess = { child, lines: [] };
+  let buffer = "";
+  child.stdout!.on("data", (chunk: Buffer) => {
+    buffer += chunk.toString();
+    let newline: number;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      try {
+        logged.lines.push(JSON.parse(line));
+      } catch {
+        /* not a log line */
+      }
+    }
+  });
+  return logged;
+}
+
+/** Polls until the condition holds; throws naming what it waited for. */
+export async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

@@ -2,19 +2,12 @@
 // the middle of a batch and started again on the same data directory. Only one process can ever hold a
 // PGlite directory, so the task the dead process held is handed back at start, not after the task expiry
 // (900 s here): the job completes with exactly `count` samples and the restart log says it reclaimed it.
-import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import type { TestService } from "../helpers/service.ts";
-import { createTinyScenario, jobTestDirs, REQUEST, waitForJob } from "./helpers.ts";
+import { createTinyScenario, jobTestDirs, REQUEST, spawnRareforge, until, waitForJob, type LoggedProcess } from "./helpers.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const EXPIRE_SECONDS = 900;
-
-interface ServerProcess {
-  child: ChildProcess;
-  lines: any[];
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -27,36 +20,10 @@ async function freePort(): Promise<number> {
   });
 }
 
-function serve(env: Record<string, string>): ServerProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli.ts", "serve"], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  const server: ServerProcess = { child, lines: [] };
-  let buffer = "";
-  child.stdout!.on("data", (chunk: Buffer) => {
-    buffer += chunk.toString();
-    let newline: number;
-    while ((newline = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, newline);
-      buffer = buffer.slice(newline + 1);
-      try {
-        server.lines.push(JSON.parse(line));
-      } catch {
-        /* not a log line */
-      }
-    }
-  });
-  return server;
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const serve = (env: Record<string, string>): LoggedProcess => spawnRareforge(["serve"], env);
 
 describe("restart on the embedded database", () => {
-  const servers: ServerProcess[] = [];
+  const servers: LoggedProcess[] = [];
   const dirs = jobTestDirs();
 
   afterAll(async () => {
