@@ -6,6 +6,8 @@ COPY package.json package-lock.json .npmrc ./
 COPY scripts ./scripts
 COPY prisma ./prisma
 COPY prisma.config.ts ./
+# npm 10 (in node:20 images) ignores package.json allowScripts; onnxruntime-node's install script honours this.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci --no-audit --no-fund
 COPY . .
 ENV HOST=0.0.0.0 PORT=4000

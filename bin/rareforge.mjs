@@ -1,11 +1,8 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so the installed `rareforge` needs no build step.
-import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { createRequire } from "node:module";
+// The installed `rareforge`: registers tsx's loader in this process and runs the TypeScript CLI here, so it needs
+// no build step and no child process. Signals reach the CLI itself: SIGTERM or SIGINT to `rareforge serve`
+// shuts the server down cleanly, and the exit status is the CLI's own.
+import { register } from "tsx/esm/api";
 
-const require = createRequire(import.meta.url);
-const tsxCli = require.resolve("tsx/cli");
-const cli = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
-const result = spawnSync(process.execPath, [tsxCli, cli, ...process.argv.slice(2)], { stdio: "inherit" });
-process.exit(result.status ?? 1);
+register();
+await import(new URL("../src/cli.ts", import.meta.url).href);

@@ -3,12 +3,12 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { encodeSamplePng, generateSamples, GUIDANCE_RANGE, MAX_STEPS, openModelRuntime, parseSampler, resolveSamplingSettings, SAMPLERS, validateRequest, type SamplerName } from "../diffusion/index.ts";
 import { parseExecutionProvider, type ExecutionProviderName } from "../runtime/index.ts";
 import { loadModelPackage, resolveModelDir } from "../models/index.ts";
 import { drawParameters, findLibraryScenario, loadScenarioFile, type ScenarioSpec } from "../scenarios/index.ts";
+import { startGenerationProgress } from "./progress.ts";
 
 export interface GenerateOptions {
   scenario: string;
@@ -31,6 +31,7 @@ export interface GenerateOptions {
   strength?: number;
   mask?: string;
   threads?: number;
+  /** false: no progress output; otherwise a bar on a terminal, plain lines when stderr is not one. */
   progress?: boolean;
   log?: (message: string) => void;
 }
@@ -82,8 +83,7 @@ export async function runGenerate(options: GenerateOptions): Promise<GenerateSum
     ...(options.threads !== undefined ? { intraOpThreads: options.threads } : {}),
     log: options.log ?? ((m) => process.stderr.write(`rareforge: ${m}\n`)),
   });
-  const bar = options.progress === false ? null : new SingleBar({ format: "generate [{bar}] {value}/{total} samples | step {step}/{steps} | {eta}s left", hideCursor: true });
-  bar?.start(indices.length, 0, { step: 0, steps });
+  const progress = options.progress === false ? null : startGenerationProgress({ samplesTotal: indices.length, batchSize: options.batch, stream: process.stderr });
   const out = resolve(options.out);
   mkdirSync(out, { recursive: true });
   const files: string[] = [];
@@ -92,7 +92,7 @@ export async function runGenerate(options: GenerateOptions): Promise<GenerateSum
     const samples = await generateSamples({
       ...request,
       runtime,
-      onProgress: (p) => bar?.update(p.samplesDone, { step: p.batchStep, steps: p.batchSteps }),
+      onProgress: (report) => progress?.update(report),
     });
     for (const sample of samples) {
       const png = encodeSamplePng(sample, model.manifest);
@@ -109,7 +109,7 @@ export async function runGenerate(options: GenerateOptions): Promise<GenerateSum
       );
     }
   } finally {
-    bar?.stop();
+    progress?.stop();
     await runtime.dispose();
   }
   const recordsFile = join(out, "records.jsonl");
@@ -155,7 +155,6 @@ export function registerGenerateCommand(program: Command): void {
           ...(raw as unknown as GenerateOptions),
           ...(raw.sampler !== undefined ? { sampler: parseSampler(String(raw.sampler)) } : {}),
           ep: parseExecutionProvider(String(raw.ep)),
-          progress: process.stderr.isTTY,
         });
         process.stderr.write(
           `rareforge: wrote ${summary.files.length} PNGs and ${summary.recordsFile} on ${summary.provider} in ${summary.seconds.toFixed(1)} s (${summary.onnxSeconds.toFixed(1)} s in onnxruntime)\n`,

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { startService } from "../app.ts";
 import { loadConfig } from "../config.ts";
 import { createLogger } from "../logger.ts";
+import { exitOnShutdownSignals } from "./shutdown.ts";
 
 export function registerServeCommand(program: Command): void {
   program
@@ -25,22 +26,6 @@ export function registerServeCommand(program: Command): void {
         console.error(`rareforge: ${(error as Error).message}`);
         process.exit(1);
       }
-      const shutdown = (signal: string) => {
-        logger.info({ signal }, "shutting down");
-        const force = setTimeout(() => {
-          logger.error("shutdown took over 10 s; exiting");
-          process.exit(1);
-        }, 10_000);
-        force.unref();
-        void service.close().then(
-          () => process.exit(0),
-          (error: unknown) => {
-            logger.error({ err: error }, "shutdown failed");
-            process.exit(1);
-          },
-        );
-      };
-      process.once("SIGTERM", () => shutdown("SIGTERM"));
-      process.once("SIGINT", () => shutdown("SIGINT"));
+      exitOnShutdownSignals(logger, () => service.close());
     });
 }

@@ -6,6 +6,7 @@ import { loadConfig } from "../config.ts";
 import { databaseOptionsFromConfig, openDatabase } from "../db/index.ts";
 import { openQueue, startWorker } from "../jobs/index.ts";
 import { createLogger } from "../logger.ts";
+import { exitOnShutdownSignals } from "./shutdown.ts";
 import { artifactStoreFromConfig } from "../storage/index.ts";
 
 export function registerWorkerCommand(program: Command): void {
@@ -25,22 +26,11 @@ export function registerWorkerCommand(program: Command): void {
         await db.migrate();
         const boss = await openQueue(db, config, logger);
         const worker = await startWorker({ config, db, boss, store: artifactStoreFromConfig(config), logger });
-        const shutdown = (signal: string) => {
-          logger.info({ signal }, "worker shutting down");
-          const force = setTimeout(() => process.exit(1), 30_000);
-          force.unref();
-          void (async () => {
-            await worker.stop();
-            await boss.stop({ graceful: true, close: true, timeout: 20_000 });
-            await db.close();
-            process.exit(0);
-          })().catch((error: unknown) => {
-            logger.error({ err: error }, "worker shutdown failed");
-            process.exit(1);
-          });
-        };
-        process.once("SIGTERM", () => shutdown("SIGTERM"));
-        process.once("SIGINT", () => shutdown("SIGINT"));
+        exitOnShutdownSignals(logger, async () => {
+          await worker.stop();
+          await boss.stop({ graceful: true, close: true, timeout: 20_000 });
+          await db.close();
+        });
       } catch (error) {
         logger.fatal({ err: error }, (error as Error).message);
         console.error(`rareforge worker: ${(error as Error).message}`);

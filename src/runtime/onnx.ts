@@ -96,6 +96,31 @@ function providerAvailability(provider: ResolvedExecutionProvider): string | nul
   return null;
 }
 
+/**
+ * Why `auto` skips a provider without trying it, or null. On Linux, onnxruntime's WebGPU provider (Dawn) reaches
+ * the GPU through the Vulkan loader; without one, trying it prints "Couldn't load Vulkan" from native code, which
+ * no onnxruntime log level silences. An explicit `--ep webgpu` still tries, and so still shows that warning.
+ */
+function autoSkipReason(provider: ResolvedExecutionProvider): string | null {
+  if (provider === "webgpu" && process.platform === "linux" && !vulkanLoaderPresent()) return "no Vulkan loader (libvulkan.so.1) on this host";
+  return null;
+}
+
+let vulkanLoaderFound: boolean | undefined;
+
+/** Asks the dynamic linker for libvulkan.so.1 as Dawn does; a library that loads but is no addon says "did not self-register". */
+function vulkanLoaderPresent(): boolean {
+  if (vulkanLoaderFound === undefined) {
+    try {
+      process.dlopen({ exports: {} }, "libvulkan.so.1");
+      vulkanLoaderFound = true;
+    } catch (error) {
+      vulkanLoaderFound = /did not self-register/.test((error as Error).message);
+    }
+  }
+  return vulkanLoaderFound;
+}
+
 async function createOn(path: string, provider: ResolvedExecutionProvider, settings: SessionSettings): Promise<ort.InferenceSession> {
   const unavailable = providerAvailability(provider);
   if (unavailable) throw new ExecutionProviderError(provider, unavailable, PROVIDER_REQUIREMENTS[provider]);
@@ -117,7 +142,7 @@ async function createOn(path: string, provider: ResolvedExecutionProvider, setti
   }
 }
 
-/** Creates a session for an ONNX file on the requested provider; `auto` tries cuda, webgpu, then cpu. */
+/** Creates a session for an ONNX file on the requested provider; `auto` tries cuda, webgpu (where it can run), then cpu. */
 export async function createSession(path: string, settings: SessionSettings): Promise<OnnxSession> {
   const ep = parseExecutionProvider(settings.ep);
   let session: ort.InferenceSession | undefined;
@@ -125,6 +150,11 @@ export async function createSession(path: string, settings: SessionSettings): Pr
   if (ep === "auto") {
     const failures: string[] = [];
     for (const candidate of AUTO_PROVIDER_ORDER) {
+      const skipped = autoSkipReason(candidate);
+      if (skipped) {
+        failures.push(`${candidate}: ${skipped}`);
+        continue;
+      }
       try {
         session = await createOn(path, candidate, { ...settings, ep: candidate });
         provider = candidate;
