@@ -1,12 +1,13 @@
 // The Prisma client factory: embedded PGlite (default) or a PostgreSQL server, one schema for both.
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { acquireDataDirectoryLock, type DataDirectoryLock } from "./lock.ts";
 import { applyMigrations, type MigrationOutcome, type SqlSession } from "./migrate.ts";
+import { YieldingPGlite } from "./yielding-pglite.ts";
 
 export type DatabaseKind = "pglite" | "postgresql";
 
@@ -94,7 +95,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   if (options.dataDir !== undefined) lock = acquireDataDirectoryLock(options.dataDir);
   let pglite: PGlite;
   try {
-    pglite = options.dataDir === undefined ? new PGlite() : new PGlite(path.join(options.dataDir, "pgdata"));
+    pglite = options.dataDir === undefined ? new YieldingPGlite() : new YieldingPGlite(path.join(options.dataDir, "pgdata"));
     await pglite.waitReady;
   } catch (error) {
     lock?.release();

@@ -115,7 +115,14 @@ export class ReportService {
     if (valid.length > 0) {
       const scored = valid.map((s) => ({ parameters: s.sample.parameters as Record<string, ParameterValue>, outcome: s.outcome as "HIT" | "MISS" | "WRONG_CLASS" }));
       const numeric = new Map<string, number[]>();
-      for (const s of scored) for (const [k, v] of Object.entries(s.parameters)) if (typeof v === "number") numeric.set(k, [...(numeric.get(k) ?? []), v]);
+      // Appended in place: copying the list for every sample made a report over n samples cost O(n²).
+      for (const s of scored)
+        for (const [k, v] of Object.entries(s.parameters)) {
+          if (typeof v !== "number") continue;
+          const values = numeric.get(k);
+          if (values) values.push(v);
+          else numeric.set(k, [v]);
+        }
       const report = missRateReport(scored, { level, bins, binEdges: binEdgesFromSpec(spec, numeric, bins) });
       overall = report.overall;
       byParameter = report.byParameter;
