@@ -93,7 +93,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
         return yoga(req, res);
       }
       if (url.pathname.startsWith("/artifacts/")) return serveArtifact(req, res, url.pathname.slice("/artifacts/".length), services);
-      if (url.pathname.startsWith("/exports/")) return serveExportZip(req, res, url.pathname.slice("/exports/".length), { db, store: services.jobs.artifactStore });
+      if (url.pathname.startsWith("/exports/")) return serveExportZip(req, res, url.pathname.slice("/exports/".length), { db, store: services.store });
       if (url.pathname === "/" || url.pathname === "/gallery") {
         res.writeHead(302, { location: "/gallery/" });
         return void res.end();
@@ -150,7 +150,7 @@ async function serveArtifact(req: http.IncomingMessage, res: http.ServerResponse
     return void res.end();
   }
   const artifact = isSha256(sha256) ? await services.db.prisma.artifact.findUnique({ where: { sha256 } }) : null;
-  const store = services.jobs.artifactStore;
+  const store = services.store;
   const size = artifact ? await store.sizeOf(sha256) : null;
   if (!artifact || size === null) return sendJson(res, 404, { error: `no artifact ${sha256}` });
   const etag = `"${sha256}"`;

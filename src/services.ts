@@ -29,7 +29,7 @@ export interface Services {
 
 export function buildServices(config: Config, db: Database, logger: Logger, boss: PgBoss, store: ArtifactStore): Services {
   const models = directoryModelCatalog(config.modelsDir);
-  const jobs = new JobService(db, boss, config, store, new JobEvents(), logger);
+  const jobs = new JobService(db, boss, config, new JobEvents());
   const scenarios = new ScenarioService(db, models);
   const detectors = new DetectorService(db, config, store, logger);
   const searches = new SearchService(db, config, jobs, detectors, scenarios, logger);

@@ -14,10 +14,8 @@ import { ExecutionProviderUnavailableError, ReproductionUnavailableError } from 
 import { JobEvents } from "./events.ts";
 import { offeredProviders, WORKER_LIVENESS_MS } from "./worker.ts";
 import { watchProgress, type JobProgress } from "./progress.ts";
-import type { Logger } from "../logger.ts";
 import { loadModelPackage, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { drawParameters, type ScenarioSpec } from "../scenarios/index.ts";
-import type { ArtifactStore } from "../storage/index.ts";
 
 export interface GenerationRequest extends SamplingSettingsInput {
   scenarioId: string;
@@ -48,9 +46,7 @@ export class JobService {
     private readonly db: Database,
     private readonly boss: PgBoss,
     private readonly config: Config,
-    private readonly store: ArtifactStore,
     readonly events: JobEvents,
-    private readonly logger: Logger,
   ) {}
 
   /** Checks the request, then creates the job and its batch tasks. Any refusal creates nothing. */
@@ -217,17 +213,8 @@ export class JobService {
   progress(jobId: string, signal?: AbortSignal): AsyncGenerator<JobProgress> {
     return watchProgress(this.db, this.events, jobId, signal ? { signal } : {});
   }
-
-  get artifactStore(): ArtifactStore {
-    return this.store;
-  }
-
-  get log(): Logger {
-    return this.logger;
-  }
 }
 
-export type { ExecutionProviderName };
 
 /** Stored `Sample.files` entries and regenerated files name the same roles with the same hashes. */
 function sameFiles(stored: unknown, regenerated: { role: string; sha256: string }[]): boolean {
