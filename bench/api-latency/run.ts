@@ -392,7 +392,7 @@ async function bench(backend: string, port: number, databaseUrl: string | undefi
     const delay = monitorEventLoopDelay({ resolution: 10 });
     delay.enable();
     const load = await new Promise<LoadResult>((resolve, reject) => {
-      const child = fork(new URL(import.meta.url).pathname, ["--load", "--target", String(port), "--ids", JSON.stringify(ids), "--clients", String(clients), "--requests", String(requests)], {
+      const child = fork(new URL(import.meta.url).pathname, ["--load", "--target", String(port), "--ids", JSON.stringify(ids), "--clients", String(clients), "--requests", String(requests), "--mix", mix], {
         execArgv: ["--import", "tsx"],
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
@@ -400,6 +400,8 @@ async function bench(backend: string, port: number, databaseUrl: string | undefi
       child.once("exit", (code) => code !== 0 && reject(new Error(`load process exited ${code}`)));
     });
     delay.disable();
+    const sent = (load as LoadResult & { mix?: string }).mix;
+    if (sent !== mix) throw new Error(`the load process sent the ${sent} mix, not ${mix}`);
     const sorted = [...load.latenciesMs].sort((a, b) => a - b);
     const result: BackendResult = {
       backend,
@@ -480,6 +482,8 @@ async function main() {
 if (args.includes("--load")) {
   const ids = JSON.parse(option("ids")!) as Ids;
   const result = await runLoad(Number(option("target")), ids);
+  // The service checks that the load process sent the mix it was asked for.
+  Object.assign(result, { mix });
   process.send!(result, () => process.exit(0));
 } else {
   await main();
