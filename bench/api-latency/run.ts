@@ -2,7 +2,8 @@
 // (with --postgres) on a PostgreSQL server, in the same run.
 //
 //   node --import tsx bench/api-latency/run.ts [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
-//        [--clients 200] [--requests 4000] [--port 4640] [--no-pglite] [--trace]
+//        [--clients 200] [--requests 4000] [--port 4640] [--no-pglite] [--trace] [--mix full|reads]
+//        [--label NAME] [--out results.json]
 //
 // The service is the real one (src/app.ts startService, in-process generation worker and queue included) on a
 // temporary RAREFORGE_DATA_DIR with the scenario library imported, plus seeded jobs, samples and scores so the
@@ -11,6 +12,11 @@
 // the reads the gallery and the CLI make; every latency is recorded. --trace (PGlite only) also measures, in
 // the service process, how long statements wait for PGlite's one connection and how long they hold it, the
 // statements per request and the event-loop delay.
+//
+// --mix full (the default) is the gallery's mix with scenarioReport (a report over the 2000 seeded samples, about
+// two thirds of the CPU); --mix reads leaves the report out and sends only the cheap list and detail reads
+// (scenarios, jobs, a samples page, detectors, one job by id). --out names the results file in this folder
+// (default results.json); --label is recorded in it.
 import { fork } from "node:child_process";
 import diagnostics from "node:diagnostics_channel";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -37,6 +43,11 @@ const option = (name: string) => {
 const clients = Number(option("clients") ?? 200);
 const requests = Number(option("requests") ?? 4000);
 const basePort = Number(option("port") ?? 4640);
+const mix = option("mix") ?? "full";
+if (mix !== "full" && mix !== "reads") throw new Error(`--mix ${mix}: give full or reads`);
+const outFile = option("out") ?? "results.json";
+if (path.basename(outFile) !== outFile || !outFile.endsWith(".json")) throw new Error(`--out ${outFile}: give a .json file name in bench/api-latency`);
+const label = option("label");
 
 // ---------------------------------------------------------------------------------------------------------
 // The read mix: each entry a GraphQL document, its weight, and the variables it needs from the seeded data.
@@ -47,7 +58,14 @@ interface Ids {
   detectorId: string;
 }
 
-const READS: Array<{ name: string; weight: number; query: string; variables: (ids: Ids) => Record<string, unknown> }> = [
+interface Read {
+  name: string;
+  weight: number;
+  query: string;
+  variables: (ids: Ids) => Record<string, unknown>;
+}
+
+const FULL_MIX: Read[] = [
   {
     name: "scenarios",
     weight: 30,
@@ -79,6 +97,19 @@ const READS: Array<{ name: string; weight: number; query: string; variables: (id
     variables: (ids) => ({ s: ids.scenarioId, d: ids.detectorId }),
   },
 ];
+
+/** The cheap reads only: the full mix without scenarioReport, and one job by id in its place. */
+const READS_MIX: Read[] = [
+  ...FULL_MIX.filter((r) => r.name !== "scenarioReport"),
+  {
+    name: "job",
+    weight: 10,
+    query: `query($job: ID!) { job(id: $job) { __typename ... on QueryJobSuccess { data { id status count completedCount failedCount sampler steps guidance createdAt scenarioVersion { version scenario { name } } } } } }`,
+    variables: (ids) => ({ job: ids.jobId }),
+  },
+];
+
+const READS = mix === "reads" ? READS_MIX : FULL_MIX;
 
 // ---------------------------------------------------------------------------------------------------------
 // Load process: `clients` concurrent keep-alive clients, `requests` in all, latencies back over IPC.
@@ -310,6 +341,7 @@ async function seed(db: Database, service: RunningService): Promise<Ids> {
 
 interface BackendResult {
   backend: string;
+  mix: string;
   clients: number;
   requests: number;
   errors: number;
@@ -318,6 +350,7 @@ interface BackendResult {
   requestsPerSecond: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number };
   over1s: number;
+  over2s: number;
   over3s: number;
   byRead: Record<string, { n: number; p50: number; p99: number; max: number }>;
   eventLoopDelayMs: { p99: number; max: number };
@@ -359,7 +392,7 @@ async function bench(backend: string, port: number, databaseUrl: string | undefi
     const delay = monitorEventLoopDelay({ resolution: 10 });
     delay.enable();
     const load = await new Promise<LoadResult>((resolve, reject) => {
-      const child = fork(new URL(import.meta.url).pathname, ["--load", "--target", String(port), "--ids", JSON.stringify(ids), "--clients", String(clients), "--requests", String(requests)], {
+      const child = fork(new URL(import.meta.url).pathname, ["--load", "--target", String(port), "--ids", JSON.stringify(ids), "--clients", String(clients), "--requests", String(requests), "--mix", mix], {
         execArgv: ["--import", "tsx"],
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
@@ -367,9 +400,12 @@ async function bench(backend: string, port: number, databaseUrl: string | undefi
       child.once("exit", (code) => code !== 0 && reject(new Error(`load process exited ${code}`)));
     });
     delay.disable();
+    const sent = (load as LoadResult & { mix?: string }).mix;
+    if (sent !== mix) throw new Error(`the load process sent the ${sent} mix, not ${mix}`);
     const sorted = [...load.latenciesMs].sort((a, b) => a - b);
     const result: BackendResult = {
       backend,
+      mix,
       clients,
       requests: load.latenciesMs.length,
       errors: load.errors,
@@ -378,6 +414,7 @@ async function bench(backend: string, port: number, databaseUrl: string | undefi
       requestsPerSecond: load.latenciesMs.length / load.seconds,
       latencyMs: { p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1]! },
       over1s: sorted.filter((ms) => ms > 1000).length,
+      over2s: sorted.filter((ms) => ms > 2000).length,
       over3s: sorted.filter((ms) => ms > 3000).length,
       byRead: Object.fromEntries(Object.entries(load.byRead).map(([name, xs]) => [name, { n: xs.length, ...summary(xs) }])),
       eventLoopDelayMs: { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
@@ -429,21 +466,24 @@ async function main() {
     }
   }
   const lines = [
-    `| backend | clients | requests | p50 | p99 | max | > 1 s | > 3 s | requests/s | errors |`,
-    "|---|---|---|---|---|---|---|---|---|---|",
+    `| backend | mix | clients | requests | p50 | p99 | max | > 1 s | > 2 s | > 3 s | requests/s | event-loop delay max | errors |`,
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...results.map(
       (r) =>
-        `| ${r.backend} | ${r.clients} | ${r.requests} | ${r.latencyMs.p50.toFixed(0)} ms | ${r.latencyMs.p99.toFixed(0)} ms | ${r.latencyMs.max.toFixed(0)} ms | ${r.over1s} | ${r.over3s} | ${r.requestsPerSecond.toFixed(0)} | ${r.errors} |`,
+        `| ${r.backend} | ${r.mix} | ${r.clients} | ${r.requests} | ${r.latencyMs.p50.toFixed(0)} ms | ${r.latencyMs.p99.toFixed(0)} ms | ${r.latencyMs.max.toFixed(0)} ms | ${r.over1s} | ${r.over2s} | ${r.over3s} | ${r.requestsPerSecond.toFixed(0)} | ${r.eventLoopDelayMs.max.toFixed(0)} ms | ${r.errors} |`,
     ),
   ];
   console.log(lines.join("\n"));
-  writeFileSync(path.join(ROOT, "bench/api-latency/results.json"), `${JSON.stringify({ date: new Date().toISOString(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, results }, null, 2)}\n`);
+  const record = { date: new Date().toISOString(), ...(label ? { label } : {}), mix, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, results };
+  writeFileSync(path.join(ROOT, "bench/api-latency", outFile), `${JSON.stringify(record, null, 2)}\n`);
   process.exit(0);
 }
 
 if (args.includes("--load")) {
   const ids = JSON.parse(option("ids")!) as Ids;
   const result = await runLoad(Number(option("target")), ids);
+  // The service checks that the load process sent the mix it was asked for.
+  Object.assign(result, { mix });
   process.send!(result, () => process.exit(0));
 } else {
   await main();
