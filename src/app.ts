@@ -4,7 +4,7 @@ import http from "node:http";
 import type { PgBoss } from "pg-boss";
 import type { AddressInfo } from "node:net";
 import type { Config } from "./config.ts";
-import { databaseOptionsFromConfig, openDatabase, type Database } from "./db/index.ts";
+import { databaseOptionsFromConfig, openDatabase, runAsRequest, type Database } from "./db/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { buildServices, type Services } from "./services.ts";
 import { createGraphQLServer } from "./graphql/index.ts";
@@ -64,7 +64,8 @@ export async function startService(config: Config, options: StartOptions = {}): 
     }
     const yoga = createGraphQLServer(services);
     server = http.createServer((req, res) => {
-      void route(req, res).catch((error) => {
+      // the request's statements queue for the embedded database by its arrival (oldest request first)
+      void runAsRequest(() => route(req, res)).catch((error) => {
         logger.error({ err: error }, "request failed");
         if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
         else res.destroy();

@@ -7,7 +7,7 @@ import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { acquireDataDirectoryLock, type DataDirectoryLock } from "./lock.ts";
 import { applyMigrations, type MigrationOutcome, type SqlSession } from "./migrate.ts";
-import { YieldingPGlite } from "./yielding-pglite.ts";
+import { FairPGlite } from "./fair-pglite.ts";
 
 export type DatabaseKind = "pglite" | "postgresql";
 
@@ -95,7 +95,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   if (options.dataDir !== undefined) lock = acquireDataDirectoryLock(options.dataDir);
   let pglite: PGlite;
   try {
-    pglite = options.dataDir === undefined ? new YieldingPGlite() : new YieldingPGlite(path.join(options.dataDir, "pgdata"));
+    pglite = options.dataDir === undefined ? new FairPGlite() : new FairPGlite(path.join(options.dataDir, "pgdata"));
     await pglite.waitReady;
   } catch (error) {
     lock?.release();

@@ -1,8 +1,9 @@
 // The embedded database shares the event loop: while statements queue for PGlite's one connection, the loop
-// still turns between them (sockets are read, connections accepted, timers fire), and the queue is served in
-// arrival order, so a long statement delays the ones behind it but none overtakes or starves (issue 16).
+// still turns between them (sockets are read, connections accepted, timers fire), and the queue is served
+// oldest request first: outside requests in arrival order, and a request's later statements ahead of the
+// statements of requests that arrived after it (issue 16).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDatabase, type Database } from "../../src/db/index.ts";
+import { openDatabase, runAsRequest, type Database } from "../../src/db/index.ts";
 
 /** A statement that keeps PGlite busy for a while (the work is done inside the WebAssembly call). */
 const busy = (rows: number) => `SELECT count(*) FROM generate_series(1, ${rows})`;
@@ -63,5 +64,16 @@ describe("embedded PGlite scheduling", () => {
     for (let i = 5; i < 10; i++) submit(`short-${i}`, () => (i % 2 ? db.pglite!.exec("SELECT 1") : db.pglite!.query("SELECT 1")));
     await Promise.all(work);
     expect(completed).toEqual(submitted);
+  });
+
+  it("serves the statements of an older request ahead of those of newer requests queued before them", async () => {
+    const completed: string[] = [];
+    const arrived = performance.now();
+    const statement = (name: string, arrivedAt: number) => runAsRequest(() => db.pglite!.query("SELECT 1"), arrivedAt).then(() => completed.push(name));
+    // queued in this order while the connection waits for its turn: two newer requests, then both
+    // statements of a request that arrived before them
+    const work = [statement("second:1", arrived + 1), statement("third:1", arrived + 2), statement("first:1", arrived), statement("first:2", arrived)];
+    await Promise.all(work);
+    expect(completed).toEqual(["first:1", "first:2", "second:1", "third:1"]);
   });
 });
