@@ -78,7 +78,7 @@ export const CONFIG_VARIABLES = {
   RAREFORGE_IMPORT_LIBRARY: "true — import the scenario library at start",
   RAREFORGE_MAX_BODY_BYTES: "1048576 — request body limit",
   RAREFORGE_MAX_UPLOAD_BYTES: "33554432 — largest reference scan upload (multipart requests may be this much larger than the body limit)",
-  RAREFORGE_MAX_IMAGE_PIXELS: "40000000 — largest picture (width × height) of a PNG/JPEG upload, region mask or reference, read from its header before decoding",
+  RAREFORGE_MAX_IMAGE_PIXELS: "40000000 — largest picture (width × height) of a reference scan (PNG, JPEG, DICOM), region mask or reference, read from its header before decoding",
   RAREFORGE_DETECTORS_DIR: "<data dir>/detectors — the only directory registerDetector reads Ultralytics exports from",
   RAREFORGE_MAX_DETECTOR_BYTES: "536870912 — largest detector ONNX file that is read",
   RAREFORGE_MAX_QUERY_DEPTH: "12 — GraphQL depth limit",
