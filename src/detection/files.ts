@@ -4,7 +4,7 @@
 // reaches a read, and nothing blocks the event loop. One refusal covers "absent", "outside the directory"
 // and "not a regular file", so a request learns nothing about paths outside the directory.
 import { constants } from "node:fs";
-import { open, realpath, stat } from "node:fs/promises";
+import { open, realpath, stat, type FileHandle } from "node:fs/promises";
 import { isAbsolute, relative, resolve, sep } from "node:path";
 import { DEFAULT_MAX_DETECTOR_BYTES, type Config } from "../config.ts";
 import { DetectorPackageError } from "./errors.ts";
@@ -56,7 +56,7 @@ export async function resolveDetectorExport(given: string, detectorsDir: string)
  * non-blocking, so a FIFO put in its place returns at once and is refused by fstat instead of hanging.
  */
 export async function readDetectorFile(path: string, maxBytes = DEFAULT_MAX_DETECTOR_BYTES): Promise<Uint8Array> {
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch {
