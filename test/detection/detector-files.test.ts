@@ -91,7 +91,8 @@ describe("registering a detector export by path", () => {
     const row = await service.register({ path: "later.onnx", classes: ROAD_CLASSES, name: "road-later" });
     const spec = { name: "any", model: "road-hazards", parameters: {} } as unknown as ScenarioSpec;
 
-    appendFileSync(path.join(detectorsDir, "later.onnx"), Buffer.from([0]));
+    // still a readable ModelProto: an empty unknown field (number 99, length-delimited) appended
+    appendFileSync(path.join(detectorsDir, "later.onnx"), Buffer.from([0x9a, 0x06, 0x00]));
     const changed = await service.checkForScenario(row.id, spec).catch((e: unknown) => e);
     expect(changed).toMatchObject({ code: "invalid-manifest" });
     expect((changed as Error).message).toMatch(/later\.onnx has changed since it was registered/);
