@@ -3,6 +3,11 @@ import path from "node:path";
 import { z } from "zod";
 import { PROJECT_ROOT } from "./paths.ts";
 
+/** Default largest picture, in pixels (width × height), that is decoded (RAREFORGE_MAX_IMAGE_PIXELS). */
+export const DEFAULT_MAX_IMAGE_PIXELS = 40_000_000;
+/** Default largest detector ONNX file that is read, in bytes (RAREFORGE_MAX_DETECTOR_BYTES). */
+export const DEFAULT_MAX_DETECTOR_BYTES = 512 * 1024 * 1024;
+
 const configSchema = z.object({
   /** Where the embedded database, artifacts and the lock live. */
   dataDir: z.string().min(1),
@@ -22,6 +27,12 @@ const configSchema = z.object({
   maxBodyBytes: z.coerce.number().int().positive(),
   /** Largest accepted reference scan upload (GraphQL multipart and the CLI), in bytes. */
   maxUploadBytes: z.coerce.number().int().positive(),
+  /** Largest picture (width × height) decoded from an upload, a region mask or a reference; read from the header first. */
+  maxImagePixels: z.coerce.number().int().positive(),
+  /** The only directory registerDetector reads Ultralytics exports from (paths resolved, symlinks too). */
+  detectorsDir: z.string().min(1),
+  /** Largest detector ONNX file read, in bytes (checked before reading). */
+  maxDetectorBytes: z.coerce.number().int().positive(),
   /** Deepest accepted GraphQL selection. */
   maxQueryDepth: z.coerce.number().int().positive(),
   /** Largest accepted GraphQL query cost (graphql-armor's cost model). */
@@ -67,6 +78,9 @@ export const CONFIG_VARIABLES = {
   RAREFORGE_IMPORT_LIBRARY: "true — import the scenario library at start",
   RAREFORGE_MAX_BODY_BYTES: "1048576 — request body limit",
   RAREFORGE_MAX_UPLOAD_BYTES: "33554432 — largest reference scan upload (multipart requests may be this much larger than the body limit)",
+  RAREFORGE_MAX_IMAGE_PIXELS: "40000000 — largest picture (width × height) of a reference scan (PNG, JPEG, DICOM), region mask or reference, read from its header before decoding",
+  RAREFORGE_DETECTORS_DIR: "<data dir>/detectors — the only directory registerDetector reads Ultralytics exports from",
+  RAREFORGE_MAX_DETECTOR_BYTES: "536870912 — largest detector ONNX file that is read",
   RAREFORGE_MAX_QUERY_DEPTH: "12 — GraphQL depth limit",
   RAREFORGE_MAX_QUERY_COST: "5000 — GraphQL cost limit",
   RAREFORGE_EP: "cpu — onnxruntime execution provider: cpu | cuda | webgpu | auto",
@@ -90,8 +104,9 @@ export class ConfigError extends Error {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const resolveDir = (value: string | undefined, fallback: string) => path.resolve(PROJECT_ROOT, value ?? fallback);
+  const dataDir = overrides.dataDir ?? resolveDir(env.RAREFORGE_DATA_DIR, ".rareforge");
   const candidate = {
-    dataDir: resolveDir(env.RAREFORGE_DATA_DIR, ".rareforge"),
+    dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
     host: env.HOST ?? "127.0.0.1",
     port: env.PORT ?? 4000,
@@ -101,6 +116,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     importLibraryOnStart: (env.RAREFORGE_IMPORT_LIBRARY ?? "true") !== "false",
     maxBodyBytes: env.RAREFORGE_MAX_BODY_BYTES ?? 1024 * 1024,
     maxUploadBytes: env.RAREFORGE_MAX_UPLOAD_BYTES ?? 32 * 1024 * 1024,
+    maxImagePixels: env.RAREFORGE_MAX_IMAGE_PIXELS ?? DEFAULT_MAX_IMAGE_PIXELS,
+    detectorsDir: env.RAREFORGE_DETECTORS_DIR ? resolveDir(env.RAREFORGE_DETECTORS_DIR, "") : path.join(dataDir, "detectors"),
+    maxDetectorBytes: env.RAREFORGE_MAX_DETECTOR_BYTES ?? DEFAULT_MAX_DETECTOR_BYTES,
     maxQueryDepth: env.RAREFORGE_MAX_QUERY_DEPTH ?? 12,
     maxQueryCost: env.RAREFORGE_MAX_QUERY_COST ?? 5000,
     executionProvider: env.RAREFORGE_EP ?? "cpu",

@@ -2,7 +2,7 @@
 // diffusion runtime, write one PNG per sample (record in a text chunk) and records.jsonl.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { encodeSamplePng, generateSamples, GUIDANCE_RANGE, MAX_STEPS, openModelRuntime, parseSampler, resolveSamplingSettings, SAMPLERS, validateRequest, type SamplerName } from "../diffusion/index.ts";
 import { parseExecutionProvider, type ExecutionProviderName } from "../runtime/index.ts";
@@ -44,6 +44,12 @@ export interface GenerateSummary {
   onnxSeconds: number;
 }
 
+/** `--model` is a package name (under --models-dir) or, on the command line only, a path to a package directory. */
+function modelDirOf(nameOrPath: string, modelsDir: string): string {
+  const isPath = isAbsolute(nameOrPath) || nameOrPath.includes("/") || nameOrPath.startsWith(".");
+  return isPath ? resolve(nameOrPath) : resolveModelDir(nameOrPath, modelsDir);
+}
+
 async function loadScenario(nameOrFile: string, scenariosDir: string): Promise<ScenarioSpec> {
   const isFile = /\.ya?ml$/i.test(nameOrFile) || (existsSync(nameOrFile) && statSync(nameOrFile).isFile());
   return isFile ? loadScenarioFile(nameOrFile) : findLibraryScenario(scenariosDir, nameOrFile);
@@ -52,7 +58,7 @@ async function loadScenario(nameOrFile: string, scenariosDir: string): Promise<S
 export async function runGenerate(options: GenerateOptions): Promise<GenerateSummary> {
   const started = performance.now();
   const spec = await loadScenario(options.scenario, options.scenariosDir ?? "scenarios");
-  const model = loadModelPackage(resolveModelDir(options.model ?? spec.model, options.modelsDir ?? "models"));
+  const model = loadModelPackage(modelDirOf(options.model ?? spec.model, options.modelsDir ?? "models"));
   const start = options.start ?? 0;
   if (!Number.isInteger(options.count) || options.count < 1) throw new Error(`--count must be a positive integer, got ${options.count}`);
   const indices = Array.from({ length: options.count }, (_, k) => start + k);

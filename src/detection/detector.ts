@@ -1,15 +1,19 @@
 // Loading a detector under test: a RareForge package (detector.json + ONNX) or a bare Ultralytics
 // YOLOv8/YOLO11 ONNX export used unchanged. Everything that can be wrong with it (layout, class names,
-// class map) is checked from the file itself before a session is created or an image is touched.
-import { existsSync, readFileSync, statSync } from "node:fs";
+// class map) is checked from the file itself before a session is created or an image is touched. Files
+// are read asynchronously, size-checked first (files.ts), and the ONNX bytes are read once: the layout
+// and the sha256 come from the same bytes.
+import { createHash } from "node:crypto";
+import { readFile, stat } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { createSession, type ExecutionProviderName, type ResolvedExecutionProvider } from "../runtime/index.ts";
 import type { DecodedImage } from "../imaging/index.ts";
-import { sha256File, verifyPackageFiles } from "../models/index.ts";
+import { verifyPackageFiles } from "../models/index.ts";
 import { ModelPackageError } from "../models/index.ts";
 import type { Detection } from "./boxes.ts";
 import { defaultClassMap, normaliseClassMap, validateClassMap, type ClassMap } from "./class-map.ts";
 import { DetectorPackageError } from "./errors.ts";
+import { readDetectorFile } from "./files.ts";
 import { detectorManifestSchema, formatIssues } from "./manifest.ts";
 import { parseUltralyticsNames, readOnnxModelInfo, type OnnxModelInfo, type OnnxValueInfo } from "./onnx-proto.ts";
 import { decodeYoloOutput } from "./postprocess.ts";
@@ -65,10 +69,13 @@ export interface LoadDetectorOptions {
   /** Class names for a bare ONNX without Ultralytics metadata. */
   classes?: readonly string[];
   thresholds?: Partial<DetectionThresholds>;
+  /** Largest ONNX file read, in bytes (default 512 MiB; the service passes RAREFORGE_MAX_DETECTOR_BYTES). */
+  maxBytes?: number;
   log?: (message: string) => void;
 }
 
-interface ResolvedDescription {
+/** What describeDetector found: everything loadDetector needs except the session. */
+export interface ResolvedDescription {
   name: string;
   version: string;
   kind: Detector["kind"];
@@ -145,14 +152,10 @@ function checkYoloLayout(info: OnnxModelInfo, path: string, classCount: number |
   return { input, output };
 }
 
-function readOnnx(path: string): OnnxModelInfo {
-  return readOnnxModelInfo(new Uint8Array(readFileSync(path)), path);
-}
-
-function describePackage(dir: string, options: LoadDetectorOptions): ResolvedDescription {
+async function describePackage(dir: string, options: LoadDetectorOptions): Promise<ResolvedDescription> {
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(join(dir, "detector.json"), "utf8"));
+    raw = JSON.parse(await readFile(join(dir, "detector.json"), "utf8"));
   } catch (error) {
     throw new DetectorPackageError("invalid-manifest", `${join(dir, "detector.json")} is not valid JSON: ${(error as Error).message}`, dir);
   }
@@ -167,7 +170,8 @@ function describePackage(dir: string, options: LoadDetectorOptions): ResolvedDes
     throw error;
   }
   const onnxPath = join(dir, manifest.file);
-  const { input, output } = checkYoloLayout(readOnnx(onnxPath), onnxPath, manifest.classes.length, manifest.output.name, manifest.input.name);
+  const info = readOnnxModelInfo(await readDetectorFile(onnxPath, options.maxBytes), onnxPath);
+  const { input, output } = checkYoloLayout(info, onnxPath, manifest.classes.length, manifest.output.name, manifest.input.name);
   const declaredChannels = input.shape?.[1]?.value;
   if (declaredChannels !== 3 && declaredChannels !== manifest.input.channels) {
     throw new DetectorPackageError("unexpected-input-layout", `${onnxPath}: graph input has ${declaredChannels} channels, detector.json says ${manifest.input.channels}`, dir);
@@ -199,8 +203,9 @@ function describePackage(dir: string, options: LoadDetectorOptions): ResolvedDes
   };
 }
 
-function describeBareOnnx(onnxPath: string, options: LoadDetectorOptions): ResolvedDescription {
-  const info = readOnnx(onnxPath);
+async function describeBareOnnx(onnxPath: string, options: LoadDetectorOptions): Promise<ResolvedDescription> {
+  const bytes = await readDetectorFile(onnxPath, options.maxBytes);
+  const info = readOnnxModelInfo(bytes, onnxPath);
   const names = options.classes ? [...options.classes] : info.metadata.names ? parseUltralyticsNames(info.metadata.names) : null;
   if (!names) {
     throw new DetectorPackageError(
@@ -224,7 +229,7 @@ function describeBareOnnx(onnxPath: string, options: LoadDetectorOptions): Resol
     version: info.metadata.version ?? "unknown",
     kind: "ultralytics-onnx",
     onnxPath,
-    fileHashes: { [basename(onnxPath)]: sha256File(onnxPath) },
+    fileHashes: { [basename(onnxPath)]: createHash("sha256").update(bytes).digest("hex") },
     classes: names,
     classMap,
     classField: null,
@@ -237,23 +242,28 @@ function describeBareOnnx(onnxPath: string, options: LoadDetectorOptions): Resol
 }
 
 /** Validates a detector without opening a session: everything loadDetector refuses, this refuses too. */
-export function describeDetector(dirOrOnnx: string, options: LoadDetectorOptions = {}): ResolvedDescription {
+export async function describeDetector(dirOrOnnx: string, options: LoadDetectorOptions = {}): Promise<ResolvedDescription> {
   const path = resolve(dirOrOnnx);
-  if (!existsSync(path)) throw new DetectorPackageError("not-found", `no detector at ${path}`, path);
-  const description = statSync(path).isDirectory()
-    ? existsSync(join(path, "detector.json"))
-      ? describePackage(path, options)
-      : (() => {
-          throw new DetectorPackageError("not-found", `${path} has no detector.json`, path);
-        })()
-    : describeBareOnnx(path, options);
+  const stats = await stat(path).catch(() => null);
+  if (!stats) throw new DetectorPackageError("not-found", `no detector at ${path}`, path);
+  let description: ResolvedDescription;
+  if (stats.isDirectory()) {
+    if (!(await stat(join(path, "detector.json")).catch(() => null))) throw new DetectorPackageError("not-found", `${path} has no detector.json`, path);
+    description = await describePackage(path, options);
+  } else {
+    description = await describeBareOnnx(path, options);
+  }
   const classMap = validateClassMap(description.classMap, description.classes, path);
   const thresholds = checkThresholds({ ...description.thresholds, ...options.thresholds }, path);
   return { ...description, classMap: { ...classMap }, thresholds };
 }
 
 export async function loadDetector(dirOrOnnx: string, options: LoadDetectorOptions = {}): Promise<Detector> {
-  const d = describeDetector(dirOrOnnx, options);
+  return openDetector(await describeDetector(dirOrOnnx, options), options);
+}
+
+/** Opens a session for a detector describeDetector has checked (so its file is not read twice). */
+export async function openDetector(d: ResolvedDescription, options: Pick<LoadDetectorOptions, "ep" | "intraOpThreads" | "log"> = {}): Promise<Detector> {
   const session = await createSession(d.onnxPath, {
     ep: options.ep ?? "cpu",
     ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),

@@ -3,6 +3,7 @@
 
 export const DETECTOR_ERROR_CODES = [
   "not-found",
+  "too-large",
   "invalid-manifest",
   "unreadable-onnx",
   "unexpected-input-layout",

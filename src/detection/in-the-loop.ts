@@ -10,12 +10,15 @@ import type { DecodedImage } from "../imaging/index.ts";
 import type { ParameterValue } from "../scenarios/index.ts";
 import { normaliseClassMap, type ClassMap } from "./class-map.ts";
 import { loadCritic, type Critic, type RealismThresholds } from "./critic.ts";
-import { describeDetector, loadDetector, type Detector } from "./detector.ts";
+import { describeDetector, openDetector, type Detector, type ResolvedDescription } from "./detector.ts";
 import { DetectorPackageError } from "./errors.ts";
+import { resolveDetectorExport, type DetectorFiles } from "./files.ts";
+import { PACKAGE_NAME } from "../models/index.ts";
 import { scoreSample, type IntendedObject, type Outcome } from "./scoring.ts";
 
 /** Where a registered detector's files live. Packages are found by name under the models directory, so
- * workers on other machines with their own copy find them; an export is read from its (shared) path. */
+ * workers on other machines with their own copy find them; an export by its path in the (shared)
+ * detectors directory, relative to it (older rows hold an absolute path, still checked to lie inside it). */
 export type DetectorSource =
   | { readonly kind: "package"; readonly package: string }
   | { readonly kind: "ultralytics-onnx"; readonly path: string; readonly classes?: readonly string[] };
@@ -29,36 +32,45 @@ export interface DetectorRecord {
   readonly classMap: Readonly<Record<string, readonly string[]>>;
 }
 
-export function sourcePath(source: DetectorSource, modelsDir: string): string {
-  return source.kind === "package" ? join(modelsDir, source.package) : source.path;
+/**
+ * The file or directory a source names: a package by its name under the models directory, an export only
+ * inside the detectors directory (resolveDetectorExport's one refusal otherwise).
+ */
+export async function sourcePath(source: DetectorSource, files: DetectorFiles): Promise<string> {
+  if (source.kind === "ultralytics-onnx") return (await resolveDetectorExport(source.path, files.detectorsDir)).path;
+  if (!PACKAGE_NAME.test(source.package)) throw new DetectorPackageError("not-found", `"${source.package}" is not a detector package name`);
+  return join(files.modelsDir, source.package);
 }
 
 /** Validates a detector as it would be registered (layout, class names, class map) without a session. */
-export function describeDetectorSource(source: DetectorSource, modelsDir: string, classMap?: Readonly<Record<string, string | readonly string[]>>) {
-  return describeDetector(sourcePath(source, modelsDir), {
+export async function describeDetectorSource(source: DetectorSource, files: DetectorFiles, classMap?: Readonly<Record<string, string | readonly string[]>>): Promise<ResolvedDescription> {
+  return describeDetector(await sourcePath(source, files), {
+    maxBytes: files.maxBytes,
     ...(classMap ? { classMap } : {}),
     ...(source.kind === "ultralytics-onnx" && source.classes ? { classes: source.classes } : {}),
   });
 }
 
-/** Opens a registered detector; refuses (code `invalid-manifest`) when its files differ from the registered ones. */
-export async function openRecordedDetector(record: DetectorRecord, modelsDir: string, options: { ep?: ExecutionProviderName; intraOpThreads?: number } = {}): Promise<Detector> {
-  const path = sourcePath(record.source, modelsDir);
-  const described = describeDetectorSource(record.source, modelsDir, record.classMap);
+/** A registered detector's files, checked again; refuses (code `invalid-manifest`) when they differ from the registered ones. */
+export async function describeRecordedDetector(record: DetectorRecord, files: DetectorFiles): Promise<ResolvedDescription> {
+  const described = await describeDetectorSource(record.source, files, record.classMap);
   for (const [file, hash] of Object.entries(record.fileHashes)) {
     if (described.fileHashes[file] !== hash) {
       throw new DetectorPackageError(
         "invalid-manifest",
         `detector ${record.name} ${record.version}: ${file} has changed since it was registered (sha256 ${described.fileHashes[file] ?? "missing"}, registered ${hash}); register the new version`,
-        path,
+        described.onnxPath,
       );
     }
   }
-  return loadDetector(path, {
-    classMap: record.classMap,
+  return described;
+}
+
+/** Opens a registered detector from the bytes its sha256 check read (describeRecordedDetector). */
+export async function openRecordedDetector(record: DetectorRecord, files: DetectorFiles, options: { ep?: ExecutionProviderName; intraOpThreads?: number } = {}): Promise<Detector> {
+  return openDetector(await describeRecordedDetector(record, files), {
     ep: options.ep ?? "cpu",
     ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
-    ...(record.source.kind === "ultralytics-onnx" && record.source.classes ? { classes: record.source.classes } : {}),
   });
 }
 
@@ -193,7 +205,7 @@ export async function scoreImages(detector: Detector, critic: Critic | null, gat
 export class ScoringSessions {
   private readonly entries = new Map<string, Promise<{ detector: Detector; critic: Critic | null }>>();
   constructor(
-    private readonly modelsDir: string,
+    private readonly files: DetectorFiles,
     private readonly options: { ep?: ExecutionProviderName; intraOpThreads?: number } = {},
   ) {}
 
@@ -202,8 +214,8 @@ export class ScoringSessions {
     let entry = this.entries.get(cacheKey);
     if (!entry) {
       entry = (async () => {
-        const detector = await openRecordedDetector(record, this.modelsDir, this.options);
-        const criticDir = findCriticPackage(this.modelsDir, modelName);
+        const detector = await openRecordedDetector(record, this.files, this.options);
+        const criticDir = findCriticPackage(this.files.modelsDir, modelName);
         try {
           const critic = criticDir ? await loadCritic(criticDir, this.options) : null;
           return { detector, critic };

@@ -51,7 +51,6 @@ export {
   findCriticPackage,
   intendedClasses,
   unmappedClasses,
-  sourcePath,
   type DetectorSource,
   type DetectorRecord,
   type RealismGate,
@@ -59,6 +58,7 @@ export {
   type SampleVerdict,
   type DetectionRow,
 } from "./in-the-loop.ts";
+export { detectorFilesOf, type DetectorFiles } from "./files.ts";
 export { DetectorService, DetectorUnusableError, type ScoreSamplesOutcome } from "./service.ts";
 export { ReportService, type DetectorReport, type HardSample, type OutcomeCounts } from "./reports.ts";
 export { scoreWithDetector, scoreRow, writeScores, detectorRecordOf } from "./rows.ts";

@@ -2,13 +2,14 @@
 // packages are), users' Ultralytics exports registered unchanged with a class map, the check that a
 // detector can score a scenario before a job is created, and scoring existing samples on demand.
 // Everything a detector can be refused for is checked from its files before any row is written.
-import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import type { Config } from "../config.ts";
 import { Prisma, type Database } from "../db/index.ts";
 import { DetectorPackageError, type DetectorErrorCode } from "./errors.ts";
-import { describeDetectorSource, intendedClasses, ScoringSessions, shippedDetectorPackages, unmappedClasses, type DetectorSource, type RealismGate, type SampleVerdict } from "./in-the-loop.ts";
+import { detectorFilesOf, resolveDetectorExport, type DetectorFiles } from "./files.ts";
+import { describeDetectorSource, describeRecordedDetector, intendedClasses, ScoringSessions, shippedDetectorPackages, unmappedClasses, type DetectorSource, type RealismGate, type SampleVerdict } from "./in-the-loop.ts";
 import { decodeImage } from "../imaging/index.ts";
 import { DomainError, NotFoundError, AlreadyExistsError, ValidationError } from "../errors.ts";
 import { detectorRecordOf, scoreWithDetector, writeScores } from "./rows.ts";
@@ -54,8 +55,8 @@ export interface ScoreSamplesOutcome {
 }
 
 /** detector.json's domain, as the database spells it. */
-function domainOf(dir: string): "AUTOMOTIVE" | "MEDICAL" | null {
-  const domain = (JSON.parse(readFileSync(join(dir, "detector.json"), "utf8")) as { domain?: string }).domain;
+async function domainOf(dir: string): Promise<"AUTOMOTIVE" | "MEDICAL" | null> {
+  const domain = (JSON.parse(await readFile(join(dir, "detector.json"), "utf8")) as { domain?: string }).domain;
   return domain === "medical" ? "MEDICAL" : domain === "automotive" ? "AUTOMOTIVE" : null;
 }
 
@@ -74,6 +75,7 @@ function checkClasses(row: Pick<DetectorPackage, "name" | "classMap">, spec: Sce
 export class DetectorService {
   private shipped: Promise<void> | undefined;
   private readonly sessions: ScoringSessions;
+  private readonly files: DetectorFiles;
 
   constructor(
     private readonly db: Database,
@@ -81,7 +83,8 @@ export class DetectorService {
     private readonly store: ArtifactStore,
     private readonly logger: Logger,
   ) {
-    this.sessions = new ScoringSessions(config.modelsDir, config.onnxThreads > 0 ? { intraOpThreads: config.onnxThreads } : {});
+    this.files = detectorFilesOf(config);
+    this.sessions = new ScoringSessions(this.files, config.onnxThreads > 0 ? { intraOpThreads: config.onnxThreads } : {});
   }
 
   /** Registers every shipped detector package once per process (idempotent across processes). */
@@ -98,7 +101,7 @@ export class DetectorService {
       const source: DetectorSource = { kind: "package", package: name };
       let described;
       try {
-        described = describeDetectorSource(source, this.config.modelsDir);
+        described = await describeDetectorSource(source, this.files);
       } catch (error) {
         // One broken package must not hide the others; it is reported and left out.
         this.logger.error({ err: error, package: name }, "shipped detector package is unusable; not registered");
@@ -111,7 +114,7 @@ export class DetectorService {
           create: {
             name: described.name,
             version: described.version,
-            domain: domainOf(join(this.config.modelsDir, name)),
+            domain: await domainOf(join(this.config.modelsDir, name)),
             manifest,
             manifestSha256: described.fileHashes["detector.json"] ?? "",
             fileHashes: described.fileHashes,
@@ -130,16 +133,20 @@ export class DetectorService {
   /**
    * Registers an Ultralytics YOLOv8/11 export unchanged: class names from its metadata (or `classes`), a
    * class map from scenario classes to its classes (default: COCO names for the road vocabulary). The file
-   * stays where it is (workers must see the same path); its sha256 is recorded and checked at every load.
+   * must be a regular file inside the detectors directory (RAREFORGE_DETECTORS_DIR) and stays there
+   * (workers must see the same directory); its path relative to the directory and its sha256 are recorded,
+   * and both are checked at every load.
    */
   async register(input: DetectorRegistration): Promise<DetectorPackage> {
     const parsed = registration.safeParse(input);
     if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })), "invalid detector registration");
-    const { path, classMap, classes } = parsed.data;
-    const source: DetectorSource = { kind: "ultralytics-onnx", path, ...(classes ? { classes } : {}) };
+    const { classMap, classes } = parsed.data;
+    let source: DetectorSource;
     let described;
     try {
-      described = describeDetectorSource(source, this.config.modelsDir, classMap);
+      const { relativePath } = await resolveDetectorExport(parsed.data.path, this.files.detectorsDir);
+      source = { kind: "ultralytics-onnx", path: relativePath, ...(classes ? { classes } : {}) };
+      described = await describeDetectorSource(source, this.files, classMap);
     } catch (error) {
       return rethrow(error);
     }
@@ -192,12 +199,8 @@ export class DetectorService {
    */
   async checkForScenario(detectorId: string, spec: ScenarioSpec): Promise<DetectorPackage> {
     const row = await this.get(detectorId);
-    const record = detectorRecordOf(row);
     try {
-      const described = describeDetectorSource(record.source, this.config.modelsDir, record.classMap);
-      for (const [file, hash] of Object.entries(record.fileHashes)) {
-        if (described.fileHashes[file] !== hash) throw new DetectorPackageError("invalid-manifest", `detector ${row.name} ${row.version}: ${file} has changed since it was registered`);
-      }
+      await describeRecordedDetector(detectorRecordOf(row), this.files);
     } catch (error) {
       rethrow(error);
     }

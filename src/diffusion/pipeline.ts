@@ -96,6 +96,8 @@ export interface GenerateSamplesRequest {
   strength?: number;
   /** PNG or JPEG mask, white = regenerate, the size of the reference or of the model's image. */
   mask?: Uint8Array;
+  /** Largest reference or mask (width × height from its header, refused before decoding; default 40,000,000). */
+  maxImagePixels?: number;
   /** Extra fields for every record (e.g. scenario name and version). */
   recordExtras?: Readonly<Record<string, unknown>>;
   onProgress?: (progress: { samplesDone: number; samplesTotal: number; batchStep: number; batchSteps: number }) => void;
@@ -124,9 +126,9 @@ interface PreparedReference {
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 /** A reference or mask the caller gave: a picture that cannot be decoded is a bad request. */
-function decodeInput(bytes: Uint8Array, what: string): DecodedImage {
+function decodeInput(bytes: Uint8Array, what: string, maxPixels: number | undefined): DecodedImage {
   try {
-    return decodeImage(bytes, what);
+    return decodeImage(bytes, what, maxPixels);
   } catch (error) {
     if (error instanceof ImageDecodeError) throw new GenerationInputError("reference-not-image", error.message);
     throw error;
@@ -163,11 +165,11 @@ export function validateRequest(request: GenerateSamplesRequest): PreparedRefere
     throw new GenerationInputError("unsupported", `model "${manifest.name}" is a latent model without an encoder: image-to-image and inpainting need a pixel-space model`);
   }
   const [c, h, w] = sampleShape(manifest);
-  const decoded = normaliseStoredRange(decodeInput(request.reference, "reference image"), manifest.image.storedRange);
+  const decoded = normaliseStoredRange(decodeInput(request.reference, "reference image", request.maxImagePixels), manifest.image.storedRange);
   const sample = toModelSpace(resizeBilinear(decoded, w, h), c, manifest.image.valueRange);
   let mask: Float32Array | null = null;
   if (request.mask) {
-    const decodedMask = decodeInput(request.mask, "mask");
+    const decodedMask = decodeInput(request.mask, "mask", request.maxImagePixels);
     const fitsReference = decodedMask.width === decoded.width && decodedMask.height === decoded.height;
     const fitsModel = decodedMask.width === w && decodedMask.height === h;
     if (!fitsReference && !fitsModel) {

@@ -34,5 +34,5 @@ export {
   RegionError,
   type ScanRegion,
 } from "./composite.ts";
-export { decodeImage, imageFromPixels, ImageDecodeError, type DecodedImage } from "./decode.ts";
+export { decodeImage, readImageHeader, checkImageHeader, imageFromPixels, ImageDecodeError, type DecodedImage, type ImageHeader } from "./decode.ts";
 export { resizeBilinear, toModelSpace, maskToSampleGrid, normaliseStoredRange } from "./raster.ts";

@@ -7,7 +7,7 @@ import os from "node:os";
 import type { JobWithMetadata, PgBoss } from "pg-boss";
 import type { Config } from "../config.ts";
 import { Prisma, type Database } from "../db/index.ts";
-import { scoreWithDetector, ScoringSessions, writeScores, type RealismGate, type SampleVerdict } from "../detection/index.ts";
+import { detectorFilesOf, scoreWithDetector, ScoringSessions, writeScores, type RealismGate, type SampleVerdict } from "../detection/index.ts";
 import { openModelRuntime, parseSampler, type ModelRuntime } from "../diffusion/index.ts";
 import type { GenerationJob } from "../generated/prisma/client.ts";
 import { generateBatch, type BatchOutcome, type GeneratedArtifact } from "../generation/index.ts";
@@ -109,7 +109,7 @@ export async function startWorker(deps: WorkerDependencies): Promise<RunningWork
     workerId,
     log: deps.logger.child({ component: "worker", workerId }),
     runtimes: new RuntimeCache(config.modelsDir, config.onnxThreads),
-    scoring: new ScoringSessions(config.modelsDir, threads),
+    scoring: new ScoringSessions(detectorFilesOf(config), threads),
   };
   let tasksDone = 0;
   await db.prisma.workerInstance.create({

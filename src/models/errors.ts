@@ -1,5 +1,5 @@
 /** Why a model package could not be used. Thrown before any sampling work starts. */
-export type ModelPackageErrorCode = "not-found" | "missing-file" | "hash-mismatch" | "invalid-manifest" | "undeclared-file";
+export type ModelPackageErrorCode = "not-found" | "invalid-name" | "missing-file" | "hash-mismatch" | "invalid-manifest" | "undeclared-file";
 
 export class ModelPackageError extends Error {
   override readonly name = "ModelPackageError";

@@ -2,6 +2,7 @@ export { ModelPackageError, ConditionError, type ModelPackageErrorCode } from ".
 export {
   modelManifestSchema,
   sampleShape,
+  PACKAGE_NAME,
   IMAGE_FORMATS,
   PREDICTION_TYPES,
   SCHEDULE_KINDS,

@@ -2,6 +2,8 @@
 // The contract is docs/model-package.md.
 import { z } from "zod";
 
+/** A package's name, which is also its directory under the models directory. */
+export const PACKAGE_NAME = /^[a-z0-9][a-z0-9-]*$/;
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a lowercase sha256 hex digest");
 const fileName = z
   .string()
@@ -60,7 +62,7 @@ export const labelRuleSchema = z.discriminatedUnion("kind", [boxLabel, circleLab
 export const modelManifestSchema = z
   .object({
     schema: z.literal("rareforge.model/1"),
-    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "lowercase letters, digits and dashes"),
+    name: z.string().regex(PACKAGE_NAME, "lowercase letters, digits and dashes"),
     version: z.string().min(1),
     domain: z.enum(["automotive", "medical"]),
     license: z.string().min(1),

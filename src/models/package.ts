@@ -1,10 +1,10 @@
 // Loading a model package from disk: read the manifest, validate it, verify every declared file's sha256.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { ModelPackageError } from "./errors.ts";
-import { modelManifestSchema, type ModelManifest } from "./manifest.ts";
+import { modelManifestSchema, PACKAGE_NAME, type ModelManifest } from "./manifest.ts";
 
 export interface ModelPackage {
   /** Absolute directory of the package. */
@@ -99,8 +99,15 @@ export function loadPackageIdentity(dir: string, manifestFile: string): { identi
   return { identity: parsed.data, fileHashes: verifyPackageFiles(absolute, parsed.data.files) };
 }
 
-/** A model given by name (a directory under modelsRoot) or by a path to its directory. */
-export function resolveModelDir(nameOrPath: string, modelsRoot = "models"): string {
-  if (isAbsolute(nameOrPath) || nameOrPath.includes("/") || nameOrPath.startsWith(".")) return resolve(nameOrPath);
-  return resolve(modelsRoot, nameOrPath);
+/**
+ * The directory of the package called `name` under modelsRoot. Only package names are accepted (lowercase
+ * letters, digits and dashes: no separator, no dot), so a name from a request cannot reach outside the
+ * models directory; anything else is a ModelPackageError "invalid-name".
+ */
+export function resolveModelDir(name: string, modelsRoot = "models"): string {
+  const root = resolve(modelsRoot);
+  if (!PACKAGE_NAME.test(name)) {
+    throw new ModelPackageError("invalid-name", `"${name}" is not a model package name (lowercase letters, digits and dashes, e.g. brain-mri)`, root);
+  }
+  return join(root, name);
 }

@@ -1,6 +1,7 @@
 // The installed model packages, read from models/<name>/model.json, as far as scenario validation needs.
 import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
+import { PACKAGE_NAME } from "../models/index.ts";
 import type { ConditionLayout } from "./compatibility.ts";
 
 export interface ModelCatalog {
@@ -12,7 +13,7 @@ export interface ModelCatalog {
 export function directoryModelCatalog(modelsDir: string): ModelCatalog {
   const cache = new Map<string, ConditionLayout | undefined>();
   const read = async (name: string) => {
-    if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) return undefined;
+    if (!PACKAGE_NAME.test(name)) return undefined;
     try {
       const manifest = JSON.parse(await readFile(path.join(modelsDir, name, "model.json"), "utf8")) as ConditionLayout;
       if (!manifest?.condition?.fields || !Array.isArray(manifest.condition.fields)) return undefined;

@@ -26,6 +26,8 @@ export interface PreparedScan {
 
 export interface PrepareOptions {
   maxBytes: number;
+  /** Largest PNG/JPEG width × height, read from the header before decoding (RAREFORGE_MAX_IMAGE_PIXELS). */
+  maxImagePixels: number;
   /**
    * Secret key for the replacement UIDs and patient pseudonyms: the same original UID (or patient) always
    * gets the same replacement, so slices of one study uploaded separately stay one study, while the
@@ -57,16 +59,16 @@ export async function prepareReferenceScan(bytes: Uint8Array, options: PrepareOp
   if (bytes.byteLength > options.maxBytes) {
     throw new UploadRefusedError("TOO_LARGE", `the uploaded file has ${bytes.byteLength} bytes; the limit is ${options.maxBytes} (RAREFORGE_MAX_UPLOAD_BYTES)`);
   }
-  if (hasPngSignature(bytes)) return preparePng(bytes);
-  if (isJpeg(bytes)) return prepareJpeg(bytes);
-  return prepareDicom(bytes, options.key);
+  if (hasPngSignature(bytes)) return preparePng(bytes, options.maxImagePixels);
+  if (isJpeg(bytes)) return prepareJpeg(bytes, options.maxImagePixels);
+  return prepareDicom(bytes, options.key, options.maxImagePixels);
 }
 
-async function prepareDicom(bytes: Uint8Array, key: Uint8Array): Promise<PreparedScan> {
+async function prepareDicom(bytes: Uint8Array, key: Uint8Array, maxPixels: number): Promise<PreparedScan> {
   // 1. The whole file must read (pixels included) before it is accepted.
   let original;
   try {
-    original = await readDicom(bytes);
+    original = await readDicom(bytes, { maxPixels });
   } catch (error) {
     if (isDicomError(error) && error.code === "NOT_DICOM") {
       throw new UploadRefusedError("UNSUPPORTED_TYPE", `not a DICOM, PNG or JPEG file: ${error.message}`, error.code);
@@ -117,10 +119,10 @@ function imageRefusal(error: unknown): never {
 }
 
 /** PNG: decoded and written again with pixels only, which drops text, EXIF and time chunks. */
-function preparePng(bytes: Uint8Array): PreparedScan {
+function preparePng(bytes: Uint8Array, maxPixels: number): PreparedScan {
   let png: ReturnType<typeof decodePng>;
   try {
-    decodeImage(bytes, "uploaded PNG");
+    decodeImage(bytes, "uploaded PNG", maxPixels);
     png = decodePng(bytes);
   } catch (error) {
     imageRefusal(error);
@@ -137,10 +139,10 @@ function preparePng(bytes: Uint8Array): PreparedScan {
  * APP0 (JFIF) and APP14 (Adobe colour transform) stay because decoders need them. The entropy-coded
  * data is copied unchanged, so the image is not re-compressed.
  */
-function prepareJpeg(bytes: Uint8Array): PreparedScan {
+function prepareJpeg(bytes: Uint8Array, maxPixels: number): PreparedScan {
   let decoded;
   try {
-    decoded = decodeImage(bytes, "uploaded JPEG");
+    decoded = decodeImage(bytes, "uploaded JPEG", maxPixels);
   } catch (error) {
     imageRefusal(error);
   }

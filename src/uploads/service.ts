@@ -9,7 +9,7 @@ import { z } from "zod";
 import type { Config } from "../config.ts";
 import type { Database, Prisma } from "../db/index.ts";
 import { generateSamples, GenerationInputError, openModelRuntime, resolveSamplingSettings, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
-import { decodeImage } from "../imaging/index.ts";
+import { checkImageHeader, decodeImage } from "../imaging/index.ts";
 import type { ExecutionProviderName } from "../runtime/index.ts";
 import { NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
 import { compositeInto, featherWeights, gridMask, maskBounds, regionMask, RegionError, resizePlane, writeMedicalSampleFiles, type CompanionFile, type ScanRegion } from "../imaging/index.ts";
@@ -22,6 +22,8 @@ import { prepareReferenceScan } from "./prepare.ts";
 
 export interface ReferenceScanSettings {
   maxUploadBytes: number;
+  /** Largest PNG/JPEG upload or region mask, in pixels (width × height from the header). */
+  maxImagePixels: number;
   /** Holds the de-identification key (secrets/deidentification.key). */
   dataDir: string;
   modelsDir: string;
@@ -77,7 +79,7 @@ export interface PathologyInsertionRequest extends Omit<SamplingSettingsInput, "
 
 /** The service's settings from the process configuration. */
 export function referenceScanSettings(config: Config): ReferenceScanSettings {
-  return { maxUploadBytes: config.maxUploadBytes, dataDir: config.dataDir, modelsDir: config.modelsDir, executionProvider: config.executionProvider, onnxThreads: config.onnxThreads };
+  return { maxUploadBytes: config.maxUploadBytes, maxImagePixels: config.maxImagePixels, dataDir: config.dataDir, modelsDir: config.modelsDir, executionProvider: config.executionProvider, onnxThreads: config.onnxThreads };
 }
 
 export const DEFAULT_INSERTION_MODEL = "brain-mri";
@@ -119,7 +121,7 @@ export class ReferenceScanService {
     const limit = this.settings.maxUploadBytes;
     const bytes = await readBounded(source, limit, (size) => new UploadRefusedError("TOO_LARGE", `the uploaded file has ${size} bytes; the limit is ${limit} (RAREFORGE_MAX_UPLOAD_BYTES)`));
     this.key ??= deidentificationKey(this.settings.dataDir);
-    const prepared = await prepareReferenceScan(bytes, { maxBytes: this.settings.maxUploadBytes, key: await this.key });
+    const prepared = await prepareReferenceScan(bytes, { maxBytes: this.settings.maxUploadBytes, maxImagePixels: this.settings.maxImagePixels, key: await this.key });
     const id = randomUUID();
     return this.storeThenCommit([{ bytes: prepared.bytes, mediaType: prepared.mediaType }], (tx, artifactIds) =>
       tx.referenceScan.create({
@@ -328,10 +330,14 @@ export class ReferenceScanService {
     if (region.kind === "box") return { region };
     const limit = this.settings.maxUploadBytes;
     const bytes = await readBounded(region.bytes, limit, (size) => new ValidationError([{ path: "mask", message: `the mask has ${size} bytes; the limit is ${limit}` }]));
+    // the header's size is checked against the scan's before a pixel is decoded
     let image;
     try {
-      image = decodeImage(bytes, "region mask");
+      const header = checkImageHeader(bytes, "region mask", this.settings.maxImagePixels);
+      if (header.width !== columns || header.height !== rows) throw new RegionError(`region mask is ${header.width}x${header.height}; the scan is ${columns}x${rows}`);
+      image = decodeImage(bytes, "region mask", this.settings.maxImagePixels);
     } catch (error) {
+      if (error instanceof RegionError) throw error;
       throw new RegionError((error as Error).message);
     }
     if (image.width !== columns || image.height !== rows) throw new RegionError(`region mask is ${image.width}x${image.height}; the scan is ${columns}x${rows}`);

@@ -1,6 +1,7 @@
 // Detectors that cannot be used as declared are refused with typed errors from the file alone, before a
 // session exists or an image is read.
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -71,6 +72,28 @@ describe("detector refusals", () => {
     expect((await refusal(loadDetector(packageAround(DENOISER, { output: { name: "model_output", layout: "ssd" } })))).code).toBe("invalid-manifest");
   });
 
+  it("a FIFO given as the ONNX file is refused at once as not a regular file (it is never opened for a blocking read)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rareforge-detector-"));
+    dirs.push(dir);
+    const fifo = join(dir, "model.onnx");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    const error = await refusal(loadDetector(fifo, { classes: ["a"] }));
+    expect(error.code).toBe("not-found");
+    expect(error.message).toBe(`${fifo} is not a regular file`);
+  });
+
+  it("a sparse 2 GiB ONNX file is refused as too-large from its size, before it is read", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rareforge-detector-"));
+    dirs.push(dir);
+    const huge = join(dir, "model.onnx");
+    writeFileSync(huge, "");
+    truncateSync(huge, 2 ** 31);
+    const error = await refusal(loadDetector(huge, { classes: ["a"] }));
+    expect(error.code).toBe("too-large");
+    expect(error.message).toBe(`${huge} has 2147483648 bytes; the limit for a detector file is 536870912 (RAREFORGE_MAX_DETECTOR_BYTES)`);
+    expect((await refusal(loadDetector(DENOISER, { classes: ["a"], maxBytes: 1000 }))).code).toBe("too-large");
+  });
+
   it("a class map naming classes the detector lacks is refused as unknown-class, listing them", () => {
     expect(() => validateClassMap({ pedestrian: ["person"], animal: ["unicorn", "dog"] }, ["person", "dog"])).toThrow(/animal -> "unicorn"/);
     try {
@@ -87,6 +110,6 @@ describe("detector refusals", () => {
     const error = await refusal(loadDetector(YOLOV8N_INT8, { classMap: { animal: ["dog", "unicorn"], pedestrian: "person" } }));
     expect(error.code).toBe("unknown-class");
     expect(error.message).toContain('"unicorn"');
-    expect(() => describeDetector(YOLOV8N_INT8, { thresholds: { scoreThreshold: 1.5 } })).toThrow(expect.objectContaining({ code: "invalid-threshold" }));
+    await expect(describeDetector(YOLOV8N_INT8, { thresholds: { scoreThreshold: 1.5 } })).rejects.toMatchObject({ code: "invalid-threshold" });
   });
 });

@@ -3,7 +3,7 @@
 // names a detector is scored as it is generated, the report's per-condition miss rates and intervals match
 // an independent computation from the rows, scoring again writes nothing, a small failure search runs as
 // generation jobs and exports a derived scenario, and bad requests are refused with typed errors and no rows.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -138,6 +138,10 @@ function useService(backend: TestBackend, overrides: Partial<Config>): Harness {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), "rareforge-loop-"));
+    // exports are registered from the detectors directory (default <data dir>/detectors)
+    mkdirSync(path.join(dataDir, "detectors"));
+    copyFileSync(CRITIC_ONNX, path.join(dataDir, "detectors", "road-critic.onnx"));
+    if (sharedDetectorAvailable) copyFileSync(YOLOV8N_INT8, path.join(dataDir, "detectors", "yolov8n_int8.onnx"));
     h.db = await backend.open();
     h.api = await startTestService(h.db, { modelsDir: MODELS_DIR, dataDir, importLibraryOnStart: false, maxSamplesPerJob: 1000, workerConcurrency: 1, ...overrides });
     h.scenarioId = await importScenario(SCENARIO_YAML, "loop-hazards");
@@ -394,7 +398,7 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop on $
     const before = await rowCounts();
     const refused = await api.graphql(
       `mutation($p: String!) { registerDetector(path: $p, classes: ["a", "b"]) { __typename ... on DetectorUnusableError { code message } } }`,
-      { p: CRITIC_ONNX },
+      { p: "road-critic.onnx" },
     );
     expect(refused.data?.registerDetector).toMatchObject({ __typename: "DetectorUnusableError", code: "unexpected-output-layout" });
     expect(refused.data?.registerDetector.message).toContain('"condition"');
@@ -408,12 +412,12 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop on $
     const before = await rowCounts();
     const REGISTER = `mutation($p: String!, $m: JSON) { registerDetector(path: $p, classMap: $m) { __typename
       ... on MutationRegisterDetectorSuccess { data { id name kind classNames classMap } } ... on DetectorUnusableError { code message } } }`;
-    const typo = await api.graphql(REGISTER, { p: YOLOV8N_INT8, m: { pedestrian: "persn", animal: ["dog", "unicorn"] } });
+    const typo = await api.graphql(REGISTER, { p: "yolov8n_int8.onnx", m: { pedestrian: "persn", animal: ["dog", "unicorn"] } });
     expect(typo.data?.registerDetector).toMatchObject({ __typename: "DetectorUnusableError", code: "unknown-class" });
     expect(typo.data?.registerDetector.message).toMatch(/"persn".*"unicorn"/);
     expect(await rowCounts()).toEqual(before);
 
-    const ok = await api.graphql(REGISTER, { p: YOLOV8N_INT8 });
+    const ok = await api.graphql(REGISTER, { p: "yolov8n_int8.onnx" });
     const coco = ok.data?.registerDetector.data;
     expect(coco).toMatchObject({ name: "yolov8n_int8", kind: "ultralytics-onnx" });
     expect(coco.classNames).toHaveLength(80);

@@ -11,6 +11,7 @@ import { toModelSpace, decodeImage, resizeBilinear } from "../../src/imaging/ind
 import { ValidationError } from "../../src/errors.ts";
 import { encodePng, readPngRecord } from "../../src/imaging/png.ts";
 import { ConditionError, loadModelPackage, ModelPackageError, type ModelPackage } from "../../src/models/index.ts";
+import { pngDeclaring } from "../imaging/helpers/forged-images.ts";
 
 const tinyDir = fileURLToPath(new URL("../fixtures/tiny-model/", import.meta.url));
 const latentDir = fileURLToPath(new URL("../fixtures/tiny-model/latent/", import.meta.url));
@@ -177,6 +178,14 @@ describe("bad input is refused with a typed error before any work", () => {
   });
   it("a reference that is not an image", async () => {
     await refused({ reference: new TextEncoder().encode("hello, not a picture") }, GenerationInputError, /not a PNG or JPEG/);
+  });
+  it("a reference or mask whose PNG header declares 20000x20000 (reference-not-image, from the header)", async () => {
+    const huge = pngDeclaring(20000, 20000);
+    await refused({ reference: huge }, GenerationInputError, /^reference image is 20000x20000 \(400000000 pixels\); the limit is 40000000 pixels/);
+    await refused({ reference: rgbPng(16, 16, () => [1, 2, 3]), mask: huge }, GenerationInputError, /^mask is 20000x20000 \(400000000 pixels\)/);
+    const error = await generateSamples(request({ runtime: idle(), reference: huge })).catch((e: unknown) => e);
+    expect((error as GenerationInputError).code).toBe("reference-not-image");
+    await refused({ reference: rgbPng(40, 30, () => [1, 2, 3]), maxImagePixels: 1000 }, GenerationInputError, /40x30 \(1200 pixels\); the limit is 1000 pixels/);
   });
   it("a mask of the wrong size", async () => {
     const reference = rgbPng(40, 30, () => [10, 20, 30]);

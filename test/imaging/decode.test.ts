@@ -2,8 +2,9 @@
 import { encode as encodeJpeg } from "jpeg-js";
 import { encode } from "fast-png";
 import { describe, expect, it } from "vitest";
-import { decodeImage, imageFromPixels, ImageDecodeError, maskToSampleGrid, normaliseStoredRange, resizeBilinear, toModelSpace } from "../../src/imaging/index.ts";
+import { decodeImage, imageFromPixels, ImageDecodeError, maskToSampleGrid, readImageHeader, normaliseStoredRange, resizeBilinear, toModelSpace } from "../../src/imaging/index.ts";
 import { encodePng, tensorToPixels } from "../../src/imaging/png.ts";
+import { jpegDeclaring, pngDeclaring } from "./helpers/forged-images.ts";
 
 describe("reference images", () => {
   it("decodes 16-bit grayscale and palette PNGs to 0..1", () => {
@@ -29,6 +30,34 @@ describe("reference images", () => {
     expect(() => decodeImage(new Uint8Array([1, 2, 3, 4]), "mask")).toThrow(/^mask is not a PNG or JPEG image/);
     const png = encode({ width: 4, height: 4, channels: 3, depth: 8, data: new Uint8Array(48) });
     expect(() => decodeImage(png.slice(0, 30))).toThrow(/damaged PNG/);
+  });
+
+  it("reads width and height from the PNG IHDR and the JPEG SOF0 header without decoding", () => {
+    expect(readImageHeader(pngDeclaring(20000, 20000))).toEqual({ format: "PNG", width: 20000, height: 20000 });
+    expect(readImageHeader(jpegDeclaring(30000, 20000))).toEqual({ format: "JPEG", width: 30000, height: 20000 });
+  });
+
+  it("refuses a small PNG whose IHDR declares 20000x20000 from its header, naming the size and the limit", () => {
+    const png = pngDeclaring(20000, 20000);
+    expect(png.length).toBeLessThan(200);
+    expect(() => decodeImage(png, "mask")).toThrow(ImageDecodeError);
+    expect(() => decodeImage(png, "mask")).toThrow("mask is 20000x20000 (400000000 pixels); the limit is 40000000 pixels (RAREFORGE_MAX_IMAGE_PIXELS)");
+  });
+
+  it("refuses a JPEG whose SOF0 declares 20000x20000 from its header", () => {
+    expect(() => decodeImage(jpegDeclaring(20000, 20000))).toThrow(/^reference image is 20000x20000 \(400000000 pixels\); the limit is 40000000 pixels/);
+  });
+
+  it("applies the limit it is given: 4x4 decodes under 16 pixels' limit and is refused under 15", () => {
+    const png = encode({ width: 4, height: 4, channels: 1, depth: 8, data: new Uint8Array(16) });
+    expect(decodeImage(png, "mask", 16)).toMatchObject({ width: 4, height: 4 });
+    expect(() => decodeImage(png, "mask", 15)).toThrow(/4x4 \(16 pixels\); the limit is 15 pixels/);
+  });
+
+  it("refuses an IHDR with a bit depth its colour type does not allow", () => {
+    const png = pngDeclaring(4, 4).slice();
+    png[24] = 3; // grey allows 1, 2, 4, 8, 16
+    expect(() => readImageHeader(png)).toThrow(/damaged PNG: IHDR declares colour type 0 with bit depth 3/);
   });
 
   it("pixels in memory decode to exactly what their PNG decodes to (8-bit RGB and 16-bit gray)", () => {

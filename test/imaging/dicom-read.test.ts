@@ -1,6 +1,7 @@
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { DicomError, readDicom, type DicomErrorCode } from "../../src/imaging/dicom/index.ts";
+import { buildRleDicom, rleFrame } from "./helpers/build-dicom.ts";
 import { SHARED_DICOM_DIR, readSharedDicom, sharedDicomAvailable } from "./helpers/shared-dicom.ts";
 
 /** Sum of modality values and a few pixels, taken from pydicom 2.3.1 (numpy/pillow handlers) on the same files. */
@@ -188,5 +189,35 @@ describe("readDicom on bytes that are not DICOM", () => {
       expect(error).toBeInstanceOf(DicomError);
       expect((error as DicomError).code).toBe("NOT_DICOM");
     }
+  });
+});
+
+describe("readDicom on a Number of Frames the pixel data cannot hold", () => {
+  const frame = rleFrame([0, 64, 128, 255]);
+
+  it("reads a one-frame RLE file made the same way (the control)", async () => {
+    const image = await readDicom(buildRleDicom({ numberOfFrames: 1, fragments: [frame], offsets: [0] }));
+    expect(image).toMatchObject({ rows: 2, columns: 2, numberOfFrames: 1 });
+    expect(Array.from(image.pixels)).toEqual([0, 64, 128, 255]);
+  });
+
+  it("refuses 100,000 declared frames in one fragment with one Basic Offset Table entry as INVALID_VALUE naming Number of Frames", async () => {
+    const error = await readDicom(buildRleDicom({ numberOfFrames: 100_000, fragments: [frame], offsets: [0] })).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(DicomError);
+    expect((error as DicomError).code).toBe("INVALID_VALUE");
+    expect((error as DicomError).details.attribute).toBe("(0028,0008) NumberOfFrames");
+    expect((error as DicomError).message).toMatch(/Number of Frames \(0028,0008\) is 100000, but the Pixel Data holds 1 fragment/);
+  });
+
+  it("refuses a Basic Offset Table with fewer entries than frames, though there are enough fragments", async () => {
+    const error = await readDicom(buildRleDicom({ numberOfFrames: 2, fragments: [frame, frame], offsets: [0] })).catch((thrown: unknown) => thrown);
+    expect((error as DicomError).code).toBe("INVALID_VALUE");
+    expect((error as DicomError).message).toMatch(/1 Basic Offset Table entries/);
+  });
+
+  it("refuses an image larger than maxPixels as TOO_LARGE before decoding", async () => {
+    const error = await readDicom(buildRleDicom({ numberOfFrames: 1, fragments: [frame], offsets: [0] }), { maxPixels: 3 }).catch((thrown: unknown) => thrown);
+    expect((error as DicomError).code).toBe("TOO_LARGE");
+    expect((error as DicomError).message).toMatch(/2x2 \(4 pixels\); the limit is 3 pixels/);
   });
 });

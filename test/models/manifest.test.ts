@@ -9,6 +9,7 @@ import {
   loadModelPackage,
   modelManifestSchema,
   ModelPackageError,
+  resolveModelDir,
   unconditionalVector,
 } from "../../src/models/index.ts";
 
@@ -40,6 +41,26 @@ describe("model packages", () => {
     expect(JSON.stringify(result.error?.issues)).toMatch(/has 1 entries, condition.width is 10/);
     const badFormat = { ...rawManifest(), image: { width: 16, height: 16, channels: 3, valueRange: [-1, 1], format: "tiff" } };
     expect(JSON.stringify(modelManifestSchema.safeParse(badFormat).error?.issues)).toMatch(/png-rgb8.*png-gray16.*dicom-gray16/);
+  });
+});
+
+describe("model names", () => {
+  it("resolves a package name to its directory under the models directory", () => {
+    expect(resolveModelDir("brain-mri", "/srv/models")).toBe("/srv/models/brain-mri");
+  });
+
+  it("refuses a name that is a path (../../../etc, /etc, a/b, .hidden) as invalid-name, never resolving it", () => {
+    for (const name of ["../../../etc", "/etc", "a/b", ".hidden", "..", "Brain-MRI", ""]) {
+      let error: unknown;
+      try {
+        resolveModelDir(name, "/srv/models");
+      } catch (thrown) {
+        error = thrown;
+      }
+      expect(error, name).toBeInstanceOf(ModelPackageError);
+      expect((error as ModelPackageError).code, name).toBe("invalid-name");
+      expect((error as Error).message, name).toBe(`"${name}" is not a model package name (lowercase letters, digits and dashes, e.g. brain-mri)`);
+    }
   });
 });
 

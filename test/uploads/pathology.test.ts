@@ -12,6 +12,7 @@ import { readDicom } from "../../src/imaging/dicom/index.ts";
 import { ArtifactStore } from "../../src/storage/index.ts";
 import { InsertionRefusedError, ReferenceScanService } from "../../src/uploads/index.ts";
 import { checkConformance } from "../imaging/helpers/conformance.ts";
+import { pngDeclaring } from "../imaging/helpers/forged-images.ts";
 import { readSharedDicom, sharedDicomAvailable, SKIP_SHARED_DICOM_MESSAGE } from "../imaging/helpers/shared-dicom.ts";
 
 const MODELS_DIR = new URL("../../models/", import.meta.url).pathname;
@@ -55,7 +56,7 @@ describe.skipIf(!sharedDicomAvailable)("inserting a pathology into MR_small", ()
     db = await openDatabase({ kind: "pglite" });
     await db.migrate();
     store = new ArtifactStore(path.join(dataDir, "artifacts"));
-    service = new ReferenceScanService(db, store, { maxUploadBytes: 1 << 20, dataDir, modelsDir: MODELS_DIR, executionProvider: "cpu", onnxThreads: 1 });
+    service = new ReferenceScanService(db, store, { maxUploadBytes: 1 << 20, maxImagePixels: 40_000_000, dataDir, modelsDir: MODELS_DIR, executionProvider: "cpu", onnxThreads: 1 });
     scan = await service.upload(readSharedDicom("MR_small.dcm"));
   });
   afterAll(async () => {
@@ -214,6 +215,26 @@ describe.skipIf(!sharedDicomAvailable)("inserting a pathology into MR_small", ()
     expect(await db.prisma.pathologyInsertion.count()).toBe(rowsBefore);
     // Only the PNG scan's file was added.
     expect(filesUnder(path.join(dataDir, "artifacts")).length).toBe(filesBefore + 1);
+  });
+
+  it("refuses a small mask whose PNG header declares 20000x20000 from its header, naming the size and the limit", async () => {
+    const rowsBefore = await db.prisma.pathologyInsertion.count();
+    const refused = await insert({ region: { kind: "mask-image", bytes: pngDeclaring(20000, 20000) } }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(InsertionRefusedError);
+    expect((refused as InsertionRefusedError).code).toBe("REGION");
+    expect((refused as Error).message).toBe("region mask is 20000x20000 (400000000 pixels); the limit is 40000000 pixels (RAREFORGE_MAX_IMAGE_PIXELS)");
+    // under the limit but not the scan's size: refused from the header too
+    const wrongSize = await insert({ region: { kind: "mask-image", bytes: pngDeclaring(4000, 4000) } }).catch((e: unknown) => e);
+    expect((wrongSize as Error).message).toBe("region mask is 4000x4000; the scan is 64x64");
+    expect(await db.prisma.pathologyInsertion.count()).toBe(rowsBefore);
+  });
+
+  it("refuses a model name that is a path (../../../etc) as MODEL_UNSUITABLE without looking outside the models directory", async () => {
+    const refused = await insert({ model: "../../../etc" }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(InsertionRefusedError);
+    expect((refused as InsertionRefusedError).code).toBe("MODEL_UNSUITABLE");
+    expect((refused as Error).message).toMatch(/"\.\.\/\.\.\/\.\.\/etc" is not a model package name/);
+    expect((refused as Error).message).not.toMatch(/model\.json/);
   });
 });
 

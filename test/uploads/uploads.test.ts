@@ -12,6 +12,8 @@ import { ArtifactStore } from "../../src/storage/index.ts";
 import { ReferenceScanService, UploadRefusedError } from "../../src/uploads/index.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 import { readSharedDicom, SHARED_DICOM_DIR, sharedDicomAvailable, SKIP_SHARED_DICOM_MESSAGE } from "../imaging/helpers/shared-dicom.ts";
+import { buildRleDicom, rleFrame } from "../imaging/helpers/build-dicom.ts";
+import { jpegDeclaring, pngDeclaring } from "../imaging/helpers/forged-images.ts";
 
 /** Every file under a directory, recursively. */
 function filesUnder(directory: string): string[] {
@@ -225,7 +227,7 @@ describe.skipIf(!sharedDicomAvailable)("ReferenceScanService (the CLI's upload p
     const db = await openDatabase({ kind: "pglite" });
     try {
       await db.migrate();
-      const service = new ReferenceScanService(db, new ArtifactStore(path.join(dataDir, "artifacts")), { maxUploadBytes: 1 << 20, dataDir, modelsDir: "models", executionProvider: "cpu", onnxThreads: 1 });
+      const service = new ReferenceScanService(db, new ArtifactStore(path.join(dataDir, "artifacts")), { maxUploadBytes: 1 << 20, maxImagePixels: 40_000_000, dataDir, modelsDir: "models", executionProvider: "cpu", onnxThreads: 1 });
       const error = await service.upload(readSharedDicom("MR_truncated.dcm")).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UploadRefusedError);
       expect((error as UploadRefusedError).message).toMatch(/TRUNCATED.*\(7FE0,0010\)/);
@@ -235,6 +237,48 @@ describe.skipIf(!sharedDicomAvailable)("ReferenceScanService (the CLI's upload p
       await db.close();
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("ReferenceScanService refusing files whose headers ask for more than their data holds", () => {
+  let dataDir: string;
+  let db: Database;
+  let service: ReferenceScanService;
+  beforeAll(async () => {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), "rareforge-uploads-"));
+    db = await openDatabase({ kind: "pglite" });
+    await db.migrate();
+    service = new ReferenceScanService(db, new ArtifactStore(path.join(dataDir, "artifacts")), { maxUploadBytes: 1 << 20, maxImagePixels: 40_000_000, dataDir, modelsDir: "models", executionProvider: "cpu", onnxThreads: 1 });
+  });
+  afterAll(async () => {
+    await db?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const refusal = async (bytes: Uint8Array) => {
+    const error = await service.upload(bytes).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UploadRefusedError);
+    expect(filesUnder(path.join(dataDir, "artifacts")).filter((f) => !f.includes(`${path.sep}tmp${path.sep}`))).toEqual([]);
+    expect(await db.prisma.referenceScan.count()).toBe(0);
+    return error as UploadRefusedError;
+  };
+
+  it("refuses a small PNG whose IHDR declares 20000x20000 as IMAGE_REFUSED naming the size and the limit, storing nothing", async () => {
+    const error = await refusal(pngDeclaring(20000, 20000));
+    expect(error.code).toBe("IMAGE_REFUSED");
+    expect(error.message).toBe("uploaded PNG is 20000x20000 (400000000 pixels); the limit is 40000000 pixels (RAREFORGE_MAX_IMAGE_PIXELS)");
+  });
+
+  it("refuses a JPEG whose SOF0 declares 20000x20000 the same way", async () => {
+    const error = await refusal(jpegDeclaring(20000, 20000));
+    expect(error.code).toBe("IMAGE_REFUSED");
+    expect(error.message).toMatch(/^uploaded JPEG is 20000x20000 \(400000000 pixels\); the limit is 40000000 pixels/);
+  });
+
+  it("refuses a DICOM declaring 100,000 frames with one fragment as DICOM_REFUSED (INVALID_VALUE), storing nothing", async () => {
+    const error = await refusal(buildRleDicom({ numberOfFrames: 100_000, fragments: [rleFrame([0, 64, 128, 255])], offsets: [0] }));
+    expect(error.code).toBe("DICOM_REFUSED");
+    expect(error.dicomCode).toBe("INVALID_VALUE");
+    expect(error.message).toMatch(/Number of Frames \(0028,0008\) is 100000/);
   });
 });
 

@@ -123,7 +123,7 @@ builder.mutationFields((t) => ({
   registerDetector: t.prismaField({
     type: "DetectorPackage",
     description:
-      "Registers an Ultralytics YOLOv8/11 ONNX export unchanged (a path this service and its workers can read). Class names come from the export's metadata unless `classes` is given; `classMap` maps scenario classes to detector classes, e.g. { pedestrian: \"person\", animal: [\"dog\", \"horse\"] } (default: COCO names for the road vocabulary).",
+      "Registers an Ultralytics YOLOv8/11 ONNX export unchanged: a regular file inside the detectors directory (RAREFORGE_DETECTORS_DIR), given relative to it or absolute; any other path gets one DetectorUnusableError (not-found), and a file over RAREFORGE_MAX_DETECTOR_BYTES is too-large. Class names come from the export's metadata unless `classes` is given; `classMap` maps scenario classes to detector classes, e.g. { pedestrian: \"person\", animal: [\"dog\", \"horse\"] } (default: COCO names for the road vocabulary).",
     args: {
       path: t.arg.string({ required: true }),
       name: t.arg.string({ required: false, description: "Default: the file name." }),

@@ -11,6 +11,7 @@ export type DicomErrorCode =
   | "NO_PIXEL_DATA"
   | "UNSUPPORTED_PIXEL_FORMAT"
   | "FRAME_OUT_OF_RANGE"
+  | "TOO_LARGE"
   | "DECODE_FAILED"
   | "INVALID_INPUT";
 
@@ -23,6 +24,7 @@ export const DICOM_ERROR_CODES: readonly DicomErrorCode[] = [
   "NO_PIXEL_DATA",
   "UNSUPPORTED_PIXEL_FORMAT",
   "FRAME_OUT_OF_RANGE",
+  "TOO_LARGE",
   "DECODE_FAILED",
   "INVALID_INPUT",
 ];

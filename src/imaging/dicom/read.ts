@@ -9,6 +9,8 @@ import { EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, describeTransferS
 export interface ReadDicomOptions {
   /** Zero-based frame of a multi-frame image; 0 by default. */
   frame?: number;
+  /** Largest Rows × Columns decoded; a larger image is refused (TOO_LARGE) before its pixels are touched. */
+  maxPixels?: number;
 }
 
 /** The identifying and descriptive attributes callers look at first; everything else stays in the file. */
@@ -112,6 +114,9 @@ async function readDicomUnguarded(bytes: Uint8Array, options: ReadDicomOptions):
   }
 
   const layout = pixelLayout(dataSet);
+  if (options.maxPixels !== undefined && layout.rows * layout.columns > options.maxPixels) {
+    throw new DicomError("TOO_LARGE", `The image is ${layout.columns}x${layout.rows} (${layout.rows * layout.columns} pixels); the limit is ${options.maxPixels} pixels`, { attribute: "(0028,0010) Rows" });
+  }
   const frame = options.frame ?? 0;
   if (!Number.isInteger(frame) || frame < 0 || frame >= layout.numberOfFrames) {
     throw new DicomError("FRAME_OUT_OF_RANGE", `Frame ${frame} was asked for; the image has ${layout.numberOfFrames} frame(s) (0..${layout.numberOfFrames - 1})`);
@@ -528,6 +533,16 @@ function encapsulatedFrame(dataSet: DataSet, element: Element, numberOfFrames: n
     if (fragment.position + fragment.length > dataSet.byteArray.length) {
       throw new DicomError("TRUNCATED", `A Pixel Data fragment ends at byte ${fragment.position + fragment.length}, past the end of the file (${dataSet.byteArray.length})`, { attribute: "(7FE0,0010) PixelData" });
     }
+  }
+  // Every frame has at least one fragment, and a Basic Offset Table has one offset per frame (PS3.5 A.4):
+  // a Number of Frames the pixel data cannot hold is refused, however few frames are read.
+  const offsets = element.basicOffsetTable?.length ?? 0;
+  if (fragments.length < numberOfFrames || (offsets > 0 && offsets !== numberOfFrames)) {
+    throw new DicomError(
+      "INVALID_VALUE",
+      `Number of Frames (0028,0008) is ${numberOfFrames}, but the Pixel Data holds ${fragments.length} fragment(s)${offsets > 0 ? ` and ${offsets} Basic Offset Table entries` : ""}`,
+      { attribute: "(0028,0008) NumberOfFrames" },
+    );
   }
   try {
     if ((element.basicOffsetTable?.length ?? 0) > 0) return dicomParser.readEncapsulatedImageFrame(dataSet, element, frame);

@@ -75,3 +75,81 @@ export function stripFileMeta(part10: Uint8Array): Uint8Array {
   const groupLength = view.getUint32(132 + 8, true);
   return part10.slice(132 + 12 + groupLength);
 }
+
+/** One Explicit VR Little Endian element (PS3.5 7.1.2); OB/OW/SQ/UN/UT take the 4-byte length form. */
+function explicitElement(group: number, element: number, vr: string, value: Uint8Array | string, undefinedLength = false): Uint8Array {
+  let bytes = typeof value === "string" ? new TextEncoder().encode(value) : value;
+  if (bytes.length % 2 === 1) bytes = Uint8Array.from([...bytes, vr === "UI" || vr === "OB" ? 0 : 0x20]);
+  const long = ["OB", "OW", "SQ", "UN", "UT"].includes(vr);
+  const head = new Uint8Array(long ? 12 : 8);
+  const view = new DataView(head.buffer);
+  view.setUint16(0, group, true);
+  view.setUint16(2, element, true);
+  head.set([vr.charCodeAt(0), vr.charCodeAt(1)], 4);
+  if (long) view.setUint32(8, undefinedLength ? 0xffffffff : bytes.length, true);
+  else view.setUint16(6, bytes.length, true);
+  return Uint8Array.from([...head, ...bytes]);
+}
+
+const us = (value: number) => Uint8Array.from([value & 0xff, value >> 8]);
+
+/** An item (FFFE,E000) of encapsulated pixel data: the Basic Offset Table or one fragment. */
+function item(bytes: Uint8Array): Uint8Array {
+  const head = new Uint8Array(8);
+  const view = new DataView(head.buffer);
+  view.setUint16(0, 0xfffe, true);
+  view.setUint16(2, 0xe000, true);
+  view.setUint32(4, bytes.length, true);
+  return Uint8Array.from([...head, ...bytes]);
+}
+
+/** An RLE Lossless frame of 8-bit grey pixels: a 64-byte header naming one segment, one PackBits literal run. */
+export function rleFrame(pixels: readonly number[]): Uint8Array {
+  const header = new Uint8Array(64);
+  new DataView(header.buffer).setUint32(0, 1, true);
+  new DataView(header.buffer).setUint32(4, 64, true);
+  const segment = [pixels.length - 1, ...pixels];
+  if (segment.length % 2 === 1) segment.push(0);
+  return Uint8Array.from([...header, ...segment]);
+}
+
+/**
+ * A 2×2 8-bit grey Part 10 file in RLE Lossless (encapsulated pixel data, PS3.5 A.4) declaring
+ * `numberOfFrames`, with the given fragments and Basic Offset Table entries (none: an empty table).
+ */
+export function buildRleDicom(options: { numberOfFrames: number; fragments: readonly Uint8Array[]; offsets?: readonly number[] }): Uint8Array {
+  const sopClass = "1.2.840.10008.5.1.4.1.1.7";
+  const sopInstance = "2.25.1000000000000000000000000000002";
+  const table = new Uint8Array(4 * (options.offsets?.length ?? 0));
+  options.offsets?.forEach((offset, k) => new DataView(table.buffer).setUint32(4 * k, offset, true));
+  const delimiter = Uint8Array.from([0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0]);
+  const pixelData = Uint8Array.from([...explicitElement(0x7fe0, 0x0010, "OB", new Uint8Array(), true), ...item(table), ...options.fragments.flatMap((f) => [...item(f)]), ...delimiter]);
+  const meta = [
+    explicitElement(0x0002, 0x0001, "OB", Uint8Array.from([0, 1])),
+    explicitElement(0x0002, 0x0002, "UI", sopClass),
+    explicitElement(0x0002, 0x0003, "UI", sopInstance),
+    explicitElement(0x0002, 0x0010, "UI", "1.2.840.10008.1.2.5"),
+    explicitElement(0x0002, 0x0012, "UI", "2.25.1"),
+  ];
+  const metaLength = meta.reduce((n, e) => n + e.length, 0);
+  const groupLength = new Uint8Array(4);
+  new DataView(groupLength.buffer).setUint32(0, metaLength, true);
+  const dataSet = [
+    explicitElement(0x0008, 0x0016, "UI", sopClass),
+    explicitElement(0x0008, 0x0018, "UI", sopInstance),
+    explicitElement(0x0008, 0x0060, "CS", "OT"),
+    explicitElement(0x0028, 0x0002, "US", us(1)),
+    explicitElement(0x0028, 0x0004, "CS", "MONOCHROME2"),
+    explicitElement(0x0028, 0x0008, "IS", String(options.numberOfFrames)),
+    explicitElement(0x0028, 0x0010, "US", us(2)),
+    explicitElement(0x0028, 0x0011, "US", us(2)),
+    explicitElement(0x0028, 0x0100, "US", us(8)),
+    explicitElement(0x0028, 0x0101, "US", us(8)),
+    explicitElement(0x0028, 0x0102, "US", us(7)),
+    explicitElement(0x0028, 0x0103, "US", us(0)),
+    pixelData,
+  ];
+  const preamble = new Uint8Array(132);
+  preamble.set([0x44, 0x49, 0x43, 0x4d], 128);
+  return Uint8Array.from([...preamble, ...explicitElement(0x0002, 0x0000, "UL", groupLength), ...meta.flatMap((e) => [...e]), ...dataSet.flatMap((e) => [...e])]);
+}
