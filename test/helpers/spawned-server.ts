@@ -149,7 +149,7 @@ export async function startRunningJob(port: number, request: { count: number; ba
   const requested = await graphql(
     port,
     `mutation($scenarioId: ID!, $count: Int!, $batchSize: Int!, $steps: Int!) {
-      requestGeneration(scenarioId: $scenarioId, count: $count, sampler: "ddim", steps: $steps, guidance: 3, seed: 7, batchSize: $batchSize) {
+      requestGeneration(scenarioId: $scenarioId, count: $count, sampler: DDIM, steps: $steps, guidance: 3, seed: 7, batchSize: $batchSize) {
         __typename ... on MutationRequestGenerationSuccess { data { id } } ... on Error { message }
       }
     }`,
