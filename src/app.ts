@@ -63,6 +63,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
       }
     }
     const yoga = createGraphQLServer(services);
+    let hostAllowed: (host: string | undefined) => boolean = () => false;
     server = http.createServer((req, res) => {
       // the request's statements queue for the embedded database by its arrival (oldest request first)
       void runAsRequest(() => route(req, res)).catch((error) => {
@@ -82,13 +83,18 @@ export async function startService(config: Config, options: StartOptions = {}): 
           return sendJson(res, 503, { status: "unavailable", reason: (error as Error).message });
         }
       }
+      // Health probes come from orchestrators under whatever name they use; everything else answers only
+      // to the names it is served under, so a page on another name that resolves here (DNS rebinding)
+      // cannot reach it.
+      if (!hostAllowed(req.headers.host)) return sendText(res, 421, `Host "${req.headers.host ?? ""}" is not served here; add it to RAREFORGE_ALLOWED_HOSTS`);
       if (url.pathname === "/graphql") {
         const declared = Number(req.headers["content-length"] ?? "0");
         // Multipart requests (file uploads) may carry one file of up to maxUploadBytes beyond the usual body.
         const multipart = /^multipart\/form-data/i.test(req.headers["content-type"] ?? "");
         const bodyLimit = multipart ? config.maxBodyBytes + config.maxUploadBytes : config.maxBodyBytes;
+        const limitName = multipart ? "RAREFORGE_MAX_BODY_BYTES + RAREFORGE_MAX_UPLOAD_BYTES" : "RAREFORGE_MAX_BODY_BYTES";
         if (declared > bodyLimit)
-          return sendJson(res, 413, { errors: [{ message: `request body of ${declared} bytes exceeds the limit of ${bodyLimit}` }] });
+          return sendJson(res, 413, { errors: [{ message: `request body of ${declared} bytes exceeds the limit of ${bodyLimit} (${limitName})` }] });
         if (req.method === "POST" && req.headers["content-length"] === undefined)
           return sendJson(res, 411, { errors: [{ message: "POST requests need a Content-Length header" }] });
         return yoga(req, res);
@@ -99,7 +105,11 @@ export async function startService(config: Config, options: StartOptions = {}): 
         res.writeHead(302, { location: "/gallery/" });
         return void res.end();
       }
-      if (url.pathname.startsWith("/gallery/")) return serveGallery(req, res, decodeURIComponent(url.pathname.slice("/gallery/".length)));
+      if (url.pathname.startsWith("/gallery/")) {
+        const relative = decodePath(url.pathname.slice("/gallery/".length));
+        if (relative === null) return sendText(res, 400, "malformed percent-encoding in the path");
+        return serveGallery(req, res, relative);
+      }
       return sendJson(res, 404, { error: `no route for ${url.pathname}` });
     };
     await new Promise<void>((resolve, reject) => {
@@ -107,6 +117,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
       server!.listen(config.port, config.host, () => resolve());
     });
     const address = server.address() as AddressInfo;
+    hostAllowed = hostAllowList(config, address.port);
     const url = `http://${address.address.includes(":") ? `[${address.address}]` : address.address}:${address.port}`;
     logger.info({ url: `${url}/graphql`, version: RAREFORGE_VERSION }, "RareForge is serving GraphQL");
     let closing: Promise<void> | undefined;
@@ -170,6 +181,43 @@ async function serveArtifact(req: http.IncomingMessage, res: http.ServerResponse
   await new Promise<void>((resolve, reject) => {
     store.read(sha256).on("error", reject).pipe(res).on("finish", resolve).on("error", reject);
   });
+}
+
+/** Names every deployment answers to: the loopback ones. */
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
+const WILDCARD_ADDRESSES = new Set(["0.0.0.0", "::", "[::]"]);
+
+/**
+ * Which Host header values are served: the loopback names and the bound address (unless it is a wildcard)
+ * with the listening port, and RAREFORGE_ALLOWED_HOSTS (`name` on any port, `name:port` on that one).
+ */
+export function hostAllowList(config: Pick<Config, "host" | "allowedHosts">, port: number): (host: string | undefined) => boolean {
+  const bracketed = (name: string) => (name.includes(":") && !name.startsWith("[") ? `[${name}]` : name);
+  const names = [...LOOPBACK_NAMES, ...(WILDCARD_ADDRESSES.has(config.host) ? [] : [bracketed(config.host.toLowerCase())])];
+  const exact = new Set(names.flatMap((name) => (port === 80 ? [name, `${name}:80`] : [`${name}:${port}`])));
+  const anyPort = new Set<string>();
+  for (const entry of config.allowedHosts) (/^(\[[^\]]*\]|[^:]+):\d+$/.test(entry) ? exact : anyPort).add(entry);
+  return (host) => {
+    if (!host) return false;
+    const value = host.toLowerCase();
+    if (exact.has(value)) return true;
+    const name = value.startsWith("[") ? value.slice(0, value.indexOf("]") + 1) : value.replace(/:\d*$/, "");
+    return anyPort.has(name);
+  };
+}
+
+/** A percent-encoded path segment decoded, or null when its encoding is malformed (`%E0%A4%A`). */
+function decodePath(encoded: string): string | null {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    return null;
+  }
+}
+
+function sendText(res: http.ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text), "x-content-type-options": "nosniff" });
+  res.end(text);
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {

@@ -23,6 +23,23 @@ const configSchema = z.object({
   scenariosDir: z.string().min(1),
   /** Import scenarios/*.yaml at start (idempotent). */
   importLibraryOnStart: z.boolean(),
+  /**
+   * Origins (scheme://host[:port]) whose pages may call /graphql from a browser (CORS). Empty: none, and
+   * responses carry no Access-Control-Allow-Origin at all.
+   */
+  corsOrigins: z.array(
+    z
+      .string()
+      .regex(/^https?:\/\/[^/\s]+$/, "origins look like https://host or http://host:port, without a path")
+      .refine((origin) => URL.canParse(origin), "not a valid origin")
+      // As browsers send it: lowercase host, no default port.
+      .transform((origin) => new URL(origin).origin),
+  ),
+  /**
+   * Host header values served besides the loopback names with the listening port (DNS rebinding defence):
+   * `name` allows any port, `name:port` that port only.
+   */
+  allowedHosts: z.array(z.string().regex(/^[^/\s@]+$/, "hosts look like name or name:port")),
   /** Largest accepted request body, in bytes. */
   maxBodyBytes: z.coerce.number().int().positive(),
   /** Largest accepted reference scan upload (GraphQL multipart and the CLI), in bytes. */
@@ -76,6 +93,8 @@ export const CONFIG_VARIABLES = {
   RAREFORGE_MODELS_DIR: "models — model, detector and critic packages",
   RAREFORGE_SCENARIOS_DIR: "scenarios — YAML scenario library imported at start",
   RAREFORGE_IMPORT_LIBRARY: "true — import the scenario library at start",
+  RAREFORGE_CORS_ORIGINS: "empty — comma-separated origins whose browser pages may call /graphql (CORS off when empty)",
+  RAREFORGE_ALLOWED_HOSTS: "empty — comma-separated Host names (name or name:port) served besides localhost/127.0.0.1/[::1] on the port",
   RAREFORGE_MAX_BODY_BYTES: "1048576 — request body limit",
   RAREFORGE_MAX_UPLOAD_BYTES: "33554432 — largest reference scan upload (multipart requests may be this much larger than the body limit)",
   RAREFORGE_MAX_IMAGE_PIXELS: "40000000 — largest picture (width × height) of a reference scan (PNG, JPEG, DICOM), region mask or reference, read from its header before decoding",
@@ -102,6 +121,8 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+const commaList = (value: string | undefined): string[] => (value ?? "").split(",").map((item) => item.trim()).filter(Boolean);
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const resolveDir = (value: string | undefined, fallback: string) => path.resolve(PROJECT_ROOT, value ?? fallback);
   const dataDir = overrides.dataDir ?? resolveDir(env.RAREFORGE_DATA_DIR, ".rareforge");
@@ -114,6 +135,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     modelsDir: resolveDir(env.RAREFORGE_MODELS_DIR, "models"),
     scenariosDir: resolveDir(env.RAREFORGE_SCENARIOS_DIR, "scenarios"),
     importLibraryOnStart: (env.RAREFORGE_IMPORT_LIBRARY ?? "true") !== "false",
+    corsOrigins: commaList(env.RAREFORGE_CORS_ORIGINS),
+    allowedHosts: commaList(env.RAREFORGE_ALLOWED_HOSTS).map((host) => host.toLowerCase()),
     maxBodyBytes: env.RAREFORGE_MAX_BODY_BYTES ?? 1024 * 1024,
     maxUploadBytes: env.RAREFORGE_MAX_UPLOAD_BYTES ?? 32 * 1024 * 1024,
     maxImagePixels: env.RAREFORGE_MAX_IMAGE_PIXELS ?? DEFAULT_MAX_IMAGE_PIXELS,
@@ -133,7 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     realismMinBoxIoU: env.RAREFORGE_REALISM_MIN_BOX_IOU ?? 0.3,
     realismScalarTolerance: env.RAREFORGE_REALISM_SCALAR_TOLERANCE ?? 0.25,
     realismMinProbability: env.RAREFORGE_REALISM_MIN_PROBABILITY ?? 0,
-    realismIgnore: (env.RAREFORGE_REALISM_IGNORE ?? "").split(",").map((f) => f.trim()).filter(Boolean),
+    realismIgnore: commaList(env.RAREFORGE_REALISM_IGNORE),
     ...overrides,
   };
   const parsed = configSchema.safeParse(candidate);

@@ -1,13 +1,14 @@
 import { DomainError } from "../errors.ts";
 
-/** The request names an execution provider that no worker offers. */
+/** The request names an execution provider that no worker offers (or, for work done in the API process, that it cannot load). */
 export class ExecutionProviderUnavailableError extends DomainError {
   override name = "ExecutionProviderUnavailableError";
   constructor(
     readonly requested: string,
     readonly available: string[],
+    reason = `no worker offers execution provider "${requested}"`,
   ) {
-    super(`no worker offers execution provider "${requested}"; available: ${available.join(", ")}`);
+    super(`${reason}; available: ${available.join(", ")}`);
   }
 }
 

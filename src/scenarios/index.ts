@@ -1,6 +1,7 @@
 export {
   DOMAINS,
   DISTRIBUTION_KINDS,
+  SPEC_LIMITS,
   parseScenarioSpec,
   validateScenarioSpec,
   scenarioSpecSchema,

@@ -1,7 +1,7 @@
 // The YAML scenario library (scenarios/*.yaml) and YAML documents sent through the API.
 import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments, type Document } from "yaml";
 import { parseScenarioSpec, type ScenarioSpec, type SpecIssue } from "./spec.ts";
 
 export interface LibraryEntry {
@@ -10,6 +10,24 @@ export interface LibraryEntry {
 }
 
 export type YamlParseResult = { ok: true; specs: ScenarioSpec[] } | { ok: false; issues: SpecIssue[] };
+
+/**
+ * Aliases one document may expand. A scenario needs none; the bound refuses "billion laughs" documents,
+ * whose few kilobytes of nested aliases expand to gigabytes.
+ */
+export const MAX_YAML_ALIASES = 50;
+
+/** The document as plain data, or why its aliases cannot be expanded (too many, or one naming no anchor). */
+function documentData(document: Document.Parsed): { ok: true; data: unknown } | { ok: false; message: string } {
+  try {
+    return { ok: true, data: document.toJS({ maxAliasCount: MAX_YAML_ALIASES }) };
+  } catch (error) {
+    // yaml throws ReferenceErrors while resolving aliases: "Excessive alias count …" past maxAliasCount.
+    if (!(error instanceof ReferenceError)) throw error;
+    const excessive = error.message.startsWith("Excessive alias count");
+    return { ok: false, message: excessive ? `YAML: the document expands more than ${MAX_YAML_ALIASES} aliases` : `YAML: ${error.message}` };
+  }
+}
 
 /** Parses one or more YAML documents (separated by `---`) into validated specs; all or nothing. */
 export function parseScenarioYaml(text: string): YamlParseResult {
@@ -21,7 +39,9 @@ export function parseScenarioYaml(text: string): YamlParseResult {
     const prefix = list.length > 1 ? `[${i}]` : "";
     for (const error of document.errors) issues.push({ path: prefix, message: `YAML: ${error.message}` });
     if (document.errors.length > 0) return;
-    const result = parseScenarioSpec(document.toJS());
+    const data = documentData(document);
+    if (!data.ok) return void issues.push({ path: prefix, message: data.message });
+    const result = parseScenarioSpec(data.data);
     if (result.ok) specs.push(result.spec);
     else issues.push(...result.issues.map((issue) => ({ path: [prefix, issue.path].filter(Boolean).join("."), message: issue.message })));
   });

@@ -8,7 +8,27 @@ export type Domain = (typeof DOMAINS)[number];
 export const DISTRIBUTION_KINDS = ["fixed", "choice", "uniform", "truncatedNormal", "integer", "sweep", "halton", "scaled"] as const;
 export type DistributionKind = (typeof DISTRIBUTION_KINDS)[number];
 
-const parameterValue = z.union([z.string().min(1), z.number().finite()]);
+/**
+ * Bounds of the free-text and list fields: a spec is a few hundred bytes of data, and these keep one request
+ * from storing megabytes in every version row (the library's largest description is under 100 characters).
+ */
+export const SPEC_LIMITS = {
+  nameLength: 80,
+  modelLength: 80,
+  descriptionLength: 2000,
+  tagLength: 40,
+  tags: 32,
+  parameterNameLength: 64,
+  parameters: 64,
+  valueLength: 200,
+  values: 1000,
+  expectations: 32,
+  noteLength: 500,
+} as const;
+
+const atMost = (limit: number, what: string) => `${what} may have at most ${limit} characters`;
+
+const parameterValue = z.union([z.string().min(1).max(SPEC_LIMITS.valueLength, atMost(SPEC_LIMITS.valueLength, "a value")), z.number().finite()]);
 export type ParameterValue = z.infer<typeof parameterValue>;
 
 const fixed = z.strictObject({ kind: z.literal("fixed"), value: parameterValue });
@@ -16,9 +36,9 @@ const fixed = z.strictObject({ kind: z.literal("fixed"), value: parameterValue }
 const choice = z
   .strictObject({
     kind: z.literal("choice"),
-    values: z.array(parameterValue).min(1),
+    values: z.array(parameterValue).min(1).max(SPEC_LIMITS.values),
     /** Relative weights, one per value; equal when omitted. */
-    weights: z.array(z.number().finite().nonnegative()).optional(),
+    weights: z.array(z.number().finite().nonnegative()).max(SPEC_LIMITS.values).optional(),
   })
   .superRefine((d, ctx) => {
     if (d.weights === undefined) return;
@@ -47,7 +67,7 @@ const integer = z
   .superRefine(rangeOrdered);
 
 /** A deterministic grid over the listed values; several swept parameters form a Cartesian product. */
-const sweep = z.strictObject({ kind: z.literal("sweep"), values: z.array(parameterValue).min(1) });
+const sweep = z.strictObject({ kind: z.literal("sweep"), values: z.array(parameterValue).min(1).max(SPEC_LIMITS.values) });
 
 /** A space-filling Halton sequence over [min, max], one prime base per Halton parameter. */
 const halton = range({ kind: z.literal("halton") }).superRefine(rangeOrdered);
@@ -63,7 +83,7 @@ const PARAMETER_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
  */
 const scaled = range({
   kind: z.literal("scaled"),
-  of: z.string().regex(PARAMETER_NAME, "names a parameter of this scenario"),
+  of: z.string().max(SPEC_LIMITS.parameterNameLength, atMost(SPEC_LIMITS.parameterNameLength, "a parameter name")).regex(PARAMETER_NAME, "names a parameter of this scenario"),
   offset: z.number().finite().default(0),
   mean: z.number().finite().optional(),
   std: z.number().finite().positive().optional(),
@@ -89,11 +109,11 @@ export type Distribution = z.infer<typeof distributionObject>;
 const expectation = z
   .strictObject({
     /** The object class a detector should find (scenario vocabulary: pedestrian, animal, tumour…). */
-    class: z.string().min(1).optional(),
+    class: z.string().min(1).max(SPEC_LIMITS.valueLength, atMost(SPEC_LIMITS.valueLength, "a class")).optional(),
     /** Or: the class is whatever this parameter draws (e.g. `hazard`). */
-    classFrom: z.string().min(1).optional(),
+    classFrom: z.string().min(1).max(SPEC_LIMITS.parameterNameLength, atMost(SPEC_LIMITS.parameterNameLength, "a parameter name")).optional(),
     minCount: z.number().int().positive().default(1),
-    note: z.string().optional(),
+    note: z.string().max(SPEC_LIMITS.noteLength, atMost(SPEC_LIMITS.noteLength, "a note")).optional(),
   })
   .superRefine((e, ctx) => {
     if ((e.class === undefined) === (e.classFrom === undefined))
@@ -112,14 +132,22 @@ export const scenarioSpecSchema = z
     name: z
       .string()
       .min(3)
-      .max(80)
+      .max(SPEC_LIMITS.nameLength, atMost(SPEC_LIMITS.nameLength, "a name"))
       .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, "lowercase words joined by hyphens, e.g. deer-crossing-night-fog"),
     domain: z.enum(DOMAINS, { error: () => `domain must be one of: ${DOMAINS.join(", ")}` }),
-    model: z.string().min(1),
-    description: z.string().default(""),
-    tags: z.array(z.string().min(1).max(40)).max(32).default([]),
-    parameters: z.record(z.string().regex(PARAMETER_NAME, "parameter names are identifiers"), distributionSchema),
-    expectations: z.array(expectation).default([]),
+    model: z.string().min(1).max(SPEC_LIMITS.modelLength, atMost(SPEC_LIMITS.modelLength, "a model name")),
+    description: z.string().max(SPEC_LIMITS.descriptionLength, atMost(SPEC_LIMITS.descriptionLength, "a description")).default(""),
+    tags: z
+      .array(z.string().min(1).max(SPEC_LIMITS.tagLength, atMost(SPEC_LIMITS.tagLength, "a tag")))
+      .max(SPEC_LIMITS.tags, `at most ${SPEC_LIMITS.tags} tags`)
+      .default([]),
+    parameters: z
+      .record(
+        z.string().max(SPEC_LIMITS.parameterNameLength, atMost(SPEC_LIMITS.parameterNameLength, "a parameter name")).regex(PARAMETER_NAME, "parameter names are identifiers"),
+        distributionSchema,
+      )
+      .refine((parameters) => Object.keys(parameters).length <= SPEC_LIMITS.parameters, `at most ${SPEC_LIMITS.parameters} parameters`),
+    expectations: z.array(expectation).max(SPEC_LIMITS.expectations, `at most ${SPEC_LIMITS.expectations} expectations`).default([]),
   })
   .superRefine((spec, ctx) => {
     for (const [name, d] of Object.entries(spec.parameters)) {

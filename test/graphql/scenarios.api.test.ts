@@ -241,6 +241,40 @@ parameters: { hazard: vehicle, weather: clear, timeOfDay: night, hazardCx: 0.5, 
     expect(huge.status).toBe(413);
   });
 
+  it("answers a mutation or query selecting only __typename, or only an error fragment, with its result type", async () => {
+    const created = await api.graphql(CREATE, { spec: deerSpec({ name: "typename-only" }) });
+    const id = created.data!.createScenario.data.id;
+    const fetched = await api.graphql(`query($id: ID!) { scenario(id: $id) { __typename } }`, { id });
+    expect(fetched).toEqual({ status: 200, data: { scenario: { __typename: "QueryScenarioSuccess" } } });
+    const onlyError = await api.graphql(`query($id: ID!) { scenario(id: $id) { ... on NotFoundError { message } } }`, { id });
+    expect(onlyError).toEqual({ status: 200, data: { scenario: {} } });
+    const archived = await api.graphql(`mutation($id: ID!) { archiveScenario(id: $id) { __typename } }`, { id });
+    expect(archived).toEqual({ status: 200, data: { archiveScenario: { __typename: "MutationArchiveScenarioSuccess" } } });
+    const again = await api.graphql(`mutation($id: ID!) { archiveScenario(id: $id) { ... on NotFoundError { message } } }`, { id });
+    expect(again).toEqual({ status: 200, data: { archiveScenario: {} } });
+  });
+
+  it("refuses a 1,000,000-character description with a ValidationError naming description, and writes no row", async () => {
+    const before = [await scenarioCount(), await versionCount()];
+    const result = await api.graphql(CREATE, { spec: deerSpec({ name: "long-description", description: "x".repeat(1_000_000) }) });
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.createScenario.__typename).toBe("ValidationError");
+    expect(result.data!.createScenario.issues).toEqual([{ path: "description", message: "a description may have at most 2000 characters" }]);
+    expect([await scenarioCount(), await versionCount()]).toEqual(before);
+  });
+
+  it("refuses a YAML alias bomb with a typed ValidationError", async () => {
+    const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 9; i++) levels.push(`${"abcdefghi"[i]}: &${"abcdefghi"[i]} [${Array(9).fill(`*${"abcdefghi"[i - 1]}`).join(", ")}]`);
+    const bomb = `${levels.join("\n")}\nname: bomb\ndomain: automotive\nmodel: road-hazards\nparameters: { hazard: *i }\n`;
+    const result = await api.graphql(
+      `mutation($yaml: String!) { importScenarios(yaml: $yaml) { __typename ... on ValidationError { issues { path message } } } }`,
+      { yaml: bomb },
+    );
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.importScenarios).toEqual({ __typename: "ValidationError", issues: [{ path: "", message: "YAML: the document expands more than 50 aliases" }] });
+  });
+
   it("masks unexpected errors instead of leaking internals", async () => {
     const result = await api.graphql(`query($id: ID!) { scenario(id: $id) { __typename } }`, { id: "not-base64-global-id" });
     expect(result.errors?.[0]?.message).not.toMatch(/at .*\.ts/);

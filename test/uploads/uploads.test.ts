@@ -90,7 +90,7 @@ describe.skipIf(!sharedDicomAvailable)("uploading reference scans", () => {
     );
     form.set("map", JSON.stringify({ 0: ["variables.file"] }));
     form.set("0", new Blob([Buffer.from(bytes)]), name);
-    const response = await fetch(`${test.service.url}/graphql`, { method: "POST", body: form, headers: { "graphql-require-preflight": "1" } });
+    const response = await fetch(`${test.service.url}/graphql`, { method: "POST", body: form, headers: { "apollo-require-preflight": "true" } });
     const body = (await response.json()) as { data?: { uploadReferenceScan: Record<string, any> }; errors?: unknown };
     expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
     return body.data!.uploadReferenceScan;

@@ -1,6 +1,8 @@
 // Reference scans (multipart upload, de-identified before storage) and pathologies inserted into them.
 import { GraphQLError } from "graphql";
 import { NotFoundError, ValidationError } from "../../errors.ts";
+import { ExecutionProviderUnavailableError, offeredProviders } from "../../jobs/index.ts";
+import { ExecutionProviderError } from "../../runtime/index.ts";
 import { InsertionRefusedError, parseInsertionInput, UploadRefusedError, UPLOAD_REFUSAL_CODES, INSERTION_REFUSAL_CODES } from "../../uploads/index.ts";
 import { builder } from "../builder.ts";
 import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
@@ -179,14 +181,24 @@ builder.mutationFields((t) => ({
       feather: t.arg.int({ required: false, description: "Blend band around the regenerated lesion, in scan pixels (default 3)." }),
       executionProvider: t.arg.string({ required: false }),
     },
-    errors: { types: [ValidationError, NotFoundError, InsertionRefusedError] },
+    errors: { types: [ValidationError, NotFoundError, InsertionRefusedError, ExecutionProviderUnavailableError] },
     resolve: async (query, _root, args, ctx) => {
       const { box, mask, parameters, ...settings } = args;
-      const insertion = await ctx.referenceScans.insertPathology({
-        ...parseInsertionInput({ box, mask, parameters }),
-        ...Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== null && value !== undefined)),
-        referenceScanId: decode("ReferenceScan", args.referenceScanId),
-      });
+      const insertion = await ctx.referenceScans
+        .insertPathology({
+          ...parseInsertionInput({ box, mask, parameters }),
+          ...Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== null && value !== undefined)),
+          referenceScanId: decode("ReferenceScan", args.referenceScanId),
+        })
+        .catch((error: unknown) => {
+          // The insertion runs in this process: a provider it cannot load here (cuda without the CUDA
+          // libraries) is refused before anything is stored, as requestGeneration refuses one no worker offers.
+          if (error instanceof ExecutionProviderError) {
+            const available = offeredProviders(ctx.config.executionProvider).filter((provider) => provider !== error.requested);
+            throw new ExecutionProviderUnavailableError(error.requested, available, error.message);
+          }
+          throw error;
+        });
       return ctx.db.prisma.pathologyInsertion.findUniqueOrThrow({ ...query, where: { id: insertion.id } });
     },
   }),
