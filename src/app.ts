@@ -1,5 +1,6 @@
 // The running service: database, migrations, scenario library, GraphQL and health endpoints over HTTP,
 // and a clean shutdown that flushes the embedded database and releases its lock.
+import { mkdir } from "node:fs/promises";
 import http from "node:http";
 import type { PgBoss } from "pg-boss";
 import type { AddressInfo } from "node:net";
@@ -52,6 +53,8 @@ export async function startService(config: Config, options: StartOptions = {}): 
     logger.info({ database: db.kind, applied: migration.applied, alreadyApplied: migration.alreadyApplied.length }, "database ready");
     boss = await openQueue(db, config, logger);
     const store = artifactStoreFromConfig(config);
+    // where users put detector exports to register (registerDetector reads nothing outside it)
+    await mkdir(config.detectorsDir, { recursive: true });
     const services = buildServices(config, db, logger, boss, store);
     if (config.runWorker) worker = await startWorker({ config, db, boss, store, logger, events: services.jobs.events });
     if (config.importLibraryOnStart) {
