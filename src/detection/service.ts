@@ -14,7 +14,7 @@ import { decodeImage } from "../imaging/index.ts";
 import { DomainError, NotFoundError, AlreadyExistsError, ValidationError } from "../errors.ts";
 import { detectorRecordOf, scoreWithDetector, writeScores } from "./rows.ts";
 import type { Logger } from "../logger.ts";
-import { loadModelPackage, resolveModelDir, type GroundTruthBox } from "../models/index.ts";
+import { loadModelPackageAsync, resolveModelDir, type GroundTruthBox } from "../models/index.ts";
 import type { ParameterValue, ScenarioSpec } from "../scenarios/index.ts";
 import type { ArtifactStore } from "../storage/index.ts";
 import type { DetectorPackage } from "../generated/prisma/client.ts";
@@ -217,7 +217,7 @@ export class DetectorService {
 
   private async labelRules(model: string): Promise<{ class: string; absentWhen?: string[] }[]> {
     try {
-      return loadModelPackage(resolveModelDir(model, this.config.modelsDir)).manifest.labels as { class: string; absentWhen?: string[] }[];
+      return (await loadModelPackageAsync(resolveModelDir(model, this.config.modelsDir))).manifest.labels as { class: string; absentWhen?: string[] }[];
     } catch (error) {
       throw new ValidationError([{ path: "scenario.model", message: (error as Error).message }], "the scenario's model cannot be loaded");
     }

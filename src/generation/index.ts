@@ -5,7 +5,7 @@ import { encodeSamplePng, generateSamples, openModelRuntime, samplePixels, type 
 import type { ExecutionProviderName } from "../runtime/index.ts";
 import { jobSampleUidNames, recordUidNames, writeMedicalSampleFiles, type CompanionFile, type PngPixels } from "../imaging/index.ts";
 import { recordExtras, type GenerationRecord } from "../provenance/index.ts";
-import { conditionCircles, loadModelPackage, resolveModelDir, type GroundTruth, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
+import { conditionCircles, loadModelPackageAsync, resolveModelDir, type GroundTruth, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { drawParameters, type ScenarioSpec } from "../scenarios/index.ts";
 import { sha256Of } from "../storage/index.ts";
 
@@ -202,7 +202,7 @@ export class ReproductionError extends Error {
  */
 export async function reproduceFromRecord(record: GenerationRecord, modelsDir: string, options: { intraOpThreads?: number } = {}): Promise<Reproduction> {
   if (record.imageToImage) throw new ReproductionError("reproducing image-to-image samples needs their reference image, which the store does not keep");
-  const model = loadModelPackage(resolveModelDir(record.model.name, modelsDir));
+  const model = await loadModelPackageAsync(resolveModelDir(record.model.name, modelsDir));
   if (model.manifest.version !== record.model.version) {
     throw new ReproductionError(`model ${record.model.name} is version ${model.manifest.version} here; the sample was made with ${record.model.version}`);
   }

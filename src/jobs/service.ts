@@ -14,7 +14,7 @@ import { ExecutionProviderUnavailableError, ReproductionUnavailableError } from 
 import { JobEvents } from "./events.ts";
 import { offeredProviders, WORKER_LIVENESS_MS } from "./worker.ts";
 import { watchProgress, type JobProgress } from "./progress.ts";
-import { loadModelPackage, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
+import { loadModelPackageAsync, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { drawParameters, type ScenarioSpec } from "../scenarios/index.ts";
 
 export interface GenerationRequest extends SamplingSettingsInput {
@@ -145,7 +145,7 @@ export class JobService {
     if (cached) return cached;
     let model: ModelPackage;
     try {
-      model = loadModelPackage(resolveModelDir(name, this.config.modelsDir));
+      model = await loadModelPackageAsync(resolveModelDir(name, this.config.modelsDir));
     } catch (error) {
       throw new ValidationError([{ path: "scenario.model", message: (error as Error).message }], "the scenario's model cannot be loaded");
     }

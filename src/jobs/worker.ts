@@ -13,7 +13,7 @@ import type { GenerationJob } from "../generated/prisma/client.ts";
 import { generateBatch, type BatchOutcome, type GeneratedArtifact } from "../generation/index.ts";
 import { imageFromPixels } from "../imaging/index.ts";
 import type { Logger } from "../logger.ts";
-import { loadModelPackage, resolveModelDir, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
+import { loadModelPackageAsync, resolveModelDir, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { storedProvenance } from "../provenance/index.ts";
 import type { ExecutionProviderName } from "../runtime/index.ts";
 import type { ScenarioSpec } from "../scenarios/index.ts";
@@ -84,7 +84,7 @@ class RuntimeCache {
     let entry = this.runtimes.get(key);
     if (!entry) {
       entry = (async () => {
-        const model = loadModelPackage(resolveModelDir(modelName, this.modelsDir));
+        const model = await loadModelPackageAsync(resolveModelDir(modelName, this.modelsDir));
         const runtime = await openModelRuntime(model, { ep, ...(this.intraOpThreads > 0 ? { intraOpThreads: this.intraOpThreads } : {}) });
         return { model, runtime };
       })();

@@ -14,10 +14,13 @@ export {
 } from "./manifest.ts";
 export {
   loadModelPackage,
+  loadModelPackageAsync,
   loadPackageIdentity,
   verifyPackageFiles,
+  verifyPackageFilesAsync,
   resolveModelDir,
   sha256File,
+  sha256FileAsync,
   packageIdentitySchema,
   type ModelPackage,
   type PackageIdentity,

@@ -1,6 +1,7 @@
 // Loading a model package from disk: read the manifest, validate it, verify every declared file's sha256.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { ModelPackageError } from "./errors.ts";
@@ -35,6 +36,16 @@ export function sha256File(path: string): string {
   return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
 
+/**
+ * sha256File without blocking the event loop: the file is read in chunks off the main thread and hashed
+ * chunk by chunk, so a request that loads a package (a 12 MB denoiser) does not stall every other request.
+ */
+export async function sha256FileAsync(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
 function formatZodIssues(error: z.ZodError): string {
   return error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`).join("; ");
 }
@@ -49,22 +60,42 @@ function readManifestJson(dir: string, manifestFile: string): unknown {
   }
 }
 
+async function readManifestJsonAsync(dir: string, manifestFile: string): Promise<unknown> {
+  const path = join(dir, manifestFile);
+  if (!(await stat(path).then(() => true, () => false))) throw new ModelPackageError("not-found", `no ${manifestFile} in ${dir}`, dir);
+  try {
+    return JSON.parse(await readFile(path, "utf8"));
+  } catch (error) {
+    throw new ModelPackageError("invalid-manifest", `${path} is not valid JSON: ${(error as Error).message}`, dir);
+  }
+}
+
+const hashMismatch = (dir: string, file: string, actual: string, expected: string) =>
+  new ModelPackageError("hash-mismatch", `"${file}" in ${dir} has sha256 ${actual}, the manifest says ${expected} (file changed or corrupted)`, dir);
+const missingFile = (dir: string, file: string) => new ModelPackageError("missing-file", `model package ${dir} declares "${file}" but it is missing`, dir);
+
+/** verifyPackageFiles without blocking the event loop (the service's request paths use this one). */
+export async function verifyPackageFilesAsync(dir: string, files: Readonly<Record<string, string>>): Promise<Record<string, string>> {
+  const verified: Record<string, string> = {};
+  for (const [file, expected] of Object.entries(files)) {
+    const path = join(dir, file);
+    const stats = await stat(path).catch(() => null);
+    if (!stats?.isFile()) throw missingFile(dir, file);
+    const actual = await sha256FileAsync(path);
+    if (actual !== expected) throw hashMismatch(dir, file, actual, expected);
+    verified[file] = actual;
+  }
+  return verified;
+}
+
 /** Checks each declared file exists and matches its sha256; throws ModelPackageError naming the file otherwise. */
 export function verifyPackageFiles(dir: string, files: Readonly<Record<string, string>>): Record<string, string> {
   const verified: Record<string, string> = {};
   for (const [file, expected] of Object.entries(files)) {
     const path = join(dir, file);
-    if (!existsSync(path) || !statSync(path).isFile()) {
-      throw new ModelPackageError("missing-file", `model package ${dir} declares "${file}" but it is missing`, dir);
-    }
+    if (!existsSync(path) || !statSync(path).isFile()) throw missingFile(dir, file);
     const actual = sha256File(path);
-    if (actual !== expected) {
-      throw new ModelPackageError(
-        "hash-mismatch",
-        `"${file}" in ${dir} has sha256 ${actual}, the manifest says ${expected} (file changed or corrupted)`,
-        dir,
-      );
-    }
+    if (actual !== expected) throw hashMismatch(dir, file, actual, expected);
     verified[file] = actual;
   }
   return verified;
@@ -86,6 +117,29 @@ export function loadModelPackage(dir: string): ModelPackage {
     decoderPath: manifest.latent ? join(absolute, manifest.latent.decoder) : null,
     fileHashes,
     manifestSha256: sha256File(join(absolute, "model.json")),
+  };
+}
+
+/**
+ * loadModelPackage without blocking the event loop: the same checks and errors, the manifest and every file
+ * read asynchronously and the files hashed chunk by chunk. The service's request paths and its in-process
+ * worker use this one; the CLI may use either.
+ */
+export async function loadModelPackageAsync(dir: string): Promise<ModelPackage> {
+  const absolute = resolve(dir);
+  const parsed = modelManifestSchema.safeParse(await readManifestJsonAsync(absolute, "model.json"));
+  if (!parsed.success) {
+    throw new ModelPackageError("invalid-manifest", `invalid model.json in ${absolute}: ${formatZodIssues(parsed.error)}`, absolute);
+  }
+  const manifest = parsed.data;
+  const fileHashes = await verifyPackageFilesAsync(absolute, manifest.files);
+  return {
+    dir: absolute,
+    manifest,
+    denoiserPath: join(absolute, manifest.denoiser.file),
+    decoderPath: manifest.latent ? join(absolute, manifest.latent.decoder) : null,
+    fileHashes,
+    manifestSha256: await sha256FileAsync(join(absolute, "model.json")),
   };
 }
 

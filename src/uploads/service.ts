@@ -15,7 +15,7 @@ import { NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
 import { compositeInto, featherWeights, gridMask, maskBounds, regionMask, RegionError, resizePlane, writeMedicalSampleFiles, type CompanionFile, type ScanRegion } from "../imaging/index.ts";
 import { storedProvenance, type GenerationRecord } from "../provenance/index.ts";
 import { readDicom, type DicomImage, type ImagePlaneGeometry } from "../imaging/dicom/index.ts";
-import { assertParametersFit, conditionCircles, ConditionError, loadModelPackage, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
+import { assertParametersFit, conditionCircles, ConditionError, loadModelPackageAsync, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { sha256Of, type ArtifactStore } from "../storage/index.ts";
 import { InsertionRefusedError, UploadRefusedError } from "./errors.ts";
 import { prepareReferenceScan } from "./prepare.ts";
@@ -157,7 +157,7 @@ export class ReferenceScanService {
     if (scan.kind !== "DICOM" || !scan.sopInstanceUid || !scan.sopClassUid || !scan.studyInstanceUid) {
       throw new InsertionRefusedError("SCAN_NOT_DICOM", `reference scan ${scan.id} is ${scan.kind}; pathologies are inserted into DICOM scans (the result references its source)`);
     }
-    const model = this.medicalModel(request.model ?? DEFAULT_INSERTION_MODEL);
+    const model = await this.medicalModel(request.model ?? DEFAULT_INSERTION_MODEL);
     const manifest = model.manifest;
     const feather = request.feather ?? DEFAULT_FEATHER;
     const strength = request.strength ?? 1;
@@ -311,10 +311,11 @@ export class ReferenceScanService {
     );
   }
 
-  private medicalModel(name: string): ModelPackage {
+  private async medicalModel(name: string): Promise<ModelPackage> {
     let model: ModelPackage;
     try {
-      model = loadModelPackage(resolveModelDir(name, this.settings.modelsDir));
+      // read and hashed asynchronously: a request must not block the service while a 12 MB denoiser is hashed
+      model = await loadModelPackageAsync(resolveModelDir(name, this.settings.modelsDir));
     } catch (error) {
       throw new InsertionRefusedError("MODEL_UNSUITABLE", `model ${name} cannot be loaded: ${(error as Error).message}`);
     }
