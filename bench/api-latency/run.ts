@@ -21,15 +21,14 @@ import { fork } from "node:child_process";
 import diagnostics from "node:diagnostics_channel";
 import { randomBytes, randomUUID } from "node:crypto";
 import http from "node:http";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import pg from "pg";
-import { startService, type RunningService } from "../../src/app.ts";
-import { loadConfig } from "../../src/config.ts";
-import { databaseOptionsFromConfig, openDatabase, type Database } from "../../src/db/index.ts";
-import { createLogger } from "../../src/logger.ts";
+import type { RunningService } from "../../src/app.ts";
+import type { Database } from "../../src/db/index.ts";
+import { startBenchService } from "../service.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const JOBS = 40;
@@ -371,20 +370,7 @@ const summary = (xs: number[]) => {
 };
 
 async function bench(backend: string, port: number, databaseUrl: string | undefined): Promise<BackendResult> {
-  const root = mkdtempSync(path.join(os.tmpdir(), "rareforge-api-latency-"));
-  const config = loadConfig({ ...process.env, DATABASE_URL: databaseUrl ?? "" }, {
-    port,
-    host: "127.0.0.1",
-    logLevel: "silent",
-    dataDir: path.join(root, "data"),
-    modelsDir: path.join(ROOT, "models"),
-    scenariosDir: path.join(ROOT, "scenarios"),
-    importLibraryOnStart: true,
-    runWorker: true,
-    onnxThreads: 1,
-  });
-  const db = await openDatabase(databaseOptionsFromConfig(config));
-  const service = await startService(config, { db, logger: createLogger("silent") });
+  const { root, config, db, service } = await startBenchService({ port, name: "api-latency", ...(databaseUrl ? { databaseUrl } : {}) });
   try {
     const ids = await seed(db, service);
     const httpTrace = args.includes("--trace") ? traceHttp() : undefined;

@@ -28,17 +28,14 @@
 // Background trainings (`/usr/bin/python3 training/…`) are paused (SIGSTOP) for the run and always resumed
 // (SIGCONT), unless --no-pause. Results: a markdown table on stdout and bench/responsiveness/--out.
 import { fork, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, existsSync } from "node:fs";
+import { readFileSync, rmSync, truncateSync, writeFileSync, existsSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
-import { startService } from "../../src/app.ts";
-import { loadConfig } from "../../src/config.ts";
-import { databaseOptionsFromConfig, openDatabase } from "../../src/db/index.ts";
-import { createLogger } from "../../src/logger.ts";
 import { buildRleDicom, rleFrame } from "../../test/imaging/helpers/build-dicom.ts";
 import { pngDeclaring } from "../../test/imaging/helpers/forged-images.ts";
+import { startBenchService } from "../service.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const SHARED_MR_SMALL = path.join(ROOT, "../shared/data/dicom/MR_small.dcm");
@@ -347,20 +344,7 @@ async function main() {
   signalAll(paused, "SIGSTOP");
   if (paused.length > 0) console.error(`paused trainings ${paused.join(", ")} for the run`);
 
-  const root = mkdtempSync(path.join(os.tmpdir(), "rareforge-responsiveness-"));
-  const config = loadConfig({ ...process.env, DATABASE_URL: "" }, {
-    port,
-    host: "127.0.0.1",
-    logLevel: "silent",
-    dataDir: path.join(root, "data"),
-    modelsDir: path.join(ROOT, "models"),
-    scenariosDir: path.join(ROOT, "scenarios"),
-    importLibraryOnStart: true,
-    runWorker: true,
-    onnxThreads: 1,
-  });
-  const db = await openDatabase(databaseOptionsFromConfig(config));
-  const service = await startService(config, { db, logger: createLogger("silent") });
+  const { root, config, db, service } = await startBenchService({ port, name: "responsiveness" });
   const phases: PhaseResult[] = [];
   let failed: string[] = [];
   let record: Record<string, unknown> = {};

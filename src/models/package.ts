@@ -101,23 +101,29 @@ export function verifyPackageFiles(dir: string, files: Readonly<Record<string, s
   return verified;
 }
 
+/** model.json's content checked against the manifest schema. */
+function parseModelManifest(dir: string, json: unknown): ModelManifest {
+  const parsed = modelManifestSchema.safeParse(json);
+  if (!parsed.success) throw new ModelPackageError("invalid-manifest", `invalid model.json in ${dir}: ${formatZodIssues(parsed.error)}`, dir);
+  return parsed.data;
+}
+
+function modelPackageOf(dir: string, manifest: ModelManifest, fileHashes: Record<string, string>, manifestSha256: string): ModelPackage {
+  return {
+    dir,
+    manifest,
+    denoiserPath: join(dir, manifest.denoiser.file),
+    decoderPath: manifest.latent ? join(dir, manifest.latent.decoder) : null,
+    fileHashes,
+    manifestSha256,
+  };
+}
+
 /** Loads and verifies a diffusion model package (model.json). */
 export function loadModelPackage(dir: string): ModelPackage {
   const absolute = resolve(dir);
-  const parsed = modelManifestSchema.safeParse(readManifestJson(absolute, "model.json"));
-  if (!parsed.success) {
-    throw new ModelPackageError("invalid-manifest", `invalid model.json in ${absolute}: ${formatZodIssues(parsed.error)}`, absolute);
-  }
-  const manifest = parsed.data;
-  const fileHashes = verifyPackageFiles(absolute, manifest.files);
-  return {
-    dir: absolute,
-    manifest,
-    denoiserPath: join(absolute, manifest.denoiser.file),
-    decoderPath: manifest.latent ? join(absolute, manifest.latent.decoder) : null,
-    fileHashes,
-    manifestSha256: sha256File(join(absolute, "model.json")),
-  };
+  const manifest = parseModelManifest(absolute, readManifestJson(absolute, "model.json"));
+  return modelPackageOf(absolute, manifest, verifyPackageFiles(absolute, manifest.files), sha256File(join(absolute, "model.json")));
 }
 
 /**
@@ -127,20 +133,8 @@ export function loadModelPackage(dir: string): ModelPackage {
  */
 export async function loadModelPackageAsync(dir: string): Promise<ModelPackage> {
   const absolute = resolve(dir);
-  const parsed = modelManifestSchema.safeParse(await readManifestJsonAsync(absolute, "model.json"));
-  if (!parsed.success) {
-    throw new ModelPackageError("invalid-manifest", `invalid model.json in ${absolute}: ${formatZodIssues(parsed.error)}`, absolute);
-  }
-  const manifest = parsed.data;
-  const fileHashes = await verifyPackageFilesAsync(absolute, manifest.files);
-  return {
-    dir: absolute,
-    manifest,
-    denoiserPath: join(absolute, manifest.denoiser.file),
-    decoderPath: manifest.latent ? join(absolute, manifest.latent.decoder) : null,
-    fileHashes,
-    manifestSha256: await sha256FileAsync(join(absolute, "model.json")),
-  };
+  const manifest = parseModelManifest(absolute, await readManifestJsonAsync(absolute, "model.json"));
+  return modelPackageOf(absolute, manifest, await verifyPackageFilesAsync(absolute, manifest.files), await sha256FileAsync(join(absolute, "model.json")));
 }
 
 /** Loads any package's identity (detector.json, critic.json, model.json) and verifies its files. */
