@@ -622,6 +622,16 @@ def library_main(args):
     json.dump(report, open(path, "w"), indent=2)
     open(os.path.join(REPORTS_DIR, f"{name}-library-eval.md"), "w").write(library_markdown(report))
     log(f"wrote {path} and the .md tables")
+    current = manifest["version"]
+    if current in report["models"]:
+        # The shipped version's own figures at the library's ranges go into its manifest.
+        t = report["models"][current]
+        update_manifest(os.path.join(package.MODELS_DIR, name, "model.json"), {
+            "libraryRanges": {"report": os.path.relpath(path, os.path.dirname(TRAINING_DIR)), "judge": report["judge"],
+                              "sampler": "ddim", "steps": STEPS, "guidance": report["meta"].get(current, {}).get("guidance"),
+                              "samples": t["overall"]["samples"], "overall": t["overall"],
+                              "perClass": {k: v["hazard"] for k, v in t["perClass"].items()},
+                              "againstTargets": t["againstTargets"]}}, merge=True)
 
 
 if __name__ == "__main__":
