@@ -37,6 +37,10 @@ SIBLINGS = {"road-hazards": ("road-detector", "road-critic"), "brain-mri": ("bra
 CRITICS = {critic: model for model, (_, critic) in SIBLINGS.items()}
 HELD_OUT = 2000          # held-out generator images (seed EVAL_SEED) for the critic's and the detector's own figures
 TARGETS = {"attributeAccuracy": 0.95, "medianBoxIoU": 0.6}
+# Issue 17's acceptance: the road critic on held-out renders, and the road model at the library's ranges.
+ISSUE17_CRITIC_TARGETS = {"perCategoricalField": 0.97, "medianBoxIoU": 0.85, "mismatchedHazard": 0.90}
+ISSUE17_MODEL_TARGETS = {"hazard": 0.90, "hazardEveryClass": 0.80, "hazardEveryCell": 0.70, "medianBoxIoU": 0.8,
+                         "minSamplesPerCell": 12}
 
 
 def balanced_grid(domain, per_cell, rng):
@@ -89,12 +93,16 @@ def judge(critic, domain, images, params):
     correct = {a: [] for a in attributes}
     per_value = {a: {} for a in attributes}
     ious, ious_by_class, contrast_err = [], {}, []
+    by_condition = {}
     for p, vec in zip(params, predicted):
         found = domain.layout.decode(vec)
         for a in attributes:
             ok = found[a] == p[a]
             correct[a].append(ok)
             per_value[a].setdefault(p[a], []).append(ok)
+        for group, key in condition_groups(domain, p).items():
+            if group != domain.class_field:
+                by_condition.setdefault(group, {}).setdefault(key, []).append(found[domain.class_field] == p[domain.class_field])
         requested_box = domain.box_of(p)
         if requested_box is not None:
             found_box = domain.box_of({**found, domain.class_field: p[domain.class_field]})
@@ -109,6 +117,8 @@ def judge(critic, domain, images, params):
         "medianBoxIoUByClass": {k: round(float(np.median(v)), 4) for k, v in ious_by_class.items()},
         "boxesJudged": len(ious),
         "samples": len(params),
+        f"{domain.class_field}AccuracyByCondition": {g: {k: round(float(np.mean(v)), 4) for k, v in sorted(d.items())}
+                                                    for g, d in by_condition.items()},
     }
     if contrast_err:
         result["lesionContrastMeanAbsError"] = round(float(np.mean(contrast_err)), 4)
@@ -130,6 +140,24 @@ def know_the_judge(critic, domain, critic_name, images_uint8, params, log):
     log(f"  with training blur/noise: {augmented['attributeAccuracy']} IoU {augmented['medianBoxIoU']}")
     figures = {"heldOutGeneratorImages": len(params), "seed": EVAL_SEED, "rendered": rendered,
                "withTrainingAugmentation": augmented, "bar": TARGETS, "validJudge": meets(rendered)}
+    if domain.name == "road":
+        # Issue 17: is the class read from the pixels? The same held-out seed with every box of one
+        # shape kind: natural (the class's typical box), the scenario library's ranges, and
+        # "mismatched" (another class's typical box), as rendered and with the sample-like augmentation.
+        figures["byBoxShape"] = {}
+        for shape in ("natural", "library", "mismatched"):
+            imgs, ps = domain.dataset(len(params), EVAL_SEED, shape=shape)
+            xs = torch.from_numpy(imgs).float() / 127.5 - 1.0
+            r = judge(critic, domain, xs, ps)
+            a = judge(critic, domain, perception.augment_like_samples(xs, torch.Generator().manual_seed(EVAL_SEED)), ps)
+            figures["byBoxShape"][shape] = {"rendered": r, "withSampleLikeAugmentation": a}
+            log(f"  {shape} boxes: {r['attributeAccuracy']} IoU {r['medianBoxIoU']}; augmented {a['attributeAccuracy']} IoU {a['medianBoxIoU']}")
+        mismatched = figures["byBoxShape"]["mismatched"]["rendered"]
+        figures["issue17Targets"] = ISSUE17_CRITIC_TARGETS
+        figures["meetsIssue17"] = {
+            "perCategoricalField": min(rendered["attributeAccuracy"].values()) >= ISSUE17_CRITIC_TARGETS["perCategoricalField"],
+            "medianBoxIoU": (rendered["medianBoxIoU"] or 0) >= ISSUE17_CRITIC_TARGETS["medianBoxIoU"],
+            "mismatchedHazard": mismatched["attributeAccuracy"]["hazard"] >= ISSUE17_CRITIC_TARGETS["mismatchedHazard"]}
     report_path = os.path.join(REPORTS_DIR, f"{critic_name}-eval.json")
     json.dump({"critic": critic_name, "command": f"python3 training/evaluate.py {critic_name}", **figures},
               open(report_path, "w"), indent=2)
@@ -275,6 +303,161 @@ def apply_report(report_path):
         "byCondition": by_condition, "rules": report["detector"]["rules"]})
 
 
+
+# ---- Issue 17: the model at the scenario library's own ranges --------------------------------------
+LIBRARY_SEED = 1
+LIBRARY_PER_CELL, LIBRARY_PER_SCENARIO = 12, 16
+SAMPLES_DIR = os.path.join(CHECKPOINTS, "library-eval-samples")    # git-ignored; samples are judged later
+
+
+def library_conditions(domain, per_cell=LIBRARY_PER_CELL, per_scenario=LIBRARY_PER_SCENARIO):
+    """Conditions as the library draws them. Per scenario: sample indices 0..per_scenario-1 of each
+    automotive scenario (seed LIBRARY_SEED), exactly as the service draws them (sweeps included). Per
+    cell: every hazard x weather x timeOfDay cell gets per_cell samples whose box (centre and size) is
+    drawn by the library scenarios that ask for that hazard, in turn, at the cell's weather and time
+    (hazard none: the empty-road control's box). Returns [(condition, scenario name, group)]."""
+    from rareforge_train import library
+    specs = library.automotive_scenarios()
+    out = []
+    for spec in specs:
+        for i in range(per_scenario):
+            out.append((library.to_condition(library.draw_parameters(spec, LIBRARY_SEED, i)), spec["name"], "scenario"))
+    layout = domain.layout
+    cell = 0
+    for hazard in layout.field("hazard")["values"]:
+        sources = [sp for sp in specs if hazard in library.values_of(sp, "hazard")]
+        for weather in layout.field("weather")["values"]:
+            for tod in layout.field("timeOfDay")["values"]:
+                for j in range(per_cell):
+                    spec = sources[j % len(sources)]
+                    drawn = library.draw_parameters(spec, LIBRARY_SEED + 1, cell * per_cell + j)
+                    drawn.update({"hazard": hazard, "weather": weather, "timeOfDay": tod})
+                    out.append((library.to_condition(drawn), spec["name"], "cell"))
+                cell += 1
+    return out
+
+
+def library_sample(model, domain, conditions, guidance, label, shard, shards, log, batch=32):
+    """DDIM samples (25 steps, guidance) for this shard's conditions (index % shards == shard); each from
+    noise keyed by its global index, so shards and reruns agree. Saved (uint8) under SAMPLES_DIR."""
+    os.makedirs(SAMPLES_DIR, exist_ok=True)
+    path = os.path.join(SAMPLES_DIR, f"{label}-{shard}of{shards}.npz")
+    done = dict(np.load(path)) if os.path.exists(path) else {}
+    indices = [i for i in range(len(conditions)) if i % shards == shard]
+    todo = [i for i in indices if f"i{i}" not in done]
+    log(f"{label} shard {shard}/{shards}: {len(indices)} samples, {len(todo)} to do, guidance {guidance}")
+    for start in range(0, len(todo), batch):
+        chunk = todo[start:start + batch]
+        cond = torch.from_numpy(np.stack([domain.layout.encode(conditions[i][0]) for i in chunk]))
+        noise = torch.stack([torch.randn((domain.channels, 64, 64), generator=torch.Generator().manual_seed(LIBRARY_SEED * 100003 + i))
+                             for i in chunk])
+        x = diffusion.ddim_sample(model, noise, cond, steps=STEPS, guidance=guidance).clamp(-1, 1)
+        for i, img in zip(chunk, ((x + 1) * 127.5).round().byte().numpy()):
+            done[f"i{i}"] = img
+        np.savez(path + ".tmp.npz", **done)
+        os.replace(path + ".tmp.npz", path)
+        log(f"  {label} shard {shard}: {len(done)}/{len(indices)}")
+
+
+def load_library_samples(label, count):
+    images = {}
+    for path in sorted(os.listdir(SAMPLES_DIR)):
+        if path.startswith(f"{label}-") and path.endswith(".npz"):
+            images.update(dict(np.load(os.path.join(SAMPLES_DIR, path))))
+    missing = [i for i in range(count) if f"i{i}" not in images]
+    if missing:
+        raise RuntimeError(f"{label}: {len(missing)} of {count} library samples missing (run the sampling shards first)")
+    return torch.from_numpy(np.stack([images[f"i{i}"] for i in range(count)])).float() / 127.5 - 1.0
+
+
+@torch.no_grad()
+def library_tables(critic, domain, images, conditions):
+    """Per scenario, per hazard x weather x time cell, per class: hazard accuracy (critic's argmax),
+    weather and time accuracy, median requested-vs-found box IoU."""
+    predicted = torch.cat([critic(images[i:i + 250]) for i in range(0, len(images), 250)]).numpy()
+    rows = []
+    for (p, scenario, group), vec in zip(conditions, predicted):
+        found = domain.layout.decode(vec)
+        box = domain.box_of(p)
+        iou = None
+        if box is not None:
+            iou = float(perception.box_iou(torch.tensor(box), torch.tensor(domain.box_of({**found, "hazard": p["hazard"]}))))
+        rows.append({"scenario": scenario, "group": group, "hazard": p["hazard"], "weather": p["weather"],
+                     "timeOfDay": p["timeOfDay"], "foundHazard": found["hazard"], "hazardOk": found["hazard"] == p["hazard"],
+                     "weatherOk": found["weather"] == p["weather"], "timeOk": found["timeOfDay"] == p["timeOfDay"], "iou": iou})
+
+    def summary(rs):
+        ious = [r["iou"] for r in rs if r["iou"] is not None]
+        confusions = {}
+        for r in rs:
+            if not r["hazardOk"]:
+                confusions[r["foundHazard"]] = confusions.get(r["foundHazard"], 0) + 1
+        return {"samples": len(rs), "hazard": round(float(np.mean([r["hazardOk"] for r in rs])), 4),
+                "weather": round(float(np.mean([r["weatherOk"] for r in rs])), 4),
+                "timeOfDay": round(float(np.mean([r["timeOk"] for r in rs])), 4),
+                "medianBoxIoU": round(float(np.median(ious)), 4) if ious else None,
+                "hazardMistakenFor": dict(sorted(confusions.items(), key=lambda kv: -kv[1]))}
+
+    scen = [r for r in rows if r["group"] == "scenario"]
+    cells = [r for r in rows if r["group"] == "cell"]
+    tables = {"perScenario": {}, "perCell": {}, "perClass": {}}
+    for name in dict.fromkeys(r["scenario"] for r in scen):
+        tables["perScenario"][name] = summary([r for r in scen if r["scenario"] == name])
+    for r in cells:
+        tables["perCell"].setdefault(f"{r['hazard']}|{r['weather']}|{r['timeOfDay']}", []).append(r)
+    tables["perCell"] = {k: summary(v) for k, v in tables["perCell"].items()}
+    for h in domain.layout.field("hazard")["values"]:
+        tables["perClass"][h] = summary([r for r in cells if r["hazard"] == h])
+    tables["overall"] = summary(cells)
+    tables["overallScenarios"] = summary(scen)
+    worst = sorted(tables["perCell"].items(), key=lambda kv: kv[1]["hazard"])[:10]
+    t = ISSUE17_MODEL_TARGETS
+    tables["againstTargets"] = {
+        "targets": t,
+        "hazardOverall": tables["overall"]["hazard"], "meetsHazardOverall": tables["overall"]["hazard"] >= t["hazard"],
+        "weakestClass": min(tables["perClass"].items(), key=lambda kv: kv[1]["hazard"])[0],
+        "meetsEveryClass": all(v["hazard"] >= t["hazardEveryClass"] for v in tables["perClass"].values()),
+        "cellsBelow": sum(v["hazard"] < t["hazardEveryCell"] for v in tables["perCell"].values()),
+        "meetsEveryCell": all(v["hazard"] >= t["hazardEveryCell"] for v in tables["perCell"].values()),
+        "medianBoxIoU": tables["overall"]["medianBoxIoU"],
+        "meetsMedianBoxIoU": (tables["overall"]["medianBoxIoU"] or 0) >= t["medianBoxIoU"],
+        "worstCells": {k: v["hazard"] for k, v in worst}}
+    return tables
+
+
+def library_markdown(report):
+    """Human-readable tables of a library evaluation report (models side by side)."""
+    labels = list(report["models"])
+    lines = [f"# road-hazards at the scenario library's ranges (issue 17)", "",
+             f"Judge: {report['judge']}; sampler DDIM {STEPS} steps at each model's default guidance; "
+             f"{report['perCell']} samples per hazard x weather x time cell, {report['perScenario']} per scenario. "
+             f"Command: `{report['command']}`", ""]
+    head = "| | " + " | ".join(f"{l} hazard | {l} IoU" for l in labels + ["generator"]) + " |"
+    sep = "|---" * (1 + 2 * (len(labels) + 1)) + "|"
+    def block(title, key):
+        out = [f"## {title}", "", head, sep]
+        names = list(report["models"][labels[0]][key])
+        for n in names:
+            cells = []
+            for l in labels:
+                v = report["models"][l][key][n]
+                cells += [f"{v['hazard'] * 100:.1f} %", f"{v['medianBoxIoU']:.3f}" if v["medianBoxIoU"] is not None else "-"]
+            g = report["generator"][key][n]
+            cells += [f"{g['hazard'] * 100:.1f} %", f"{g['medianBoxIoU']:.3f}" if g["medianBoxIoU"] is not None else "-"]
+            out.append(f"| {n} | " + " | ".join(cells) + " |")
+        return out + [""]
+    for l in labels + ["generator"]:
+        src = report["models"][l] if l != "generator" else report["generator"]
+        o = src["overall"]
+        lines.append(f"- **{l}**: hazard {o['hazard'] * 100:.1f} %, weather {o['weather'] * 100:.1f} %, time {o['timeOfDay'] * 100:.1f} %, "
+                     f"median IoU {o['medianBoxIoU']:.3f}; cells below 70 %: {src['againstTargets']['cellsBelow']} of {len(src['perCell'])}")
+    lines.append("")
+    lines += block("Per class (cell grid)", "perClass")
+    lines += block("Per scenario", "perScenario")
+    lines += block("Per cell (hazard | weather | time)", "perCell")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("package", choices=sorted(SIBLINGS) + sorted(CRITICS))
@@ -286,9 +469,19 @@ def main():
                              "rebuild that changed the files the figures were measured on: only a version bump)")
     parser.add_argument("--dry-run", action="store_true",
                         help="time one batch of samples, print the projected run time, write nothing")
+    parser.add_argument("--library", action="store_true",
+                        help="road-hazards: judge at the scenario library's ranges (issue 17); with --sample-only "
+                             "[--shard i/n] draw the samples, otherwise judge every --compare label's samples")
+    parser.add_argument("--sample-only", action="store_true")
+    parser.add_argument("--shard", default="0/1")
+    parser.add_argument("--label", help="--library: the samples' label (default: the package version in models/)")
+    parser.add_argument("--checkpoint", help="--library: diffusion checkpoint dir (default training/checkpoints/<package>)")
+    parser.add_argument("--compare", nargs="+", help="--library: labels to judge side by side (first = baseline)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     name = args.package
+    if args.library:
+        return library_main(args)
     _, domain = PACKAGES[name]
     if args.manifest_only:
         apply_report(os.path.join(REPORTS_DIR, f"{name}-eval.json"))
@@ -390,6 +583,55 @@ def main():
     json.dump(report, open(report_path, "w"), indent=2)
     apply_report(report_path)
     log(f"wrote {report_path} in {time.time() - started:.0f}s")
+
+
+def library_main(args):
+    name = args.package
+    _, domain = PACKAGES[name]
+    log = lambda msg: print(f"{time.strftime('%H:%M:%S')} [{name} library eval] {msg}", flush=True)  # noqa: E731
+    conditions = library_conditions(domain)
+    manifest = json.load(open(os.path.join(package.MODELS_DIR, name, "model.json")))
+    if args.sample_only:
+        shard, shards = (int(v) for v in args.shard.split("/"))
+        label = args.label or manifest["version"]
+        model, step, _ = diffusion.load_trained(domain, args.checkpoint or os.path.join(CHECKPOINTS, name))
+        guidance = args.guidance or manifest["defaults"]["guidance"]
+        library_sample(model, domain, conditions, guidance, label, shard, shards, log)
+        meta = os.path.join(SAMPLES_DIR, f"{label}.json")
+        json.dump({"label": label, "checkpointStep": int(step), "guidance": guidance, "checkpoint": args.checkpoint}, open(meta, "w"))
+        return
+    critic_name = SIBLINGS[name][1]
+    critic, critic_step, _ = perception.load_trained("critic", domain, os.path.join(CHECKPOINTS, critic_name))
+    labels = args.compare or [manifest["version"]]
+    report = {"model": name, "judge": f"{critic_name} (checkpoint step {critic_step})", "perCell": LIBRARY_PER_CELL,
+              "perScenario": LIBRARY_PER_SCENARIO, "sampler": "ddim", "steps": STEPS, "librarySeed": LIBRARY_SEED,
+              "command": f"python3 training/evaluate.py {name} --library --compare {' '.join(labels)}",
+              "models": {}, "meta": {}}
+    for label in labels:
+        images = load_library_samples(label, len(conditions))
+        report["models"][label] = library_tables(critic, domain, images, conditions)
+        meta = os.path.join(SAMPLES_DIR, f"{label}.json")
+        report["meta"][label] = json.load(open(meta)) if os.path.exists(meta) else {}
+        log(f"{label}: {report['models'][label]['overall']} per class "
+            + str({k: v['hazard'] for k, v in report['models'][label]['perClass'].items()}))
+    real = render_images(domain, [c for c, _, _ in conditions], LIBRARY_SEED)
+    report["generator"] = library_tables(critic, domain, real, conditions)
+    log(f"generator renders: {report['generator']['overall']}")
+    os.makedirs(REPORTS_DIR, exist_ok=True)
+    path = os.path.join(REPORTS_DIR, f"{name}-library-eval.json")
+    json.dump(report, open(path, "w"), indent=2)
+    open(os.path.join(REPORTS_DIR, f"{name}-library-eval.md"), "w").write(library_markdown(report))
+    log(f"wrote {path} and the .md tables")
+    current = manifest["version"]
+    if current in report["models"]:
+        # The shipped version's own figures at the library's ranges go into its manifest.
+        t = report["models"][current]
+        update_manifest(os.path.join(package.MODELS_DIR, name, "model.json"), {
+            "libraryRanges": {"report": os.path.relpath(path, os.path.dirname(TRAINING_DIR)), "judge": report["judge"],
+                              "sampler": "ddim", "steps": STEPS, "guidance": report["meta"].get(current, {}).get("guidance"),
+                              "samples": t["overall"]["samples"], "overall": t["overall"],
+                              "perClass": {k: v["hazard"] for k, v in t["perClass"].items()},
+                              "againstTargets": t["againstTargets"]}}, merge=True)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,12 @@
 
 Packages: road-hazards, brain-mri (diffusion); road-detector, brain-detector; road-critic, brain-critic.
 Trains on procedural generator data (checkpoints in training/checkpoints/<package>/, resumed
-if present; --minutes is the whole budget, resumed time included), then exports ONNX, writes
+if present; --minutes is the budget of the run, its resumed time included: a run that starts from
+weights recovered from a shipped package with --init-from-onnx starts its clock at 0, while the
+step count and wall time in the provenance keep adding up), then exports ONNX, writes
 models/<package>/ and test/fixtures/<package>/. --init-from-onnx resumes from the shipped package.
+Checkpoints are written atomically every 100 steps, so --package-only can export the latest one
+while a run goes on; a critic also keeps best.pt, its best held-out checkpoint, which is exported.
 """
 import argparse
 import os

@@ -1,43 +1,109 @@
 """Procedural road scenes with a labelled hazard (the automotive training domain).
 
 Every scene is drawn from its condition: hazard class, weather, time of day and the
-hazard's bounding box (fractions of the image). The box is exact ground truth: the
-hazard is drawn to fill it. Rendering is at 2x and box-filtered down to the output
+hazard's bounding box (fractions of the image). The box is exact ground truth: the drawn
+hazard touches all four sides of it. Rendering is at 2x and box-filtered down to the output
 size, so edges are anti-aliased. Images are float32 RGB in [0, 1], shape [3, H, W].
+
+Generator version 2 (issue 17): the class no longer follows from the box shape. Version 1 tied
+each class to one aspect and height (ASPECT, HEIGHT_AT_NEAR below) and stretched a fixed drawing
+into the box, so a model or critic could learn "tall = pedestrian, wide = animal" and fail on the
+library's boxes (a cyclist box 0.08-0.16 x 0.12-0.26 is a pedestrian's shape in version 1). Now:
+- every class is drawn over every box size and aspect that is plausible for it and that the
+  scenario library asks for (LIBRARY_BOXES, copied from scenarios/*.yaml), plus boxes with another
+  class's typical shape (draw_condition's `shape="mismatched"`, also used to test critics);
+- the drawing is not stretched: each class keeps its natural proportions and its parts adapt to
+  the box (a cyclist is seen from behind in a narrow box and from the side in a wide one; a
+  vehicle from behind, or from the side when the box is long; an animal keeps leg and head size
+  and its body takes the length; a pedestrian's stance and arms widen; cones stand side by side in
+  a wide box; debris is a tyre or crate when tall, a scattered pile when flat). Each drawing still
+  touches all four sides of the box, so the box stays tight ground truth (centring a naturally
+  shaped object inside a wrongly shaped box would leave empty margins and break the label).
 """
 import numpy as np
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 HAZARDS = ["none", "pedestrian", "cyclist", "animal", "debris", "cone", "vehicle"]
 WEATHERS = ["clear", "rain", "fog", "snow"]
 TIMES_OF_DAY = ["day", "dusk", "night"]
 
-# Width / height of each hazard's box: pedestrians are tall, debris is low and wide.
+# Each class's *typical* box (version 1's only box): width / height, and the box height relative to
+# the height it would have at the bottom of the image. Used for "natural" and "mismatched" boxes.
 ASPECT = {"pedestrian": (0.35, 0.5), "cyclist": (0.6, 0.9), "animal": (1.1, 1.6),
           "debris": (1.6, 2.6), "cone": (0.5, 0.7), "vehicle": (1.1, 1.5)}
-# Box height relative to the height it would have at the bottom of the image.
 HEIGHT_AT_NEAR = {"pedestrian": 0.75, "cyclist": 0.7, "animal": 0.45,
                   "debris": 0.18, "cone": 0.3, "vehicle": 0.7}
+# Aspects each class is plausibly seen at (views, stances, several cones, flat or upright debris).
+PLAUSIBLE_ASPECT = {"pedestrian": (0.2, 0.9), "cyclist": (0.3, 2.0), "animal": (0.5, 2.6),
+                    "debris": (0.6, 3.6), "cone": (0.3, 1.6), "vehicle": (0.7, 3.2)}
+# The automotive scenario library's box ranges (scenarios/*.yaml): per class, (w, h) ranges
+# [wmin, wmax, hmin, hmax]; a "scaled" width (deer-on-road-any-conditions: hazardW = hazardH x
+# 1.1..1.6) is written as ("scaled", hmin, hmax, fmin, fmax). small-distant-hazards-sweep applies to every class.
+SMALL_DISTANT = (0.03, 0.06, 0.03, 0.08)
+LIBRARY_BOXES = {
+    "pedestrian": [(0.04, 0.06, 0.09, 0.14), (0.06, 0.1, 0.16, 0.3), (0.05, 0.09, 0.12, 0.24), SMALL_DISTANT],
+    "cyclist": [(0.08, 0.16, 0.12, 0.26), SMALL_DISTANT],
+    "animal": [(0.1, 0.2, 0.08, 0.16), (0.1, 0.22, 0.1, 0.2), ("scaled", 0.06, 0.35, 1.1, 1.6), SMALL_DISTANT],
+    "debris": [(0.06, 0.14, 0.04, 0.08), (0.05, 0.1, 0.03, 0.06), SMALL_DISTANT],
+    "cone": [(0.04, 0.08, 0.06, 0.12), SMALL_DISTANT],
+    "vehicle": [(0.15, 0.3, 0.1, 0.2), SMALL_DISTANT],
+}
+SHAPES = ("natural", "library", "plausible", "mismatched")
+SHAPE_WEIGHTS = (0.3, 0.35, 0.2, 0.15)
 
 SKY = {"day": ([0.35, 0.55, 0.85], [0.7, 0.82, 0.95]),
        "dusk": ([0.25, 0.2, 0.45], [0.95, 0.55, 0.3]),
        "night": ([0.01, 0.01, 0.04], [0.05, 0.06, 0.12])}
 
 
-def draw_condition(rng, hazard=None, weather=None, time_of_day=None):
-    """Draws a condition; the box is placed on or beside the road, sized by perspective."""
+def draw_box(rng, kind, shape):
+    """(w, h, bottom) of a box for class kind; shape is one of SHAPES."""
+    bottom = rng.uniform(0.56, 0.98)
+    depth = (bottom - 0.45) / 0.55
+    if shape == "library":
+        entry = LIBRARY_BOXES[kind][rng.integers(len(LIBRARY_BOXES[kind]))]
+        if entry[0] == "scaled":
+            h = rng.uniform(entry[1], entry[2])
+            w = h * rng.uniform(entry[3], entry[4])
+        else:
+            w, h = rng.uniform(entry[0], entry[1]), rng.uniform(entry[2], entry[3])
+        # The library puts box centres at 0.5..0.8 (and the feet below the horizon).
+        cy = rng.uniform(max(0.5, 0.49 + h / 2), 0.82)
+        return float(w), float(h), float(min(cy + h / 2, 0.99))
+    if shape == "plausible":
+        lo, hi = PLAUSIBLE_ASPECT[kind]
+        aspect = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        h = HEIGHT_AT_NEAR[kind] * depth * rng.uniform(0.5, 1.5)
+        if aspect > 1.5:   # a long object is a low one (a vehicle side-on, a cyclist side-on)
+            h *= 1.5 / aspect ** 0.5 / 1.22
+    else:
+        like = kind
+        if shape == "mismatched":
+            others = [k for k in ASPECT if k != kind]
+            like = others[rng.integers(len(others))]
+        h = HEIGHT_AT_NEAR[like] * depth * rng.uniform(0.8, 1.2)
+        aspect = rng.uniform(*ASPECT[like])
+    h = float(np.clip(h, 0.03, 0.7))
+    w = float(np.clip(h * aspect, 0.03, 0.7))
+    return w, h, bottom
+
+
+def draw_condition(rng, hazard=None, weather=None, time_of_day=None, shape=None):
+    """Draws a condition; the box is placed on or beside the road. shape (default: drawn with
+    SHAPE_WEIGHTS): "natural" (the class's typical box, sized by perspective), "library" (the
+    scenario library's ranges for the class), "plausible" (any aspect plausible for the class),
+    "mismatched" (another class's typical box: for testing that class comes from the pixels)."""
     hazard = hazard if hazard is not None else HAZARDS[rng.integers(len(HAZARDS))]
     weather = weather if weather is not None else WEATHERS[rng.integers(len(WEATHERS))]
     time_of_day = time_of_day if time_of_day is not None else TIMES_OF_DAY[rng.integers(len(TIMES_OF_DAY))]
     kind = hazard if hazard != "none" else HAZARDS[1 + rng.integers(len(HAZARDS) - 1)]
-    # The box bottom sits on the ground between just below the horizon and the image bottom.
-    bottom = rng.uniform(0.56, 0.98)
-    depth = (bottom - 0.45) / 0.55
-    h = np.clip(HEIGHT_AT_NEAR[kind] * depth * rng.uniform(0.8, 1.2), 0.05, 0.7)
-    w = np.clip(h * rng.uniform(*ASPECT[kind]), 0.04, 0.7)
+    if shape is None:
+        shape = SHAPES[rng.choice(len(SHAPES), p=SHAPE_WEIGHTS)]
+    w, h, bottom = draw_box(rng, kind, shape)
+    depth = float(np.clip((bottom - 0.45) / 0.55, 0.05, 1))
     cy = bottom - h / 2
-    cx = rng.uniform(0.5 - 0.35 * depth, 0.5 + 0.35 * depth)
+    cx = rng.uniform(0.5 - 0.38 * depth - 0.05, 0.5 + 0.38 * depth + 0.05)
     cx = float(np.clip(cx, w / 2, 1 - w / 2))
     return {"hazard": hazard, "weather": weather, "timeOfDay": time_of_day,
             "hazardCx": float(cx), "hazardCy": float(np.clip(cy, h / 2, 1 - h / 2)),
@@ -60,58 +126,189 @@ def _rect(X, Y, x0, y0, x1, y1, soft):
             * np.clip((Y - y0) / soft, 0, 1) * np.clip((y1 - Y) / soft, 0, 1))
 
 
+def _bar(X, Y, xa, ya, xb, yb, half_width, soft=0.6):
+    """A thick line segment from (xa, ya) to (xb, yb), pixel units."""
+    dx, dy = xb - xa, yb - ya
+    length2 = max(dx * dx + dy * dy, 1e-6)
+    t = np.clip(((X - xa) * dx + (Y - ya) * dy) / length2, 0, 1)
+    d = np.hypot(X - (xa + t * dx), Y - (ya + t * dy))
+    return np.clip((half_width - d) / soft + 0.5, 0, 1)
+
+
 def _draw_hazard(img, X, Y, kind, box, rng, s):
-    """Draws the hazard inside box (x0, y0, x1, y1 in pixels); returns its silhouette mask."""
+    """Draws the hazard so that it touches all four sides of box (x0, y0, x1, y1 in pixels),
+    at its natural proportions with parts adapted to the box; returns (silhouette, lights), lights
+    being the mask of lamps that stay bright at night."""
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
-    u, v = (X - x0) / w, (Y - y0) / h  # box-local coordinates, 0..1
+    cx = (x0 + x1) / 2
+    aspect = w / h
+    sp = 0.6                                 # edge softness in pixels (2x render)
     silhouette = np.zeros_like(X)
+    lights = np.zeros_like(X)
+
     def put(mask, color):
         nonlocal silhouette
         _mix(img, mask, color)
         silhouette = np.maximum(silhouette, mask)
+
+    def R(a, b, c, d):
+        return _rect(X, Y, a, b, c, d, sp)
+
+    def E(ex, ey, rx, ry):
+        return _ellipse(X, Y, ex, ey, max(rx, 0.5), max(ry, 0.5), 0.35)
+
     if kind == "pedestrian":
-        coat = rng.choice([[0.8, 0.1, 0.1], [0.1, 0.3, 0.8], [0.9, 0.8, 0.1], [0.2, 0.6, 0.3]])
-        put(_ellipse(u, v, 0.5, 0.1, 0.22, 0.1, 0.3), [0.85, 0.65, 0.5])          # head
-        put(_rect(u, v, 0.12, 0.2, 0.88, 0.6, 0.08), coat)                         # torso
-        put(_rect(u, v, 0.15, 0.58, 0.45, 1.0, 0.08), [0.15, 0.15, 0.25])          # legs
-        put(_rect(u, v, 0.55, 0.58, 0.85, 1.0, 0.08), [0.15, 0.15, 0.25])
+        coat = rng.choice([[0.8, 0.1, 0.1], [0.1, 0.3, 0.8], [0.9, 0.8, 0.1], [0.2, 0.6, 0.3], [0.85, 0.85, 0.85]])
+        skin, trousers = [0.85, 0.65, 0.5], [0.15, 0.15, 0.25]
+        bw = min(w, 0.42 * h)                          # body width at natural proportions
+        put(R(cx - 0.38 * bw, y0 + 0.19 * h, cx + 0.38 * bw, y0 + 0.6 * h), coat)                 # torso
+        leg_w = max(0.14 * bw, 0.9)
+        if w <= bw * 1.05:
+            put(R(cx - 0.36 * bw, y0 + 0.58 * h, cx - 0.04 * bw, y1), trousers)
+            put(R(cx + 0.04 * bw, y0 + 0.58 * h, cx + 0.36 * bw, y1), trousers)
+            put(R(x0, y0 + 0.2 * h, x0 + 0.14 * bw + 0.5, y0 + 0.55 * h), coat)                   # arms at the sides
+            put(R(x1 - 0.14 * bw - 0.5, y0 + 0.2 * h, x1, y0 + 0.55 * h), coat)
+        else:
+            # A wider box: walking stride (feet apart) and arms out, up to the box's sides.
+            stride = min(w / 2, 0.45 * h) - leg_w
+            put(_bar(X, Y, cx - 0.15 * bw, y0 + 0.6 * h, cx - stride, y1 - leg_w, leg_w), trousers)
+            put(_bar(X, Y, cx + 0.15 * bw, y0 + 0.6 * h, cx + stride, y1 - leg_w, leg_w), trousers)
+            put(R(cx - stride - leg_w, y1 - 2 * leg_w, cx - stride + leg_w, y1), trousers)
+            put(R(cx + stride - leg_w, y1 - 2 * leg_w, cx + stride + leg_w, y1), trousers)
+            arm_w = max(0.06 * h, 0.7)
+            hand = max(0.05 * h, 0.8)
+            put(_bar(X, Y, cx, y0 + 0.25 * h, x0 + hand, y0 + 0.3 * h, arm_w), coat)
+            put(_bar(X, Y, cx, y0 + 0.25 * h, x1 - hand, y0 + 0.3 * h, arm_w), coat)
+            put(E(x0 + hand, y0 + 0.3 * h, hand, hand), skin)
+            put(E(x1 - hand, y0 + 0.3 * h, hand, hand), skin)
+        put(E(cx, y0 + 0.1 * h, min(0.24 * bw, 0.1 * h) + 0.3, 0.1 * h), skin)                   # head
     elif kind == "cyclist":
-        frame = rng.choice([[0.9, 0.2, 0.2], [0.2, 0.8, 0.3], [0.2, 0.4, 0.9]])
-        for cx in (0.2, 0.8):
-            ring = _ellipse(u, v, cx, 0.8, 0.2, 0.2, 0.4) * (1 - _ellipse(u, v, cx, 0.8, 0.13, 0.13, 0.4))
-            put(ring, [0.08, 0.08, 0.08])
-        put(_rect(u, v, 0.2, 0.55, 0.8, 0.65, 0.1), frame)
-        put(_rect(u, v, 0.38, 0.15, 0.62, 0.6, 0.1), [0.95, 0.85, 0.2])           # rider, hi-vis
-        put(_ellipse(u, v, 0.5, 0.08, 0.12, 0.08, 0.3), [0.85, 0.65, 0.5])
+        frame = rng.choice([[0.9, 0.2, 0.2], [0.2, 0.8, 0.3], [0.2, 0.4, 0.9], [0.85, 0.85, 0.85]])
+        hivis, skin, tyre = [0.95, 0.85, 0.2], [0.85, 0.65, 0.5], [0.06, 0.06, 0.06]
+        head_r = min(0.08 * h, 0.25 * w)
+        if aspect < 0.75:
+            # Seen from behind: one wheel edge-on, handlebar across the box, rider above it.
+            wheel_w = max(min(0.1 * h, 0.3 * w), 1.0)
+            put(E(cx, y1 - 0.22 * h, wheel_w, 0.22 * h), tyre)
+            put(R(x0, y0 + 0.44 * h, x1, y0 + 0.44 * h + max(0.06 * h, 1.2)), [0.2, 0.2, 0.2])                      # handlebar
+            rw = min(0.6 * w, 0.3 * h)
+            put(R(cx - rw / 2, y0 + 0.14 * h, cx + rw / 2, y0 + 0.52 * h), hivis)                   # back, hi-vis
+            put(R(cx - rw / 2, y0 + 0.5 * h, cx - rw / 2 + max(0.22 * rw, 0.7), y0 + 0.72 * h), [0.15, 0.15, 0.25])
+            put(R(cx + rw / 2 - max(0.22 * rw, 0.7), y0 + 0.5 * h, cx + rw / 2, y0 + 0.72 * h), [0.15, 0.15, 0.25])
+            put(R(cx - 0.15 * wheel_w, y0 + 0.5 * h, cx + 0.15 * wheel_w + 0.5, y1 - 0.3 * h), frame)
+        else:
+            # Side-on: two wheels at the bottom corners, frame, rider leaning to the handlebar.
+            r = min(0.26 * w, 0.34 * h)
+            flip = rng.random() < 0.5
+            for wx in (x0 + r, x1 - r):
+                ring = E(wx, y1 - r, r, r) * (1 - _ellipse(X, Y, wx, y1 - r, 0.62 * r, 0.62 * r, 0.35))
+                put(ring, tyre)
+            fw = max(0.06 * h, 0.9)
+            seat_x = cx - 0.15 * w if not flip else cx + 0.15 * w
+            bar_x = x1 - r * 1.1 if not flip else x0 + r * 1.1
+            put(_bar(X, Y, x0 + r, y1 - r, cx, y1 - r, fw), frame)
+            put(_bar(X, Y, cx, y1 - r, x1 - r, y1 - r, fw), frame)
+            put(_bar(X, Y, cx, y1 - r, seat_x, y1 - 2.1 * r, fw), frame)
+            put(_bar(X, Y, x1 - r if not flip else x0 + r, y1 - r, bar_x, y1 - 2.2 * r, fw), frame)
+            top = y0 + 2 * head_r
+            put(_bar(X, Y, seat_x, y1 - 2.2 * r, cx, top + 0.1 * h, max(0.1 * h, 0.8)), hivis)       # rider's back
+            put(_bar(X, Y, cx, top + 0.15 * h, bar_x, y1 - 2.2 * r, max(0.04 * h, 0.6)), hivis)      # arm
+            put(_bar(X, Y, seat_x, y1 - 2.1 * r, cx, y1 - r, max(0.05 * h, 0.7)), [0.15, 0.15, 0.25])  # leg
+            put(E(cx + (0.05 * w if not flip else -0.05 * w), y0 + head_r, head_r, head_r), skin)
+            return silhouette, lights
+        put(E(cx, y0 + head_r, head_r, head_r), skin)
     elif kind == "animal":
-        fur = rng.choice([[0.45, 0.3, 0.15], [0.6, 0.45, 0.3], [0.3, 0.2, 0.12]])
-        put(_ellipse(u, v, 0.45, 0.45, 0.38, 0.22, 0.3), fur)                      # body
-        put(_ellipse(u, v, 0.88, 0.25, 0.12, 0.13, 0.3), fur)                      # head
-        for lx in (0.15, 0.3, 0.58, 0.72):
-            put(_rect(u, v, lx, 0.55, lx + 0.08, 1.0, 0.1), fur)
+        fur = rng.choice([[0.45, 0.3, 0.15], [0.6, 0.45, 0.3], [0.3, 0.2, 0.12], [0.5, 0.4, 0.3]])
+        flip = rng.random() < 0.5
+        hs = min(0.3 * h, 0.32 * w)                       # head size keeps its natural scale
+        hx = x1 - hs / 2 if not flip else x0 + hs / 2     # head at the front, up top
+        body_x0, body_x1 = (x0, x1 - 0.45 * hs) if not flip else (x0 + 0.45 * hs, x1)
+        body_y, body_ry = y0 + 0.45 * h, 0.19 * h
+        bl = body_x1 - body_x0
+        put(E((body_x0 + body_x1) / 2, body_y, bl / 2, body_ry), fur)                                  # body
+        neck_x = body_x1 - 0.12 * bl if not flip else body_x0 + 0.12 * bl
+        put(_bar(X, Y, neck_x, body_y, hx, y0 + hs * 0.55, max(0.09 * h, 0.7)), fur)                  # neck
+        put(E(hx, y0 + hs * 0.6, hs / 2, hs * 0.4), fur)                                               # head
+        ear_x = hx - 0.2 * hs if not flip else hx + 0.2 * hs
+        put(E(ear_x, y0 + hs * 0.18, 0.14 * hs, 0.18 * hs), fur)                                       # ear
+        leg_w = max(min(0.045 * h, 0.08 * bl), 0.9)
+        for f in (0.12, 0.3, 0.68, 0.86):
+            lx = body_x0 + f * bl
+            put(R(lx - leg_w, body_y, lx + leg_w, y1), [c * 0.85 for c in fur])                        # legs
     elif kind == "debris":
-        grey = rng.uniform(0.25, 0.5)
-        for _ in range(4):
-            cx, cy = rng.uniform(0.2, 0.8), rng.uniform(0.45, 0.7)
-            put(_ellipse(u, v, cx, cy, rng.uniform(0.15, 0.3), rng.uniform(0.25, 0.35), 0.3),
-                [grey * 1.1, grey, grey * 0.8])
-        put(_rect(u, v, 0.05, 0.6, 0.95, 0.95, 0.1), [grey * 0.9, grey * 0.8, grey * 0.6])
+        grey = rng.uniform(0.22, 0.5)
+        tint = rng.choice([[1.1, 1.0, 0.8], [1.0, 1.0, 1.0], [1.2, 0.95, 0.7]])
+        col = [grey * t for t in tint]
+        if aspect < 1.2 and rng.random() < 0.7:
+            if rng.random() < 0.55:
+                # A tyre standing on its tread, seen at an angle.
+                put(E(cx, (y0 + y1) / 2, w / 2, h / 2), [0.07, 0.07, 0.07])
+                put(E(cx, (y0 + y1) / 2, 0.28 * w, 0.3 * h), [0.35, 0.35, 0.37])
+                put(E(cx, (y0 + y1) / 2, 0.16 * w, 0.17 * h), [0.1, 0.1, 0.1])
+            else:
+                # A crate or box with slats.
+                wood = [0.5 * grey / 0.35, 0.38 * grey / 0.35, 0.22 * grey / 0.35]
+                put(R(x0, y0, x1, y1), wood)
+                for f in (0.33, 0.66):
+                    _mix(img, R(x0, y0 + f * h - 0.04 * h - 0.3, x1, y0 + f * h + 0.04 * h + 0.3), [c * 0.6 for c in wood])
+        else:
+            # A scattered pile, low and irregular, touching the four sides.
+            rx = min(0.3 * w, 0.7 * h)
+            put(E(x0 + rx * 0.9, y1 - 0.35 * h, rx * 0.9, 0.35 * h), col)
+            put(E(x1 - rx * 0.8, y1 - 0.3 * h, rx * 0.8, 0.3 * h), [c * 0.9 for c in col])
+            px = rng.uniform(x0 + 0.3 * w, x1 - 0.3 * w)
+            put(E(px, y0 + 0.5 * h, min(0.25 * w, 0.8 * h), 0.5 * h), [c * 1.1 for c in col])
+            for _ in range(3):
+                qx = rng.uniform(x0 + 0.15 * w, x1 - 0.15 * w)
+                put(E(qx, y1 - 0.25 * h, rng.uniform(0.08, 0.18) * w, 0.25 * h), [c * rng.uniform(0.7, 1.2) for c in col])
+            put(R(x0 + 0.1 * w, y1 - 0.2 * h, x1 - 0.1 * w, y1), [c * 0.75 for c in col])
     elif kind == "cone":
-        tri = np.clip((1 - np.abs(u - 0.5) * 2 / np.clip(v, 0.05, 1) * 0.6) / 0.1, 0, 1) * (v >= 0) * (v < 0.88) * (u >= 0) * (u <= 1)
-        put(tri, [1.0, 0.45, 0.05])
-        put(tri * _rect(u, v, 0, 0.4, 1, 0.55, 0.05), [0.95, 0.95, 0.95])          # reflective band
-        put(_rect(u, v, 0.0, 0.85, 1.0, 1.0, 0.08), [0.9, 0.4, 0.05])             # base
+        n = int(np.clip(round(aspect / 0.8), 1, 4))       # a wide box holds several cones side by side
+        cw = w / n
+        for i in range(n):
+            c0 = x0 + i * cw
+            ccx = c0 + cw / 2
+            body = min(cw, 0.75 * h)                      # a cone's natural width
+            v = (Y - y0) / h
+            half = (0.08 + 0.42 * np.clip(v, 0, 1)) * body
+            tri = np.clip((half - np.abs(X - ccx)) / sp + 0.5, 0, 1) * (v >= 0) * (v < 0.9)
+            put(tri, [1.0, 0.45, 0.05])
+            put(tri * R(c0, y0 + 0.4 * h, c0 + cw, y0 + 0.55 * h), [0.95, 0.95, 0.95])              # reflective band
+            put(R(c0 + 0.02 * cw if n > 1 else c0, y0 + 0.86 * h, c0 + cw - (0.02 * cw if n > 1 else 0), y1), [0.9, 0.4, 0.05])
     elif kind == "vehicle":
-        paint = rng.choice([[0.7, 0.1, 0.1], [0.8, 0.8, 0.8], [0.1, 0.2, 0.5], [0.2, 0.2, 0.2], [0.9, 0.9, 0.3]])
-        put(_rect(u, v, 0.0, 0.35, 1.0, 0.88, 0.05), paint)                        # body
-        put(_rect(u, v, 0.15, 0.0, 0.85, 0.4, 0.05), paint)                        # cabin
-        put(_rect(u, v, 0.22, 0.07, 0.78, 0.35, 0.05), [0.15, 0.2, 0.25])          # rear window
-        put(_rect(u, v, 0.05, 0.85, 0.25, 1.0, 0.05), [0.05, 0.05, 0.05])          # tyres
-        put(_rect(u, v, 0.75, 0.85, 0.95, 1.0, 0.05), [0.05, 0.05, 0.05])
-        put(_rect(u, v, 0.03, 0.45, 0.18, 0.6, 0.05), [1.0, 0.15, 0.1])            # tail lights
-        put(_rect(u, v, 0.82, 0.45, 0.97, 0.6, 0.05), [1.0, 0.15, 0.1])
-    return silhouette
+        paint = rng.choice([[0.7, 0.1, 0.1], [0.8, 0.8, 0.8], [0.1, 0.2, 0.5], [0.2, 0.2, 0.2], [0.9, 0.9, 0.3], [0.2, 0.45, 0.25]])
+        glass, black, red = [0.15, 0.2, 0.25], [0.05, 0.05, 0.05], [1.0, 0.15, 0.1]
+        if aspect <= 1.8:
+            # From behind: car (wide), van or lorry (narrower, taller cabin).
+            cabin = 0.4 if aspect > 1.0 else 0.5
+            put(R(x0, y0 + (cabin - 0.05) * h, x1, y0 + 0.88 * h), paint)                            # body
+            inset = 0.15 if aspect > 1.0 else 0.04
+            put(R(x0 + inset * w, y0, x1 - inset * w, y0 + cabin * h), paint)                        # cabin
+            put(R(x0 + (inset + 0.07) * w, y0 + 0.07 * h, x1 - (inset + 0.07) * w, y0 + (cabin - 0.06) * h), glass)
+            put(R(x0 + 0.05 * w, y0 + 0.85 * h, x0 + 0.25 * w, y1), black)                          # tyres
+            put(R(x1 - 0.25 * w, y0 + 0.85 * h, x1 - 0.05 * w, y1), black)
+            tl = R(x0 + 0.03 * w, y0 + 0.56 * h, x0 + 0.18 * w, y0 + 0.68 * h) + R(x1 - 0.18 * w, y0 + 0.56 * h, x1 - 0.03 * w, y0 + 0.68 * h)
+            put(tl, red)
+            lights = tl
+        else:
+            # Side-on: long body, cabin with side windows, two wheels, a lamp at each end.
+            flip = rng.random() < 0.5
+            r = min(0.2 * h, 0.1 * w)
+            put(R(x0, y0 + 0.38 * h, x1, y1 - 0.9 * r), paint)
+            c0, c1 = (x0 + 0.22 * w, x0 + 0.75 * w) if not flip else (x0 + 0.25 * w, x0 + 0.78 * w)
+            put(R(c0, y0, c1, y0 + 0.42 * h), paint)
+            mid = (c0 + c1) / 2
+            put(R(c0 + 0.04 * w, y0 + 0.08 * h, mid - 0.015 * w, y0 + 0.36 * h), glass)
+            put(R(mid + 0.015 * w, y0 + 0.08 * h, c1 - 0.04 * w, y0 + 0.36 * h), glass)
+            for wx in (x0 + 0.2 * w, x1 - 0.2 * w):
+                put(E(wx, y1 - r, r, r), black)
+            rear = R(x0, y0 + 0.45 * h, x0 + 0.04 * w + 0.5, y0 + 0.6 * h) if not flip else R(x1 - 0.04 * w - 0.5, y0 + 0.45 * h, x1, y0 + 0.6 * h)
+            front = R(x1 - 0.04 * w - 0.5, y0 + 0.45 * h, x1, y0 + 0.6 * h) if not flip else R(x0, y0 + 0.45 * h, x0 + 0.04 * w + 0.5, y0 + 0.6 * h)
+            put(rear, red)
+            put(front, [1.0, 0.95, 0.7])
+            lights = rear
+    return silhouette, lights
 
 
 def render(cond, rng, size=64):
@@ -156,14 +353,14 @@ def render(cond, rng, size=64):
     _mix(img, edges + middle, marking, 0.9)
 
     # Hazard, drawn into its box.
-    hazard_mask = np.zeros_like(X)
+    hazard_mask = lamps = np.zeros_like(X)
     box = None
     if cond["hazard"] != "none":
         cx, cy, w, h = (cond[k] * s for k in ("hazardCx", "hazardCy", "hazardW", "hazardH"))
         box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
         shadow = _ellipse(X, Y, cx, box[3], w * 0.55, h * 0.06 + 1, 0.5) * ground
         _mix(img, shadow, [0.05, 0.05, 0.05], 0.5)
-        hazard_mask = _draw_hazard(img, X, Y, cond["hazard"], box, rng, s)
+        hazard_mask, lamps = _draw_hazard(img, X, Y, cond["hazard"], box, rng, s)
 
     # Lighting: dusk dims the scene; at night only headlights and street lights reach it.
     if tod != "day":
@@ -189,9 +386,7 @@ def render(cond, rng, size=64):
             light += (1.3 if tod == "night" else 0.5) * beam * depth ** 1.5 * ground
         img *= np.clip(light, 0, 1.8)[None]
         if tod == "night" and box is not None and cond["hazard"] == "vehicle":
-            _mix(img, hazard_mask * _rect((X - box[0]) / (box[2] - box[0]), (Y - box[1]) / (box[3] - box[1]),
-                                           0.0, 0.4, 1.0, 0.65, 0.05)
-                 * (np.abs((X - box[0]) / (box[2] - box[0]) - 0.5) > 0.3), [1.0, 0.2, 0.1])
+            _mix(img, np.clip(lamps, 0, 1), [1.0, 0.2, 0.1])     # lamps stay lit
 
     # Weather on top of the lit scene.
     if weather == "fog":

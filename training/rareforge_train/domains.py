@@ -79,15 +79,17 @@ class Domain:
         return [v for v in self.layout.field(self.class_field)["values"] if v != "none"]
 
     def draw(self, rng, **fixed):
-        return self.generator.draw_condition(rng, **fixed)
+        return self.generator.draw_condition(rng, **{k: v for k, v in fixed.items() if v is not None})
 
     def render(self, params, rng, size=64):
         return self.generator.render(params, rng, size)
 
-    def dataset(self, count, seed, size=64):
-        """Images (uint8 [N,C,S,S]) and condition params, cached under training/data/."""
+    def dataset(self, count, seed, size=64, shape=None):
+        """Images (uint8 [N,C,S,S]) and condition params, cached under training/data/. shape (road only):
+        draw every box with that shape kind (e.g. "mismatched"); default: the generator's mixture."""
         os.makedirs(DATA_DIR, exist_ok=True)
-        path = os.path.join(DATA_DIR, f"{self.name}-v{self.generator.GENERATOR_VERSION}-s{seed}-n{count}-{size}.npz")
+        tag = f"-{shape}" if shape else ""
+        path = os.path.join(DATA_DIR, f"{self.name}-v{self.generator.GENERATOR_VERSION}-s{seed}-n{count}-{size}{tag}.npz")
         if os.path.exists(path):
             data = np.load(path, allow_pickle=True)
             return data["images"], list(data["params"])
@@ -95,7 +97,7 @@ class Domain:
         images = np.zeros((count, self.channels, size, size), np.uint8)
         params, started = [], time.time()
         for i in range(count):
-            p = self.draw(rng)
+            p = self.draw(rng, shape=shape)
             images[i] = np.round(self.render(p, rng, size) * 255)
             params.append(p)
         np.savez(path, images=images, params=np.array(params, dtype=object))

@@ -182,32 +182,113 @@ def augment_for_critic(x, gen):
     return x + torch.randn(x.shape, generator=gen) * (torch.rand(b, 1, 1, 1, generator=gen) * 0.08)
 
 
+def augment_like_samples(x, gen):
+    """The critic's training augmentation (issue 17): on top of augment_for_critic's blur and noise,
+    the artefacts of diffusion samples: colour and contrast drift, low-frequency blotches and slight
+    blockiness (a 2x2 average, partly blended). x: model space [-1, 1]; each applied to part of the batch."""
+    b = x.shape[0]
+    x = augment_for_critic(x, gen)
+    u = (x + 1) / 2
+
+    def pick(p):
+        return (torch.rand(b, 1, 1, 1, generator=gen) < p).float()
+
+    # Colour: brightness, contrast, per-channel gain, saturation.
+    m = pick(0.7)
+    bright = 1 + (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.3
+    contrast = 1 + (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.4
+    gain = 1 + (torch.rand(b, u.shape[1], 1, 1, generator=gen) - 0.5) * 0.14
+    mean = u.mean((1, 2, 3), keepdim=True)
+    jittered = ((u - mean) * contrast + mean) * bright * gain
+    if u.shape[1] == 3:
+        grey = jittered.mean(1, keepdim=True)
+        sat = 1 + (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.6
+        jittered = grey + (jittered - grey) * sat
+    u = m * jittered + (1 - m) * u
+    # Low-frequency blotches.
+    m = pick(0.5)
+    field = F.interpolate(torch.randn(b, u.shape[1], 4, 4, generator=gen), size=u.shape[-2:], mode="bilinear",
+                          align_corners=False)
+    u = u + m * field * torch.rand(b, 1, 1, 1, generator=gen) * 0.05
+    # Slight blockiness.
+    m = pick(0.3) * torch.rand(b, 1, 1, 1, generator=gen)
+    blocky = F.interpolate(F.avg_pool2d(u, 2), scale_factor=2.0, mode="nearest")
+    u = m * blocky + (1 - m) * u
+    return u.clamp(0, 1) * 2 - 1
+
+
 def build(kind, domain):
     return Detector(len(domain.classes)) if kind == "detector" else Critic(domain.channels, domain.layout)
 
 
+@torch.no_grad()
+def critic_heldout_figures(model, domain, x, params):
+    """Per categorical field accuracy and median box IoU of the critic on x (model space)."""
+    was_training = model.training
+    model.eval()
+    out = torch.cat([model(x[i:i + 250]) for i in range(0, len(x), 250)]).numpy()
+    model.train(was_training)
+    acc = {a: [] for a in domain.categorical_attributes}
+    ious = []
+    for p, vec in zip(params, out):
+        found = domain.layout.decode(vec)
+        for a in acc:
+            acc[a].append(found[a] == p[a])
+        box = domain.box_of(p)
+        if box is not None:
+            fb = domain.box_of({**found, domain.class_field: p[domain.class_field]})
+            ious.append(float(box_iou(torch.tensor(box), torch.tensor(fb))))
+    return {a: float(np.mean(v)) for a, v in acc.items()}, float(np.median(ious)) if ious else 0.0
+
+
+CRITIC_EXTRA_DATA = (4, 10000)     # a second training set for the critic (seed, images)
+CRITIC_HELD_OUT = (3, 1500)        # held-out set for early stopping (seed, images); evaluate.py reports on seed 2
+CRITIC_EVAL_EVERY, CRITIC_PATIENCE = 150, 6
+
+
 def train(kind, domain, checkpoint_dir, minutes, batch_size=64, lr=2e-3, dataset_size=20000, log=print):
+    """Trains for a wall-clock budget of this run (resumed time included). The critic also holds out
+    CRITIC_HELD_OUT images, scores itself there every CRITIC_EVAL_EVERY steps (mean categorical
+    accuracy, clean and with augmentation, plus half the median box IoU), keeps the best weights in
+    best.pt and stops after CRITIC_PATIENCE evaluations without improvement."""
     torch.manual_seed(TRAIN_SEED)
     images, params = domain.dataset(dataset_size, TRAIN_SEED)
+    if kind == "critic":
+        extra_images, extra_params = domain.dataset(CRITIC_EXTRA_DATA[1], CRITIC_EXTRA_DATA[0])
+        images, params = np.concatenate([images, extra_images]), list(params) + list(extra_params)
+        ho_images, ho_params = domain.dataset(CRITIC_HELD_OUT[1], CRITIC_HELD_OUT[0])
+        ho_x = torch.from_numpy(ho_images).float() / 127.5 - 1.0
+        ho_aug = augment_like_samples(ho_x, torch.Generator().manual_seed(CRITIC_HELD_OUT[0]))
     model = build(kind, domain)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     if kind == "detector":
         classes, boxes = detector_targets(params, domain)
     else:
         vecs, present = critic_targets(params, domain)
-    log(f"{kind} parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M")
+    log(f"{kind} parameters: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M, {len(images)} training images")
     last = os.path.join(checkpoint_dir, "last.pt")
-    step, elapsed = 0, 0.0
+    best_path = os.path.join(checkpoint_dir, "best.pt")
+    step, elapsed, run_elapsed, run_first_step = 0, 0.0, 0.0, 0
+    best = {"score": -1.0, "step": None, "stale": 0}
     if os.path.exists(last):
-        # Resumes (e.g. from from_onnx.py's recovery of the shipped file); minutes is the whole budget.
+        # Resumes (e.g. from from_onnx.py's recovery of the shipped file).
         state = torch.load(last)
         model.load_state_dict(state["model"])
         if state.get("opt") is not None:
             opt.load_state_dict(state["opt"])
         step, elapsed = state["step"], state["elapsed"]
-        log(f"resumed at step {step}" + (" (fresh optimizer state)" if state.get("opt") is None else ""))
+        run_elapsed, run_first_step = state.get("runElapsed", 0.0), state.get("runFirstStep", step)
+        best = state.get("best", best)
+        log(f"resumed at step {step} (this run: {step - run_first_step} steps, {run_elapsed:.0f}s)"
+            + (" (fresh optimizer state)" if state.get("opt") is None else ""))
     gen = torch.Generator().manual_seed(TRAIN_SEED + step)
-    started, first_step, losses = time.time() - elapsed, step, []
+    base_elapsed, started, first_step, losses = elapsed - run_elapsed, time.time() - run_elapsed, step, []
+
+    def checkpoint():
+        run = time.time() - started
+        save(model, opt, step, base_elapsed + run, last,
+             extra={"runElapsed": run, "runFirstStep": run_first_step, "best": best})
+
     model.train()
     while time.time() - started < minutes * 60:
         frac = (time.time() - started) / (minutes * 60)
@@ -218,27 +299,51 @@ def train(kind, domain, checkpoint_dir, minutes, batch_size=64, lr=2e-3, dataset
             loss = detector_loss(model, detector_input(images[idx.numpy()], domain), classes[idx], boxes[idx])
         else:
             x = torch.from_numpy(images[idx.numpy()]).float() / 127.5 - 1.0
-            loss = critic_loss(model, augment_for_critic(x, gen), vecs[idx], present[idx], domain.layout)
+            loss = critic_loss(model, augment_like_samples(x, gen), vecs[idx], present[idx], domain.layout)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(loss.item())
         step += 1
         if step % 100 == 0:
-            log(f"step {step} loss {np.mean(losses[-100:]):.4f} elapsed {time.time() - started:.0f}s")
-            save(model, opt, step, time.time() - started, last)
-    elapsed = time.time() - started
-    save(model, opt, step, elapsed, last)
-    log(f"done: {step} steps in {elapsed:.0f}s, final loss {np.mean(losses[-100:]) if losses else float('nan'):.4f}")
+            log(f"step {step} loss {np.mean(losses[-100:]):.4f} run {time.time() - started:.0f}s")
+            checkpoint()
+        if kind == "critic" and step % CRITIC_EVAL_EVERY == 0:
+            clean, iou = critic_heldout_figures(model, domain, ho_x, ho_params)
+            aug, aug_iou = critic_heldout_figures(model, domain, ho_aug, ho_params)
+            score = (np.mean(list(clean.values())) + np.mean(list(aug.values()))) / 2 + 0.5 * iou
+            improved = score > best["score"] + 1e-4
+            if improved:
+                best = {"score": float(score), "step": step, "stale": 0, "clean": clean, "augmented": aug,
+                        "medianBoxIoU": iou, "augmentedMedianBoxIoU": aug_iou}
+                save(model, opt, step, base_elapsed + time.time() - started, best_path)
+            else:
+                best["stale"] += 1
+            log(f"held-out step {step}: clean {clean} IoU {iou:.3f}; augmented {aug} IoU {aug_iou:.3f}; "
+                f"score {score:.4f}" + (" (best)" if improved else f" (best {best['score']:.4f} at step {best['step']})"))
+            checkpoint()
+            if best["stale"] >= CRITIC_PATIENCE:
+                log(f"early stop: no held-out improvement in {CRITIC_PATIENCE} evaluations")
+                break
+    elapsed = base_elapsed + time.time() - started
+    checkpoint()
+    log(f"done: {step} steps in {elapsed:.0f}s total, final loss {np.mean(losses[-100:]) if losses else float('nan'):.4f}"
+        + (f"; best held-out at step {best['step']}" if kind == "critic" else ""))
 
 
-def save(model, opt, step, elapsed, path):
+def save(model, opt, step, elapsed, path, extra=None):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed}, path)
+    tmp = path + ".tmp"
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed, **(extra or {})}, tmp)
+    os.replace(tmp, path)
 
 
 def load_trained(kind, domain, checkpoint_dir):
-    state = torch.load(os.path.join(checkpoint_dir, "last.pt"))
+    """The trained weights: a critic's best held-out checkpoint (best.pt) when there is one, else last.pt."""
+    path = os.path.join(checkpoint_dir, "best.pt")
+    if kind != "critic" or not os.path.exists(path):
+        path = os.path.join(checkpoint_dir, "last.pt")
+    state = torch.load(path)
     model = build(kind, domain)
     model.load_state_dict(state["model"])
     return model.eval(), state["step"], state["elapsed"]

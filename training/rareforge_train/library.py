@@ -1,0 +1,123 @@
+"""The scenario library's automotive scenarios (scenarios/*.yaml), drawn as the service draws them.
+
+draw_parameters follows src/scenarios/draw.ts (the counter-based SHA-256 uniforms, sweep digits,
+halton with the seed's Cranley-Patterson rotation, truncated normal by inverse CDF, scaled
+parameters), so evaluation samples the boxes, weathers and times the product asks the model for.
+"""
+import glob
+import hashlib
+import os
+from statistics import NormalDist
+
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCENARIOS_DIR = os.path.join(REPO, "scenarios")
+PRIMES = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97]
+_N = NormalDist()
+
+
+def uniform_at(seed, index, stream, draw=0):
+    digest = hashlib.sha256(f"rareforge/v1|{seed}|{index}|{stream}|{draw}".encode()).digest()
+    high = int.from_bytes(digest[0:4], "big") >> 5
+    low = int.from_bytes(digest[4:8], "big") >> 6
+    return (high * 67108864 + low) / 9007199254740992
+
+
+def radical_inverse(n, base):
+    inverse, fraction, rest = 0.0, 1.0 / base, n
+    while rest > 0:
+        inverse += (rest % base) * fraction
+        rest //= base
+        fraction /= base
+    return inverse
+
+
+def truncated_normal_at(u, mean, std, lo, hi):
+    a, b = _N.cdf((lo - mean) / std), _N.cdf((hi - mean) / std)
+    if b - a < 1e-12:
+        return min(hi, max(lo, mean))
+    p = min(1 - 1e-16, max(1e-16, a + u * (b - a)))
+    return min(hi, max(lo, mean + std * _N.inv_cdf(p)))
+
+
+def normalise(parameters):
+    """YAML parameters -> {name: distribution dict}; a bare value is kind fixed."""
+    out = {}
+    for name, d in parameters.items():
+        out[name] = d if isinstance(d, dict) and "kind" in d else {"kind": "fixed", "value": d}
+    return out
+
+
+def draw_parameters(spec, seed, index):
+    params = normalise(spec["parameters"])
+    drawn, sweep_rest, halton_dim = {}, index, 0
+    for name, d in params.items():
+        kind = d["kind"]
+        u = lambda: uniform_at(seed, index, name)  # noqa: E731
+        if kind == "fixed":
+            drawn[name] = d["value"]
+        elif kind == "choice":
+            weights = d.get("weights") or [1] * len(d["values"])
+            target, picked = u() * sum(weights), len(d["values"]) - 1
+            for i, w in enumerate(weights):
+                target -= w
+                if target < 0:
+                    picked = i
+                    break
+            while weights[picked] == 0 and picked > 0:
+                picked -= 1
+            drawn[name] = d["values"][picked]
+        elif kind == "uniform":
+            drawn[name] = d["min"] + u() * (d["max"] - d["min"])
+        elif kind == "truncatedNormal":
+            drawn[name] = truncated_normal_at(u(), d["mean"], d["std"], d["min"], d["max"])
+        elif kind == "integer":
+            drawn[name] = d["min"] + min(d["max"] - d["min"], int(u() * (d["max"] - d["min"] + 1)))
+        elif kind == "sweep":
+            radix = len(d["values"])
+            drawn[name] = d["values"][sweep_rest % radix]
+            sweep_rest //= radix
+        elif kind == "halton":
+            base = PRIMES[halton_dim % len(PRIMES)]
+            halton_dim += 1
+            shifted = (radical_inverse(index + 1, base) + uniform_at(seed, 0, f"halton:{name}")) % 1
+            drawn[name] = d["min"] + shifted * (d["max"] - d["min"])
+        elif kind == "scaled":
+            drawn[name] = (d["min"] + u() * (d["max"] - d["min"]) if d.get("mean") is None or d.get("std") is None
+                           else truncated_normal_at(u(), d["mean"], d["std"], d["min"], d["max"]))
+        else:
+            raise ValueError(f"{spec['name']}: unknown distribution kind {kind}")
+    for name, d in params.items():
+        if d["kind"] == "scaled":
+            drawn[name] = d.get("offset", 0) + drawn[d["of"]] * drawn[name]
+    return drawn
+
+
+def automotive_scenarios():
+    specs = []
+    for path in sorted(glob.glob(os.path.join(SCENARIOS_DIR, "*.yaml"))):
+        spec = yaml.safe_load(open(path))
+        if spec.get("domain") == "automotive":
+            specs.append(spec)
+    return specs
+
+
+def values_of(spec, name):
+    """The values a categorical parameter can take in a scenario."""
+    d = normalise(spec["parameters"])[name]
+    if d["kind"] == "fixed":
+        return [d["value"]]
+    if d["kind"] == "choice":
+        weights = d.get("weights") or [1] * len(d["values"])
+        return [v for v, w in zip(d["values"], weights) if w > 0]
+    return list(d["values"])
+
+
+def to_condition(drawn):
+    """A drawn parameter set as a road condition (the road-hazards layout's field names)."""
+    keys = ("hazard", "weather", "timeOfDay", "hazardCx", "hazardCy", "hazardW", "hazardH")
+    cond = {k: drawn[k] for k in keys}
+    for k in keys[3:]:
+        cond[k] = float(min(1.0, max(0.0, cond[k])))
+    return cond
