@@ -15,6 +15,14 @@ export function runAsRequest<T>(work: () => T, arrivedAt = performance.now()): T
   return requestArrival.run(arrivedAt, work);
 }
 
+/**
+ * Runs `work` outside any request: background work a request starts (a failure search's loop) must not keep
+ * that request's early arrival, or its statements would go ahead of every later request for as long as it runs.
+ */
+export function runDetached<T>(work: () => T): T {
+  return requestArrival.exit(work);
+}
+
 interface Waiter {
   arrivedAt: number;
   sequence: number;

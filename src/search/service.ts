@@ -5,7 +5,7 @@
 // provenance back to the search. The loop runs in the API process that started it; progress is the row,
 // streamed over the same subscription mechanism as job progress.
 import type { Config } from "../config.ts";
-import { Prisma, type Database } from "../db/index.ts";
+import { Prisma, runDetached, type Database } from "../db/index.ts";
 import { clopperPearson, isMiss, MISS_OUTCOMES } from "../detection/index.ts";
 import { resolveSamplingSettings } from "../diffusion/index.ts";
 import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
@@ -134,7 +134,8 @@ export class SearchService {
       },
     });
     const controller = new AbortController();
-    const done = this.run(row.id, controller.signal).finally(() => this.running.delete(row.id));
+    // the search outlives the request that started it: its statements queue as background work
+    const done = runDetached(() => this.run(row.id, controller.signal)).finally(() => this.running.delete(row.id));
     this.running.set(row.id, { controller, done });
     return row;
   }

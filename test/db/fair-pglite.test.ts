@@ -3,7 +3,7 @@
 // oldest request first: outside requests in arrival order, and a request's later statements ahead of the
 // statements of requests that arrived after it (issue 16).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDatabase, runAsRequest, type Database } from "../../src/db/index.ts";
+import { openDatabase, runAsRequest, runDetached, type Database } from "../../src/db/index.ts";
 
 /** A statement that keeps PGlite busy for a while (the work is done inside the WebAssembly call). */
 const busy = (rows: number) => `SELECT count(*) FROM generate_series(1, ${rows})`;
@@ -75,5 +75,17 @@ describe("embedded PGlite scheduling", () => {
     const work = [statement("second:1", arrived + 1), statement("third:1", arrived + 2), statement("first:1", arrived), statement("first:2", arrived)];
     await Promise.all(work);
     expect(completed).toEqual(["first:1", "first:2", "second:1", "third:1"]);
+  });
+
+  it("work a request detaches (a search's loop) queues as background work, not with the request's arrival", async () => {
+    const completed: string[] = [];
+    const arrived = performance.now();
+    const work = [
+      // started by a request that arrived long ago, but detached from it: it counts from when it is issued
+      runAsRequest(() => runDetached(() => db.pglite!.query("SELECT 1")), arrived - 60_000).then(() => completed.push("detached")),
+      runAsRequest(() => db.pglite!.query("SELECT 1"), arrived - 1).then(() => completed.push("request")),
+    ];
+    await Promise.all(work);
+    expect(completed).toEqual(["request", "detached"]);
   });
 });
