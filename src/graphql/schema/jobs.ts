@@ -33,8 +33,11 @@ const ArtifactRef = builder.prismaObject("Artifact", {
   }),
 });
 
+// Select mode (GenerationJob, Sample): a row brings only the columns the query asks for, not its large JSON
+// columns (options, provenance, parameters…) on every list (BENCHMARKS "API latency").
 builder.prismaNode("GenerationJob", {
   id: { field: "id" },
+  select: { id: true },
   description: "A request for `count` samples of one scenario version, split into batch tasks.",
   fields: (t) => ({
     uuid: t.exposeString("id"),
@@ -45,7 +48,7 @@ builder.prismaNode("GenerationJob", {
     sampler: t.exposeString("sampler"),
     steps: t.exposeInt("steps"),
     guidance: t.exposeFloat("guidance"),
-    seed: t.float({ description: "Sample i draws parameters and noise from (seed, i).", resolve: (j) => Number(j.seed) }),
+    seed: t.float({ description: "Sample i draws parameters and noise from (seed, i).", select: { seed: true }, resolve: (j) => Number(j.seed) }),
     executionProvider: t.exposeString("executionProvider"),
     completedCount: t.exposeInt("completedCount"),
     failedCount: t.exposeInt("failedCount"),
@@ -61,6 +64,7 @@ builder.prismaNode("GenerationJob", {
 
 builder.prismaNode("Sample", {
   id: { field: "id" },
+  select: { id: true },
   description: "One synthesised image with its full provenance record.",
   fields: (t) => ({
     uuid: t.exposeString("id"),
@@ -73,7 +77,7 @@ builder.prismaNode("Sample", {
     sampler: t.exposeString("sampler"),
     steps: t.exposeInt("steps"),
     guidance: t.exposeFloat("guidance"),
-    seed: t.float({ resolve: (s) => Number(s.seed) }),
+    seed: t.float({ select: { seed: true }, resolve: (s) => Number(s.seed) }),
     executionProvider: t.exposeString("executionProvider"),
     onnxruntimeVersion: t.exposeString("onnxruntimeVersion"),
     rareforgeVersion: t.exposeString("rareforgeVersion"),

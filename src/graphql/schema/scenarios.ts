@@ -6,8 +6,10 @@ import { builder } from "../builder.ts";
 export const DomainEnum = builder.enumType("Domain", { values: ["AUTOMOTIVE", "MEDICAL"] as const });
 const ScenarioSourceEnum = builder.enumType("ScenarioSource", { values: ["LIBRARY", "API", "SEARCH"] as const });
 
+// Select mode: a row brings only the columns the query asks for (BENCHMARKS "API latency").
 export const ScenarioVersionRef = builder.prismaNode("ScenarioVersion", {
   id: { field: "id" },
+  select: { id: true },
   description: "One immutable specification of a scenario. Samples point at the version they were made from.",
   fields: (t) => ({
     version: t.exposeInt("version"),
@@ -22,6 +24,7 @@ export const ScenarioVersionRef = builder.prismaNode("ScenarioVersion", {
 
 export const ScenarioRef = builder.prismaNode("Scenario", {
   id: { field: "id" },
+  select: { id: true },
   description: "A rare situation to synthesise, e.g. a deer crossing a motorway at night in fog.",
   fields: (t) => ({
     uuid: t.exposeString("id", { description: "The database id (the `id` field is the Relay global id)." }),
@@ -31,13 +34,14 @@ export const ScenarioRef = builder.prismaNode("Scenario", {
     tags: t.exposeStringList("tags"),
     modelName: t.exposeString("modelName"),
     latestVersion: t.exposeInt("latestVersion"),
-    archived: t.boolean({ resolve: (s) => s.archivedAt !== null }),
+    archived: t.boolean({ select: { archivedAt: true }, resolve: (s) => s.archivedAt !== null }),
     archivedAt: t.expose("archivedAt", { type: "DateTime", nullable: true }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     updatedAt: t.expose("updatedAt", { type: "DateTime" }),
     currentVersion: t.prismaField({
       type: "ScenarioVersion",
       description: "The latest version.",
+      select: { latestVersion: true },
       resolve: (query, scenario, _args, ctx) =>
         ctx.db.prisma.scenarioVersion.findUniqueOrThrow({
           ...query,
