@@ -3,7 +3,7 @@
 //
 //   node --import tsx bench/api-latency/run.ts [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 //        [--clients 200] [--requests 4000] [--port 4640] [--no-pglite] [--trace] [--mix full|reads]
-//        [--label NAME] [--out results.json]
+//        [--label NAME] [--out results.json] [--warmup N]
 //
 // The service is the real one (src/app.ts startService, in-process generation worker and queue included) on a
 // temporary RAREFORGE_DATA_DIR with the scenario library imported, plus seeded jobs, samples and scores so the
@@ -47,6 +47,8 @@ if (mix !== "full" && mix !== "reads") throw new Error(`--mix ${mix}: give full 
 const outFile = option("out") ?? "results.json";
 if (path.basename(outFile) !== outFile || !outFile.endsWith(".json")) throw new Error(`--out ${outFile}: give a .json file name in bench/api-latency`);
 const label = option("label");
+/** Requests of each read sent one at a time before the measured load (a warm service: query plans compiled, code optimised); default 0. */
+const warmup = Number(option("warmup") ?? 0);
 
 // ---------------------------------------------------------------------------------------------------------
 // The read mix: each entry a GraphQL document, its weight, and the variables it needs from the seeded data.
@@ -137,6 +139,19 @@ function post(agent: http.Agent, port: number, body: string, n: number): Promise
     req.on("error", reject);
     req.end(body);
   });
+}
+
+/** `warmup` sequential requests of each read, not measured. */
+async function warmUp(port: number, ids: Ids): Promise<void> {
+  const agent = new http.Agent({ keepAlive: false });
+  for (const read of READS) {
+    const body = JSON.stringify({ query: read.query, variables: read.variables(ids) });
+    for (let i = 0; i < warmup; i++) {
+      const { status } = await post(agent, port, body, -1);
+      if (status !== 200) throw new Error(`warm-up ${read.name}: HTTP ${status}`);
+    }
+  }
+  agent.destroy();
 }
 
 async function runLoad(port: number, ids: Ids): Promise<LoadResult> {
@@ -352,6 +367,8 @@ interface BackendResult {
   over2s: number;
   over3s: number;
   byRead: Record<string, { n: number; p50: number; p99: number; max: number }>;
+  /** Requests sent on a connection already open (keep-alive) vs the first of each connection (opened in the run's first burst). */
+  byConnection: { reused: { n: number; p50: number; p99: number; max: number }; first: { n: number; p50: number; p99: number; max: number } };
   eventLoopDelayMs: { p99: number; max: number };
   slowest?: ReturnType<typeof slowestRequests>;
   trace?: {
@@ -375,6 +392,7 @@ async function bench(backend: string, port: number, databaseUrl: string | undefi
     const ids = await seed(db, service);
     const httpTrace = args.includes("--trace") ? traceHttp() : undefined;
     const trace = args.includes("--trace") && db.kind === "pglite" ? tracePglite(db) : undefined;
+    if (warmup > 0) await warmUp(port, ids);
     const delay = monitorEventLoopDelay({ resolution: 10 });
     delay.enable();
     const load = await new Promise<LoadResult>((resolve, reject) => {
@@ -403,6 +421,10 @@ async function bench(backend: string, port: number, databaseUrl: string | undefi
       over2s: sorted.filter((ms) => ms > 2000).length,
       over3s: sorted.filter((ms) => ms > 3000).length,
       byRead: Object.fromEntries(Object.entries(load.byRead).map(([name, xs]) => [name, { n: xs.length, ...summary(xs) }])),
+      byConnection: {
+        reused: { n: load.records.filter((r) => r[3] === 1).length, ...summary(load.records.filter((r) => r[3] === 1).map((r) => r[2])) },
+        first: { n: load.records.filter((r) => r[3] === 0).length, ...summary(load.records.filter((r) => r[3] === 0).map((r) => r[2])) },
+      },
       eventLoopDelayMs: { p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
       ...(httpTrace ? { slowest: slowestRequests(load, httpTrace) } : {}),
       ...(trace
@@ -460,7 +482,7 @@ async function main() {
     ),
   ];
   console.log(lines.join("\n"));
-  const record = { date: new Date().toISOString(), ...(label ? { label } : {}), mix, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, results };
+  const record = { date: new Date().toISOString(), ...(label ? { label } : {}), mix, warmup, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, results };
   writeFileSync(path.join(ROOT, "bench/api-latency", outFile), `${JSON.stringify(record, null, 2)}\n`);
   process.exit(0);
 }
