@@ -1,8 +1,7 @@
 // Scenario service: validation (zod spec + the model's condition layout), versioning and storage.
 // Resolvers stay thin; every expected failure is a typed DomainError and nothing is half-written:
 // each change is one transaction.
-import type { Database } from "../db/index.ts";
-import type { Prisma, PrismaClient } from "../db/index.ts";
+import type { Database, Prisma, PrismaClient } from "../db/index.ts";
 import { AlreadyExistsError, ArchivedError, NotFoundError, ValidationError, VersionConflictError, type FieldIssue } from "../errors.ts";
 import { canonicalSpecHash } from "./hash.ts";
 import { checkScenarioAgainstModel } from "./compatibility.ts";

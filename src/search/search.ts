@@ -6,9 +6,7 @@
 // - randomSearch: uniform over the space (the baseline a validation team would otherwise run);
 // - haltonSearch: a Halton low-discrepancy sequence (space-filling baseline).
 // Every random number is uniformAt(seed, evaluation index, stream): deterministic, no hidden state.
-import { truncatedNormalAt, uniformAt, radicalInverse } from "../scenarios/index.ts";
-import type { DrawnParameters } from "../scenarios/index.ts";
-import type { ParameterValue } from "../scenarios/index.ts";
+import { truncatedNormalAt, uniformAt, radicalInverse, type DrawnParameters, type ParameterValue } from "../scenarios/index.ts";
 import { SearchInputError } from "./errors.ts";
 import { checkSpace, coordinateOf, materialise, uniformValue, type SearchDimension, type SearchSpace } from "./space.ts";
 

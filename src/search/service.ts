@@ -6,21 +6,18 @@
 // streamed over the same subscription mechanism as job progress.
 import type { Config } from "../config.ts";
 import { Prisma, runDetached, type Database } from "../db/index.ts";
-import { clopperPearson, isMiss, MISS_OUTCOMES } from "../detection/index.ts";
+import { clopperPearson, isMiss, MISS_OUTCOMES, type DetectorService } from "../detection/index.ts";
 import { resolveSamplingSettings } from "../diffusion/index.ts";
 import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
-import { isTerminal, JobEvents } from "../jobs/index.ts";
+import { isTerminal, JobEvents, type JobService } from "../jobs/index.ts";
 import type { Logger } from "../logger.ts";
 import type { ScenarioParameters } from "../models/index.ts";
-import { canonicalSpecHash, type ScenarioSpec } from "../scenarios/index.ts";
+import { canonicalSpecHash, type ScenarioSpec, type ScenarioService } from "../scenarios/index.ts";
 import { checkSpace, searchSpaceFromScenario } from "./space.ts";
 import { crossEntropySearch, haltonSearch, randomSearch, SEARCH_DEFAULTS, type EvaluateBatch, type SearchOutcome, type SearchResult } from "./search.ts";
 import { distributionToScenarioSpec } from "./export.ts";
 import { SearchInputError } from "./errors.ts";
 import type { FailureSearch } from "../generated/prisma/client.ts";
-import type { DetectorService } from "../detection/index.ts";
-import type { JobService } from "../jobs/index.ts";
-import type { ScenarioService } from "../scenarios/index.ts";
 
 export const SEARCH_METHODS = ["CEM", "RANDOM", "HALTON"] as const;
 export type SearchMethod = (typeof SEARCH_METHODS)[number];

@@ -2,8 +2,7 @@
 // (choice, sweep), continuous ranges (uniform, truncatedNormal, halton; integer rounded) and fixed values.
 // A scaled parameter (value = offset + of × factor) is searched through its factor: the dimension carries
 // `scaled`, the search draws the factor and materialise() turns it into the value the model is conditioned on.
-import type { DrawnParameters } from "../scenarios/index.ts";
-import type { ParameterValue, ScenarioSpec } from "../scenarios/index.ts";
+import type { DrawnParameters, ParameterValue, ScenarioSpec } from "../scenarios/index.ts";
 import { SearchInputError } from "./errors.ts";
 
 export type SearchDimension =

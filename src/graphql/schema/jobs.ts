@@ -1,8 +1,7 @@
 // Generation jobs and samples: request, follow (subscription over SSE), cancel, browse samples with their
 // provenance, reproduce a sample from its record.
 import { ArchivedError, NotFoundError, ValidationError } from "../../errors.ts";
-import { ExecutionProviderUnavailableError, ReproductionUnavailableError, type JobProgress } from "../../jobs/index.ts";
-import type { ReproductionReport } from "../../jobs/index.ts";
+import { ExecutionProviderUnavailableError, ReproductionUnavailableError, type JobProgress, type ReproductionReport } from "../../jobs/index.ts";
 import { DetectorUnusableError } from "../../detection/index.ts";
 import { builder } from "../builder.ts";
 import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";

@@ -1,7 +1,6 @@
 // Miss-rate reports: one detector over a scenario's samples or one job's, per condition, with exact intervals.
-import type { ParameterBreakdown, ParameterLevel, Proportion } from "../../detection/index.ts";
+import type { ParameterBreakdown, ParameterLevel, Proportion, DetectorReport, HardSample, OutcomeCounts } from "../../detection/index.ts";
 import { NotFoundError, ValidationError } from "../../errors.ts";
-import type { DetectorReport, HardSample, OutcomeCounts } from "../../detection/index.ts";
 import { builder } from "../builder.ts";
 import { decodeGlobalId, ScoreOutcomeEnum } from "./detectors.ts";
 

@@ -1,9 +1,8 @@
 // Failure search: start one (a series of generation jobs), follow it, read its iterations, failure samples
 // and the derived scenario it exported.
 import { ArchivedError, NotFoundError, ValidationError } from "../../errors.ts";
-import { SEARCH_DEFAULTS } from "../../search/index.ts";
+import { SEARCH_DEFAULTS, searchFailuresWhere, searchFailureRate, type SearchIterationRecord } from "../../search/index.ts";
 import { DetectorUnusableError } from "../../detection/index.ts";
-import { searchFailuresWhere, searchFailureRate, type SearchIterationRecord } from "../../search/index.ts";
 import { builder } from "../builder.ts";
 import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
 import { decodeGlobalId } from "./detectors.ts";
