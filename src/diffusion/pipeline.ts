@@ -3,6 +3,7 @@
 // Sample i draws all its noise from SampleNoise(seed, i), so it is the same alone or in any batch.
 import { createHash } from "node:crypto";
 import {
+  assertParametersFit,
   deriveLabels,
   encodeCondition,
   sampleShape,
@@ -12,16 +13,13 @@ import {
   type ModelPackage,
   type ScenarioParameters,
 } from "../models/index.ts";
-import { assertParametersFit } from "../models/index.ts";
 import { decodeImage, ImageDecodeError, maskToSampleGrid, normaliseStoredRange, resizeBilinear, toModelSpace, type DecodedImage, type ImageTensor } from "../imaging/index.ts";
 import { buildGenerationRecord, type GenerationRecord } from "../provenance/index.ts";
 import { GenerationInputError } from "./errors.ts";
 import { createSession, onnxRuntimeVersion, type ExecutionProviderName, type OnnxSession, type ResolvedExecutionProvider, type TensorInput } from "../runtime/index.ts";
 import { SampleNoise } from "./noise.ts";
-
 import { createScheduler, type SamplerName, type Scheduler } from "./schedulers/index.ts";
 import { DEFAULT_BATCH_SIZE, resolveSamplingSettings } from "./settings.ts";
-
 
 /** A model's ONNX sessions on one execution provider, reused across batches. */
 export interface ModelRuntime {
