@@ -266,7 +266,7 @@ export class DetectorService {
       for (const [model, samples] of byModel) {
         let verdicts: SampleVerdict[];
         try {
-          const images = await Promise.all(samples.map(async (s) => decodeImage(await this.readArtifact(s.artifact!.sha256), `sample ${s.id}`)));
+          const images = await Promise.all(samples.map(async (s) => decodeImage(await this.store.readBytes(s.artifact!.sha256), `sample ${s.id}`)));
           verdicts = await scoreWithDetector(this.sessions, detector, model, gate, samples.map((s, k) => ({ image: images[k]!, intended: (s.labels as { boxes?: GroundTruthBox[] }).boxes ?? [], parameters: s.parameters as Record<string, ParameterValue> })));
         } catch (error) {
           return rethrow(error);
@@ -286,12 +286,6 @@ export class DetectorService {
     }
     outcome.alreadyScored = total - outcome.scored;
     return outcome;
-  }
-
-  private async readArtifact(sha256: string): Promise<Uint8Array> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of this.store.read(sha256)) chunks.push(chunk as Buffer);
-    return new Uint8Array(Buffer.concat(chunks));
   }
 
   async close(): Promise<void> {

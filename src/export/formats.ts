@@ -208,12 +208,6 @@ const DICOM_MEDIA_TYPE = "application/dicom";
 const isDicom = (mediaType: string) => mediaType === DICOM_MEDIA_TYPE;
 const fileWithRole = (files: SampleFile[], role: RegExp, mediaType: string) => files.find((f) => f.mediaType === mediaType && role.test(f.role));
 
-async function readStored(store: ArtifactStore, sha256: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of store.read(sha256)) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
 /** UIDs that follow from the job and sample alone, so exporting twice gives the same study, series and instances. */
 export function exportUids(sample: Pick<ExportSample, "id" | "jobId">) {
   return {
@@ -244,11 +238,11 @@ async function dicomFilesOf(context: ExportContext, sample: ExportSample, name: 
   // Medical jobs store the DICOM beside the 16-bit PNG (Sample.files, role "dicom"); older samples have only the PNG.
   const storedDicom = isDicom(sample.artifact.mediaType) ? sample.artifact.sha256 : fileWithRole(sample.files, /^dicom$/i, DICOM_MEDIA_TYPE)?.sha256;
   if (storedDicom) {
-    image = await readStored(context.store, storedDicom);
+    image = await context.store.readBytes(storedDicom);
     const storedLabels = fileWithRole(sample.files, /truth|label/i, "application/json");
     const storedSeg = fileWithRole(sample.files, /seg/i, DICOM_MEDIA_TYPE);
     if (storedLabels && (storedSeg || sample.boxes.length === 0)) {
-      return { image, labels: await text(context.store.read(storedLabels.sha256)), segmentation: storedSeg ? await readStored(context.store, storedSeg.sha256) : null };
+      return { image, labels: await text(context.store.read(storedLabels.sha256)), segmentation: storedSeg ? await context.store.readBytes(storedSeg.sha256) : null };
     }
     const read = await dicom.readDicom(image);
     reference = {
@@ -261,7 +255,7 @@ async function dicomFilesOf(context: ExportContext, sample: ExportSample, name: 
       file: name,
     };
   } else {
-    const png = decodePng(await readStored(context.store, sample.artifact.sha256));
+    const png = decodePng(await context.store.readBytes(sample.artifact.sha256));
     if (png.channels !== 1 || png.depth !== 16) throw new Error(`sample ${sample.id}: expected a 16-bit grey PNG, got ${png.channels} channel(s) of ${png.depth} bits`);
     const [low, high] = model.storedRange ?? [0, 65535];
     const window = dicom.windowForRange(low, high);

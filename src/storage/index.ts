@@ -4,7 +4,7 @@
 // content simply replace one complete copy with another.
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, type ReadStream } from "node:fs";
-import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -63,6 +63,15 @@ export class ArtifactStore {
 
   read(sha256: string): ReadStream {
     return createReadStream(this.pathOf(sha256));
+  }
+
+  /**
+   * The whole file in memory (a DICOM to parse, a sample to decode; stream large files with read()), in a
+   * buffer of its own (offset 0), as readers that view `.buffer` directly expect.
+   */
+  async readBytes(sha256: string): Promise<Buffer> {
+    const bytes = await readFile(this.pathOf(sha256));
+    return bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength ? bytes : Buffer.from(new Uint8Array(bytes).buffer);
   }
 
   async remove(sha256: string): Promise<void> {

@@ -84,12 +84,6 @@ export function referenceScanSettings(config: Config): ReferenceScanSettings {
 export const DEFAULT_INSERTION_MODEL = "brain-mri";
 export const DEFAULT_FEATHER = 3;
 
-const readAll = async (stream: NodeJS.ReadableStream): Promise<Uint8Array> => {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return new Uint8Array(Buffer.concat(chunks));
-};
-
 /** The key behind replacement UIDs and pseudonyms: made once per data directory, never logged or stored in the database. */
 export async function deidentificationKey(dataDir: string): Promise<Uint8Array> {
   const file = path.join(dataDir, "secrets", "deidentification.key");
@@ -172,7 +166,7 @@ export class ReferenceScanService {
     }
     if (issues.length > 0 || !settings) throw new ValidationError(issues, "invalid pathology insertion");
     const { sampler, executionProvider: ep } = settings;
-    const source = await readDicom(await readAll(this.store.read(scan.artifact.sha256)));
+    const source = await readDicom(await this.store.readBytes(scan.artifact.sha256));
     const pixels = checkScan(source, manifest);
     const { rows, columns } = source;
 

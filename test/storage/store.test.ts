@@ -27,6 +27,17 @@ describe("ArtifactStore", () => {
     expect(await store.temporaryFiles()).toEqual([]);
   });
 
+  it("reads a stored file back whole, in a buffer of its own", async () => {
+    const bytes = new TextEncoder().encode("a small file, the kind a pooled buffer would hold");
+    const { sha256 } = await store.put(bytes);
+    const read = await store.readBytes(sha256);
+    expect(read).toEqual(Buffer.from(bytes));
+    // readers (DICOM) view `.buffer` directly: it must be exactly these bytes
+    expect(read.byteOffset).toBe(0);
+    expect(read.buffer.byteLength).toBe(bytes.byteLength);
+    await expect(store.readBytes("0".repeat(64))).rejects.toThrow(/ENOENT/);
+  });
+
   it("writing the same content twice (two workers redoing one sample) keeps one complete file", async () => {
     const bytes = new Uint8Array(100_000).map((_, i) => i % 251);
     const [a, b] = await Promise.all([store.put(bytes), store.put(bytes)]);
