@@ -1,10 +1,9 @@
-/** A generation request that cannot run; each is raised before any sampling work starts. */
+/**
+ * A generation request that cannot run; each is raised before any sampling work starts. Bad sampling
+ * settings (sampler, steps, guidance, eta, seed, batch size) are a ValidationError from settings.ts instead.
+ */
 export const GENERATION_INPUT_ERROR_CODES = [
-  "steps",
-  "guidance",
   "strength",
-  "seed",
-  "batch-size",
   "indices",
   "reference-not-image",
   "mask-size",

@@ -89,7 +89,7 @@ export class JobService {
         parameters: [input.parameters?.[0] ?? (drawParameters(spec, settings.seed, 0) as ScenarioParameters)],
       });
     } catch (error) {
-      if (error instanceof GenerationInputError) throw new ValidationError([{ path: error.code === "batch-size" ? "batchSize" : error.code, message: error.message }], "invalid generation request");
+      if (error instanceof GenerationInputError) throw new ValidationError([{ path: error.code, message: error.message }], "invalid generation request");
       throw error;
     }
 
