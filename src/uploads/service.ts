@@ -10,7 +10,8 @@ import type { Config } from "../config.ts";
 import type { Database, Prisma } from "../db/index.ts";
 import { generateSamples, GenerationInputError, openModelRuntime, resolveSamplingSettings, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
 import { checkImageHeader, decodeImage, compositeInto, featherWeights, gridMask, maskBounds, regionMask, RegionError, resizePlane, writeMedicalSampleFiles, type CompanionFile, type ScanRegion } from "../imaging/index.ts";
-import type { ExecutionProviderName } from "../runtime/index.ts";
+import { ExecutionProviderError, type ExecutionProviderName } from "../runtime/index.ts";
+import { ExecutionProviderUnavailableError, offeredProviders } from "../jobs/index.ts";
 import { NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
 import { storedProvenance, type GenerationRecord } from "../provenance/index.ts";
 import { readDicom, type DicomImage, type ImagePlaneGeometry } from "../imaging/dicom/index.ts";
@@ -217,7 +218,7 @@ export class ReferenceScanService {
     const id = randomUUID();
     const createdAt = new Date();
     const regionRecord = request.region.kind === "box" ? { ...request.region } : { kind: "mask", sha256: scanRegion.maskSha256, pixels: region.reduce((n, v) => n + v, 0) };
-    const runtime = await openModelRuntime(model, { ep, ...(this.settings.onnxThreads > 0 ? { intraOpThreads: this.settings.onnxThreads } : {}) });
+    const runtime = await this.openRuntime(model, ep);
     let record: GenerationRecord;
     let generated: Float32Array;
     try {
@@ -304,6 +305,20 @@ export class ReferenceScanService {
     );
   }
 
+  /**
+   * The insertion runs in this process: a provider it cannot load here (cuda without the CUDA libraries) is
+   * refused before anything is stored, as requestGeneration refuses one that no worker offers.
+   */
+  private async openRuntime(model: ModelPackage, ep: ExecutionProviderName) {
+    try {
+      return await openModelRuntime(model, { ep, ...(this.settings.onnxThreads > 0 ? { intraOpThreads: this.settings.onnxThreads } : {}) });
+    } catch (error) {
+      if (!(error instanceof ExecutionProviderError)) throw error;
+      const available = offeredProviders(this.settings.executionProvider as ExecutionProviderName).filter((provider) => provider !== error.requested);
+      throw new ExecutionProviderUnavailableError(error.requested, available, error.message);
+    }
+  }
+
   private async medicalModel(name: string): Promise<ModelPackage> {
     let model: ModelPackage;
     try {
@@ -334,7 +349,6 @@ export class ReferenceScanService {
       if (error instanceof RegionError) throw error;
       throw new RegionError((error as Error).message);
     }
-    if (image.width !== columns || image.height !== rows) throw new RegionError(`region mask is ${image.width}x${image.height}; the scan is ${columns}x${rows}`);
     const plane = rows * columns;
     const mask = new Uint8Array(plane);
     for (let p = 0; p < plane; p++) mask[p] = (image.data[p] ?? 0) >= 0.5 ? 1 : 0;

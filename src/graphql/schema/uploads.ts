@@ -1,8 +1,7 @@
 // Reference scans (multipart upload, de-identified before storage) and pathologies inserted into them.
 import { GraphQLError } from "graphql";
 import { NotFoundError, ValidationError } from "../../errors.ts";
-import { ExecutionProviderUnavailableError, offeredProviders } from "../../jobs/index.ts";
-import { ExecutionProviderError } from "../../runtime/index.ts";
+import { ExecutionProviderUnavailableError } from "../../jobs/index.ts";
 import { InsertionRefusedError, parseInsertionInput, UploadRefusedError, UPLOAD_REFUSAL_CODES, INSERTION_REFUSAL_CODES } from "../../uploads/index.ts";
 import { builder } from "../builder.ts";
 import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
@@ -184,21 +183,11 @@ builder.mutationFields((t) => ({
     errors: { types: [ValidationError, NotFoundError, InsertionRefusedError, ExecutionProviderUnavailableError] },
     resolve: async (query, _root, args, ctx) => {
       const { box, mask, parameters, ...settings } = args;
-      const insertion = await ctx.referenceScans
-        .insertPathology({
-          ...parseInsertionInput({ box, mask, parameters }),
-          ...Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== null && value !== undefined)),
-          referenceScanId: decode("ReferenceScan", args.referenceScanId),
-        })
-        .catch((error: unknown) => {
-          // The insertion runs in this process: a provider it cannot load here (cuda without the CUDA
-          // libraries) is refused before anything is stored, as requestGeneration refuses one no worker offers.
-          if (error instanceof ExecutionProviderError) {
-            const available = offeredProviders(ctx.config.executionProvider).filter((provider) => provider !== error.requested);
-            throw new ExecutionProviderUnavailableError(error.requested, available, error.message);
-          }
-          throw error;
-        });
+      const insertion = await ctx.referenceScans.insertPathology({
+        ...parseInsertionInput({ box, mask, parameters }),
+        ...settings,
+        referenceScanId: decode("ReferenceScan", args.referenceScanId),
+      });
       return ctx.db.prisma.pathologyInsertion.findUniqueOrThrow({ ...query, where: { id: insertion.id } });
     },
   }),
