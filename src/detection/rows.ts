@@ -29,7 +29,7 @@ export async function scoreWithDetector(
 }
 
 /** One Score row from a verdict (INVALID keeps the detector's own outcome in realismDetails). */
-export function scoreRow(sampleId: string, detectorPackageId: string, verdict: SampleVerdict): Prisma.ScoreCreateManyInput {
+function scoreRow(sampleId: string, detectorPackageId: string, verdict: SampleVerdict): Prisma.ScoreCreateManyInput {
   return {
     sampleId,
     detectorPackageId,

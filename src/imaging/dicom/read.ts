@@ -545,7 +545,7 @@ function encapsulatedFrame(dataSet: DataSet, element: Element, numberOfFrames: n
     );
   }
   try {
-    if ((element.basicOffsetTable?.length ?? 0) > 0) return dicomParser.readEncapsulatedImageFrame(dataSet, element, frame);
+    if (offsets > 0) return dicomParser.readEncapsulatedImageFrame(dataSet, element, frame);
     if (numberOfFrames === 1) return dicomParser.readEncapsulatedPixelDataFromFragments(dataSet, element, 0, fragments.length);
     if (fragments.length === numberOfFrames) return dicomParser.readEncapsulatedPixelDataFromFragments(dataSet, element, frame, 1);
   } catch (thrown) {
