@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import http from "node:http";
 import type { PgBoss } from "pg-boss";
 import type { AddressInfo } from "node:net";
-import type { Config } from "./config.ts";
+import { requestBodyLimit, type Config } from "./config.ts";
 import { databaseOptionsFromConfig, openDatabase, runAsRequest, type Database } from "./db/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { buildServices, type Services } from "./services.ts";
@@ -92,9 +92,8 @@ export async function startService(config: Config, options: StartOptions = {}): 
       if (!hostAllowed(req.headers.host)) return sendText(res, 421, `Host "${req.headers.host ?? ""}" is not served here; add it to RAREFORGE_ALLOWED_HOSTS`);
       if (url.pathname === "/graphql") {
         const declared = Number(req.headers["content-length"] ?? "0");
-        // Multipart requests (file uploads) may carry one file of up to maxUploadBytes beyond the usual body.
         const multipart = /^multipart\/form-data/i.test(req.headers["content-type"] ?? "");
-        const bodyLimit = multipart ? config.maxBodyBytes + config.maxUploadBytes : config.maxBodyBytes;
+        const bodyLimit = requestBodyLimit(config, multipart);
         const limitName = multipart ? "RAREFORGE_MAX_BODY_BYTES + RAREFORGE_MAX_UPLOAD_BYTES" : "RAREFORGE_MAX_BODY_BYTES";
         if (declared > bodyLimit)
           return sendJson(res, 413, { errors: [{ message: `request body of ${declared} bytes exceeds the limit of ${bodyLimit} (${limitName})` }] });

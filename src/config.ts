@@ -121,6 +121,11 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/** Largest request body: a multipart request (an upload) may carry one file of up to maxUploadBytes beyond the usual body. */
+export function requestBodyLimit(config: Pick<Config, "maxBodyBytes" | "maxUploadBytes">, multipart: boolean): number {
+  return multipart ? config.maxBodyBytes + config.maxUploadBytes : config.maxBodyBytes;
+}
+
 const commaList = (value: string | undefined): string[] => (value ?? "").split(",").map((item) => item.trim()).filter(Boolean);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {

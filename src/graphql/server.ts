@@ -4,6 +4,7 @@ import { maxTokensPlugin } from "@escape.tech/graphql-armor-max-tokens";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { GraphQLError } from "graphql";
 import { createGraphQLError, createYoga, maskError, type YogaServerInstance } from "graphql-yoga";
+import { requestBodyLimit } from "../config.ts";
 import type { GraphQLContext, Services } from "./context.ts";
 import { withEmptySelectsAllowed } from "./builder.ts";
 import { schema } from "./schema/index.ts";
@@ -40,7 +41,7 @@ export function createGraphQLServer(services: Services): GraphQLServer {
     // The HTTP layer (app.ts) refuses bodies over RAREFORGE_MAX_BODY_BYTES, or that plus RAREFORGE_MAX_UPLOAD_BYTES
     // for multipart; yoga's own 25 MB default must not cut in first, or an upload over the configured limit
     // would never reach the upload service, which answers it with a typed TOO_LARGE.
-    maxRequestBodySize: config.maxBodyBytes + config.maxUploadBytes,
+    maxRequestBodySize: requestBodyLimit(config, true),
     context: () => ({ ...services, db }),
     plugins: [
       useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] }),
