@@ -4,6 +4,7 @@ import { mkdir } from "node:fs/promises";
 import http from "node:http";
 import type { PgBoss } from "pg-boss";
 import type { AddressInfo } from "node:net";
+import { artifactDomains, createFirstAdminKey, localCaller, runAsCaller, urlSigningKey, type Caller, type Domain } from "./access/index.ts";
 import { requestBodyLimit, type Config } from "./config.ts";
 import { databaseOptionsFromConfig, openDatabase, runAsRequest, type Database } from "./db/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -26,6 +27,8 @@ export interface RunningService {
 
 export interface StartOptions {
   logger?: Logger;
+  /** Shows the admin key made at first start (default: printed to stdout, once). */
+  announce?: (key: string, file: string) => void;
   /** An already-open database (tests); otherwise one is opened from the config. */
   db?: Database;
 }
@@ -55,7 +58,11 @@ export async function startService(config: Config, options: StartOptions = {}): 
     const store = artifactStoreFromConfig(config);
     // where users put detector exports to register (registerDetector reads nothing outside it)
     await mkdir(config.detectorsDir, { recursive: true });
-    const services = buildServices(config, db, logger, boss, store);
+    const services = buildServices(config, db, logger, boss, store, await urlSigningKey(config.dataDir, config.urlSigningKey));
+    if (config.auth) {
+      const first = await createFirstAdminKey(config.dataDir, services.keys);
+      if (first) (options.announce ?? announceFirstAdminKey)(first.issued.secret, first.file);
+    } else logger.warn({ host: config.host }, "RAREFORGE_AUTH=off: every request from this machine acts as an admin with every scope");
     if (config.runWorker) worker = await startWorker({ config, db, boss, store, logger, events: services.jobs.events });
     if (config.importLibraryOnStart) {
       try {
@@ -90,6 +97,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
       // to the names it is served under, so a page on another name that resolves here (DNS rebinding)
       // cannot reach it.
       if (!hostAllowed(req.headers.host)) return sendText(res, 421, `Host "${req.headers.host ?? ""}" is not served here; add it to RAREFORGE_ALLOWED_HOSTS`);
+      const clientAddress = req.socket.remoteAddress ?? null;
       if (url.pathname === "/graphql") {
         const declared = Number(req.headers["content-length"] ?? "0");
         const multipart = /^multipart\/form-data/i.test(req.headers["content-type"] ?? "");
@@ -99,10 +107,18 @@ export async function startService(config: Config, options: StartOptions = {}): 
           return sendJson(res, 413, { errors: [{ message: `request body of ${declared} bytes exceeds the limit of ${bodyLimit} (${limitName})` }] });
         if (req.method === "POST" && req.headers["content-length"] === undefined)
           return sendJson(res, 411, { errors: [{ message: "POST requests need a Content-Length header" }] });
-        return yoga(req, res);
+        const caller = await authenticate(req, clientAddress, services);
+        if (caller) return runAsCaller(caller, () => yoga(req, res));
+        // GraphiQL's page itself holds no data (its requests then carry a key); everything else needs one
+        if (isGraphiQLPage(req, url)) return yoga(req, res);
+        return sendUnauthenticated(res);
       }
-      if (url.pathname.startsWith("/artifacts/")) return serveArtifact(req, res, url.pathname.slice("/artifacts/".length), services);
-      if (url.pathname.startsWith("/exports/")) return serveExportZip(req, res, url.pathname.slice("/exports/".length), { db, store: services.store });
+      if (url.pathname.startsWith("/artifacts/")) return serveArtifact(req, res, url, clientAddress, services);
+      if (url.pathname.startsWith("/exports/")) {
+        const caller = await authenticate(req, clientAddress, services);
+        if (!caller) return sendUnauthenticated(res);
+        return runAsCaller(caller, () => serveExportZip(req, res, url.pathname.slice("/exports/".length), { db: services.db, store: services.store, audit: services.audit }));
+      }
       if (url.pathname === "/" || url.pathname === "/gallery") {
         res.writeHead(302, { location: "/gallery/" });
         return void res.end();
@@ -154,23 +170,53 @@ export async function startService(config: Config, options: StartOptions = {}): 
   }
 }
 
+/** The caller of a request: its key's (Authorization: Bearer), or the machine's when authentication is off. */
+async function authenticate(req: http.IncomingMessage, clientAddress: string | null, services: Services): Promise<Caller | null> {
+  if (!services.config.auth) return localCaller("auth-off", clientAddress);
+  const bearer = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? "")?.[1];
+  return bearer ? services.keys.authenticate(bearer, clientAddress) : null;
+}
+
+/** GET /artifacts/<sha256>, with a key (API clients) or a signed URL (browsers). */
+async function serveArtifact(req: http.IncomingMessage, res: http.ServerResponse, url: URL, clientAddress: string | null, services: Services): Promise<void> {
+  const sha256 = url.pathname.slice("/artifacts/".length);
+  let caller = await authenticate(req, clientAddress, services);
+  if (!caller && url.searchParams.has("sig")) caller = await signedCaller(services, sha256, url.searchParams, clientAddress);
+  if (!caller) return sendUnauthenticated(res);
+  return sendArtifact(req, res, sha256, caller, services);
+}
+
+/** The caller a signed artifact URL stands for: its key, if still valid, limited to the scopes it was signed with. */
+async function signedCaller(services: Services, sha256: string, query: URLSearchParams, clientAddress: string | null): Promise<Caller | null> {
+  const grant = services.artifactUrls.verify(sha256, query);
+  if (!grant || grant.keyId === null) return null;
+  const key = await services.keys.callerById(grant.keyId);
+  if (!key) return null;
+  return { ...key, clientAddress, scopes: new Set(grant.scopes.filter((scope) => key.scopes.has(scope))) };
+}
+
 /**
- * GET /artifacts/<sha256>: the stored file with its media type. Content-addressed, so it never changes:
- * cached for a year as immutable, with the hash as a strong ETag. Unknown hashes are 404.
+ * GET /artifacts/<sha256>: the stored file with its media type, if it belongs to one of the caller's domains (else
+ * 404, as for an unknown hash). Content-addressed, so it never changes: the hash is a strong ETag; cached privately
+ * (the same URL answers differently to different keys). Downloads of medical files are audited.
  */
-async function serveArtifact(req: http.IncomingMessage, res: http.ServerResponse, sha256: string, services: Services): Promise<void> {
+async function sendArtifact(req: http.IncomingMessage, res: http.ServerResponse, sha256: string, caller: Caller, services: Services): Promise<void> {
   if (req.method !== "GET" && req.method !== "HEAD") {
     res.writeHead(405, { allow: "GET, HEAD" });
     return void res.end();
   }
-  const artifact = isSha256(sha256) ? await services.db.prisma.artifact.findUnique({ where: { sha256 } }) : null;
+  const artifact = isSha256(sha256) ? await services.unscopedDb.prisma.artifact.findUnique({ where: { sha256 } }) : null;
+  const domains = artifact ? await artifactDomains(services.unscopedDb.prisma, artifact.id, sha256) : new Set<Domain>();
+  const visible = [...domains].some((domain) => caller.scopes.has(domain));
   const store = services.store;
-  const size = artifact ? await store.sizeOf(sha256) : null;
+  const size = artifact && visible ? await store.sizeOf(sha256) : null;
   if (!artifact || size === null) return sendJson(res, 404, { error: `no artifact ${sha256}` });
+  if (domains.has("MEDICAL") && caller.scopes.has("MEDICAL"))
+    await services.audit.record({ caller, kind: "download", operation: `${req.method} /artifacts`, targetIds: [sha256], outcome: "OK", domain: "MEDICAL" });
   const etag = `"${sha256}"`;
   const headers = {
     "content-type": artifact.mediaType,
-    "cache-control": "public, max-age=31536000, immutable",
+    "cache-control": "private, max-age=31536000, immutable",
     etag,
     "x-content-type-options": "nosniff",
   };
@@ -183,6 +229,25 @@ async function serveArtifact(req: http.IncomingMessage, res: http.ServerResponse
   await new Promise<void>((resolve, reject) => {
     store.read(sha256).on("error", reject).pipe(res).on("finish", resolve).on("error", reject);
   });
+}
+
+/** GET /graphql asking for HTML, with no operation: GraphiQL's page. */
+function isGraphiQLPage(req: http.IncomingMessage, url: URL): boolean {
+  return req.method === "GET" && url.search === "" && /text\/html/.test(req.headers.accept ?? "");
+}
+
+function sendUnauthenticated(res: http.ServerResponse): void {
+  const text = JSON.stringify({ errors: [{ message: "authentication required: send Authorization: Bearer <API key>", extensions: { code: "UNAUTHENTICATED" } }] });
+  res.writeHead(401, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), "www-authenticate": 'Bearer realm="rareforge"' });
+  res.end(text);
+}
+
+/** The first admin key, printed once: it is also in the file, readable by this user only. */
+function announceFirstAdminKey(key: string, file: string): void {
+  process.stdout.write(
+    `\nRareForge created its first admin key (shown once; also in ${file}, mode 0600):\n\n    ${key}\n\n` +
+      `Send it as "Authorization: Bearer <key>"; make keys for people and tools with \`rareforge keys create\`.\n\n`,
+  );
 }
 
 /** Names every deployment answers to: the loopback ones. */

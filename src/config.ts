@@ -79,7 +79,22 @@ const configSchema = z.object({
   realismMinProbability: z.coerce.number().min(0).max(1),
   /** Condition fields the gate does not check (comma-separated; "box" skips the box). */
   realismIgnore: z.array(z.string().min(1)),
+  /** API keys required on every surface; off only when the server binds a loopback address. */
+  auth: z.boolean(),
+  /** Secret that signs artifact URLs (set the same one on every API process); unset: secrets/url-signing-key. */
+  urlSigningKey: z.string().min(32, "RAREFORGE_URL_SIGNING_KEY needs at least 32 characters").optional(),
+  /** How long a signed artifact URL stays valid, in seconds. */
+  signedUrlSeconds: z.coerce.number().int().min(10).max(7 * 24 * 3600),
+}).refine((config) => config.auth || isLoopbackHost(config.host), {
+  path: ["auth"],
+  message: "RAREFORGE_AUTH=off is allowed only when the server binds a loopback address (HOST=127.0.0.1, ::1 or localhost); anyone who can reach another address could use every key's rights",
 });
+
+/** Whether a bind address can only be reached from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.toLowerCase().replace(/^\[|\]$/g, "");
+  return name === "localhost" || name === "::1" || /^127(\.\d{1,3}){3}$/.test(name);
+}
 
 export type Config = z.infer<typeof configSchema>;
 
@@ -115,6 +130,10 @@ export const CONFIG_VARIABLES = {
   RAREFORGE_REALISM_SCALAR_TOLERANCE: "0.25 — realism gate: scalar error allowed, as a fraction of the range",
   RAREFORGE_REALISM_MIN_PROBABILITY: "0 — realism gate: critic probability a categorical value needs",
   RAREFORGE_REALISM_IGNORE: "empty — realism gate: comma-separated fields not checked (box = the box)",
+  RAREFORGE_AUTH: "on — API keys required on every surface; off is accepted only with a loopback HOST",
+  RAREFORGE_API_KEY: "unset — the key CLI commands that call the service send (default: <data dir>/secrets/admin-key)",
+  RAREFORGE_URL_SIGNING_KEY: "unset — secret signing artifact URLs (give every API process the same one); default <data dir>/secrets/url-signing-key",
+  RAREFORGE_SIGNED_URL_SECONDS: "900 — lifetime of a signed artifact URL",
 } as const;
 
 export class ConfigError extends Error {
@@ -127,6 +146,13 @@ export function requestBodyLimit(config: Pick<Config, "maxBodyBytes" | "maxUploa
 }
 
 const commaList = (value: string | undefined): string[] => (value ?? "").split(",").map((item) => item.trim()).filter(Boolean);
+
+function parseAuth(value: string | undefined): boolean {
+  const normalised = (value ?? "on").trim().toLowerCase();
+  if (["on", "true", "1"].includes(normalised)) return true;
+  if (["off", "false", "0"].includes(normalised)) return false;
+  throw new ConfigError(`invalid configuration: RAREFORGE_AUTH must be on or off, not "${value}"`);
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const resolveDir = (value: string | undefined, fallback: string) => path.resolve(PROJECT_ROOT, value ?? fallback);
@@ -162,6 +188,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     realismScalarTolerance: env.RAREFORGE_REALISM_SCALAR_TOLERANCE ?? 0.25,
     realismMinProbability: env.RAREFORGE_REALISM_MIN_PROBABILITY ?? 0,
     realismIgnore: commaList(env.RAREFORGE_REALISM_IGNORE),
+    auth: parseAuth(env.RAREFORGE_AUTH),
+    urlSigningKey: env.RAREFORGE_URL_SIGNING_KEY || undefined,
+    signedUrlSeconds: env.RAREFORGE_SIGNED_URL_SECONDS ?? 900,
     ...overrides,
   };
   const parsed = configSchema.safeParse(candidate);

@@ -1,6 +1,7 @@
 // The domain services one process runs, built once and shared by GraphQL resolvers, CLI commands and the
 // HTTP routes: each validates its input, stores, and returns a result or a typed error (src/errors.ts).
 import type { PgBoss } from "pg-boss";
+import { ApiKeyService, ArtifactUrlSigner, AuditLog, scopedToCaller } from "./access/index.ts";
 import type { Config } from "./config.ts";
 import type { Database } from "./db/index.ts";
 import { DetectorService, ReportService } from "./detection/index.ts";
@@ -14,7 +15,13 @@ import { referenceScanSettings, ReferenceScanService } from "./uploads/index.ts"
 
 export interface Services {
   config: Config;
+  /** Scoped: while work runs as a caller, its reads see only the caller's domains (access/scoping.ts). */
   db: Database;
+  /** The same database unscoped, for what must see every row (which domains an artifact belongs to). */
+  unscopedDb: Database;
+  keys: ApiKeyService;
+  audit: AuditLog;
+  artifactUrls: ArtifactUrlSigner;
   logger: Logger;
   store: ArtifactStore;
   models: ModelCatalog;
@@ -27,7 +34,8 @@ export interface Services {
   referenceScans: ReferenceScanService;
 }
 
-export function buildServices(config: Config, db: Database, logger: Logger, boss: PgBoss, store: ArtifactStore): Services {
+export function buildServices(config: Config, unscopedDb: Database, logger: Logger, boss: PgBoss, store: ArtifactStore, urlSigningKey: Buffer): Services {
+  const db: Database = { ...unscopedDb, prisma: scopedToCaller(unscopedDb.prisma) };
   const models = directoryModelCatalog(config.modelsDir);
   const jobs = new JobService(db, boss, config, new JobEvents());
   const scenarios = new ScenarioService(db, models);
@@ -36,6 +44,10 @@ export function buildServices(config: Config, db: Database, logger: Logger, boss
   return {
     config,
     db,
+    unscopedDb,
+    keys: new ApiKeyService(unscopedDb),
+    audit: new AuditLog(db, logger),
+    artifactUrls: new ArtifactUrlSigner(urlSigningKey, config.signedUrlSeconds),
     logger,
     store,
     models,

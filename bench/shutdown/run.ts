@@ -39,7 +39,7 @@ function send(server: SpawnedServer, target: Target, signal: NodeJS.Signals): vo
 async function measure(stop: Stop, port: number): Promise<StopOutcome & { name: string; clean: boolean; stopSeconds: number }> {
   const server = await spawnServer("npm", ["start"], { port });
   try {
-    if (stop.duringJob) await startRunningJob(port, JOB);
+    if (stop.duringJob) await startRunningJob(server, JOB);
     const signalled = performance.now();
     for (const [k, { target, signal }] of stop.signals.entries()) {
       if (k > 0) await new Promise((resolve) => setTimeout(resolve, 300));

@@ -14,7 +14,8 @@ export interface HardSample {
   outcome: string;
   confidence: number | null;
   parameters: Record<string, ParameterValue>;
-  artifactUrl: string | null;
+  /** The image's sha256 (served at /artifacts/<sha256>). */
+  artifactSha256: string | null;
 }
 
 export interface OutcomeCounts {
@@ -135,7 +136,7 @@ export class ReportService {
         outcome: s.outcome,
         confidence: s.confidence,
         parameters: s.sample.parameters as Record<string, ParameterValue>,
-        artifactUrl: s.sample.artifact ? `/artifacts/${s.sample.artifact.sha256}` : null,
+        artifactSha256: s.sample.artifact?.sha256 ?? null,
       }));
     return {
       scope,

@@ -2,6 +2,7 @@
 // generated (status OK, with a stored file) and created up to the export's creation are included, and a
 // sample that any detector's realism gate marked INVALID is never exported.
 import { z } from "zod";
+import type { Domain } from "../access/index.ts";
 import type { Prisma } from "../db/index.ts";
 import { MISS_OUTCOMES } from "../detection/index.ts";
 import { ValidationError, type FieldIssue } from "../errors.ts";
@@ -50,12 +51,13 @@ export function parseExportFilter(input: unknown, pathPrefix = "filter"): Export
   return parsed.data;
 }
 
-/** The Prisma `where` of the samples an export created at `cutoff` holds. */
-export function sampleWhere(filter: ExportFilter, cutoff: Date): Prisma.SampleWhereInput {
+/** The Prisma `where` of the samples an export created at `cutoff` holds (of the given domains: the creator's scopes). */
+export function sampleWhere(filter: ExportFilter, cutoff: Date, domains?: readonly Domain[]): Prisma.SampleWhereInput {
   const and: Prisma.SampleWhereInput[] = [
     { status: "OK", artifactId: { not: null }, createdAt: { lte: cutoff } },
     { scores: { none: { OR: [{ outcome: "INVALID" }, { realismValid: false }] } } },
   ];
+  if (domains) and.push({ scenarioVersion: { scenario: { domain: { in: [...domains] } } } });
   if (filter.jobId) and.push({ jobId: filter.jobId });
   if (filter.scenarioId) and.push({ scenarioVersion: { scenarioId: filter.scenarioId } });
   if (filter.outcomes) and.push({ scores: { some: { outcome: { in: filter.outcomes }, realismValid: true } } });

@@ -5,6 +5,7 @@ import type { Database } from "../db/index.ts";
 import type { DatasetExport } from "../generated/prisma/client.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
 import type { ArtifactStore } from "../storage/index.ts";
+import { currentCaller, DOMAINS, type Domain } from "../access/index.ts";
 import { parseExportFilter, sampleWhere, type ExportFilter } from "./filter.ts";
 import { EXPORT_FORMATS, FORMAT_WRITERS, type ExportContext, type ExportFormat } from "./formats.ts";
 import { loadExportModels, unionClasses } from "./models.ts";
@@ -64,10 +65,13 @@ export async function createExport(db: Database, request: ExportRequest): Promis
   if (filter.scenarioId && !(await db.prisma.scenario.findUnique({ where: { id: filter.scenarioId }, select: { id: true } }))) throw new NotFoundError("scenario", filter.scenarioId);
 
   const createdAt = new Date();
-  const where = sampleWhere(filter, createdAt);
+  // the export holds the samples its creator can see, and only keys that see all of them see it
+  const caller = currentCaller();
+  const domains = DOMAINS.filter((domain) => !caller || caller.scopes.has(domain));
+  const where = sampleWhere(filter, createdAt, domains);
   await modelsOf(db, where, format);
   const sampleCount = await db.prisma.sample.count({ where });
-  return db.prisma.datasetExport.create({ data: { format, filter: filter as object, split: split as object, sampleCount, createdAt } });
+  return db.prisma.datasetExport.create({ data: { format, filter: filter as object, split: split as object, sampleCount, createdAt, domains } });
 }
 
 export interface StreamOptions {
@@ -90,7 +94,7 @@ export async function streamExport(db: Database, store: ArtifactStore, exportId:
   if (!row) throw new NotFoundError("export", exportId);
   const filter = row.filter as ExportFilter;
   const split = row.split as unknown as SplitSpec;
-  const where = sampleWhere(filter, row.createdAt);
+  const where = sampleWhere(filter, row.createdAt, row.domains as Domain[]);
   const models = await modelsOf(db, where, row.format);
   const total = await db.prisma.sample.count({ where });
   await db.prisma.datasetExport.update({ where: { id: exportId }, data: { status: "STREAMING", startedAt: new Date(), finishedAt: null, writtenCount: 0, byteCount: 0, error: null, sampleCount: total } });

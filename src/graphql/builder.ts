@@ -39,6 +39,11 @@ export const builder = new SchemaBuilder<{
 builder.queryType({});
 builder.mutationType({});
 
+/** A stored file's URL for the caller: signed (short-lived, bound to the key's scopes) unless authentication is off. */
+export function artifactUrl(ctx: GraphQLContext, sha256: string): string {
+  return ctx.caller && ctx.config.auth ? ctx.artifactUrls.sign(sha256, ctx.caller) : `/artifacts/${sha256}`;
+}
+
 /**
  * The Prisma client resolvers get. @pothos/plugin-prisma 4.17 plans `select: {}` for a `prismaField` whose
  * errors-plugin result union is selected without its `data` (`archiveScenario(id) { __typename }`, or only

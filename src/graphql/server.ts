@@ -4,6 +4,7 @@ import { maxTokensPlugin } from "@escape.tech/graphql-armor-max-tokens";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { GraphQLError } from "graphql";
 import { createGraphQLError, createYoga, maskError, type YogaServerInstance } from "graphql-yoga";
+import { currentCaller } from "../access/index.ts";
 import { requestBodyLimit } from "../config.ts";
 import type { GraphQLContext, Services } from "./context.ts";
 import { withEmptySelectsAllowed } from "./builder.ts";
@@ -35,14 +36,15 @@ export function createGraphQLServer(services: Services): GraphQLServer {
     cors: (request) => {
       const origin = request.headers.get("origin");
       return origin !== null && config.corsOrigins.includes(origin)
-        ? { origin: config.corsOrigins, credentials: false, methods: ["GET", "POST"], allowedHeaders: ["content-type", "accept", ...CSRF_HEADERS] }
+        ? { origin: config.corsOrigins, credentials: false, methods: ["GET", "POST"], allowedHeaders: ["content-type", "accept", "authorization", ...CSRF_HEADERS] }
         : false;
     },
     // The HTTP layer (app.ts) refuses bodies over RAREFORGE_MAX_BODY_BYTES, or that plus RAREFORGE_MAX_UPLOAD_BYTES
     // for multipart; yoga's own 25 MB default must not cut in first, or an upload over the configured limit
     // would never reach the upload service, which answers it with a typed TOO_LARGE.
     maxRequestBodySize: requestBodyLimit(config, true),
-    context: () => ({ ...services, db }),
+    // app.ts runs each request as its caller (access/caller.ts)
+    context: () => ({ ...services, db, caller: currentCaller() }),
     plugins: [
       useCSRFPrevention({ requestHeaders: [...CSRF_HEADERS] }),
       maxDepthPlugin({ n: config.maxQueryDepth, flattenFragments: true }),

@@ -1,6 +1,7 @@
 // Generation jobs service: validates a request (typed errors, no job created on any refusal), creates the
 // job and its batch tasks, cancels, reproduces samples from their provenance record, streams progress.
 import type { PgBoss } from "pg-boss";
+import { currentCaller, requireOwnerOrAdmin } from "../access/index.ts";
 import type { Config } from "../config.ts";
 import type { Database, Prisma } from "../db/index.ts";
 import { GenerationInputError, resolveSamplingSettings, validateRequest, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
@@ -28,6 +29,8 @@ export interface GenerationRequest extends SamplingSettingsInput {
   parameters?: ScenarioParameters[] | null;
   /** The failure search this job is an iteration of. */
   searchId?: string | null;
+  /** The API key the job belongs to; default: the current caller's (none for the CLI). */
+  ownerKeyId?: string | null;
 }
 
 export interface ReproductionReport {
@@ -96,6 +99,7 @@ export class JobService {
     const tasksOf = (jobId: string) => splitIntoTasks(jobId, input.count, settings.batchSize);
     const job = await this.db.prisma.generationJob.create({
       data: {
+        ownerKeyId: input.ownerKeyId !== undefined ? input.ownerKeyId : (currentCaller()?.keyId ?? null),
         scenarioVersionId: version.id,
         modelPackageId: rowId,
         count: input.count,
@@ -177,9 +181,11 @@ export class JobService {
     return entry;
   }
 
+  /** Cancels a job: the caller's own, or anyone's for an admin. */
   async cancel(jobId: string) {
     const job = await this.db.prisma.generationJob.findUnique({ where: { id: jobId } });
     if (!job) throw new NotFoundError("job", jobId);
+    requireOwnerOrAdmin("cancelJob", job.ownerKeyId);
     await cancelJob(this.db, jobId);
     this.events.changed(jobId);
     return job.id;

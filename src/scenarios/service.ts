@@ -1,6 +1,7 @@
 // Scenario service: validation (zod spec + the model's condition layout), versioning and storage.
 // Resolvers stay thin; every expected failure is a typed DomainError and nothing is half-written:
 // each change is one transaction.
+import { canSeeDomain } from "../access/index.ts";
 import type { Database, Prisma, PrismaClient } from "../db/index.ts";
 import { AlreadyExistsError, ArchivedError, NotFoundError, ValidationError, VersionConflictError, type FieldIssue } from "../errors.ts";
 import { canonicalSpecHash } from "./hash.ts";
@@ -38,9 +39,11 @@ export class ScenarioService {
     const parsed = parseScenarioSpec(input);
     const prefix = (issues: FieldIssue[]) => issues.map((i) => ({ ...i, path: [pathPrefix, i.path].filter(Boolean).join(".") }));
     if (!parsed.ok) throw new ValidationError(prefix(parsed.issues), "invalid scenario");
-    const layout = await this.models.layout(parsed.spec.model);
+    // a model of a domain the caller cannot see does not exist for it
+    const visible = canSeeDomain(toDbDomain(parsed.spec.domain));
+    const layout = visible ? await this.models.layout(parsed.spec.model) : null;
     if (!layout) {
-      const available = await this.models.names();
+      const available = visible ? await this.models.names() : [];
       throw new ValidationError(
         prefix([{ path: "model", message: `unknown model "${parsed.spec.model}"; installed: ${available.join(", ") || "none"}` }]),
         "invalid scenario",

@@ -5,6 +5,7 @@
 // provenance back to the search. The loop runs in the API process that started it; progress is the row,
 // streamed over the same subscription mechanism as job progress.
 import type { Config } from "../config.ts";
+import { currentCaller, requireOwnerOrAdmin, runAsSystem } from "../access/index.ts";
 import { Prisma, runDetached, type Database } from "../db/index.ts";
 import { clopperPearson, isMiss, MISS_OUTCOMES, type DetectorService } from "../detection/index.ts";
 import { resolveSamplingSettings } from "../diffusion/index.ts";
@@ -128,11 +129,13 @@ export class SearchService {
         guidance,
         executionProvider: ep,
         settings: input.method === "CEM" ? { eliteFraction, smoothing } : {},
+        ownerKeyId: currentCaller()?.keyId ?? null,
       },
     });
     const controller = new AbortController();
     // the search outlives the request that started it: its statements queue as background work
-    const done = runDetached(() => this.run(row.id, controller.signal)).finally(() => this.running.delete(row.id));
+    // and as the machine: it is the owner's (its jobs carry ownerKeyId), but no longer a request of the owner's key
+    const done = runDetached(() => runAsSystem(() => this.run(row.id, controller.signal))).finally(() => this.running.delete(row.id));
     this.running.set(row.id, { controller, done });
     return row;
   }
@@ -206,6 +209,7 @@ export class SearchService {
       realism: this.detectors.realismGate(),
       parameters: proposals,
       searchId: search.id,
+      ownerKeyId: search.ownerKeyId,
     });
     onJob(job.id);
     await this.waitForJob(job.id, signal);
@@ -269,8 +273,9 @@ export class SearchService {
   }
 
   async cancel(searchId: string): Promise<string> {
-    const search = await this.db.prisma.failureSearch.findUnique({ where: { id: searchId }, select: { id: true, status: true } });
+    const search = await this.db.prisma.failureSearch.findUnique({ where: { id: searchId }, select: { id: true, status: true, ownerKeyId: true } });
     if (!search) throw new NotFoundError("failure search", searchId);
+    requireOwnerOrAdmin("cancelFailureSearch", search.ownerKeyId);
     const running = this.running.get(searchId);
     if (running) {
       running.controller.abort();

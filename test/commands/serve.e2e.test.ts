@@ -15,7 +15,7 @@ afterEach(() => {
 describe("npm start", () => {
   it("SIGINT to the process group during a job, then SIGTERM to the group: clean stop, lock released, exit 0", async () => {
     server = await spawnServer("npm", ["start"], { port: await freePort(), env: { RAREFORGE_ONNX_THREADS: "1" } });
-    await startRunningJob(server.port, { count: 4, batchSize: 2, steps: 8 });
+    await startRunningJob(server, { count: 4, batchSize: 2, steps: 8 });
     process.kill(-server.child.pid!, "SIGINT");
     await new Promise((resolve) => setTimeout(resolve, 200));
     process.kill(-server.child.pid!, "SIGTERM");

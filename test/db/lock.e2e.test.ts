@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { adminKeyOf } from "../helpers/spawned-server.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 const dataDir = mkdtempSync(path.join(os.tmpdir(), "rareforge-lock-"));
@@ -50,7 +51,7 @@ function serve(port: number) {
 async function graphql(port: number, query: string, variables?: unknown) {
   const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${adminKeyOf(dataDir)}` },
     body: JSON.stringify({ query, variables }),
   });
   return (await response.json()) as { data: any };

@@ -243,7 +243,7 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop, sta
       expect(h.outcome === "MISS" || h.outcome === "WRONG_CLASS").toBe(i < Math.min(missCount, 10));
       expect(h.artifactUrl).toMatch(/^\/artifacts\/[0-9a-f]{64}$/);
     });
-    const file = await fetch(`${api.service.url}${hardest[0]!.artifactUrl}`);
+    const file = await api.fetch(`${hardest[0]!.artifactUrl}`);
     expect(file.headers.get("content-type")).toBe("image/png");
 
     // the Sample fields the gallery reads

@@ -90,7 +90,7 @@ describe.each(testBackends())("dataset export on $name", (backend) => {
     return response.data!.exportDataset;
   };
   const download = async (url: string) => {
-    const response = await fetch(`${api.service.url}${url}`);
+    const response = await api.fetch(`${url}`);
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("application/zip");
     return new Uint8Array(await response.arrayBuffer());
@@ -253,7 +253,7 @@ describe.each(testBackends())("dataset export on $name", (backend) => {
     expect(params.issues[0].path).toBe("filter.parameters.weather");
 
     expect(await db.prisma.datasetExport.count()).toBe(before);
-    expect((await fetch(`${api.service.url}/exports/00000000-0000-4000-8000-000000000000.zip`)).status).toBe(404);
+    expect((await api.fetch(`/exports/00000000-0000-4000-8000-000000000000.zip`)).status).toBe(404);
   });
 
   it("DICOM export of medical samples: DICOM written on the fly from the 16-bit PNG, ground-truth JSON and SEG that match the labels", async () => {
@@ -304,7 +304,7 @@ describe.each(testBackends())("dataset export on $name", (backend) => {
   it("a client that goes away mid-download leaves the export FAILED with the reason, and it can be downloaded again", async () => {
     const created = (await requestExport({ filter: jobFilter(road), format: "COCO" })).data;
     const controller = new AbortController();
-    const response = await fetch(`${api.service.url}${created.url}`, { signal: controller.signal });
+    const response = await api.fetch(`${created.url}`, { signal: controller.signal });
     const reader = response.body!.getReader();
     await reader.read();
     controller.abort();

@@ -92,13 +92,13 @@ describe("HTTP hardening", () => {
 
   describe("CORS", () => {
     it("answers a preflight from an unlisted origin without any CORS header", async () => {
-      const preflight = await fetch(`${api.service.url}/graphql`, {
+      const preflight = await api.fetch(`/graphql`, {
         method: "OPTIONS",
         headers: { origin: "http://evil.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
       });
       expect(preflight.headers.get("access-control-allow-origin")).toBeNull();
       expect(preflight.headers.get("access-control-allow-credentials")).toBeNull();
-      const post = await fetch(`${api.service.url}/graphql`, {
+      const post = await api.fetch(`/graphql`, {
         method: "POST",
         headers: { origin: "http://evil.example", "content-type": "application/json" },
         body: JSON.stringify({ query: "{ __typename }" }),
@@ -107,7 +107,7 @@ describe("HTTP hardening", () => {
     });
 
     it("allows an origin from RAREFORGE_CORS_ORIGINS, without credentials", async () => {
-      const preflight = await fetch(`${api.service.url}/graphql`, {
+      const preflight = await api.fetch(`/graphql`, {
         method: "OPTIONS",
         headers: { origin: "http://gallery.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
       });
@@ -120,7 +120,7 @@ describe("HTTP hardening", () => {
   describe("cross-site request forgery", () => {
     it("refuses an application/x-www-form-urlencoded mutation from another origin, and the scenario stays unarchived", async () => {
       const id = await createScenario("csrf-form-target");
-      const response = await fetch(`${api.service.url}/graphql`, {
+      const response = await api.fetch(`/graphql`, {
         method: "POST",
         headers: { origin: "http://evil.example", "content-type": "application/x-www-form-urlencoded" },
         body: new URLSearchParams({ query: archiveMutation(id) }).toString(),
@@ -137,11 +137,11 @@ describe("HTTP hardening", () => {
         body.set("map", "{}");
         return body;
       };
-      const forged = await fetch(`${api.service.url}/graphql`, { method: "POST", headers: { origin: "http://evil.example" }, body: form() });
+      const forged = await api.fetch(`/graphql`, { method: "POST", headers: { origin: "http://evil.example" }, body: form() });
       expect(forged.status).toBe(403);
       expect(await archivedAt(id)).toBeNull();
 
-      const client = await fetch(`${api.service.url}/graphql`, { method: "POST", headers: { "apollo-require-preflight": "true" }, body: form() });
+      const client = await api.fetch(`/graphql`, { method: "POST", headers: { "apollo-require-preflight": "true" }, body: form() });
       expect(await client.json()).toEqual({ data: { archiveScenario: { __typename: "MutationArchiveScenarioSuccess" } } });
       expect(await archivedAt(id)).not.toBeNull();
     });
@@ -178,7 +178,7 @@ describe("HTTP hardening", () => {
     const UPLOAD = `mutation ($file: File!) { uploadReferenceScan(file: $file) { __typename ... on UploadRefusedError { code message } } }`;
 
     it("answers a file one byte over RAREFORGE_MAX_UPLOAD_BYTES with the typed TOO_LARGE, not yoga's 413", async () => {
-      const response = await fetch(`${api.service.url}/graphql`, {
+      const response = await api.fetch(`/graphql`, {
         method: "POST",
         headers: { "apollo-require-preflight": "true" },
         body: uploadForm(UPLOAD, new Uint8Array(UPLOAD_LIMIT + 1), "big.dcm"),
@@ -205,7 +205,7 @@ describe("HTTP hardening", () => {
     it("answers uploadReferenceScan selecting only __typename with its success type, as committed", async () => {
       const png = encodePng({ width: 8, height: 8, channels: 1, depth: 8, data: new Uint8Array(64).fill(90) });
       const before = await db.prisma.referenceScan.count();
-      const response = await fetch(`${api.service.url}/graphql`, {
+      const response = await api.fetch(`/graphql`, {
         method: "POST",
         headers: { "apollo-require-preflight": "true" },
         body: uploadForm(`mutation ($file: File!) { uploadReferenceScan(file: $file) { __typename } }`, png, "scan.png"),
@@ -215,7 +215,7 @@ describe("HTTP hardening", () => {
     });
 
     it.skipIf(!sharedDicomAvailable)("refuses insertPathology on executionProvider cuda (not loadable here) with ExecutionProviderUnavailableError", async () => {
-      const uploaded = await fetch(`${api.service.url}/graphql`, {
+      const uploaded = await api.fetch(`/graphql`, {
         method: "POST",
         headers: { "apollo-require-preflight": "true" },
         body: uploadForm(`mutation ($file: File!) { uploadReferenceScan(file: $file) { ... on MutationUploadReferenceScanSuccess { data { id } } } }`, readSharedDicom("MR_small.dcm"), "mr.dcm"),
@@ -235,7 +235,7 @@ describe("HTTP hardening", () => {
 
   describe("malformed requests", () => {
     it("answers malformed JSON with a fixed message that quotes nothing of the body", async () => {
-      const response = await fetch(`${api.service.url}/graphql`, {
+      const response = await api.fetch(`/graphql`, {
         method: "POST",
         headers: { "content-type": "application/json", accept: "application/graphql-response+json" },
         body: '{"query": "{ __typename }", "variables": {"token": "s3cret-t0ken"',
@@ -254,7 +254,7 @@ describe("HTTP hardening", () => {
 
   describe("limits that keep holding", () => {
     it("refuses batched operations", async () => {
-      const response = await fetch(`${api.service.url}/graphql`, {
+      const response = await api.fetch(`/graphql`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify([{ query: "{ __typename }" }, { query: "{ __typename }" }]),
@@ -271,7 +271,7 @@ describe("HTTP hardening", () => {
     it.each(["/gallery/..%2F..%2Fpackage.json", "/gallery/%2e%2e/%2e%2e/package.json", "/artifacts/..%2F..%2Fpackage.json", "/exports/..%2F..%2Fpackage.json"])(
       "refuses the traversal %s",
       async (target) => {
-        const response = await rawRequest(api.service.url, target, { headers: { host: `127.0.0.1:${port}` } });
+        const response = await rawRequest(api.service.url, target, { headers: { host: `127.0.0.1:${port}`, ...api.auth } });
         expect(response.status).toBe(404);
         expect(response.body).not.toContain('"name": "rareforge"');
       },

@@ -233,7 +233,7 @@ parameters: { hazard: vehicle, weather: clear, timeOfDay: night, hazardCx: 0.5, 
     expect(result.data).toBeUndefined();
     expect(result.errors?.[0]?.message).toMatch(/depth/i);
 
-    const huge = await fetch(`${api.service.url}/graphql`, {
+    const huge = await api.fetch(`/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ query: "{ __typename }", variables: { pad: "x".repeat(api.config.maxBodyBytes) } }),

@@ -127,10 +127,15 @@ export async function stopOutcome(server: SpawnedServer): Promise<StopOutcome> {
   };
 }
 
-export async function graphql<T = any>(port: number, query: string, variables?: Record<string, unknown>): Promise<T> {
-  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+/** The admin key a server wrote into its data directory at first start. */
+export function adminKeyOf(dataDir: string): string {
+  return readFileSync(path.join(dataDir, "secrets", "admin-key"), "utf8").trim();
+}
+
+export async function graphql<T = any>(server: { port: number; dataDir: string }, query: string, variables?: Record<string, unknown>): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/graphql`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${adminKeyOf(server.dataDir)}` },
     body: JSON.stringify({ query, variables }),
   });
   const body = (await response.json()) as { data?: T; errors?: unknown };
@@ -142,12 +147,12 @@ export async function graphql<T = any>(port: number, query: string, variables?: 
  * Requests a generation job on a library scenario (the shipped road-hazards model) and resolves with its id once
  * a batch is running, so a signal sent next arrives during a job.
  */
-export async function startRunningJob(port: number, request: { count: number; batchSize: number; steps: number }): Promise<string> {
-  const found = await graphql(port, `{ scenarios(first: 1, text: "deer-crossing-night-fog") { edges { node { id name } } } }`);
+export async function startRunningJob(server: { port: number; dataDir: string }, request: { count: number; batchSize: number; steps: number }): Promise<string> {
+  const found = await graphql(server, `{ scenarios(first: 1, text: "deer-crossing-night-fog") { edges { node { id name } } } }`);
   const scenarioId = found.scenarios.edges[0]?.node.id;
   if (!scenarioId) throw new Error("the library scenario deer-crossing-night-fog was not imported");
   const requested = await graphql(
-    port,
+    server,
     `mutation($scenarioId: ID!, $count: Int!, $batchSize: Int!, $steps: Int!) {
       requestGeneration(scenarioId: $scenarioId, count: $count, sampler: DDIM, steps: $steps, guidance: 3, seed: 7, batchSize: $batchSize) {
         __typename ... on MutationRequestGenerationSuccess { data { id } } ... on Error { message }
@@ -158,7 +163,7 @@ export async function startRunningJob(port: number, request: { count: number; ba
   const jobId = requested.requestGeneration.data?.id as string | undefined;
   if (!jobId) throw new Error(`requestGeneration failed: ${JSON.stringify(requested.requestGeneration)}`);
   for (let waited = 0; waited < 60_000; waited += 100) {
-    const { job } = await graphql(port, `query($id: ID!) { job(id: $id) { ... on QueryJobSuccess { data { status } } } }`, { id: jobId });
+    const { job } = await graphql(server, `query($id: ID!) { job(id: $id) { ... on QueryJobSuccess { data { status } } } }`, { id: jobId });
     const status = job.data?.status as string | undefined;
     if (status === "RUNNING") return jobId;
     if (status !== "QUEUED") throw new Error(`job ${jobId} is ${status} before the signal`);

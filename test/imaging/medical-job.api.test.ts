@@ -46,7 +46,7 @@ describe("a brain-mri generation job", () => {
       expect(sample.artifact.mediaType).toBe("image/png");
       expect(sample.files.map((f: any) => f.role)).toEqual(["dicom", "ground-truth", "segmentation"]);
       for (const file of sample.files) {
-        const response = await fetch(`${api.service.url}${file.url}`);
+        const response = await api.fetch(`${file.url}`);
         expect(response.status).toBe(200);
         expect(response.headers.get("content-type")).toBe(file.mediaType);
         const bytes = new Uint8Array(await response.arrayBuffer());

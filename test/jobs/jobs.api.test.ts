@@ -87,17 +87,17 @@ describe.each(testBackends())("generation jobs on $name", (backend) => {
 
   it("serves artifacts by hash with content type and immutable caching; unknown hashes are 404", async () => {
     const sample = (await api.graphql(SAMPLES, { first: 1 })).data!.samples.edges[0].node;
-    const response = await fetch(`${api.service.url}${sample.artifact.url}`);
+    const response = await api.fetch(`${sample.artifact.url}`);
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("image/png");
     expect(response.headers.get("cache-control")).toContain("immutable");
     expect(response.headers.get("etag")).toBe(`"${sample.artifact.sha256}"`);
     const bytes = Buffer.from(await response.arrayBuffer());
     expect(createHash("sha256").update(bytes).digest("hex")).toBe(sample.artifact.sha256);
-    const again = await fetch(`${api.service.url}${sample.artifact.url}`, { headers: { "if-none-match": `"${sample.artifact.sha256}"` } });
+    const again = await api.fetch(`${sample.artifact.url}`, { headers: { "if-none-match": `"${sample.artifact.sha256}"` } });
     expect(again.status).toBe(304);
-    expect((await fetch(`${api.service.url}/artifacts/${"0".repeat(64)}`)).status).toBe(404);
-    expect((await fetch(`${api.service.url}/artifacts/not-a-hash`)).status).toBe(404);
+    expect((await api.fetch(`/artifacts/${"0".repeat(64)}`)).status).toBe(404);
+    expect((await api.fetch(`/artifacts/not-a-hash`)).status).toBe(404);
   });
 
   it("filters samples by drawn parameter values", async () => {

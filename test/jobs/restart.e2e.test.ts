@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import type { TestService } from "../helpers/service.ts";
 import { createTinyScenario, jobTestDirs, REQUEST, spawnRareforge, until, waitForJob, type LoggedProcess } from "./helpers.ts";
+import { adminKeyOf } from "../helpers/spawned-server.ts";
 
 const EXPIRE_SECONDS = 900;
 
@@ -47,7 +48,7 @@ describe("restart on the embedded database", () => {
     const api = {
       url,
       async graphql(query: string, variables?: Record<string, unknown>) {
-        const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+        const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${adminKeyOf(dirs.dataDir)}` }, body: JSON.stringify({ query, variables }) });
         return (await response.json()) as { data?: any; errors?: any[] };
       },
     } as unknown as TestService;

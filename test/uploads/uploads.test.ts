@@ -90,7 +90,7 @@ describe.skipIf(!sharedDicomAvailable)("uploading reference scans", () => {
     );
     form.set("map", JSON.stringify({ 0: ["variables.file"] }));
     form.set("0", new Blob([Buffer.from(bytes)]), name);
-    const response = await fetch(`${test.service.url}/graphql`, { method: "POST", body: form, headers: { "apollo-require-preflight": "true" } });
+    const response = await test.fetch(`/graphql`, { method: "POST", body: form, headers: { "apollo-require-preflight": "true" } });
     const body = (await response.json()) as { data?: { uploadReferenceScan: Record<string, any> }; errors?: unknown };
     expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
     return body.data!.uploadReferenceScan;
@@ -182,7 +182,7 @@ describe.skipIf(!sharedDicomAvailable)("uploading reference scans", () => {
     const insertion = inserted.data!.insertPathology.data;
     expect(insertion).toMatchObject({ referenceScan: { uuid: scan.uuid }, artifact: { mediaType: "application/dicom" }, parameters: { pathology: "lesions", lesionX: 14 / 64, lesionY: 16 / 64 } });
     expect(insertion.files.map((f: { role: string }) => f.role)).toEqual(["preview", "ground-truth", "segmentation"]);
-    const dicom = await fetch(`${test.service.url}${insertion.artifact.url}`);
+    const dicom = await test.fetch(`${insertion.artifact.url}`);
     expect(dicom.headers.get("content-type")).toBe("application/dicom");
     expect(dicomParser.parseDicom(new Uint8Array(await dicom.arrayBuffer())).string("x0020000d")).toBe(scan.studyInstanceUid);
 

@@ -9,5 +9,8 @@ import "./detectors.ts";
 import "./reports.ts";
 import "./search.ts";
 import "./exports.ts";
+import "./access.ts";
+import { withAccessRules } from "../access-rules.ts";
 
-export const schema = builder.toSchema({ sortSchema: true });
+/** The schema; every root field is checked against its access rule (graphql/access-rules.ts). */
+export const schema = withAccessRules(builder.toSchema({ sortSchema: true }));

@@ -3,7 +3,7 @@
 import { ArchivedError, NotFoundError, ValidationError } from "../../errors.ts";
 import { ExecutionProviderUnavailableError, ReproductionUnavailableError, type JobProgress, type ReproductionReport } from "../../jobs/index.ts";
 import { DetectorUnusableError } from "../../detection/index.ts";
-import { builder } from "../builder.ts";
+import { artifactUrl, builder } from "../builder.ts";
 import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
 import { ErrorInterface } from "./errors.ts";
 
@@ -28,7 +28,7 @@ const ArtifactRef = builder.prismaObject("Artifact", {
     sha256: t.exposeString("sha256"),
     mediaType: t.exposeString("mediaType"),
     byteSize: t.exposeInt("byteSize"),
-    url: t.string({ description: "Path of the file on this service.", resolve: (a) => `/artifacts/${a.sha256}` }),
+    url: t.string({ description: "URL of the file on this service: /artifacts/<sha256>, signed (short-lived) so that a browser's <img src> needs no header.", resolve: (a, _args, ctx) => artifactUrl(ctx, a.sha256) }),
   }),
 });
 

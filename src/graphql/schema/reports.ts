@@ -1,7 +1,7 @@
 // Miss-rate reports: one detector over a scenario's samples or one job's, per condition, with exact intervals.
 import type { ParameterBreakdown, ParameterLevel, Proportion, DetectorReport, HardSample, OutcomeCounts } from "../../detection/index.ts";
 import { NotFoundError, ValidationError } from "../../errors.ts";
-import { builder } from "../builder.ts";
+import { artifactUrl, builder } from "../builder.ts";
 import { decodeGlobalId, ScoreOutcomeEnum } from "./detectors.ts";
 
 export const ProportionRef = builder.objectRef<Proportion>("Proportion").implement({
@@ -53,7 +53,7 @@ const HardSampleRef = builder.objectRef<HardSample>("HardSample").implement({
     outcome: t.field({ type: ScoreOutcomeEnum, resolve: (h) => h.outcome as "MISS" }),
     confidence: t.exposeFloat("confidence", { nullable: true }),
     parameters: t.field({ type: "JSON", resolve: (h) => h.parameters }),
-    artifactUrl: t.exposeString("artifactUrl", { nullable: true, description: "Path of the image on this service (/artifacts/<sha256>)." }),
+    artifactUrl: t.string({ nullable: true, description: "URL of the image on this service (/artifacts/<sha256>, signed for browsers).", resolve: (h, _args, ctx) => (h.artifactSha256 ? artifactUrl(ctx, h.artifactSha256) : null) }),
     sample: t.prismaField({ type: "Sample", resolve: (query, h, _args, ctx) => ctx.db.prisma.sample.findUniqueOrThrow({ ...query, where: { id: h.sampleId } }) }),
   }),
 });

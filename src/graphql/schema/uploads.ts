@@ -3,7 +3,7 @@ import { GraphQLError } from "graphql";
 import { NotFoundError, ValidationError } from "../../errors.ts";
 import { ExecutionProviderUnavailableError } from "../../jobs/index.ts";
 import { InsertionRefusedError, parseInsertionInput, UploadRefusedError, UPLOAD_REFUSAL_CODES, INSERTION_REFUSAL_CODES } from "../../uploads/index.ts";
-import { builder } from "../builder.ts";
+import { artifactUrl, builder } from "../builder.ts";
 import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
 import { ErrorInterface } from "./errors.ts";
 
@@ -57,7 +57,7 @@ export const StoredFileRef = builder.objectRef<StoredFile>("StoredFile").impleme
     sha256: t.exposeString("sha256"),
     mediaType: t.exposeString("mediaType"),
     byteSize: t.exposeInt("byteSize"),
-    url: t.string({ resolve: (f) => `/artifacts/${f.sha256}` }),
+    url: t.string({ description: "URL of the file on this service: /artifacts/<sha256>, signed (short-lived) so that a browser's <img src> needs no header.", resolve: (f, _args, ctx) => artifactUrl(ctx, f.sha256) }),
   }),
 });
 

@@ -1,0 +1,188 @@
+// Who may call each root field, and what the audit log keeps of it. Every Query, Mutation and Subscription field
+// needs a rule here: building the schema fails on a field without one (and the access matrix test runs every
+// field as every role, with and without the medical scope).
+import { GraphQLError, type GraphQLFieldConfig, type GraphQLSchema } from "graphql";
+import { ForbiddenError, hasRole, type AuditKind, type AuditLog, type Caller, type Domain, type Role } from "../access/index.ts";
+import type { GraphQLContext } from "./context.ts";
+
+export interface FieldRule {
+  /** The least role that may call it. */
+  role: Role;
+  /** A write that only exists in one domain: a caller without its scope is refused. */
+  domain?: Domain;
+  /** A read that can return medical data: audited when the caller holds the medical scope. */
+  medicalRead?: boolean;
+}
+
+type RootType = "Query" | "Mutation" | "Subscription";
+
+const viewer: FieldRule = { role: "VIEWER" };
+const viewerOfMedical: FieldRule = { role: "VIEWER", medicalRead: true };
+const operator: FieldRule = { role: "OPERATOR" };
+const admin: FieldRule = { role: "ADMIN" };
+
+export const FIELD_RULES: Record<RootType, Record<string, FieldRule>> = {
+  Query: {
+    me: viewer,
+    node: viewerOfMedical,
+    nodes: viewerOfMedical,
+    scenarios: viewer,
+    scenario: viewer,
+    previewParameters: viewer,
+    job: viewer,
+    jobs: viewer,
+    sample: viewerOfMedical,
+    samples: viewerOfMedical,
+    detector: viewer,
+    detectors: viewer,
+    scenarioReport: viewerOfMedical,
+    jobReport: viewerOfMedical,
+    failureSearch: viewerOfMedical,
+    failureSearches: viewer,
+    datasetExport: viewer,
+    exportSamples: viewerOfMedical,
+    referenceScan: viewerOfMedical,
+    referenceScans: viewerOfMedical,
+    pathologyInsertion: viewerOfMedical,
+    apiKeys: admin,
+    auditLog: admin,
+  },
+  Mutation: {
+    createScenario: operator,
+    updateScenario: operator,
+    archiveScenario: operator,
+    importScenarios: operator,
+    requestGeneration: operator,
+    cancelJob: operator,
+    reproduceSample: operator,
+    scoreSamples: operator,
+    startFailureSearch: operator,
+    cancelFailureSearch: operator,
+    exportDataset: operator,
+    uploadReferenceScan: { role: "OPERATOR", domain: "MEDICAL" },
+    insertPathology: { role: "OPERATOR", domain: "MEDICAL" },
+    registerDetector: admin,
+    createApiKey: admin,
+    revokeApiKey: admin,
+    rotateApiKey: admin,
+  },
+  Subscription: {
+    jobProgress: viewer,
+    searchProgress: viewerOfMedical,
+  },
+};
+
+const KIND: Record<RootType, AuditKind> = { Query: "query", Mutation: "mutation", Subscription: "subscription" };
+/** Argument names (top level, or inside `input`) that name what an operation is about. */
+const TARGET_ARGUMENTS = ["id", "ids", "scenarioId", "jobId", "sampleId", "searchId", "detectorId", "referenceScanId", "exportId", "sampleIds"];
+
+export class MissingAccessRuleError extends Error {
+  override name = "MissingAccessRuleError";
+}
+
+/** The schema with every root field checked against its rule and audited; throws on a root field without a rule. */
+export function withAccessRules(schema: GraphQLSchema): GraphQLSchema {
+  const roots: [RootType, ReturnType<GraphQLSchema["getQueryType"]>][] = [
+    ["Query", schema.getQueryType()],
+    ["Mutation", schema.getMutationType()],
+    ["Subscription", schema.getSubscriptionType()],
+  ];
+  const missing: string[] = [];
+  for (const [rootType, type] of roots) {
+    if (!type) continue;
+    for (const field of Object.values(type.getFields())) {
+      const rule = FIELD_RULES[rootType][field.name];
+      if (!rule) {
+        missing.push(`${rootType}.${field.name}`);
+        continue;
+      }
+      guardField(field as unknown as GraphQLFieldConfig<unknown, GraphQLContext>, rootType, field.name, rule);
+    }
+  }
+  if (missing.length > 0) throw new MissingAccessRuleError(`root fields without an access rule (src/graphql/access-rules.ts): ${missing.join(", ")}`);
+  return schema;
+}
+
+function guardField(field: GraphQLFieldConfig<unknown, GraphQLContext>, rootType: RootType, name: string, rule: FieldRule): void {
+  const resolve = field.resolve;
+  const subscribe = field.subscribe;
+  const admit = async (context: GraphQLContext, args: Record<string, unknown>): Promise<Caller> => {
+    const caller = context.caller;
+    if (!caller) throw new GraphQLError("authentication required: send Authorization: Bearer <API key>", { extensions: { code: "UNAUTHENTICATED", http: { status: 401 } } });
+    const refusal = !hasRole(caller, rule.role)
+      ? `${name} needs the ${rule.role.toLowerCase()} role (this key is ${caller.role.toLowerCase()})`
+      : rule.domain && !caller.scopes.has(rule.domain)
+        ? `${name} needs the ${rule.domain.toLowerCase()} scope`
+        : null;
+    if (refusal) {
+      if (rootType === "Mutation") await context.audit.record({ caller, kind: "mutation", operation: name, targetIds: targetsOf(args), outcome: "FORBIDDEN", domain: rule.domain ?? null });
+      throw forbidden(refusal);
+    }
+    return caller;
+  };
+  if (subscribe) {
+    field.subscribe = async (source, args, context, info) => {
+      await admit(context, args);
+      return subscribe(source, args, context, info);
+    };
+  }
+  if (!resolve) return;
+  field.resolve = async (source, args, context, info) => {
+    if (!subscribe) await admit(context, args);
+    const caller = context.caller!;
+    let result: unknown;
+    try {
+      result = await resolve(source, args, context, info);
+    } catch (error) {
+      if (rootType === "Mutation") await context.audit.record({ caller, kind: "mutation", operation: name, targetIds: targetsOf(args), outcome: outcomeOfError(error), domain: rule.domain ?? null });
+      if (error instanceof ForbiddenError) throw forbidden(error.message);
+      throw error;
+    }
+    const audited = rootType === "Mutation" || (rule.medicalRead === true && caller.scopes.has("MEDICAL") && !subscribe);
+    if (audited)
+      await context.audit.record({
+        caller,
+        kind: KIND[rootType],
+        operation: name,
+        targetIds: [...targetsOf(args), ...idsOf(result)],
+        outcome: result instanceof Error ? result.name : "OK",
+        domain: rootType === "Mutation" ? (rule.domain ?? null) : "MEDICAL",
+      });
+    return result;
+  };
+}
+
+function forbidden(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: "FORBIDDEN", http: { status: 403 } } });
+}
+
+function outcomeOfError(error: unknown): string {
+  if (error instanceof ForbiddenError) return "FORBIDDEN";
+  return error instanceof Error && error.name !== "Error" ? error.name : "ERROR";
+}
+
+function targetsOf(args: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  const collect = (from: unknown) => {
+    if (typeof from !== "object" || from === null) return;
+    for (const name of TARGET_ARGUMENTS) {
+      const value = (from as Record<string, unknown>)[name];
+      if (typeof value === "string") out.push(value);
+      else if (Array.isArray(value)) out.push(...value.filter((v): v is string => typeof v === "string"));
+    }
+  };
+  collect(args);
+  collect(args["input"]);
+  collect(args["filter"]);
+  return out;
+}
+
+/** The ids of what a resolver returned: a row, a list of rows, or a connection's nodes (first 100). */
+function idsOf(result: unknown): string[] {
+  if (result === null || typeof result !== "object" || result instanceof Error) return [];
+  if (Array.isArray(result)) return result.flatMap((item) => idsOf(item)).slice(0, 100);
+  const record = result as Record<string, unknown>;
+  if (typeof record["id"] === "string") return [record["id"]];
+  if (Array.isArray(record["edges"])) return (record["edges"] as { node?: unknown }[]).flatMap((edge) => idsOf(edge.node)).slice(0, 100);
+  return [];
+}
