@@ -120,7 +120,9 @@ function guardField(field: GraphQLFieldConfig<unknown, GraphQLContext>, rootType
     }
     return caller;
   };
-  if (subscribe) {
+  // a subscription is admitted when it subscribes (its resolve then maps each event); every other field when it resolves
+  const isSubscription = rootType === "Subscription";
+  if (isSubscription && subscribe) {
     field.subscribe = async (source, args, context, info) => {
       await admit(context, args);
       return subscribe(source, args, context, info);
@@ -128,7 +130,7 @@ function guardField(field: GraphQLFieldConfig<unknown, GraphQLContext>, rootType
   }
   if (!resolve) return;
   field.resolve = async (source, args, context, info) => {
-    if (!subscribe) await admit(context, args);
+    if (!isSubscription) await admit(context, args);
     const caller = context.caller!;
     let result: unknown;
     try {
@@ -138,7 +140,7 @@ function guardField(field: GraphQLFieldConfig<unknown, GraphQLContext>, rootType
       if (error instanceof ForbiddenError) throw forbidden(error.message);
       throw error;
     }
-    const audited = rootType === "Mutation" || (rule.medicalRead === true && caller.scopes.has("MEDICAL") && !subscribe);
+    const audited = rootType === "Mutation" || (rule.medicalRead === true && caller.scopes.has("MEDICAL") && !isSubscription);
     if (audited)
       await context.audit.record({
         caller,
