@@ -25,7 +25,8 @@ const SCOPE_FILTERS: Record<string, (scopes: Domain[]) => Where> = {
   // an export is seen by keys holding every domain its samples come from
   DatasetExport: (scopes) => {
     const missing = DOMAINS.filter((domain) => !scopes.includes(domain));
-    return missing.length === 0 ? {} : { NOT: { domains: { hasSome: missing } } };
+    // one `has` per domain: `hasSome` on an enum list reaches PGlite as a malformed array literal
+    return { AND: missing.map((domain) => ({ NOT: { domains: { has: domain } } })) };
   },
   AuditEntry: (scopes) => ({ OR: [{ domain: null }, { domain: { in: scopes } }] }),
 };

@@ -65,9 +65,11 @@ export async function createExport(db: Database, request: ExportRequest): Promis
   if (filter.scenarioId && !(await db.prisma.scenario.findUnique({ where: { id: filter.scenarioId }, select: { id: true } }))) throw new NotFoundError("scenario", filter.scenarioId);
 
   const createdAt = new Date();
-  // the export holds the samples its creator can see, and only keys that see all of them see it
+  // the export holds samples its creator can see, and only keys that see every domain among them see it
   const caller = currentCaller();
-  const domains = DOMAINS.filter((domain) => !caller || caller.scopes.has(domain));
+  const domains: Domain[] = [];
+  for (const domain of DOMAINS.filter((d) => !caller || caller.scopes.has(d)))
+    if (await db.prisma.sample.findFirst({ where: sampleWhere(filter, createdAt, [domain]), select: { id: true } })) domains.push(domain);
   const where = sampleWhere(filter, createdAt, domains);
   await modelsOf(db, where, format);
   const sampleCount = await db.prisma.sample.count({ where });

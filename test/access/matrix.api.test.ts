@@ -77,7 +77,7 @@ interface Outcome {
 
 async function call(api: TestService, key: string | null, rootType: RootType, field: GraphQLField<unknown, unknown>): Promise<Outcome> {
   const { query, files } = operationFor(rootType, field);
-  const authorization = key ? { authorization: `Bearer ${key}` } : {};
+  const authorization: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
   let response: Response;
   if (files.length > 0) {
     const form = new FormData();

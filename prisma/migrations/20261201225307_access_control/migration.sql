@@ -2,7 +2,7 @@
 CREATE TYPE "Role" AS ENUM ('VIEWER', 'OPERATOR', 'ADMIN');
 
 -- AlterTable
-ALTER TABLE "DatasetExport" ADD COLUMN     "domains" "Domain"[];
+ALTER TABLE "DatasetExport" ADD COLUMN     "domains" TEXT[];
 
 -- AlterTable
 ALTER TABLE "FailureSearch" ADD COLUMN     "ownerKeyId" UUID;
@@ -63,4 +63,4 @@ CREATE TRIGGER "AuditEntry_no_update_or_delete"
   FOR EACH STATEMENT EXECUTE FUNCTION "AuditEntry_append_only"();
 
 -- Exports made before access control were open to anyone and may hold any domain's samples.
-UPDATE "DatasetExport" SET "domains" = ARRAY['AUTOMOTIVE', 'MEDICAL']::"Domain"[];
+UPDATE "DatasetExport" SET "domains" = ARRAY['AUTOMOTIVE', 'MEDICAL'];
