@@ -241,7 +241,7 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop, sta
     expect(hardest.length).toBe(Math.min(10, valid.length));
     hardest.forEach((h, i) => {
       expect(h.outcome === "MISS" || h.outcome === "WRONG_CLASS").toBe(i < Math.min(missCount, 10));
-      expect(h.artifactUrl).toMatch(/^\/artifacts\/[0-9a-f]{64}$/);
+      expect(h.artifactUrl).toMatch(/^\/artifacts\/[0-9a-f]{64}\?kid=[0-9a-f-]{36}&scopes=AUTOMOTIVE%2CMEDICAL&exp=\d+&sig=[0-9a-f]{64}$/);
     });
     const file = await api.fetch(`${hardest[0]!.artifactUrl}`);
     expect(file.headers.get("content-type")).toBe("image/png");
