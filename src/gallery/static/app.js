@@ -543,18 +543,18 @@ async function signIn(event) {
   signInSubmit.disabled = true;
   signInError.textContent = "";
   document.body.dataset.session = "checking";
+  let me;
   try {
-    const me = await whoIs(key);
-    keepKey(key);
-    keyInput.value = "";
-    showSignedIn(me);
-    view.focus();
-    await route();
+    me = await whoIs(key);
   } catch (error) {
-    showSignInForm(error instanceof KeyRefusedError ? error.message : `Cannot sign in: ${error.message}`);
+    return showSignInForm(error instanceof KeyRefusedError ? error.message : `Cannot sign in: ${error.message}`);
   } finally {
     signInSubmit.disabled = false;
   }
+  keepKey(key);
+  showSignedIn(me);
+  view.focus();
+  await route();
 }
 
 /** On load: a key kept in this tab is checked (`me`) before anything is shown; otherwise the form. */
