@@ -12,10 +12,12 @@ if (!hasChromium) console.warn(SKIPPED);
 
 export interface GalleryBrowser {
   context: BrowserContext;
+  /** What the gallery's Content-Security-Policy refused so far, in any tab (should stay empty). */
+  cspViolations: string[];
   close(): Promise<void>;
 }
 
-/** A headless chromium with its own profile, removed on close. Page errors are logged. */
+/** A headless chromium with its own profile, removed on close. Page errors are logged, CSP refusals kept. */
 export async function launchBrowser(): Promise<GalleryBrowser> {
   const userDataDir = mkdtempSync(path.join(os.tmpdir(), "rareforge-chromium-"));
   const context = await chromium.launchPersistentContext(userDataDir, {
@@ -25,10 +27,18 @@ export async function launchBrowser(): Promise<GalleryBrowser> {
     viewport: { width: 1400, height: 1100 },
     deviceScaleFactor: 1,
   });
-  context.on("page", (page) => page.on("pageerror", (error) => console.error("page error:", error.message)));
-  for (const page of context.pages()) page.on("pageerror", (error) => console.error("page error:", error.message));
+  const cspViolations: string[] = [];
+  const watch = (page: Page) => {
+    page.on("pageerror", (error) => console.error("page error:", error.message));
+    page.on("console", (message) => {
+      if (message.text().includes("Content Security Policy")) cspViolations.push(message.text());
+    });
+  };
+  context.on("page", watch);
+  for (const page of context.pages()) watch(page);
   return {
     context,
+    cspViolations,
     async close() {
       await context.close();
       rmSync(userDataDir, { recursive: true, force: true });

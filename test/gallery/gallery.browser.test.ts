@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { decode as decodePng } from "fast-png";
 import type { Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../src/db/index.ts";
 import { artifactStoreFromConfig } from "../../src/storage/index.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
@@ -70,6 +70,10 @@ describe.skipIf(!hasChromium)(hasChromium ? "gallery in headless Chromium" : `ga
     page = browser.context.pages()[0] ?? (await browser.context.newPage());
     // The key stays in this tab's sessionStorage, so every test below is signed in.
     await signIn(page, api.service.url, api.adminKey);
+  });
+
+  afterEach(() => {
+    expect(browser.cspViolations).toEqual([]);
   });
 
   afterAll(async () => {
