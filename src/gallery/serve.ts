@@ -17,6 +17,12 @@ const MEDIA_TYPES: Record<string, string> = {
   ".svg": "image/svg+xml",
 };
 
+/**
+ * The pages' own files only: no inline or foreign script can run where the API key is kept (sessionStorage), no
+ * other site can frame the sign-in form, and the form can never be submitted natively (the key would land in a URL).
+ */
+const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /** Serves /gallery/<file>; `relative` is the path after /gallery/. Anything outside the gallery folder is 404. */
 export async function serveGallery(req: http.IncomingMessage, res: http.ServerResponse, relative: string): Promise<void> {
   if (req.method !== "GET" && req.method !== "HEAD") {
@@ -35,6 +41,7 @@ export async function serveGallery(req: http.IncomingMessage, res: http.ServerRe
     "content-length": info.size,
     "cache-control": "no-cache",
     "x-content-type-options": "nosniff",
+    "content-security-policy": CONTENT_SECURITY_POLICY,
   });
   if (req.method === "HEAD") return void res.end();
   await new Promise<void>((resolve, reject) => createReadStream(file).on("error", reject).pipe(res).on("finish", resolve).on("error", reject));

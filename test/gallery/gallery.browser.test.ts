@@ -1,25 +1,22 @@
-// The gallery in a real browser (playwright-core driving Debian's chromium, headless): scenarios -> scenario
-// (jobs, report chart) -> job grid -> misses only -> sample page with provenance; reproduce a real sample;
-// DICOM window/level. Boxes are checked where they land on screen: the green (intended) and magenta
-// (detected) boxes found in a screenshot of the canvas must sit at the stored coordinates times the drawing
-// scale. Screenshots go to test-results/gallery/. Skipped, saying so, only where /usr/bin/chromium is absent.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
+// The gallery in a real browser (playwright-core driving Debian's chromium, headless), signed in with the admin
+// key: scenarios -> scenario (jobs, report chart) -> job grid -> misses only -> sample page with provenance;
+// reproduce a real sample; DICOM window/level. Boxes are checked where they land on screen: the green (intended)
+// and magenta (detected) boxes found in a screenshot of the canvas must sit at the stored coordinates times the
+// drawing scale. Screenshots go to test-results/gallery/. Sign-in itself: sign-in.browser.test.ts. Skipped,
+// saying so, only where /usr/bin/chromium is absent.
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { decode as decodePng } from "fast-png";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../src/db/index.ts";
 import { artifactStoreFromConfig } from "../../src/storage/index.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 import { seedJob, type SeededJob } from "../export/seed.ts";
 import { createTinyScenario, jobTestDirs, REQUEST, waitForJob, type JobTestDirs } from "../jobs/helpers.ts";
+import { globalId, hasChromium, launchBrowser, ready as readyIn, signIn, SKIPPED, type GalleryBrowser } from "./browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const SCREENSHOTS = new URL("../../test-results/gallery/", import.meta.url).pathname;
-const hasChromium = existsSync(CHROMIUM);
-const SKIPPED = `${CHROMIUM} is absent, so the gallery browser tests are skipped (apt-get install chromium; CI installs it from .ci/apt-packages.txt)`;
-if (!hasChromium) console.warn(SKIPPED);
 
 /** Bounding box of the pixels of a colour in a PNG screenshot (tolerant of antialiased edges). */
 function colourBounds(png: Uint8Array, match: (r: number, g: number, b: number) => boolean) {
@@ -51,9 +48,8 @@ describe.skipIf(!hasChromium)(hasChromium ? "gallery in headless Chromium" : `ga
   let road: SeededJob;
   let brain: SeededJob;
   let tinyJobId: string;
-  let context: BrowserContext;
+  let browser: GalleryBrowser;
   let page: Page;
-  let userDataDir: string;
 
   beforeAll(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
@@ -70,33 +66,24 @@ describe.skipIf(!hasChromium)(hasChromium ? "gallery in headless Chromium" : `ga
     tinyJobId = tinyJob.uuid;
     await waitForJob(api, tinyJob.id, (job) => job.status === "SUCCEEDED");
 
-    userDataDir = mkdtempSync(path.join(os.tmpdir(), "rareforge-chromium-"));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-      viewport: { width: 1400, height: 1100 },
-      deviceScaleFactor: 1,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on("pageerror", (error) => console.error("page error:", error.message));
+    browser = await launchBrowser();
+    page = browser.context.pages()[0] ?? (await browser.context.newPage());
+    // The key stays in this tab's sessionStorage, so every test below is signed in.
+    await signIn(page, api.service.url, api.adminKey);
+  });
+
+  afterEach(() => {
+    expect(browser.cspViolations).toEqual([]);
   });
 
   afterAll(async () => {
-    await context?.close();
+    await browser?.close();
     await api?.close();
     await db?.close();
     dirs?.remove();
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   });
 
-  /** Waits until the page shows the route it is on (its hash starting with `prefix`) completely. */
-  const ready = (prefix = "") =>
-    page.waitForFunction((prefix) => {
-      const view = document.getElementById("view")!;
-      return view.dataset.ready === "true" && view.dataset.route === location.hash && location.hash.startsWith(prefix);
-    }, prefix);
-  const globalId = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString("base64");
+  const ready = (prefix = "") => readyIn(page, prefix);
   const sampleCanvas = (sampleId: string) => page.waitForSelector(`#sample-canvas[data-drawn="true"][data-sample="${sampleId}"]`);
   const openSample = async (sampleId: string) => {
     await page.goto(`${api.service.url}/gallery/#/sample/${encodeURIComponent(globalId("Sample", sampleId))}`);
@@ -116,6 +103,7 @@ describe.skipIf(!hasChromium)(hasChromium ? "gallery in headless Chromium" : `ga
     await page.goto(`${api.service.url}/`);
     expect(page.url()).toBe(`${api.service.url}/gallery/`);
     await ready();
+    expect(await page.textContent("#signed-in-as")).toMatch(/admin · automotive, medical/);
     expect(await page.$$eval("#scenarios a[data-scenario]", (links) => links.map((a) => a.getAttribute("data-scenario")))).toEqual(
       expect.arrayContaining([road.scenarioName, brain.scenarioName]),
     );

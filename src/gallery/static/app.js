@@ -1,6 +1,8 @@
 // RareForge gallery: scenarios, their jobs and miss-rate reports, sample grids with intended boxes and
-// detections drawn, and a sample page with its provenance. Plain ES module; it talks to /graphql only (files
-// come from the /artifacts/<sha256> URLs the API returns).
+// detections drawn, and a sample page with its provenance. Plain ES module; it talks to /graphql only, as the
+// signed-in API key (session.js), and shows nothing while signed out; files come from the signed
+// /artifacts/<sha256> URLs the API returns, which need no header.
+import { forgetKey, keepKey, KeyRefusedError, graphqlAs, storedKey, whoIs } from "./session.js";
 
 const INTENDED_COLOUR = "rgb(0, 255, 0)";
 const DETECTION_COLOUR = "rgb(255, 0, 255)";
@@ -24,15 +26,16 @@ function currentOrStop(ticket) {
 }
 
 // ------------------------------------------------------------------------------------------- helpers
+/** GraphQL as the signed-in key; a refused key signs the page out (unless another key has signed in since). */
 async function graphql(query, variables = {}) {
-  const response = await fetch("/graphql", {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/graphql-response+json, application/json" },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = await response.json();
-  if (body.errors?.length) throw new Error(body.errors.map((e) => e.message).join("\n"));
-  return body.data;
+  const key = storedKey();
+  if (!key) throw new Error("signed out");
+  try {
+    return await graphqlAs(key, query, variables);
+  } catch (error) {
+    if (error instanceof KeyRefusedError && storedKey() === key) signOut(error.message);
+    throw error;
+  }
 }
 
 /** A `... on XSuccess { data }` result, or an Error member's message thrown. */
@@ -118,7 +121,10 @@ const dicomFileOf = (sample) => (sample.files ?? []).find((f) => f.role === "dic
 async function sampleSource(sample, window) {
   const dicomFile = dicomFileOf(sample);
   if (dicomFile) {
-    const image = decodeDicom(await (await fetch(dicomFile.url)).arrayBuffer());
+    // The signed URL is the credential: no header, as for an <img src>.
+    const response = await fetch(dicomFile.url);
+    if (!response.ok) throw new Error(`cannot load ${dicomFile.url} (HTTP ${response.status})`);
+    const image = decodeDicom(await response.arrayBuffer());
     return { source: windowed(image, window?.center ?? image.center, window?.width ?? image.width), width: image.columns, height: image.rows, dicom: image };
   }
   const image = await loadImage(sample.artifact.url);
@@ -483,9 +489,90 @@ function boxesTable(sample) {
   );
 }
 
+// ------------------------------------------------------------------------------------------- session
+// `body[data-session]` says where the page stands, for tests and tools: checking, signed-in or signed-out.
+const signInForm = document.getElementById("sign-in");
+const keyInput = document.getElementById("api-key");
+const signInSubmit = document.getElementById("sign-in-submit");
+const signInError = document.getElementById("sign-in-error");
+const sessionBar = document.getElementById("session");
+const signedInAs = document.getElementById("signed-in-as");
+
+/** The `me` of the signed-in key; null while signed out. */
+let signedIn = null;
+
+function showSignedIn(me) {
+  signedIn = me;
+  signedInAs.replaceChildren("Signed in as ", h("strong", {}, me.label), ` · ${me.role.toLowerCase()} · ${me.scopes.map((s) => s.toLowerCase()).join(", ")}`);
+  sessionBar.hidden = false;
+  signInForm.hidden = true;
+  view.hidden = false;
+  document.body.dataset.session = "signed-in";
+}
+
+/** The sign-in form, empty and focused, with `message` (why the user is here) read out. */
+function showSignInForm(message = "") {
+  signInForm.hidden = false;
+  keyInput.value = "";
+  signInError.textContent = message;
+  if (message) keyInput.setAttribute("aria-invalid", "true");
+  else keyInput.removeAttribute("aria-invalid");
+  document.body.dataset.session = "signed-out";
+  keyInput.focus();
+}
+
+/** Forgets the key and clears everything shown with it; `message` says why (a refused key). */
+function signOut(message = "") {
+  forgetKey();
+  signedIn = null;
+  latestRoute++; // a view still loading stops before it touches the page
+  view.replaceChildren();
+  view.hidden = true;
+  view.dataset.ready = "false";
+  delete view.dataset.route;
+  crumbs();
+  sessionBar.hidden = true;
+  signedInAs.replaceChildren();
+  showSignInForm(message);
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const key = keyInput.value.trim();
+  if (!key) return showSignInForm("Enter an API key.");
+  signInSubmit.disabled = true;
+  signInError.textContent = "";
+  document.body.dataset.session = "checking";
+  let me;
+  try {
+    me = await whoIs(key);
+  } catch (error) {
+    return showSignInForm(error instanceof KeyRefusedError ? error.message : `Cannot sign in: ${error.message}`);
+  } finally {
+    signInSubmit.disabled = false;
+  }
+  keepKey(key);
+  showSignedIn(me);
+  view.focus();
+  await route();
+}
+
+/** On load: a key kept in this tab is checked (`me`) before anything is shown; otherwise the form. */
+async function start() {
+  const key = storedKey();
+  if (!key) return signOut();
+  try {
+    showSignedIn(await whoIs(key));
+  } catch (error) {
+    return signOut(error instanceof KeyRefusedError ? error.message : `Cannot check the API key: ${error.message}`);
+  }
+  await route();
+}
+
 // ------------------------------------------------------------------------------------------- router
 // `#view` carries data-ready and data-route (the hash it shows) once a page is complete, for tests and tools.
 async function route() {
+  if (!signedIn) return;
   const ticket = ++latestRoute;
   const hash = location.hash;
   const [path] = hash.replace(/^#/, "").split("?");
@@ -497,7 +584,7 @@ async function route() {
     else if (kind === "sample" && id) await sampleView(ticket, decodeURIComponent(id));
     else await scenariosView(ticket);
   } catch (error) {
-    if (error instanceof StaleRoute) return;
+    if (error instanceof StaleRoute || error instanceof KeyRefusedError) return;
     if (ticket !== latestRoute) return;
     view.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { class: "error" }, error.message));
   }
@@ -506,5 +593,7 @@ async function route() {
   view.dataset.ready = "true";
 }
 
+signInForm.addEventListener("submit", signIn);
+document.getElementById("sign-out").addEventListener("click", () => signOut());
 window.addEventListener("hashchange", route);
-route();
+start();
