@@ -2,7 +2,8 @@
 // packages are), users' Ultralytics exports registered unchanged with a class map, the check that a
 // detector can score a scenario before a job is created, and scoring existing samples on demand.
 // Everything a detector can be refused for is checked from its files before any row is written.
-import { readFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import type { Config } from "../config.ts";
@@ -34,6 +35,9 @@ const rethrow = (error: unknown): never => {
   if (error instanceof DetectorPackageError) throw new DetectorUnusableError(error.code, error.message);
   throw error;
 };
+
+/** Where uploaded detector files go, inside the detectors directory. */
+const UPLOADED_DETECTORS = "uploaded";
 
 const classMapInput = z.record(z.string().min(1), z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]));
 const registration = z.object({
@@ -169,6 +173,38 @@ export class DetectorService {
       });
     } catch (error) {
       if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") throw new AlreadyExistsError("detector", `${name} ${version}`);
+      throw error;
+    }
+  }
+
+  /**
+   * Registers an uploaded Ultralytics export: the file (at most RAREFORGE_MAX_DETECTOR_BYTES, and what the upload
+   * limit lets through) is stored content-addressed as `uploaded/<sha256>.onnx` in the detectors directory, which
+   * workers share, and registered from there. A refused file is not kept.
+   */
+  async registerUpload(file: Blob, input: Omit<DetectorRegistration, "path">): Promise<DetectorPackage> {
+    const limit = Math.min(this.files.maxBytes, this.config.maxUploadBytes);
+    if (file.size > limit)
+      throw new DetectorUnusableError("too-large", `the uploaded detector has ${file.size} bytes; the limit for an upload is ${limit} (RAREFORGE_MAX_DETECTOR_BYTES, RAREFORGE_MAX_UPLOAD_BYTES); larger files are registered by path from RAREFORGE_DETECTORS_DIR`);
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    const relativePath = join(UPLOADED_DETECTORS, `${sha256}.onnx`);
+    const target = join(this.files.detectorsDir, relativePath);
+    await mkdir(join(this.files.detectorsDir, UPLOADED_DETECTORS), { recursive: true });
+    let created = false;
+    try {
+      await writeFile(target, bytes, { flag: "wx", mode: 0o644 });
+      created = true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    try {
+      const named = typeof (file as Partial<File>).name === "string" ? (file as File).name.replace(/\.onnx$/i, "") : "";
+      const name = input.name ?? (/^[a-z0-9][a-z0-9._-]{0,79}$/i.test(named) ? named : `uploaded-${sha256.slice(0, 12)}`);
+      return await this.register({ ...input, path: relativePath, name });
+    } catch (error) {
+      // the file stays only if a registration uses it
+      if (created && !(await this.db.prisma.detectorPackage.findFirst({ where: { manifestSha256: sha256 }, select: { id: true } }))) await rm(target, { force: true });
       throw error;
     }
   }

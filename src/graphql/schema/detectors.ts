@@ -127,7 +127,8 @@ builder.mutationFields((t) => ({
     description:
       "Registers an Ultralytics YOLOv8/11 ONNX export unchanged: a regular file inside the detectors directory (RAREFORGE_DETECTORS_DIR), given relative to it or absolute; any other path gets one DetectorUnusableError (not-found), and a file over RAREFORGE_MAX_DETECTOR_BYTES is too-large. Class names come from the export's metadata unless `classes` is given; `classMap` maps scenario classes to detector classes, e.g. { pedestrian: \"person\", animal: [\"dog\", \"horse\"] } (default: COCO names for the road vocabulary).",
     args: {
-      path: t.arg.string({ required: true }),
+      path: t.arg.string({ required: false, description: "A file inside RAREFORGE_DETECTORS_DIR; or give `file`." }),
+      file: t.arg({ type: "File", required: false, description: "The .onnx export itself (GraphQL multipart upload), stored content-addressed in the detectors directory." }),
       name: t.arg.string({ required: false, description: "Default: the file name." }),
       version: t.arg.string({ required: false, description: "Default: the export's metadata version." }),
       classMap: t.arg({ type: "JSON", required: false }),
@@ -135,13 +136,14 @@ builder.mutationFields((t) => ({
     },
     errors: { types: [ValidationError, DetectorUnusableError, AlreadyExistsError] },
     resolve: async (query, _root, args, ctx) => {
-      const row = await ctx.detectors.register({
-        path: args.path,
+      const options = {
         ...(args.name ? { name: args.name } : {}),
         ...(args.version ? { version: args.version } : {}),
         ...(args.classMap != null ? { classMap: args.classMap as Record<string, string> } : {}),
         ...(args.classes ? { classes: args.classes } : {}),
-      });
+      };
+      if (Boolean(args.path) === Boolean(args.file)) throw new ValidationError([{ path: "path", message: "give exactly one of path and file" }], "invalid detector registration");
+      const row = args.file ? await ctx.detectors.registerUpload(args.file, options) : await ctx.detectors.register({ ...options, path: args.path! });
       return ctx.db.prisma.detectorPackage.findUniqueOrThrow({ ...query, where: { id: row.id } });
     },
   }),
