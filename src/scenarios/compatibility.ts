@@ -16,6 +16,11 @@ export interface ConditionLayout {
   };
 }
 
+type Parameters = ScenarioSpec["parameters"];
+type Bounds = [number, number];
+/** Values of categorical parameters held fixed while reading a given parameter's cases, by parameter name. */
+type Given = Record<string, ParameterValue>;
+
 function valuesOf(d: Distribution): ParameterValue[] | null {
   switch (d.kind) {
     case "fixed":
@@ -28,10 +33,32 @@ function valuesOf(d: Distribution): ParameterValue[] | null {
   }
 }
 
-function boundsOf(d: Distribution, parameters: ScenarioSpec["parameters"]): [number, number] | null {
+/**
+ * The distributions a parameter may draw from, each with the values held while it does: a given one's case for
+ * the value held, else each of its cases with that case's value held (so two parameters given the same one
+ * are read case by case, together).
+ */
+function alternatives(d: Distribution, given: Given): Array<[Distribution, Given]> {
+  if (d.kind !== "given") return [[d, given]];
+  const held = given[d.of];
+  if (held !== undefined) {
+    const picked = d.cases[String(held)];
+    return picked ? [[picked, given]] : [];
+  }
+  return Object.entries(d.cases).map(([value, c]) => [c, { ...given, [d.of]: value }]);
+}
+
+const hull = (bounds: (Bounds | null)[]): Bounds | null =>
+  bounds.some((b) => b === null) || bounds.length === 0
+    ? null
+    : [Math.min(...bounds.map((b) => (b as Bounds)[0])), Math.max(...bounds.map((b) => (b as Bounds)[1]))];
+
+/** The smallest and largest value a numeric distribution can draw, or null when it draws no numbers. */
+function boundsOf(d: Distribution, parameters: Parameters, given: Given = {}): Bounds | null {
+  if (d.kind === "given") return hull(alternatives(d, given).map(([c, held]) => boundsOf(c, parameters, held)));
   if (d.kind === "scaled") {
     const base = parameters[d.of];
-    const of = base && base.kind !== "scaled" ? boundsOf(base, parameters) : null;
+    const of = base && base.kind !== "scaled" ? boundsOf(base, parameters, given) : null;
     if (!of) return null;
     const corners = [of[0] * d.min, of[0] * d.max, of[1] * d.min, of[1] * d.max].map((c) => d.offset + c);
     return [Math.min(...corners), Math.max(...corners)];
