@@ -9,6 +9,8 @@ export {
   type ModelManifest,
   type ConditionField,
   type LabelRule,
+  type PlausibleBox,
+  type PlausibleCircle,
   type NoiseSchedule,
   type PredictionType,
 } from "./manifest.ts";

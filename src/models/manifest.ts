@@ -39,6 +39,25 @@ const scalarField = z.object({
 });
 export const conditionFieldSchema = z.discriminatedUnion("kind", [categoricalField, scalarField]);
 
+/**
+ * Per class, the box the training generator draws the class at: width and height (fractions of the image) and
+ * aspect (w / h of those fractions). A scenario may only ask for boxes inside all three.
+ */
+const plausibleBox = z.object({ w: range, h: range, aspect: range });
+/**
+ * Per class, the lesion geometry the training generator draws: the radius range, and the ellipse the centre
+ * lies in (about (cx, cy), half-axes rx − radius and ry − radius: the disk stays in the brain); `foci`
+ * describes how many foci are drawn inside the circle (no parameter sets it).
+ */
+const plausibleCircle = z.object({
+  radius: range,
+  within: z.object({ cx: z.number(), cy: z.number(), rx: z.number().positive(), ry: z.number().positive() }),
+  foci: z
+    .tuple([z.number().int().min(1), z.number().int().min(1)])
+    .refine(([lo, hi]) => hi >= lo, "foci [lo, hi] with hi >= lo")
+    .optional(),
+});
+
 const boxLabel = z.object({
   kind: z.literal("box"),
   class: z.string(),
@@ -47,6 +66,7 @@ const boxLabel = z.object({
   w: z.string(),
   h: z.string(),
   absentWhen: z.array(z.string()).default([]),
+  plausible: z.record(z.string(), plausibleBox).optional(),
 });
 const circleLabel = z.object({
   kind: z.literal("circle"),
@@ -56,6 +76,7 @@ const circleLabel = z.object({
   radius: z.string(),
   absentWhen: z.array(z.string()).default([]),
   mask: z.boolean().default(false),
+  plausible: z.record(z.string(), plausibleCircle).optional(),
 });
 export const labelRuleSchema = z.discriminatedUnion("kind", [boxLabel, circleLabel]);
 
@@ -132,6 +153,7 @@ export const modelManifestSchema = z
     m.labels.forEach((rule, i) => {
       const refs = rule.kind === "box" ? [rule.class, rule.cx, rule.cy, rule.w, rule.h] : [rule.class, rule.cx, rule.cy, rule.radius];
       for (const ref of refs) if (!names.has(ref)) issue(["labels", i], `refers to unknown condition field "${ref}"`);
+      if (rule.plausible) plausibleIssues(rule, m.condition.fields).forEach((message) => issue(["labels", i, "plausible"], message));
     });
     const declared = (file: string, path: (string | number)[]) => {
       if (!(file in m.files)) issue(path, `file "${file}" is not listed in files (so its hash could not be verified)`);
@@ -142,7 +164,26 @@ export const modelManifestSchema = z
     if (expected && expected.length !== 3) issue(["latent", "shape"], "latent shape is [channels, height, width]");
   });
 
+/** A label rule's `plausible` names every class the rule labels (the class field's values but absentWhen), no other. */
+function plausibleIssues(rule: z.infer<typeof labelRuleSchema>, fields: z.infer<typeof conditionFieldSchema>[]): string[] {
+  const field = fields.find((f) => f.name === rule.class);
+  if (field?.kind !== "categorical") return [`needs a categorical class field; "${rule.class}" is not one`];
+  const classes = field.values.filter((v) => !rule.absentWhen.includes(v));
+  const declared = Object.keys(rule.plausible ?? {});
+  const issues = [
+    ...classes.filter((c) => !declared.includes(c)).map((c) => `has no entry for class "${c}"`),
+    ...declared.filter((c) => !classes.includes(c)).map((c) => `"${c}" is not a labelled class of ${rule.class}; classes: ${classes.join(", ")}`),
+  ];
+  if (rule.kind === "circle")
+    for (const [c, geometry] of Object.entries(rule.plausible ?? {}))
+      if (geometry.radius[1] >= Math.min(geometry.within.rx, geometry.within.ry))
+        issues.push(`"${c}": a radius up to ${geometry.radius[1]} leaves no room for the centre within half-axes ${geometry.within.rx}, ${geometry.within.ry}`);
+  return issues;
+}
+
 export type ModelManifest = z.infer<typeof modelManifestSchema>;
+export type PlausibleBox = z.infer<typeof plausibleBox>;
+export type PlausibleCircle = z.infer<typeof plausibleCircle>;
 export type ConditionField = z.infer<typeof conditionFieldSchema>;
 export type LabelRule = z.infer<typeof labelRuleSchema>;
 export type NoiseSchedule = z.infer<typeof noiseScheduleSchema>;

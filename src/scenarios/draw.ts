@@ -3,7 +3,7 @@
 // (seed, index, parameter name, draw number) — a counter-based generator built on SHA-256 — so there is
 // no hidden state to advance.
 import { createHash } from "node:crypto";
-import type { Distribution, ParameterValue, ScenarioSpec } from "./spec.ts";
+import type { Distribution, GivenCase, ParameterValue, ScenarioSpec } from "./spec.ts";
 
 export type DrawnParameters = Record<string, ParameterValue>;
 
@@ -146,14 +146,36 @@ export function drawParameters(spec: Pick<ScenarioSpec, "parameters">, seed: num
       }
       case "scaled":
         // the factor now (keeps the parameter order); the product once every parameter is drawn
-        drawn[name] =
-          distribution.mean === undefined || distribution.std === undefined
-            ? distribution.min + u() * (distribution.max - distribution.min)
-            : truncatedNormalAt(u(), distribution.mean, distribution.std, distribution.min, distribution.max);
+        drawn[name] = drawNumber(distribution, u);
+        break;
+      case "given":
+        drawn[name] = Number.NaN; // holds the parameter's place; drawn below, once the value it depends on is known
         break;
     }
   }
-  for (const [name, distribution] of Object.entries(spec.parameters) as [string, Distribution][])
-    if (distribution.kind === "scaled") drawn[name] = distribution.offset + (drawn[distribution.of] as number) * (drawn[name] as number);
+  // A given parameter draws the case for the value of `of` (the spec checks that each value it draws has one).
+  const factors = new Map<string, Extract<GivenCase, { kind: "scaled" }>>();
+  for (const [name, distribution] of Object.entries(spec.parameters) as [string, Distribution][]) {
+    if (distribution.kind === "scaled") factors.set(name, distribution);
+    if (distribution.kind !== "given") continue;
+    const drawnCase = distribution.cases[String(drawn[distribution.of])];
+    if (!drawnCase) throw new RangeError(`${name}: no case for ${distribution.of} "${String(drawn[distribution.of])}"`);
+    drawn[name] = drawNumber(drawnCase, () => uniformAt(seed, index, name));
+    if (drawnCase.kind === "scaled") factors.set(name, drawnCase);
+  }
+  for (const [name, factor] of factors) drawn[name] = factor.offset + (drawn[factor.of] as number) * (drawn[name] as number);
   return drawn;
+}
+
+/** One number from a distribution that needs no other parameter (a scaled one: its factor). */
+function drawNumber(d: GivenCase, u: () => number): number {
+  switch (d.kind) {
+    case "fixed":
+      return d.value;
+    case "uniform":
+      return d.min + u() * (d.max - d.min);
+    case "truncatedNormal":
+    case "scaled":
+      return d.mean === undefined || d.std === undefined ? d.min + u() * (d.max - d.min) : truncatedNormalAt(u(), d.mean, d.std, d.min, d.max);
+  }
 }

@@ -1,6 +1,7 @@
 export {
   DOMAINS,
   DISTRIBUTION_KINDS,
+  GIVEN_CASE_KINDS,
   SPEC_LIMITS,
   parseScenarioSpec,
   validateScenarioSpec,
@@ -8,6 +9,7 @@ export {
   ScenarioValidationError,
   type Domain,
   type Distribution,
+  type GivenCase,
   type DistributionKind,
   type ParameterValue,
   type ScenarioSpec,

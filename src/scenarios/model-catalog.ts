@@ -1,7 +1,8 @@
-// The installed model packages, read from models/<name>/model.json, as far as scenario validation needs.
+// The installed model packages, read from models/<name>/model.json (validated by the manifest schema), as far
+// as scenario validation needs.
 import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
-import { PACKAGE_NAME } from "../models/index.ts";
+import { modelManifestSchema, PACKAGE_NAME } from "../models/index.ts";
 import type { ConditionLayout } from "./compatibility.ts";
 
 export interface ModelCatalog {
@@ -15,9 +16,10 @@ export function directoryModelCatalog(modelsDir: string): ModelCatalog {
   const read = async (name: string) => {
     if (!PACKAGE_NAME.test(name)) return undefined;
     try {
-      const manifest = JSON.parse(await readFile(path.join(modelsDir, name, "model.json"), "utf8")) as ConditionLayout;
-      if (!manifest?.condition?.fields || !Array.isArray(manifest.condition.fields)) return undefined;
-      return { name: manifest.name ?? name, domain: manifest.domain, condition: manifest.condition };
+      const parsed = modelManifestSchema.safeParse(JSON.parse(await readFile(path.join(modelsDir, name, "model.json"), "utf8")));
+      if (!parsed.success) return undefined;
+      const manifest = parsed.data;
+      return { name: manifest.name, domain: manifest.domain, condition: manifest.condition, labels: manifest.labels };
     } catch {
       return undefined;
     }

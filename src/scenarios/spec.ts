@@ -5,7 +5,7 @@ import { z } from "zod";
 export const DOMAINS = ["automotive", "medical"] as const;
 export type Domain = (typeof DOMAINS)[number];
 
-export const DISTRIBUTION_KINDS = ["fixed", "choice", "uniform", "truncatedNormal", "integer", "sweep", "halton", "scaled"] as const;
+export const DISTRIBUTION_KINDS = ["fixed", "choice", "uniform", "truncatedNormal", "integer", "sweep", "halton", "scaled", "given"] as const;
 export type DistributionKind = (typeof DISTRIBUTION_KINDS)[number];
 
 /**
@@ -81,9 +81,14 @@ const PARAMETER_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
  * a pedestrian's width/height), or whose centre sits lower the nearer, i.e. the taller, it is
  * (`hazardCy: { kind: scaled, of: hazardH, offset: 0.45, min: 0.5, max: 1 }`: feet on the ground).
  */
+const parameterName = z
+  .string()
+  .max(SPEC_LIMITS.parameterNameLength, atMost(SPEC_LIMITS.parameterNameLength, "a parameter name"))
+  .regex(PARAMETER_NAME, "names a parameter of this scenario");
+
 const scaled = range({
   kind: z.literal("scaled"),
-  of: z.string().max(SPEC_LIMITS.parameterNameLength, atMost(SPEC_LIMITS.parameterNameLength, "a parameter name")).regex(PARAMETER_NAME, "names a parameter of this scenario"),
+  of: parameterName,
   offset: z.number().finite().default(0),
   mean: z.number().finite().optional(),
   std: z.number().finite().positive().optional(),
@@ -94,9 +99,37 @@ const scaled = range({
       ctx.addIssue({ code: "custom", path: [d.mean === undefined ? "mean" : "std"], message: "give mean and std together (a truncated normal factor) or neither (uniform)" });
   });
 
+/** What a case of `given` may draw: a number, from one of these (sweeps and Halton sequences follow the sample index, not another parameter). */
+export const GIVEN_CASE_KINDS = ["fixed", "uniform", "truncatedNormal", "scaled"] as const;
+
+const givenCaseObject = z.discriminatedUnion(
+  "kind",
+  [z.strictObject({ kind: z.literal("fixed"), value: z.number().finite() }), uniform, truncatedNormal, scaled],
+  { error: (issue) => (issue.code === "invalid_union" ? `a case of given draws a number: kind ${GIVEN_CASE_KINDS.join(", ")}` : undefined) },
+);
+const givenCase = z.union([z.number().finite().transform((value) => ({ kind: "fixed" as const, value })), givenCaseObject], {
+  error: () => `expected a value or a distribution { kind: ${GIVEN_CASE_KINDS.join(" | ")}, … } (a case of given draws a number)`,
+});
+export type GivenCase = z.infer<typeof givenCaseObject>;
+
+/**
+ * A number whose distribution depends on another parameter's value: one case per value that parameter can draw
+ * (it draws from listed values: fixed, choice or sweep). For quantities that differ by class, e.g. a box that is
+ * tall for a pedestrian and long for a vehicle (`hazardH: { kind: given, of: hazard, cases: { pedestrian: {…},
+ * vehicle: {…} } }`); a case may be `scaled`, so each class keeps its own aspect.
+ */
+const given = z.strictObject({
+  kind: z.literal("given"),
+  of: parameterName,
+  cases: z
+    .record(z.string().min(1).max(SPEC_LIMITS.valueLength, atMost(SPEC_LIMITS.valueLength, "a value")), givenCase)
+    .refine((cases) => Object.keys(cases).length >= 1, "give at least one case")
+    .refine((cases) => Object.keys(cases).length <= SPEC_LIMITS.values, `at most ${SPEC_LIMITS.values} cases`),
+});
+
 const distributionObject = z.discriminatedUnion(
   "kind",
-  [fixed, choice, uniform, truncatedNormal, integer, sweep, halton, scaled],
+  [fixed, choice, uniform, truncatedNormal, integer, sweep, halton, scaled, given],
   { error: (issue) => (issue.code === "invalid_union" ? `unknown distribution kind; allowed: ${DISTRIBUTION_KINDS.join(", ")}` : undefined) },
 );
 
@@ -127,6 +160,61 @@ function isNumeric(d: z.infer<typeof distributionObject>): boolean {
   return true;
 }
 
+/** Whether a distribution's value follows another parameter's through a factor (scaled, or given with a scaled case). */
+function isScaled(d: z.infer<typeof distributionObject>): boolean {
+  return d.kind === "scaled" || (d.kind === "given" && Object.values(d.cases).some((c) => c.kind === "scaled"));
+}
+
+/**
+ * The values a distribution over listed values can draw (a zero-weight choice never draws its value), or null
+ * for any other kind.
+ */
+export function drawableValues(d: z.infer<typeof distributionObject>): ParameterValue[] | null {
+  switch (d.kind) {
+    case "fixed":
+      return [d.value];
+    case "choice":
+      return d.values.filter((_, i) => (d.weights?.[i] ?? 1) > 0);
+    case "sweep":
+      return d.values;
+    default:
+      return null;
+  }
+}
+
+type Parameters = Record<string, z.infer<typeof distributionObject>>;
+
+/** Why `of` cannot be the base of a scaled value, or null. */
+function scaleBaseProblem(of: string, parameters: Parameters): string | null {
+  const base = parameters[of];
+  if (base === undefined) return `names no parameter; parameters: ${Object.keys(parameters).join(", ")}`;
+  if (isScaled(base)) return `${of} is itself scaled; scale by a parameter that is drawn directly`;
+  if (!isNumeric(base)) return `${of} does not draw numbers`;
+  return null;
+}
+
+/** The issues of a given distribution: `of` draws listed values, and there is one case for each value it can draw. */
+function givenIssues(name: string, d: Extract<z.infer<typeof distributionObject>, { kind: "given" }>, parameters: Parameters) {
+  const issues: { path: PropertyKey[]; message: string }[] = [];
+  const base = parameters[d.of];
+  const values = base === undefined ? null : drawableValues(base);
+  if (base === undefined) issues.push({ path: ["of"], message: `names no parameter; parameters: ${Object.keys(parameters).join(", ")}` });
+  else if (values === null) issues.push({ path: ["of"], message: `${d.of} must draw listed values (fixed, choice or sweep) for given to pick a case` });
+  else {
+    const listed = base.kind === "fixed" ? [base.value] : "values" in base ? base.values : [];
+    for (const value of values)
+      if (!(String(value) in d.cases)) issues.push({ path: ["cases"], message: `no case for ${d.of} "${value}"; every value ${d.of} draws needs one` });
+    for (const key of Object.keys(d.cases))
+      if (!listed.some((v) => String(v) === key)) issues.push({ path: ["cases", key], message: `${d.of} never draws "${key}"; its values: ${listed.join(", ")}` });
+  }
+  for (const [key, c] of Object.entries(d.cases)) {
+    if (c.kind !== "scaled") continue;
+    const problem = c.of === name ? `${name} cannot scale itself` : scaleBaseProblem(c.of, parameters);
+    if (problem) issues.push({ path: ["cases", key, "of"], message: problem });
+  }
+  return issues;
+}
+
 export const scenarioSpecSchema = z
   .strictObject({
     name: z
@@ -151,17 +239,12 @@ export const scenarioSpecSchema = z
   })
   .superRefine((spec, ctx) => {
     for (const [name, d] of Object.entries(spec.parameters)) {
-      if (d.kind !== "scaled") continue;
-      const base = spec.parameters[d.of];
-      const problem =
-        base === undefined
-          ? `names no parameter; parameters: ${Object.keys(spec.parameters).join(", ")}`
-          : base.kind === "scaled"
-            ? `${d.of} is itself scaled; scale by a parameter that is drawn directly`
-            : !isNumeric(base)
-              ? `${d.of} does not draw numbers`
-              : null;
-      if (problem) ctx.addIssue({ code: "custom", path: ["parameters", name, "of"], message: problem });
+      if (d.kind === "scaled") {
+        const problem = scaleBaseProblem(d.of, spec.parameters);
+        if (problem) ctx.addIssue({ code: "custom", path: ["parameters", name, "of"], message: problem });
+      } else if (d.kind === "given") {
+        for (const { path, message } of givenIssues(name, d, spec.parameters)) ctx.addIssue({ code: "custom", path: ["parameters", name, ...path], message });
+      }
     }
     spec.expectations.forEach((e, i) => {
       if (e.classFrom !== undefined && !(e.classFrom in spec.parameters))

@@ -1,6 +1,6 @@
 // Failure search over scenario parameters: what other modules may use.
 export { SearchInputError } from "./errors.ts";
-export { searchSpaceFromScenario, checkSpace, type SearchSpace, type SearchDimension, type Scaling } from "./space.ts";
+export { searchSpaceFromScenario, checkSpace, type SearchSpace, type SearchDimension, type Scaling, type Conditioning, type CaseRange } from "./space.ts";
 export {
   crossEntropySearch,
   SEARCH_DEFAULTS,

@@ -2,7 +2,10 @@
 // (choice, sweep), continuous ranges (uniform, truncatedNormal, halton; integer rounded) and fixed values.
 // A scaled parameter (value = offset + of × factor) is searched through its factor: the dimension carries
 // `scaled`, the search draws the factor and materialise() turns it into the value the model is conditioned on.
-import type { DrawnParameters, ParameterValue, ScenarioSpec } from "../scenarios/index.ts";
+// A given parameter (a range per value of another parameter) is searched through its position in the
+// range of the case drawn, 0..1: the dimension carries `given`, and materialise() maps the position into the
+// case's range (a failure region "at the small end of each class's range" is one region for every class).
+import type { DrawnParameters, GivenCase, ParameterValue, ScenarioSpec } from "../scenarios/index.ts";
 import { SearchInputError } from "./errors.ts";
 
 export type SearchDimension =
@@ -15,6 +18,8 @@ export type SearchDimension =
       readonly integer: boolean;
       /** Set for a scaled parameter: the range is its factor's, the value is offset + `of` × factor. */
       readonly scaled?: Scaling;
+      /** Set for a given parameter: the range is 0..1, the position in the range of the case `of` picks. */
+      readonly given?: Conditioning;
     }
   | { readonly kind: "fixed"; readonly name: string; readonly value: ParameterValue; readonly scaled?: Scaling };
 
@@ -22,6 +27,23 @@ export type SearchDimension =
 export interface Scaling {
   readonly of: string;
   readonly offset: number;
+}
+
+/** How a given parameter's value follows the value of `of`: each case's range (and scaling, for a scaled case). */
+export interface Conditioning {
+  readonly of: string;
+  readonly cases: Readonly<Record<string, CaseRange>>;
+}
+
+export interface CaseRange {
+  readonly min: number;
+  readonly max: number;
+  readonly scaled?: Scaling;
+}
+
+function caseRange(c: GivenCase): CaseRange {
+  if (c.kind === "fixed") return { min: c.value, max: c.value };
+  return c.kind === "scaled" ? { min: c.min, max: c.max, scaled: { of: c.of, offset: c.offset } } : { min: c.min, max: c.max };
 }
 
 export interface SearchSpace {
@@ -46,27 +68,57 @@ export function searchSpaceFromScenario(spec: Pick<ScenarioSpec, "parameters">):
         const scaled = { of: d.of, offset: d.offset };
         return d.min === d.max ? { kind: "fixed", name, value: d.min, scaled } : { kind: "continuous", name, min: d.min, max: d.max, integer: false, scaled };
       }
+      case "given": {
+        const cases = Object.fromEntries(Object.entries(d.cases).map(([value, c]) => [value, caseRange(c)]));
+        return { kind: "continuous", name, min: 0, max: 1, integer: false, given: { of: d.of, cases } };
+      }
     }
   });
   return { dimensions };
 }
 
-type Scalable = { readonly name: string; readonly scaled?: Scaling | undefined };
+type Scalable = { readonly name: string; readonly scaled?: Scaling | undefined; readonly given?: Conditioning | undefined };
 
-/** Parameter values from the search's coordinates: each scaled dimension's offset + factor × base. */
+/** The case a given dimension draws from for these parameters (the spec has one for each value `of` draws). */
+function caseOf(given: Conditioning, name: string, parameters: DrawnParameters): CaseRange {
+  const picked = given.cases[String(parameters[given.of])];
+  if (!picked) throw new SearchInputError("invalid-setting", `${name}: no case for ${given.of} "${String(parameters[given.of])}"`);
+  return picked;
+}
+
+/**
+ * Parameter values from the search's coordinates: a given dimension's position mapped into its case's range,
+ * then each scaled dimension's (or scaled case's) offset + factor × base.
+ */
 export function materialise(space: { readonly dimensions: readonly Scalable[] }, coordinates: DrawnParameters): DrawnParameters {
   const out: DrawnParameters = { ...coordinates };
-  for (const { name, scaled } of space.dimensions)
-    if (scaled) out[name] = scaled.offset + (coordinates[scaled.of] as number) * (coordinates[name] as number);
+  const factors = new Map<string, Scaling>();
+  for (const { name, scaled, given } of space.dimensions) {
+    if (scaled) factors.set(name, scaled);
+    if (!given) continue;
+    const range = caseOf(given, name, coordinates);
+    out[name] = range.min + (coordinates[name] as number) * (range.max - range.min);
+    if (range.scaled) factors.set(name, range.scaled);
+  }
+  for (const [name, scaling] of factors) out[name] = scaling.offset + (out[scaling.of] as number) * (out[name] as number);
   return out;
 }
 
-/** A dimension's search coordinate from parameter values: the value itself, or the factor for a scaled one (null when its base is 0). */
-export function coordinateOf({ name, scaled }: Scalable, parameters: DrawnParameters): ParameterValue | null {
+/**
+ * A dimension's search coordinate from parameter values: the value itself, the factor for a scaled one, the
+ * position in its case's range for a given one (null when that cannot be told: a base of 0, a one-value case).
+ */
+export function coordinateOf({ name, scaled, given }: Scalable, parameters: DrawnParameters): ParameterValue | null {
   const value = parameters[name] as ParameterValue;
-  if (!scaled) return value;
-  const base = parameters[scaled.of] as number;
-  return base === 0 ? null : ((value as number) - scaled.offset) / base;
+  const factorOf = (scaling: Scaling | undefined) => {
+    if (!scaling) return value as number;
+    const base = parameters[scaling.of] as number;
+    return base === 0 ? null : ((value as number) - scaling.offset) / base;
+  };
+  if (!given) return scaled ? factorOf(scaled) : value;
+  const range = caseOf(given, name, parameters);
+  const factor = factorOf(range.scaled);
+  return factor === null || range.max === range.min ? null : (factor - range.min) / (range.max - range.min);
 }
 
 export function checkSpace(space: SearchSpace): void {

@@ -21,21 +21,33 @@ const CRITIC_ONNX = path.join(MODELS_DIR, "road-critic", "critic.onnx");
 const shippedPresent = ["road-hazards", "road-detector", "road-critic"].every((p) => existsSync(path.join(MODELS_DIR, p)));
 if (!shippedPresent) console.warn("skipping detector-in-the-loop API tests: models/road-hazards, road-detector or road-critic is absent");
 
-const SCENARIO_YAML = `
-name: loop-hazards
+// Each class's height keeps every width (0.08..0.3) inside the box aspects road-hazards declares plausible for it.
+const HEIGHT = {
+  pedestrian: "{kind: uniform, min: 0.34, max: 0.4}",
+  animal: "{kind: uniform, min: 0.12, max: 0.16}",
+  vehicle: "{kind: uniform, min: 0.095, max: 0.11}",
+  debris: "{kind: uniform, min: 0.09, max: 0.13}",
+};
+const scenarioYaml = (name: string, hazards: (keyof typeof HEIGHT)[]) => `
+name: ${name}
 domain: automotive
 model: road-hazards
 parameters:
-  hazard: {kind: choice, values: [pedestrian, animal, vehicle]}
+  hazard: {kind: choice, values: [${hazards.join(", ")}]}
   weather: {kind: choice, values: [clear, fog]}
   timeOfDay: {kind: choice, values: [day, night]}
   hazardCx: {kind: uniform, min: 0.3, max: 0.7}
   hazardCy: {kind: uniform, min: 0.55, max: 0.7}
   hazardW: {kind: uniform, min: 0.08, max: 0.3}
-  hazardH: {kind: uniform, min: 0.08, max: 0.3}
+  hazardH:
+    kind: given
+    of: hazard
+    cases:
+${hazards.map((hazard) => `      ${hazard}: ${HEIGHT[hazard]}`).join("\n")}
 `;
+const SCENARIO_YAML = scenarioYaml("loop-hazards", ["pedestrian", "animal", "vehicle"]);
 // debris and cone have no COCO counterpart: a COCO detector cannot score this scenario
-const DEBRIS_YAML = SCENARIO_YAML.replace("name: loop-hazards", "name: loop-debris").replace("[pedestrian, animal, vehicle]", "[debris, pedestrian]");
+const DEBRIS_YAML = scenarioYaml("loop-debris", ["debris", "pedestrian"]);
 
 const REQUEST = /* GraphQL */ `
   mutation($scenarioId: ID!, $count: Int!, $steps: Int!, $seed: Int!, $batchSize: Int!, $detectorId: ID) {

@@ -1,7 +1,10 @@
 // Black-box API tests over real HTTP, on embedded PGlite and (when TEST_DATABASE_URL is set) on PostgreSQL.
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../../src/db/index.ts";
+import { ValidationError } from "../../src/errors.ts";
 import { testBackends } from "../helpers/databases.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 
@@ -129,6 +132,43 @@ describe.each(testBackends())("scenario API on $name", (backend) => {
     expect([await scenarioCount(), await versionCount()]).toEqual([scenariosBefore, versionsBefore]);
   });
 
+  it("refuses a box a class is not drawn at, on create, update and import, naming the class, the field and the ranges", async () => {
+    const IMPORT = `mutation($yaml: String!) { importScenarios(yaml: $yaml) { __typename ... on MutationImportScenariosSuccess { data { created } } ... on ValidationError { message issues { path message } } } }`;
+    const pedestrianIssue = { path: "parameters.hazardW", message: 'hazard "pedestrian": box aspect w/h 0.375..2 is outside the model\'s plausible 0.2..0.9' };
+    const squat = { ...deerSpec().parameters, hazard: { kind: "choice", values: ["pedestrian", "animal"] }, hazardW: { kind: "uniform", min: 0.03, max: 0.06 }, hazardH: { kind: "uniform", min: 0.03, max: 0.08 } };
+    const before = [await scenarioCount(), await versionCount()];
+
+    const created = await api.graphql(CREATE, { spec: deerSpec({ name: "squat-pedestrians", parameters: squat }) });
+    expect(created.data!.createScenario).toMatchObject({
+      __typename: "ValidationError",
+      issues: [pedestrianIssue, { path: "parameters.hazardW", message: 'hazard "animal": box aspect w/h 0.375..2 is outside the model\'s plausible 0.5..2.6' }],
+    });
+    expect(created.data!.createScenario.message).toContain('hazard "pedestrian": box aspect w/h 0.375..2');
+
+    const yaml = `name: squat-pedestrians
+domain: automotive
+model: road-hazards
+parameters: { hazard: pedestrian, weather: clear, timeOfDay: day, hazardCx: 0.5, hazardCy: 0.6, hazardW: {kind: uniform, min: 0.03, max: 0.06}, hazardH: {kind: uniform, min: 0.03, max: 0.08} }
+`;
+    const imported = await api.graphql(IMPORT, { yaml });
+    expect(imported.data!.importScenarios).toMatchObject({ __typename: "ValidationError", issues: [pedestrianIssue] });
+    expect([await scenarioCount(), await versionCount()]).toEqual(before);
+
+    // at the edges of the ranges: a pedestrian exactly 0.2 to 0.9 as wide as tall, from 0.03 wide, is accepted...
+    const edge = { ...deerSpec().parameters, hazard: "pedestrian", hazardH: { kind: "uniform", min: 0.15, max: 0.3 }, hazardW: { kind: "scaled", of: "hazardH", min: 0.2, max: 0.9 } };
+    const accepted = await api.graphql(CREATE, { spec: deerSpec({ name: "pedestrians-at-the-edge", parameters: edge }) });
+    expect(accepted.data!.createScenario.__typename).toBe("MutationCreateScenarioSuccess");
+    // ... and an update that makes it squat is refused, leaving the version as it was
+    const id = accepted.data!.createScenario.data.id;
+    const wider = { ...edge, hazardW: { kind: "scaled", of: "hazardH", min: 0.2, max: 1.2 } };
+    const updated = await api.graphql(UPDATE, { id, spec: deerSpec({ name: "pedestrians-at-the-edge", parameters: wider }) });
+    expect(updated.data!.updateScenario).toMatchObject({
+      __typename: "ValidationError",
+      issues: [{ path: "parameters.hazardW", message: 'hazard "pedestrian": box aspect w/h 0.2..1.2 is outside the model\'s plausible 0.2..0.9' }],
+    });
+    expect(await db.prisma.scenarioVersion.count({ where: { scenarioId: accepted.data!.createScenario.data.uuid } })).toBe(1);
+  });
+
   it("updates into a new version, keeps the old one, and detects version conflicts", async () => {
     const created = await api.graphql(CREATE, { spec: deerSpec({ name: "cone-field-fog" }) });
     const id = created.data!.createScenario.data.id;
@@ -197,6 +237,25 @@ parameters: { hazard: vehicle, weather: clear, timeOfDay: night, hazardCx: 0.5, 
     expect(bad.data!.importScenarios.__typename).toBe("ValidationError");
     expect(bad.data!.importScenarios.issues.map((i: any) => i.path)).toContain("[2].parameters.hazard");
     expect([await scenarioCount(), await versionCount()]).toEqual(before);
+  });
+
+  it("the library import at start refuses a file asking a class for a box it is not drawn at, and writes nothing", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "rareforge-library-"));
+    try {
+      const squat = deerSpec({ name: "squat-pedestrians", parameters: { ...deerSpec().parameters, hazard: "pedestrian", hazardW: 0.06, hazardH: 0.03 } });
+      writeFileSync(path.join(dir, "squat-pedestrians.yaml"), JSON.stringify(squat));
+      const before = [await scenarioCount(), await versionCount()];
+      const { importLibrary } = await import("../../src/app.ts");
+      const services = api.service.services;
+      const error = await importLibrary({ ...services, config: { ...services.config, scenariosDir: dir } }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).issues).toEqual([
+        { path: "squat-pedestrians.yaml.parameters.hazardW", message: 'hazard "pedestrian": box aspect w/h 2..2 is outside the model\'s plausible 0.2..0.9' },
+      ]);
+      expect([await scenarioCount(), await versionCount()]).toEqual(before);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("re-importing the unchanged library at start writes nothing", async () => {

@@ -44,6 +44,39 @@ describe("model packages", () => {
   });
 });
 
+describe("plausible geometry in the label rules", () => {
+  const shipped = (name: string) => JSON.parse(readFileSync(fileURLToPath(new URL(`../../models/${name}/model.json`, import.meta.url)), "utf8"));
+  const boxRule = (plausible: unknown) => ({
+    ...rawManifest(),
+    labels: [{ kind: "box", class: "hazard", cx: "hazardCx", cy: "hazardCy", w: "hazardW", h: "hazardH", absentWhen: ["none"], plausible }],
+  });
+  const box = { w: [0.03, 0.5], h: [0.03, 0.6], aspect: [0.2, 0.9] };
+  const issues = (manifest: unknown) => modelManifestSchema.safeParse(manifest).error?.issues.map((i) => [i.path.join("."), i.message]);
+
+  it("the shipped diffusion manifests declare it for every class they label", () => {
+    const road = modelManifestSchema.parse(shipped("road-hazards")).labels[0]!;
+    expect(road.kind === "box" && Object.keys(road.plausible ?? {})).toEqual(["pedestrian", "cyclist", "animal", "debris", "cone", "vehicle"]);
+    expect(road.plausible?.pedestrian).toEqual({ w: [0.03, 0.63], h: [0.03, 0.7], aspect: [0.2, 0.9] });
+    const brain = modelManifestSchema.parse(shipped("brain-mri")).labels[0]!;
+    expect(brain.kind === "circle" && brain.plausible?.lesions).toEqual({ radius: [0.05, 0.13], within: { cx: 0.5, cy: 0.5, rx: 0.3, ry: 0.36 }, foci: [4, 7] });
+  });
+
+  it("is optional, and when given names each labelled class once and no other", () => {
+    expect(modelManifestSchema.safeParse(boxRule(undefined)).success).toBe(true);
+    expect(modelManifestSchema.safeParse(boxRule({ pedestrian: box, cone: box })).success).toBe(true);
+    expect(issues(boxRule({ pedestrian: box }))).toEqual([["labels.0.plausible", 'has no entry for class "cone"']]);
+    expect(issues(boxRule({ pedestrian: box, cone: box, none: box }))).toEqual([["labels.0.plausible", '"none" is not a labelled class of hazard; classes: pedestrian, cone']]);
+    expect(issues(boxRule({ pedestrian: { ...box, aspect: [0.9, 0.2] }, cone: box }))?.[0]).toEqual(["labels.0.plausible.pedestrian.aspect", "range [lo, hi] with hi > lo"]);
+  });
+
+  it("refuses a circle whose largest radius leaves no room for its centre", () => {
+    const latent = JSON.parse(readFileSync(`${latentDir}model.json`, "utf8"));
+    const withRadius = (radius: number[]) => ({ ...latent, labels: [{ ...latent.labels[0], plausible: { tumour: { radius, within: { cx: 0.5, cy: 0.5, rx: 0.3, ry: 0.36 } } } }] });
+    expect(modelManifestSchema.safeParse(withRadius([0.05, 0.2])).success).toBe(true);
+    expect(issues(withRadius([0.05, 0.3]))).toEqual([["labels.0.plausible", '"tumour": a radius up to 0.3 leaves no room for the centre within half-axes 0.3, 0.36']]);
+  });
+});
+
 describe("model names", () => {
   it("resolves a package name to its directory under the models directory", () => {
     expect(resolveModelDir("brain-mri", "/srv/models")).toBe("/srv/models/brain-mri");

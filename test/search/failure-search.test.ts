@@ -207,3 +207,69 @@ describe("failure search over scaled parameters", () => {
     expect(failed / draws.length).toBeGreaterThan(0.5);
   });
 });
+
+describe("failure search over given parameters", () => {
+  // Each class at its own small box: heights per class, widths scaled of the height by the class's aspect.
+  // The detector fails on the smaller half of every class's height range.
+  const byClass = validateScenarioSpec({
+    name: "small-hazards-by-class",
+    domain: "automotive",
+    model: "road-hazards",
+    parameters: {
+      hazard: { kind: "choice", values: ["pedestrian", "vehicle"] },
+      weather: { kind: "choice", values: ["clear", "fog"] },
+      hazardH: { kind: "given", of: "hazard", cases: { pedestrian: { kind: "uniform", min: 0.09, max: 0.13 }, vehicle: { kind: "uniform", min: 0.03, max: 0.06 } } },
+      hazardW: {
+        kind: "given",
+        of: "hazard",
+        cases: { pedestrian: { kind: "scaled", of: "hazardH", min: 0.35, max: 0.5 }, vehicle: { kind: "scaled", of: "hazardH", min: 1.1, max: 1.5 } },
+      },
+    },
+    expectations: [{ classFrom: "hazard" }],
+  });
+  const givenSpace = searchSpaceFromScenario(byClass);
+  const range = { pedestrian: [0.09, 0.13], vehicle: [0.03, 0.06] } as const;
+  const position = (p: DrawnParameters) => {
+    const [lo, hi] = range[p.hazard as keyof typeof range];
+    return ((p.hazardH as number) - lo) / (hi - lo);
+  };
+  const smallEnd: EvaluateBatch = async (batch) => batch.map((p) => ({ failed: position(p) < 0.25, confidence: 0.5 + 0.4 * position(p) }));
+
+  it("searches each class's own range through one position, and exports a given spec with the learned position", async () => {
+    expect(givenSpace.dimensions.find((d) => d.name === "hazardH")).toMatchObject({
+      kind: "continuous",
+      min: 0,
+      max: 1,
+      given: { of: "hazard", cases: { pedestrian: { min: 0.09, max: 0.13 }, vehicle: { min: 0.03, max: 0.06 } } },
+    });
+    const options = { budget: 256, seed: 3 };
+    const [cem, uniform, halton] = await Promise.all([
+      crossEntropySearch(givenSpace, smallEnd, options),
+      randomSearch(givenSpace, smallEnd, options),
+      haltonSearch(givenSpace, smallEnd, options),
+    ]);
+    for (const result of [cem, uniform, halton])
+      for (const { parameters: p } of result.evaluations) {
+        const [lo, hi] = range[p.hazard as keyof typeof range];
+        expect(p.hazardH as number).toBeGreaterThanOrEqual(lo - 1e-12);
+        expect(p.hazardH as number).toBeLessThanOrEqual(hi + 1e-12);
+        const [aMin, aMax] = p.hazard === "pedestrian" ? [0.35, 0.5] : [1.1, 1.5];
+        expect((p.hazardW as number) / (p.hazardH as number)).toBeGreaterThanOrEqual(aMin - 1e-12);
+        expect((p.hazardW as number) / (p.hazardH as number)).toBeLessThanOrEqual(aMax + 1e-12);
+      }
+    expect(cem.failures).toBeGreaterThanOrEqual(2 * Math.max(1, uniform.failures));
+    const learned = cem.distribution.dimensions.find((d) => d.name === "hazardH")!;
+    expect(learned.kind === "continuous" && learned.mean).toBeLessThan(0.3);
+
+    const spec = distributionToScenarioSpec(cem.distribution, byClass);
+    expect(spec.parameters.hazardH).toMatchObject({
+      kind: "given",
+      of: "hazard",
+      cases: { pedestrian: { kind: "truncatedNormal", min: 0.09, max: 0.13 }, vehicle: { kind: "truncatedNormal", min: 0.03, max: 0.06 } },
+    });
+    expect(spec.parameters.hazardW).toMatchObject({ kind: "given", cases: { vehicle: { kind: "scaled", of: "hazardH", min: 1.1, max: 1.5 } } });
+    const draws = Array.from({ length: 200 }, (_, i) => drawParameters(spec, 1, i));
+    const failed = (await smallEnd(draws)).filter((o) => o.failed).length;
+    expect(failed / draws.length).toBeGreaterThan(0.5);
+  });
+});

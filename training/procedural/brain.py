@@ -20,6 +20,11 @@ RADIUS_RANGE = (0.03, 0.15)     # fraction of the image width
 CONTRAST_RANGE = (0.25, 1.0)    # 1 = textbook conspicuity, 0.25 = subtle
 
 RADIUS_BY_PATHOLOGY = {"tumour": (0.06, 0.15), "haemorrhage": (0.03, 0.11), "lesions": (0.05, 0.13)}
+# Where a lesion's centre lies: inside the ellipse about (cx, cy) with half-axes (rx - radius, ry - radius)
+# (the brain's half-axes are about 0.33 x 0.4 of the width; this keeps the disk inside them).
+LESION_REGION = {"cx": 0.5, "cy": 0.5, "rx": 0.3, "ry": 0.36}
+# How many bright foci the "lesions" pathology scatters inside its circle (the others draw one).
+LESION_FOCI = (4, 7)
 
 
 def draw_condition(rng, pathology=None):
@@ -28,11 +33,20 @@ def draw_condition(rng, pathology=None):
     kind = pathology if pathology != "none" else PATHOLOGIES[1 + rng.integers(3)]
     radius = rng.uniform(*RADIUS_BY_PATHOLOGY[kind])
     angle, dist = rng.uniform(0, 2 * np.pi), np.sqrt(rng.uniform(0, 1))
-    # Brain half-axes are about 0.33 x 0.4 of the width; keep the disk inside them.
-    x = 0.5 + np.cos(angle) * dist * (0.3 - radius)
-    y = 0.5 + np.sin(angle) * dist * (0.36 - radius)
+    region = LESION_REGION
+    x = region["cx"] + np.cos(angle) * dist * (region["rx"] - radius)
+    y = region["cy"] + np.sin(angle) * dist * (region["ry"] - radius)
     return {"pathology": pathology, "lesionX": float(x), "lesionY": float(y),
             "lesionRadius": float(radius), "lesionContrast": float(rng.uniform(*CONTRAST_RANGE))}
+
+
+def plausible_circles():
+    """Per pathology, the lesion geometry the model may be asked for (model.json's labels[0].plausible):
+    the radius range draw_condition draws, the region its centre lies in (LESION_REGION) and, as a
+    description, how many foci render draws inside the circle."""
+    return {kind: {"radius": [float(lo), float(hi)], "within": dict(LESION_REGION),
+                   "foci": list(LESION_FOCI) if kind == "lesions" else [1, 1]}
+            for kind, (lo, hi) in RADIUS_BY_PATHOLOGY.items()}
 
 
 def _smooth_noise(rng, s, cells):
@@ -110,7 +124,7 @@ def render(cond, rng, size=64):
             blend = np.clip((1 - d) / 0.1, 0, 1)
         else:  # lesions: small bright foci scattered inside the circle
             foci = np.zeros_like(X)
-            for _ in range(rng.integers(4, 8)):
+            for _ in range(rng.integers(LESION_FOCI[0], LESION_FOCI[1] + 1)):
                 fa, fd = rng.uniform(0, 2 * np.pi), np.sqrt(rng.uniform(0, 1)) * 0.75
                 fx, fy = lx + np.cos(fa) * fd * lr, ly + np.sin(fa) * fd * lr
                 fr = lr * rng.uniform(0.18, 0.3)

@@ -39,7 +39,10 @@ PLAUSIBLE_ASPECT = {"pedestrian": (0.2, 0.9), "cyclist": (0.3, 2.0), "animal": (
                     "debris": (0.6, 3.6), "cone": (0.3, 1.6), "vehicle": (0.7, 3.2)}
 # The automotive scenario library's box ranges (scenarios/*.yaml): per class, (w, h) ranges
 # [wmin, wmax, hmin, hmax]; a "scaled" width (deer-on-road-any-conditions: hazardW = hazardH x
-# 1.1..1.6) is written as ("scaled", hmin, hmax, fmin, fmax). small-distant-hazards-sweep applies to every class.
+# 1.1..1.6) is written as ("scaled", hmin, hmax, fmin, fmax). Copied when generator 2 was written, when
+# small-distant-hazards-sweep drew one box for every class (SMALL_DISTANT); the library now draws each class
+# its own small box inside plausible_boxes(), and the entries stay as they are so generator 2 draws what it
+# was trained on.
 SMALL_DISTANT = (0.03, 0.06, 0.03, 0.08)
 LIBRARY_BOXES = {
     "pedestrian": [(0.04, 0.06, 0.09, 0.14), (0.06, 0.1, 0.16, 0.3), (0.05, 0.09, 0.12, 0.24), SMALL_DISTANT],
@@ -52,15 +55,44 @@ LIBRARY_BOXES = {
 SHAPES = ("natural", "library", "plausible", "mismatched")
 SHAPE_WEIGHTS = (0.3, 0.35, 0.2, 0.15)
 
+# How a natural or plausible box is sized (draw_box; plausible_boxes derives the manifest's ranges from
+# the same constants): its bottom edge stands on the ground between just below the horizon and the image's
+# bottom edge, depth = (bottom - HORIZON) / GROUND_DEPTH scales the class's HEIGHT_AT_NEAR, times a
+# factor drawn from NATURAL_SCALE or PLAUSIBLE_SCALE; a plausible box longer than LONG_ASPECT is a lower
+# one; w and h are clipped to BOX_SIZE. Library boxes are used as the library writes them.
+BOTTOM = (0.56, 0.98)
+HORIZON, GROUND_DEPTH = 0.45, 0.55
+NATURAL_SCALE = (0.8, 1.2)
+PLAUSIBLE_SCALE = (0.5, 1.5)
+LONG_ASPECT = 1.5
+BOX_SIZE = (0.03, 0.7)
+
 SKY = {"day": ([0.35, 0.55, 0.85], [0.7, 0.82, 0.95]),
        "dusk": ([0.25, 0.2, 0.45], [0.95, 0.55, 0.3]),
        "night": ([0.01, 0.01, 0.04], [0.05, 0.06, 0.12])}
 
 
+def _depth(bottom):
+    return (bottom - HORIZON) / GROUND_DEPTH
+
+
+def _plausible_height(kind, depth, scale, aspect):
+    h = HEIGHT_AT_NEAR[kind] * depth * scale
+    if aspect > LONG_ASPECT:   # a long object is a low one (a vehicle side-on, a cyclist side-on)
+        h *= LONG_ASPECT / aspect ** 0.5 / 1.22
+    return h
+
+
+def _clipped(h, aspect):
+    """(w, h) of a box of height h and aspect w/h, each clipped to BOX_SIZE."""
+    h = float(np.clip(h, *BOX_SIZE))
+    return float(np.clip(h * aspect, *BOX_SIZE)), h
+
+
 def draw_box(rng, kind, shape):
     """(w, h, bottom) of a box for class kind; shape is one of SHAPES."""
-    bottom = rng.uniform(0.56, 0.98)
-    depth = (bottom - 0.45) / 0.55
+    bottom = rng.uniform(*BOTTOM)
+    depth = _depth(bottom)
     if shape == "library":
         entry = LIBRARY_BOXES[kind][rng.integers(len(LIBRARY_BOXES[kind]))]
         if entry[0] == "scaled":
@@ -74,19 +106,52 @@ def draw_box(rng, kind, shape):
     if shape == "plausible":
         lo, hi = PLAUSIBLE_ASPECT[kind]
         aspect = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-        h = HEIGHT_AT_NEAR[kind] * depth * rng.uniform(0.5, 1.5)
-        if aspect > 1.5:   # a long object is a low one (a vehicle side-on, a cyclist side-on)
-            h *= 1.5 / aspect ** 0.5 / 1.22
+        h = _plausible_height(kind, depth, rng.uniform(*PLAUSIBLE_SCALE), aspect)
     else:
         like = kind
         if shape == "mismatched":
             others = [k for k in ASPECT if k != kind]
             like = others[rng.integers(len(others))]
-        h = HEIGHT_AT_NEAR[like] * depth * rng.uniform(0.8, 1.2)
+        h = HEIGHT_AT_NEAR[like] * depth * rng.uniform(*NATURAL_SCALE)
         aspect = rng.uniform(*ASPECT[like])
-    h = float(np.clip(h, 0.03, 0.7))
-    w = float(np.clip(h * aspect, 0.03, 0.7))
+    w, h = _clipped(h, aspect)
     return w, h, bottom
+
+
+def _library_extent(entry):
+    """(wmin, wmax, hmin, hmax) of a LIBRARY_BOXES entry."""
+    if entry[0] == "scaled":
+        _, hmin, hmax, fmin, fmax = entry
+        return hmin * fmin, hmax * fmax, hmin, hmax
+    return entry
+
+
+def plausible_boxes():
+    """Per class, the box sizes and aspects the model may be asked for (model.json's labels[0].plausible):
+    w and h bound every natural, plausible and library box draw_box makes for the class (the extremes of
+    its draws, which are monotone in each drawn number); aspect (w / h) is the class's PLAUSIBLE_ASPECT,
+    inside which every natural box lies. Mismatched boxes (another class's shape, drawn to test critics)
+    and the library boxes outside the class's plausible aspects (SMALL_DISTANT's 0.06 x 0.03 pedestrian)
+    are trained on but not declared plausible. Rounded inwards to 4 decimals, so a declared range never
+    exceeds what is drawn."""
+    depths = [_depth(b) for b in BOTTOM]
+    out = {}
+    for kind, (lo, hi) in PLAUSIBLE_ASPECT.items():
+        assert lo <= ASPECT[kind][0] and ASPECT[kind][1] <= hi, f"{kind}: natural aspects outside the plausible ones"
+        natural = [_clipped(HEIGHT_AT_NEAR[kind] * d * s, a) for d in depths for s in NATURAL_SCALE for a in ASPECT[kind]]
+        aspects = sorted({lo, hi, min(max(LONG_ASPECT, lo), hi)})
+        plausible = [_clipped(_plausible_height(kind, d, s, a), a) for d in depths for s in PLAUSIBLE_SCALE for a in aspects]
+        extents = [_library_extent(e) for e in LIBRARY_BOXES[kind]]
+        library = [(wmin, hmin) for wmin, _, hmin, _ in extents] + [(wmax, hmax) for _, wmax, _, hmax in extents]
+        ws = [w for w, _ in natural + plausible + library]
+        hs = [h for _, h in natural + plausible + library]
+        out[kind] = {"w": _inwards(min(ws), max(ws)), "h": _inwards(min(hs), max(hs)), "aspect": [lo, hi]}
+    return out
+
+
+def _inwards(lo, hi, digits=4):
+    scale = 10 ** digits
+    return [float(np.ceil(lo * scale - 1e-9) / scale), float(np.floor(hi * scale + 1e-9) / scale)]
 
 
 def draw_condition(rng, hazard=None, weather=None, time_of_day=None, shape=None):

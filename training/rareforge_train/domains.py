@@ -67,10 +67,11 @@ class ConditionLayout:
 
 
 class Domain:
-    def __init__(self, name, generator, layout, channels, class_field, box_of, categorical_attributes):
+    def __init__(self, name, generator, layout, channels, class_field, box_of, label, categorical_attributes):
         self.name, self.generator, self.layout, self.channels = name, generator, layout, channels
         self.class_field = class_field
         self.box_of = box_of                      # params -> (cx, cy, w, h) fractions, or None when absent
+        self.label = label                        # () -> model.json's label rule (docs/model-package.md)
         self.categorical_attributes = categorical_attributes
 
     @property
@@ -118,6 +119,16 @@ def _brain_box(p):
     return (p["lesionX"], p["lesionY"], 2 * r, 2 * r)   # square images: radius is a fraction of the width and height
 
 
+def _road_label():
+    return {"kind": "box", "class": "hazard", "cx": "hazardCx", "cy": "hazardCy", "w": "hazardW", "h": "hazardH",
+            "absentWhen": ["none"], "plausible": road.plausible_boxes()}
+
+
+def _brain_label():
+    return {"kind": "circle", "class": "pathology", "cx": "lesionX", "cy": "lesionY", "radius": "lesionRadius",
+            "absentWhen": ["none"], "mask": True, "plausible": brain.plausible_circles()}
+
+
 ROAD = Domain(
     "road", road,
     ConditionLayout([
@@ -129,7 +140,7 @@ ROAD = Domain(
         {"name": "hazardW", "kind": "scalar", "range": [0, 1]},
         {"name": "hazardH", "kind": "scalar", "range": [0, 1]},
     ]),
-    channels=3, class_field="hazard", box_of=_road_box,
+    channels=3, class_field="hazard", box_of=_road_box, label=_road_label,
     categorical_attributes=["hazard", "weather", "timeOfDay"])
 
 BRAIN = Domain(
@@ -141,7 +152,7 @@ BRAIN = Domain(
         {"name": "lesionRadius", "kind": "scalar", "range": list(brain.RADIUS_RANGE)},
         {"name": "lesionContrast", "kind": "scalar", "range": list(brain.CONTRAST_RANGE)},
     ]),
-    channels=1, class_field="pathology", box_of=_brain_box,
+    channels=1, class_field="pathology", box_of=_brain_box, label=_brain_label,
     categorical_attributes=["pathology"])
 
 DOMAINS = {"road": ROAD, "brain": BRAIN}

@@ -1,8 +1,8 @@
 """The scenario library's automotive scenarios (scenarios/*.yaml), drawn as the service draws them.
 
 draw_parameters follows src/scenarios/draw.ts (the counter-based SHA-256 uniforms, sweep digits,
-halton with the seed's Cranley-Patterson rotation, truncated normal by inverse CDF, scaled
-parameters), so evaluation samples the boxes, weathers and times the product asks the model for.
+halton with the seed's Cranley-Patterson rotation, truncated normal by inverse CDF, scaled and
+given parameters), so evaluation samples the boxes, weathers and times the product asks the model for.
 """
 import glob
 import hashlib
@@ -49,6 +49,15 @@ def normalise(parameters):
     return out
 
 
+def _draw_number(d, u):
+    """One number from a fixed, uniform, truncatedNormal or scaled (its factor) distribution."""
+    if d["kind"] == "fixed":
+        return d["value"]
+    if d.get("mean") is None or d.get("std") is None:
+        return d["min"] + u() * (d["max"] - d["min"])
+    return truncated_normal_at(u(), d["mean"], d["std"], d["min"], d["max"])
+
+
 def draw_parameters(spec, seed, index):
     params = normalise(spec["parameters"])
     drawn, sweep_rest, halton_dim = {}, index, 0
@@ -57,6 +66,8 @@ def draw_parameters(spec, seed, index):
         u = lambda: uniform_at(seed, index, name)  # noqa: E731
         if kind == "fixed":
             drawn[name] = d["value"]
+        elif kind == "given":
+            drawn[name] = None     # holds its place; drawn below, once the value it depends on is known
         elif kind == "choice":
             weights = d.get("weights") or [1] * len(d["values"])
             target, picked = u() * sum(weights), len(d["values"]) - 1
@@ -84,13 +95,21 @@ def draw_parameters(spec, seed, index):
             shifted = (radical_inverse(index + 1, base) + uniform_at(seed, 0, f"halton:{name}")) % 1
             drawn[name] = d["min"] + shifted * (d["max"] - d["min"])
         elif kind == "scaled":
-            drawn[name] = (d["min"] + u() * (d["max"] - d["min"]) if d.get("mean") is None or d.get("std") is None
-                           else truncated_normal_at(u(), d["mean"], d["std"], d["min"], d["max"]))
+            drawn[name] = _draw_number(d, u)
         else:
             raise ValueError(f"{spec['name']}: unknown distribution kind {kind}")
+    factors = {}
     for name, d in params.items():
         if d["kind"] == "scaled":
-            drawn[name] = d.get("offset", 0) + drawn[d["of"]] * drawn[name]
+            factors[name] = d
+        if d["kind"] != "given":
+            continue
+        case = {str(value): c for value, c in normalise(d["cases"]).items()}[str(drawn[d["of"]])]
+        drawn[name] = _draw_number(case, lambda: uniform_at(seed, index, name))  # noqa: B023
+        if case["kind"] == "scaled":
+            factors[name] = case
+    for name, d in factors.items():
+        drawn[name] = d.get("offset", 0) + drawn[d["of"]] * drawn[name]
     return drawn
 
 

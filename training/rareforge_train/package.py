@@ -143,14 +143,11 @@ def _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, previou
     image = {"width": 64, "height": 64, "channels": c, "valueRange": [-1, 1]}
     if domain.name == "road":
         image["format"] = "png-rgb8"
-        labels = [{"kind": "box", "class": "hazard", "cx": "hazardCx", "cy": "hazardCy", "w": "hazardW", "h": "hazardH",
-                   "absentWhen": ["none"]}]
         domain_name = "automotive"
     else:
         image.update({"format": "dicom-gray16", "modality": "MR", "storedRange": [0, 4095]})
-        labels = [{"kind": "circle", "class": "pathology", "cx": "lesionX", "cy": "lesionY", "radius": "lesionRadius",
-                   "absentWhen": ["none"], "mask": True}]
         domain_name = "medical"
+    labels = [domain.label()]   # with the geometry the generator draws each class at (its "plausible" ranges)
     manifest_path = os.path.join(out_dir, "model.json")
     manifest = {
         "schema": "rareforge.model/1", "name": name, "version": VERSIONS[name], "domain": domain_name, "license": LICENSE,
