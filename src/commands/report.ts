@@ -2,67 +2,16 @@
 // and per parameter, each with n and its 95 % Clopper-Pearson interval, the invalid count and the hardest
 // samples. It asks a running service over GraphQL (the embedded database has one owner: the service).
 import type { Command } from "commander";
-
-export const DEFAULT_SERVICE_URL = process.env.RAREFORGE_URL ?? "http://127.0.0.1:4000";
-
-export class CommandInputError extends Error {
-  override name = "CommandInputError";
-}
-
-/** A minimal GraphQL-over-HTTP client for the CLI; errors come back as thrown messages. */
-export function graphqlClient(url: string) {
-  const endpoint = `${url.replace(/\/+$/, "")}/graphql`;
-  return {
-    endpoint,
-    async request<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-      const body = JSON.stringify({ query, variables });
-      let response: Response;
-      try {
-        response = await fetch(endpoint, { method: "POST", headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }, body });
-      } catch (error) {
-        throw new CommandInputError(`cannot reach the service at ${endpoint} (${(error as Error).message}); start it with \`rareforge serve\` or give --url`);
-      }
-      const json = (await response.json()) as { data?: T; errors?: Array<{ message: string }> };
-      if (json.errors?.length) throw new CommandInputError(json.errors.map((e) => e.message).join("; "));
-      return json.data as T;
-    },
-  };
-}
-
-type Client = ReturnType<typeof graphqlClient>;
+import { CommandInputError, DEFAULT_SERVICE_URL, graphqlClient, type GraphQLClient } from "./service-client.ts";
 
 /** A typed-result field: the success's data, or the error's message thrown. */
-/** Reads a GraphQL subscription over SSE (graphql-yoga) and yields each event's payload until the server completes it. */
-export async function* subscriptionEvents(endpoint: string, query: string, variables: Record<string, unknown>): AsyncGenerator<{ data?: any; errors?: Array<{ message: string }> }> {
-  const body = JSON.stringify({ query, variables });
-  const response = await fetch(endpoint, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream", "content-length": String(Buffer.byteLength(body)) }, body });
-  if (!response.ok || !response.body) throw new CommandInputError(`subscription refused: ${response.status} ${await response.text()}`);
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let split: number;
-    while ((split = buffer.indexOf("\n\n")) >= 0) {
-      const message = buffer.slice(0, split);
-      buffer = buffer.slice(split + 2);
-      if (/^event: complete$/m.test(message)) return;
-      const data = message
-        .split("\n")
-        .filter((l) => l.startsWith("data:"))
-        .map((l) => l.slice(5).trim())
-        .join("\n");
-      if (data) yield JSON.parse(data);
-    }
-  }
-}
-
 export function unwrap<T>(result: { __typename: string; data?: T; message?: string }): T {
   if (result.data === undefined) throw new CommandInputError(`${result.__typename}: ${result.message ?? "refused"}`);
   return result.data;
 }
 
 /** A scenario by Relay id or exact name. */
-export async function resolveScenario(client: Client, nameOrId: string): Promise<{ id: string; name: string }> {
+export async function resolveScenario(client: GraphQLClient, nameOrId: string): Promise<{ id: string; name: string }> {
   const found = await client.request(`query($text: String) { scenarios(first: 50, text: $text, includeArchived: true) { edges { node { id name } } } }`, { text: nameOrId });
   const match = found.scenarios.edges.map((e: any) => e.node).find((n: any) => n.name === nameOrId || n.id === nameOrId);
   if (!match) throw new CommandInputError(`no scenario named "${nameOrId}"`);
@@ -70,7 +19,7 @@ export async function resolveScenario(client: Client, nameOrId: string): Promise
 }
 
 /** A detector by Relay id, name, or name@version. */
-export async function resolveDetector(client: Client, spec: string): Promise<{ id: string; name: string; version: string }> {
+export async function resolveDetector(client: GraphQLClient, spec: string): Promise<{ id: string; name: string; version: string }> {
   const found = await client.request(`{ detectors(first: 100) { edges { node { id name version } } } }`);
   const [name, version] = spec.split("@");
   const all = found.detectors.edges.map((e: any) => e.node) as Array<{ id: string; name: string; version: string }>;

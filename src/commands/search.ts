@@ -5,7 +5,8 @@ import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { parseSampler, samplerConstantName } from "../diffusion/index.ts";
 import { SEARCH_DEFAULTS } from "../search/index.ts";
-import { CommandInputError, DEFAULT_SERVICE_URL, graphqlClient, resolveDetector, resolveScenario, subscriptionEvents, unwrap } from "./report.ts";
+import { resolveDetector, resolveScenario, unwrap } from "./report.ts";
+import { CommandInputError, DEFAULT_SERVICE_URL, graphqlClient, subscriptionEvents } from "./service-client.ts";
 
 export interface SearchCommandOptions {
   url: string;

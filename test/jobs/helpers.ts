@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import type { TestService } from "../helpers/service.ts";
-import { subscriptionEvents } from "../../src/commands/report.ts";
+import { subscriptionEvents } from "../../src/commands/service-client.ts";
 
 
 const TINY_MODEL = new URL("../fixtures/tiny-model/", import.meta.url).pathname;
