@@ -2,7 +2,8 @@
 // and per parameter, each with n and its 95 % Clopper-Pearson interval, the invalid count and the hardest
 // samples. It asks a running service over GraphQL (the embedded database has one owner: the service).
 import type { Command } from "commander";
-import { CommandInputError, DEFAULT_SERVICE_URL, graphqlClient, type GraphQLClient } from "./service-client.ts";
+import { loadConfig } from "../config.ts";
+import { CommandInputError, graphqlClient, resolveServiceKey, withServiceOptions, type GraphQLClient, type ServiceKey } from "./service-client.ts";
 
 /** A typed-result field: the success's data, or the error's message thrown. */
 export function unwrap<T>(result: { __typename: string; data?: T; message?: string }): T {
@@ -40,6 +41,7 @@ const REPORT_FIELDS = /* GraphQL */ `
 
 export interface ReportOptions {
   url: string;
+  apiKey: ServiceKey;
   scenario?: string;
   job?: string;
   detector: string;
@@ -49,7 +51,7 @@ export interface ReportOptions {
 
 export async function fetchReport(options: ReportOptions): Promise<any> {
   if (!options.scenario === !options.job) throw new CommandInputError("give exactly one of --scenario and --job");
-  const client = graphqlClient(options.url);
+  const client = graphqlClient(options.url, options.apiKey);
   const detector = await resolveDetector(client, options.detector);
   const common = { detectorId: detector.id, bins: options.bins ?? null, hardest: options.hardest ?? null };
   if (options.scenario) {
@@ -115,19 +117,17 @@ function intOption(name: string) {
 }
 
 export function registerReportCommand(program: Command): void {
-  program
-    .command("report")
+  withServiceOptions(program.command("report"))
     .description("a detector's miss rate over a scenario or a job: overall and per parameter with 95 % Clopper-Pearson intervals (asks a running service)")
     .option("--scenario <name|id>", "the scenario (its own samples; failure-search iterations excluded)")
     .option("--job <id>", "one generation job")
     .requiredOption("--detector <name[@version]|id>", "the detector, e.g. road-detector")
     .option("--bins <n>", "equal-width bins per continuous parameter", intOption("bins"))
     .option("--hardest <n>", "hardest samples to list", intOption("hardest"))
-    .option("--url <url>", "the service (default $RAREFORGE_URL or http://127.0.0.1:4000)", DEFAULT_SERVICE_URL)
     .option("--json", "print the report as JSON")
-    .action(async (raw: ReportOptions & { json?: boolean }) => {
+    .action(async (raw: Omit<ReportOptions, "apiKey"> & { key?: string; json?: boolean }) => {
       try {
-        const report = await fetchReport(raw);
+        const report = await fetchReport({ ...raw, apiKey: await resolveServiceKey(raw.key, loadConfig()) });
         process.stdout.write(raw.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, raw.url.replace(/\/+$/, "")));
       } catch (error) {
         process.stderr.write(`rareforge report: ${(error as Error).name}: ${(error as Error).message}\n`);
