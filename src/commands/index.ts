@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerAuditCommand } from "./audit.ts";
 import { registerExportCommand } from "./export.ts";
 import { registerGenerateCommand } from "./generate.ts";
 import { registerKeysCommand } from "./keys.ts";
@@ -22,4 +23,5 @@ export function registerCommands(program: Command): void {
   registerWorkerCommand(program);
   registerUploadCommand(program);
   registerKeysCommand(program);
+  registerAuditCommand(program);
 }
