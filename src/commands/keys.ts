@@ -70,7 +70,7 @@ export function revokeKey(store: KeyStore, idOrPrefix: string): Promise<ApiKey> 
 }
 
 export function rotateKey(store: KeyStore, idOrPrefix: string): Promise<IssuedApiKey> {
-  return audited(store.audit, "rotateApiKey", [idOrPrefix], () => store.keys.rotate(idOrPrefix), (issued) => [issued.key.rotatedFromId ?? "", issued.key.id].filter(Boolean));
+  return audited(store.audit, "rotateApiKey", [idOrPrefix], () => store.keys.rotate(idOrPrefix), (issued) => [issued.key.rotatedFromId, issued.key.id].filter((id) => id !== null));
 }
 
 /** A key as printed: named fields only, so a secret's hash (or any column added later) never shows by accident. */

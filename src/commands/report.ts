@@ -1,6 +1,7 @@
 // `rareforge report`: a detector's miss rate over a scenario or a job, as a table in the terminal — overall
 // and per parameter, each with n and its 95 % Clopper-Pearson interval, the invalid count and the hardest
-// samples. It asks a running service over GraphQL (the embedded database has one owner: the service).
+// samples. It asks a running service over GraphQL (the embedded database has one owner: the service), sending
+// an API key (service-client.ts).
 import type { Command } from "commander";
 import { loadConfig } from "../config.ts";
 import { CommandInputError, graphqlClient, resolveServiceKey, withServiceOptions, type GraphQLClient, type ServiceKey } from "./service-client.ts";
