@@ -85,6 +85,8 @@ const configSchema = z.object({
   urlSigningKey: z.string().min(32, "RAREFORGE_URL_SIGNING_KEY needs at least 32 characters").optional(),
   /** How long a signed artifact URL stays valid, in seconds. */
   signedUrlSeconds: z.coerce.number().int().min(10).max(7 * 24 * 3600),
+  /** The key CLI commands that call a running service send (`--key` wins; unset: <data dir>/secrets/admin-key). */
+  apiKey: z.string().min(1).optional(),
 }).refine((config) => config.auth || isLoopbackHost(config.host), {
   path: ["auth"],
   message: "RAREFORGE_AUTH=off is allowed only when the server binds a loopback address (HOST=127.0.0.1, ::1 or localhost); anyone who can reach another address could use every key's rights",
@@ -191,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     auth: parseAuth(env.RAREFORGE_AUTH),
     urlSigningKey: env.RAREFORGE_URL_SIGNING_KEY || undefined,
     signedUrlSeconds: env.RAREFORGE_SIGNED_URL_SECONDS ?? 900,
+    apiKey: env.RAREFORGE_API_KEY?.trim() || undefined,
     ...overrides,
   };
   const parsed = configSchema.safeParse(candidate);

@@ -9,7 +9,7 @@
 // temporary RAREFORGE_DATA_DIR with the scenario library imported, plus seeded jobs, samples and scores so the
 // reads return realistic rows. A separate load process (this file with --load) opens `clients` keep-alive
 // connections to 127.0.0.1 and sends `requests` requests in all, each client one at a time, a weighted mix of
-// the reads the gallery and the CLI make; every latency is recorded. --trace (PGlite only) also measures, in
+// the reads the gallery and the CLI make, as the admin key the service made at its first start; every latency is recorded. --trace (PGlite only) also measures, in
 // the service process, how long statements wait for PGlite's one connection and how long they hold it, the
 // statements per request and the event-loop delay.
 //
@@ -125,10 +125,17 @@ interface LoadResult {
   seconds: number;
 }
 
-function post(agent: http.Agent, port: number, body: string, n: number): Promise<{ status: number; text: string; reused: boolean }> {
+function post(agent: http.Agent, port: number, apiKey: string, body: string, n: number): Promise<{ status: number; text: string; reused: boolean }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: "127.0.0.1", port, path: "/graphql", method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-bench-request": String(n) } },
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/graphql",
+        method: "POST",
+        agent,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), authorization: `Bearer ${apiKey}`, "x-bench-request": String(n) },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -142,19 +149,19 @@ function post(agent: http.Agent, port: number, body: string, n: number): Promise
 }
 
 /** `warmup` sequential requests of each read, not measured. */
-async function warmUp(port: number, ids: Ids): Promise<void> {
+async function warmUp(port: number, apiKey: string, ids: Ids): Promise<void> {
   const agent = new http.Agent({ keepAlive: false });
   for (const read of READS) {
     const body = JSON.stringify({ query: read.query, variables: read.variables(ids) });
     for (let i = 0; i < warmup; i++) {
-      const { status } = await post(agent, port, body, -1);
+      const { status } = await post(agent, port, apiKey, body, -1);
       if (status !== 200) throw new Error(`warm-up ${read.name}: HTTP ${status}`);
     }
   }
   agent.destroy();
 }
 
-async function runLoad(port: number, ids: Ids): Promise<LoadResult> {
+async function runLoad(port: number, apiKey: string, ids: Ids): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   const total = READS.reduce((s, r) => s + r.weight, 0);
   const bodies = READS.map((r) => JSON.stringify({ query: r.query, variables: r.variables(ids) }));
@@ -175,7 +182,7 @@ async function runLoad(port: number, ids: Ids): Promise<LoadResult> {
       const i = READS.findIndex((r) => (pick -= r.weight) < 0);
       const t0 = performance.now();
       try {
-        const { status, text, reused } = await post(agent, port, bodies[i]!, n);
+        const { status, text, reused } = await post(agent, port, apiKey, bodies[i]!, n);
         const ms = performance.now() - t0;
         records.push([n, t0 - started, ms, reused ? 1 : 0]);
         if (status !== 200 || text.includes('"errors"')) {
@@ -387,17 +394,19 @@ const summary = (xs: number[]) => {
 };
 
 async function bench(backend: string, port: number, databaseUrl: string | undefined): Promise<BackendResult> {
-  const { root, config, db, service } = await startBenchService({ port, name: "api-latency", ...(databaseUrl ? { databaseUrl } : {}) });
+  const { root, config, db, service, adminKey } = await startBenchService({ port, name: "api-latency", ...(databaseUrl ? { databaseUrl } : {}) });
   try {
     const ids = await seed(db, service);
     const httpTrace = args.includes("--trace") ? traceHttp() : undefined;
     const trace = args.includes("--trace") && db.kind === "pglite" ? tracePglite(db) : undefined;
-    if (warmup > 0) await warmUp(port, ids);
+    if (warmup > 0) await warmUp(port, adminKey, ids);
     const delay = monitorEventLoopDelay({ resolution: 10 });
     delay.enable();
     const load = await new Promise<LoadResult>((resolve, reject) => {
       const child = fork(new URL(import.meta.url).pathname, ["--load", "--target", String(port), "--ids", JSON.stringify(ids), "--clients", String(clients), "--requests", String(requests), "--mix", mix], {
         execArgv: ["--import", "tsx"],
+        // the key travels in the environment, not on a command line others can read
+        env: { ...process.env, RAREFORGE_API_KEY: adminKey },
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       });
       child.once("message", (m) => resolve(m as LoadResult));
@@ -489,7 +498,9 @@ async function main() {
 
 if (args.includes("--load")) {
   const ids = JSON.parse(option("ids")!) as Ids;
-  const result = await runLoad(Number(option("target")), ids);
+  const apiKey = process.env.RAREFORGE_API_KEY;
+  if (!apiKey) throw new Error("the load process needs the service's key in RAREFORGE_API_KEY");
+  const result = await runLoad(Number(option("target")), apiKey, ids);
   // The service checks that the load process sent the mix it was asked for.
   Object.assign(result, { mix });
   process.send!(result, () => process.exit(0));

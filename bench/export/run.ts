@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { readAdminKeyFile } from "../../src/access/index.ts";
 import { databaseOptionsFromConfig, openDatabase, type Database } from "../../src/db/index.ts";
 import { artifactStoreFromConfig } from "../../src/storage/index.ts";
 import { seedJob } from "../../test/export/seed.ts";
@@ -122,9 +123,13 @@ const next = (send?: string) =>
   });
 const ready = await next();
 const url = ready.url!;
+// the admin key the server wrote into the data directory at its first start
+const adminKey = await readAdminKeyFile(dataDir);
+if (!adminKey) throw new Error(`the server wrote no admin key into ${dataDir}/secrets`);
+const authorization = `Bearer ${adminKey}`;
 const graphql = async (query: string, variables: Record<string, unknown>) => {
   const body = JSON.stringify({ query, variables });
-  const response = await fetch(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }, body });
+  const response = await fetch(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)), authorization }, body });
   return (await response.json()) as any;
 };
 
@@ -167,7 +172,8 @@ for (const format of ["YOLO", "COCO"]) {
   const started = performance.now();
   downloadStarted = started;
   timeline = [];
-  const response = await fetch(`${url}${exportRow.url}`);
+  const response = await fetch(`${url}${exportRow.url}`, { headers: { authorization } });
+  if (!response.ok) throw new Error(`GET ${exportRow.url}: ${response.status} ${await response.text()}`);
   const hash = createHash("sha256");
   let bytes = 0;
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {

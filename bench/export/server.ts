@@ -5,7 +5,8 @@ import { loadConfig } from "../../src/config.ts";
 import { createLogger } from "../../src/logger.ts";
 
 const config = loadConfig(process.env, { port: 0, host: "127.0.0.1", logLevel: "warn", runWorker: false, importLibraryOnStart: false });
-const service = await startService(config, { logger: createLogger("warn") });
+// run.ts reads the first admin key from <data dir>/secrets/admin-key; it is not printed
+const service = await startService(config, { logger: createLogger("warn"), announce: () => {} });
 const report = (kind: string) => process.send!({ kind, memory: process.memoryUsage(), at: performance.now() });
 const timer = setInterval(() => report("sample"), 20);
 process.on("message", async (message: { kind: string }) => {

@@ -14,10 +14,11 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { startService, type RunningService } from "../../src/app.ts";
+import type { RunningService } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import { openDatabase, type Database } from "../../src/db/index.ts";
 import { createLogger } from "../../src/logger.ts";
+import { startWithAdminKey } from "../service.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const TINY = path.join(ROOT, "test/fixtures/tiny-model");
@@ -48,8 +49,18 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function graphql(service: RunningService, query: string, variables: Record<string, unknown>) {
-  const response = await fetch(`${service.url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+/** The service under measurement and the admin key its requests send. */
+interface BenchApi {
+  service: RunningService;
+  adminKey: string;
+}
+
+async function graphql(api: BenchApi, query: string, variables: Record<string, unknown>) {
+  const response = await fetch(`${api.service.url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${api.adminKey}` },
+    body: JSON.stringify({ query, variables }),
+  });
   return (await response.json()) as { data: any; errors?: unknown };
 }
 
@@ -57,9 +68,9 @@ const REQUEST = `mutation($s: ID!, $count: Int!, $steps: Int!, $seed: Int!, $bat
   requestGeneration(scenarioId: $s, count: $count, sampler: DDIM, steps: $steps, guidance: 3, seed: $seed, batchSize: $batch) {
     __typename ... on MutationRequestGenerationSuccess { data { uuid } } ... on Error { message } } }`;
 
-async function runJob(service: RunningService, db: Database, scenarioId: string, count: number, steps: number, seed: number, pollMs = 20) {
+async function runJob(api: BenchApi, db: Database, scenarioId: string, count: number, steps: number, seed: number, pollMs = 20) {
   const t0 = Date.now();
-  const response = await graphql(service, REQUEST, { s: scenarioId, count, steps, seed, batch: 8 });
+  const response = await graphql(api, REQUEST, { s: scenarioId, count, steps, seed, batch: 8 });
   const jobId = response.data?.requestGeneration?.data?.uuid;
   if (!jobId) throw new Error(JSON.stringify(response));
   for (;;) {
@@ -90,14 +101,14 @@ function processCpuSeconds(pids: number[]): number {
   }, 0);
 }
 
-async function measure(backend: string, workers: number, service: RunningService, db: Database, scenarioId: string, workerPids: number[]): Promise<Result> {
+async function measure(backend: string, workers: number, api: BenchApi, db: Database, scenarioId: string, workerPids: number[]): Promise<Result> {
   // warm-up: sessions opened in every worker
-  for (let i = 0; i < Math.max(2, workers * 2); i++) await runJob(service, db, scenarioId, 8, 1, 1000 + i);
+  for (let i = 0; i < Math.max(2, workers * 2); i++) await runJob(api, db, scenarioId, 8, 1, 1000 + i);
   const overheads: number[] = [];
   const latencies: number[] = [];
   const phases = { request: [] as number[], pickup: [] as number[], work: [] as number[] };
   for (let i = 0; i < OVERHEAD_JOBS; i++) {
-    const { latencyMs, onnxMs, phases: p } = await runJob(service, db, scenarioId, 1, 1, i);
+    const { latencyMs, onnxMs, phases: p } = await runJob(api, db, scenarioId, 1, 1, i);
     latencies.push(latencyMs);
     overheads.push(latencyMs - onnxMs);
     phases.request.push(p.requestMs);
@@ -105,7 +116,7 @@ async function measure(backend: string, workers: number, service: RunningService
     phases.work.push(p.workMs);
   }
   const cpuBefore = processCpuSeconds(workerPids);
-  const run = await runJob(service, db, scenarioId, THROUGHPUT_COUNT, THROUGHPUT_STEPS, 4242, 250);
+  const run = await runJob(api, db, scenarioId, THROUGHPUT_COUNT, THROUGHPUT_STEPS, 4242, 250);
   const workerCpuSeconds = processCpuSeconds(workerPids) - cpuBefore;
   const seconds = run.latencyMs / 1000;
   const result: Result = {
@@ -139,21 +150,21 @@ async function startApi(db: Database, root: string, runWorker: boolean) {
     onnxThreads: 1,
     workerConcurrency: 1,
   });
-  const service = await startService(config, { db, logger: createLogger("silent") });
+  const api: BenchApi = await startWithAdminKey(config, { db, logger: createLogger("silent") });
   const yaml = readFileSync(path.join(TINY, "scenarios", "tiny-pedestrian-fog.yaml"), "utf8");
-  await service.services.scenarios.importYaml(yaml, "API");
+  await api.service.services.scenarios.importYaml(yaml, "API");
   const scenario = await db.prisma.scenario.findUniqueOrThrow({ where: { name: "tiny-pedestrian-fog" } });
-  return { service, scenarioId: Buffer.from(`Scenario:${scenario.id}`).toString("base64") };
+  return { api, scenarioId: Buffer.from(`Scenario:${scenario.id}`).toString("base64") };
 }
 
 async function benchPglite(): Promise<Result> {
   const root = mkdtempSync(path.join(os.tmpdir(), "rareforge-bench-"));
   const db = await openDatabase({ kind: "pglite" });
-  const { service, scenarioId } = await startApi(db, root, true);
+  const { api, scenarioId } = await startApi(db, root, true);
   try {
-    return await measure("pglite (in-process worker)", 1, service, db, scenarioId, [process.pid]);
+    return await measure("pglite (in-process worker)", 1, api, db, scenarioId, [process.pid]);
   } finally {
-    await service.close();
+    await api.service.close();
     await db.close();
     rmSync(root, { recursive: true, force: true });
   }
@@ -168,7 +179,7 @@ async function benchPostgres(baseUrl: string, workers: number): Promise<Result> 
   url.pathname = `/${name}`;
   const root = mkdtempSync(path.join(os.tmpdir(), "rareforge-bench-"));
   const db = await openDatabase({ kind: "postgresql", url: url.toString() });
-  const { service, scenarioId } = await startApi(db, root, false);
+  const { api, scenarioId } = await startApi(db, root, false);
   const children: ChildProcess[] = [];
   try {
     for (let i = 0; i < workers; i++) {
@@ -180,11 +191,11 @@ async function benchPostgres(baseUrl: string, workers: number): Promise<Result> 
       children.push(child);
     }
     while ((await db.prisma.workerInstance.count()) < workers) await sleep(100);
-    return await measure("postgresql", workers, service, db, scenarioId, children.map((c) => c.pid!));
+    return await measure("postgresql", workers, api, db, scenarioId, children.map((c) => c.pid!));
   } finally {
     for (const child of children) child.kill("SIGTERM");
     await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once("exit", r)))));
-    await service.close();
+    await api.service.close();
     await db.close();
     await admin.end();
     createdDatabases.push(name);

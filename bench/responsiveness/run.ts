@@ -6,7 +6,8 @@
 //
 // The service is the real one (src/app.ts startService: in-process worker and queue, the scenario library
 // imported) on a temporary RAREFORGE_DATA_DIR with embedded PGlite, listening on 127.0.0.1:--port; it runs in
-// this process, so process.memoryUsage() here is the service's. Two child processes talk to it over loopback:
+// this process, so process.memoryUsage() here is the service's. Two child processes talk to it over loopback
+// (GraphQL requests send the admin key the service made at its first start; /health needs none):
 //
 // - a poller that sends GET /health every 10 ms (one keep-alive connection, the next request 10 ms after the
 //   previous one started or as soon as it answered, whichever is later) and records every latency;
@@ -166,19 +167,19 @@ const expectFields = (expected: Record<string, unknown>) => (result: Record<stri
   return null;
 };
 
-function jsonRequest(query: string, variables: Record<string, unknown>): { init: RequestInit } {
-  return { init: { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) } };
+function jsonRequest(apiKey: string, query: string, variables: Record<string, unknown>): { init: RequestInit } {
+  return { init: { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ query, variables }) } };
 }
 
-function multipartRequest(query: string, variables: Record<string, unknown>, fileVariable: string, bytes: Uint8Array, name: string): { init: RequestInit } {
+function multipartRequest(apiKey: string, query: string, variables: Record<string, unknown>, fileVariable: string, bytes: Uint8Array, name: string): { init: RequestInit } {
   const form = new FormData();
   form.set("operations", JSON.stringify({ query, variables: { ...variables, [fileVariable]: null } }));
   form.set("map", JSON.stringify({ 0: [`variables.${fileVariable}`] }));
   form.set("0", new Blob([Buffer.from(bytes)]), name);
-  return { init: { method: "POST", body: form, headers: { "apollo-require-preflight": "true" } } };
+  return { init: { method: "POST", body: form, headers: { "apollo-require-preflight": "true", authorization: `Bearer ${apiKey}` } } };
 }
 
-function submissions(targets: Targets): Partial<Record<Kind, Submission>> {
+function submissions(targets: Targets, apiKey: string): Partial<Record<Kind, Submission>> {
   const png = pngDeclaring(20000, 20000);
   const dicom = buildRleDicom({ numberOfFrames: 100_000, fragments: [rleFrame([0, 64, 128, 255])], offsets: [0] });
   let outsideTurn = 0;
@@ -186,7 +187,7 @@ function submissions(targets: Targets): Partial<Record<Kind, Submission>> {
     let last = "";
     return {
       field: "registerDetector",
-      body: () => jsonRequest(REGISTER, { p: (last = given()) }),
+      body: () => jsonRequest(apiKey, REGISTER, { p: (last = given()) }),
       check: (result) => expectFields({ __typename: "DetectorUnusableError", code, ...(code === "not-found" ? { message: NOT_USABLE(last) } : { message: /has 2147483648 bytes; the limit for a detector file is 536870912 \(RAREFORGE_MAX_DETECTOR_BYTES\)$/ }) })(result),
     };
   };
@@ -196,27 +197,27 @@ function submissions(targets: Targets): Partial<Record<Kind, Submission>> {
     c: register(() => targets.outside[outsideTurn++ % targets.outside.length]!, "not-found"),
     d: {
       field: "uploadReferenceScan",
-      body: () => multipartRequest(UPLOAD, {}, "file", png, "scan.png"),
+      body: () => multipartRequest(apiKey, UPLOAD, {}, "file", png, "scan.png"),
       check: expectFields({ __typename: "UploadRefusedError", code: "IMAGE_REFUSED", message: "uploaded PNG is 20000x20000 (400000000 pixels); the limit is 40000000 pixels (RAREFORGE_MAX_IMAGE_PIXELS)" }),
     },
     e: {
       field: "uploadReferenceScan",
-      body: () => multipartRequest(UPLOAD, {}, "file", dicom, "scan.dcm"),
+      body: () => multipartRequest(apiKey, UPLOAD, {}, "file", dicom, "scan.dcm"),
       check: expectFields({ __typename: "UploadRefusedError", code: "DICOM_REFUSED", dicomCode: "INVALID_VALUE", message: /Number of Frames \(0028,0008\) is 100000/ }),
     },
   };
   if (targets.scanId) {
     all.f = {
       field: "insertPathology",
-      body: () => multipartRequest(INSERT, { scan: targets.scanId }, "mask", png, "mask.png"),
+      body: () => multipartRequest(apiKey, INSERT, { scan: targets.scanId }, "mask", png, "mask.png"),
       check: expectFields({ __typename: "InsertionRefusedError", code: "REGION", message: "region mask is 20000x20000 (400000000 pixels); the limit is 40000000 pixels (RAREFORGE_MAX_IMAGE_PIXELS)" }),
     };
   }
   return all;
 }
 
-async function submit(targets: Targets, kinds: Kind[], ms: number): Promise<Partial<Record<Kind, KindResult>>> {
-  const all = submissions(targets);
+async function submit(targets: Targets, apiKey: string, kinds: Kind[], ms: number): Promise<Partial<Record<Kind, KindResult>>> {
+  const all = submissions(targets, apiKey);
   const url = `http://127.0.0.1:${targets.port}/graphql`;
   const began = performance.now();
   const results: Partial<Record<Kind, KindResult>> = {};
@@ -274,10 +275,12 @@ interface PhaseResult {
 
 const mib = (bytes: number) => Number((bytes / 2 ** 20).toFixed(1));
 
-function child<T>(role: string, payload: unknown): { done: Promise<T> } {
+function child<T>(role: string, payload: unknown, apiKey: string): { done: Promise<T> } {
   const done = new Promise<T>((resolve, reject) => {
     const proc = fork(new URL(import.meta.url).pathname, ["--role", role, "--payload", JSON.stringify(payload), "--max-per-kind", String(maxPerKind)], {
       execArgv: ["--import", "tsx"],
+      // the key travels in the environment, not on a command line others can read
+      env: { ...process.env, RAREFORGE_API_KEY: apiKey },
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     proc.once("message", (m) => resolve(m as T));
@@ -286,17 +289,17 @@ function child<T>(role: string, payload: unknown): { done: Promise<T> } {
   return { done };
 }
 
-async function phase(name: string, kinds: Kind[], phaseSeconds: number, targets: Targets): Promise<PhaseResult> {
+async function phase(name: string, kinds: Kind[], phaseSeconds: number, targets: Targets, apiKey: string): Promise<PhaseResult> {
   const ms = phaseSeconds * 1000;
   const delay = monitorEventLoopDelay({ resolution: 10 });
   const before = process.memoryUsage().rss;
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
   // the poller starts first and runs a little longer, so every submission falls inside its window
-  const poller = child<PollResult>("poll", { port: targets.port, ms: ms + 500 });
+  const poller = child<PollResult>("poll", { port: targets.port, ms: ms + 500 }, apiKey);
   await new Promise((resolve) => setTimeout(resolve, 250));
   delay.enable();
-  const submitter = kinds.length > 0 ? child<Partial<Record<Kind, KindResult>>>("submit", { targets, kinds, ms }) : undefined;
+  const submitter = kinds.length > 0 ? child<Partial<Record<Kind, KindResult>>>("submit", { targets, kinds, ms }, apiKey) : undefined;
   const [health, submitted] = await Promise.all([poller.done, submitter?.done ?? Promise.resolve<Partial<Record<Kind, KindResult>>>({})]);
   delay.disable();
   clearInterval(sampler);
@@ -344,7 +347,7 @@ async function main() {
   signalAll(paused, "SIGSTOP");
   if (paused.length > 0) console.error(`paused trainings ${paused.join(", ")} for the run`);
 
-  const { root, config, db, service } = await startBenchService({ port, name: "responsiveness" });
+  const { root, config, db, service, adminKey } = await startBenchService({ port, name: "responsiveness" });
   const phases: PhaseResult[] = [];
   let failed: string[] = [];
   let record: Record<string, unknown> = {};
@@ -360,7 +363,7 @@ async function main() {
     // a stored DICOM scan for insertPathology (f)
     let scanId: string | null = null;
     if (existsSync(SHARED_MR_SMALL)) {
-      const { init } = multipartRequest(`mutation ($file: File!) { uploadReferenceScan(file: $file) { __typename ... on MutationUploadReferenceScanSuccess { data { id } } ... on UploadRefusedError { message } } }`, {}, "file", readFileSync(SHARED_MR_SMALL), "MR_small.dcm");
+      const { init } = multipartRequest(adminKey, `mutation ($file: File!) { uploadReferenceScan(file: $file) { __typename ... on MutationUploadReferenceScanSuccess { data { id } } ... on UploadRefusedError { message } } }`, {}, "file", readFileSync(SHARED_MR_SMALL), "MR_small.dcm");
       const body = (await (await fetch(`${service.url}/graphql`, init)).json()) as { data?: { uploadReferenceScan: { __typename: string; data?: { id: string }; message?: string } } };
       const uploaded = body.data?.uploadReferenceScan;
       if (uploaded?.__typename !== "MutationUploadReferenceScanSuccess") throw new Error(`uploading MR_small.dcm for (f) failed: ${JSON.stringify(body)}`);
@@ -372,11 +375,11 @@ async function main() {
     const kinds = (Object.keys(KIND_NAMES) as Kind[]).filter((k) => k !== "f" || scanId);
 
     const rssBefore = process.memoryUsage().rss;
-    phases.push(await phase("baseline", [], seconds, targets));
-    const hostile = await phase("hostile", kinds, seconds, targets);
+    phases.push(await phase("baseline", [], seconds, targets, adminKey));
+    const hostile = await phase("hostile", kinds, seconds, targets, adminKey);
     phases.push(hostile);
     if (args.includes("--isolate") || hostile.health.max > HEALTH_LIMIT_MS) {
-      for (const kind of kinds) phases.push(await phase(`only ${kind}`, [kind], isolateSeconds, targets));
+      for (const kind of kinds) phases.push(await phase(`only ${kind}`, [kind], isolateSeconds, targets, adminKey));
     }
     const rssAfter = process.memoryUsage().rss;
 
@@ -444,7 +447,9 @@ if (role === "poll") {
   process.send!(result, () => process.exit(0));
 } else if (role === "submit") {
   const { targets, kinds, ms } = JSON.parse(option("payload")!) as { targets: Targets; kinds: Kind[]; ms: number };
-  const result = await submit(targets, kinds, ms);
+  const apiKey = process.env.RAREFORGE_API_KEY;
+  if (!apiKey) throw new Error("the submitter needs the service's key in RAREFORGE_API_KEY");
+  const result = await submit(targets, apiKey, kinds, ms);
   process.send!(result, () => process.exit(0));
 } else {
   await main();

@@ -5,11 +5,12 @@ import { rename, rm } from "node:fs/promises";
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { loadConfig } from "../config.ts";
-import { databaseOptionsFromConfig, openDatabase, type Database } from "../db/index.ts";
-import { DomainError, NotFoundError, ValidationError } from "../errors.ts";
+import type { Database } from "../db/index.ts";
+import { NotFoundError, ValidationError } from "../errors.ts";
 import { createExport, streamExport, type StreamSummary } from "../export/index.ts";
 import { MISS_OUTCOMES } from "../detection/index.ts";
 import { artifactStoreFromConfig } from "../storage/index.ts";
+import { reportFailure, withDatabase } from "./database.ts";
 
 export interface ExportCommandOptions {
   format: string;
@@ -92,19 +93,12 @@ export function registerExportCommand(program: Command): void {
     .option("--seed <n>", "split seed (default 0)", (v: string) => Number(v))
     .option("--no-progress", "no progress bar")
     .action(async (options: ExportCommandOptions) => {
-      const config = loadConfig();
-      let db: Database | undefined;
       try {
-        db = await openDatabase(databaseOptionsFromConfig(config));
-        await db.migrate();
-        const result = await runExport(db, { ...options, progress: options.progress !== false && process.stderr.isTTY }, config);
+        const config = loadConfig();
+        const result = await withDatabase(config, (db) => runExport(db, { ...options, progress: options.progress !== false && process.stderr.isTTY }, config));
         console.log(JSON.stringify({ exportId: result.exportId, file: result.file, samples: result.written, bytes: result.bytes, perSplit: result.perSplit }));
       } catch (error) {
-        const typed = error instanceof DomainError;
-        console.error(`rareforge export: ${typed ? `${error.name}: ` : ""}${(error as Error).message}`);
-        process.exitCode = typed ? 2 : 1;
-      } finally {
-        await db?.close();
+        reportFailure("export", error);
       }
     });
 }

@@ -1,6 +1,8 @@
 import type { Command } from "commander";
+import { registerAuditCommand } from "./audit.ts";
 import { registerExportCommand } from "./export.ts";
 import { registerGenerateCommand } from "./generate.ts";
+import { registerKeysCommand } from "./keys.ts";
 import { registerMigrateCommand } from "./migrate.ts";
 import { registerReportCommand } from "./report.ts";
 import { registerScoreCommand } from "./score.ts";
@@ -20,4 +22,6 @@ export function registerCommands(program: Command): void {
   registerSearchCommand(program);
   registerWorkerCommand(program);
   registerUploadCommand(program);
+  registerKeysCommand(program);
+  registerAuditCommand(program);
 }

@@ -1,68 +1,19 @@
 // `rareforge report`: a detector's miss rate over a scenario or a job, as a table in the terminal — overall
 // and per parameter, each with n and its 95 % Clopper-Pearson interval, the invalid count and the hardest
-// samples. It asks a running service over GraphQL (the embedded database has one owner: the service).
+// samples. It asks a running service over GraphQL (the embedded database has one owner: the service), sending
+// an API key (service-client.ts).
 import type { Command } from "commander";
-
-export const DEFAULT_SERVICE_URL = process.env.RAREFORGE_URL ?? "http://127.0.0.1:4000";
-
-export class CommandInputError extends Error {
-  override name = "CommandInputError";
-}
-
-/** A minimal GraphQL-over-HTTP client for the CLI; errors come back as thrown messages. */
-export function graphqlClient(url: string) {
-  const endpoint = `${url.replace(/\/+$/, "")}/graphql`;
-  return {
-    endpoint,
-    async request<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-      const body = JSON.stringify({ query, variables });
-      let response: Response;
-      try {
-        response = await fetch(endpoint, { method: "POST", headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) }, body });
-      } catch (error) {
-        throw new CommandInputError(`cannot reach the service at ${endpoint} (${(error as Error).message}); start it with \`rareforge serve\` or give --url`);
-      }
-      const json = (await response.json()) as { data?: T; errors?: Array<{ message: string }> };
-      if (json.errors?.length) throw new CommandInputError(json.errors.map((e) => e.message).join("; "));
-      return json.data as T;
-    },
-  };
-}
-
-type Client = ReturnType<typeof graphqlClient>;
+import { loadConfig } from "../config.ts";
+import { CommandInputError, graphqlClient, resolveServiceKey, withServiceOptions, type GraphQLClient, type ServiceKey } from "./service-client.ts";
 
 /** A typed-result field: the success's data, or the error's message thrown. */
-/** Reads a GraphQL subscription over SSE (graphql-yoga) and yields each event's payload until the server completes it. */
-export async function* subscriptionEvents(endpoint: string, query: string, variables: Record<string, unknown>): AsyncGenerator<{ data?: any; errors?: Array<{ message: string }> }> {
-  const body = JSON.stringify({ query, variables });
-  const response = await fetch(endpoint, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream", "content-length": String(Buffer.byteLength(body)) }, body });
-  if (!response.ok || !response.body) throw new CommandInputError(`subscription refused: ${response.status} ${await response.text()}`);
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let split: number;
-    while ((split = buffer.indexOf("\n\n")) >= 0) {
-      const message = buffer.slice(0, split);
-      buffer = buffer.slice(split + 2);
-      if (/^event: complete$/m.test(message)) return;
-      const data = message
-        .split("\n")
-        .filter((l) => l.startsWith("data:"))
-        .map((l) => l.slice(5).trim())
-        .join("\n");
-      if (data) yield JSON.parse(data);
-    }
-  }
-}
-
 export function unwrap<T>(result: { __typename: string; data?: T; message?: string }): T {
   if (result.data === undefined) throw new CommandInputError(`${result.__typename}: ${result.message ?? "refused"}`);
   return result.data;
 }
 
 /** A scenario by Relay id or exact name. */
-export async function resolveScenario(client: Client, nameOrId: string): Promise<{ id: string; name: string }> {
+export async function resolveScenario(client: GraphQLClient, nameOrId: string): Promise<{ id: string; name: string }> {
   const found = await client.request(`query($text: String) { scenarios(first: 50, text: $text, includeArchived: true) { edges { node { id name } } } }`, { text: nameOrId });
   const match = found.scenarios.edges.map((e: any) => e.node).find((n: any) => n.name === nameOrId || n.id === nameOrId);
   if (!match) throw new CommandInputError(`no scenario named "${nameOrId}"`);
@@ -70,7 +21,7 @@ export async function resolveScenario(client: Client, nameOrId: string): Promise
 }
 
 /** A detector by Relay id, name, or name@version. */
-export async function resolveDetector(client: Client, spec: string): Promise<{ id: string; name: string; version: string }> {
+export async function resolveDetector(client: GraphQLClient, spec: string): Promise<{ id: string; name: string; version: string }> {
   const found = await client.request(`{ detectors(first: 100) { edges { node { id name version } } } }`);
   const [name, version] = spec.split("@");
   const all = found.detectors.edges.map((e: any) => e.node) as Array<{ id: string; name: string; version: string }>;
@@ -91,6 +42,7 @@ const REPORT_FIELDS = /* GraphQL */ `
 
 export interface ReportOptions {
   url: string;
+  apiKey: ServiceKey;
   scenario?: string;
   job?: string;
   detector: string;
@@ -100,7 +52,7 @@ export interface ReportOptions {
 
 export async function fetchReport(options: ReportOptions): Promise<any> {
   if (!options.scenario === !options.job) throw new CommandInputError("give exactly one of --scenario and --job");
-  const client = graphqlClient(options.url);
+  const client = graphqlClient(options.url, options.apiKey);
   const detector = await resolveDetector(client, options.detector);
   const common = { detectorId: detector.id, bins: options.bins ?? null, hardest: options.hardest ?? null };
   if (options.scenario) {
@@ -166,19 +118,17 @@ function intOption(name: string) {
 }
 
 export function registerReportCommand(program: Command): void {
-  program
-    .command("report")
+  withServiceOptions(program.command("report"))
     .description("a detector's miss rate over a scenario or a job: overall and per parameter with 95 % Clopper-Pearson intervals (asks a running service)")
     .option("--scenario <name|id>", "the scenario (its own samples; failure-search iterations excluded)")
     .option("--job <id>", "one generation job")
     .requiredOption("--detector <name[@version]|id>", "the detector, e.g. road-detector")
     .option("--bins <n>", "equal-width bins per continuous parameter", intOption("bins"))
     .option("--hardest <n>", "hardest samples to list", intOption("hardest"))
-    .option("--url <url>", "the service (default $RAREFORGE_URL or http://127.0.0.1:4000)", DEFAULT_SERVICE_URL)
     .option("--json", "print the report as JSON")
-    .action(async (raw: ReportOptions & { json?: boolean }) => {
+    .action(async (raw: Omit<ReportOptions, "apiKey"> & { key?: string; json?: boolean }) => {
       try {
-        const report = await fetchReport(raw);
+        const report = await fetchReport({ ...raw, apiKey: await resolveServiceKey(raw.key, loadConfig()) });
         process.stdout.write(raw.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, raw.url.replace(/\/+$/, "")));
       } catch (error) {
         process.stderr.write(`rareforge report: ${(error as Error).name}: ${(error as Error).message}\n`);

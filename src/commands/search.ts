@@ -5,10 +5,13 @@ import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { parseSampler, samplerConstantName } from "../diffusion/index.ts";
 import { SEARCH_DEFAULTS } from "../search/index.ts";
-import { CommandInputError, DEFAULT_SERVICE_URL, graphqlClient, resolveDetector, resolveScenario, subscriptionEvents, unwrap } from "./report.ts";
+import { resolveDetector, resolveScenario, unwrap } from "./report.ts";
+import { loadConfig } from "../config.ts";
+import { CommandInputError, graphqlClient, resolveServiceKey, subscriptionEvents, withServiceOptions, type ServiceKey } from "./service-client.ts";
 
 export interface SearchCommandOptions {
   url: string;
+  apiKey: ServiceKey;
   scenario: string;
   detector: string;
   budget: number;
@@ -38,8 +41,8 @@ export interface SearchSnapshot {
 const SNAPSHOT = "status evaluatedCount failureCount budget iterations { iteration n failures invalid valid failureRate }";
 
 /** The subscription's data, event by event, until the server completes it; GraphQL errors end it with a CommandInputError. */
-async function* subscribe(endpoint: string, query: string, variables: Record<string, unknown>): AsyncGenerator<any> {
-  for await (const payload of subscriptionEvents(endpoint, query, variables)) {
+async function* subscribe(endpoint: string, key: ServiceKey, query: string, variables: Record<string, unknown>): AsyncGenerator<any> {
+  for await (const payload of subscriptionEvents(endpoint, key, query, variables)) {
     if (payload.errors?.length) throw new CommandInputError(payload.errors.map((e) => e.message).join("; "));
     yield payload.data;
   }
@@ -47,7 +50,7 @@ async function* subscribe(endpoint: string, query: string, variables: Record<str
 
 export async function runSearch(options: SearchCommandOptions): Promise<any> {
   const method = options.method.toUpperCase();
-  const client = graphqlClient(options.url);
+  const client = graphqlClient(options.url, options.apiKey);
   const [scenario, detector] = await Promise.all([resolveScenario(client, options.scenario), resolveDetector(client, options.detector)]);
   const started = await client.request(
     `mutation($s: ID!, $d: ID!, $budget: Int!, $method: SearchMethod!, $batch: Int, $seed: Int, $steps: Int, $sampler: Sampler, $guidance: Float, $elite: Float, $smoothing: Float) {
@@ -71,7 +74,7 @@ export async function runSearch(options: SearchCommandOptions): Promise<any> {
   const bar = options.progress ? new SingleBar({ format: "search [{bar}] {value}/{total} samples | iteration {iteration} failure rate {rate} | {status}", hideCursor: true }) : null;
   bar?.start(options.budget, 0, { iteration: "-", rate: "-", status: "RUNNING" });
   try {
-    for await (const data of subscribe(client.endpoint, `subscription($id: ID!) { searchProgress(searchId: $id) { ${SNAPSHOT} } }`, { id: search.id })) {
+    for await (const data of subscribe(client.endpoint, client.key, `subscription($id: ID!) { searchProgress(searchId: $id) { ${SNAPSHOT} } }`, { id: search.id })) {
       const snapshot = (data as { searchProgress: SearchSnapshot }).searchProgress;
       const last = snapshot.iterations.at(-1);
       bar?.update(snapshot.evaluatedCount, { iteration: last ? last.iteration : "-", rate: last ? `${(last.failureRate * 100).toFixed(1)} %` : "-", status: snapshot.status });
@@ -112,8 +115,7 @@ function numberOption(name: string, integer: boolean) {
 }
 
 export function registerSearchCommand(program: Command): void {
-  program
-    .command("search")
+  withServiceOptions(program.command("search"))
     .description("search a scenario's parameters for where a detector fails (CEM, RANDOM or HALTON), following its progress (asks a running service)")
     .requiredOption("--scenario <name|id>", "the scenario whose parameter ranges are searched")
     .requiredOption("--detector <name[@version]|id>", "the detector under test")
@@ -126,11 +128,10 @@ export function registerSearchCommand(program: Command): void {
     .option("--guidance <g>", "guidance (default: the model's)", numberOption("guidance", false))
     .option("--elite <fraction>", `CEM: elite fraction of each iteration (default ${SEARCH_DEFAULTS.eliteFraction})`, numberOption("elite", false))
     .option("--smoothing <weight>", `CEM: weight of the elite fit in each update (default ${SEARCH_DEFAULTS.smoothing})`, numberOption("smoothing", false))
-    .option("--url <url>", "the service (default $RAREFORGE_URL or http://127.0.0.1:4000)", DEFAULT_SERVICE_URL)
     .option("--json", "print the result as JSON")
-    .action(async (raw: SearchCommandOptions & { json?: boolean }) => {
+    .action(async (raw: Omit<SearchCommandOptions, "apiKey"> & { key?: string; json?: boolean }) => {
       try {
-        const result = await runSearch({ ...raw, progress: process.stderr.isTTY && !raw.json });
+        const result = await runSearch({ ...raw, apiKey: await resolveServiceKey(raw.key, loadConfig()), progress: process.stderr.isTTY && !raw.json });
         process.stdout.write(raw.json ? `${JSON.stringify(result, null, 2)}\n` : formatSearch(result));
         if (result.status !== "SUCCEEDED") process.exitCode = 1;
       } catch (error) {

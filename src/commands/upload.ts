@@ -6,28 +6,15 @@ import { readFileSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { loadConfig, type Config } from "../config.ts";
-import { databaseOptionsFromConfig, openDatabase, type Database } from "../db/index.ts";
-import { DomainError } from "../errors.ts";
+import type { Database } from "../db/index.ts";
 import { artifactStoreFromConfig } from "../storage/index.ts";
 import { SAMPLERS } from "../diffusion/index.ts";
 import { referenceScanSettings, ReferenceScanService, UploadRefusedError, type InsertionRegion } from "../uploads/index.ts";
+import { reportFailure, withDatabase } from "./database.ts";
 
 async function withService<T>(work: (service: ReferenceScanService, db: Database, config: Config) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const db = await openDatabase(databaseOptionsFromConfig(config));
-  try {
-    await db.migrate();
-    const service = new ReferenceScanService(db, artifactStoreFromConfig(config), referenceScanSettings(config));
-    return await work(service, db, config);
-  } finally {
-    await db.close();
-  }
-}
-
-function fail(command: string, error: unknown): void {
-  const typed = error instanceof DomainError;
-  console.error(`rareforge ${command}: ${typed ? `${error.name}: ` : ""}${(error as Error).message}`);
-  process.exitCode = typed ? 2 : 1;
+  return withDatabase(config, (db) => work(new ReferenceScanService(db, artifactStoreFromConfig(config), referenceScanSettings(config)), db, config));
 }
 
 export function parseBox(text: string): InsertionRegion {
@@ -54,7 +41,7 @@ export function registerUploadCommand(program: Command): void {
           JSON.stringify({ id: scan.id, kind: scan.kind, modality: scan.modality, rows: scan.rows, columns: scan.columns, sopInstanceUid: scan.sopInstanceUid, sha256: scan.artifact.sha256 }),
         );
       } catch (error) {
-        fail("upload", error);
+        reportFailure("upload", error);
       }
     });
 
@@ -111,7 +98,7 @@ export function registerUploadCommand(program: Command): void {
           console.log(JSON.stringify({ id: insertion.id, parameters: insertion.parameters, files: written }));
         });
       } catch (error) {
-        fail("insert-pathology", error);
+        reportFailure("insert-pathology", error);
       }
     });
 }

@@ -15,6 +15,10 @@ import { JOB, subscribeSse } from "../jobs/helpers.ts";
 import { fetchReport, formatReport } from "../../src/commands/report.ts";
 import { formatSearch, runSearch, type SearchSnapshot } from "../../src/commands/search.ts";
 import { YOLOV8N_INT8, sharedDetectorAvailable } from "./helpers/shared-data.ts";
+import type { ServiceKey } from "../../src/commands/service-client.ts";
+
+/** What `rareforge report` and `rareforge search` send: here the test service's admin key. */
+const adminKey = (api: TestService): ServiceKey => ({ secret: api.adminKey, source: "the test service's admin key" });
 
 const MODELS_DIR = new URL("../../models/", import.meta.url).pathname;
 const CRITIC_ONNX = path.join(MODELS_DIR, "road-critic", "critic.onnx");
@@ -276,12 +280,12 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop, sta
     expect(await db.prisma.score.count({ where: { sample: { jobId: uuid } } })).toBe(200);
 
     // `rareforge report` prints the same figures as a table
-    const cli = await fetchReport({ url: api.service.url, job: uuid, detector: "road-detector" });
+    const cli = await fetchReport({ url: api.service.url, apiKey: adminKey(api), job: uuid, detector: "road-detector" });
     const text = formatReport(cli);
     const overallLine = text.split("\n").find((l) => l.startsWith("overall"))!;
     expect(overallLine.split(/\s{2,}/).slice(1, 3)).toEqual([String(report.overall.n), String(report.overall.misses)]);
     for (const value of ["weather", "clear", "fog", "timeOfDay", "hazardW", "[0.080, 0.124)"]) expect(text).toContain(value);
-    await expect(fetchReport({ url: api.service.url, job: uuid, detector: "no-such-detector" })).rejects.toThrow(/^no detector "no-such-detector"; registered: (.+, )?road-detector@1\.0\.0(, |$)/);
+    await expect(fetchReport({ url: api.service.url, apiKey: adminKey(api), job: uuid, detector: "no-such-detector" })).rejects.toThrow(/^no detector "no-such-detector"; registered: (.+, )?road-detector@1\.0\.0(, |$)/);
   });
 
 });
@@ -324,7 +328,7 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop on $
     expect(started.data?.startFailureSearch.__typename).toBe("MutationStartFailureSearchSuccess");
     const { id, uuid } = started.data!.startFailureSearch.data;
     const events: any[] = [];
-    await subscribeSse(api.service.url, `subscription($id: ID!) { searchProgress(searchId: $id) { status evaluatedCount failureCount } }`, { id }, (e) => events.push(e.data.searchProgress));
+    await subscribeSse(api, `subscription($id: ID!) { searchProgress(searchId: $id) { status evaluatedCount failureCount } }`, { id }, (e) => events.push(e.data.searchProgress));
     expect(events.at(-1)).toMatchObject({ status: "SUCCEEDED", evaluatedCount: 24 });
     const counts = events.map((e) => e.evaluatedCount);
     expect(counts).toEqual([...counts].sort((a, b) => a - b));
@@ -376,14 +380,14 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop on $
   it("rareforge search starts a search and follows its progress to the end", { timeout: 200_000 }, async () => {
     const { api } = h;
     const snapshots: SearchSnapshot[] = [];
-    const result = await runSearch({ url: api.service.url, scenario: "loop-hazards", detector: "road-detector", budget: 12, method: "halton", batch: 6, steps: 2, seed: 4, onProgress: (s) => snapshots.push(s) });
+    const result = await runSearch({ url: api.service.url, apiKey: adminKey(api), scenario: "loop-hazards", detector: "road-detector", budget: 12, method: "halton", batch: 6, steps: 2, seed: 4, onProgress: (s) => snapshots.push(s) });
     expect(result).toMatchObject({ method: "HALTON", status: "SUCCEEDED", evaluatedCount: 12, derivedScenario: null });
     expect(result.iterations.map((i: { n: number }) => i.n)).toEqual([6, 6]);
     expect(snapshots.at(-1)).toMatchObject({ status: "SUCCEEDED", evaluatedCount: 12 });
     expect(formatSearch(result)).toMatch(/failure search [0-9a-f-]{36} \(HALTON\): SUCCEEDED\n  iteration  0: /);
-    await expect(runSearch({ url: api.service.url, scenario: "loop-hazards", detector: "road-detector", budget: 0, method: "cem" })).rejects.toThrow(/ValidationError: invalid failure search: budget/);
+    await expect(runSearch({ url: api.service.url, apiKey: adminKey(api), scenario: "loop-hazards", detector: "road-detector", budget: 0, method: "cem" })).rejects.toThrow(/ValidationError: invalid failure search: budget/);
     // the CEM settings reach the service: a smoothing of 0 is refused there, naming the field
-    await expect(runSearch({ url: api.service.url, scenario: "loop-hazards", detector: "road-detector", budget: 8, method: "cem", elite: 0.2, smoothing: 0 })).rejects.toThrow(/ValidationError: invalid failure search: smoothing/);
+    await expect(runSearch({ url: api.service.url, apiKey: adminKey(api), scenario: "loop-hazards", detector: "road-detector", budget: 8, method: "cem", elite: 0.2, smoothing: 0 })).rejects.toThrow(/ValidationError: invalid failure search: smoothing/);
   });
 
   it("refuses a budget <= 0, an unknown method's settings and an unmappable scenario with typed errors and no rows", async () => {

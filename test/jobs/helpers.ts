@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import type { TestService } from "../helpers/service.ts";
-import { subscriptionEvents } from "../../src/commands/report.ts";
+import { subscriptionEvents } from "../../src/commands/service-client.ts";
 
 
 const TINY_MODEL = new URL("../fixtures/tiny-model/", import.meta.url).pathname;
@@ -62,9 +62,10 @@ export async function waitForJob(api: TestService, id: string, until: (job: any)
   }
 }
 
-/** Reads a GraphQL subscription over SSE (graphql-yoga's distinct-connections mode) until it ends. */
-export async function subscribeSse(url: string, query: string, variables: Record<string, unknown>, onEvent: (payload: any) => void): Promise<void> {
-  for await (const payload of subscriptionEvents(`${url}/graphql`, query, variables)) onEvent(payload);
+/** Reads a GraphQL subscription over SSE (graphql-yoga's distinct-connections mode), as the admin key, until it ends. */
+export async function subscribeSse(api: TestService, query: string, variables: Record<string, unknown>, onEvent: (payload: any) => void): Promise<void> {
+  const key = { secret: api.adminKey, source: "the test service's admin key" };
+  for await (const payload of subscriptionEvents(`${api.service.url}/graphql`, key, query, variables)) onEvent(payload);
 }
 
 /** A `rareforge` process started from the repository (`node --import tsx src/cli.ts ...`) whose JSON log lines are collected. */

@@ -55,7 +55,7 @@ describe.each(testBackends())("generation jobs on $name", (backend) => {
     expect(["QUEUED", "RUNNING"]).toContain(job.status);
 
     const events: any[] = [];
-    await subscribeSse(api.service.url, PROGRESS, { jobId: job.id }, (payload) => events.push(payload.data.jobProgress));
+    await subscribeSse(api, PROGRESS, { jobId: job.id }, (payload) => events.push(payload.data.jobProgress));
     const completed = events.map((e) => e.completedCount);
     expect(completed.length).toBeGreaterThan(1);
     for (let i = 1; i < completed.length; i++) expect(completed[i]).toBeGreaterThanOrEqual(completed[i - 1]);
