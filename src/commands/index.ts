@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerExportCommand } from "./export.ts";
 import { registerGenerateCommand } from "./generate.ts";
+import { registerInsertHazardCommand } from "./insert-hazard.ts";
 import { registerMigrateCommand } from "./migrate.ts";
 import { registerReportCommand } from "./report.ts";
 import { registerScoreCommand } from "./score.ts";
@@ -20,4 +21,5 @@ export function registerCommands(program: Command): void {
   registerSearchCommand(program);
   registerWorkerCommand(program);
   registerUploadCommand(program);
+  registerInsertHazardCommand(program);
 }

@@ -4,6 +4,7 @@ export {
   ReferenceScanService,
   referenceScanSettings,
   parseInsertionInput,
+  parseHazardParameters,
   type UploadSource,
   deidentificationKey,
   insertionUidNames,

@@ -59,6 +59,13 @@ export function parseInsertionInput(input: {
   return { region, parameters: parameters.data };
 }
 
+/** A hazard insertion's condition values from untyped input: an object of condition field -> string or number. */
+export function parseHazardParameters(input: unknown): ScenarioParameters {
+  const parameters = conditionValuesSchema.safeParse(input);
+  if (!parameters.success) throw new ValidationError([{ path: "parameters", message: 'give an object of condition field -> string or number, e.g. { hazard: "animal", weather: "fog" }' }], "invalid hazard insertion");
+  return parameters.data;
+}
+
 /** Reads a Blob after checking its declared size against the limit; bytes pass through. */
 async function readBounded(source: UploadSource, limit: number, refuse: (size: number) => Error): Promise<Uint8Array> {
   if (source instanceof Uint8Array) return source;
