@@ -19,9 +19,10 @@ const SCOPE_FILTERS: Record<string, (scopes: Domain[]) => Where> = {
   FailureSearch: (scopes) => ({ scenarioVersion: { scenario: { domain: { in: scopes } } } }),
   ModelPackage: (scopes) => ({ domain: { in: scopes } }),
   DetectorPackage: (scopes) => ({ OR: [{ domain: null }, { domain: { in: scopes } }] }),
-  // scans and insertions are medical data
-  ReferenceScan: (scopes) => (scopes.includes("MEDICAL") ? {} : { id: { in: [] } }),
+  // a reference upload carries its domain (DICOM scans MEDICAL, camera frames AUTOMOTIVE); insertions follow it
+  ReferenceScan: (scopes) => ({ domain: { in: scopes } }),
   PathologyInsertion: (scopes) => (scopes.includes("MEDICAL") ? {} : { id: { in: [] } }),
+  HazardInsertion: (scopes) => ({ referenceScan: { domain: { in: scopes } } }),
   // an export is seen by keys holding every domain its samples come from
   DatasetExport: (scopes) => {
     const missing = DOMAINS.filter((domain) => !scopes.includes(domain));

@@ -3,6 +3,7 @@ import { registerAuditCommand } from "./audit.ts";
 import { registerExportCommand } from "./export.ts";
 import { registerGenerateCommand } from "./generate.ts";
 import { registerKeysCommand } from "./keys.ts";
+import { registerInsertHazardCommand } from "./insert-hazard.ts";
 import { registerMigrateCommand } from "./migrate.ts";
 import { registerReportCommand } from "./report.ts";
 import { registerScoreCommand } from "./score.ts";
@@ -24,4 +25,5 @@ export function registerCommands(program: Command): void {
   registerUploadCommand(program);
   registerKeysCommand(program);
   registerAuditCommand(program);
+  registerInsertHazardCommand(program);
 }

@@ -24,21 +24,35 @@ export function parseBox(text: string): InsertionRegion {
   return { kind: "box", x, y, width, height };
 }
 
+/** `--param name=value` pairs as condition values: numbers where the value reads as one. */
+export function parseParamPairs(pairs: readonly string[] | undefined): Record<string, string | number> {
+  const parameters: Record<string, string | number> = {};
+  for (const pair of pairs ?? []) {
+    const [name, value] = pair.split("=");
+    if (!name || value === undefined) throw new Error(`--param must be name=value, got "${pair}"`);
+    parameters[name] = Number.isFinite(Number(value)) ? Number(value) : value;
+  }
+  return parameters;
+}
+
 export function registerUploadCommand(program: Command): void {
   program
     .command("upload")
     .description("store a reference scan (DICOM de-identified before storage, PNG/JPEG without metadata); prints its id")
     .argument("<file>", "DICOM, PNG or JPEG file")
-    .action(async (file: string) => {
+    .option("--domain <domain>", "MEDICAL (default) or AUTOMOTIVE (a PNG/JPEG camera frame to insert hazards into)")
+    .action(async (file: string, options: { domain?: string }) => {
       try {
         const config = loadConfig();
         const size = statSync(file).size;
         // The size is checked before the file is read into memory.
         if (size > config.maxUploadBytes) throw new UploadRefusedError("TOO_LARGE", `${file} has ${size} bytes; the limit is ${config.maxUploadBytes} (RAREFORGE_MAX_UPLOAD_BYTES)`);
         const bytes = new Uint8Array(readFileSync(file));
-        const scan = await withService((service) => service.upload(bytes));
+        const domain = options.domain?.toUpperCase();
+        if (domain !== undefined && domain !== "MEDICAL" && domain !== "AUTOMOTIVE") throw new Error(`--domain must be MEDICAL or AUTOMOTIVE, got "${options.domain}"`);
+        const scan = await withService((service) => service.upload(bytes, { domain: domain ?? null }));
         console.log(
-          JSON.stringify({ id: scan.id, kind: scan.kind, modality: scan.modality, rows: scan.rows, columns: scan.columns, sopInstanceUid: scan.sopInstanceUid, sha256: scan.artifact.sha256 }),
+          JSON.stringify({ id: scan.id, kind: scan.kind, domain: scan.domain, modality: scan.modality, rows: scan.rows, columns: scan.columns, sopInstanceUid: scan.sopInstanceUid, sha256: scan.artifact.sha256 }),
         );
       } catch (error) {
         reportFailure("upload", error);
@@ -65,12 +79,7 @@ export function registerUploadCommand(program: Command): void {
       try {
         if (Boolean(options.box) === Boolean(options.mask)) throw new Error("give exactly one of --box and --mask");
         const region: InsertionRegion = options.box ? parseBox(String(options.box)) : { kind: "mask-image", bytes: new Uint8Array(readFileSync(String(options.mask))) };
-        const parameters: Record<string, string | number> = { pathology: String(options.pathology) };
-        for (const pair of (options.param as string[] | undefined) ?? []) {
-          const [name, value] = pair.split("=");
-          if (!name || value === undefined) throw new Error(`--param must be name=value, got "${pair}"`);
-          parameters[name] = Number.isFinite(Number(value)) ? Number(value) : value;
-        }
+        const parameters = { pathology: String(options.pathology), ...parseParamPairs(options.param as string[] | undefined) };
         await withService(async (service, _db, config) => {
           const insertion = await service.insertPathology({
             referenceScanId: scanId,

@@ -44,6 +44,7 @@ export const FIELD_RULES: Record<RootType, Record<string, FieldRule>> = {
     referenceScan: viewerOfMedical,
     referenceScans: viewerOfMedical,
     pathologyInsertion: viewerOfMedical,
+    hazardInsertion: viewer,
     apiKeys: admin,
     auditLog: admin,
   },
@@ -59,7 +60,9 @@ export const FIELD_RULES: Record<RootType, Record<string, FieldRule>> = {
     startFailureSearch: operator,
     cancelFailureSearch: operator,
     exportDataset: operator,
-    uploadReferenceScan: { role: "OPERATOR", domain: "MEDICAL" },
+    // the upload's domain is an argument: the service refuses one outside the caller's scopes
+    uploadReferenceScan: operator,
+    insertHazard: { role: "OPERATOR", domain: "AUTOMOTIVE" },
     insertPathology: { role: "OPERATOR", domain: "MEDICAL" },
     registerDetector: admin,
     createApiKey: admin,

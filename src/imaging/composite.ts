@@ -162,3 +162,32 @@ export function compositeInto(source: ArrayLike<number>, generated: Float32Array
   }
   return out;
 }
+
+/**
+ * Colour transfer by per-channel mean and standard deviation (Reinhard et al., "Color Transfer between
+ * Images", 2001, eq. 11, here in RGB): each generated plane is shifted and scaled so that over `region` its
+ * statistics equal the source's there. The gain is limited to [1/maxGain, maxGain], so a flat region cannot
+ * blow up the patch's contrast. Returns new planes; the inputs are not changed.
+ */
+export function matchColourStatistics(generated: readonly Float32Array[], source: readonly ArrayLike<number>[], region: Uint8Array, maxGain = 2): Float32Array[] {
+  const count = region.reduce((n, v) => n + (v ? 1 : 0), 0);
+  if (count === 0) return generated.map((plane) => plane.slice());
+  const stats = (plane: ArrayLike<number>) => {
+    let sum = 0;
+    let squares = 0;
+    for (let i = 0; i < region.length; i++) {
+      if (!region[i]) continue;
+      const v = plane[i] ?? 0;
+      sum += v;
+      squares += v * v;
+    }
+    const mean = sum / count;
+    return { mean, std: Math.sqrt(Math.max(0, squares / count - mean * mean)) };
+  };
+  return generated.map((plane, c) => {
+    const g = stats(plane);
+    const s = stats(source[c]!);
+    const gain = g.std > 1e-6 ? Math.min(maxGain, Math.max(1 / maxGain, s.std / g.std)) : 1;
+    return plane.map((v) => s.mean + (v - g.mean) * gain);
+  });
+}

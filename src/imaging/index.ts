@@ -31,6 +31,7 @@ export {
   gridMask,
   resizePlane,
   compositeInto,
+  matchColourStatistics,
   RegionError,
   type ScanRegion,
 } from "./composite.ts";

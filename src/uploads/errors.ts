@@ -19,10 +19,10 @@ export class UploadRefusedError extends DomainError {
   }
 }
 
-export const INSERTION_REFUSAL_CODES = ["SCAN_NOT_DICOM", "SCAN_UNSUPPORTED", "MODEL_UNSUITABLE", "REGION"] as const;
+export const INSERTION_REFUSAL_CODES = ["SCAN_NOT_DICOM", "SCAN_UNSUPPORTED", "MODEL_UNSUITABLE", "REGION", "FRAME_IS_DICOM", "FRAME_NOT_AUTOMOTIVE", "FRAME_UNSUPPORTED"] as const;
 export type InsertionRefusalCode = (typeof INSERTION_REFUSAL_CODES)[number];
 
-/** A pathology insertion that cannot be done with this scan, model or region. */
+/** A pathology or hazard insertion that cannot be done with this scan or frame, model or region. */
 export class InsertionRefusedError extends DomainError {
   override name = "InsertionRefusedError";
   constructor(

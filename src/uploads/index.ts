@@ -4,6 +4,7 @@ export {
   ReferenceScanService,
   referenceScanSettings,
   parseInsertionInput,
+  parseHazardParameters,
   type UploadSource,
   deidentificationKey,
   insertionUidNames,
@@ -11,6 +12,10 @@ export {
   DEFAULT_INSERTION_MODEL,
   type InsertionRegion,
   type PathologyInsertionRequest,
+  type HazardInsertionRequest,
+  DEFAULT_HAZARD_MODEL,
   type ReferenceScanSettings,
 } from "./service.ts";
 export { UploadRefusedError, InsertionRefusedError, UPLOAD_REFUSAL_CODES, INSERTION_REFUSAL_CODES, type UploadRefusalCode, type InsertionRefusalCode } from "./errors.ts";
+export { insertHazardIntoFrame, decodeCameraFrame, cropWindowFor, checkHazardBox, hazardLabelOf, MIN_HAZARD_BOX_PIXELS, type CameraFrame, type FrameBox, type CropWindow, type HazardGroundTruth, type HazardInsertionResult } from "./hazard.ts";
+export { resolveInsertionSettings, openInsertionRuntime } from "./inpaint.ts";

@@ -8,10 +8,10 @@ import { encode as encodePng } from "fast-png";
 import { z } from "zod";
 import type { Config } from "../config.ts";
 import type { Database, Prisma } from "../db/index.ts";
-import { generateSamples, GenerationInputError, openModelRuntime, resolveSamplingSettings, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
+import type { SamplingSettingsInput } from "../diffusion/index.ts";
 import { checkImageHeader, decodeImage, compositeInto, featherWeights, gridMask, maskBounds, regionMask, RegionError, resizePlane, writeMedicalSampleFiles, type CompanionFile, type ScanRegion } from "../imaging/index.ts";
-import { ExecutionProviderError, type ExecutionProviderName } from "../runtime/index.ts";
-import { ExecutionProviderUnavailableError, offeredProviders } from "../jobs/index.ts";
+import type { ExecutionProviderName } from "../runtime/index.ts";
+import { requireScope, type Domain } from "../access/index.ts";
 import { NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
 import { storedProvenance, type GenerationRecord } from "../provenance/index.ts";
 import { readDicom, type DicomImage, type ImagePlaneGeometry } from "../imaging/dicom/index.ts";
@@ -19,6 +19,8 @@ import { assertParametersFit, conditionCircles, ConditionError, loadModelPackage
 import { sha256Of, type ArtifactStore } from "../storage/index.ts";
 import { InsertionRefusedError, UploadRefusedError } from "./errors.ts";
 import { prepareReferenceScan } from "./prepare.ts";
+import { DEFAULT_FEATHER, inpaintOnGrid, openInsertionRuntime, resolveInsertionSettings } from "./inpaint.ts";
+import { decodeCameraFrame, hazardLabelOf, insertHazardIntoFrame, type FrameBox } from "./hazard.ts";
 
 export interface ReferenceScanSettings {
   maxUploadBytes: number;
@@ -57,6 +59,13 @@ export function parseInsertionInput(input: {
   return { region, parameters: parameters.data };
 }
 
+/** A hazard insertion's condition values from untyped input: an object of condition field -> string or number. */
+export function parseHazardParameters(input: unknown): ScenarioParameters {
+  const parameters = conditionValuesSchema.safeParse(input);
+  if (!parameters.success) throw new ValidationError([{ path: "parameters", message: 'give an object of condition field -> string or number, e.g. { hazard: "animal", weather: "fog" }' }], "invalid hazard insertion");
+  return parameters.data;
+}
+
 /** Reads a Blob after checking its declared size against the limit; bytes pass through. */
 async function readBounded(source: UploadSource, limit: number, refuse: (size: number) => Error): Promise<Uint8Array> {
   if (source instanceof Uint8Array) return source;
@@ -83,7 +92,21 @@ export function referenceScanSettings(config: Config): ReferenceScanSettings {
 }
 
 export const DEFAULT_INSERTION_MODEL = "brain-mri";
-export const DEFAULT_FEATHER = 3;
+export const DEFAULT_HAZARD_MODEL = "road-hazards";
+export { DEFAULT_FEATHER };
+
+export interface HazardInsertionRequest extends Omit<SamplingSettingsInput, "batchSize"> {
+  /** A reference upload of the AUTOMOTIVE domain (a PNG/JPEG camera frame). */
+  referenceScanId: string;
+  /** The hazard's box in frame pixels; it is the ground-truth box. */
+  box: FrameBox;
+  /** hazard (a class of the model), weather, timeOfDay. */
+  parameters: ScenarioParameters;
+  /** An automotive model package (default road-hazards). */
+  model?: string | null;
+  /** Width in frame pixels of the blend band around the box (default 3). */
+  feather?: number | null;
+}
 
 /** The key behind replacement UIDs and pseudonyms: made once per data directory, never logged or stored in the database. */
 export async function deidentificationKey(dataDir: string): Promise<Uint8Array> {
@@ -111,17 +134,22 @@ export class ReferenceScanService {
   ) {}
 
   /** De-identifies (DICOM) or strips metadata (PNG/JPEG), then stores the file and its ReferenceScan row. */
-  async upload(source: UploadSource) {
+  async upload(source: UploadSource, options: { domain?: Domain | null } = {}) {
     const limit = this.settings.maxUploadBytes;
     const bytes = await readBounded(source, limit, (size) => new UploadRefusedError("TOO_LARGE", `the uploaded file has ${size} bytes; the limit is ${limit} (RAREFORGE_MAX_UPLOAD_BYTES)`));
     this.key ??= deidentificationKey(this.settings.dataDir);
     const prepared = await prepareReferenceScan(bytes, { maxBytes: this.settings.maxUploadBytes, maxImagePixels: this.settings.maxImagePixels, key: await this.key });
+    // a DICOM scan is medical data; a PNG/JPEG is medical unless uploaded as an automotive camera frame
+    const domain: Domain = options.domain ?? "MEDICAL";
+    if (prepared.kind === "DICOM" && domain !== "MEDICAL") throw new UploadRefusedError("UNSUPPORTED_TYPE", "a DICOM file is a medical scan; upload camera frames (AUTOMOTIVE) as PNG or JPEG");
+    requireScope(domain, "domain", domain);
     const id = randomUUID();
     return this.storeThenCommit([{ bytes: prepared.bytes, mediaType: prepared.mediaType }], (tx, artifactIds) =>
       tx.referenceScan.create({
         data: {
           id,
           kind: prepared.kind,
+          domain,
           artifactId: artifactIds.get(sha256Of(prepared.bytes))!,
           modality: prepared.modality,
           rows: prepared.rows,
@@ -153,20 +181,9 @@ export class ReferenceScanService {
     }
     const model = await this.medicalModel(request.model ?? DEFAULT_INSERTION_MODEL);
     const manifest = model.manifest;
-    const feather = request.feather ?? DEFAULT_FEATHER;
     const strength = request.strength ?? 1;
-    const issues: FieldIssue[] = [];
-    if (!Number.isInteger(feather) || feather < 0 || feather > 64) issues.push({ path: "feather", message: `feather must be a whole number of pixels in 0..64, got ${feather}` });
-    let settings: SamplingSettings | undefined;
-    try {
-      const { sampler, steps, guidance, seed, executionProvider } = request;
-      settings = resolveSamplingSettings({ sampler, steps, guidance, seed, executionProvider }, { manifest, executionProvider: this.settings.executionProvider as ExecutionProviderName });
-    } catch (error) {
-      if (!(error instanceof ValidationError)) throw error;
-      issues.push(...error.issues);
-    }
-    if (issues.length > 0 || !settings) throw new ValidationError(issues, "invalid pathology insertion");
-    const { sampler, executionProvider: ep } = settings;
+    const { settings, feather } = resolveInsertionSettings(request, model, this.defaultProvider, "invalid pathology insertion");
+    const ep = settings.executionProvider;
     const source = await readDicom(await this.store.readBytes(scan.artifact.sha256));
     const pixels = checkScan(source, manifest);
     const { rows, columns } = source;
@@ -222,19 +239,15 @@ export class ReferenceScanService {
     let record: GenerationRecord;
     let generated: Float32Array;
     try {
-      const [sample] = await generateSamples({
+      ({ record, image: generated } = await inpaintOnGrid({
         model,
         runtime,
-        sampler,
-        steps: settings.steps,
-        guidance: settings.guidance,
-        seed: settings.seed,
-        indices: [0],
-        parameters: [parameters],
-        batchSize: 1,
+        settings,
+        parameters,
         reference,
         mask: maskPng,
         strength,
+        what: "invalid pathology insertion",
         recordExtras: {
           pathologyInsertion: {
             id,
@@ -245,12 +258,7 @@ export class ReferenceScanService {
             scanToStoredRange: [scanLo, scanHi],
           },
         },
-      });
-      record = sample!.record;
-      generated = sample!.image.data;
-    } catch (error) {
-      if (error instanceof GenerationInputError) throw new ValidationError([{ path: error.code === "indices" ? "parameters" : error.code, message: error.message }], "invalid pathology insertion");
-      throw error;
+      }));
     } finally {
       await runtime.dispose();
     }
@@ -306,27 +314,78 @@ export class ReferenceScanService {
   }
 
   /**
-   * The insertion runs in this process: a provider it cannot load here (cuda without the CUDA libraries) is
-   * refused before anything is stored, as requestGeneration refuses one that no worker offers.
+   * Inpaints a road hazard into a stored camera frame (insertHazardIntoFrame) and stores the PNG, its
+   * ground-truth JSON and the HazardInsertion row in one transaction; a refusal stores nothing.
    */
-  private async openRuntime(model: ModelPackage, ep: ExecutionProviderName) {
+  async insertHazard(request: HazardInsertionRequest) {
+    const frame = await this.db.prisma.referenceScan.findUnique({ where: { id: request.referenceScanId }, include: { artifact: true } });
+    if (!frame) throw new NotFoundError("reference scan", request.referenceScanId);
+    if (frame.kind === "DICOM") throw new InsertionRefusedError("FRAME_IS_DICOM", `reference scan ${frame.id} is a DICOM scan; hazards are inserted into PNG/JPEG camera frames`);
+    if (frame.domain !== "AUTOMOTIVE") throw new InsertionRefusedError("FRAME_NOT_AUTOMOTIVE", `reference image ${frame.id} was uploaded as ${frame.domain} data; upload the camera frame with domain AUTOMOTIVE`);
+    const model = await this.loadModel(request.model ?? DEFAULT_HAZARD_MODEL);
+    hazardLabelOf(model);
+    const { settings, feather } = resolveInsertionSettings(request, model, this.defaultProvider, "invalid hazard insertion");
+    const camera = decodeCameraFrame(await this.store.readBytes(frame.artifact.sha256), this.settings.maxImagePixels);
+    const id = randomUUID();
+    const createdAt = new Date();
+    const runtime = await this.openRuntime(model, settings.executionProvider);
+    let result;
     try {
-      return await openModelRuntime(model, { ep, ...(this.settings.onnxThreads > 0 ? { intraOpThreads: this.settings.onnxThreads } : {}) });
-    } catch (error) {
-      if (!(error instanceof ExecutionProviderError)) throw error;
-      const available = offeredProviders(this.settings.executionProvider as ExecutionProviderName).filter((provider) => provider !== error.requested);
-      throw new ExecutionProviderUnavailableError(error.requested, available, error.message);
+      result = await insertHazardIntoFrame({
+        frame: camera,
+        frameSha256: frame.artifact.sha256,
+        box: request.box,
+        parameters: request.parameters,
+        model,
+        runtime,
+        settings,
+        feather,
+        // no id or time in the embedded record: the same frame, box, condition and seed give the same bytes
+        recordExtras: { referenceScanId: frame.id },
+      });
+    } finally {
+      await runtime.dispose();
     }
+    const groundTruth = new TextEncoder().encode(`${JSON.stringify(result.groundTruth, null, 2)}\n`);
+    const companions = [{ role: "ground-truth", bytes: groundTruth, mediaType: "application/json" }];
+    const stored = await this.storeThenCommit([{ bytes: result.png, mediaType: "image/png" }, ...companions], (tx, artifactIds) =>
+      tx.hazardInsertion.create({
+        data: {
+          id,
+          referenceScanId: frame.id,
+          box: { ...request.box } as Prisma.InputJsonValue,
+          parameters: result.parameters as Prisma.InputJsonValue,
+          groundTruth: result.groundTruth as unknown as Prisma.InputJsonValue,
+          provenance: storedProvenance(result.record) as unknown as Prisma.InputJsonValue,
+          artifactId: artifactIds.get(sha256Of(result.png))!,
+          files: companions.map((f) => ({ role: f.role, sha256: sha256Of(f.bytes), mediaType: f.mediaType, byteSize: f.bytes.byteLength })),
+          createdAt,
+        },
+        include: { artifact: true, referenceScan: true },
+      }),
+    );
+    return Object.assign(stored, { timings: result.timings, window: result.window });
   }
 
-  private async medicalModel(name: string): Promise<ModelPackage> {
-    let model: ModelPackage;
+  private async loadModel(name: string): Promise<ModelPackage> {
     try {
       // read and hashed asynchronously: a request must not block the service while a 12 MB denoiser is hashed
-      model = await loadModelPackageAsync(resolveModelDir(name, this.settings.modelsDir));
+      return await loadModelPackageAsync(resolveModelDir(name, this.settings.modelsDir));
     } catch (error) {
       throw new InsertionRefusedError("MODEL_UNSUITABLE", `model ${name} cannot be loaded: ${(error as Error).message}`);
     }
+  }
+
+  private get defaultProvider(): ExecutionProviderName {
+    return this.settings.executionProvider as ExecutionProviderName;
+  }
+
+  private openRuntime(model: ModelPackage, ep: ExecutionProviderName) {
+    return openInsertionRuntime(model, ep, this.defaultProvider, this.settings.onnxThreads);
+  }
+
+  private async medicalModel(name: string): Promise<ModelPackage> {
+    const model = await this.loadModel(name);
     const { manifest } = model;
     if (manifest.domain !== "medical" || !manifest.image.storedRange || manifest.image.channels !== 1 || manifest.latent) {
       throw new InsertionRefusedError("MODEL_UNSUITABLE", `model ${name} is not a pixel-space single-channel medical model with a stored range; inpainting a scan needs one`);

@@ -2,10 +2,11 @@
 import { GraphQLError } from "graphql";
 import { NotFoundError, ValidationError } from "../../errors.ts";
 import { ExecutionProviderUnavailableError } from "../../jobs/index.ts";
-import { InsertionRefusedError, parseInsertionInput, UploadRefusedError, UPLOAD_REFUSAL_CODES, INSERTION_REFUSAL_CODES } from "../../uploads/index.ts";
+import { InsertionRefusedError, parseHazardParameters, parseInsertionInput, UploadRefusedError, UPLOAD_REFUSAL_CODES, INSERTION_REFUSAL_CODES } from "../../uploads/index.ts";
 import { artifactUrl, builder } from "../builder.ts";
 import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
 import { ErrorInterface } from "./errors.ts";
+import { DomainEnum } from "./scenarios.ts";
 
 builder.scalarType("File", {
   description: "A file sent as a part of a multipart request (GraphQL multipart request spec); input only.",
@@ -78,6 +79,7 @@ builder.prismaNode("ReferenceScan", {
   fields: (t) => ({
     uuid: t.exposeString("id"),
     kind: t.expose("kind", { type: ReferenceScanKindEnum }),
+    domain: t.expose("domain", { type: DomainEnum, description: "MEDICAL for scans (every DICOM); AUTOMOTIVE for camera frames, which hazards are inserted into." }),
     modality: t.exposeString("modality", { nullable: true }),
     rows: t.exposeInt("rows"),
     columns: t.exposeInt("columns"),
@@ -90,6 +92,23 @@ builder.prismaNode("ReferenceScan", {
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     artifact: t.relation("artifact"),
     insertions: t.relatedConnection("insertions", { cursor: "id", query: { orderBy: { createdAt: "asc" } }, totalCount: true }),
+    hazardInsertions: t.relatedConnection("hazardInsertions", { cursor: "id", query: { orderBy: { createdAt: "asc" } }, totalCount: true }),
+  }),
+});
+
+builder.prismaNode("HazardInsertion", {
+  id: { field: "id" },
+  description: "A road hazard inpainted into a camera frame; `artifact` is the full-resolution PNG (generation record in a text chunk), unchanged outside the box and its feathered band.",
+  fields: (t) => ({
+    uuid: t.exposeString("id"),
+    box: t.expose("box", { type: "JSON", description: "The requested box in frame pixels { x, y, width, height }: the ground-truth box." }),
+    parameters: t.expose("parameters", { type: "JSON", description: "The condition values given to the model; its box fields are fractions of the crop window." }),
+    groundTruth: t.expose("groundTruth", { type: "JSON", description: "{ class, box (frame pixels), frame: { width, height } }" }),
+    provenance: t.expose("provenance", { type: "JSON", description: "`record` as embedded in the PNG (hazardInsertion: source frame sha256, crop window, scale, feather); `recordJson` its exact text." }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    referenceScan: t.relation("referenceScan"),
+    artifact: t.relation("artifact"),
+    files: t.field({ type: [StoredFileRef], description: "Ground-truth JSON.", select: { files: true }, resolve: (i) => filesOf(i.files) }),
   }),
 });
 
@@ -134,6 +153,16 @@ builder.queryFields((t) => ({
     },
     {},
   ),
+  hazardInsertion: t.prismaField({
+    type: "HazardInsertion",
+    args: { id: t.arg.globalID({ required: true }) },
+    errors: { types: [NotFoundError] },
+    resolve: async (query, _root, args, ctx) => {
+      const insertion = await ctx.db.prisma.hazardInsertion.findUnique({ ...query, where: { id: decode("HazardInsertion", args.id) } });
+      if (!insertion) throw new NotFoundError("hazard insertion", args.id.id);
+      return insertion;
+    },
+  }),
   pathologyInsertion: t.prismaField({
     type: "PathologyInsertion",
     args: { id: t.arg.globalID({ required: true }) },
@@ -147,19 +176,43 @@ builder.queryFields((t) => ({
 }));
 
 const RegionBoxInput = builder.inputType("RegionBoxInput", {
-  description: "A box in scan pixels: x = first column, y = first row.",
+  description: "A box in scan or frame pixels: x = first column, y = first row.",
   fields: (t) => ({ x: t.int({ required: true }), y: t.int({ required: true }), width: t.int({ required: true }), height: t.int({ required: true }) }),
 });
 
 builder.mutationFields((t) => ({
   uploadReferenceScan: t.prismaField({
     type: "ReferenceScan",
-    description: "Uploads a DICOM, PNG or JPEG scan (multipart request). DICOM is de-identified before anything is stored; the uploaded bytes are never stored.",
-    args: { file: t.arg({ type: "File", required: true }) },
-    errors: { types: [UploadRefusedError, ValidationError] },
+    description:
+      "Uploads a DICOM, PNG or JPEG scan or camera frame (multipart request). DICOM is de-identified before anything is stored; the uploaded bytes are never stored. `domain` (default MEDICAL) says whose data it is: AUTOMOTIVE for a PNG/JPEG camera frame to insert hazards into; a key needs that domain's scope.",
+    args: { file: t.arg({ type: "File", required: true }), domain: t.arg({ type: DomainEnum, required: false }) },
+    errors: { types: [UploadRefusedError, ValidationError, NotFoundError] },
     resolve: async (query, _root, args, ctx) => {
-      const scan = await ctx.referenceScans.upload(args.file);
+      const scan = await ctx.referenceScans.upload(args.file, { domain: args.domain ?? null });
       return ctx.db.prisma.referenceScan.findUniqueOrThrow({ ...query, where: { id: scan.id } });
+    },
+  }),
+  insertHazard: t.prismaField({
+    type: "HazardInsertion",
+    description:
+      "Inpaints a road hazard into an AUTOMOTIVE camera frame at full resolution: a square window around `box` is scaled to the model's grid, the box regenerated with the hazard condition, matched to the frame's colours around it and blended back over a `feather`-pixel band; every pixel beyond the box and that band stays the source's exactly. The ground truth is the box. Runs synchronously.",
+    args: {
+      referenceScanId: t.arg.globalID({ required: true }),
+      box: t.arg({ type: RegionBoxInput, required: true, description: "The hazard's box in frame pixels." }),
+      parameters: t.arg({ type: "JSON", required: true, description: 'Condition values, e.g. { "hazard": "animal", "weather": "fog", "timeOfDay": "dusk" }; other categorical fields default to their first value.' }),
+      model: t.arg.string({ required: false, description: "An automotive pixel-space model package (default road-hazards)." }),
+      sampler: t.arg({ type: SamplerEnum, required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.sampler }),
+      steps: t.arg.int({ required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.steps }),
+      guidance: t.arg.float({ required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.guidance }),
+      seed: t.arg.int({ required: true }),
+      feather: t.arg.int({ required: false, description: "Blend band around the box, in frame pixels (default 3)." }),
+      executionProvider: t.arg.string({ required: false }),
+    },
+    errors: { types: [ValidationError, NotFoundError, InsertionRefusedError, ExecutionProviderUnavailableError] },
+    resolve: async (query, _root, args, ctx) => {
+      const { box, parameters, referenceScanId, ...settings } = args;
+      const insertion = await ctx.referenceScans.insertHazard({ ...settings, box, parameters: parseHazardParameters(parameters), referenceScanId: decode("ReferenceScan", referenceScanId) });
+      return ctx.db.prisma.hazardInsertion.findUniqueOrThrow({ ...query, where: { id: insertion.id } });
     },
   }),
   insertPathology: t.prismaField({

@@ -1,0 +1,257 @@
+// A road hazard inpainted into a camera frame at full resolution. The model sees a square context window around
+// the requested box, scaled to its grid, with the box where its condition says; it regenerates the box (and a
+// feathered band) only, the patch is matched to the frame's colours around it, scaled back and blended in. Every
+// frame pixel outside the box and its band is copied, never computed, so it is the source's bit for bit.
+import { encode as encodeRawPng } from "fast-png";
+import { ValidationError } from "../errors.ts";
+import type { ModelRuntime, SamplingSettings } from "../diffusion/index.ts";
+import { compositeInto, decodeImage, distanceToRegion, encodePng, featherWeights, gridMask, ImageDecodeError, matchColourStatistics, regionMask, resizePlane } from "../imaging/index.ts";
+import { ConditionError, assertParametersFit, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
+import type { GenerationRecord } from "../provenance/index.ts";
+import { InsertionRefusedError } from "./errors.ts";
+import { inpaintOnGrid } from "./inpaint.ts";
+
+/** A box in frame pixels: x = first column, y = first row. */
+export interface FrameBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** An 8-bit RGB camera frame, planar (one Uint8Array per channel, row-major). */
+export interface CameraFrame {
+  width: number;
+  height: number;
+  planes: [Uint8Array, Uint8Array, Uint8Array];
+}
+
+/** The square part of the frame the model sees, in frame pixels. */
+export interface CropWindow {
+  x: number;
+  y: number;
+  size: number;
+}
+
+/** The smallest box side accepted: below it the model's grid has no room for an object. */
+export const MIN_HAZARD_BOX_PIXELS = 8;
+/**
+ * Where the box sits in the window, as the model was trained (training/procedural/road.py): the longer side
+ * about a quarter of the image, the object's foot on the road in the lower part of the picture.
+ */
+const BOX_SHARE_OF_WINDOW = 0.25;
+const FOOT_ROW_IN_WINDOW = 0.75;
+
+/** The condition field of the model's box label and its hazard classes. */
+export interface HazardLabel {
+  classField: string;
+  classes: readonly string[];
+  box: { cx: string; cy: string; w: string; h: string };
+  absentWhen: readonly string[];
+}
+
+/** A model that can inpaint a hazard: automotive, RGB, pixel space, with a box label whose class is categorical. */
+export function hazardLabelOf(model: ModelPackage): HazardLabel {
+  const manifest = model.manifest;
+  const refuse = (why: string): never => {
+    throw new InsertionRefusedError("MODEL_UNSUITABLE", `model ${manifest.name} cannot insert a hazard: ${why}`);
+  };
+  if (manifest.domain !== "automotive") refuse(`it is a ${manifest.domain} model`);
+  if (manifest.image.channels !== 3) refuse(`it makes ${manifest.image.channels}-channel images; camera frames are RGB`);
+  if (manifest.latent) refuse("it is a latent model without an encoder; inpainting needs a pixel-space model");
+  const rule = manifest.labels.find((r) => r.kind === "box");
+  if (!rule || rule.kind !== "box") return refuse("its labels have no box");
+  const field = manifest.condition.fields.find((f) => f.name === rule.class);
+  if (!field || field.kind !== "categorical") return refuse(`its box class ${rule.class} is not a categorical condition field`);
+  return { classField: rule.class, classes: field.values, box: { cx: rule.cx, cy: rule.cy, w: rule.w, h: rule.h }, absentWhen: rule.absentWhen ?? [] };
+}
+
+/** Decodes a PNG/JPEG frame; 8-bit only (a 16-bit frame could not come back bit for bit in the 8-bit result). */
+export function decodeCameraFrame(bytes: Uint8Array, maxPixels: number): CameraFrame {
+  let image;
+  try {
+    image = decodeImage(bytes, "camera frame", maxPixels);
+  } catch (error) {
+    if (error instanceof ImageDecodeError) throw new InsertionRefusedError("FRAME_UNSUPPORTED", error.message);
+    throw error;
+  }
+  if ((image.bitDepth ?? 8) !== 8) throw new InsertionRefusedError("FRAME_UNSUPPORTED", `the frame has ${image.bitDepth} bits per sample; hazards are inserted into 8-bit frames`);
+  const plane = image.width * image.height;
+  const planes = [0, 1, 2].map((c) => {
+    const offset = (image.channels === 3 ? c : 0) * plane;
+    return Uint8Array.from(image.data.subarray(offset, offset + plane), (v) => Math.round(v * 255));
+  }) as CameraFrame["planes"];
+  return { width: image.width, height: image.height, planes };
+}
+
+/** Checks the box against the frame: whole pixels, inside it, each side at least MIN_HAZARD_BOX_PIXELS. */
+export function checkHazardBox(box: FrameBox, frame: { width: number; height: number }): void {
+  for (const [name, value] of Object.entries(box)) {
+    if (!Number.isInteger(value)) throw new InsertionRefusedError("REGION", `box ${name} must be a whole number of pixels, got ${value}`);
+  }
+  if (box.x < 0 || box.y < 0 || box.x + box.width > frame.width || box.y + box.height > frame.height) {
+    throw new InsertionRefusedError("REGION", `box x=${box.x} y=${box.y} ${box.width}x${box.height} does not fit the ${frame.width}x${frame.height} frame`);
+  }
+  if (box.width < MIN_HAZARD_BOX_PIXELS || box.height < MIN_HAZARD_BOX_PIXELS) {
+    throw new InsertionRefusedError("REGION", `box ${box.width}x${box.height} is smaller than the minimum ${MIN_HAZARD_BOX_PIXELS}x${MIN_HAZARD_BOX_PIXELS} pixels`);
+  }
+}
+
+/**
+ * The square window around the box: its side makes the box's longer side BOX_SHARE_OF_WINDOW of it (never
+ * smaller than the box and its band, never larger than the frame), placed so the box's foot is at
+ * FOOT_ROW_IN_WINDOW, then shifted as little as needed to stay inside the frame and to hold the band.
+ */
+export function cropWindowFor(box: FrameBox, frame: { width: number; height: number }, feather: number): CropWindow {
+  const longer = Math.max(box.width, box.height);
+  const fits = Math.min(frame.width, frame.height);
+  const size = Math.min(fits, Math.max(Math.round(longer / BOX_SHARE_OF_WINDOW), longer + 2 * feather + 2));
+  if (longer > size) throw new InsertionRefusedError("REGION", `box ${box.width}x${box.height} does not fit in a square window of the ${frame.width}x${frame.height} frame (at most ${fits} pixels)`);
+  // the band, clipped to the frame, must lie inside the window
+  const band = { left: Math.max(0, box.x - feather), top: Math.max(0, box.y - feather), right: Math.min(frame.width, box.x + box.width + feather), bottom: Math.min(frame.height, box.y + box.height + feather) };
+  const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+  const x = clamp(clamp(Math.round(box.x + box.width / 2 - size / 2), band.right - size, band.left), 0, frame.width - size);
+  const y = clamp(clamp(Math.round(box.y + box.height - FOOT_ROW_IN_WINDOW * size), band.bottom - size, band.top), 0, frame.height - size);
+  return { x, y, size };
+}
+
+export interface HazardInsertionInput {
+  frame: CameraFrame;
+  /** sha256 of the stored frame file (the record's reference for a replay). */
+  frameSha256: string;
+  box: FrameBox;
+  /** hazard (required), weather, timeOfDay; the box fields are set from `box`. */
+  parameters: ScenarioParameters;
+  model: ModelPackage;
+  runtime: ModelRuntime;
+  settings: SamplingSettings;
+  feather: number;
+  /** Extra fields of the record's hazardInsertion entry (id, createdAt, referenceScanId). */
+  recordExtras?: Record<string, unknown>;
+}
+
+export interface HazardGroundTruth {
+  class: string;
+  box: FrameBox;
+  frame: { width: number; height: number };
+}
+
+export interface HazardInsertionResult {
+  png: Uint8Array;
+  parameters: ScenarioParameters;
+  groundTruth: HazardGroundTruth;
+  record: GenerationRecord;
+  window: CropWindow;
+  timings: { totalMillis: number; onnxMillis: number };
+}
+
+/**
+ * The condition values: the request's, every other categorical field not given at its first value (road-hazards:
+ * weather clear, timeOfDay day), and the hazard's box expressed in the window (fractions of its side).
+ */
+export function hazardParameters(model: ModelPackage, label: HazardLabel, parameters: ScenarioParameters, box: FrameBox, window: CropWindow): ScenarioParameters {
+  const hazard = parameters[label.classField];
+  if (typeof hazard !== "string" || !label.classes.includes(hazard) || label.absentWhen.includes(hazard)) {
+    const allowed = label.classes.filter((c) => !label.absentWhen.includes(c));
+    throw new ValidationError([{ path: `parameters.${label.classField}`, message: `${label.classField} must be one of ${allowed.join(", ")}, got ${JSON.stringify(hazard ?? null)}` }], "invalid hazard insertion");
+  }
+  const defaults = Object.fromEntries(model.manifest.condition.fields.flatMap((f) => (f.kind === "categorical" && f.name !== label.classField ? [[f.name, f.values[0]!]] : [])));
+  const s = window.size;
+  return {
+    ...defaults,
+    ...parameters,
+    [label.box.cx]: (box.x + box.width / 2 - window.x) / s,
+    [label.box.cy]: (box.y + box.height / 2 - window.y) / s,
+    [label.box.w]: box.width / s,
+    [label.box.h]: box.height / s,
+  };
+}
+
+/** Inserts the hazard; throws InsertionRefusedError / ValidationError before any sampling when the request cannot be done. */
+export async function insertHazardIntoFrame(input: HazardInsertionInput): Promise<HazardInsertionResult> {
+  const started = performance.now();
+  const { frame, box, model, feather } = input;
+  const manifest = model.manifest;
+  const label = hazardLabelOf(model);
+  checkHazardBox(box, frame);
+  const window = cropWindowFor(box, frame, feather);
+  const parameters = hazardParameters(model, label, input.parameters, box, window);
+  try {
+    assertParametersFit(manifest, parameters);
+  } catch (error) {
+    if (error instanceof ConditionError) throw new ValidationError([{ path: "parameters", message: error.message }], "invalid hazard insertion");
+    throw error;
+  }
+
+  // 1. The window: its pixels, the box inside it, the blend weights and the model-grid mask.
+  const s = window.size;
+  const crop = frame.planes.map((plane) => {
+    const out = new Uint8Array(s * s);
+    for (let r = 0; r < s; r++) out.set(plane.subarray((window.y + r) * frame.width + window.x, (window.y + r) * frame.width + window.x + s), r * s);
+    return out;
+  });
+  const inWindow = { kind: "box" as const, x: box.x - window.x, y: box.y - window.y, width: box.width, height: box.height };
+  const boxMask = regionMask(inWindow, s, s);
+  const weights = featherWeights(boxMask, s, s, feather);
+  const { width: gridWidth, height: gridHeight, valueRange } = manifest.image;
+  const grid = gridMask(weights, s, s, gridWidth, gridHeight);
+  const reference = encodeRawPng({ width: s, height: s, channels: 3, depth: 8, data: interleave(crop, s * s) });
+  const maskPng = encodeRawPng({ width: gridWidth, height: gridHeight, channels: 1, depth: 8, data: grid.map((v) => v * 255) });
+
+  // 2. Inpaint on the model's grid.
+  const scale = gridWidth / s;
+  const { record, image, onnxMillis } = await inpaintOnGrid({
+    model,
+    runtime: input.runtime,
+    settings: input.settings,
+    parameters,
+    reference,
+    mask: maskPng,
+    strength: 1,
+    what: "invalid hazard insertion",
+    recordExtras: {
+      hazardInsertion: {
+        ...input.recordExtras,
+        frame: { sha256: input.frameSha256, width: frame.width, height: frame.height },
+        box,
+        cropWindow: window,
+        scale,
+        feather,
+        colourMatch: { method: "mean-std per RGB channel (Reinhard 2001)", ring: "box dilated by feather + one grid cell, without the box", maxGain: 2 },
+      },
+    },
+  });
+
+  // 3. Model space -> 0..255, scaled to the window, matched to the frame's colours around the box, blended.
+  const [lo, hi] = valueRange;
+  const plane = gridWidth * gridHeight;
+  const upsampled = [0, 1, 2].map((c) => resizePlane(image.subarray(c * plane, (c + 1) * plane).map((x) => ((x - lo) / (hi - lo)) * 255), gridWidth, gridHeight, s, s));
+  const ringWidth = feather + Math.ceil(s / gridWidth);
+  const distance = distanceToRegion(boxMask, s, s, ringWidth);
+  const ring = distance.map((d) => (d > 0 && d <= ringWidth ? 1 : 0));
+  const matched = matchColourStatistics(upsampled, crop, Uint8Array.from(ring));
+  const blended = crop.map((source, c) => compositeInto(source, matched[c]!, weights, 0, 255));
+
+  // 4. The window back into a copy of the frame: only its rows' spans are written.
+  const planes = frame.planes.map((source, c) => {
+    const out = source.slice();
+    const patch = blended[c]!;
+    for (let r = 0; r < s; r++) for (let k = 0; k < s; k++) out[(window.y + r) * frame.width + window.x + k] = patch[r * s + k]!;
+    return out;
+  });
+  const png = encodePng({ width: frame.width, height: frame.height, channels: 3, depth: 8, data: interleave(planes, frame.width * frame.height) }, record);
+  return {
+    png,
+    parameters,
+    groundTruth: { class: String(parameters[label.classField]), box: { ...box }, frame: { width: frame.width, height: frame.height } },
+    record,
+    window,
+    timings: { totalMillis: performance.now() - started, onnxMillis },
+  };
+}
+
+function interleave(planes: readonly ArrayLike<number>[], pixels: number): Uint8Array {
+  const out = new Uint8Array(pixels * planes.length);
+  for (let p = 0; p < pixels; p++) for (let c = 0; c < planes.length; c++) out[p * planes.length + c] = planes[c]![p]!;
+  return out;
+}
