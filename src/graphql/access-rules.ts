@@ -10,6 +10,8 @@ export interface FieldRule {
   role: Role;
   /** A write that only exists in one domain: a caller without its scope is refused. */
   domain?: Domain;
+  /** A write whose domain its arguments choose (its service checks the scope): the audit entry's domain. */
+  domainOf?: (args: Record<string, unknown>) => Domain;
   /** A read that can return medical data: audited when the caller holds the medical scope. */
   medicalRead?: boolean;
 }
@@ -61,7 +63,7 @@ export const FIELD_RULES: Record<RootType, Record<string, FieldRule>> = {
     cancelFailureSearch: operator,
     exportDataset: operator,
     // the upload's domain is an argument: the service refuses one outside the caller's scopes
-    uploadReferenceScan: operator,
+    uploadReferenceScan: { role: "OPERATOR", domainOf: (args) => (args["domain"] === "AUTOMOTIVE" ? "AUTOMOTIVE" : "MEDICAL") },
     insertHazard: { role: "OPERATOR", domain: "AUTOMOTIVE" },
     insertPathology: { role: "OPERATOR", domain: "MEDICAL" },
     registerDetector: admin,
@@ -118,7 +120,7 @@ function guardField(field: GraphQLFieldConfig<unknown, GraphQLContext>, rootType
         ? `${name} needs the ${rule.domain.toLowerCase()} scope`
         : null;
     if (refusal) {
-      if (rootType === "Mutation") await context.audit.record({ caller, kind: "mutation", operation: name, targetIds: targetsOf(args), outcome: "FORBIDDEN", domain: rule.domain ?? null });
+      if (rootType === "Mutation") await context.audit.record({ caller, kind: "mutation", operation: name, targetIds: targetsOf(args), outcome: "FORBIDDEN", domain: auditDomain(rule, args) });
       throw forbidden(refusal);
     }
     return caller;
@@ -139,7 +141,7 @@ function guardField(field: GraphQLFieldConfig<unknown, GraphQLContext>, rootType
     try {
       result = await resolve(source, args, context, info);
     } catch (error) {
-      if (rootType === "Mutation") await context.audit.record({ caller, kind: "mutation", operation: name, targetIds: targetsOf(args), outcome: outcomeOfError(error), domain: rule.domain ?? null });
+      if (rootType === "Mutation") await context.audit.record({ caller, kind: "mutation", operation: name, targetIds: targetsOf(args), outcome: outcomeOfError(error), domain: auditDomain(rule, args) });
       if (error instanceof ForbiddenError) throw forbidden(error.message);
       throw error;
     }
@@ -151,10 +153,14 @@ function guardField(field: GraphQLFieldConfig<unknown, GraphQLContext>, rootType
         operation: name,
         targetIds: [...targetsOf(args), ...idsOf(result)],
         outcome: result instanceof Error ? result.name : "OK",
-        domain: rootType === "Mutation" ? (rule.domain ?? null) : "MEDICAL",
+        domain: rootType === "Mutation" ? auditDomain(rule, args) : "MEDICAL",
       });
     return result;
   };
+}
+
+function auditDomain(rule: FieldRule, args: Record<string, unknown>): Domain | null {
+  return rule.domain ?? rule.domainOf?.(args) ?? null;
 }
 
 function forbidden(message: string): GraphQLError {
