@@ -70,7 +70,8 @@ describe.each(testBackends())("job failures on $name", (backend) => {
     const listed = await worker.graphql(SAMPLES, { jobId });
     expect(listed.data?.samples.totalCount).toBe(6);
     expect(await db.prisma.artifact.count()).toBe(0);
-    expect(storedFiles(path.join(dirs.dataDir))).toEqual([]);
+    // the artifact store holds nothing (the data directory has the service's secrets/ beside it)
+    expect(storedFiles(path.join(dirs.dataDir, "artifacts"))).toEqual([]);
   });
 
   it("a package rebuilt under a version already recorded is refused at request time, before any job exists", async () => {
