@@ -77,6 +77,30 @@ for (const backend of testBackends()) {
       expect(JSON.stringify(lookups)).not.toMatch(/forbidden/i);
     });
 
+    it("its progress subscription to a medical job ends as one to a job that does not exist, without an event", async () => {
+      const response = await fetch(`${api.service.url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "text/event-stream", authorization: `Bearer ${automotiveViewer}` },
+        body: JSON.stringify({ query: `subscription($id: ID!) { jobProgress(jobId: $id) { status count } }`, variables: { id: globalId("GenerationJob", brain.jobId) } }),
+      });
+      const text = await response.text();
+      expect(text).not.toMatch(/"jobProgress":\{/);
+      // exactly what a job that does not exist gives
+      const unknown = await fetch(`${api.service.url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "text/event-stream", authorization: `Bearer ${automotiveViewer}` },
+        body: JSON.stringify({ query: `subscription($id: ID!) { jobProgress(jobId: $id) { status count } }`, variables: { id: globalId("GenerationJob", "00000000-0000-4000-8000-000000000000") } }),
+      });
+      expect(text).toBe(await unknown.text());
+      // the admin sees the same job's progress
+      const admin = await fetch(`${api.service.url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "text/event-stream", ...api.auth },
+        body: JSON.stringify({ query: `subscription($id: ID!) { jobProgress(jobId: $id) { status count } }`, variables: { id: globalId("GenerationJob", brain.jobId) } }),
+      });
+      expect(await admin.text()).toMatch(/"jobProgress":\{"status":"[A-Z]+","count":2\}/);
+    });
+
     it("the same viewer cannot generate from, export or score a medical scenario: it is not found", async () => {
       const operator = as(await api.createKey("OPERATOR", ["AUTOMOTIVE"]));
       const generate = await operator.graphql(`mutation($id: ID!) { requestGeneration(scenarioId: $id, count: 1, batchSize: 1, seed: 1) { __typename } }`, { id: globalId("Scenario", brain.scenarioId) });
