@@ -19,7 +19,7 @@ export class UploadRefusedError extends DomainError {
   }
 }
 
-export const INSERTION_REFUSAL_CODES = ["SCAN_NOT_DICOM", "SCAN_UNSUPPORTED", "MODEL_UNSUITABLE", "REGION", "FRAME_IS_DICOM", "FRAME_NOT_AUTOMOTIVE", "FRAME_UNSUPPORTED"] as const;
+export const INSERTION_REFUSAL_CODES = ["SCAN_NOT_DICOM", "SCAN_UNSUPPORTED", "MODEL_UNSUITABLE", "REGION", "FRAME_IS_DICOM", "FRAME_NOT_AUTOMOTIVE", "FRAME_UNSUPPORTED", "PLACEMENT", "CAMERA_REQUIRED"] as const;
 export type InsertionRefusalCode = (typeof INSERTION_REFUSAL_CODES)[number];
 
 /** A pathology or hazard insertion that cannot be done with this scan or frame, model or region. */

@@ -98,6 +98,71 @@ export function checkHazardBox(box: FrameBox, frame: { width: number; height: nu
 }
 
 /**
+ * A camera looking along a flat road: a level pinhole camera without roll, which is what a horizon row, a mounting
+ * height and a focal length describe. Enough to stand an object of known size on the road at a distance.
+ */
+export interface CameraDescription {
+  /** The frame row of the horizon (the road's vanishing line). */
+  horizonRow: number;
+  /** Height of the camera above the road, in metres. */
+  heightM: number;
+  /** Focal length in frame pixels. */
+  focalLengthPx: number;
+}
+
+/** Where a hazard stands: the column of its contact point with the road, and its distance (or the contact row). */
+export interface HazardPlacement {
+  x: number;
+  distanceM?: number | null;
+  /** The contact point's row instead of a distance: it must lie below the horizon. */
+  row?: number | null;
+}
+
+/**
+ * Typical size of each road class as a forward camera sees it, in metres (width, height): an adult walking, a
+ * cyclist from behind, a deer side-on, a tyre or crate, a traffic cone, a car from behind.
+ */
+export const TYPICAL_SIZE_M: Readonly<Record<string, { width: number; height: number }>> = {
+  pedestrian: { width: 0.5, height: 1.7 },
+  cyclist: { width: 0.6, height: 1.75 },
+  animal: { width: 1.6, height: 1.3 },
+  debris: { width: 0.7, height: 0.35 },
+  cone: { width: 0.35, height: 0.7 },
+  vehicle: { width: 1.8, height: 1.5 },
+};
+
+/**
+ * The box of a hazard of this class standing at the placement: on a flat road seen by a level pinhole camera, the
+ * contact point at distance d is f·H/d rows below the horizon, and an object of height h is f·h/d pixels tall
+ * (similar triangles; Hartley & Zisserman, Multiple View Geometry, 6.1). Refused: no camera, a contact point at or
+ * above the horizon, a distance that is not positive, a class without a typical size.
+ */
+export function boxFromPlacement(placement: HazardPlacement, camera: CameraDescription | null | undefined, hazardClass: string, frame: { width: number; height: number }): FrameBox {
+  if (!camera) throw new InsertionRefusedError("CAMERA_REQUIRED", "a placement needs the frame's camera description (horizonRow, heightM, focalLengthPx); or give a box in frame pixels");
+  for (const [name, value] of Object.entries(camera))
+    if (!Number.isFinite(value) || (name !== "horizonRow" && value <= 0)) throw new InsertionRefusedError("PLACEMENT", `camera ${name} must be a ${name === "horizonRow" ? "finite" : "positive"} number, got ${value}`);
+  const size = TYPICAL_SIZE_M[hazardClass];
+  if (!size) throw new InsertionRefusedError("PLACEMENT", `no typical size for class "${hazardClass}"; give a box in frame pixels`);
+  const given = [placement.distanceM, placement.row].filter((v) => v !== undefined && v !== null);
+  if (given.length !== 1) throw new InsertionRefusedError("PLACEMENT", "a placement gives exactly one of distanceM and row");
+  let distance: number;
+  if (placement.row !== undefined && placement.row !== null) {
+    if (!(placement.row > camera.horizonRow)) throw new InsertionRefusedError("PLACEMENT", `contact row ${placement.row} is at or above the horizon (row ${camera.horizonRow}): nothing standing on the road touches it there`);
+    distance = (camera.focalLengthPx * camera.heightM) / (placement.row - camera.horizonRow);
+  } else {
+    distance = placement.distanceM!;
+    if (!(distance > 0) || !Number.isFinite(distance)) throw new InsertionRefusedError("PLACEMENT", `distance must be a positive number of metres, got ${distance}`);
+  }
+  const contactRow = camera.horizonRow + (camera.focalLengthPx * camera.heightM) / distance;
+  const width = Math.round((camera.focalLengthPx * size.width) / distance);
+  const height = Math.round((camera.focalLengthPx * size.height) / distance);
+  const box = { x: Math.round(placement.x - width / 2), y: Math.round(contactRow) - height, width, height };
+  if (contactRow > frame.height) throw new InsertionRefusedError("PLACEMENT", `at ${distance.toFixed(1)} m the contact point is row ${contactRow.toFixed(0)}, below the ${frame.height}-row frame: too near for this camera`);
+  checkHazardBox(box, frame);
+  return box;
+}
+
+/**
  * The square window around the box: its side makes the box's longer side BOX_SHARE_OF_WINDOW of it (never
  * smaller than the box and its band, never larger than the frame), placed so the box's foot is at
  * FOOT_ROW_IN_WINDOW, then shifted as little as needed to stay inside the frame and to hold the band.

@@ -20,7 +20,7 @@ import { sha256Of, type ArtifactStore } from "../storage/index.ts";
 import { InsertionRefusedError, UploadRefusedError } from "./errors.ts";
 import { prepareReferenceScan } from "./prepare.ts";
 import { DEFAULT_FEATHER, inpaintOnGrid, openInsertionRuntime, resolveInsertionSettings } from "./inpaint.ts";
-import { decodeCameraFrame, hazardLabelOf, insertHazardIntoFrame, type FrameBox } from "./hazard.ts";
+import { boxFromPlacement, decodeCameraFrame, hazardLabelOf, insertHazardIntoFrame, type CameraDescription, type FrameBox, type HazardPlacement } from "./hazard.ts";
 
 export interface ReferenceScanSettings {
   maxUploadBytes: number;
@@ -98,8 +98,12 @@ export { DEFAULT_FEATHER };
 export interface HazardInsertionRequest extends Omit<SamplingSettingsInput, "batchSize"> {
   /** A reference upload of the AUTOMOTIVE domain (a PNG/JPEG camera frame). */
   referenceScanId: string;
-  /** The hazard's box in frame pixels; it is the ground-truth box. */
-  box: FrameBox;
+  /** The hazard's box in frame pixels; it is the ground-truth box. Or give a placement and the camera. */
+  box?: FrameBox | null;
+  /** Where the hazard stands on the road (contact column, distance or contact row), turned into its box with the camera. */
+  placement?: HazardPlacement | null;
+  /** The frame's camera, for a placement. */
+  camera?: CameraDescription | null;
   /** hazard (a class of the model), weather, timeOfDay. */
   parameters: ScenarioParameters;
   /** An automotive model package (default road-hazards). */
@@ -326,6 +330,8 @@ export class ReferenceScanService {
     hazardLabelOf(model);
     const { settings, feather } = resolveInsertionSettings(request, model, this.defaultProvider, "invalid hazard insertion");
     const camera = decodeCameraFrame(await this.store.readBytes(frame.artifact.sha256), this.settings.maxImagePixels);
+    if (Boolean(request.box) === Boolean(request.placement)) throw new ValidationError([{ path: "box", message: "give exactly one of box and placement" }], "invalid hazard insertion");
+    const box = request.box ?? boxFromPlacement(request.placement!, request.camera, String(request.parameters["hazard"]), camera);
     const id = randomUUID();
     const createdAt = new Date();
     const runtime = await this.openRuntime(model, settings.executionProvider);
@@ -334,14 +340,14 @@ export class ReferenceScanService {
       result = await insertHazardIntoFrame({
         frame: camera,
         frameSha256: frame.artifact.sha256,
-        box: request.box,
+        box,
         parameters: request.parameters,
         model,
         runtime,
         settings,
         feather,
         // no id or time in the embedded record: the same frame, box, condition and seed give the same bytes
-        recordExtras: { referenceScanId: frame.id },
+        recordExtras: { referenceScanId: frame.id, ...(request.placement ? { placement: { ...request.placement }, camera: { ...request.camera } } : {}) },
       });
     } finally {
       await runtime.dispose();
@@ -353,7 +359,7 @@ export class ReferenceScanService {
         data: {
           id,
           referenceScanId: frame.id,
-          box: { ...request.box } as Prisma.InputJsonValue,
+          box: { ...box } as Prisma.InputJsonValue,
           parameters: result.parameters as Prisma.InputJsonValue,
           groundTruth: result.groundTruth as unknown as Prisma.InputJsonValue,
           provenance: storedProvenance(result.record) as unknown as Prisma.InputJsonValue,

@@ -180,6 +180,16 @@ const RegionBoxInput = builder.inputType("RegionBoxInput", {
   fields: (t) => ({ x: t.int({ required: true }), y: t.int({ required: true }), width: t.int({ required: true }), height: t.int({ required: true }) }),
 });
 
+const HazardPlacementInput = builder.inputType("HazardPlacementInput", {
+  description: "Where a hazard stands on the road: the frame column of its contact point, and its distance in metres or the contact point's row (below the horizon).",
+  fields: (t) => ({ x: t.int({ required: true }), distanceM: t.float({ required: false }), row: t.int({ required: false }) }),
+});
+
+const CameraDescriptionInput = builder.inputType("CameraDescriptionInput", {
+  description: "A level pinhole camera over a flat road: the horizon's frame row, the camera's height above the road (m) and its focal length (frame pixels).",
+  fields: (t) => ({ horizonRow: t.float({ required: true }), heightM: t.float({ required: true }), focalLengthPx: t.float({ required: true }) }),
+});
+
 builder.mutationFields((t) => ({
   uploadReferenceScan: t.prismaField({
     type: "ReferenceScan",
@@ -198,7 +208,9 @@ builder.mutationFields((t) => ({
       "Inpaints a road hazard into an AUTOMOTIVE camera frame at full resolution: a square window around `box` is scaled to the model's grid, the box regenerated with the hazard condition, matched to the frame's colours around it and blended back over a `feather`-pixel band; every pixel beyond the box and that band stays the source's exactly. The ground truth is the box. Runs synchronously.",
     args: {
       referenceScanId: t.arg.globalID({ required: true }),
-      box: t.arg({ type: RegionBoxInput, required: true, description: "The hazard's box in frame pixels." }),
+      box: t.arg({ type: RegionBoxInput, required: false, description: "The hazard's box in frame pixels; or give placement and camera." }),
+      placement: t.arg({ type: HazardPlacementInput, required: false, description: "Stand the hazard on the road: its box follows from the camera and the class's typical size (TYPICAL_SIZE_M)." }),
+      camera: t.arg({ type: CameraDescriptionInput, required: false, description: "The frame's camera, needed with a placement." }),
       parameters: t.arg({ type: "JSON", required: true, description: 'Condition values, e.g. { "hazard": "animal", "weather": "fog", "timeOfDay": "dusk" }; other categorical fields default to their first value.' }),
       model: t.arg.string({ required: false, description: "An automotive pixel-space model package (default road-hazards)." }),
       sampler: t.arg({ type: SamplerEnum, required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.sampler }),
