@@ -30,12 +30,25 @@ const categoricalField = z.object({
   offset: z.number().int().min(0),
   width: z.number().int().min(1),
 });
+/**
+ * A scalar control's calibration: the model produces something other than the value it is fed, so a request
+ * is mapped to the value to feed it. `points` are [requested, encoded] pairs, requested strictly increasing
+ * and encoded non-decreasing (a monotone piecewise-linear map), all inside the field's range; training/
+ * measures them (`measuredBy`, reproduced by `command`, tables in `report`).
+ */
+const calibration = z.object({
+  points: z.array(z.tuple([z.number(), z.number()])).min(2),
+  measuredBy: z.string().min(1),
+  command: z.string().min(1),
+  report: z.string().optional(),
+});
 const scalarField = z.object({
   name: z.string().min(1),
   kind: z.literal("scalar"),
   range,
   offset: z.number().int().min(0),
   width: z.literal(1),
+  calibration: calibration.optional(),
 });
 export const conditionFieldSchema = z.discriminatedUnion("kind", [categoricalField, scalarField]);
 
@@ -141,6 +154,9 @@ export const modelManifestSchema = z
       if (field.kind === "categorical" && field.values.length !== field.width) {
         issue(["condition", "fields", i], `categorical field "${field.name}" has ${field.values.length} values but width ${field.width}`);
       }
+      if (field.kind === "scalar" && field.calibration) {
+        calibrationIssues(field.calibration.points, field.range).forEach((message) => issue(["condition", "fields", i, "calibration"], message));
+      }
       for (let slot = field.offset; slot < field.offset + field.width; slot++) {
         if (slot >= m.condition.width) {
           issue(["condition", "fields", i], `field "${field.name}" reaches slot ${slot}, past condition.width ${m.condition.width}`);
@@ -164,6 +180,18 @@ export const modelManifestSchema = z
     if (expected && expected.length !== 3) issue(["latent", "shape"], "latent shape is [channels, height, width]");
   });
 
+/** A calibration map is monotone and stays inside its field's range. */
+function calibrationIssues(points: [number, number][], [lo, hi]: [number, number]): string[] {
+  const issues: string[] = [];
+  points.forEach(([requested, encoded], i) => {
+    if (requested < lo || requested > hi || encoded < lo || encoded > hi) issues.push(`point ${i} [${requested}, ${encoded}] lies outside the range [${lo}, ${hi}]`);
+    const previous = points[i - 1];
+    if (previous && !(requested > previous[0])) issues.push(`point ${i}: requested values must increase (${previous[0]} then ${requested})`);
+    if (previous && encoded < previous[1]) issues.push(`point ${i}: encoded values must not decrease (${previous[1]} then ${encoded})`);
+  });
+  return issues;
+}
+
 /** A label rule's `plausible` names every class the rule labels (the class field's values but absentWhen), no other. */
 function plausibleIssues(rule: z.infer<typeof labelRuleSchema>, fields: z.infer<typeof conditionFieldSchema>[]): string[] {
   const field = fields.find((f) => f.name === rule.class);
@@ -185,6 +213,7 @@ export type ModelManifest = z.infer<typeof modelManifestSchema>;
 export type PlausibleBox = z.infer<typeof plausibleBox>;
 export type PlausibleCircle = z.infer<typeof plausibleCircle>;
 export type ConditionField = z.infer<typeof conditionFieldSchema>;
+export type ScalarCalibration = z.infer<typeof calibration>;
 export type LabelRule = z.infer<typeof labelRuleSchema>;
 export type NoiseSchedule = z.infer<typeof noiseScheduleSchema>;
 export type PredictionType = (typeof PREDICTION_TYPES)[number];
