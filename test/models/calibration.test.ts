@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { generateSamples } from "../../src/diffusion/index.ts";
+import { reproduceFromRecord, ReproductionError } from "../../src/generation/index.ts";
 import { calibratedValue, encodeCondition, loadModelPackage, modelManifestSchema, type ConditionField } from "../../src/models/index.ts";
 
 const tinyDir = fileURLToPath(new URL("../fixtures/tiny-model/", import.meta.url));
@@ -102,5 +103,16 @@ describe("provenance of a calibrated request", () => {
   it("a model without calibration writes no calibrated key", async () => {
     const [sample] = await generateSamples({ model: loadModelPackage(tinyDir), sampler: "ddim", steps: 2, guidance: 1, seed: 1, indices: [0], parameters: [parameters] });
     expect(sample!.record).not.toHaveProperty("calibrated");
+  });
+});
+
+describe("reproducing a record after the calibration changed", () => {
+  it("is refused, naming the changed encoding, rather than giving other bytes", async () => {
+    const [sample] = await generateSamples({ model: loadModelPackage(tinyDir), sampler: "ddim", steps: 2, guidance: 1, seed: 1, indices: [0], parameters: [parameters] });
+    const modelsDir = mkdtempSync(join(tmpdir(), "rf-models-"));
+    cpSync(tinyDir, join(modelsDir, "tiny-model"), { recursive: true });
+    writeFileSync(join(modelsDir, "tiny-model", "model.json"), JSON.stringify(calibratedTiny([[0, 0], [0.5, 0.3], [1, 0.8]])));
+    await expect(reproduceFromRecord(sample!.record, modelsDir)).rejects.toThrow(ReproductionError);
+    await expect(reproduceFromRecord(sample!.record, modelsDir)).rejects.toThrow(/calibration changed/);
   });
 });
