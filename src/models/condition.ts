@@ -43,10 +43,13 @@ type ScalarField = Extract<ConditionField, { kind: "scalar" }>;
 /**
  * The value fed to the model for a requested scalar: the field's calibration map (piecewise-linear between its
  * points, the end points' values beyond them, clamped to the field's range), or the request itself without one.
+ * With `byValue`, the map of the sample's value of that categorical field (e.g. its pathology) when there is one.
  * training/contrast_calibration.py's calibrated_value is the same rule.
  */
-export function calibratedValue(field: ScalarField, requested: number): number {
-  const points = field.calibration?.points;
+export function calibratedValue(field: ScalarField, requested: number, parameters: ScenarioParameters = {}): number {
+  const calibration = field.calibration;
+  const selector = calibration?.byValue ? parameters[calibration.byValue.field] : undefined;
+  const points = (typeof selector === "string" ? calibration?.byValue?.points[selector] : undefined) ?? calibration?.points;
   const [lo, hi] = field.range;
   let value = requested;
   if (points && points.length > 0) {
@@ -69,7 +72,7 @@ export function calibratedParameters(manifest: ModelManifest, parameters: Scenar
   const out: Record<string, { requested: number; encoded: number }> = {};
   for (const field of manifest.condition.fields) {
     const value = parameters[field.name];
-    if (field.kind === "scalar" && field.calibration && typeof value === "number") out[field.name] = { requested: value, encoded: calibratedValue(field, value) };
+    if (field.kind === "scalar" && field.calibration && typeof value === "number") out[field.name] = { requested: value, encoded: calibratedValue(field, value, parameters) };
   }
   return out;
 }
@@ -87,7 +90,7 @@ export function encodeCondition(manifest: ModelManifest, parameters: ScenarioPar
       vector[field.offset + field.values.indexOf(value as string)] = 1;
     } else {
       const [lo, hi] = field.range;
-      vector[field.offset] = (calibratedValue(field, value as number) - lo) / (hi - lo);
+      vector[field.offset] = (calibratedValue(field, value as number, parameters) - lo) / (hi - lo);
     }
   }
   return vector;

@@ -34,10 +34,14 @@ const categoricalField = z.object({
  * A scalar control's calibration: the model produces something other than the value it is fed, so a request
  * is mapped to the value to feed it. `points` are [requested, encoded] pairs, requested strictly increasing
  * and encoded non-decreasing (a monotone piecewise-linear map), all inside the field's range; training/
- * measures them (`measuredBy`, reproduced by `command`, tables in `report`).
+ * measures them (`measuredBy`, reproduced by `command`, tables in `report`). `byValue` holds maps per value of
+ * a categorical field, for a model whose error depends on it.
  */
+const calibrationPoints = z.array(z.tuple([z.number(), z.number()])).min(2);
 const calibration = z.object({
-  points: z.array(z.tuple([z.number(), z.number()])).min(2),
+  points: calibrationPoints,
+  /** Maps measured per value of a categorical field (e.g. per pathology); `points` serves the values without one. */
+  byValue: z.object({ field: z.string().min(1), points: z.record(z.string(), calibrationPoints) }).optional(),
   measuredBy: z.string().min(1),
   command: z.string().min(1),
   report: z.string().optional(),
@@ -155,7 +159,17 @@ export const modelManifestSchema = z
         issue(["condition", "fields", i], `categorical field "${field.name}" has ${field.values.length} values but width ${field.width}`);
       }
       if (field.kind === "scalar" && field.calibration) {
-        calibrationIssues(field.calibration.points, field.range).forEach((message) => issue(["condition", "fields", i, "calibration"], message));
+        const path = ["condition", "fields", i, "calibration"];
+        calibrationIssues(field.calibration.points, field.range).forEach((message) => issue(path, message));
+        const byValue = field.calibration.byValue;
+        if (byValue) {
+          const by = m.condition.fields.find((f) => f.name === byValue.field);
+          if (by?.kind !== "categorical") issue([...path, "byValue"], `"${byValue.field}" is not a categorical field`);
+          for (const [value, points] of Object.entries(byValue.points)) {
+            if (by?.kind === "categorical" && !by.values.includes(value)) issue([...path, "byValue", value], `"${value}" is not a value of "${byValue.field}"`);
+            calibrationIssues(points, field.range).forEach((message) => issue([...path, "byValue", value], message));
+          }
+        }
       }
       for (let slot = field.offset; slot < field.offset + field.width; slot++) {
         if (slot >= m.condition.width) {

@@ -82,9 +82,32 @@ describe("the manifest's calibration", () => {
     const field = brain.condition.fields.find((f) => f.name === "lesionContrast");
     expect(field?.kind === "scalar" && field.calibration).toMatchObject({ measuredBy: expect.any(String), command: expect.stringContaining("contrast_calibration.py") });
     if (field?.kind !== "scalar" || !field.calibration) return;
-    const [first] = field.calibration.points;
-    const vector = encodeCondition(brain, { pathology: "tumour", lesionX: 0.5, lesionY: 0.5, lesionRadius: 0.1, lesionContrast: first![0] });
-    expect(vector[7]).toBeCloseTo((first![1] - 0.25) / 0.75, 6);
+    expect(Object.keys(field.calibration.byValue?.points ?? {})).toEqual(["tumour", "haemorrhage", "lesions"]);
+    const tumourMap = field.calibration.byValue!.points.tumour!;
+    const [requested, encoded] = tumourMap[2]!;
+    const vector = encodeCondition(brain, { pathology: "tumour", lesionX: 0.5, lesionY: 0.5, lesionRadius: 0.1, lesionContrast: requested });
+    expect(vector[7]).toBeCloseTo((encoded - 0.25) / 0.75, 6);
+  });
+});
+
+describe("maps per value of a categorical field (byValue)", () => {
+  const withByValue = (byValue: unknown) => {
+    const raw = calibratedTiny([[0, 0], [1, 1]]);
+    (raw.condition.fields[1]!.calibration as Record<string, unknown>).byValue = byValue;
+    return raw;
+  };
+
+  it("uses the map of the sample's value, and the pooled points for values without one", () => {
+    const manifest = modelManifestSchema.parse(withByValue({ field: "hazard", points: { cone: [[0, 0], [1, 0.5]] } }));
+    expect(encodeCondition(manifest, { ...parameters, hazard: "cone", hazardCx: 0.5 })[3]).toBeCloseTo(0.25, 6);
+    expect(encodeCondition(manifest, { ...parameters, hazard: "pedestrian", hazardCx: 0.5 })[3]).toBeCloseTo(0.5, 6);
+  });
+
+  it("is refused when its field is not categorical, a value is unknown, or a map is not monotone", () => {
+    const messages = (byValue: unknown) => modelManifestSchema.safeParse(withByValue(byValue)).error?.issues.map((i) => i.message) ?? [];
+    expect(messages({ field: "hazardCy", points: {} })).toEqual(['"hazardCy" is not a categorical field']);
+    expect(messages({ field: "hazard", points: { moose: [[0, 0], [1, 1]] } })).toEqual(['"moose" is not a value of "hazard"']);
+    expect(messages({ field: "hazard", points: { cone: [[0, 1], [1, 0]] } })).toEqual(["point 1: encoded values must not decrease (1 then 0)"]);
   });
 });
 
