@@ -36,6 +36,8 @@ GRID_CONTRASTS = [0.25, 0.4, 0.55, 0.7, 0.85, 1.0]
 PATHOLOGIES = ["tumour", "haemorrhage", "lesions"]
 SEEDS = 12
 SAMPLE_SEED = 17
+# "after" draws other geometries and noise than "before" (which the map was fitted on): a held-out check.
+SAMPLE_SEEDS = {"before": SAMPLE_SEED, "after": SAMPLE_SEED + 1000}
 
 
 def field_of(manifest, name=FIELD):
@@ -66,9 +68,9 @@ def load_model():
     return model
 
 
-def grid_requests():
+def grid_requests(seed=SAMPLE_SEED):
     """Per pathology and seed one lesion geometry (drawn as the renderer draws it), requested at every grid contrast."""
-    rng = np.random.default_rng(SAMPLE_SEED)
+    rng = np.random.default_rng(seed)
     out = []
     for pathology in PATHOLOGIES:
         for seed in range(SEEDS):
@@ -86,7 +88,8 @@ def sample(label, batch=36):
     use_map = label == "after"
     if use_map and not field.get("calibration"):
         raise RuntimeError("--label after needs a calibration map in the manifest (run fit first)")
-    requests = grid_requests()
+    seed = SAMPLE_SEEDS[label]
+    requests = grid_requests(seed)
     encoded = [calibrated_value(field, r[FIELD], r) if use_map else r[FIELD] for r in requests]
     conditions = torch.from_numpy(np.stack([BRAIN.layout.encode({**r, FIELD: e}) for r, e in zip(requests, encoded)]))
     model = load_model()
@@ -95,7 +98,7 @@ def sample(label, batch=36):
         n = min(batch, len(requests) - start)
         # Noise keyed by (pathology, seed), so one geometry is sampled from the same noise at every contrast.
         noise = torch.stack([torch.randn((1, 64, 64), generator=torch.Generator().manual_seed(
-            SAMPLE_SEED * 100003 + PATHOLOGIES.index(r["pathology"]) * 1000 + r["seed"])) for r in requests[start:start + n]])
+            seed * 100003 + PATHOLOGIES.index(r["pathology"]) * 1000 + r["seed"])) for r in requests[start:start + n]])
         x = diffusion.ddim_sample(model, noise, conditions[start:start + n], steps=defaults["steps"], guidance=defaults["guidance"])
         images.append(((x.clamp(-1, 1) + 1) / 2).numpy()[:, 0])
         print(f"{time.strftime('%H:%M:%S')} {label}: sampled {start + n}/{len(requests)}", flush=True)
@@ -145,6 +148,15 @@ def table(requests, measured, encoded=None):
         out["byRequested"][f"{c:.2f}"] = {"n": int(mc.sum()), "producedMean": round(float(measured[mc].mean()), 4),
                                           "mae": round(float(np.abs(err[mc]).mean()), 4), "bias": round(float(err[mc].mean()), 4)}
     out["maeOfCellMeans"] = round(float(np.mean(cell_errors)), 4)
+    if encoded is not None:
+        # Requests the map could serve: their encoded value is above the range's floor (below it, clamped at the floor,
+        # the model draws more contrast than asked whatever it is fed).
+        served = np.asarray(encoded) > BRAIN.layout.field(FIELD)["range"][0] + 1e-9
+        served_cells = [c for c in out["cells"] if c["encoded"] > BRAIN.layout.field(FIELD)["range"][0] + 1e-9]
+        out["servedRequests"] = {"n": int(served.sum()), "mae": round(float(np.abs(err[served]).mean()), 4),
+                                 "bias": round(float(err[served].mean()), 4),
+                                 "maeOfCellMeans": round(float(np.mean([abs(c["producedMean"] - c["requested"]) for c in served_cells])), 4),
+                                 "cells": len(served_cells)}
     return out
 
 

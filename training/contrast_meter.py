@@ -152,7 +152,7 @@ def _dihedral(x, k):
     return torch.cat([crop.reshape(len(x), -1), x[:, CROP * CROP:]], 1)
 
 
-def fit(per_pathology=5000, epochs=45, log=print):
+def fit(per_pathology=5000, epochs=45, weights=WEIGHTS, log=print):
     import torch
     torch.manual_seed(0)
     started = time.time()
@@ -175,8 +175,8 @@ def fit(per_pathology=5000, epochs=45, log=print):
         if epoch % 5 == 0 or epoch == epochs - 1:
             with torch.no_grad():
                 log(f"{time.strftime('%H:%M:%S')} epoch {epoch}: train MAE {float((net(xt[:3000]) - yt[:3000]).abs().mean()):.4f}")
-    np.savez(WEIGHTS, range=np.array(brain.CONTRAST_RANGE), **{f"net.{k}": v.numpy() for k, v in net.state_dict().items()})
-    log(f"wrote {WEIGHTS}")
+    np.savez(weights, range=np.array(brain.CONTRAST_RANGE), **{f"net.{k}": v.numpy() for k, v in net.state_dict().items()})
+    log(f"wrote {weights}")
 
 
 BINS = [0.25, 0.4, 0.55, 0.7, 0.85, 1.0001]
@@ -203,12 +203,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["fit", "check"])
     parser.add_argument("--per-pathology", type=int, default=None, help="renders per pathology (fit 5000, check 300)")
+    parser.add_argument("--epochs", type=int, default=45)
+    parser.add_argument("--weights", default=WEIGHTS)
     args = parser.parse_args()
     import torch
     torch.set_num_threads(1)
     if args.command == "fit":
-        fit(per_pathology=args.per_pathology or 5000)
-    meter = ContrastMeter()
+        fit(per_pathology=args.per_pathology or 5000, epochs=args.epochs, weights=args.weights)
+    meter = ContrastMeter(args.weights)
     n = args.per_pathology or 300 if args.command == "check" else 300
     tables = {"renders": validity(meter, n, augmented=False), "augmentedRenders": validity(meter, n, augmented=True)}
     print(json.dumps(tables, indent=1))
