@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import {
   assertParametersFit,
   deriveLabels,
+  calibratedParameters,
   encodeCondition,
   sampleShape,
   unconditionalVector,
@@ -377,6 +378,7 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
             index,
             parameters: sampleParameters,
             condition,
+            calibrated: calibratedParameters(manifest, sampleParameters),
             executionProvider: runtime.provider,
             ...(reference ? { imageToImage: { strength: reference.strength, referenceSha256: reference.referenceSha256, maskSha256: reference.maskSha256 } } : {}),
             onnxruntimeVersion: onnxRuntimeVersion(),

@@ -5,7 +5,7 @@ import { encodeSamplePng, generateSamples, openModelRuntime, samplePixels, type 
 import type { ExecutionProviderName } from "../runtime/index.ts";
 import { jobSampleUidNames, recordUidNames, writeMedicalSampleFiles, type CompanionFile, type PngPixels } from "../imaging/index.ts";
 import { recordExtras, type GenerationRecord } from "../provenance/index.ts";
-import { conditionCircles, loadModelPackageAsync, resolveModelDir, type GroundTruth, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
+import { conditionCircles, encodeCondition, loadModelPackageAsync, resolveModelDir, type GroundTruth, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { drawParameters, type ScenarioSpec } from "../scenarios/index.ts";
 import { sha256Of } from "../storage/index.ts";
 
@@ -208,6 +208,11 @@ export async function reproduceFromRecord(record: GenerationRecord, modelsDir: s
   }
   for (const [file, hash] of Object.entries(record.model.fileHashes)) {
     if (model.fileHashes[file] !== hash) throw new ReproductionError(`model file ${file} has changed since the sample was made (sha256 ${model.fileHashes[file] ?? "missing"}, recorded ${hash})`);
+  }
+  // A calibration map added or changed since (same weights, same version) would feed the model other values.
+  const condition = encodeCondition(model.manifest, record.parameters as ScenarioParameters);
+  if (record.condition && record.condition.some((v, i) => v !== condition[i])) {
+    throw new ReproductionError(`model ${record.model.name} encodes the recorded parameters differently now (its manifest's calibration changed since the sample was made)`);
   }
   const runtime = await openModelRuntime(model, {
     ep: record.executionProvider as ExecutionProviderName,

@@ -1,6 +1,6 @@
 // Scenario parameters -> condition vector, exactly as docs/model-package.md's encoding rules say.
 import { ConditionError } from "./errors.ts";
-import type { ModelManifest } from "./manifest.ts";
+import type { ConditionField, ModelManifest } from "./manifest.ts";
 
 /** Drawn scenario parameters: field name -> value (categorical: string, scalar: number). */
 export type ScenarioParameters = Readonly<Record<string, string | number>>;
@@ -38,7 +38,49 @@ export function assertParametersFit(manifest: ModelManifest, parameters: Scenari
   if (issues.length > 0) throw new ConditionError(manifest.name, issues);
 }
 
-/** Encodes parameters into the condition vector: categorical one-hot, scalar (v - lo) / (hi - lo). */
+type ScalarField = Extract<ConditionField, { kind: "scalar" }>;
+
+/**
+ * The value fed to the model for a requested scalar: the field's calibration map (piecewise-linear between its
+ * points, the end points' values beyond them, clamped to the field's range), or the request itself without one.
+ * With `byValue`, the map of the sample's value of that categorical field (e.g. its pathology) when there is one.
+ * training/contrast_calibration.py's calibrated_value is the same rule.
+ */
+export function calibratedValue(field: ScalarField, requested: number, parameters: ScenarioParameters = {}): number {
+  const calibration = field.calibration;
+  const selector = calibration?.byValue ? parameters[calibration.byValue.field] : undefined;
+  const points = (typeof selector === "string" ? calibration?.byValue?.points[selector] : undefined) ?? calibration?.points;
+  const [lo, hi] = field.range;
+  let value = requested;
+  if (points && points.length > 0) {
+    const first = points[0]!;
+    const last = points[points.length - 1]!;
+    if (requested <= first[0]) value = first[1];
+    else if (requested >= last[0]) value = last[1];
+    else {
+      const k = points.findIndex(([x]) => x >= requested);
+      const [x0, y0] = points[k - 1]!;
+      const [x1, y1] = points[k]!;
+      value = y0 + ((requested - x0) / (x1 - x0)) * (y1 - y0);
+    }
+  }
+  return Math.min(Math.max(value, lo), hi);
+}
+
+/** Per calibrated scalar field, the requested value and the one fed to the model (what a provenance record keeps). */
+export function calibratedParameters(manifest: ModelManifest, parameters: ScenarioParameters): Record<string, { requested: number; encoded: number }> {
+  const out: Record<string, { requested: number; encoded: number }> = {};
+  for (const field of manifest.condition.fields) {
+    const value = parameters[field.name];
+    if (field.kind === "scalar" && field.calibration && typeof value === "number") out[field.name] = { requested: value, encoded: calibratedValue(field, value, parameters) };
+  }
+  return out;
+}
+
+/**
+ * Encodes parameters into the condition vector: categorical one-hot, scalar (v - lo) / (hi - lo) of the calibrated
+ * value (calibratedValue: the request itself when the field has no calibration).
+ */
 export function encodeCondition(manifest: ModelManifest, parameters: ScenarioParameters): Float32Array {
   assertParametersFit(manifest, parameters);
   const vector = new Float32Array(manifest.condition.width);
@@ -48,7 +90,7 @@ export function encodeCondition(manifest: ModelManifest, parameters: ScenarioPar
       vector[field.offset + field.values.indexOf(value as string)] = 1;
     } else {
       const [lo, hi] = field.range;
-      vector[field.offset] = ((value as number) - lo) / (hi - lo);
+      vector[field.offset] = (calibratedValue(field, value as number, parameters) - lo) / (hi - lo);
     }
   }
   return vector;

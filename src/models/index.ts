@@ -8,6 +8,7 @@ export {
   SCHEDULE_KINDS,
   type ModelManifest,
   type ConditionField,
+  type ScalarCalibration,
   type LabelRule,
   type PlausibleBox,
   type PlausibleCircle,
@@ -29,6 +30,8 @@ export {
 } from "./package.ts";
 export {
   encodeCondition,
+  calibratedValue,
+  calibratedParameters,
   unconditionalVector,
   conditionIssues,
   assertParametersFit,

@@ -30,12 +30,29 @@ const categoricalField = z.object({
   offset: z.number().int().min(0),
   width: z.number().int().min(1),
 });
+/**
+ * A scalar control's calibration: the model produces something other than the value it is fed, so a request
+ * is mapped to the value to feed it. `points` are [requested, encoded] pairs, requested strictly increasing
+ * and encoded non-decreasing (a monotone piecewise-linear map), all inside the field's range; training/
+ * measures them (`measuredBy`, reproduced by `command`, tables in `report`). `byValue` holds maps per value of
+ * a categorical field, for a model whose error depends on it.
+ */
+const calibrationPoints = z.array(z.tuple([z.number(), z.number()])).min(2);
+const calibration = z.object({
+  points: calibrationPoints,
+  /** Maps measured per value of a categorical field (e.g. per pathology); `points` serves the values without one. */
+  byValue: z.object({ field: z.string().min(1), points: z.record(z.string(), calibrationPoints) }).optional(),
+  measuredBy: z.string().min(1),
+  command: z.string().min(1),
+  report: z.string().optional(),
+});
 const scalarField = z.object({
   name: z.string().min(1),
   kind: z.literal("scalar"),
   range,
   offset: z.number().int().min(0),
   width: z.literal(1),
+  calibration: calibration.optional(),
 });
 export const conditionFieldSchema = z.discriminatedUnion("kind", [categoricalField, scalarField]);
 
@@ -141,6 +158,19 @@ export const modelManifestSchema = z
       if (field.kind === "categorical" && field.values.length !== field.width) {
         issue(["condition", "fields", i], `categorical field "${field.name}" has ${field.values.length} values but width ${field.width}`);
       }
+      if (field.kind === "scalar" && field.calibration) {
+        const path = ["condition", "fields", i, "calibration"];
+        calibrationIssues(field.calibration.points, field.range).forEach((message) => issue(path, message));
+        const byValue = field.calibration.byValue;
+        if (byValue) {
+          const by = m.condition.fields.find((f) => f.name === byValue.field);
+          if (by?.kind !== "categorical") issue([...path, "byValue"], `"${byValue.field}" is not a categorical field`);
+          for (const [value, points] of Object.entries(byValue.points)) {
+            if (by?.kind === "categorical" && !by.values.includes(value)) issue([...path, "byValue", value], `"${value}" is not a value of "${byValue.field}"`);
+            calibrationIssues(points, field.range).forEach((message) => issue([...path, "byValue", value], message));
+          }
+        }
+      }
       for (let slot = field.offset; slot < field.offset + field.width; slot++) {
         if (slot >= m.condition.width) {
           issue(["condition", "fields", i], `field "${field.name}" reaches slot ${slot}, past condition.width ${m.condition.width}`);
@@ -164,6 +194,18 @@ export const modelManifestSchema = z
     if (expected && expected.length !== 3) issue(["latent", "shape"], "latent shape is [channels, height, width]");
   });
 
+/** A calibration map is monotone and stays inside its field's range. */
+function calibrationIssues(points: [number, number][], [lo, hi]: [number, number]): string[] {
+  const issues: string[] = [];
+  points.forEach(([requested, encoded], i) => {
+    if (requested < lo || requested > hi || encoded < lo || encoded > hi) issues.push(`point ${i} [${requested}, ${encoded}] lies outside the range [${lo}, ${hi}]`);
+    const previous = points[i - 1];
+    if (previous && !(requested > previous[0])) issues.push(`point ${i}: requested values must increase (${previous[0]} then ${requested})`);
+    if (previous && encoded < previous[1]) issues.push(`point ${i}: encoded values must not decrease (${previous[1]} then ${encoded})`);
+  });
+  return issues;
+}
+
 /** A label rule's `plausible` names every class the rule labels (the class field's values but absentWhen), no other. */
 function plausibleIssues(rule: z.infer<typeof labelRuleSchema>, fields: z.infer<typeof conditionFieldSchema>[]): string[] {
   const field = fields.find((f) => f.name === rule.class);
@@ -185,6 +227,7 @@ export type ModelManifest = z.infer<typeof modelManifestSchema>;
 export type PlausibleBox = z.infer<typeof plausibleBox>;
 export type PlausibleCircle = z.infer<typeof plausibleCircle>;
 export type ConditionField = z.infer<typeof conditionFieldSchema>;
+export type ScalarCalibration = z.infer<typeof calibration>;
 export type LabelRule = z.infer<typeof labelRuleSchema>;
 export type NoiseSchedule = z.infer<typeof noiseScheduleSchema>;
 export type PredictionType = (typeof PREDICTION_TYPES)[number];

@@ -14,6 +14,8 @@ export interface GenerationRecord {
   readonly index: number;
   readonly parameters: Readonly<Record<string, string | number>>;
   readonly condition?: readonly number[];
+  /** Per calibrated scalar field (manifest `calibration`): the requested value and the one fed to the model. */
+  readonly calibrated?: Readonly<Record<string, { readonly requested: number; readonly encoded: number }>>;
   readonly executionProvider: string;
   readonly imageToImage?: { readonly strength: number; readonly referenceSha256: string; readonly maskSha256: string | null };
   readonly versions: Readonly<Record<string, string>>;
@@ -31,6 +33,8 @@ export interface SampleOrigin {
   index: number;
   parameters: Readonly<Record<string, string | number>>;
   condition: ArrayLike<number>;
+  /** Calibrated scalar fields: requested and encoded value (parameters keep the request, condition the encoding). */
+  calibrated?: Readonly<Record<string, { requested: number; encoded: number }>>;
   /** The provider the sessions resolved to (never "auto"). */
   executionProvider: string;
   imageToImage?: { strength: number; referenceSha256: string; maskSha256: string | null };
@@ -48,6 +52,7 @@ export const PIPELINE_RECORD_KEYS: ReadonlySet<string> = new Set([
   "index",
   "parameters",
   "condition",
+  "calibrated",
   "executionProvider",
   "imageToImage",
   "versions",
@@ -68,6 +73,7 @@ export function buildGenerationRecord(origin: SampleOrigin, extras: Readonly<Rec
     index: origin.index,
     parameters: origin.parameters,
     condition: Array.from(origin.condition),
+    ...(origin.calibrated && Object.keys(origin.calibrated).length > 0 ? { calibrated: origin.calibrated } : {}),
     executionProvider: origin.executionProvider,
     ...(origin.imageToImage ? { imageToImage: origin.imageToImage } : {}),
     versions: { rareforge: RAREFORGE_VERSION, onnxruntime: origin.onnxruntimeVersion, node: process.versions.node },

@@ -29,6 +29,9 @@ LICENSE = "Apache-2.0"
 DIFFUSION_NAME = {"road": "road-hazards", "brain": "brain-mri"}
 DEFAULT_GUIDANCE = {"road-hazards": 3.0, "brain-mri": 3.0}   # overwritten by evaluate.py's sweep
 GUIDANCE_PATH = os.path.join(REPO, "training", "reports", "guidance.json")
+# Per diffusion package, the report whose `calibration` (field -> map, and the denoiser sha256 it was measured on)
+# the manifest's scalar fields carry (docs/model-package.md, "Calibrated scalars").
+CALIBRATION_REPORTS = {"brain-mri": os.path.join(REPO, "training", "reports", "brain-mri-contrast-calibration.json")}
 
 DESCRIPTIONS = {
     "road-hazards": "Conditional pixel-space diffusion model for 64x64 RGB road scenes with one hazard "
@@ -88,6 +91,22 @@ def previous_evaluation(previous, files):
     if previous is not None and previous.get("files") == files:
         return previous.get("evaluation") or {}
     return {}
+
+
+def calibrated_fields(name, fields, files, log=print):
+    """The manifest's condition fields with each measured calibration map attached: the maps come from the
+    package's calibration report, and only while the weights they were measured on (files) are unchanged; a
+    rebuild with new weights drops them (their report says how to measure again)."""
+    path = CALIBRATION_REPORTS.get(name)
+    if not path or not os.path.exists(path):
+        return fields
+    report = json.load(open(path))
+    measured = report.get("calibration") or {}
+    if measured.get("files") != files:
+        log(f"{os.path.relpath(path, REPO)} was measured on other weights: {name}'s scalars ship uncalibrated")
+        return fields
+    maps = measured.get("fields") or {}
+    return [{**f, "calibration": maps[f["name"]]} if f["name"] in maps and f["kind"] == "scalar" else f for f in fields]
 
 
 def default_guidance(name):
@@ -156,7 +175,8 @@ def _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, previou
                      "inputs": {"sample": "sample", "timestep": "timestep", "condition": "condition"},
                      "output": "model_output", "timestepDtype": "float32", "prediction": diffusion.PREDICTION,
                      "schedule": dict(diffusion.SCHEDULE)},
-        "condition": {"width": layout.width, "fields": layout.manifest(), "unconditional": [0.0] * layout.width},
+        "condition": {"width": layout.width, "fields": calibrated_fields(name, layout.manifest(), files, log),
+                      "unconditional": [0.0] * layout.width},
         "labels": labels,
         "defaults": {"sampler": "ddim", "steps": 25, "guidance": guidance},
         "provenance": provenance(domain, name, step, elapsed),

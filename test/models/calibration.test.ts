@@ -1,0 +1,141 @@
+// Calibrated scalar controls: a field's `calibration` maps a requested value to the one fed to the model, and
+// a sample's record keeps both.
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { generateSamples } from "../../src/diffusion/index.ts";
+import { reproduceFromRecord, ReproductionError } from "../../src/generation/index.ts";
+import { calibratedValue, encodeCondition, loadModelPackage, modelManifestSchema, type ConditionField } from "../../src/models/index.ts";
+
+const tinyDir = fileURLToPath(new URL("../fixtures/tiny-model/", import.meta.url));
+type Manifest = { condition: { fields: Array<Record<string, unknown>> } };
+const rawTiny = () => JSON.parse(readFileSync(`${tinyDir}model.json`, "utf8")) as Manifest;
+const shipped = (name: string) => JSON.parse(readFileSync(fileURLToPath(new URL(`../../models/${name}/model.json`, import.meta.url)), "utf8"));
+const provenanceOfMap = { measuredBy: "a test", command: "none" };
+const parameters = { hazard: "cone", hazardCx: 0.25, hazardCy: 0.5, hazardW: 0.1, hazardH: 0.2, weather: "rain" };
+
+/** The tiny model's manifest with hazardCx (offset 3, range [0, 1]) calibrated by `points`. */
+function calibratedTiny(points: number[][]): Manifest {
+  const raw = rawTiny();
+  raw.condition.fields[1] = { ...raw.condition.fields[1], calibration: { points, ...provenanceOfMap } };
+  return raw;
+}
+const scalar = (range: [number, number], points?: [number, number][]): Extract<ConditionField, { kind: "scalar" }> => ({
+  name: "x", kind: "scalar", range, offset: 0, width: 1, ...(points ? { calibration: { points, ...provenanceOfMap } } : {}),
+});
+
+describe("calibratedValue", () => {
+  it("is the request itself when the field has no calibration", () => {
+    for (const v of [0.25, 0.4, 1]) expect(calibratedValue(scalar([0.25, 1]), v)).toBe(v);
+    const tiny = modelManifestSchema.parse(rawTiny());
+    expect(encodeCondition(tiny, parameters)[3]).toBe(0.25);
+  });
+
+  it("interpolates linearly between the points", () => {
+    const field = scalar([0, 1], [[0, 0], [0.5, 0.3], [1, 0.8]]);
+    expect(calibratedValue(field, 0.25)).toBeCloseTo(0.15, 12);
+    expect(calibratedValue(field, 0.5)).toBeCloseTo(0.3, 12);
+    expect(calibratedValue(field, 0.75)).toBeCloseTo(0.55, 12);
+  });
+
+  it("is monotone over the whole range", () => {
+    const field = scalar([0.25, 1], [[0.25, 0.25], [0.4, 0.26], [0.55, 0.35], [1, 0.9]]);
+    let previous = -Infinity;
+    for (let v = 0.25; v <= 1; v += 0.01) {
+      const encoded = calibratedValue(field, v);
+      expect(encoded).toBeGreaterThanOrEqual(previous);
+      previous = encoded;
+    }
+  });
+
+  it("holds the end points' values beyond them and never leaves the field's range", () => {
+    const field = scalar([0, 1], [[0.2, 0.1], [0.8, 0.9]]);
+    expect(calibratedValue(field, 0)).toBe(0.1);
+    expect(calibratedValue(field, 1)).toBe(0.9);
+    // A map the schema would refuse still cannot feed the model a value outside the range.
+    expect(calibratedValue(scalar([0, 1], [[0, -0.5], [1, 1.5]]), 0)).toBe(0);
+    expect(calibratedValue(scalar([0, 1], [[0, -0.5], [1, 1.5]]), 1)).toBe(1);
+  });
+});
+
+describe("the manifest's calibration", () => {
+  it("encodes a requested value to the mapped one", () => {
+    const manifest = modelManifestSchema.parse(calibratedTiny([[0, 0], [0.5, 0.3], [1, 0.8]]));
+    const vector = encodeCondition(manifest, { ...parameters, hazardCx: 0.75 });
+    expect(vector[3]).toBeCloseTo(0.55, 6);
+    expect(vector[4]).toBe(0.5); // uncalibrated fields are untouched
+  });
+
+  it("is refused unless monotone, inside the field's range and with at least two points", () => {
+    const issues = (points: number[][]) => modelManifestSchema.safeParse(calibratedTiny(points)).error?.issues.map((i) => i.message) ?? [];
+    expect(issues([[0, 0], [1, 1]])).toEqual([]);
+    expect(issues([[0, 0.5], [1, 0.4]])).toEqual(["point 1: encoded values must not decrease (0.5 then 0.4)"]);
+    expect(issues([[0.5, 0], [0.5, 1]])).toEqual(["point 1: requested values must increase (0.5 then 0.5)"]);
+    expect(issues([[0, 0], [1, 1.2]])).toEqual(["point 1 [1, 1.2] lies outside the range [0, 1]"]);
+    expect(issues([[0, 0]])).toHaveLength(1);
+  });
+
+  it("the shipped brain-mri calibrates lesionContrast with a measured, monotone map", () => {
+    const brain = modelManifestSchema.parse(shipped("brain-mri"));
+    const field = brain.condition.fields.find((f) => f.name === "lesionContrast");
+    expect(field?.kind === "scalar" && field.calibration).toMatchObject({ measuredBy: expect.any(String), command: expect.stringContaining("contrast_calibration.py") });
+    if (field?.kind !== "scalar" || !field.calibration) return;
+    expect(Object.keys(field.calibration.byValue?.points ?? {})).toEqual(["tumour", "haemorrhage", "lesions"]);
+    const tumourMap = field.calibration.byValue!.points.tumour!;
+    const [requested, encoded] = tumourMap[2]!;
+    const vector = encodeCondition(brain, { pathology: "tumour", lesionX: 0.5, lesionY: 0.5, lesionRadius: 0.1, lesionContrast: requested });
+    expect(vector[7]).toBeCloseTo((encoded - 0.25) / 0.75, 6);
+  });
+});
+
+describe("maps per value of a categorical field (byValue)", () => {
+  const withByValue = (byValue: unknown) => {
+    const raw = calibratedTiny([[0, 0], [1, 1]]);
+    (raw.condition.fields[1]!.calibration as Record<string, unknown>).byValue = byValue;
+    return raw;
+  };
+
+  it("uses the map of the sample's value, and the pooled points for values without one", () => {
+    const manifest = modelManifestSchema.parse(withByValue({ field: "hazard", points: { cone: [[0, 0], [1, 0.5]] } }));
+    expect(encodeCondition(manifest, { ...parameters, hazard: "cone", hazardCx: 0.5 })[3]).toBeCloseTo(0.25, 6);
+    expect(encodeCondition(manifest, { ...parameters, hazard: "pedestrian", hazardCx: 0.5 })[3]).toBeCloseTo(0.5, 6);
+  });
+
+  it("is refused when its field is not categorical, a value is unknown, or a map is not monotone", () => {
+    const messages = (byValue: unknown) => modelManifestSchema.safeParse(withByValue(byValue)).error?.issues.map((i) => i.message) ?? [];
+    expect(messages({ field: "hazardCy", points: {} })).toEqual(['"hazardCy" is not a categorical field']);
+    expect(messages({ field: "hazard", points: { moose: [[0, 0], [1, 1]] } })).toEqual(['"moose" is not a value of "hazard"']);
+    expect(messages({ field: "hazard", points: { cone: [[0, 1], [1, 0]] } })).toEqual(["point 1: encoded values must not decrease (1 then 0)"]);
+  });
+});
+
+describe("provenance of a calibrated request", () => {
+  it("the record keeps the requested value in parameters, both values in calibrated, the encoding in condition", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rf-calibrated-"));
+    cpSync(tinyDir, dir, { recursive: true });
+    writeFileSync(join(dir, "model.json"), JSON.stringify(calibratedTiny([[0, 0], [0.5, 0.3], [1, 0.8]])));
+    const model = loadModelPackage(dir);
+    const [sample] = await generateSamples({ model, sampler: "ddim", steps: 2, guidance: 1, seed: 1, indices: [0], parameters: [{ ...parameters, hazardCx: 0.75 }] });
+    expect(sample!.record.parameters.hazardCx).toBe(0.75);
+    expect(sample!.record.calibrated).toEqual({ hazardCx: { requested: 0.75, encoded: expect.closeTo(0.55, 12) } });
+    expect(sample!.record.condition?.[3]).toBeCloseTo(0.55, 6);
+  });
+
+  it("a model without calibration writes no calibrated key", async () => {
+    const [sample] = await generateSamples({ model: loadModelPackage(tinyDir), sampler: "ddim", steps: 2, guidance: 1, seed: 1, indices: [0], parameters: [parameters] });
+    expect(sample!.record).not.toHaveProperty("calibrated");
+  });
+});
+
+describe("reproducing a record after the calibration changed", () => {
+  it("is refused, naming the changed encoding, rather than giving other bytes", async () => {
+    const [sample] = await generateSamples({ model: loadModelPackage(tinyDir), sampler: "ddim", steps: 2, guidance: 1, seed: 1, indices: [0], parameters: [parameters] });
+    const modelsDir = mkdtempSync(join(tmpdir(), "rf-models-"));
+    cpSync(tinyDir, join(modelsDir, "tiny-model"), { recursive: true });
+    writeFileSync(join(modelsDir, "tiny-model", "model.json"), JSON.stringify(calibratedTiny([[0, 0], [0.5, 0.3], [1, 0.8]])));
+    await expect(reproduceFromRecord(sample!.record, modelsDir)).rejects.toThrow(ReproductionError);
+    await expect(reproduceFromRecord(sample!.record, modelsDir)).rejects.toThrow(/calibration changed/);
+  });
+});

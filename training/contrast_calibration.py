@@ -1,0 +1,239 @@
+"""Requested vs produced lesion contrast of brain-mri, and the calibration map that corrects it:
+python3 training/contrast_calibration.py <sample|fit|report> (see training/README.md, "Contrast calibration").
+
+sample --label before|after  DDIM samples of the shipped ONNX weights (recovered into torch; the golden
+                             fixture checks they compute the same function) at the manifest's defaults over
+                             GRID_CONTRASTS x lesion pathologies x SEEDS; "after" encodes each request through
+                             the manifest's calibration map (calibrated_value, the rule src/models/condition.ts
+                             applies). Images and conditions go to training/data/contrast-<label>.npz.
+fit                          Measures the "before" samples with contrast_meter and writes the monotone
+                             piecewise-linear map requested -> encoded into the manifest (lesionContrast's
+                             `calibration`) and training/reports/brain-mri-contrast-calibration.json.
+report                       Measures "after" and adds the before/after tables to the report.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import contrast_meter  # noqa: E402
+from procedural import brain  # noqa: E402
+from rareforge_train import diffusion, from_onnx, package  # noqa: E402
+from rareforge_train.domains import BRAIN  # noqa: E402
+
+TRAINING_DIR = os.path.dirname(os.path.abspath(__file__))
+DATA_DIR = os.path.join(TRAINING_DIR, "data")
+REPORT = os.path.join(TRAINING_DIR, "reports", "brain-mri-contrast-calibration.json")
+MANIFEST = os.path.join(package.MODELS_DIR, "brain-mri", "model.json")
+FIELD = "lesionContrast"
+GRID_CONTRASTS = [0.25, 0.4, 0.55, 0.7, 0.85, 1.0]
+PATHOLOGIES = ["tumour", "haemorrhage", "lesions"]
+SEEDS = 12
+SAMPLE_SEED = 17
+# "after" draws other geometries and noise than "before" (which the map was fitted on): a held-out check.
+SAMPLE_SEEDS = {"before": SAMPLE_SEED, "after": SAMPLE_SEED + 1000}
+
+
+def field_of(manifest, name=FIELD):
+    return next(f for f in manifest["condition"]["fields"] if f["name"] == name)
+
+
+def calibrated_value(field, requested, params=None):
+    """The value fed to the model for a requested one: the field's calibration map (piecewise-linear, the end
+    points' values beyond them, clamped to the field's range; with byValue, the map of params' value of that
+    field when it has one), or the request itself when there is none. src/models/condition.ts
+    calibratedValue is the same rule."""
+    lo, hi = field["range"]
+    calibration = field.get("calibration") or {}
+    by = calibration.get("byValue")
+    points = (by["points"].get((params or {}).get(by["field"])) if by else None) or calibration.get("points")
+    value = float(np.interp(requested, [p[0] for p in points], [p[1] for p in points])) if points else requested
+    return float(min(max(value, lo), hi))
+
+
+def load_model():
+    model = diffusion.build_denoiser(BRAIN)
+    example, inputs, outputs, axes = package.export_signature("diffusion", BRAIN)
+    model = from_onnx.recover(model, os.path.join(package.MODELS_DIR, "brain-mri", "denoiser.onnx"),
+                              example, inputs, outputs, axes, package.OPSET)
+    error = from_onnx.fixture_error("brain-mri", "diffusion", model, package.FIXTURES_DIR)
+    if error > 1e-4:
+        raise RuntimeError(f"recovered brain-mri differs from its golden fixture by {error:.2e}")
+    return model
+
+
+def grid_requests(seed=SAMPLE_SEED):
+    """Per pathology and seed one lesion geometry (drawn as the renderer draws it), requested at every grid contrast."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for pathology in PATHOLOGIES:
+        for seed in range(SEEDS):
+            geometry = BRAIN.draw(rng, pathology=pathology)
+            out += [{**geometry, FIELD: c, "seed": seed} for c in GRID_CONTRASTS]
+    return out
+
+
+@torch.no_grad()
+def sample(label, batch=36):
+    manifest = json.load(open(MANIFEST))
+    defaults, field = manifest["defaults"], field_of(manifest)
+    if defaults["sampler"] != "ddim":
+        raise RuntimeError(f"the manifest's default sampler is {defaults['sampler']}; this script samples DDIM")
+    use_map = label == "after"
+    if use_map and not field.get("calibration"):
+        raise RuntimeError("--label after needs a calibration map in the manifest (run fit first)")
+    seed = SAMPLE_SEEDS[label]
+    requests = grid_requests(seed)
+    encoded = [calibrated_value(field, r[FIELD], r) if use_map else r[FIELD] for r in requests]
+    conditions = torch.from_numpy(np.stack([BRAIN.layout.encode({**r, FIELD: e}) for r, e in zip(requests, encoded)]))
+    model = load_model()
+    images = []
+    for start in range(0, len(requests), batch):
+        n = min(batch, len(requests) - start)
+        # Noise keyed by (pathology, seed), so one geometry is sampled from the same noise at every contrast.
+        noise = torch.stack([torch.randn((1, 64, 64), generator=torch.Generator().manual_seed(
+            seed * 100003 + PATHOLOGIES.index(r["pathology"]) * 1000 + r["seed"])) for r in requests[start:start + n]])
+        x = diffusion.ddim_sample(model, noise, conditions[start:start + n], steps=defaults["steps"], guidance=defaults["guidance"])
+        images.append(((x.clamp(-1, 1) + 1) / 2).numpy()[:, 0])
+        print(f"{time.strftime('%H:%M:%S')} {label}: sampled {start + n}/{len(requests)}", flush=True)
+    os.makedirs(DATA_DIR, exist_ok=True)
+    np.savez(os.path.join(DATA_DIR, f"contrast-{label}.npz"), images=np.concatenate(images),
+             requests=np.array(requests, dtype=object), encoded=np.array(encoded),
+             settings=np.array(defaults, dtype=object))
+
+
+def load(label):
+    data = np.load(os.path.join(DATA_DIR, f"contrast-{label}.npz"), allow_pickle=True)
+    return data["images"], list(data["requests"]), data["encoded"], data["settings"].item()
+
+
+def measure(images, requests, meter):
+    return np.array([meter.measure(img, r["pathology"], r["lesionX"], r["lesionY"], r["lesionRadius"])
+                     for img, r in zip(images, requests)])
+
+
+def render_grid(requests):
+    """The renderer's own images of the grid requests (the meter's bias at exactly these geometries)."""
+    rng = np.random.default_rng(SAMPLE_SEED + 1)
+    return np.stack([brain.render({k: v for k, v in r.items() if k != "seed"}, rng)[0] for r in requests])
+
+
+def table(requests, measured, encoded=None):
+    """Requested vs produced: per pathology x requested contrast (n, mean, sd), and MAE overall / per pathology / per level."""
+    req = np.array([r[FIELD] for r in requests])
+    kinds = np.array([r["pathology"] for r in requests])
+    err = measured - req
+    out = {"n": int(len(req)), "mae": round(float(np.abs(err).mean()), 4), "bias": round(float(err.mean()), 4),
+           "maeOfCellMeans": None, "byPathology": {}, "byRequested": {}, "cells": []}
+    cell_errors = []
+    for p in PATHOLOGIES:
+        m = kinds == p
+        out["byPathology"][p] = {"n": int(m.sum()), "mae": round(float(np.abs(err[m]).mean()), 4), "bias": round(float(err[m].mean()), 4)}
+        for c in GRID_CONTRASTS:
+            mc = m & np.isclose(req, c)
+            cell = {"pathology": p, "requested": c, "n": int(mc.sum()), "producedMean": round(float(measured[mc].mean()), 4),
+                    "producedSd": round(float(measured[mc].std()), 4), "mae": round(float(np.abs(err[mc]).mean()), 4)}
+            if encoded is not None:
+                cell["encoded"] = round(float(np.asarray(encoded)[mc][0]), 4)
+            out["cells"].append(cell)
+            cell_errors.append(abs(cell["producedMean"] - c))
+    for c in GRID_CONTRASTS:
+        mc = np.isclose(req, c)
+        out["byRequested"][f"{c:.2f}"] = {"n": int(mc.sum()), "producedMean": round(float(measured[mc].mean()), 4),
+                                          "mae": round(float(np.abs(err[mc]).mean()), 4), "bias": round(float(err[mc].mean()), 4)}
+    out["maeOfCellMeans"] = round(float(np.mean(cell_errors)), 4)
+    if encoded is not None:
+        # Requests the map could serve: their encoded value is above the range's floor (below it, clamped at the floor,
+        # the model draws more contrast than asked whatever it is fed).
+        served = np.asarray(encoded) > BRAIN.layout.field(FIELD)["range"][0] + 1e-9
+        served_cells = [c for c in out["cells"] if c["encoded"] > BRAIN.layout.field(FIELD)["range"][0] + 1e-9]
+        out["servedRequests"] = {"n": int(served.sum()), "mae": round(float(np.abs(err[served]).mean()), 4),
+                                 "bias": round(float(err[served].mean()), 4),
+                                 "maeOfCellMeans": round(float(np.mean([abs(c["producedMean"] - c["requested"]) for c in served_cells])), 4),
+                                 "cells": len(served_cells)}
+    return out
+
+
+def monotone(values):
+    """Pool-adjacent-violators: the closest non-decreasing sequence (least squares)."""
+    blocks = [[v, 1] for v in values]
+    i = 0
+    while i < len(blocks) - 1:
+        if blocks[i][0] > blocks[i + 1][0]:
+            (a, na), (b, nb) = blocks[i], blocks[i + 1]
+            blocks[i:i + 2] = [[(a * na + b * nb) / (na + nb), na + nb]]
+            i = max(i - 1, 0)
+        else:
+            i += 1
+    return [v for v, n in blocks for _ in range(n)]
+
+
+def fit_map(requests, measured, lo, hi, pathology=None):
+    """Requested -> encoded: the inverse of the (monotone) produced-vs-fed curve at the grid's contrasts, for one
+    pathology or pooled over all; requests the model cannot reach within the range are clamped to its ends."""
+    req = np.array([r[FIELD] for r in requests])
+    keep = np.array([pathology is None or r["pathology"] == pathology for r in requests])
+    produced = monotone([float(measured[keep & np.isclose(req, c)].mean()) for c in GRID_CONTRASTS])
+    # np.interp needs increasing x: nudge ties apart (they come from pooled violators).
+    xs = np.array(produced) + np.arange(len(produced)) * 1e-6
+    points = [[c, round(float(np.clip(np.interp(c, xs, GRID_CONTRASTS), lo, hi)), 4)] for c in GRID_CONTRASTS]
+    return points, [round(p, 4) for p in produced]
+
+
+def fit():
+    images, requests, encoded, settings = load("before")
+    meter = contrast_meter.ContrastMeter()
+    measured = measure(images, requests, meter)
+    manifest = json.load(open(MANIFEST))
+    field = field_of(manifest)
+    points, produced = fit_map(requests, measured, *field["range"])
+    by_pathology = {p: fit_map(requests, measured, *field["range"], pathology=p) for p in PATHOLOGIES}
+    renders = render_grid(requests)
+    calibration = {"points": points, "byValue": {"field": "pathology", "points": {p: m for p, (m, _) in by_pathology.items()}},
+                   "measuredBy": "training/contrast_meter.py (pixel meter; validity in report.meter)",
+                   "command": "python3 training/contrast_calibration.py sample --label before && "
+                              "python3 training/contrast_calibration.py fit",
+                   "report": os.path.relpath(REPORT, package.REPO)}
+    report = {
+        "settings": settings, "grid": {"contrasts": GRID_CONTRASTS, "pathologies": PATHOLOGIES, "seedsPerCell": SEEDS},
+        "meter": {"heldOut": contrast_meter.validity(meter, 300, augmented=False),
+                  "heldOutAugmented": contrast_meter.validity(meter, 300, augmented=True),
+                  "gridRenders": table(requests, measure(renders, requests, meter))},
+        "before": table(requests, measured, encoded),
+        "producedByFed": {"pooled": dict(zip([f"{c:.2f}" for c in GRID_CONTRASTS], produced)),
+                          **{p: dict(zip([f"{c:.2f}" for c in GRID_CONTRASTS], pr)) for p, (_, pr) in by_pathology.items()}},
+        "calibration": {"files": manifest["files"], "fields": {FIELD: calibration}},
+    }
+    json.dump(report, open(REPORT, "w"), indent=1)
+    manifest["condition"]["fields"] = package.calibrated_fields("brain-mri", manifest["condition"]["fields"], manifest["files"])
+    json.dump(manifest, open(MANIFEST, "w"), indent=2)
+    print(json.dumps({"points": points, "byPathology": {p: m for p, (m, _) in by_pathology.items()}, "before": report["before"]["byPathology"], "meter": report["meter"]["gridRenders"]["byPathology"]}, indent=1))
+
+
+def report():
+    images, requests, encoded, _ = load("after")
+    measured = measure(images, requests, contrast_meter.ContrastMeter())
+    data = json.load(open(REPORT))
+    data["after"] = table(requests, measured, encoded)
+    json.dump(data, open(REPORT, "w"), indent=1)
+    print(json.dumps({k: data["after"][k] for k in ("n", "mae", "bias", "maeOfCellMeans", "byPathology", "byRequested")}, indent=1))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["sample", "fit", "report"])
+    parser.add_argument("--label", choices=["before", "after"], default="before")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    {"sample": lambda: sample(args.label), "fit": fit, "report": report}[args.command]()
+
+
+if __name__ == "__main__":
+    main()
