@@ -3,9 +3,13 @@
 // the grid/stride decode on our side. References: the shared data README (the bus and the people on
 // bus.jpg; the cars of a Udacity highway frame at 0.77-0.88) and the Ultralytics YOLOv8n export's
 // detections on the same images.
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { COCO_CLASSES, iou, loadDetector, type Detection, type Detector } from "../../src/detection/index.ts";
 import { decodeImage } from "../../src/imaging/index.ts";
+import { sha256File } from "../../src/models/package.ts";
 import { BUS_JPG, UDACITY_TEST1, YOLOV8N_INT8, YOLOX_NANO, readShared, sharedYoloxAvailable } from "./helpers/shared-data.ts";
 
 const CONFIDENT = 0.5;
@@ -81,5 +85,37 @@ describe.skipIf(!sharedYoloxAvailable)("YOLOX-nano export", () => {
     expect(asUltralytics?.message).toContain('"output" [1, 3549, 85] has 3549 rows but 80 classes need 4 + 80 = 84');
     const asYolox = await loadDetector(YOLOV8N_INT8, { layout: "yolox" }).then(() => null, (e: unknown) => e as { code: string });
     expect(asYolox?.code).toBe("unexpected-output-layout");
+  });
+
+  it("loads the same file wrapped in a detector.json package with output.layout yolox (BGR 0..255 by default)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rareforge-yolox-"));
+    try {
+      // a temporary package outside the repo: the third-party file is never copied into the project
+      copyFileSync(YOLOX_NANO, join(dir, "detector.onnx"));
+      const manifest = {
+        schema: "rareforge.detector/1",
+        name: "coco-yolox-nano",
+        version: "0.1.1",
+        files: { "detector.onnx": sha256File(join(dir, "detector.onnx")) },
+        file: "detector.onnx",
+        input: { name: "images", width: 416, height: 416, channels: 3, layout: "NCHW" },
+        output: { name: "output", layout: "yolox", shape: [1, 3549, 85] },
+        classes: COCO_CLASSES,
+        classMap: { vehicle: ["car", "truck", "bus"] },
+      };
+      writeFileSync(join(dir, "detector.json"), JSON.stringify(manifest));
+      const packaged = await loadDetector(dir, { intraOpThreads: 1 });
+      try {
+        expect(packaged).toMatchObject({ kind: "package", layout: "yolox" });
+        expect(packaged.input).toMatchObject({ channelOrder: "bgr", valueRange: [0, 255], placement: "top-left" });
+        const image = decodeImage(readShared(UDACITY_TEST1));
+        const bare = await yolox.detect(image);
+        expect((await packaged.detect(image)).map((d) => [d.class, d.score.toFixed(4)])).toEqual(bare.map((d) => [d.class, d.score.toFixed(4)]));
+      } finally {
+        await packaged.dispose();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
