@@ -1,4 +1,4 @@
-// `rareforge score`: run a detector (RareForge package or a bare Ultralytics ONNX) on one image, print its
+// `rareforge score`: run a detector (RareForge package or a bare Ultralytics or YOLOX ONNX) on one image, print its
 // detections and, given the objects the image should show, the sample's outcome (HIT / MISS / WRONG_CLASS).
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
@@ -6,6 +6,7 @@ import {
   fractionToPixelBox,
   loadDetector,
   parseClassMapArgument,
+  parseLayoutName,
   scoreSample,
   ScoringInputError,
   type Detection,
@@ -22,6 +23,8 @@ export interface ScoreOptions {
   expect?: readonly string[];
   classMap?: string;
   classes?: string;
+  /** ultralytics | yolox; default: from the output shape. */
+  layout?: string;
   scoreThreshold?: number;
   iouThreshold?: number;
   matchIoU?: number;
@@ -62,6 +65,7 @@ export async function runScore(options: ScoreOptions): Promise<ScoreReport> {
     thresholds,
     ...(options.classMap ? { classMap: parseClassMapArgument(options.classMap) } : {}),
     ...(options.classes ? { classes: options.classes.split(",").map((c) => c.trim()) } : {}),
+    ...(options.layout ? { layout: parseLayoutName(options.layout, options.detector) } : {}),
     ...(options.threads !== undefined ? { intraOpThreads: options.threads } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
@@ -112,11 +116,12 @@ export function registerScoreCommand(program: Command): void {
   program
     .command("score")
     .description("run a detector on an image and score it against the objects the image should show")
-    .requiredOption("--detector <dir|onnx>", "a detector package (detector.json) or an Ultralytics YOLOv8/11 ONNX export")
+    .requiredOption("--detector <dir|onnx>", "a detector package (detector.json) or an Ultralytics YOLOv8/11 or YOLOX ONNX export")
     .requiredOption("--image <png|jpg>", "the image to score")
     .option("--expect <class:cx,cy,w,h>", "an intended object, box as fractions of the image (repeatable)", (v: string, all: string[]) => [...all, v], [] as string[])
     .option("--class-map <map>", 'scenario -> detector classes, e.g. "pedestrian=person,cyclist=bicycle|person"')
-    .option("--classes <names>", "comma-separated class names for an ONNX without Ultralytics metadata")
+    .option("--classes <names>", "comma-separated class names for an ONNX without Ultralytics metadata (YOLOX default: COCO's 80)")
+    .option("--layout <layout>", "ultralytics | yolox (default: from the output shape)")
     .option("--score-threshold <s>", "minimum class score (0..1)", numberOption("score-threshold"))
     .option("--iou-threshold <t>", "class-wise NMS IoU (0..1]", numberOption("iou-threshold"))
     .option("--match-iou <t>", "IoU to match an intended object (0..1]", numberOption("match-iou"))

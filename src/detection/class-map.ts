@@ -6,6 +6,22 @@ import { DetectorPackageError } from "./errors.ts";
 export type ClassMap = Readonly<Record<string, readonly string[]>>;
 
 /**
+ * The 80 COCO detection classes in training order (the names Ultralytics' exports embed and YOLOX's
+ * yolox/data/datasets/coco_classes.py lists): the class names of an export that carries none (YOLOX).
+ */
+export const COCO_CLASSES: readonly string[] = [
+  "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
+  "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
+  "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
+  "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
+  "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+  "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+  "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard",
+  "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
+  "teddy bear", "hair drier", "toothbrush",
+];
+
+/**
  * For COCO-trained detectors (the de-facto format users bring): the road-hazards vocabulary mapped onto
  * COCO names. `debris` and `cone` have no COCO counterpart and are absent: scoring refuses them rather
  * than counting every such sample as missed.

@@ -1,6 +1,7 @@
-// Loading a detector under test: a RareForge package (detector.json + ONNX) or a bare Ultralytics
-// YOLOv8/YOLO11 ONNX export used unchanged. Everything that can be wrong with it (layout, class names,
-// class map) is checked from the file itself before a session is created or an image is touched. Files
+// Loading a detector under test: a RareForge package (detector.json + ONNX) or a bare ONNX export used
+// unchanged — Ultralytics YOLOv8/YOLO11 or YOLOX, told apart by the output shape (layouts.ts). Everything
+// that can be wrong with it (layout, class names, class map) is checked from the file itself before a
+// session is created or an image is touched. Files
 // are read asynchronously, size-checked first (files.ts), and the ONNX bytes are read once: the layout
 // and the sha256 come from the same bytes.
 import { createHash } from "node:crypto";
@@ -10,13 +11,13 @@ import { createSession, type ExecutionProviderName, type ResolvedExecutionProvid
 import type { DecodedImage } from "../imaging/index.ts";
 import { verifyPackageFiles, ModelPackageError } from "../models/index.ts";
 import type { Detection } from "./boxes.ts";
-import { defaultClassMap, normaliseClassMap, validateClassMap, type ClassMap } from "./class-map.ts";
+import { COCO_CLASSES, defaultClassMap, normaliseClassMap, validateClassMap, type ClassMap } from "./class-map.ts";
 import { DetectorPackageError } from "./errors.ts";
 import { readDetectorFile } from "./files.ts";
 import { detectorManifestSchema, formatIssues } from "./manifest.ts";
+import { detectLayout, detectorLayout, DETECTOR_LAYOUTS, type DetectorLayout, type DetectorLayoutName } from "./layouts.ts";
 import { parseUltralyticsNames, readOnnxModelInfo, type OnnxModelInfo, type OnnxValueInfo } from "./onnx-proto.ts";
-import { decodeYoloOutput } from "./postprocess.ts";
-import { letterbox, ULTRALYTICS_PAD_VALUE } from "./preprocess.ts";
+import { letterbox, type ChannelOrder, type LetterboxPlacement } from "./preprocess.ts";
 
 export interface DetectionThresholds {
   /** Minimum class score for a candidate to count (0..1). */
@@ -35,13 +36,25 @@ export interface DetectorInputSpec {
   readonly valueRange: readonly [number, number];
   readonly letterbox: boolean;
   readonly padValue: number;
+  readonly channelOrder: ChannelOrder;
+  readonly placement: LetterboxPlacement;
+}
+
+/** A bare export's kind names its family. */
+export type DetectorKind = "package" | "ultralytics-onnx" | "yolox-onnx";
+
+/** The kind of a bare export of a layout. */
+export function exportKindOf(layout: DetectorLayoutName): Exclude<DetectorKind, "package"> {
+  return layout === "yolox" ? "yolox-onnx" : "ultralytics-onnx";
 }
 
 export interface Detector {
   readonly name: string;
   readonly version: string;
-  /** "package" for detector.json, "ultralytics-onnx" for a bare export. */
-  readonly kind: "package" | "ultralytics-onnx";
+  /** "package" for detector.json, "ultralytics-onnx" or "yolox-onnx" for a bare export. */
+  readonly kind: DetectorKind;
+  /** How its input is prepared and its output decoded. */
+  readonly layout: DetectorLayoutName;
   /** Absolute path of the ONNX file. */
   readonly onnxPath: string;
   readonly fileHashes: Readonly<Record<string, string>>;
@@ -55,7 +68,7 @@ export interface Detector {
   readonly outputName: string;
   readonly thresholds: DetectionThresholds;
   readonly provider: ResolvedExecutionProvider;
-  /** Letterbox, run, decode, NMS; boxes in the image's pixels, sorted by score. */
+  /** Letterbox, run, decode (per layout), NMS; boxes in the image's pixels, sorted by score. */
   detect(image: DecodedImage, thresholds?: Partial<Pick<DetectionThresholds, "scoreThreshold" | "iouThreshold">>): Promise<Detection[]>;
   dispose(): Promise<void>;
 }
@@ -65,8 +78,10 @@ export interface LoadDetectorOptions {
   intraOpThreads?: number;
   /** Replaces the package's class map (each entry is checked against the detector's classes). */
   classMap?: Readonly<Record<string, string | readonly string[]>>;
-  /** Class names for a bare ONNX without Ultralytics metadata. */
+  /** Class names for a bare ONNX without Ultralytics metadata (a YOLOX export without them is taken as COCO-80). */
   classes?: readonly string[];
+  /** A bare ONNX's layout, instead of the one its output shape implies. */
+  layout?: DetectorLayoutName;
   thresholds?: Partial<DetectionThresholds>;
   /** Largest ONNX file read, in bytes (default 512 MiB; the service passes RAREFORGE_MAX_DETECTOR_BYTES). */
   maxBytes?: number;
@@ -77,7 +92,8 @@ export interface LoadDetectorOptions {
 export interface ResolvedDescription {
   name: string;
   version: string;
-  kind: Detector["kind"];
+  kind: DetectorKind;
+  layout: DetectorLayoutName;
   onnxPath: string;
   fileHashes: Record<string, string>;
   classes: readonly string[];
@@ -86,8 +102,8 @@ export interface ResolvedDescription {
   model: string | null;
   input: DetectorInputSpec;
   outputName: string;
-  /** False when the graph declares the output's row count symbolically: verified by a probe run at load. */
-  outputRowsDeclared: boolean;
+  /** False when the graph declares the output's shape symbolically: verified by a probe run at load. */
+  outputShapeDeclared: boolean;
   thresholds: DetectionThresholds;
 }
 
@@ -107,12 +123,7 @@ function describeShape(info: OnnxValueInfo): string {
   return info.shape ? `[${info.shape.map((d) => d.value ?? d.param ?? "?").join(", ")}]` : "(no declared shape)";
 }
 
-/**
- * The declared graph must be one float image input [B, C, H, W] and a float output [B, 4 + classes, N]
- * (Ultralytics' head). Anything else — an end-to-end export with NMS inside ([1, 300, 6]), a segmentation
- * head, a transposed [1, N, 84] — is refused with the shape it has.
- */
-function checkYoloLayout(info: OnnxModelInfo, path: string, classCount: number | null, outputName: string | null, inputName: string | null): { input: OnnxValueInfo; output: OnnxValueInfo } {
+function checkInput(info: OnnxModelInfo, path: string, inputName: string | null): OnnxValueInfo {
   const input = inputName ? info.inputs.find((i) => i.name === inputName) : info.inputs[0];
   if (!input || (inputName === null && info.inputs.length !== 1)) {
     throw new DetectorPackageError(
@@ -129,26 +140,36 @@ function checkYoloLayout(info: OnnxModelInfo, path: string, classCount: number |
       path,
     );
   }
+  return input;
+}
+
+function findOutput(info: OnnxModelInfo, path: string, outputName: string | null): OnnxValueInfo {
   const output = outputName ? info.outputs.find((o) => o.name === outputName) : info.outputs[0];
-  const layoutHelp = "Ultralytics YOLOv8/11 layout [batch, 4 + classes, candidates] (export with nms=False, end2end=False)";
   if (!output) {
     throw new DetectorPackageError("unexpected-output-layout", `${path}: no output${outputName ? ` named "${outputName}"` : ""}; outputs: ${info.outputs.map((o) => o.name).join(", ")}`, path);
   }
-  const dims = output.shape;
-  const rows = dims?.[1]?.value ?? null;
-  // A symbolic row count (exporters with dynamic shapes write names like "Concatoutput0_dim_1") cannot be
-  // checked here; loadDetector then checks it with one probe run on a blank input before returning.
-  if (output.elemType !== 1 || !dims || dims.length !== 3 || (rows !== null && rows <= 4)) {
-    throw new DetectorPackageError("unexpected-output-layout", `${path}: output "${output.name}" is ${describeShape(output)}, expected the ${layoutHelp}`, path);
-  }
-  if (classCount !== null && rows !== null && rows !== 4 + classCount) {
-    throw new DetectorPackageError(
-      "unexpected-output-layout",
-      `${path}: output "${output.name}" ${describeShape(output)} has ${rows} rows but ${classCount} classes need 4 + ${classCount} = ${4 + classCount} (${layoutHelp})`,
-      path,
-    );
-  }
-  return { input, output };
+  return output;
+}
+
+const EITHER_LAYOUT = DETECTOR_LAYOUTS.map((name) => detectorLayout(name).outputShape).join(" or ");
+
+/** The declared output's dims (null where symbolic), or null when it is not a float tensor of rank 3. */
+function outputDims(output: OnnxValueInfo): (number | null)[] | null {
+  return output.elemType === 1 && output.shape?.length === 3 ? output.shape.map((d) => d.value ?? null) : null;
+}
+
+/**
+ * The declared output must be a float [batch, A, B] that fits the layout with these classes and this input
+ * size (a symbolic dimension is checked by a probe run at load). Anything else — an end-to-end export with
+ * NMS inside ([1, 300, 6]), a segmentation head, a transposed Ultralytics [1, N, 84] — is refused with the
+ * shape it has.
+ */
+function checkOutput(output: OnnxValueInfo, path: string, layout: DetectorLayout | null, classCount: number, input: { width: number; height: number }): void {
+  const dims = outputDims(output);
+  const expected = layout ? layout.outputShape : EITHER_LAYOUT;
+  if (!dims || !layout) throw new DetectorPackageError("unexpected-output-layout", `${path}: output "${output.name}" is ${describeShape(output)}, expected ${expected}`, path);
+  const misfit = layout.misfit(dims, classCount, input);
+  if (misfit) throw new DetectorPackageError("unexpected-output-layout", `${path}: output "${output.name}" ${describeShape(output)} has ${misfit} (${expected})`, path);
 }
 
 async function describePackage(dir: string, options: LoadDetectorOptions): Promise<ResolvedDescription> {
@@ -170,7 +191,10 @@ async function describePackage(dir: string, options: LoadDetectorOptions): Promi
   }
   const onnxPath = join(dir, manifest.file);
   const info = readOnnxModelInfo(await readDetectorFile(onnxPath, options.maxBytes), onnxPath);
-  const { input, output } = checkYoloLayout(info, onnxPath, manifest.classes.length, manifest.output.name, manifest.input.name);
+  const layout = detectorLayout(manifest.output.layout === "yolox" ? "yolox" : "ultralytics");
+  const input = checkInput(info, onnxPath, manifest.input.name);
+  const output = findOutput(info, onnxPath, manifest.output.name);
+  checkOutput(output, onnxPath, layout, manifest.classes.length, manifest.input);
   const declaredChannels = input.shape?.[1]?.value;
   if (declaredChannels !== 3 && declaredChannels !== manifest.input.channels) {
     throw new DetectorPackageError("unexpected-input-layout", `${onnxPath}: graph input has ${declaredChannels} channels, detector.json says ${manifest.input.channels}`, dir);
@@ -180,6 +204,7 @@ async function describePackage(dir: string, options: LoadDetectorOptions): Promi
     name: manifest.name,
     version: manifest.version,
     kind: "package",
+    layout: layout.name,
     onnxPath,
     fileHashes,
     classes: manifest.classes,
@@ -192,12 +217,14 @@ async function describePackage(dir: string, options: LoadDetectorOptions): Promi
       height: manifest.input.height,
       // a gray detector input is replicated to RGB when the graph takes 3 channels ("replicate to RGB")
       channels: declaredChannels === 3 ? 3 : 1,
-      valueRange: manifest.input.valueRange,
+      valueRange: manifest.input.valueRange ?? layout.preprocess.valueRange,
       letterbox: manifest.input.letterbox,
-      padValue: manifest.input.padValue,
+      padValue: manifest.input.padValue ?? layout.preprocess.padValue,
+      channelOrder: manifest.input.channelOrder ?? layout.preprocess.channelOrder,
+      placement: layout.preprocess.placement,
     },
     outputName: output.name,
-    outputRowsDeclared: output.shape?.[1]?.value != null,
+    outputShapeDeclared: outputDims(output)?.every((d) => d !== null) ?? false,
     thresholds: { ...DEFAULT_THRESHOLDS, ...manifest.defaults },
   };
 }
@@ -205,37 +232,45 @@ async function describePackage(dir: string, options: LoadDetectorOptions): Promi
 async function describeBareOnnx(onnxPath: string, options: LoadDetectorOptions): Promise<ResolvedDescription> {
   const bytes = await readDetectorFile(onnxPath, options.maxBytes);
   const info = readOnnxModelInfo(bytes, onnxPath);
-  const names = options.classes ? [...options.classes] : info.metadata.names ? parseUltralyticsNames(info.metadata.names) : null;
+  const given = options.classes ? [...options.classes] : info.metadata.names ? parseUltralyticsNames(info.metadata.names) : null;
+  const output = findOutput(info, onnxPath, null);
+  const dims = outputDims(output);
+  const layoutName = options.layout ?? (dims ? detectLayout(dims, given?.length ?? null) : null);
+  const layout = layoutName ? detectorLayout(layoutName) : null;
+  const names = given ?? (layout?.name === "yolox" && [80, null].includes(layout.classCountOf(dims ?? [])) ? [...COCO_CLASSES] : null);
   if (!names) {
     throw new DetectorPackageError(
       "no-class-names",
-      `${onnxPath} carries no Ultralytics "names" metadata; give the class names (options.classes / --classes) or wrap it in a detector.json package`,
+      `${onnxPath} carries no Ultralytics "names" metadata${layout?.name === "yolox" ? ` and its YOLOX head has ${layout.classCountOf(dims ?? [])} classes, not COCO's 80` : ""}; give the class names (options.classes / --classes) or wrap it in a detector.json package`,
       onnxPath,
     );
   }
   if (info.metadata.task && info.metadata.task !== "detect") {
     throw new DetectorPackageError("unexpected-output-layout", `${onnxPath} is an Ultralytics "${info.metadata.task}" model; only "detect" heads are supported`, onnxPath);
   }
-  const { input, output } = checkYoloLayout(info, onnxPath, names.length, null, null);
+  const input = checkInput(info, onnxPath, null);
   // Input size: the graph's fixed H, W; for a dynamic export, Ultralytics' imgsz metadata ("[640, 640]").
   const imgsz = info.metadata.imgsz?.match(/\d+/g)?.map(Number);
   const height = input.shape?.[2]?.value ?? imgsz?.[0] ?? 640;
   const width = input.shape?.[3]?.value ?? imgsz?.[1] ?? imgsz?.[0] ?? 640;
+  checkOutput(output, onnxPath, layout, names.length, { width, height });
+  const { preprocess } = layout!;
   const channels = input.shape?.[1]?.value === 1 ? 1 : 3;
   const classMap = options.classMap ? normaliseClassMap(options.classMap) : { ...defaultClassMap(names) };
   return {
     name: basename(onnxPath).replace(/\.onnx$/i, ""),
     version: info.metadata.version ?? "unknown",
-    kind: "ultralytics-onnx",
+    kind: exportKindOf(layout!.name),
+    layout: layout!.name,
     onnxPath,
     fileHashes: { [basename(onnxPath)]: createHash("sha256").update(bytes).digest("hex") },
     classes: names,
     classMap,
     classField: null,
     model: null,
-    input: { name: input.name, width, height, channels, valueRange: [0, 1], letterbox: true, padValue: ULTRALYTICS_PAD_VALUE },
+    input: { name: input.name, width, height, channels, letterbox: true, ...preprocess },
     outputName: output.name,
-    outputRowsDeclared: output.shape?.[1]?.value != null,
+    outputShapeDeclared: dims?.every((d) => d !== null) ?? false,
     thresholds: DEFAULT_THRESHOLDS,
   };
 }
@@ -268,16 +303,14 @@ export async function openDetector(d: ResolvedDescription, options: Pick<LoadDet
     ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
+  const layout = detectorLayout(d.layout);
   const checkOutputDims = (dims: readonly number[]) => {
-    if (dims.length !== 3 || dims[1] !== 4 + d.classes.length) {
-      throw new DetectorPackageError(
-        "unexpected-output-layout",
-        `${d.onnxPath} returned "${d.outputName}" [${dims.join(", ")}], expected [1, ${4 + d.classes.length}, N] (4 box rows + ${d.classes.length} classes)`,
-        d.onnxPath,
-      );
+    const misfit = layout.misfit(dims, d.classes.length, d.input);
+    if (misfit) {
+      throw new DetectorPackageError("unexpected-output-layout", `${d.onnxPath} returned "${d.outputName}" [${dims.join(", ")}] with ${misfit}, expected ${layout.outputShape}`, d.onnxPath);
     }
   };
-  if (!d.outputRowsDeclared) {
+  if (!d.outputShapeDeclared) {
     try {
       const blank = new Float32Array(d.input.channels * d.input.width * d.input.height).fill(d.input.valueRange[0] + d.input.padValue * (d.input.valueRange[1] - d.input.valueRange[0]));
       const probe = await session.run({ [d.input.name]: { type: "float32", data: blank, dims: [1, d.input.channels, d.input.height, d.input.width] } });
@@ -304,12 +337,14 @@ export async function openDetector(d: ResolvedDescription, options: Pick<LoadDet
         padValue: d.input.padValue,
         valueRange: d.input.valueRange,
         letterbox: d.input.letterbox,
+        channelOrder: d.input.channelOrder,
+        placement: d.input.placement,
       });
       const outputs = await session.run({ [d.input.name]: { type: "float32", data: tensor, dims: [1, d.input.channels, d.input.height, d.input.width] } });
       const output = outputs[d.outputName];
       if (!output) throw new DetectorPackageError("unexpected-output-layout", `${d.onnxPath} returned no "${d.outputName}"`, d.onnxPath);
       checkOutputDims(output.dims);
-      return decodeYoloOutput(output.data, output.dims, d.classes, geometry, thresholds);
+      return layout.decode(output.data, output.dims, d.classes, geometry, thresholds, d.input);
     },
     dispose: () => session.dispose(),
   };

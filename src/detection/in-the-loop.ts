@@ -1,5 +1,5 @@
 // The detector in the loop, as the worker and the API use it: where a registered detector's files are
-// (a shipped package by name, or a user's Ultralytics export by path, checked against the hashes recorded
+// (a shipped package by name, or a user's Ultralytics or YOLOX export by path, checked against the hashes recorded
 // at registration), the domain's fidelity critic, and scoring a batch of generated images — realism gate
 // first, so a sample the critic says does not show what was requested is INVALID, never a detector miss.
 // No database here: callers read and write the rows.
@@ -10,9 +10,10 @@ import type { DecodedImage } from "../imaging/index.ts";
 import type { ParameterValue } from "../scenarios/index.ts";
 import { normaliseClassMap, type ClassMap } from "./class-map.ts";
 import { loadCritic, type Critic, type RealismThresholds } from "./critic.ts";
-import { describeDetector, openDetector, type Detector, type ResolvedDescription } from "./detector.ts";
+import { describeDetector, openDetector, type Detector, type DetectorKind, type ResolvedDescription } from "./detector.ts";
 import { DetectorPackageError } from "./errors.ts";
 import { resolveDetectorExport, type DetectorFiles } from "./files.ts";
+import type { DetectorLayoutName } from "./layouts.ts";
 import { PACKAGE_NAME } from "../models/index.ts";
 import { scoreSample, type IntendedObject, type Outcome } from "./scoring.ts";
 
@@ -21,7 +22,11 @@ import { scoreSample, type IntendedObject, type Outcome } from "./scoring.ts";
  * detectors directory, relative to it (older rows hold an absolute path, still checked to lie inside it). */
 export type DetectorSource =
   | { readonly kind: "package"; readonly package: string }
-  | { readonly kind: "ultralytics-onnx"; readonly path: string; readonly classes?: readonly string[] };
+  | { readonly kind: ExportKind; readonly path: string; readonly classes?: readonly string[] };
+
+/** A bare export's kind names its layout; the layout found at registration is pinned by it from then on. */
+export type ExportKind = Exclude<DetectorKind, "package">;
+const LAYOUT_OF: Readonly<Record<ExportKind, DetectorLayoutName>> = { "ultralytics-onnx": "ultralytics", "yolox-onnx": "yolox" };
 
 /** What a DetectorPackage row records about a detector (the columns the loader needs). */
 export interface DetectorRecord {
@@ -37,7 +42,7 @@ export interface DetectorRecord {
  * inside the detectors directory (resolveDetectorExport's one refusal otherwise).
  */
 export async function sourcePath(source: DetectorSource, files: DetectorFiles): Promise<string> {
-  if (source.kind === "ultralytics-onnx") return (await resolveDetectorExport(source.path, files.detectorsDir)).path;
+  if (source.kind !== "package") return (await resolveDetectorExport(source.path, files.detectorsDir)).path;
   if (!PACKAGE_NAME.test(source.package)) throw new DetectorPackageError("not-found", `"${source.package}" is not a detector package name`);
   return join(files.modelsDir, source.package);
 }
@@ -47,8 +52,29 @@ export async function describeDetectorSource(source: DetectorSource, files: Dete
   return describeDetector(await sourcePath(source, files), {
     maxBytes: files.maxBytes,
     ...(classMap ? { classMap } : {}),
-    ...(source.kind === "ultralytics-onnx" && source.classes ? { classes: source.classes } : {}),
+    ...(source.kind !== "package" ? { layout: LAYOUT_OF[source.kind], ...(source.classes ? { classes: source.classes } : {}) } : {}),
   });
+}
+
+/**
+ * Validates an export about to be registered: its layout from its output shape unless `layout` is given,
+ * and the source that pins it (path relative to the detectors directory).
+ */
+export async function describeExport(
+  given: string,
+  files: DetectorFiles,
+  options: { classMap?: Readonly<Record<string, string | readonly string[]>>; classes?: readonly string[]; layout?: DetectorLayoutName },
+): Promise<{ source: DetectorSource; described: ResolvedDescription }> {
+  const { path, relativePath } = await resolveDetectorExport(given, files.detectorsDir);
+  const described = await describeDetector(path, {
+    maxBytes: files.maxBytes,
+    ...(options.classMap ? { classMap: options.classMap } : {}),
+    ...(options.classes ? { classes: options.classes } : {}),
+    ...(options.layout ? { layout: options.layout } : {}),
+  });
+  // resolveDetectorExport admits regular files only, so a detector.json package directory never gets here
+  if (described.kind === "package") throw new DetectorPackageError("not-found", `${given} is a detector package; packages in the models directory are registered automatically`);
+  return { source: { kind: described.kind, path: relativePath, ...(options.classes ? { classes: options.classes } : {}) }, described };
 }
 
 /** A registered detector's files, checked again; refuses (code `invalid-manifest`) when they differ from the registered ones. */

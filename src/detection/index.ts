@@ -1,16 +1,18 @@
 // The detector in the loop: what other modules may use. Everything else in src/detection is private.
 export { DetectorPackageError, ScoringInputError, DETECTOR_ERROR_CODES, type DetectorErrorCode } from "./errors.ts";
 export { iou, boxArea, fractionToPixelBox, nonMaxSuppression, type PixelBox, type Detection } from "./boxes.ts";
-export { letterbox, ULTRALYTICS_PAD_VALUE, type LetterboxGeometry, type LetterboxOptions, type LetterboxedInput } from "./preprocess.ts";
-export { decodeYoloOutput, type DecodeOptions } from "./postprocess.ts";
+export { letterbox, ULTRALYTICS_PAD_VALUE, type LetterboxGeometry, type LetterboxOptions, type LetterboxedInput, type ChannelOrder, type LetterboxPlacement } from "./preprocess.ts";
+export { decodeYoloOutput, decodeYoloxOutput, yoloxCandidateCount, YOLOX_STRIDES, type DecodeOptions } from "./postprocess.ts";
+export { DETECTOR_LAYOUTS, detectLayout, detectorLayout, parseLayoutName, type DetectorLayout, type DetectorLayoutName } from "./layouts.ts";
 export { readOnnxModelInfo, parseUltralyticsNames, type OnnxModelInfo, type OnnxValueInfo, type OnnxDim } from "./onnx-proto.ts";
-export { COCO_CLASS_MAP, defaultClassMap, validateClassMap, normaliseClassMap, parseClassMapArgument, type ClassMap } from "./class-map.ts";
+export { COCO_CLASSES, COCO_CLASS_MAP, defaultClassMap, validateClassMap, normaliseClassMap, parseClassMapArgument, type ClassMap } from "./class-map.ts";
 export { detectorManifestSchema, criticManifestSchema, type DetectorManifest, type CriticManifest, type CriticField } from "./manifest.ts";
 export {
   loadDetector,
   describeDetector,
   checkThresholds,
   type Detector,
+  type DetectorKind,
   type DetectorInputSpec,
   type DetectionThresholds,
   type LoadDetectorOptions,

@@ -24,13 +24,16 @@ export const detectorManifestSchema = z
       height: z.number().int().positive(),
       channels: z.union([z.literal(1), z.literal(3)]),
       layout: z.literal("NCHW"),
-      valueRange: valueRange.default([0, 1]),
+      // defaults follow output.layout (layouts.ts): Ultralytics RGB 0..1, YOLOX BGR 0..255; pad 114/255
+      valueRange: valueRange.optional(),
       letterbox: z.boolean().default(true),
-      padValue: z.number().min(0).max(1).default(114 / 255),
+      padValue: z.number().min(0).max(1).optional(),
+      channelOrder: z.enum(["rgb", "bgr"]).optional(),
     }),
     output: z.looseObject({
       name: z.string().min(1),
-      layout: z.literal("yolov8"),
+      // "yolov8": Ultralytics [1, 4 + C, N]; "yolox": YOLOX [1, N, 5 + C]
+      layout: z.enum(["yolov8", "yolox"]),
       shape: z.tuple([z.number().int(), z.number().int().positive(), z.number().int().positive()]).optional(),
       box: z.literal("cxcywh").default("cxcywh"),
       scores: z.literal("sigmoid").default("sigmoid"),
@@ -50,8 +53,10 @@ export const detectorManifestSchema = z
   })
   .superRefine((m, ctx) => {
     if (!(m.file in m.files)) ctx.addIssue({ code: "custom", path: ["file"], message: `"${m.file}" is not listed in files` });
-    if (m.output.shape && m.output.shape[1] !== 4 + m.classes.length)
+    if (m.output.shape && m.output.layout === "yolov8" && m.output.shape[1] !== 4 + m.classes.length)
       ctx.addIssue({ code: "custom", path: ["output", "shape"], message: `row count ${m.output.shape[1]} != 4 + ${m.classes.length} classes` });
+    if (m.output.shape && m.output.layout === "yolox" && m.output.shape[2] !== 5 + m.classes.length)
+      ctx.addIssue({ code: "custom", path: ["output", "shape"], message: `column count ${m.output.shape[2]} != 5 + ${m.classes.length} classes` });
   });
 export type DetectorManifest = z.infer<typeof detectorManifestSchema>;
 

@@ -1,5 +1,5 @@
 // Detectors under test: the shipped packages (models/*-detector, registered on first use like model
-// packages are), users' Ultralytics exports registered unchanged with a class map, the check that a
+// packages are), users' Ultralytics and YOLOX exports registered unchanged with a class map, the check that a
 // detector can score a scenario before a job is created, and scoring existing samples on demand.
 // Everything a detector can be refused for is checked from its files before any row is written.
 import { createHash } from "node:crypto";
@@ -9,8 +9,9 @@ import { z } from "zod";
 import type { Config } from "../config.ts";
 import { Prisma, type Database } from "../db/index.ts";
 import { DetectorPackageError, type DetectorErrorCode } from "./errors.ts";
-import { detectorFilesOf, resolveDetectorExport, type DetectorFiles } from "./files.ts";
-import { describeDetectorSource, describeRecordedDetector, intendedClasses, ScoringSessions, shippedDetectorPackages, unmappedClasses, type DetectorSource, type RealismGate, type SampleVerdict } from "./in-the-loop.ts";
+import { detectorFilesOf, type DetectorFiles } from "./files.ts";
+import { DETECTOR_LAYOUTS } from "./layouts.ts";
+import { describeDetectorSource, describeExport, describeRecordedDetector, intendedClasses, ScoringSessions, shippedDetectorPackages, unmappedClasses, type DetectorSource, type RealismGate, type SampleVerdict } from "./in-the-loop.ts";
 import { decodeImage } from "../imaging/index.ts";
 import { DomainError, NotFoundError, AlreadyExistsError, ValidationError } from "../errors.ts";
 import { detectorRecordOf, scoreWithDetector, writeScores } from "./rows.ts";
@@ -46,6 +47,8 @@ const registration = z.object({
   version: z.string().min(1).max(40).optional(),
   classMap: classMapInput.optional(),
   classes: z.array(z.string().min(1)).min(1).optional(),
+  /** Instead of the layout the output shape implies. */
+  layout: z.enum(DETECTOR_LAYOUTS).optional(),
 });
 export type DetectorRegistration = z.input<typeof registration>;
 
@@ -111,7 +114,7 @@ export class DetectorService {
         this.logger.error({ err: error, package: name }, "shipped detector package is unusable; not registered");
         continue;
       }
-      const manifest = JSON.parse(JSON.stringify({ source, kind: described.kind, model: described.model, classField: described.classField, thresholds: described.thresholds, input: described.input }));
+      const manifest = JSON.parse(JSON.stringify({ source, kind: described.kind, layout: described.layout, model: described.model, classField: described.classField, thresholds: described.thresholds, input: described.input }));
       try {
         await this.db.prisma.detectorPackage.upsert({
           where: { name_version: { name: described.name, version: described.version } },
@@ -135,7 +138,8 @@ export class DetectorService {
   }
 
   /**
-   * Registers an Ultralytics YOLOv8/11 export unchanged: class names from its metadata (or `classes`), a
+   * Registers an Ultralytics YOLOv8/11 or a YOLOX export unchanged, its layout from its output shape (or
+   * `layout`): class names from its metadata (or `classes`; a YOLOX export without either is COCO-80), a
    * class map from scenario classes to its classes (default: COCO names for the road vocabulary). The file
    * must be a regular file inside the detectors directory (RAREFORGE_DETECTORS_DIR) and stays there
    * (workers must see the same directory); its path relative to the directory and its sha256 are recorded,
@@ -144,17 +148,14 @@ export class DetectorService {
   async register(input: DetectorRegistration): Promise<DetectorPackage> {
     const parsed = registration.safeParse(input);
     if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })), "invalid detector registration");
-    const { classMap, classes } = parsed.data;
+    const { classMap, classes, layout } = parsed.data;
     let source: DetectorSource;
     let described;
     try {
-      const { relativePath } = await resolveDetectorExport(parsed.data.path, this.files.detectorsDir);
-      source = { kind: "ultralytics-onnx", path: relativePath, ...(classes ? { classes } : {}) };
-      described = await describeDetectorSource(source, this.files, classMap);
+      ({ source, described } = await describeExport(parsed.data.path, this.files, { ...(classMap ? { classMap } : {}), ...(classes ? { classes } : {}), ...(layout ? { layout } : {}) }));
     } catch (error) {
       return rethrow(error);
     }
-    if (described.kind !== "ultralytics-onnx") throw new ValidationError([{ path: "path", message: "give the .onnx file; detector packages in the models directory are registered automatically" }], "invalid detector registration");
     const name = parsed.data.name ?? described.name;
     const version = parsed.data.version ?? described.version;
     const sha256 = Object.values(described.fileHashes)[0] ?? "";
@@ -164,7 +165,7 @@ export class DetectorService {
           name,
           version,
           domain: null,
-          manifest: JSON.parse(JSON.stringify({ source, kind: described.kind, thresholds: described.thresholds, input: described.input })),
+          manifest: JSON.parse(JSON.stringify({ source, kind: described.kind, layout: described.layout, thresholds: described.thresholds, input: described.input })),
           manifestSha256: sha256,
           fileHashes: described.fileHashes,
           classNames: [...described.classes],
@@ -178,7 +179,7 @@ export class DetectorService {
   }
 
   /**
-   * Registers an uploaded Ultralytics export: the file (at most RAREFORGE_MAX_DETECTOR_BYTES, and what the upload
+   * Registers an uploaded export (Ultralytics or YOLOX): the file (at most RAREFORGE_MAX_DETECTOR_BYTES, and what the upload
    * limit lets through) is stored content-addressed as `uploaded/<sha256>.onnx` in the detectors directory, which
    * workers share, and registered from there. A refused file is not kept.
    */

@@ -10,6 +10,11 @@ export const ScoreOutcomeEnum = builder.enumType("ScoreOutcome", {
   values: ["HIT", "MISS", "WRONG_CLASS", "INVALID"] as const,
 });
 
+export const DetectorLayoutEnum = builder.enumType("DetectorLayout", {
+  description: "ULTRALYTICS: YOLOv8/11 exports, RGB 0..1 centred letterbox, output [1, 4 + classes, candidates]; YOLOX: Megvii YOLOX exports, BGR 0..255 top-left letterbox (pad 114), output [1, grid points of strides 8/16/32, 5 + classes].",
+  values: { ULTRALYTICS: { value: "ultralytics" }, YOLOX: { value: "yolox" } } as const,
+});
+
 builder.objectType(DetectorUnusableError, {
   name: "DetectorUnusableError",
   description: "The detector file cannot be used as given: unexpected input or output layout, no class names, a class map naming unknown classes, changed files.",
@@ -26,14 +31,21 @@ export const decodeGlobalId = (expected: string, globalId: { typename: string; i
 builder.prismaNode("DetectorPackage", {
   id: { field: "id" },
   select: { id: true },
-  description: "An object detector under test: a shipped package (models/*-detector) or a registered Ultralytics export.",
+  description: "An object detector under test: a shipped package (models/*-detector) or a registered Ultralytics or YOLOX export.",
   fields: (t) => ({
     uuid: t.exposeString("id"),
     name: t.exposeString("name"),
     version: t.exposeString("version"),
     domain: t.expose("domain", { type: DomainEnum, nullable: true }),
-    kind: t.string({ description: "package | ultralytics-onnx", select: { manifest: true }, resolve: (d) => String((d.manifest as { kind?: string }).kind ?? "package") }),
-    source: t.field({ type: "JSON", description: "Where its files are: { kind: package, package } or { kind: ultralytics-onnx, path }.", select: { manifest: true }, resolve: (d) => (d.manifest as { source?: unknown }).source ?? null }),
+    kind: t.string({ description: "package | ultralytics-onnx | yolox-onnx", select: { manifest: true }, resolve: (d) => String((d.manifest as { kind?: string }).kind ?? "package") }),
+    layout: t.field({
+      type: DetectorLayoutEnum,
+      description: "How its input is prepared and its output decoded.",
+      select: { manifest: true },
+      // rows registered before YOLOX support carry no layout: they were all Ultralytics
+      resolve: (d) => ((d.manifest as { layout?: string }).layout === "yolox" ? "yolox" : "ultralytics"),
+    }),
+    source: t.field({ type: "JSON", description: "Where its files are: { kind: package, package } or { kind: ultralytics-onnx | yolox-onnx, path }.", select: { manifest: true }, resolve: (d) => (d.manifest as { source?: unknown }).source ?? null }),
     classNames: t.exposeStringList("classNames", { description: "The detector's own classes, in output order." }),
     classMap: t.expose("classMap", { type: "JSON", description: "Scenario class -> the detector classes that count as finding it." }),
     fileHashes: t.expose("fileHashes", { type: "JSON", description: "File name -> sha256, checked at every load." }),
@@ -125,7 +137,7 @@ builder.mutationFields((t) => ({
   registerDetector: t.prismaField({
     type: "DetectorPackage",
     description:
-      "Registers an Ultralytics YOLOv8/11 ONNX export unchanged: a regular file inside the detectors directory (RAREFORGE_DETECTORS_DIR), given relative to it or absolute; any other path gets one DetectorUnusableError (not-found), and a file over RAREFORGE_MAX_DETECTOR_BYTES is too-large. Class names come from the export's metadata unless `classes` is given; `classMap` maps scenario classes to detector classes, e.g. { pedestrian: \"person\", animal: [\"dog\", \"horse\"] } (default: COCO names for the road vocabulary).",
+      "Registers an Ultralytics YOLOv8/11 or a YOLOX ONNX export unchanged, its layout told by its output shape ([1, 4 + C, N] Ultralytics, [1, N, 5 + C] YOLOX) unless `layout` is given: a regular file inside the detectors directory (RAREFORGE_DETECTORS_DIR), given relative to it or absolute; any other path gets one DetectorUnusableError (not-found), and a file over RAREFORGE_MAX_DETECTOR_BYTES is too-large. Class names come from the export's metadata unless `classes` is given (a YOLOX export carries none: COCO's 80 by default); `classMap` maps scenario classes to detector classes, e.g. { pedestrian: \"person\", animal: [\"dog\", \"horse\"] } (default: COCO names for the road vocabulary).",
     args: {
       path: t.arg.string({ required: false, description: "A file inside RAREFORGE_DETECTORS_DIR; or give `file`." }),
       file: t.arg({ type: "File", required: false, description: "The .onnx export itself (GraphQL multipart upload), stored content-addressed in the detectors directory." }),
@@ -133,6 +145,7 @@ builder.mutationFields((t) => ({
       version: t.arg.string({ required: false, description: "Default: the export's metadata version." }),
       classMap: t.arg({ type: "JSON", required: false }),
       classes: t.arg.stringList({ required: false }),
+      layout: t.arg({ type: DetectorLayoutEnum, required: false, description: "Default: from the output shape." }),
     },
     errors: { types: [ValidationError, DetectorUnusableError, AlreadyExistsError] },
     resolve: async (query, _root, args, ctx) => {
@@ -141,6 +154,7 @@ builder.mutationFields((t) => ({
         ...(args.version ? { version: args.version } : {}),
         ...(args.classMap != null ? { classMap: args.classMap as Record<string, string> } : {}),
         ...(args.classes ? { classes: args.classes } : {}),
+        ...(args.layout ? { layout: args.layout } : {}),
       };
       if (Boolean(args.path) === Boolean(args.file)) throw new ValidationError([{ path: "path", message: "give exactly one of path and file" }], "invalid detector registration");
       const row = args.file ? await ctx.detectors.registerUpload(args.file, options) : await ctx.detectors.register({ ...options, path: args.path! });

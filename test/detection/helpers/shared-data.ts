@@ -10,3 +10,11 @@ if (!sharedDetectorAvailable) {
   console.warn(`skipping detector conformance tests: ${YOLOV8N_INT8} or ${BUS_JPG} is absent (third-party data under ../shared/data)`);
 }
 export const readShared = (path: string) => new Uint8Array(readFileSync(path));
+
+export const YOLOX_NANO = `${SHARED_DATA_DIR}detectors/yolox_nano.onnx`;
+/** A 1280x720 highway dashcam frame with two cars in the right half (udacity/CarND-Vehicle-Detection). */
+export const UDACITY_TEST1 = `${SHARED_DATA_DIR}images/udacity_test1.jpg`;
+export const sharedYoloxAvailable = sharedDetectorAvailable && existsSync(YOLOX_NANO) && existsSync(UDACITY_TEST1);
+if (sharedDetectorAvailable && !sharedYoloxAvailable) {
+  console.warn(`skipping YOLOX conformance tests: ${YOLOX_NANO} or ${UDACITY_TEST1} is absent (third-party data under ../shared/data)`);
+}
