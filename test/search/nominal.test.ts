@@ -1,11 +1,13 @@
 // The nominal failure rate from search samples: importance weights of the scenario's own distribution against
 // the proposals, on a synthetic detector whose failure probability under the scenario is known exactly.
 import { describe, expect, it } from "vitest";
+import type { Database } from "../../src/db/index.ts";
 import { validateScenarioSpec, type DrawnParameters } from "../../src/scenarios/index.ts";
 import {
   crossEntropySearch,
   nominalFailureRate,
   randomSearch,
+  searchNominalFailureRate,
   searchSpaceFromScenario,
   type EvaluateBatch,
   type SearchResult,
@@ -87,5 +89,27 @@ describe("nominal failure rate", () => {
     const dropped = nominalFailureRate(scenario, space, withoutRain, proposalsOf(result))!;
     expect(rainInvalid.estimate).toBeCloseTo(dropped.estimate, 12);
     expect(nominalFailureRate(scenario, space, samplesOf(result, () => false), proposalsOf(result))).toBeNull();
+  });
+
+  it("is computed by the service from a search's stored rows: samples by job, scores (INVALID left out), the recorded proposals", async () => {
+    const result = await crossEntropySearch(space, evaluate, { budget: 128, seed: 4, batchSize: 32 });
+    // every fifth sample refused by the realism gate, one generation without a score
+    const outcomeOf = (k: number) => (k === 7 ? null : k % 5 === 0 ? "INVALID" : result.evaluations[k]!.outcome.failed ? "MISS" : "HIT");
+    const rows = result.evaluations.map((e, k) => ({ jobId: `job-${e.iteration}`, parameters: e.parameters, scores: outcomeOf(k) === null ? [] : [{ outcome: outcomeOf(k), confidence: null }] }));
+    const iterations = result.iterations.map((i) => ({ iteration: i.iteration, jobId: `job-${i.iteration}`, n: i.n, failures: 0, invalid: 0, valid: 1, failureRate: 0, proposal: i.proposal }));
+    const db = {
+      prisma: {
+        scenarioVersion: { findUniqueOrThrow: async () => ({ spec: scenario }) },
+        sample: { findMany: async () => rows },
+      },
+    } as unknown as Database;
+    type StoredSearch = Parameters<typeof searchNominalFailureRate>[1];
+    const search = { id: "s", method: "CEM", iterations: iterations as unknown as StoredSearch["iterations"], detectorPackageId: "d", scenarioVersionId: "v" } as const;
+    const expected = nominalFailureRate(scenario, space, result.evaluations.map((e, k) => ({ parameters: e.parameters, iteration: e.iteration, failed: outcomeOf(k) === null || outcomeOf(k) === "INVALID" ? null : outcomeOf(k) === "MISS" })), proposalsOf(result));
+    expect(await searchNominalFailureRate(db, search)).toEqual(expected);
+    // a CEM search recorded before proposals were stored cannot be weighted; a random one is uniform by construction
+    const unrecorded = iterations.map(({ proposal: _, ...rest }) => rest) as unknown as StoredSearch["iterations"];
+    expect(await searchNominalFailureRate(db, { ...search, iterations: unrecorded })).toBeNull();
+    expect(await searchNominalFailureRate(db, { ...search, method: "RANDOM", iterations: unrecorded })).not.toBeNull();
   });
 });
