@@ -12,7 +12,7 @@
 // rate is as wide as the seed's, over the search's budget (the search's samples serve both purposes).
 // Writes bench/search/results-nominal-procedural-gate-on-budget<b>-seeds<n>.json and prints a Markdown table.
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { clopperPearson, findCriticPackage, loadCritic, loadDetector, scoreImages, type ScoringItem } from "../../src/detection/index.ts";
@@ -60,7 +60,7 @@ const critic = await loadCritic(criticDir, { intraOpThreads: threads });
 const gate = { enabled: true, thresholds: {} };
 
 /** Procedural renders of a batch (scene details from (seed, index)), gated, detected and scored: null = not validly scored. */
-async function score(batch: readonly DrawnParameters[], seed: number, firstIndex: number): Promise<Array<boolean | null>> {
+async function score(batch: readonly DrawnParameters[], seed: number, firstIndex: number): Promise<Array<{ failed: boolean; confidence: number | null } | null>> {
   const requests = batch.map((parameters, k) => ({ seed, index: firstIndex + k, parameters }));
   const result = spawnSync("/usr/bin/python3", [path.join(ROOT, "bench/search/procedural.py")], { input: JSON.stringify(requests), maxBuffer: 1 << 30 });
   const { width, height, channels } = model.manifest.image;
@@ -73,21 +73,27 @@ async function score(batch: readonly DrawnParameters[], seed: number, firstIndex
     return { image, intended: deriveLabels(model.manifest, parameters as ScenarioParameters).boxes, parameters: parameters as ScenarioParameters };
   });
   const verdicts = await scoreImages(detector, critic, gate, items);
-  return verdicts.map((v) => (v.outcome === "INVALID" ? null : v.outcome === "MISS" || v.outcome === "WRONG_CLASS"));
+  return verdicts.map((v) => (v.outcome === "INVALID" ? null : { failed: v.outcome === "MISS" || v.outcome === "WRONG_CLASS", confidence: v.confidence }));
 }
 
-// 1. the reference: direct Monte Carlo from the scenario's own distribution
+// 1. the reference: direct Monte Carlo from the scenario's own distribution (kept in its own file: it does not
+//    depend on the searches, and it is most of the run's time)
+const directFile = new URL(`./results-nominal-direct-procedural-gate-on-seed${DIRECT_SEED}-n${directCount}.json`, import.meta.url);
 const started = performance.now();
 let directValid = 0;
 let directFailures = 0;
-for (let start = 0; start < directCount; start += 256) {
-  const batch = Array.from({ length: Math.min(256, directCount - start) }, (_, k) => drawParameters(SCENARIO, DIRECT_SEED, start + k));
-  for (const failed of await score(batch, DIRECT_SEED, start)) {
-    if (failed === null) continue;
-    directValid++;
-    if (failed) directFailures++;
+if (existsSync(directFile)) ({ valid: directValid, failures: directFailures } = JSON.parse(readFileSync(directFile, "utf8")) as { valid: number; failures: number });
+else {
+  for (let start = 0; start < directCount; start += 256) {
+    const batch = Array.from({ length: Math.min(256, directCount - start) }, (_, k) => drawParameters(SCENARIO, DIRECT_SEED, start + k));
+    for (const outcome of await score(batch, DIRECT_SEED, start)) {
+      if (outcome === null) continue;
+      directValid++;
+      if (outcome.failed) directFailures++;
+    }
+    process.stderr.write(`direct: ${start + batch.length} drawn, ${directValid} valid, ${directFailures} failures\n`);
   }
-  process.stderr.write(`direct: ${start + batch.length} drawn, ${directValid} valid, ${directFailures} failures\n`);
+  writeFileSync(directFile, `${JSON.stringify({ drawn: directCount, valid: directValid, failures: directFailures, seed: DIRECT_SEED, date: new Date().toISOString() }, null, 2)}\n`);
 }
 const direct = clopperPearson(directFailures, directValid);
 const validShare = directValid / directCount;
@@ -113,9 +119,9 @@ for (let seed = 1; seed <= seeds; seed++) {
   let next = 0;
   const evaluate: EvaluateBatch = async (batch) => {
     const outcomes = await score(batch, seed, next);
-    batch.forEach((parameters, k) => samples.push({ parameters, iteration: Math.floor((next + k) / SEARCH_DEFAULTS.batchSize), failed: outcomes[k] ?? null }));
+    batch.forEach((parameters, k) => samples.push({ parameters, iteration: Math.floor((next + k) / SEARCH_DEFAULTS.batchSize), failed: outcomes[k]?.failed ?? null }));
     next += batch.length;
-    return outcomes.map((failed) => ({ failed: failed === true, confidence: null }));
+    return outcomes.map((o) => o ?? { failed: false, confidence: null });
   };
   const t0 = performance.now();
   const result = await crossEntropySearch(space, evaluate, { budget, seed });
