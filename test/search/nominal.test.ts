@@ -2,7 +2,7 @@
 // the proposals, on a synthetic detector whose failure probability under the scenario is known exactly.
 import { describe, expect, it } from "vitest";
 import type { Database } from "../../src/db/index.ts";
-import { validateScenarioSpec, type DrawnParameters } from "../../src/scenarios/index.ts";
+import { drawParameters, validateScenarioSpec, type DrawnParameters } from "../../src/scenarios/index.ts";
 import {
   crossEntropySearch,
   nominalFailureRate,
@@ -59,6 +59,36 @@ describe("nominal failure rate", () => {
     const half = (z / (1 + (z * z) / n)) * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
     expect(nominal.lower).toBeCloseTo(centre - half, 5);
     expect(nominal.upper).toBeCloseTo(centre + half, 5);
+  });
+
+  it("weights scaled and given parameters through their search coordinates (factor; position in the case's range)", async () => {
+    const shaped = (factor: Record<string, unknown>) =>
+      validateScenarioSpec({
+        name: "hazards-shaped",
+        domain: "automotive",
+        model: "road-hazards",
+        parameters: {
+          hazard: { kind: "choice", values: ["pedestrian", "vehicle"] },
+          hazardH: { kind: "given", of: "hazard", cases: { pedestrian: { kind: "uniform", min: 0.2, max: 0.4 }, vehicle: { kind: "uniform", min: 0.05, max: 0.1 } } },
+          hazardW: { kind: "scaled", of: "hazardH", min: 0.3, max: 0.6, ...factor },
+        },
+      });
+    const uniform = shaped({});
+    const shapedSpace = searchSpaceFromScenario(uniform);
+    const small: EvaluateBatch = async (batch) => batch.map((p) => ({ failed: (p.hazardW as number) < 0.05, confidence: null }));
+    const result = await randomSearch(shapedSpace, small, { budget: 400, seed: 9, batchSize: 100 });
+    // uniform cases and a uniform factor: the uniform search draws the scenario's own distribution
+    const same = nominalFailureRate(uniform, shapedSpace, samplesOf(result), proposalsOf(result))!;
+    expect(same.estimate).toBeCloseTo(result.failureRate, 12);
+    expect(same.effectiveSampleSize).toBeCloseTo(400, 6);
+    // a factor that favours wide boxes: fewer narrow ones; the interval holds the rate of direct draws from that scenario
+    const wide = shaped({ mean: 0.6, std: 0.05 });
+    const reweighted = nominalFailureRate(wide, searchSpaceFromScenario(wide), samplesOf(result), proposalsOf(result))!;
+    const direct = Array.from({ length: 20000 }, (_, i) => drawParameters(wide, 1, i)).filter((p) => (p.hazardW as number) < 0.05).length / 20000;
+    expect(direct).toBeLessThan(result.failureRate - 0.05);
+    expect(reweighted.estimate).toBeLessThan(result.failureRate);
+    expect(reweighted.lower).toBeLessThan(direct);
+    expect(reweighted.upper).toBeGreaterThan(direct);
   });
 
   it("reweights a uniform search to a weighted scenario: the rate under the scenario, not the search's", async () => {
