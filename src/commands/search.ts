@@ -1,6 +1,7 @@
 // `rareforge search`: starts a failure search on a running service and follows it over the searchProgress
 // subscription (SSE), printing each iteration's failure rate; at the end, the overall failure rate with its
-// interval and the derived scenario the cross-entropy method exported.
+// interval, the nominal failure rate under the scenario's own distribution, and the derived scenario the
+// cross-entropy method exported.
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { parseSampler, samplerConstantName } from "../diffusion/index.ts";
@@ -86,6 +87,7 @@ export async function runSearch(options: SearchCommandOptions): Promise<any> {
   const done = await client.request(
     `query($id: ID!) { failureSearch(id: $id) { __typename ... on Error { message } ... on QueryFailureSearchSuccess { data {
       uuid method status error budget evaluatedCount failureCount failureRate { n misses rate lower upper }
+      nominalFailureRate { estimate lower upper effectiveSampleSize method }
       iterations { iteration n failures invalid valid failureRate job { uuid } }
       derivedScenario { id name } } } } }`,
     { id: search.id },
@@ -101,6 +103,12 @@ export function formatSearch(result: any): string {
   if (result.failureRate) {
     const f = result.failureRate;
     lines.push(`failure rate ${(f.rate * 100).toFixed(1)} % [${(f.lower * 100).toFixed(1)}, ${(f.upper * 100).toFixed(1)}] (95 % Clopper-Pearson), ${f.misses} of ${f.n} valid samples`);
+  }
+  if (result.nominalFailureRate) {
+    const r = result.nominalFailureRate;
+    lines.push(
+      `nominal failure rate ${(r.estimate * 100).toFixed(1)} % [${(r.lower * 100).toFixed(1)}, ${(r.upper * 100).toFixed(1)}] under the scenario's own distribution (95 %, importance-weighted, effective sample size ${r.effectiveSampleSize.toFixed(0)})`,
+    );
   }
   if (result.derivedScenario) lines.push(`learned distribution exported as scenario ${result.derivedScenario.name}`);
   return `${lines.join("\n")}\n`;

@@ -31,7 +31,7 @@ export function radicalInverse(n: number, base: number): number {
 }
 
 /** Standard normal CDF. */
-function normalCdf(x: number): number {
+export function normalCdf(x: number): number {
   return 0.5 * erfc(-x / Math.SQRT2);
 }
 
@@ -51,7 +51,7 @@ function erfc(x: number): number {
 }
 
 /** Inverse standard normal CDF, P. J. Acklam's rational approximation refined by one Halley step. */
-function normalQuantile(p: number): number {
+export function normalQuantile(p: number): number {
   const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
   const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
   const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
@@ -86,6 +86,65 @@ export function truncatedNormalAt(u: number, mean: number, std: number, min: num
   const p = lo + u * (hi - lo);
   const value = mean + std * normalQuantile(Math.min(1 - 1e-16, Math.max(1e-16, p)));
   return Math.min(max, Math.max(min, value));
+}
+
+/**
+ * Log-density of N(mean, std²) truncated to [min, max] at x (−∞ outside): the normal's density over the mass
+ * the truncation keeps, with the same CDF truncatedNormalAt inverts, so the density is that of the draws.
+ */
+export function truncatedNormalLogDensity(x: number, mean: number, std: number, min: number, max: number): number {
+  if (x < min || x > max) return Number.NEGATIVE_INFINITY;
+  const kept = normalCdf((max - mean) / std) - normalCdf((min - mean) / std);
+  const z = (x - mean) / std;
+  return -0.5 * z * z - Math.log(std * Math.sqrt(2 * Math.PI)) - Math.log(kept);
+}
+
+/**
+ * Log-probability under N(mean, std²) truncated to [min, max] of the cell [lo, hi] (an integer drawn as a rounded
+ * normal, the cell of one listed value): log((Φ(hi) − Φ(lo)) / (Φ(max) − Φ(min))).
+ */
+export function truncatedNormalLogMass(lo: number, hi: number, mean: number, std: number, min: number, max: number): number {
+  const cdf = (x: number) => normalCdf((Math.min(max, Math.max(min, x)) - mean) / std);
+  return Math.log(cdf(hi) - cdf(lo)) - Math.log(cdf(max) - cdf(min));
+}
+
+/**
+ * Log-density of a value under the distribution drawParameters draws a parameter from — log-mass for the
+ * kinds that draw listed values or integers, log-density for the continuous ones — per kind, next to the draw
+ * code it must agree with. A scaled parameter's is its factor's (pass the factor); sweep and halton follow the
+ * sample index, so as distributions they are uniform (over the values; over the range); a given parameter has
+ * its case's (pass the case). For importance weights (search/nominal.ts).
+ */
+export function logDensity(d: Exclude<Distribution, { kind: "given" }>, value: ParameterValue): number {
+  const impossible = Number.NEGATIVE_INFINITY;
+  switch (d.kind) {
+    case "fixed":
+      return value === d.value ? 0 : impossible;
+    case "choice": {
+      const weights = d.weights ?? d.values.map(() => 1);
+      const total = weights.reduce((a, b) => a + b, 0);
+      const mass = d.values.reduce<number>((m, v, i) => (v === value ? m + (weights[i] ?? 0) : m), 0);
+      return Math.log(mass / total);
+    }
+    case "sweep": {
+      const count = d.values.filter((v) => v === value).length;
+      return Math.log(count / d.values.length);
+    }
+    case "integer":
+      return Number.isInteger(value) && (value as number) >= d.min && (value as number) <= d.max ? -Math.log(d.max - d.min + 1) : impossible;
+    case "uniform":
+    case "halton":
+      return uniformLogDensity(value as number, d.min, d.max);
+    case "truncatedNormal":
+      return truncatedNormalLogDensity(value as number, d.mean, d.std, d.min, d.max);
+    case "scaled":
+      return d.mean === undefined || d.std === undefined ? uniformLogDensity(value as number, d.min, d.max) : truncatedNormalLogDensity(value as number, d.mean, d.std, d.min, d.max);
+  }
+}
+
+function uniformLogDensity(x: number, min: number, max: number): number {
+  if (x < min || x > max) return Number.NEGATIVE_INFINITY;
+  return max === min ? 0 : -Math.log(max - min);
 }
 
 /** The size of the sweep grid (product of swept parameters' value counts); 1 when nothing is swept. */

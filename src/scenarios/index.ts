@@ -17,7 +17,19 @@ export {
   type SpecIssue,
   type SpecParseResult,
 } from "./spec.ts";
-export { drawParameters, sweepGridSize, uniformAt, radicalInverse, truncatedNormalAt, type DrawnParameters } from "./draw.ts";
+export {
+  drawParameters,
+  sweepGridSize,
+  uniformAt,
+  radicalInverse,
+  truncatedNormalAt,
+  truncatedNormalLogDensity,
+  truncatedNormalLogMass,
+  logDensity,
+  normalCdf,
+  normalQuantile,
+  type DrawnParameters,
+} from "./draw.ts";
 export { parseScenarioYaml, loadScenarioLibrary, loadScenarioFile, findLibraryScenario, LibraryError, type LibraryEntry } from "./library.ts";
 export { checkScenarioAgainstModel, type ConditionLayout } from "./compatibility.ts";
 export { canonicalSpecHash } from "./hash.ts";

@@ -16,6 +16,8 @@ export {
   type CrossEntropyOptions,
   type LearnedDistribution,
   type LearnedDimension,
+  type Proposal,
 } from "./search.ts";
+export { nominalFailureRate, wilsonInterval, NOMINAL_METHOD, type NominalFailureRate, type WeightedSample, type IterationProposal } from "./nominal.ts";
 export { distributionToScenarioSpec } from "./export.ts";
-export { SearchService, searchFailureRate, searchFailuresWhere, type SearchIterationRecord } from "./service.ts";
+export { SearchService, searchFailureRate, searchNominalFailureRate, searchFailuresWhere, type SearchIterationRecord } from "./service.ts";

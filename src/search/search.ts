@@ -6,7 +6,7 @@
 // - randomSearch: uniform over the space (the baseline a validation team would otherwise run);
 // - haltonSearch: a Halton low-discrepancy sequence (space-filling baseline).
 // Every random number is uniformAt(seed, evaluation index, stream): deterministic, no hidden state.
-import { truncatedNormalAt, uniformAt, radicalInverse, type DrawnParameters, type ParameterValue } from "../scenarios/index.ts";
+import { truncatedNormalAt, truncatedNormalLogDensity, truncatedNormalLogMass, uniformAt, radicalInverse, type DrawnParameters, type ParameterValue } from "../scenarios/index.ts";
 import { SearchInputError } from "./errors.ts";
 import { checkSpace, coordinateOf, materialise, uniformValue, type SearchDimension, type SearchSpace } from "./space.ts";
 
@@ -17,8 +17,15 @@ export interface SearchOutcome {
   readonly confidence?: number | null;
 }
 
+/**
+ * What a batch's parameter sets were drawn from, so each one's density under it is known (nominal.ts):
+ * the CEM's distribution at that iteration, or uniform over the space (uniform-random; Halton's design, a
+ * low-discrepancy stand-in for uniform draws).
+ */
+export type Proposal = { readonly kind: "learned"; readonly distribution: LearnedDistribution } | { readonly kind: "uniform" };
+
 /** Evaluates a batch of parameter sets (generate + detect + score); one outcome per set, in order. */
-export type EvaluateBatch = (batch: readonly DrawnParameters[]) => Promise<readonly SearchOutcome[]>;
+export type EvaluateBatch = (batch: readonly DrawnParameters[], proposal: Proposal) => Promise<readonly SearchOutcome[]>;
 
 /** A search dimension with the distribution the search currently draws it from. */
 export type LearnedDimension =
@@ -43,6 +50,8 @@ export interface IterationSummary {
   readonly n: number;
   readonly failures: number;
   readonly failureRate: number;
+  /** What this iteration's batch was drawn from. */
+  readonly proposal: Proposal;
 }
 
 export interface SearchResult {
@@ -137,23 +146,37 @@ export function drawFromDistribution(distribution: LearnedDistribution, seed: nu
   return materialise(distribution, out);
 }
 
-async function evaluateChecked(evaluate: EvaluateBatch, batch: readonly DrawnParameters[]): Promise<readonly SearchOutcome[]> {
-  const outcomes = await evaluate(batch);
+/**
+ * Log-density of one coordinate under the distribution drawFromDistribution draws it from (log-mass for a
+ * categorical value and for an integer, which is a rounded normal over [min − 0.5, max + 0.5]).
+ */
+export function learnedLogDensity(dimension: Exclude<LearnedDimension, { kind: "fixed" }>, coordinate: ParameterValue): number {
+  if (dimension.kind === "categorical") return Math.log(dimension.values.reduce<number>((p, v, i) => (v === coordinate ? p + (dimension.probabilities[i] as number) : p), 0));
+  const { mean, std, min, max } = dimension;
+  const x = coordinate as number;
+  if (dimension.integer) return truncatedNormalLogMass(x - 0.5, x + 0.5, mean, std, min - 0.5, max + 0.5);
+  return truncatedNormalLogDensity(x, mean, std, min, max);
+}
+
+async function evaluateChecked(evaluate: EvaluateBatch, batch: readonly DrawnParameters[], proposal: Proposal): Promise<readonly SearchOutcome[]> {
+  const outcomes = await evaluate(batch, proposal);
   if (!Array.isArray(outcomes) || outcomes.length !== batch.length) {
     throw new SearchInputError("evaluate-contract", `evaluate returned ${Array.isArray(outcomes) ? outcomes.length : typeof outcomes} outcomes for ${batch.length} parameter sets`);
   }
   return outcomes;
 }
 
-function summarise(iteration: number, outcomes: readonly SearchOutcome[]): IterationSummary {
+function summarise(iteration: number, outcomes: readonly SearchOutcome[], proposal: Proposal): IterationSummary {
   const failures = outcomes.filter((o) => o.failed).length;
-  return { iteration, n: outcomes.length, failures, failureRate: failures / outcomes.length };
+  return { iteration, n: outcomes.length, failures, failureRate: failures / outcomes.length, proposal };
 }
 
 function finish(method: SearchResult["method"], options: SearchOptions, evaluations: SearchEvaluation[], iterations: IterationSummary[], distribution: LearnedDistribution): SearchResult {
   const failures = evaluations.filter((e) => e.outcome.failed).length;
   return { method, budget: options.budget, seed: options.seed, evaluations, iterations, failures, failureRate: failures / evaluations.length, distribution };
 }
+
+const UNIFORM: Proposal = { kind: "uniform" };
 
 /** Runs batches of parameter sets produced by `propose(index)` until the budget is spent. */
 async function runFixedDesign(
@@ -168,9 +191,9 @@ async function runFixedDesign(
   const iterations: IterationSummary[] = [];
   for (let start = 0, iteration = 0; start < options.budget; start += batchSize, iteration++) {
     const batch = Array.from({ length: Math.min(batchSize, options.budget - start) }, (_, k) => propose(start + k));
-    const outcomes = await evaluateChecked(evaluate, batch);
+    const outcomes = await evaluateChecked(evaluate, batch, UNIFORM);
     batch.forEach((parameters, k) => evaluations.push({ index: start + k, iteration, parameters, outcome: outcomes[k] as SearchOutcome }));
-    const summary = summarise(iteration, outcomes);
+    const summary = summarise(iteration, outcomes, UNIFORM);
     iterations.push(summary);
     options.onIteration?.(summary);
   }
@@ -273,10 +296,11 @@ export async function crossEntropySearch(space: SearchSpace, evaluate: EvaluateB
   for (let start = 0, iteration = 0; start < options.budget; start += batchSize, iteration++) {
     const size = Math.min(batchSize, options.budget - start);
     const batch = Array.from({ length: size }, (_, k) => drawFromDistribution(distribution, options.seed, start + k));
-    const outcomes = await evaluateChecked(evaluate, batch);
+    const proposal: Proposal = { kind: "learned", distribution };
+    const outcomes = await evaluateChecked(evaluate, batch, proposal);
     const current = batch.map((parameters, k): SearchEvaluation => ({ index: start + k, iteration, parameters, outcome: outcomes[k] as SearchOutcome }));
     evaluations.push(...current);
-    const summary = summarise(iteration, outcomes);
+    const summary = summarise(iteration, outcomes, proposal);
     iterations.push(summary);
     options.onIteration?.(summary);
     const elite = [...current].sort(rankForElite).slice(0, Math.max(1, Math.ceil(eliteFraction * size)));

@@ -13,9 +13,10 @@ import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "
 import { isTerminal, JobEvents, type JobService } from "../jobs/index.ts";
 import type { Logger } from "../logger.ts";
 import type { ScenarioParameters } from "../models/index.ts";
-import { canonicalSpecHash, type ScenarioSpec, type ScenarioService } from "../scenarios/index.ts";
+import { canonicalSpecHash, type DrawnParameters, type ScenarioSpec, type ScenarioService } from "../scenarios/index.ts";
 import { checkSpace, searchSpaceFromScenario } from "./space.ts";
-import { crossEntropySearch, haltonSearch, randomSearch, SEARCH_DEFAULTS, type EvaluateBatch, type SearchOutcome, type SearchResult } from "./search.ts";
+import { crossEntropySearch, haltonSearch, randomSearch, SEARCH_DEFAULTS, type EvaluateBatch, type Proposal, type SearchOutcome, type SearchResult } from "./search.ts";
+import { nominalFailureRate, type IterationProposal, type NominalFailureRate } from "./nominal.ts";
 import { distributionToScenarioSpec } from "./export.ts";
 import { SearchInputError } from "./errors.ts";
 import type { FailureSearch } from "../generated/prisma/client.ts";
@@ -55,6 +56,8 @@ export interface SearchIterationRecord {
   valid: number;
   /** failures / valid (0 when none is valid). */
   failureRate: number;
+  /** What the iteration's proposals were drawn from (absent in searches recorded before it was stored). */
+  proposal?: Proposal;
 }
 
 export class SearchCancelled extends Error {
@@ -148,10 +151,10 @@ export class SearchService {
     const iterations: SearchIterationRecord[] = [];
     let currentJob: string | null = null;
 
-    const evaluate: EvaluateBatch = async (batch) => {
+    const evaluate: EvaluateBatch = async (batch, proposal) => {
       if (signal.aborted) throw new SearchCancelled();
       const { outcomes, record } = await this.evaluateIteration(search, batch as ScenarioParameters[], iterations.length, signal, (jobId) => (currentJob = jobId));
-      iterations.push(record);
+      iterations.push({ ...record, proposal });
       await this.db.prisma.failureSearch.update({
         where: { id: searchId },
         data: { iterations: iterations as unknown as Prisma.InputJsonValue, evaluatedCount: { increment: batch.length }, failureCount: { increment: record.failures } },
@@ -315,6 +318,36 @@ export class SearchService {
   }
 }
 
+/**
+ * The failure rate under the scenario's own distribution, estimated from the search's samples by importance
+ * sampling (nominal.ts); null before any valid sample, or when an iteration's proposal was not recorded
+ * (CEM searches recorded before proposals were stored; random and Halton ones are uniform by construction).
+ */
+export async function searchNominalFailureRate(db: Database, search: Pick<FailureSearch, "id" | "method" | "iterations" | "detectorPackageId" | "scenarioVersionId">): Promise<NominalFailureRate | null> {
+  const records = search.iterations as unknown as SearchIterationRecord[];
+  const proposals: IterationProposal[] = [];
+  for (const r of records) {
+    const proposal = r.proposal ?? (search.method === "CEM" ? null : ({ kind: "uniform" } as const));
+    if (!proposal) return null;
+    proposals.push({ proposal, n: r.n });
+  }
+  if (!records.some((r) => r.valid > 0)) return null;
+  const version = await db.prisma.scenarioVersion.findUniqueOrThrow({ where: { id: search.scenarioVersionId }, select: { spec: true } });
+  const spec = version.spec as unknown as ScenarioSpec;
+  const iterationOfJob = new Map(records.map((r) => [r.jobId, r.iteration]));
+  const rows = await db.prisma.sample.findMany({
+    where: { job: { searchId: search.id } },
+    select: { jobId: true, parameters: true, scores: { where: { detectorPackageId: search.detectorPackageId }, select: { outcome: true, confidence: true } } },
+  });
+  const samples = rows
+    .filter((row) => iterationOfJob.has(row.jobId))
+    .map((row) => {
+      const judged = judgedOutcome(row.scores[0]);
+      return { parameters: row.parameters as DrawnParameters, iteration: iterationOfJob.get(row.jobId) as number, failed: judged.valid ? judged.failed : null };
+    });
+  return nominalFailureRate(spec, searchSpaceFromScenario(spec), samples, proposals);
+}
+
 /** Failure rate of a search so far over its validly scored samples, with its exact interval; null before any. */
 export function searchFailureRate(search: Pick<FailureSearch, "failureCount" | "iterations">) {
   const valid = (search.iterations as unknown as SearchIterationRecord[]).reduce((n, i) => n + i.valid, 0);
@@ -325,12 +358,16 @@ export function searchFailureRate(search: Pick<FailureSearch, "failureCount" | "
  * Each proposal's outcome from its sample's score: a failed generation (no score) or a sample the realism
  * gate refused (INVALID) says nothing about the detector, so neither is a failure nor counts as valid.
  */
-function proposalOutcomes(count: number, scores: Map<number, { outcome: string; confidence: number | null } | undefined>) {
-  return Array.from({ length: count }, (_, i) => {
-    const score = scores.get(i);
-    const judged = score !== undefined && score.outcome !== "INVALID";
-    return { failed: judged && isMiss(score.outcome), confidence: judged ? score.confidence : null, valid: judged, invalid: score?.outcome === "INVALID" };
-  });
+function proposalOutcomes(count: number, scores: Map<number, SampleScore | undefined>) {
+  return Array.from({ length: count }, (_, i) => judgedOutcome(scores.get(i)));
+}
+
+type SampleScore = { outcome: string; confidence: number | null };
+
+/** One sample's outcome for the search, from its score (the rule proposalOutcomes states). */
+function judgedOutcome(score: SampleScore | undefined) {
+  const judged = score !== undefined && score.outcome !== "INVALID";
+  return { failed: judged && isMiss(score.outcome), confidence: judged ? score.confidence : null, valid: judged, invalid: score?.outcome === "INVALID" };
 }
 
 /** The samples of a search's iterations its detector missed (the search's failures). */

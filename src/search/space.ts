@@ -137,3 +137,10 @@ export function uniformValue(dimension: Exclude<SearchDimension, { kind: "fixed"
   if (dimension.integer) return Math.min(dimension.max, dimension.min + Math.floor(u * (dimension.max - dimension.min + 1)));
   return dimension.min + u * (dimension.max - dimension.min);
 }
+
+/** Log-density (log-mass for categorical and integer dimensions) of a coordinate under uniformValue's draws. */
+export function uniformLogDensity(dimension: Exclude<SearchDimension, { kind: "fixed" }>, coordinate: ParameterValue): number {
+  if (dimension.kind === "categorical") return Math.log(dimension.values.filter((v) => v === coordinate).length / dimension.values.length);
+  if (dimension.integer) return -Math.log(dimension.max - dimension.min + 1);
+  return -Math.log(dimension.max - dimension.min);
+}

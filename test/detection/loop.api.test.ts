@@ -337,6 +337,7 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop on $
       await api.graphql(
         `query($id: ID!) { failureSearch(id: $id) { ... on QueryFailureSearchSuccess { data {
           status evaluatedCount failureCount failureRate { n misses lower upper } sampler steps guidance
+          nominalFailureRate { estimate lower upper effectiveSampleSize method }
           iterations { iteration n failures invalid valid failureRate job { uuid count } }
           derivedScenario { name currentVersion { source derivedFrom spec } }
           jobs(first: 10) { totalCount }
@@ -362,6 +363,17 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop on $
     const proposals = (firstJob.options as { parameters: Record<string, unknown>[] }).parameters;
     const drawn = await db.prisma.sample.findMany({ where: { jobId: firstJob.id }, orderBy: { index: "asc" } });
     expect(drawn.map((s) => s.parameters)).toEqual(proposals);
+    // each iteration stores the distribution it drew from, so the nominal rate can weight its samples
+    const stored = await db.prisma.failureSearch.findUniqueOrThrow({ where: { id: uuid } });
+    for (const it of stored.iterations as Array<{ proposal?: { kind: string } }>) expect(it.proposal?.kind).toBe("learned");
+    if (search.failureRate === null) expect(search.nominalFailureRate).toBeNull();
+    else {
+      const nominal = search.nominalFailureRate;
+      expect(nominal.lower).toBeLessThanOrEqual(nominal.estimate);
+      expect(nominal.estimate).toBeLessThanOrEqual(nominal.upper);
+      expect(nominal.effectiveSampleSize).toBeGreaterThan(0);
+      expect(nominal.effectiveSampleSize).toBeLessThanOrEqual(search.failureRate.n + 1e-9);
+    }
 
     expect(search.failureSamples.totalCount).toBe(search.failureCount);
     for (const e of search.failureSamples.edges) expect(["MISS", "WRONG_CLASS"]).toContain(e.node.scores[0].outcome);
@@ -385,6 +397,13 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop on $
     expect(result.iterations.map((i: { n: number }) => i.n)).toEqual([6, 6]);
     expect(snapshots.at(-1)).toMatchObject({ status: "SUCCEEDED", evaluatedCount: 12 });
     expect(formatSearch(result)).toMatch(/failure search [0-9a-f-]{36} \(HALTON\): SUCCEEDED\n  iteration  0: /);
+    // a Halton design stands for uniform draws, and this scenario's parameters are all uniform: every weight is equal
+    if (result.failureRate === null) expect(result.nominalFailureRate).toBeNull();
+    else {
+      expect(result.nominalFailureRate.estimate).toBeCloseTo(result.failureRate.rate, 9);
+      expect(result.nominalFailureRate.effectiveSampleSize).toBeCloseTo(result.failureRate.n, 6);
+      expect(formatSearch(result)).toMatch(/nominal failure rate [0-9.]+ % \[[0-9.]+, [0-9.]+\] under the scenario's own distribution/);
+    }
     await expect(runSearch({ url: api.service.url, apiKey: adminKey(api), scenario: "loop-hazards", detector: "road-detector", budget: 0, method: "cem" })).rejects.toThrow(/ValidationError: invalid failure search: budget/);
     // the CEM settings reach the service: a smoothing of 0 is refused there, naming the field
     await expect(runSearch({ url: api.service.url, apiKey: adminKey(api), scenario: "loop-hazards", detector: "road-detector", budget: 8, method: "cem", elite: 0.2, smoothing: 0 })).rejects.toThrow(/ValidationError: invalid failure search: smoothing/);

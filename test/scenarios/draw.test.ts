@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { drawParameters, radicalInverse, sweepGridSize, validateScenarioSpec } from "../../src/scenarios/index.ts";
+import { drawParameters, logDensity, radicalInverse, sweepGridSize, truncatedNormalAt, truncatedNormalLogDensity, truncatedNormalLogMass, validateScenarioSpec } from "../../src/scenarios/index.ts";
 
 const spec = validateScenarioSpec({
   name: "every-distribution",
@@ -96,5 +96,69 @@ describe("drawParameters", () => {
   it("refuses a negative or fractional index", () => {
     expect(() => drawParameters(spec, 1, -1)).toThrow(RangeError);
     expect(() => drawParameters(spec, 1, 1.5)).toThrow(RangeError);
+  });
+});
+
+describe("logDensity: the density of what drawParameters draws, per kind", () => {
+  // the normal density and CDF in closed form, independently of draw.ts (erf by its Taylor series)
+  const phi = (z: number) => Math.exp(-0.5 * z * z) / Math.sqrt(2 * Math.PI);
+  const erf = (x: number) => {
+    let sum = 0;
+    let term = x;
+    for (let n = 0; n < 200; n++) {
+      sum += term / (2 * n + 1);
+      term *= (-x * x) / (n + 1);
+    }
+    return (2 / Math.sqrt(Math.PI)) * sum;
+  };
+  const Phi = (z: number) => 0.5 * (1 + erf(z / Math.SQRT2));
+
+  it("gives a choice its weight share, zero weights and unlisted values no mass", () => {
+    const weather = { kind: "choice" as const, values: ["clear", "rain", "fog", "snow"], weights: [1, 0, 2, 1] };
+    expect(logDensity(weather, "fog")).toBeCloseTo(Math.log(0.5), 12);
+    expect(logDensity(weather, "clear")).toBeCloseTo(Math.log(0.25), 12);
+    expect(logDensity(weather, "rain")).toBe(Number.NEGATIVE_INFINITY);
+    expect(logDensity(weather, "hail")).toBe(Number.NEGATIVE_INFINITY);
+    expect(logDensity({ kind: "choice", values: ["a", "b", "c"] }, "b")).toBeCloseTo(-Math.log(3), 12);
+  });
+
+  it("gives fixed, sweep and integer their masses", () => {
+    expect(logDensity({ kind: "fixed", value: "animal" }, "animal")).toBe(0);
+    expect(logDensity({ kind: "fixed", value: "animal" }, "deer")).toBe(Number.NEGATIVE_INFINITY);
+    expect(logDensity({ kind: "sweep", values: [1, 2, 3, 4] }, 3)).toBeCloseTo(Math.log(0.25), 12);
+    expect(logDensity({ kind: "integer", min: 1, max: 4 }, 2)).toBeCloseTo(-Math.log(4), 12);
+    expect(logDensity({ kind: "integer", min: 1, max: 4 }, 2.5)).toBe(Number.NEGATIVE_INFINITY);
+    expect(logDensity({ kind: "integer", min: 1, max: 4 }, 5)).toBe(Number.NEGATIVE_INFINITY);
+  });
+
+  it("gives uniform, halton and a uniform scaled factor 1 / (max − min) inside the range, 0 outside", () => {
+    for (const kind of ["uniform", "halton"] as const) {
+      expect(logDensity({ kind, min: 0.2, max: 0.8 }, 0.5)).toBeCloseTo(-Math.log(0.6), 12);
+      expect(logDensity({ kind, min: 0.2, max: 0.8 }, 0.9)).toBe(Number.NEGATIVE_INFINITY);
+    }
+    expect(logDensity({ kind: "scaled", of: "hazardH", offset: 0, min: 1.1, max: 1.6 }, 1.3)).toBeCloseTo(-Math.log(0.5), 12);
+  });
+
+  it("gives a truncated normal φ((x − μ)/σ) / σ over the mass Φ(b) − Φ(a) it keeps", () => {
+    const [mean, std, min, max] = [0.6, 0.05, 0.55, 0.75];
+    const expected = (x: number) => Math.log(phi((x - mean) / std) / std / (Phi((max - mean) / std) - Phi((min - mean) / std)));
+    for (const x of [0.55, 0.6, 0.67, 0.75]) {
+      expect(logDensity({ kind: "truncatedNormal", mean, std, min, max }, x)).toBeCloseTo(expected(x), 6);
+      expect(logDensity({ kind: "scaled", of: "h", offset: 0, mean, std, min, max }, x)).toBeCloseTo(expected(x), 6);
+    }
+    expect(truncatedNormalLogDensity(0.5, mean, std, min, max)).toBe(Number.NEGATIVE_INFINITY);
+  });
+
+  it("integrates to 1 and matches the draws (truncated normal: density and cell masses)", () => {
+    const [mean, std, min, max] = [0.3, 0.2, 0, 1];
+    const cells = 200;
+    let integral = 0;
+    for (let k = 0; k < cells; k++) integral += Math.exp(truncatedNormalLogDensity((k + 0.5) / cells, mean, std, min, max)) / cells;
+    expect(integral).toBeCloseTo(1, 4);
+    // the share of inverse-CDF draws in [0.2, 0.4] is the cell's mass
+    const draws = Array.from({ length: 4000 }, (_, i) => truncatedNormalAt((i + 0.5) / 4000, mean, std, min, max));
+    const share = draws.filter((x) => x >= 0.2 && x <= 0.4).length / draws.length;
+    expect(share).toBeCloseTo(Math.exp(truncatedNormalLogMass(0.2, 0.4, mean, std, min, max)), 3);
+    expect(Math.exp(truncatedNormalLogMass(0.2, 0.4, mean, std, min, max))).toBeCloseTo((Phi(0.5) - Phi(-0.5)) / (Phi(3.5) - Phi(-1.5)), 6);
   });
 });

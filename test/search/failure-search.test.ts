@@ -203,7 +203,7 @@ describe("failure search over scaled parameters", () => {
     expect(spec.parameters.hazardW).toMatchObject({ kind: "scaled", of: "hazardH", offset: 0, min: 0.3, max: 0.6 });
     expect(spec.parameters.hazardCy).toMatchObject({ kind: "scaled", of: "hazardH", offset: 0.45, min: 0.1, max: 0.4 });
     const draws = Array.from({ length: 200 }, (_, i) => drawParameters(spec, 1, i));
-    const failed = (await thinAndFar(draws)).filter((o) => o.failed).length;
+    const failed = (await thinAndFar(draws, { kind: "uniform" })).filter((o) => o.failed).length;
     expect(failed / draws.length).toBeGreaterThan(0.5);
   });
 });
@@ -269,7 +269,7 @@ describe("failure search over given parameters", () => {
     });
     expect(spec.parameters.hazardW).toMatchObject({ kind: "given", cases: { vehicle: { kind: "scaled", of: "hazardH", min: 1.1, max: 1.5 } } });
     const draws = Array.from({ length: 200 }, (_, i) => drawParameters(spec, 1, i));
-    const failed = (await smallEnd(draws)).filter((o) => o.failed).length;
+    const failed = (await smallEnd(draws, { kind: "uniform" })).filter((o) => o.failed).length;
     expect(failed / draws.length).toBeGreaterThan(0.5);
   });
 });

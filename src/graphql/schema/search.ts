@@ -1,7 +1,7 @@
 // Failure search: start one (a series of generation jobs), follow it, read its iterations, failure samples
 // and the derived scenario it exported.
 import { ArchivedError, NotFoundError, ValidationError } from "../../errors.ts";
-import { SEARCH_DEFAULTS, searchFailuresWhere, searchFailureRate, type SearchIterationRecord } from "../../search/index.ts";
+import { SEARCH_DEFAULTS, searchFailuresWhere, searchFailureRate, searchNominalFailureRate, type NominalFailureRate, type SearchIterationRecord } from "../../search/index.ts";
 import { DetectorUnusableError } from "../../detection/index.ts";
 import { builder } from "../builder.ts";
 import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
@@ -27,6 +27,19 @@ const SearchIterationRef = builder.objectRef<SearchIterationRecord>("SearchItera
   }),
 });
 
+const NominalFailureRateRef = builder.objectRef<NominalFailureRate>("NominalFailureRate").implement({
+  description:
+    "The failure rate under the scenario's own parameter distribution, estimated from the search's samples: each valid sample weighted by the scenario's density over the mixture of the iterations' proposals (self-normalised importance sampling, Owen & Zhou 2000), the interval Wilson's at Kish's effective sample size.",
+  fields: (t) => ({
+    estimate: t.exposeFloat("estimate"),
+    lower: t.exposeFloat("lower"),
+    upper: t.exposeFloat("upper"),
+    effectiveSampleSize: t.exposeFloat("effectiveSampleSize", { description: "(Σw)² / Σw²: the interval is as wide as that of this many direct draws." }),
+    level: t.exposeFloat("level", { description: "Confidence level, 0.95." }),
+    method: t.exposeString("method"),
+  }),
+});
+
 builder.prismaNode("FailureSearch", {
   id: { field: "id" },
   description: "A closed-loop search for the conditions where a detector fails, run as one generation job per iteration.",
@@ -43,7 +56,19 @@ builder.prismaNode("FailureSearch", {
     settings: t.expose("settings", { type: "JSON" }),
     evaluatedCount: t.exposeInt("evaluatedCount"),
     failureCount: t.exposeInt("failureCount"),
-    failureRate: t.field({ type: ProportionRef, nullable: true, description: "Failures over validly scored samples so far, with the exact interval.", resolve: (s) => searchFailureRate(s) }),
+    failureRate: t.field({
+      type: ProportionRef,
+      nullable: true,
+      description: "Failures over validly scored samples so far, with the exact interval: the rate under the search's proposals, which are shifted towards failures.",
+      resolve: (s) => searchFailureRate(s),
+    }),
+    nominalFailureRate: t.field({
+      type: NominalFailureRateRef,
+      nullable: true,
+      description:
+        "The failure rate under the scenario's own distribution, estimated from the same samples by importance sampling (reported beside the raw failureRate, which is not the scenario's). Null before any valid sample, or for a CEM search recorded before proposals were stored.",
+      resolve: (s, _args, ctx) => searchNominalFailureRate(ctx.db, s),
+    }),
     iterations: t.field({ type: [SearchIterationRef], resolve: (s) => s.iterations as unknown as SearchIterationRecord[] }),
     distribution: t.expose("distribution", { type: "JSON", nullable: true, description: "The proposal distribution after the last iteration (learned for CEM)." }),
     error: t.exposeString("error", { nullable: true }),
