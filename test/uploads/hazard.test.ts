@@ -1,7 +1,7 @@
 // Inserting a road hazard into a real camera frame: the frame stays real outside the box and its feathered band
 // (bit for bit), the ground truth is the requested box, the same request gives the same file, and refusals
 // leave no row and no file behind.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { encode as encodePng } from "fast-png";
@@ -15,20 +15,11 @@ import { decodeCameraFrame, InsertionRefusedError, ReferenceScanService, type Fr
 import { ValidationError } from "../../src/errors.ts";
 import { readSharedDicom, sharedDicomAvailable } from "../imaging/helpers/shared-dicom.ts";
 import { CAMERA_FRAMES, readSharedImage, sharedImagesAvailable } from "./helpers/shared-images.ts";
+import { changedPixels, filesUnder } from "./helpers/pixels.ts";
 
 const MODELS_DIR = new URL("../../models/", import.meta.url).pathname;
 const FEATHER = 3;
 const SAMPLING = { sampler: "ddim" as const, steps: 8, guidance: 3 };
-
-function filesUnder(directory: string): string[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(directory);
-  } catch {
-    return [];
-  }
-  return entries.flatMap((name) => (statSync(path.join(directory, name)).isDirectory() ? filesUnder(path.join(directory, name)) : [path.join(directory, name)]));
-}
 
 /** Near, mid and far boxes of an animal on the road: the foot lower and the box larger the nearer it is. */
 function boxesFor(width: number, height: number): Record<"near" | "mid" | "far", FrameBox> {
@@ -38,24 +29,6 @@ function boxesFor(width: number, height: number): Record<"near" | "mid" | "far",
     return { x: Math.round(cx * width - bw / 2), y: Math.round(foot * height) - bh, width: bw, height: bh };
   };
   return { near: box(0.28, 1.4, 0.45, 0.95), mid: box(0.12, 1.4, 0.58, 0.75), far: box(0.05, 1.3, 0.5, 0.62) };
-}
-
-/** Pixels that differ outside the box grown by `margin` (chessboard), and inside it. */
-function changedPixels(before: ReturnType<typeof decodeCameraFrame>, after: ReturnType<typeof decodeCameraFrame>, box: FrameBox, margin: number) {
-  let outside = 0;
-  let inside = 0;
-  for (let c = 0; c < 3; c++) {
-    for (let r = 0; r < before.height; r++) {
-      for (let k = 0; k < before.width; k++) {
-        const i = r * before.width + k;
-        if (before.planes[c]![i] === after.planes[c]![i]) continue;
-        const near = k >= box.x - margin && k < box.x + box.width + margin && r >= box.y - margin && r < box.y + box.height + margin;
-        if (near) inside++;
-        else outside++;
-      }
-    }
-  }
-  return { inside, outside };
 }
 
 describe.skipIf(!sharedImagesAvailable)("inserting a hazard into real camera frames", () => {
@@ -92,7 +65,7 @@ describe.skipIf(!sharedImagesAvailable)("inserting a hazard into real camera fra
         const outputBytes = readStored(insertion.artifact.sha256);
         const output = decodeCameraFrame(outputBytes, 40_000_000);
         expect([output.width, output.height], distance).toEqual([source.width, source.height]);
-        const changed = changedPixels(source, output, box, FEATHER);
+        const changed = changedPixels(source.planes, output.planes, source.width, source.height, box, FEATHER);
         expect(changed.outside, `${distance}: pixels changed outside box+feather`).toBe(0);
         expect(changed.inside, `${distance}: the hazard changed the box`).toBeGreaterThan(box.width * box.height * 0.2);
         expect(insertion.groundTruth).toEqual({ class: "animal", box, frame: { width: source.width, height: source.height } });

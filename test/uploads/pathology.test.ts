@@ -1,6 +1,6 @@
 // Inserting a pathology into an uploaded scan: only the region's neighbourhood changes, the output is a
 // conformant DICOM in the source's study that references the source, and refusals leave nothing behind.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import dcmjs from "dcmjs";
@@ -14,33 +14,9 @@ import { InsertionRefusedError, ReferenceScanService } from "../../src/uploads/i
 import { checkConformance } from "../imaging/helpers/conformance.ts";
 import { pngDeclaring } from "../imaging/helpers/forged-images.ts";
 import { readSharedDicom, sharedDicomAvailable, SKIP_SHARED_DICOM_MESSAGE } from "../imaging/helpers/shared-dicom.ts";
+import { changedPixels, filesUnder } from "./helpers/pixels.ts";
 
 const MODELS_DIR = new URL("../../models/", import.meta.url).pathname;
-
-function filesUnder(directory: string): string[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(directory);
-  } catch {
-    return [];
-  }
-  return entries.flatMap((name) => (statSync(path.join(directory, name)).isDirectory() ? filesUnder(path.join(directory, name)) : [path.join(directory, name)]));
-}
-
-/** Pixels changed between two images, split by whether they lie within `margin` pixels (chessboard) of the box. */
-function changedPixels(before: ArrayLike<number>, after: ArrayLike<number>, rows: number, columns: number, box: { x: number; y: number; width: number; height: number }, margin: number) {
-  let inside = 0;
-  let outside = 0;
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < columns; c++) {
-      if (before[r * columns + c] === after[r * columns + c]) continue;
-      const near = c >= box.x - margin && c < box.x + box.width + margin && r >= box.y - margin && r < box.y + box.height + margin;
-      if (near) inside++;
-      else outside++;
-    }
-  }
-  return { inside, outside };
-}
 
 describe.skipIf(!sharedDicomAvailable)("inserting a pathology into MR_small", () => {
   let dataDir: string;
@@ -85,11 +61,11 @@ describe.skipIf(!sharedDicomAvailable)("inserting a pathology into MR_small", ()
     expect([output.rows, output.columns]).toEqual([source.rows, source.columns]);
 
     // Outside the box dilated by the feather band: every pixel is the source's. Inside: the lesion.
-    const changed = changedPixels(source.pixels, output.pixels, source.rows, source.columns, box, feather);
+    const changed = changedPixels([source.pixels], [output.pixels], source.columns, source.rows, box, feather);
     expect(changed.outside).toBe(0);
     expect(changed.inside).toBeGreaterThan((box.width * box.height) / 2);
     // The measure can fail: one band narrower, and the blended band shows up as changes outside it.
-    expect(changedPixels(source.pixels, output.pixels, source.rows, source.columns, box, 0).outside).toBeGreaterThan(0);
+    expect(changedPixels([source.pixels], [output.pixels], source.columns, source.rows, box, 0).outside).toBeGreaterThan(0);
 
     // Source Image Sequence -> the de-identified source; same (de-identified) study, new series; synthetic.
     const dataSet = dicomParser.parseDicom(outputBytes);
@@ -128,7 +104,7 @@ describe.skipIf(!sharedDicomAvailable)("inserting a pathology into MR_small", ()
     const insertion = await insert({ region: { kind: "mask-image", bytes: encodePng({ width: 64, height: 64, channels: 1, depth: 8, data: mask }) }, feather: 2 });
     const source = await readDicom(readSharedDicom("MR_small.dcm"));
     const output = await readDicom(new Uint8Array(await import("node:fs").then((fs) => fs.readFileSync(store.pathOf(insertion.artifact.sha256)))));
-    const changed = changedPixels(source.pixels, output.pixels, 64, 64, { x: 14, y: 30, width: 8, height: 8 }, 2);
+    const changed = changedPixels([source.pixels], [output.pixels], 64, 64, { x: 14, y: 30, width: 8, height: 8 }, 2);
     expect(changed.outside).toBe(0);
     expect(changed.inside).toBeGreaterThan(20);
     expect(insertion.region).toMatchObject({ kind: "mask", pixels: 64 });

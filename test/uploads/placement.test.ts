@@ -9,6 +9,7 @@ import { openDatabase, type Database } from "../../src/db/index.ts";
 import { ArtifactStore } from "../../src/storage/index.ts";
 import { boxFromPlacement, decodeCameraFrame, InsertionRefusedError, ReferenceScanService, TYPICAL_SIZE_M, type CameraDescription } from "../../src/uploads/index.ts";
 import { readSharedImage, sharedImagesAvailable } from "./helpers/shared-images.ts";
+import { changedPixels } from "./helpers/pixels.ts";
 
 // KITTI's left colour camera (raw calibration: fx 721.5 px, mounted 1.65 m above the road); the horizon row is
 // where the lane lines of kitti_000007.png meet.
@@ -90,14 +91,7 @@ describe.skipIf(!sharedImagesAvailable)("inserting by placement into the KITTI f
       const insertion = await service.insertHazard({ referenceScanId: frameId, placement: { x: 560, distanceM }, camera: KITTI, parameters: { hazard: "animal", timeOfDay: "dusk" }, sampler: "ddim", steps: 8, guidance: 3, seed: 3, feather: 3 });
       expect((insertion.groundTruth as { box: unknown }).box, `${distanceM} m`).toEqual(expected);
       const output = decodeCameraFrame(new Uint8Array(readFileSync(store.pathOf(insertion.artifact.sha256))), 40_000_000);
-      let outside = 0;
-      for (let y = 0; y < source.height; y++)
-        for (let x = 0; x < source.width; x++) {
-          const inBand = x >= expected.x - 3 && x < expected.x + expected.width + 3 && y >= expected.y - 3 && y < expected.y + expected.height + 3;
-          if (inBand) continue;
-          const i = y * source.width + x;
-          if (source.planes.some((plane, c) => plane[i] !== output.planes[c]![i])) outside++;
-        }
+      const { outside } = changedPixels(source.planes, output.planes, source.width, source.height, expected, 3);
       expect(outside, `${distanceM} m`).toBe(0);
     }
   }, 240_000);

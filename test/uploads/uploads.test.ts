@@ -1,6 +1,6 @@
 // Reference scan uploads through the real upload paths (GraphQL multipart and the service the CLI uses):
 // nothing identifying is stored anywhere, refused files leave no row and no file, PNG/JPEG metadata goes.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import dicomParser from "dicom-parser";
@@ -14,20 +14,7 @@ import { startTestService, type TestService } from "../helpers/service.ts";
 import { readSharedDicom, SHARED_DICOM_DIR, sharedDicomAvailable, SKIP_SHARED_DICOM_MESSAGE } from "../imaging/helpers/shared-dicom.ts";
 import { buildRleDicom, rleFrame } from "../imaging/helpers/build-dicom.ts";
 import { jpegDeclaring, pngDeclaring } from "../imaging/helpers/forged-images.ts";
-
-/** Every file under a directory, recursively. */
-function filesUnder(directory: string): string[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(directory);
-  } catch {
-    return [];
-  }
-  return entries.flatMap((name) => {
-    const full = path.join(directory, name);
-    return statSync(full).isDirectory() ? filesUnder(full) : [full];
-  });
-}
+import { filesUnder } from "./helpers/pixels.ts";
 
 /** Every row of every table outside the system schemas, as JSON text (the database's whole content). */
 export async function dumpDatabase(db: Database): Promise<string[]> {
