@@ -5,14 +5,19 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import type { Command } from "commander";
 import { SAMPLERS } from "../diffusion/index.ts";
-import { DomainError } from "../errors.ts";
+import { loadConfig } from "../config.ts";
+import { DomainError, ValidationError } from "../errors.ts";
 import { loadModelPackageAsync, resolveModelDir } from "../models/index.ts";
 import { parseExecutionProvider } from "../runtime/index.ts";
-import { decodeCameraFrame, DEFAULT_FEATHER, DEFAULT_HAZARD_MODEL, hazardLabelOf, insertHazardIntoFrame, InsertionRefusedError, openInsertionRuntime, resolveInsertionSettings } from "../uploads/index.ts";
+import { boxFromPlacement, decodeCameraFrame, DEFAULT_FEATHER, type CameraDescription, type HazardPlacement, DEFAULT_HAZARD_MODEL, hazardLabelOf, insertHazardIntoFrame, InsertionRefusedError, openInsertionRuntime, resolveInsertionSettings } from "../uploads/index.ts";
 import { parseBox, parseParamPairs } from "./upload.ts";
 
 export interface InsertHazardOptions {
-  box: string;
+  box?: string;
+  /** `x,distanceM`: stand the hazard on the road (needs --camera). */
+  at?: string;
+  /** `horizonRow,heightM,focalLengthPx`. */
+  camera?: string;
   hazard: string;
   param?: string[];
   model: string;
@@ -27,11 +32,35 @@ export interface InsertHazardOptions {
   out: string;
 }
 
+function numbers(value: string, count: number, option: string, names: string): number[] {
+  const parts = value.split(",").map((part) => Number(part.trim()));
+  if (parts.length !== count || parts.some((n) => !Number.isFinite(n))) throw new ValidationError([{ path: option, message: `expected ${names}, got "${value}"` }], "invalid hazard insertion");
+  return parts;
+}
+
+function boxOption(value: string) {
+  const region = parseBox(value);
+  if (region.kind !== "box") throw new ValidationError([{ path: "box", message: "--box must be x,y,width,height" }], "invalid hazard insertion");
+  const { kind: _kind, ...box } = region;
+  return box;
+}
+
+const placementOption = (value: string): HazardPlacement => {
+  const [x, distanceM] = numbers(value, 2, "at", "x,distanceM (the contact point's column and its distance in metres)");
+  return { x: Math.round(x!), distanceM: distanceM! };
+};
+
+const cameraOption = (value: string): CameraDescription => {
+  const [horizonRow, heightM, focalLengthPx] = numbers(value, 3, "camera", "horizonRow,heightM,focalLengthPx");
+  return { horizonRow: horizonRow!, heightM: heightM!, focalLengthPx: focalLengthPx! };
+};
+
 export async function runInsertHazard(framePath: string, options: InsertHazardOptions) {
   const bytes = new Uint8Array(readFileSync(framePath));
-  const region = parseBox(options.box);
-  if (region.kind !== "box") throw new Error("--box must be x,y,width,height");
-  const { kind: _kind, ...box } = region;
+  if (Boolean(options.box) === Boolean(options.at)) throw new ValidationError([{ path: "box", message: "give exactly one of --box and --at" }], "invalid hazard insertion");
+  // RAREFORGE_MAX_IMAGE_PIXELS, as for uploads: the header is checked before the frame is decoded
+  const frame = decodeCameraFrame(bytes, loadConfig().maxImagePixels);
+  const box = options.box ? boxOption(options.box) : boxFromPlacement(placementOption(options.at!), options.camera ? cameraOption(options.camera) : null, options.hazard, frame);
   let model;
   try {
     model = await loadModelPackageAsync(resolveModelDir(options.model, options.modelsDir));
@@ -53,7 +82,6 @@ export async function runInsertHazard(framePath: string, options: InsertHazardOp
     ep,
     "invalid hazard insertion",
   );
-  const frame = decodeCameraFrame(bytes, 40_000_000);
   const runtime = await openInsertionRuntime(model, settings.executionProvider, ep, Number(options.threads ?? 0));
   try {
     const result = await insertHazardIntoFrame({
@@ -79,7 +107,9 @@ export function registerInsertHazardCommand(program: Command): void {
     .command("insert-hazard")
     .description("inpaint a road hazard into a camera frame (PNG/JPEG) at full resolution; writes the PNG and <out>.json (ground truth)")
     .argument("<frame>", "PNG or JPEG camera frame")
-    .requiredOption("--box <x,y,w,h>", "the hazard's box in frame pixels (the ground-truth box)")
+    .option("--box <x,y,w,h>", "the hazard's box in frame pixels (the ground-truth box)")
+    .option("--at <x,distance>", "instead of --box: stand the hazard on the road, its contact point at column x and distance metres (needs --camera)")
+    .option("--camera <horizonRow,heightM,focalPx>", "the frame's camera for --at: horizon row, height above the road (m), focal length (px)")
     .requiredOption("--hazard <class>", "hazard class, e.g. animal, pedestrian, cone")
     .option("--param <name=value...>", "further condition values, e.g. weather=fog timeOfDay=dusk")
     .option("--model <name>", "automotive model package", DEFAULT_HAZARD_MODEL)

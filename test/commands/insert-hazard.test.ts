@@ -5,7 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runInsertHazard } from "../../src/commands/insert-hazard.ts";
-import { decodeCameraFrame, InsertionRefusedError } from "../../src/uploads/index.ts";
+import { ValidationError } from "../../src/errors.ts";
+import { boxFromPlacement, decodeCameraFrame, InsertionRefusedError } from "../../src/uploads/index.ts";
 import { SHARED_IMAGES_DIR, sharedImagesAvailable } from "../uploads/helpers/shared-images.ts";
 
 const MODELS_DIR = new URL("../../models/", import.meta.url).pathname;
@@ -31,6 +32,21 @@ describe.skipIf(!sharedImagesAvailable)("rareforge insert-hazard", () => {
         if (source.planes[c]![i] !== output.planes[c]![i]) outside++;
       }
     expect(outside).toBe(0);
+  }, 120_000);
+
+  it("--at x,distance with --camera stands the hazard on the road: the box is boxFromPlacement's", async () => {
+    const kitti = path.join(SHARED_IMAGES_DIR, "kitti_000007.png");
+    const out = path.join(dir, "placed.png");
+    const camera = { horizonRow: 180, heightM: 1.65, focalLengthPx: 721.5 };
+    const { box: _box, ...rest } = options(out, "");
+    await runInsertHazard(kitti, { ...rest, hazard: "animal", at: "560,25", camera: "180,1.65,721.5" });
+    const frame = decodeCameraFrame(new Uint8Array(readFileSync(kitti)), 40_000_000);
+    expect(JSON.parse(readFileSync(`${out}.json`, "utf8")).box).toEqual(boxFromPlacement({ x: 560, distanceM: 25 }, camera, "animal", frame));
+    const noCamera = path.join(dir, "no-camera.png");
+    const refused = await runInsertHazard(kitti, { ...rest, hazard: "animal", at: "560,25", out: noCamera }).catch((e: unknown) => e);
+    expect((refused as InsertionRefusedError).code).toBe("CAMERA_REQUIRED");
+    expect(existsSync(noCamera)).toBe(false);
+    await expect(runInsertHazard(kitti, { ...rest, box: "1,1,20,20", at: "560,25", camera: "180,1.65,721.5" })).rejects.toBeInstanceOf(ValidationError);
   }, 120_000);
 
   it("refuses a box outside the frame and writes nothing", async () => {
