@@ -6,5 +6,5 @@ export { ApiKeyService, newApiKeySchema, callerOfKey, type NewApiKey, type Issue
 export { AuditLog, type AuditEvent, type AuditFilter, type AuditKind } from "./audit.ts";
 export { scopedToCaller, requireScope, SCOPED_MODELS } from "./scoping.ts";
 export { ArtifactUrlSigner, type SignedArtifactGrant } from "./signed-urls.ts";
-export { createFirstAdminKey, urlSigningKey, readAdminKeyFile, secretsDir, ADMIN_KEY_FILE } from "./secrets.ts";
+export { createFirstAdminKey, dataDirectoryKey, urlSigningKey, readAdminKeyFile, secretsDir, ADMIN_KEY_FILE } from "./secrets.ts";
 export { artifactDomains } from "./artifacts.ts";

@@ -1,5 +1,5 @@
 // Secrets the service keeps in its data directory (`secrets/`, mode 0700, files 0600): the first admin key, shown
-// once, and the key that signs artifact URLs.
+// once, and random keys made once per data directory (the one that signs artifact URLs, de-identification's).
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, open, readFile, rename } from "node:fs/promises";
 import path from "node:path";
@@ -20,7 +20,7 @@ async function ensureSecretsDir(dataDir: string): Promise<string> {
 }
 
 /** Writes a new secret file readable by the owner only; refuses to overwrite one. */
-async function writeSecret(file: string, content: string): Promise<void> {
+async function writeSecret(file: string, content: string | Uint8Array): Promise<void> {
   const handle = await open(file, "wx", 0o600);
   try {
     await handle.writeFile(content);
@@ -44,17 +44,23 @@ export async function createFirstAdminKey(dataDir: string, keys: ApiKeyService):
   return { issued, file };
 }
 
-/** The URL signing key: RAREFORGE_URL_SIGNING_KEY when set (several API processes), else secrets/url-signing-key, made once. */
-export async function urlSigningKey(dataDir: string, configured: string | undefined): Promise<Buffer> {
-  if (configured) return Buffer.from(configured, "utf8");
-  const dir = await ensureSecretsDir(dataDir);
-  const file = path.join(dir, SIGNING_KEY_FILE);
+/**
+ * A random 32-byte key kept in secrets/<fileName>, made on first use: of two processes making it at once, one wins
+ * and both read the winner's key.
+ */
+export async function dataDirectoryKey(dataDir: string, fileName: string): Promise<Uint8Array> {
+  const file = path.join(await ensureSecretsDir(dataDir), fileName);
   try {
-    await writeSecret(file, randomBytes(32).toString("hex"));
+    await writeSecret(file, randomBytes(32));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
   }
-  return Buffer.from((await readFile(file, "utf8")).trim(), "hex");
+  return new Uint8Array(await readFile(file));
+}
+
+/** The URL signing key: RAREFORGE_URL_SIGNING_KEY when set (several API processes), else secrets/url-signing-key, made once. */
+export async function urlSigningKey(dataDir: string, configured: string | undefined): Promise<Buffer> {
+  return configured ? Buffer.from(configured, "utf8") : Buffer.from(await dataDirectoryKey(dataDir, SIGNING_KEY_FILE));
 }
 
 /** The admin key written at first start, if this data directory has one (the CLI's default key for --url commands). */

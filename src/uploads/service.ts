@@ -1,9 +1,7 @@
 // Reference scans: store an upload once it is de-identified, and inpaint a pathology into a stored scan.
 // Both write files to the content-addressed store first and then their rows in one transaction; a failure
 // removes the files no row points at, so a refusal or a crash mid-way leaves no row and no orphan file.
-import { randomBytes, randomUUID } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import path from "node:path";
+import { randomUUID } from "node:crypto";
 import { encode as encodePng } from "fast-png";
 import { z } from "zod";
 import type { Config } from "../config.ts";
@@ -11,7 +9,7 @@ import type { Database, Prisma } from "../db/index.ts";
 import type { SamplingSettingsInput } from "../diffusion/index.ts";
 import { checkImageHeader, decodeImage, compositeInto, featherWeights, gridMask, maskBounds, regionMask, RegionError, resizePlane, writeMedicalSampleFiles, type CompanionFile, type ScanRegion } from "../imaging/index.ts";
 import type { ExecutionProviderName } from "../runtime/index.ts";
-import { requireScope, type Domain } from "../access/index.ts";
+import { dataDirectoryKey, requireScope, type Domain } from "../access/index.ts";
 import { NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
 import { storedProvenance, type GenerationRecord } from "../provenance/index.ts";
 import { readDicom, type DicomImage, type ImagePlaneGeometry } from "../imaging/dicom/index.ts";
@@ -113,19 +111,8 @@ export interface HazardInsertionRequest extends Omit<SamplingSettingsInput, "bat
 }
 
 /** The key behind replacement UIDs and pseudonyms: made once per data directory, never logged or stored in the database. */
-export async function deidentificationKey(dataDir: string): Promise<Uint8Array> {
-  const file = path.join(dataDir, "secrets", "deidentification.key");
-  try {
-    const key = await readFile(file);
-    if (key.length >= 32) return new Uint8Array(key);
-  } catch {
-    // first use
-  }
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const key = randomBytes(32);
-  // "wx": of two processes creating it at once, one wins and both then read the winner's key.
-  await writeFile(file, key, { mode: 0o600, flag: "wx" }).catch(() => {});
-  return new Uint8Array(await readFile(file));
+export function deidentificationKey(dataDir: string): Promise<Uint8Array> {
+  return dataDirectoryKey(dataDir, "deidentification.key");
 }
 
 export class ReferenceScanService {
