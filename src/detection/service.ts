@@ -40,10 +40,13 @@ const rethrow = (error: unknown): never => {
 /** Where uploaded detector files go, inside the detectors directory. */
 const UPLOADED_DETECTORS = "uploaded";
 
+/** A registered detector's name. */
+const DETECTOR_NAME = /^[a-z0-9][a-z0-9._-]{0,79}$/i;
+
 const classMapInput = z.record(z.string().min(1), z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]));
 const registration = z.object({
   path: z.string().min(1),
-  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,79}$/i, "letters, digits, . _ - (at most 80)").optional(),
+  name: z.string().regex(DETECTOR_NAME, "letters, digits, . _ - (at most 80)").optional(),
   version: z.string().min(1).max(40).optional(),
   classMap: classMapInput.optional(),
   classes: z.array(z.string().min(1)).min(1).optional(),
@@ -201,7 +204,7 @@ export class DetectorService {
     }
     try {
       const named = typeof (file as Partial<File>).name === "string" ? (file as File).name.replace(/\.onnx$/i, "") : "";
-      const name = input.name ?? (/^[a-z0-9][a-z0-9._-]{0,79}$/i.test(named) ? named : `uploaded-${sha256.slice(0, 12)}`);
+      const name = input.name ?? (DETECTOR_NAME.test(named) ? named : `uploaded-${sha256.slice(0, 12)}`);
       return await this.register({ ...input, path: relativePath, name });
     } catch (error) {
       // the file stays only if a registration uses it
