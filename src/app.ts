@@ -14,7 +14,7 @@ import { serveExportZip } from "./export/index.ts";
 import { serveGallery } from "./gallery/index.ts";
 import { openQueue, startWorker, type RunningWorker } from "./jobs/index.ts";
 import { loadScenarioLibrary } from "./scenarios/index.ts";
-import { artifactStoreFromConfig, isSha256, type ArtifactStore } from "./storage/index.ts";
+import { artifactStoreFromConfig, isSha256 } from "./storage/index.ts";
 import { RAREFORGE_VERSION } from "./version.ts";
 
 export interface RunningService {
@@ -237,9 +237,8 @@ function isGraphiQLPage(req: http.IncomingMessage, url: URL): boolean {
 }
 
 function sendUnauthenticated(res: http.ServerResponse): void {
-  const text = JSON.stringify({ errors: [{ message: "authentication required: send Authorization: Bearer <API key>", extensions: { code: "UNAUTHENTICATED" } }] });
-  res.writeHead(401, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), "www-authenticate": 'Bearer realm="rareforge"' });
-  res.end(text);
+  const body = { errors: [{ message: "authentication required: send Authorization: Bearer <API key>", extensions: { code: "UNAUTHENTICATED" } }] };
+  sendJson(res, 401, body, { "www-authenticate": 'Bearer realm="rareforge"' });
 }
 
 /** The first admin key, printed once: it is also in the file, readable by this user only. */
@@ -287,8 +286,8 @@ function sendText(res: http.ServerResponse, status: number, text: string): void 
   res.end(text);
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
   res.end(text);
 }
