@@ -9,14 +9,17 @@ import { currentCaller, DOMAINS, type Domain } from "./caller.ts";
 type Where = Record<string, unknown>;
 
 /** Prisma's model names (the client's `$allModels` keys) with the filter that keeps a row inside `scopes`. */
+/** A scenario version's domain is its scenario's; jobs, samples and searches belong to a version. */
+const versionIn = (scopes: Domain[]): Where => ({ scenario: { domain: { in: scopes } } });
+
 const SCOPE_FILTERS: Record<string, (scopes: Domain[]) => Where> = {
   Scenario: (scopes) => ({ domain: { in: scopes } }),
-  ScenarioVersion: (scopes) => ({ scenario: { domain: { in: scopes } } }),
-  GenerationJob: (scopes) => ({ scenarioVersion: { scenario: { domain: { in: scopes } } } }),
-  Sample: (scopes) => ({ scenarioVersion: { scenario: { domain: { in: scopes } } } }),
-  Score: (scopes) => ({ sample: { scenarioVersion: { scenario: { domain: { in: scopes } } } } }),
-  Detection: (scopes) => ({ sample: { scenarioVersion: { scenario: { domain: { in: scopes } } } } }),
-  FailureSearch: (scopes) => ({ scenarioVersion: { scenario: { domain: { in: scopes } } } }),
+  ScenarioVersion: versionIn,
+  GenerationJob: (scopes) => ({ scenarioVersion: versionIn(scopes) }),
+  Sample: (scopes) => ({ scenarioVersion: versionIn(scopes) }),
+  Score: (scopes) => ({ sample: { scenarioVersion: versionIn(scopes) } }),
+  Detection: (scopes) => ({ sample: { scenarioVersion: versionIn(scopes) } }),
+  FailureSearch: (scopes) => ({ scenarioVersion: versionIn(scopes) }),
   ModelPackage: (scopes) => ({ domain: { in: scopes } }),
   DetectorPackage: (scopes) => ({ OR: [{ domain: null }, { domain: { in: scopes } }] }),
   // a reference upload carries its domain (DICOM scans MEDICAL, camera frames AUTOMOTIVE); insertions follow it
