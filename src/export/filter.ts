@@ -4,7 +4,6 @@
 import { z } from "zod";
 import type { Domain } from "../access/index.ts";
 import type { Prisma } from "../db/index.ts";
-import { MISS_OUTCOMES } from "../detection/index.ts";
 import { ValidationError, type FieldIssue } from "../errors.ts";
 
 /** Score outcomes an export can select on; INVALID samples are excluded from every export. */

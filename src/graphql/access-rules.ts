@@ -2,7 +2,7 @@
 // needs a rule here: building the schema fails on a field without one (and the access matrix test runs every
 // field as every role, with and without the medical scope).
 import { GraphQLError, type GraphQLFieldConfig, type GraphQLSchema } from "graphql";
-import { ForbiddenError, hasRole, type AuditKind, type AuditLog, type Caller, type Domain, type Role } from "../access/index.ts";
+import { ForbiddenError, hasRole, type AuditKind, type Caller, type Domain, type Role } from "../access/index.ts";
 import type { GraphQLContext } from "./context.ts";
 
 export interface FieldRule {

@@ -5,7 +5,6 @@ import { currentCaller, requireOwnerOrAdmin } from "../access/index.ts";
 import type { Config } from "../config.ts";
 import type { Database, Prisma } from "../db/index.ts";
 import { GenerationInputError, resolveSamplingSettings, validateRequest, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
-import type { ExecutionProviderName } from "../runtime/index.ts";
 import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
 import { reproduceFromRecord, ReproductionError } from "../generation/index.ts";
 import { storedRecord } from "../provenance/index.ts";
