@@ -124,8 +124,11 @@ export class ReferenceScanService {
     private readonly settings: ReferenceScanSettings,
   ) {}
 
-  /** De-identifies (DICOM) or strips metadata (PNG/JPEG), then stores the file and its ReferenceScan row. */
-  async upload(source: UploadSource, options: { domain?: Domain | null } = {}) {
+  /**
+   * De-identifies (DICOM) or strips metadata (PNG/JPEG), then stores the file and its ReferenceScan row.
+   * `recordOrigin` writes rows about the scan's origin (a PACS import) in the same transaction.
+   */
+  async upload(source: UploadSource, options: { domain?: Domain | null; recordOrigin?: (tx: Prisma.TransactionClient, referenceScanId: string) => Promise<void> } = {}) {
     const limit = this.settings.maxUploadBytes;
     const bytes = await readBounded(source, limit, (size) => new UploadRefusedError("TOO_LARGE", `the uploaded file has ${size} bytes; the limit is ${limit} (RAREFORGE_MAX_UPLOAD_BYTES)`));
     this.key ??= deidentificationKey(this.settings.dataDir);
@@ -135,8 +138,8 @@ export class ReferenceScanService {
     if (prepared.kind === "DICOM" && domain !== "MEDICAL") throw new UploadRefusedError("UNSUPPORTED_TYPE", "a DICOM file is a medical scan; upload camera frames (AUTOMOTIVE) as PNG or JPEG");
     requireScope(domain, "domain", domain);
     const id = randomUUID();
-    return this.storeThenCommit([{ bytes: prepared.bytes, mediaType: prepared.mediaType }], (tx, artifactIds) =>
-      tx.referenceScan.create({
+    return this.storeThenCommit([{ bytes: prepared.bytes, mediaType: prepared.mediaType }], async (tx, artifactIds) => {
+      const scan = await tx.referenceScan.create({
         data: {
           id,
           kind: prepared.kind,
@@ -153,8 +156,10 @@ export class ReferenceScanService {
           ...(prepared.deidentification ? { deidentification: prepared.deidentification as unknown as Prisma.InputJsonValue } : {}),
         },
         include: { artifact: true },
-      }),
-    );
+      });
+      await options.recordOrigin?.(tx, scan.id);
+      return scan;
+    });
   }
 
   /**
