@@ -2,6 +2,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { PROJECT_ROOT } from "./paths.ts";
+import { parsePacsEndpoints, PacsConfigError, type PacsEndpoint } from "./pacs/endpoints/index.ts";
 
 /** Default largest picture, in pixels (width × height), that is decoded (RAREFORGE_MAX_IMAGE_PIXELS). */
 export const DEFAULT_MAX_IMAGE_PIXELS = 40_000_000;
@@ -87,6 +88,10 @@ const configSchema = z.object({
   signedUrlSeconds: z.coerce.number().int().min(10).max(7 * 24 * 3600),
   /** The key CLI commands that call a running service send (`--key` wins; unset: <data dir>/secrets/admin-key). */
   apiKey: z.string().min(1).optional(),
+  /** DICOMweb endpoints (RAREFORGE_PACS_ENDPOINTS), credentials resolved from the variables they name. */
+  pacsEndpoints: z.array(z.custom<PacsEndpoint>()),
+  /** Most instances one PACS import fetches. */
+  pacsMaxInstances: z.coerce.number().int().positive(),
 }).refine((config) => config.auth || isLoopbackHost(config.host), {
   path: ["auth"],
   message: "RAREFORGE_AUTH=off is allowed only when the server binds a loopback address (HOST=127.0.0.1, ::1 or localhost); anyone who can reach another address could use every key's rights",
@@ -136,6 +141,8 @@ export const CONFIG_VARIABLES = {
   RAREFORGE_API_KEY: "unset — the key CLI commands that call the service send (default: <data dir>/secrets/admin-key)",
   RAREFORGE_URL_SIGNING_KEY: "unset — secret signing artifact URLs (give every API process the same one); default <data dir>/secrets/url-signing-key",
   RAREFORGE_SIGNED_URL_SECONDS: "900 — lifetime of a signed artifact URL",
+  RAREFORGE_PACS_ENDPOINTS: 'empty — JSON array of DICOMweb endpoints: [{"name":"pacs","url":"https://host/dicom-web","auth":{"kind":"basic","username":"u","passwordEnv":"PACS_PASSWORD"},"timeoutSeconds":60,"attempts":3}] (auth kinds none | basic (passwordEnv) | bearer (tokenEnv): secrets are read from the variables named, never written)',
+  RAREFORGE_PACS_MAX_INSTANCES: "2000 — most instances one PACS import fetches",
 } as const;
 
 export class ConfigError extends Error {
@@ -154,6 +161,15 @@ function parseAuth(value: string | undefined): boolean {
   if (["on", "true", "1"].includes(normalised)) return true;
   if (["off", "false", "0"].includes(normalised)) return false;
   throw new ConfigError(`invalid configuration: RAREFORGE_AUTH must be on or off, not "${value}"`);
+}
+
+function pacsEndpointsFrom(env: NodeJS.ProcessEnv): PacsEndpoint[] {
+  try {
+    return parsePacsEndpoints(env.RAREFORGE_PACS_ENDPOINTS, env);
+  } catch (error) {
+    if (error instanceof PacsConfigError) throw new ConfigError(`invalid configuration: ${error.message}`);
+    throw error;
+  }
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
@@ -194,6 +210,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     urlSigningKey: env.RAREFORGE_URL_SIGNING_KEY || undefined,
     signedUrlSeconds: env.RAREFORGE_SIGNED_URL_SECONDS ?? 900,
     apiKey: env.RAREFORGE_API_KEY?.trim() || undefined,
+    pacsEndpoints: pacsEndpointsFrom(env),
+    pacsMaxInstances: env.RAREFORGE_PACS_MAX_INSTANCES ?? 2000,
     ...overrides,
   };
   const parsed = configSchema.safeParse(candidate);

@@ -9,6 +9,7 @@ import { ExportService } from "./export/index.ts";
 import { JobEvents, JobService } from "./jobs/index.ts";
 import type { Logger } from "./logger.ts";
 import { directoryModelCatalog, ScenarioService, type ModelCatalog } from "./scenarios/index.ts";
+import { pacsSettings, PacsService } from "./pacs/index.ts";
 import { SearchService } from "./search/index.ts";
 import type { ArtifactStore } from "./storage/index.ts";
 import { referenceScanSettings, ReferenceScanService } from "./uploads/index.ts";
@@ -32,6 +33,7 @@ export interface Services {
   reports: ReportService;
   searches: SearchService;
   referenceScans: ReferenceScanService;
+  pacs: PacsService;
 }
 
 export function buildServices(config: Config, unscopedDb: Database, logger: Logger, boss: PgBoss, store: ArtifactStore, urlSigningKey: Buffer): Services {
@@ -41,6 +43,7 @@ export function buildServices(config: Config, unscopedDb: Database, logger: Logg
   const scenarios = new ScenarioService(db, models);
   const detectors = new DetectorService(db, config, store, logger);
   const searches = new SearchService(db, config, jobs, detectors, scenarios, logger);
+  const referenceScans = new ReferenceScanService(db, store, referenceScanSettings(config));
   return {
     config,
     db,
@@ -57,6 +60,7 @@ export function buildServices(config: Config, unscopedDb: Database, logger: Logg
     detectors,
     reports: new ReportService(db, detectors),
     searches,
-    referenceScans: new ReferenceScanService(db, store, referenceScanSettings(config)),
+    referenceScans,
+    pacs: new PacsService(db, store, referenceScans, pacsSettings(config)),
   };
 }

@@ -3,7 +3,7 @@
 // and transient failures (network, timeout, 408, 429, 5xx) are retried with exponential back-off.
 import { MultipartParseError, parseMultipartStream } from "@remix-run/multipart-parser";
 import { randomBytes } from "node:crypto";
-import type { PacsEndpoint } from "./endpoints.ts";
+import type { PacsEndpoint } from "./endpoints/index.ts";
 import { PacsError } from "./errors.ts";
 
 /** A DICOM JSON data set (PS3.18 F.2): tag "GGGGEEEE" -> { vr, Value? }. */

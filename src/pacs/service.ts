@@ -8,12 +8,13 @@
 import { createHmac } from "node:crypto";
 import dicomParser from "dicom-parser";
 import { requireScope } from "../access/index.ts";
+import type { Config } from "../config.ts";
 import type { Database } from "../db/index.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
 import type { ArtifactStore } from "../storage/index.ts";
 import { deidentificationKey, UploadRefusedError, type ReferenceScanService } from "../uploads/index.ts";
 import { DicomWebClient, stringValue, type DicomJson, type DicomWebClientOptions } from "./client.ts";
-import type { PacsEndpoint } from "./endpoints.ts";
+import type { PacsEndpoint } from "./endpoints/index.ts";
 import { PacsError } from "./errors.ts";
 
 /** A DICOM UID (PS3.5 9.1): digits and dots, at most 64 characters. */
@@ -32,6 +33,10 @@ export interface PacsSettings {
   /** Instances per STOW-RS request (default 16). */
   stowBatchSize?: number;
   client?: DicomWebClientOptions;
+}
+
+export function pacsSettings(config: Pick<Config, "pacsEndpoints" | "maxUploadBytes" | "dataDir" | "pacsMaxInstances">): PacsSettings {
+  return { endpoints: config.pacsEndpoints, maxUploadBytes: config.maxUploadBytes, dataDir: config.dataDir, maxInstancesPerImport: config.pacsMaxInstances };
 }
 
 export type ImportedInstance =

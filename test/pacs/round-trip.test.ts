@@ -40,11 +40,12 @@ const backends: { name: string; open(dataDir: string): Promise<Database> }[] = [
   // on disk, so the byte scan of the data directory covers the database too
   { name: "pglite", open: (dataDir) => openDatabase({ kind: "pglite", dataDir: path.join(dataDir, "db") }) },
 ];
-if (TEST_DATABASE_URL) {
+const postgresUrl = TEST_DATABASE_URL;
+if (postgresUrl) {
   backends.push({
     name: "postgresql",
     async open() {
-      const fresh = await freshPostgresUrl(TEST_DATABASE_URL);
+      const fresh = await freshPostgresUrl(postgresUrl);
       const db = await openDatabase({ kind: "postgresql", url: fresh.url });
       const close = db.close.bind(db);
       return Object.assign(db, { close: async () => (await close(), await fresh.drop()) });

@@ -1,7 +1,8 @@
 // DICOMweb endpoints (PACS) from configuration. Credentials come from environment variables that the
 // endpoint names (`passwordEnv`, `tokenEnv`), are resolved once at config load, and never leave this
 // module in a printable form: a Credentials object serialises as "[redacted]", so a logged config or a
-// stored row cannot carry them.
+// stored row cannot carry them. A folder of its own: config.ts reads endpoints at load without pulling in
+// the PACS service and its imports.
 import { z } from "zod";
 
 /** An endpoint's name: what commands and the API refer to; never its URL. */
