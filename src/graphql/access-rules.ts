@@ -49,6 +49,9 @@ export const FIELD_RULES: Record<RootType, Record<string, FieldRule>> = {
     hazardInsertion: viewer,
     apiKeys: admin,
     auditLog: admin,
+    // a PACS holds medical data only: its endpoints and searches need the medical scope
+    pacsEndpoints: { role: "VIEWER", domain: "MEDICAL" },
+    pacsSearch: { role: "OPERATOR", domain: "MEDICAL", medicalRead: true },
   },
   Mutation: {
     createScenario: operator,
@@ -66,6 +69,8 @@ export const FIELD_RULES: Record<RootType, Record<string, FieldRule>> = {
     uploadReferenceScan: { role: "OPERATOR", domainOf: (args) => (args["domain"] === "AUTOMOTIVE" ? "AUTOMOTIVE" : "MEDICAL") },
     insertHazard: { role: "OPERATOR", domain: "AUTOMOTIVE" },
     insertPathology: { role: "OPERATOR", domain: "MEDICAL" },
+    importFromPacs: { role: "OPERATOR", domain: "MEDICAL" },
+    sendToPacs: { role: "OPERATOR", domain: "MEDICAL" },
     registerDetector: admin,
     createApiKey: admin,
     revokeApiKey: admin,

@@ -10,6 +10,7 @@ import "./reports.ts";
 import "./search.ts";
 import "./exports.ts";
 import "./access.ts";
+import "./pacs.ts";
 import { withAccessRules } from "../access-rules.ts";
 
 /** The schema; every root field is checked against its access rule (graphql/access-rules.ts). */
