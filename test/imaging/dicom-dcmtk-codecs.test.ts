@@ -86,4 +86,41 @@ describe.skipIf(!dcmtkAvailable)("readDicom on files compressed by dcmtk", () =>
     expect((error as DicomError).message).toMatch(/1\.2\.840\.10008\.1\.2\.4\.70 \(JPEG Lossless/);
   });
 });
+
+// Frames larger than the fragment size: each frame's codestream spans several fragments, and with an empty
+// Basic Offset Table only the codestreams' own start and end markers say where a frame begins.
+const bigFrames = [0, 1, 2].map((frame) => Array.from({ length: 64 * 64 }, (_, index) => (((index * 2654435761) >>> (frame + 7)) % 4000) - 2000));
+const bigMultiFrame = buildDicom({ rows: 64, columns: 64, bitsAllocated: 16, bitsStored: 16, pixelRepresentation: 1, numberOfFrames: 3, pixelData: littleEndian16(bigFrames.flat()) });
+
+describe.skipIf(!dcmtkAvailable)("multi-frame JPEG-LS split over fragments without a Basic Offset Table", () => {
+  it.each([
+    ["an empty offset table", ["+fs", "1", "-ot"]],
+    ["an offset table", ["+fs", "1", "+ot"]],
+  ])("decodes every frame with %s", async (label, options) => {
+    const bytes = encode("dcmcjpls", options, bigMultiFrame, `fragments-${label.replace(/ /g, "-")}`);
+    const dump = spawnSync("dcmdump", [join(directory, `fragments-${label.replace(/ /g, "-")}-dcmcjpls.dcm`)], { encoding: "utf8" }).stdout;
+    const fragments = Number(/PixelSequence #=(\d+)/.exec(dump)?.[1]) - 1; // the first item is the offset table
+    expect(fragments).toBeGreaterThan(3 * 2);
+    for (const [frame, expected] of bigFrames.entries()) {
+      const image = await readDicom(bytes, { frame });
+      expect(Array.from(image.pixels), `frame ${frame}`).toEqual(expected);
+    }
+  });
+
+  it("still refuses fragments whose frame boundaries no marker shows", async () => {
+    // JPEG-LS fragments with their first frame's start marker removed: no frame can be located
+    const bytes = encode("dcmcjpls", ["+fs", "1", "-ot"], bigMultiFrame, "fragments-broken");
+    const broken = bytes.slice();
+    for (let i = 0; i + 3 < broken.length; i++) {
+      if (broken[i] === 0xff && broken[i + 1] === 0xd8 && broken[i + 2] === 0xff && broken[i + 3] === 0xf7) {
+        broken[i + 1] = 0x00; // the first SOI is no longer one
+        break;
+      }
+    }
+    const error = await readDicom(broken, { frame: 1 }).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(DicomError);
+    expect((error as DicomError).code).toBe("UNSUPPORTED_PIXEL_FORMAT");
+    expect((error as DicomError).message).toMatch(/frame boundaries are ambiguous/);
+  });
+});
 if (!dcmtkAvailable) describe.skip(skipMessage("dcmtk encoders (dcmcrle, dcmcjpeg, dcmcjpls)", "dcmtk"), () => undefined);

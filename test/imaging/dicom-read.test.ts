@@ -1,7 +1,7 @@
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { DicomError, readDicom, type DicomErrorCode } from "../../src/imaging/dicom/index.ts";
-import { buildRleDicom, rleFrame } from "./helpers/build-dicom.ts";
+import { buildRleDicom, rleFrame, withoutTransferSyntaxUid } from "./helpers/build-dicom.ts";
 import { SHARED_DICOM_DIR, readSharedDicom, sharedDicomAvailable } from "./helpers/shared-dicom.ts";
 
 /** Sum of modality values and a few pixels, taken from pydicom 2.3.1 (numpy/pillow handlers) on the same files. */
@@ -126,6 +126,29 @@ async function outcome(bytes: Uint8Array): Promise<"read" | DicomErrorCode> {
     throw thrown;
   }
 }
+
+describe.skipIf(!sharedDicomAvailable)("readDicom on a file meta header without a Transfer Syntax UID", () => {
+  it("infers explicit and implicit VR little endian from the data set and reads MR_small's pixels", async () => {
+    const reference = await readDicom(readSharedDicom("MR_small.dcm"));
+    for (const [file, syntax] of [
+      ["MR_small.dcm", "1.2.840.10008.1.2.1"],
+      ["MR_small_implicit.dcm", "1.2.840.10008.1.2"],
+    ] as const) {
+      const stripped = withoutTransferSyntaxUid(readSharedDicom(file));
+      expect(Buffer.from(stripped).includes(Buffer.from(syntax + "\0")), `${file} still names its syntax`).toBe(false);
+      const image = await readDicom(stripped);
+      expect(image.transferSyntax.uid, file).toBe(syntax);
+      expect(Array.from(image.pixels), file).toEqual(Array.from(reference.pixels));
+    }
+  });
+
+  it("refuses big-endian data it cannot infer as MISSING_ATTRIBUTE naming (0002,0010), not NOT_DICOM", async () => {
+    const error = await readDicom(withoutTransferSyntaxUid(readSharedDicom("MR_small_bigendian.dcm"))).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(DicomError);
+    expect((error as DicomError).code).toBe("MISSING_ATTRIBUTE");
+    expect((error as DicomError).message).toMatch(/no Transfer Syntax UID \(0002,0010\)/);
+  });
+});
 
 describe.skipIf(!sharedDicomAvailable)("readDicom never crashes", () => {
   it("reads or refuses with a DicomError every file in the shared folder", async () => {

@@ -221,6 +221,8 @@ export function parse(bytes: Uint8Array): Parsed {
 
   const hasPart10Prefix = bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d;
   if (hasPart10Prefix) {
+    const metaEnd = metaHeaderWithoutTransferSyntax(bytes);
+    if (metaEnd !== null) return parseAfterMetaWithoutTransferSyntax(bytes, metaEnd);
     const dataSet = parseOrExplain(bytes, {});
     const transferSyntaxUid = dataSet.string("x00020010");
     if (!transferSyntaxUid) throw new DicomError("MISSING_ATTRIBUTE", "The file meta information has no Transfer Syntax UID (0002,0010)", { attribute: "(0002,0010) TransferSyntaxUID" });
@@ -240,6 +242,53 @@ export function parse(bytes: Uint8Array): Parsed {
   const dataSet = parseOrExplain(bytes, { TransferSyntaxUID: guessed });
   requireCompleteElements(dataSet);
   return { dataSet, hasFileMeta: false, transferSyntaxUid: guessed };
+}
+
+/**
+ * Where the file meta information (group 0002, always Explicit VR Little Endian, PS3.10 7.1) ends, when it
+ * lacks its Transfer Syntax UID; null when the meta header has one or cannot be read (parsing then reports).
+ */
+function metaHeaderWithoutTransferSyntax(bytes: Uint8Array): number | null {
+  let meta: DataSet;
+  try {
+    meta = dicomParser.readPart10Header(bytes);
+  } catch {
+    return null;
+  }
+  if (meta.elements.x00020010) return null;
+  return Math.max(132, ...Object.values(meta.elements).map((element) => element.dataOffset + element.length));
+}
+
+/**
+ * A meta header without (0002,0010): the data set after it says its own encoding where its first element
+ * reads as one in exactly one little-endian encoding (explicit: two VR letters after the tag; implicit: a
+ * length that fits). Otherwise the missing attribute is the accurate refusal, not "not DICOM".
+ */
+function parseAfterMetaWithoutTransferSyntax(bytes: Uint8Array, metaEnd: number): Parsed {
+  const rest = bytes.subarray(metaEnd);
+  const inferred = inferLittleEndianSyntax(rest);
+  if (!inferred) {
+    throw new DicomError(
+      "MISSING_ATTRIBUTE",
+      "The file meta information has no Transfer Syntax UID (0002,0010), and the data set after it does not show its encoding (its first element reads as neither explicit nor implicit VR little endian)",
+      { attribute: "(0002,0010) TransferSyntaxUID" },
+    );
+  }
+  const dataSet = parseOrExplain(rest, { TransferSyntaxUID: inferred });
+  requireCompleteElements(dataSet);
+  return { dataSet, hasFileMeta: false, transferSyntaxUid: inferred };
+}
+
+function inferLittleEndianSyntax(bytes: Uint8Array): string | undefined {
+  if (bytes.length < 8) return undefined;
+  // the first element of a data set is in a low group (0008 mostly); read little endian, a big-endian
+  // file's group would show its bytes swapped (0800)
+  const group = (bytes[0] ?? 0) | ((bytes[1] ?? 0) << 8);
+  if (group < 0x0004 || group > 0x00ff) return undefined;
+  const vr = String.fromCharCode(bytes[4] ?? 0, bytes[5] ?? 0);
+  if (VALID_VRS.has(vr)) return EXPLICIT_VR_LITTLE_ENDIAN;
+  const length = ((bytes[4] ?? 0) | ((bytes[5] ?? 0) << 8) | ((bytes[6] ?? 0) << 16)) + (bytes[7] ?? 0) * 0x1000000;
+  return length <= bytes.length - 8 ? IMPLICIT_VR_LITTLE_ENDIAN : undefined;
 }
 
 /**
@@ -548,6 +597,11 @@ function encapsulatedFrame(dataSet: DataSet, element: Element, numberOfFrames: n
     if (offsets > 0) return dicomParser.readEncapsulatedImageFrame(dataSet, element, frame);
     if (numberOfFrames === 1) return dicomParser.readEncapsulatedPixelDataFromFragments(dataSet, element, 0, fragments.length);
     if (fragments.length === numberOfFrames) return dicomParser.readEncapsulatedPixelDataFromFragments(dataSet, element, frame, 1);
+    const starts = frameStartFragments(dataSet.byteArray, fragments, transferSyntaxUid);
+    if (starts?.length === numberOfFrames) {
+      const first = starts[frame]!;
+      return dicomParser.readEncapsulatedPixelDataFromFragments(dataSet, element, first, (starts[frame + 1] ?? fragments.length) - first);
+    }
   } catch (thrown) {
     throw new DicomError("TRUNCATED", `Frame ${frame} cannot be assembled from the Pixel Data fragments: ${parserMessage(thrown)}`, { attribute: "(7FE0,0010) PixelData" }, { cause: thrown });
   }
@@ -556,6 +610,30 @@ function encapsulatedFrame(dataSet: DataSet, element: Element, numberOfFrames: n
     `${numberOfFrames} frames in ${fragments.length} fragments with an empty Basic Offset Table: frame boundaries are ambiguous`,
     { attribute: "(7FE0,0010) PixelData" },
   );
+}
+
+/**
+ * Without a Basic Offset Table, frames split over several fragments can still be told apart where each frame
+ * is one codestream that begins with its own marker: a frame starts in a new fragment (PS3.5 A.4), and a
+ * JPEG, JPEG-LS or JPEG 2000 codestream starts with SOI (FFD8) or SOC (FF4F) and ends with EOI/EOC (FFD9).
+ * A fragment that begins with the start marker right after a fragment that ends a codestream is a frame's
+ * first fragment; null where the syntax has no such marker or the first fragment does not begin with it.
+ */
+function frameStartFragments(bytes: Uint8Array, fragments: readonly { position: number; length: number }[], transferSyntaxUid: string): number[] | null {
+  const encoding = lookupTransferSyntax(transferSyntaxUid)?.pixelEncoding;
+  const marker = encoding === "jpeg-2000" ? 0x4f : encoding === "jpeg-ls" || encoding === "jpeg-baseline" || encoding === "jpeg-extended" || encoding === "jpeg-lossless" ? 0xd8 : null;
+  if (marker === null) return null;
+  // ...and the previous frame's codestream ended there: EOI/EOC (FFD9), maybe followed by one padding byte
+  const endsCodestream = (fragment: { position: number; length: number }) => {
+    const end = fragment.position + fragment.length;
+    return [end - 2, end - 3].some((at) => at >= fragment.position && bytes[at] === 0xff && bytes[at + 1] === 0xd9 && (at === end - 2 || bytes[end - 1] === 0));
+  };
+  const starts: number[] = [];
+  fragments.forEach((fragment, index) => {
+    const begins = fragment.length >= 2 && bytes[fragment.position] === 0xff && bytes[fragment.position + 1] === marker;
+    if (begins && (index === 0 || endsCodestream(fragments[index - 1]!))) starts.push(index);
+  });
+  return starts[0] === 0 ? starts : null;
 }
 
 async function decodeEncapsulated(

@@ -76,6 +76,26 @@ export function stripFileMeta(part10: Uint8Array): Uint8Array {
   return part10.slice(132 + 12 + groupLength);
 }
 
+/** The same Part 10 file with the Transfer Syntax UID (0002,0010) left out of its file meta information. */
+export function withoutTransferSyntaxUid(part10: Uint8Array): Uint8Array {
+  const view = new DataView(part10.buffer, part10.byteOffset, part10.byteLength);
+  const metaStart = 132 + 12;
+  const metaEnd = metaStart + view.getUint32(132 + 8, true);
+  const kept: Uint8Array[] = [];
+  for (let at = metaStart; at < metaEnd; ) {
+    const element = view.getUint16(at + 2, true);
+    const vr = String.fromCharCode(part10[at + 4]!, part10[at + 5]!);
+    const long = ["OB", "OW", "SQ", "UN", "UT"].includes(vr);
+    const size = (long ? 12 + view.getUint32(at + 8, true) : 8 + view.getUint16(at + 6, true));
+    if (element !== 0x0010) kept.push(part10.slice(at, at + size));
+    at += size;
+  }
+  const metaLength = kept.reduce((n, e) => n + e.length, 0);
+  const groupLength = new Uint8Array(4);
+  new DataView(groupLength.buffer).setUint32(0, metaLength, true);
+  return Uint8Array.from([...part10.slice(0, 132), ...explicitElement(0x0002, 0x0000, "UL", groupLength), ...kept.flatMap((e) => [...e]), ...part10.slice(metaEnd)]);
+}
+
 /** One Explicit VR Little Endian element (PS3.5 7.1.2); OB/OW/SQ/UN/UT take the 4-byte length form. */
 function explicitElement(group: number, element: number, vr: string, value: Uint8Array | string, undefinedLength = false): Uint8Array {
   let bytes = typeof value === "string" ? new TextEncoder().encode(value) : value;

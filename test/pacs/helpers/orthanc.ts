@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { pydicomPython } from "../../imaging/helpers/dicom-tools.ts";
 
 const DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
 const binary = ["/usr/sbin/Orthanc", "/usr/bin/Orthanc"].find((candidate) => existsSync(candidate)) ?? null;
@@ -115,17 +116,15 @@ export class OrthancServer {
   }
 }
 
-/** pydicom's reading of a file, or null where python3-pydicom is absent. */
+/** pydicom's reading of a file, or null where python3-pydicom is absent (dicom-tools.ts says so once). */
 export function readWithPydicom(file: string): Record<string, string> | null {
   const script = [
     "import json, sys, pydicom",
     "ds = pydicom.dcmread(sys.argv[1])",
     "print(json.dumps({k: str(getattr(ds, k, '')) for k in ['SOPClassUID', 'SOPInstanceUID', 'StudyInstanceUID', 'Modality', 'SyntheticData']}))",
   ].join("\n");
-  const result = spawnSync("python3", ["-c", script, file], { encoding: "utf8" });
-  if (result.status !== 0) {
-    if (/No module named 'pydicom'/.test(result.stderr)) return null;
-    throw new Error(`pydicom could not read ${file}: ${result.stderr}`);
-  }
+  if (!pydicomPython) return null;
+  const result = spawnSync(pydicomPython, ["-c", script, file], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`pydicom could not read ${file}: ${result.stderr}`);
   return JSON.parse(result.stdout) as Record<string, string>;
 }
