@@ -52,6 +52,7 @@ HARD_CASES = [
     # html entities
     "&amp; &lt;b&gt;bold&lt;/b&gt; &quot;quoted&quot; &#39;apos&#39;", "fish &amp;amp; chips (double escaped)",
     "non&nbsp;breaking &copy; 2026 &#x1F697; &#128663; &notanentity; &amp", "AT&T and R&D &ltx",
+    "numeric &#0; &#x80;&#x81; &#1;x &#xD800; &#x110000; &#65535;y &#13; &#x7f;z &#99999999999999999999; &#X41;", "&AMP; &Amp; &amp;lt;",
     # special tokens written in the text, and the end-of-word marker
     "<|startoftext|>a photo<|endoftext|>", "<|StartOfText|> upper", "hello</w>world",
     # repetition and long prompts (> 77 tokens: truncation keeps eos last)
