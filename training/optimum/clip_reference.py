@@ -5,7 +5,8 @@
 (default ../shared/data/tokenizers/clip/bpe_simple_vocab_16e6.txt.gz relative to the project root).
 1. Builds CLIP's vocabulary and merges from the .gz by CLIP's SimpleTokenizer algorithm (clip_bpe.py) and
    checks they equal vocab.json and merges.txt beside it (same mapping; merges.txt byte for byte).
-2. Encodes every prompt (scenario prompts from scenarios/*.yaml in templates, plus hard cases) and writes
+2. Encodes every prompt (scenario prompts from scenarios/*.yaml in templates, hard cases, seeded random
+   strings) and writes
    test/fixtures/optimum/clip-token-ids.json: for each, the unpadded ids (bos + tokens + eos) and the
    77 input_ids (truncated keeping eos last, padded with <|endoftext|> as SD 1.x does).
 3. Encodes a few prompts with each tiny export's own tokenizer/ (test/fixtures/optimum/<export>/tokenizer)
@@ -62,6 +63,32 @@ HARD_CASES = [
     *NEGATIVE_PROMPTS,
 ]
 
+# Character pools for seeded random strings: scripts, marks, digits, whitespace of every kind (Python's and
+# JavaScript's \s differ on U+001C-1F, U+0085, U+FEFF), apostrophes, entity fragments, emoji with ZWJ/VS16.
+RANDOM_POOLS = [
+    [chr(c) for c in range(0x20, 0x7F)] * 3,
+    list("\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2002\u2009\u200b\u2028\u202f\u3000\ufeff"),
+    ["'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'", "\u2019", "&amp;", "&lt;", "&#", "&#x", ";", "&nbsp", "&"],
+    [chr(c) for c in range(0xA1, 0x250)], [chr(c) for c in range(0x300, 0x370)], [chr(c) for c in range(0x391, 0x3CA)],
+    [chr(c) for c in range(0x410, 0x450)], [chr(c) for c in range(0x5D0, 0x5EB)], [chr(c) for c in range(0x621, 0x64B)],
+    [chr(c) for c in range(0x660, 0x66A)], [chr(c) for c in range(0x905, 0x940)], [chr(c) for c in range(0xE01, 0xE3A)],
+    [chr(c) for c in range(0x3041, 0x3097)], [chr(c) for c in range(0x30A1, 0x30FB)], [chr(c) for c in range(0x4E00, 0x4E80)],
+    [chr(c) for c in range(0xAC00, 0xAC80)], [chr(c) for c in range(0xFF10, 0xFF5B)], [chr(c) for c in range(0x2150, 0x2183)],
+    [chr(c) for c in range(0x1F300, 0x1F650)] + ["\u200d", "\ufe0f", "\U0001F3FD"],
+]
+RANDOM_COUNT = 200
+
+
+def random_strings() -> list[str]:
+    import random
+    rng = random.Random(20)
+    out = []
+    for _ in range(RANDOM_COUNT):
+        pools = rng.sample(RANDOM_POOLS, rng.randint(1, 4))
+        out.append("".join(rng.choice(rng.choice(pools)) for _ in range(rng.randint(1, 60))))
+    return out
+
+
 TINY_PROMPTS = ["dashcam photo, a cyclist on the road at night, rain", "", "blurry, low quality, cartoon, watermark",
                 "A DEER'S fawn on the Motorway at Dusk — 3 lanes, fog 🌫️", "road " * 30, "unknown wörds like zebra"]
 
@@ -92,7 +119,7 @@ def main() -> None:
     check = check_against_files(vocab, merges, bpe_gz.parent)
     print(check)
     clip = ClipBpe(vocab, merges, 77, EOS)
-    prompts = list(dict.fromkeys(scenario_prompts() + HARD_CASES))  # in order, each once
+    prompts = list(dict.fromkeys(scenario_prompts() + HARD_CASES + random_strings()))  # in order, each once
     tiny = {}
     for export in ("tiny-sd", "tiny-sd-inpaint"):
         tok_dir = ROOT / "test/fixtures/optimum" / export / "tokenizer"
@@ -107,7 +134,9 @@ def main() -> None:
             "White_Space) to one space, lowercase - what Hugging Face's CLIPTokenizerFast does (NFC normalizer) plus "
             "CLIP's html unescaping. 'ids' = bos + tokens + eos, untruncated; 'inputIds' = exactly 77 ids, truncated "
             "keeping eos last, padded with the pad token (<|endoftext|> for CLIP / SD 1.x). 'tiny' = the tiny exports' "
-            "own tokenizer/ directories (tiny-sd pads with <|endoftext|>, tiny-sd-inpaint with '!')."
+            "own tokenizer/ directories (tiny-sd pads with <|endoftext|>, tiny-sd-inpaint with '!'). The last "
+            f"{RANDOM_COUNT} CLIP prompts are seeded random strings over many scripts, marks, digits, whitespace kinds and "
+            "entity fragments."
         ),
         "source": {"bpe": "tokenizers/clip/bpe_simple_vocab_16e6.txt.gz (shared data)", "check": check,
                    "python": sys.version.split()[0]},
