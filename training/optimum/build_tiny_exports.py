@@ -237,6 +237,17 @@ def build(spec: ExportSpec, merges: list[tuple[str, str]]) -> dict:
     return golden
 
 
+def build_odd_unet() -> None:
+    """A UNet whose `sample` has 5 channels (neither 4 nor 9) but is otherwise tiny-sd's interface: for the runtime's
+    refusal of a layout it cannot run. test/fixtures/optimum/odd-parts/unet-5-channels.onnx."""
+    spec = EXPORTS[0]
+    torch.manual_seed(30)
+    unet = TinyUNet(5, spec.text_width, base=8, temb_dim=16).eval()
+    inputs = {"sample": torch.zeros(2, 5, 8, 8), "timestep": timestep_tensor(spec, [10.0]),
+              "encoder_hidden_states": torch.zeros(2, MAX_LENGTH, spec.text_width)}
+    export_part(unet, inputs, OUTPUT_NAMES["unet"], OUT / "odd-parts/unet-5-channels.onnx", dynamic_axes(spec, "unet"))
+
+
 def fixture_size() -> int:
     return sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
 
@@ -246,6 +257,7 @@ def main() -> None:
     print(f"tiny vocabulary: {len(vocabulary_from_merges(merges))} entries ({len(merges)} merges)")
     for spec in EXPORTS:
         build(spec, merges)
+    build_odd_unet()
     size = fixture_size()
     print(f"test/fixtures/optimum: {size} bytes")
     if size > SIZE_LIMIT:

@@ -151,3 +151,15 @@ for (const name of TINY_EXPORTS) {
     });
   });
 }
+
+it("odd-parts/unet-5-channels.onnx has tiny-sd's UNet interface but a 5-channel sample (for refusals)", async () => {
+  const session = await ort.InferenceSession.create(join(OPTIMUM_FIXTURES, "odd-parts/unet-5-channels.onnx"));
+  try {
+    expect([...session.inputNames].sort()).toEqual(["encoder_hidden_states", "sample", "timestep"]);
+    expect(tensorMeta(session.inputMetadata, "sample").shape[1]).toBe(5);
+    expect(tensorMeta(session.inputMetadata, "encoder_hidden_states").shape[2]).toBe(EXPECTED["tiny-sd"].textWidth);
+    expect(tensorMeta(session.inputMetadata, "timestep").shape).toHaveLength(0);
+  } finally {
+    await session.release();
+  }
+});
