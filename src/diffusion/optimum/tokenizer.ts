@@ -21,6 +21,8 @@ const TOKENIZER_FILES = {
   vocab: { name: "vocab.json", maxBytes: 16 * 1024 * 1024 },
   merges: { name: "merges.txt", maxBytes: 16 * 1024 * 1024 },
   config: { name: "tokenizer_config.json", maxBytes: 1024 * 1024 },
+  /** Optional: tokens added after training (textual inversion); read only to refuse ones the vocabulary lacks. */
+  added: { name: "added_tokens.json", maxBytes: 1024 * 1024 },
 } as const;
 
 /** Longest prompt accepted, in characters: far past what 77 tokens cover, short enough never to stall a worker. */
@@ -143,6 +145,8 @@ const tokenizerConfigSchema = z.object({
   eos_token: specialTokenSchema.default("<|endoftext|>"),
   unk_token: specialTokenSchema.default("<|endoftext|>"),
   pad_token: specialTokenSchema.default("<|endoftext|>"),
+  // transformers >= 4.34 lists every added token here, id -> { content }; for SD 1.x/2.x just bos and eos.
+  added_tokens_decoder: z.record(z.string(), z.object({ content: z.string() })).optional(),
 });
 type TokenizerConfig = z.infer<typeof tokenizerConfigSchema>;
 
@@ -208,6 +212,30 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * Added tokens (a textual-inversion embedding adds e.g. "<my-car>" past the vocabulary) change how text splits;
+ * this tokenizer does not take them, so refuse any that is not already the vocabulary's token at that id.
+ */
+function refuseAddedTokens(path: string, added: Record<string, number>, vocabulary: Record<string, number>): void {
+  const foreign = Object.entries(added).filter(([token, id]) => vocabulary[token] !== id);
+  if (foreign.length > 0) {
+    const listed = foreign.slice(0, 5).map(([token, id]) => `${JSON.stringify(token)} (${id})`);
+    throw new TokenizerLoadError("unsupported", path, `added tokens outside the vocabulary are not supported (textual inversion?): ${listed.join(", ")}${foreign.length > 5 ? ", …" : ""}`);
+  }
+}
+
+async function readAddedTokens(dir: string): Promise<Record<string, number> | null> {
+  const path = join(dir, TOKENIZER_FILES.added.name);
+  const present = await stat(path).then(
+    (info) => info.isFile(),
+    () => false,
+  );
+  if (!present) return null;
+  const parsed = z.record(z.string(), z.number().int()).safeParse(parseJson(path, await readBounded(dir, TOKENIZER_FILES.added)));
+  if (!parsed.success) throw new TokenizerLoadError("unparseable", path, describeIssues(parsed.error));
+  return parsed.data;
+}
+
 function tokenId(vocabulary: Record<string, number>, token: string, role: string, path: string): number {
   const id = vocabulary[token];
   if (id === undefined) throw new TokenizerLoadError("inconsistent", path, `${role} ${JSON.stringify(token)} is not in vocab.json`);
@@ -243,8 +271,9 @@ function clipTokenizerJson(vocabulary: Record<string, number>, merges: string[],
 
 /**
  * Loads tokenizer/ of a diffusers export. Refuses with a TokenizerLoadError naming the file when one is
- * missing, too large (checked before reading), unparseable, or inconsistent (a merge whose parts are not in
- * the vocabulary, a missing special or byte token, a bad model_max_length).
+ * missing, too large (checked before reading), unparseable, inconsistent (a merge whose parts are not in
+ * the vocabulary, a missing special or byte token, a bad model_max_length) or unsupported (another tokenizer
+ * class, added tokens outside the vocabulary).
  */
 export async function loadClipTokenizer(dir: string): Promise<ClipTokenizer> {
   const [vocabText, mergesText, configText] = await Promise.all([
@@ -265,6 +294,10 @@ export async function loadClipTokenizer(dir: string): Promise<ClipTokenizer> {
   const eosId = tokenId(vocabulary, config.eos_token, "eos_token", configPath);
   const padId = tokenId(vocabulary, config.pad_token, "pad_token", configPath);
   tokenId(vocabulary, config.unk_token, "unk_token", configPath);
+  const decoder = Object.fromEntries(Object.entries(config.added_tokens_decoder ?? {}).map(([id, token]) => [token.content, Number(id)]));
+  refuseAddedTokens(configPath, decoder, vocabulary);
+  const added = await readAddedTokens(dir);
+  if (added) refuseAddedTokens(join(dir, TOKENIZER_FILES.added.name), added, vocabulary);
   await yieldToEventLoop();
   const bpe = new Tokenizer(clipTokenizerJson(vocabulary, merges, config, bosId, eosId), { model_max_length: config.model_max_length });
   const maxLength = config.model_max_length;

@@ -198,6 +198,28 @@ describe("refusals", () => {
     expect(error.message).toContain("T5Tokenizer");
   });
 
+  it('added tokens outside the vocabulary (textual inversion) in added_tokens.json are "unsupported", naming them', async () => {
+    const dir = variant("added_tokens.json", JSON.stringify({ "<my-car>": 679 }));
+    const error = await refusal(dir);
+    expect(error.code).toBe("unsupported");
+    expect(error.file).toBe(join(dir, "added_tokens.json"));
+    expect(error.message).toContain('"<my-car>" (679)');
+  });
+
+  it("added tokens that are the vocabulary's own (bos, eos in added_tokens_decoder or added_tokens.json) load", async () => {
+    const decoder = { "677": { content: "<|startoftext|>", special: true }, "678": { content: "<|endoftext|>", special: true } };
+    const dir = variant("tokenizer_config.json", JSON.stringify({ ...config(), added_tokens_decoder: decoder }));
+    writeFileSync(join(dir, "added_tokens.json"), JSON.stringify({ "<|startoftext|>": 677, "<|endoftext|>": 678 }));
+    const tokenizer = await loadClipTokenizer(dir);
+    expect([tokenizer.bosId, tokenizer.eosId]).toEqual([677, 678]);
+  });
+
+  it('an added_tokens_decoder entry outside the vocabulary is "unsupported"', async () => {
+    const error = await refusal(variant("tokenizer_config.json", JSON.stringify({ ...config(), added_tokens_decoder: { "679": { content: "<my-car>" } } })));
+    expect(error.code).toBe("unsupported");
+    expect(error.file.endsWith("tokenizer_config.json")).toBe(true);
+  });
+
   it(`a prompt over ${MAX_PROMPT_CHARACTERS} characters is a PromptTooLongError`, async () => {
     const tokenizer = await loadClipTokenizer(source);
     expect(() => tokenizer.tokenize("a".repeat(MAX_PROMPT_CHARACTERS + 1))).toThrow(PromptTooLongError);
