@@ -114,7 +114,8 @@ for (const file of ["golden-txt2img.json", "golden-inpaint.json"]) {
       const timestepMeta = sessions.unet!.inputMetadata.find((m) => m.name === "timestep")!;
       const timestepType = timestepMeta.isTensor ? timestepMeta.type : "float32";
       const timestepRank = timestepMeta.isTensor ? timestepMeta.shape.length : 0;
-      const sampleChannels = (sessions.unet!.inputMetadata.find((m) => m.name === "sample") as { shape: number[] }).shape[1]!;
+      const sampleMeta = sessions.unet!.inputMetadata.find((m) => m.name === "sample")!;
+      const sampleChannels = sampleMeta.isTensor ? Number(sampleMeta.shape[1]) : 0;
       const perSample = 4 * 64;
       let latents = decodeFloats(golden.noise).slice();
       for (const [k, t] of scheduler.timesteps.entries()) {
