@@ -112,9 +112,11 @@ OUTPUT_NAMES = {
 
 
 def dynamic_axes(spec: ExportSpec, part: str) -> dict[str, dict[int, str]]:
-    """Optimum's dynamic axes for each part (UNetOnnxConfig etc.)."""
-    image = {0: "batch_size", 1: "num_channels", 2: "height", 3: "width"}
-    latent = {0: "batch_size", 1: "num_channels_latent", 2: "height_latent", 3: "width_latent"}
+    """Optimum's dynamic axes for each part (optimum/exporters/onnx/model_configs.py, 1.x: CLIPTextOnnxConfig,
+    UNetOnnxConfig, VaeEncoderOnnxConfig, VaeDecoderOnnxConfig). Channel axes are static; the UNet's timestep
+    is a scalar ({}) in Optimum's own export, [steps] in older diffusers conversion scripts."""
+    image = {0: "batch_size", 2: "height", 3: "width"}
+    latent = {0: "batch_size", 2: "height_latent", 3: "width_latent"}
     return {
         "text_encoder": {
             "input_ids": {0: "batch_size", 1: "sequence_length"},
@@ -127,8 +129,8 @@ def dynamic_axes(spec: ExportSpec, part: str) -> dict[str, dict[int, str]]:
             "encoder_hidden_states": {0: "batch_size", 1: "sequence_length"},
             "out_sample": {0: "batch_size", 2: "height", 3: "width"},
         },
-        "vae_encoder": {"sample": image, "latent_parameters": {0: "batch_size", 2: "height_latent", 3: "width_latent"}},
-        "vae_decoder": {"latent_sample": latent, "sample": {0: "batch_size", 2: "height", 3: "width"}},
+        "vae_encoder": {"sample": image, "latent_parameters": latent},
+        "vae_decoder": {"latent_sample": latent, "sample": image},
     }[part]
 
 

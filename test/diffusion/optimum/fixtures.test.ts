@@ -93,9 +93,14 @@ for (const name of TINY_EXPORTS) {
       const context = tensorMeta(sessions.unet.inputMetadata, "encoder_hidden_states");
       expect(context.shape[2]).toBe(expected.textWidth);
       expect(tensorMeta(sessions.vae_encoder.outputMetadata, "latent_parameters").shape[1]).toBe(8);
-      // Optimum leaves the VAE's channel axes symbolic: a runtime must not read the latent width from them.
-      expect(tensorMeta(sessions.vae_decoder.inputMetadata, "latent_sample").shape).toEqual(["batch_size", "num_channels_latent", "height_latent", "width_latent"]);
-      expect(tensorMeta(sessions.vae_encoder.inputMetadata, "sample").shape).toEqual(["batch_size", "num_channels", "height", "width"]);
+      // Optimum's axes: batch and spatial dims symbolic, channels fixed.
+      expect(tensorMeta(sessions.vae_decoder.inputMetadata, "latent_sample").shape).toEqual(["batch_size", 4, "height_latent", "width_latent"]);
+      expect(tensorMeta(sessions.vae_decoder.outputMetadata, "sample").shape).toEqual(["batch_size", 3, "height", "width"]);
+      expect(tensorMeta(sessions.vae_encoder.inputMetadata, "sample").shape).toEqual(["batch_size", 3, "height", "width"]);
+      expect(tensorMeta(sessions.vae_encoder.outputMetadata, "latent_parameters").shape).toEqual(["batch_size", 8, "height_latent", "width_latent"]);
+      expect(tensorMeta(sessions.unet.inputMetadata, "sample").shape).toEqual(["batch_size", expected.unetChannels, "height", "width"]);
+      expect(tensorMeta(sessions.unet.inputMetadata, "encoder_hidden_states").shape).toEqual(["batch_size", "sequence_length", expected.textWidth]);
+      expect(tensorMeta(sessions.text_encoder.inputMetadata, "input_ids").shape).toEqual(["batch_size", "sequence_length"]);
       expect(tensorMeta(sessions.unet.outputMetadata, "out_sample").shape[1]).toBe(4);
     });
 
