@@ -38,7 +38,7 @@ IMAGE_SIZE = 64
 @dataclass(frozen=True)
 class ExportSpec:
     name: str
-    pipeline: str  # model_index.json's _class_name
+    pipeline: str  # model_index.json's _class_name (Onnx*: diffusers' conversion script's form, else optimum-cli's)
     unet_in_channels: int  # 4: text-to-image, 9: inpainting (latents 4 + mask 1 + masked-image latents 4)
     text_width: int  # last_hidden_state's width = the UNet's cross_attention_dim
     timestep: str  # "float32-scalar" (Optimum today: rank 0) or "int64-batch" (older exports: [B])
@@ -48,7 +48,7 @@ class ExportSpec:
 
 
 EXPORTS = [
-    ExportSpec("tiny-sd", "OnnxStableDiffusionPipeline", 4, 32, "float32-scalar", "PNDMScheduler", EOS, 20),
+    ExportSpec("tiny-sd", "StableDiffusionPipeline", 4, 32, "float32-scalar", "PNDMScheduler", EOS, 20),
     ExportSpec("tiny-sd-inpaint", "OnnxStableDiffusionInpaintPipeline", 9, 48, "int64-batch", "DDIMScheduler", "!", 21),
 ]
 
@@ -165,12 +165,25 @@ def scheduler_config(spec: ExportSpec) -> dict:
 
 
 def model_index(spec: ExportSpec) -> dict:
+    """Two forms exist in the wild, one per export here:
+    - `optimum-cli export onnx` saves the source pipeline's own model_index.json (optimum main_export:
+      model.save_config(output)): _class_name StableDiffusionPipeline, parts named by their PyTorch classes,
+      one "vae" entry although the directory holds vae_encoder/ and vae_decoder/;
+    - diffusers' ONNX conversion script writes an Onnx* pipeline whose parts are OnnxRuntimeModel."""
+    if spec.pipeline.startswith("Onnx"):
+        return {
+            "_class_name": spec.pipeline, "_diffusers_version": "0.30.0",
+            "feature_extractor": [None, None], "requires_safety_checker": False, "safety_checker": [None, None],
+            "scheduler": ["diffusers", spec.scheduler], "text_encoder": ["diffusers", "OnnxRuntimeModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "OnnxRuntimeModel"],
+            "vae_decoder": ["diffusers", "OnnxRuntimeModel"], "vae_encoder": ["diffusers", "OnnxRuntimeModel"],
+        }
     return {
-        "_class_name": spec.pipeline, "_diffusers_version": "0.30.0",
-        "feature_extractor": [None, None], "requires_safety_checker": False, "safety_checker": [None, None],
-        "scheduler": ["diffusers", spec.scheduler], "text_encoder": ["diffusers", "OnnxRuntimeModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "OnnxRuntimeModel"],
-        "vae_decoder": ["diffusers", "OnnxRuntimeModel"], "vae_encoder": ["diffusers", "OnnxRuntimeModel"],
+        "_class_name": spec.pipeline, "_diffusers_version": "0.30.0", "_name_or_path": "rareforge/tiny-sd",
+        "feature_extractor": [None, None], "image_encoder": [None, None], "requires_safety_checker": False,
+        "safety_checker": [None, None], "scheduler": ["diffusers", spec.scheduler],
+        "text_encoder": ["transformers", "CLIPTextModel"], "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"], "vae": ["diffusers", "AutoencoderKL"],
     }
 
 
