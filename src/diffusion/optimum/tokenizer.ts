@@ -171,16 +171,20 @@ function parseVocabulary(path: string, text: string): Record<string, number> {
   return vocabulary as Record<string, number>;
 }
 
-function parseMerges(path: string, text: string, symbols: ReadonlySet<string>): string[] {
+/** merges.txt: a "#version" line, then one merge a line, "left right", in rank order. */
+function parseMerges(path: string, text: string, symbols: ReadonlySet<string>): [string, string][] {
   const lines = text.split("\n");
   if (!lines[0]?.startsWith("#version")) throw new TokenizerLoadError("unparseable", path, 'no "#version" header line');
-  const merges = lines.slice(1).filter((line) => line.length > 0);
-  merges.forEach((line, i) => {
+  const merges: [string, string][] = [];
+  lines.forEach((line, index) => {
+    if (index === 0 || line.length === 0) return;
+    const where = `line ${index + 1} (${JSON.stringify(line)})`;
     const space = line.indexOf(" ");
     const [left, right] = [line.slice(0, space), line.slice(space + 1)];
-    if (space <= 0 || right.length === 0 || right.includes(" ")) throw new TokenizerLoadError("unparseable", path, `line ${i + 2} is not two symbols separated by a space: ${JSON.stringify(line)}`);
+    if (space <= 0 || right.length === 0 || right.includes(" ")) throw new TokenizerLoadError("unparseable", path, `${where} is not two symbols separated by a space`);
     const missing = !symbols.has(left) ? left : !symbols.has(right) ? right : !symbols.has(left + right) ? left + right : undefined;
-    if (missing !== undefined) throw new TokenizerLoadError("inconsistent", path, `line ${i + 2} (${JSON.stringify(line)}): ${JSON.stringify(missing)} is not in vocab.json`);
+    if (missing !== undefined) throw new TokenizerLoadError("inconsistent", path, `${where}: ${JSON.stringify(missing)} is not in vocab.json`);
+    merges.push([left, right]);
   });
   return merges;
 }
@@ -248,7 +252,7 @@ function tokenId(vocabulary: Record<string, number>, token: string, role: string
 const CLIP_WORD_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
 
 /** Hugging Face's tokenizer.json for CLIP (as transformers converts CLIPTokenizer), normalizer left out: cleaning is done above. */
-function clipTokenizerJson(vocabulary: Record<string, number>, merges: string[], config: TokenizerConfig, bosId: number, eosId: number): object {
+function clipTokenizerJson(vocabulary: Record<string, number>, merges: [string, string][], config: TokenizerConfig, bosId: number, eosId: number): object {
   const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true });
   return {
     version: "1.0",

@@ -142,7 +142,7 @@ describe("refusals", () => {
     ["vocab.json", "not json", /not JSON/],
     ["vocab.json", JSON.stringify({ a: "one" }), /token-to-id map/],
     ["merges.txt", "a b\n", /#version/],
-    ["merges.txt", "#version: 0.2\na b c\n", /line 2 is not two symbols/],
+    ["merges.txt", "#version: 0.2\na b c\n", /line 2 \("a b c"\) is not two symbols/],
     ["tokenizer_config.json", "{", /not JSON/],
     ["tokenizer_config.json", JSON.stringify({ bos_token: "<|startoftext|>" }), /model_max_length/],
   ])('%s holding %j is "unparseable"', async (file, content, pattern) => {
