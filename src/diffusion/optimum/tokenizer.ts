@@ -104,7 +104,7 @@ function unescapeHtml(text: string): string {
 }
 
 /** CLIP's basic_clean then whitespace_clean then lower(), with NFC normalisation standing in for ftfy. */
-export function cleanPromptText(text: string): string {
+function cleanPromptText(text: string): string {
   const unescaped = unescapeHtml(unescapeHtml(text.normalize("NFC"))).replace(STRIP, "");
   return unescaped.replace(WHITESPACE_RUN, " ").replace(STRIP, "").toLowerCase();
 }
@@ -173,7 +173,7 @@ function parseVocabulary(path: string, text: string): Record<string, number> {
 
 /** merges.txt: a "#version" line, then one merge a line, "left right", in rank order. */
 function parseMerges(path: string, text: string, symbols: ReadonlySet<string>): [string, string][] {
-  const lines = text.split("\n");
+  const lines = text.split(/\r?\n/); // CRLF too, as Hugging Face's Rust reader takes it
   if (!lines[0]?.startsWith("#version")) throw new TokenizerLoadError("unparseable", path, 'no "#version" header line');
   const merges: [string, string][] = [];
   lines.forEach((line, index) => {

@@ -152,6 +152,11 @@ describe("refusals", () => {
     expect(error.message).toMatch(pattern);
   });
 
+  it("a merges.txt with Windows line endings loads and encodes the same", async () => {
+    const crlf = await loadClipTokenizer(variant("merges.txt", original("merges.txt").replaceAll("\n", "\r\n")));
+    expectMatches(crlf, fixture.tiny["tiny-sd"]!.prompts);
+  });
+
   it('a merge whose parts are not in the vocabulary is "inconsistent", naming the line', async () => {
     const error = await refusal(variant("merges.txt", original("merges.txt") + "zq xw\n"));
     expect(error.code).toBe("inconsistent");
