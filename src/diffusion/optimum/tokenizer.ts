@@ -10,16 +10,20 @@
  * space, lowercase). Checked against training/optimum/clip_reference.py (the original algorithm on CLIP's
  * own BPE file) on every prompt of test/fixtures/optimum/clip-token-ids.json.
  */
-import { stat, readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { decodeHTML, replaceCodePoint } from "entities/decode";
 import { z } from "zod";
 
-/** The files of a tokenizer/ directory, and how large each may be (CLIP's are 862 KB and 525 KB). */
+/**
+ * The files of a tokenizer/ directory, and how large each may be: CLIP's (SD 1.x, 2.x, XL) are 862 KB and 525 KB;
+ * loading them takes a few hundred milliseconds of synchronous work (BENCHMARKS.md), so the bounds stay near them.
+ */
 const TOKENIZER_FILES = {
-  vocab: { name: "vocab.json", maxBytes: 16 * 1024 * 1024 },
-  merges: { name: "merges.txt", maxBytes: 16 * 1024 * 1024 },
+  vocab: { name: "vocab.json", maxBytes: 4 * 1024 * 1024 },
+  merges: { name: "merges.txt", maxBytes: 4 * 1024 * 1024 },
   config: { name: "tokenizer_config.json", maxBytes: 1024 * 1024 },
   /** Optional: tokens added after training (textual inversion); read only to refuse ones the vocabulary lacks. */
   added: { name: "added_tokens.json", maxBytes: 1024 * 1024 },
@@ -111,19 +115,33 @@ function cleanPromptText(text: string): string {
 
 // ---- 2. Loading the files ----------------------------------------------------------------------------------
 
+/**
+ * A file's text, refused from its size before it is read. Opened non-blocking and checked on the open handle
+ * (the same pattern as detection/files.ts), so a FIFO or a file swapped after a stat cannot hang or overrun.
+ */
 async function readBounded(dir: string, file: { name: string; maxBytes: number }): Promise<string> {
   const path = join(dir, file.name);
-  let size: number;
+  let handle: FileHandle;
   try {
-    const info = await stat(path);
-    if (!info.isFile()) throw new TokenizerLoadError("missing-file", path, "is not a file");
-    size = info.size;
-  } catch (error) {
-    if (error instanceof TokenizerLoadError) throw error;
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
     throw new TokenizerLoadError("missing-file", path, "not found");
   }
-  if (size > file.maxBytes) throw new TokenizerLoadError("too-large", path, `${size} bytes; at most ${file.maxBytes} are read`);
-  return readFile(path, "utf8");
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new TokenizerLoadError("missing-file", path, "is not a regular file");
+    if (info.size > file.maxBytes) throw new TokenizerLoadError("too-large", path, `${info.size} bytes; at most ${file.maxBytes} are read`);
+    const bytes = new Uint8Array(info.size);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return new TextDecoder().decode(bytes.subarray(0, filled));
+  } finally {
+    await handle.close();
+  }
 }
 
 function parseJson(path: string, text: string): unknown {
@@ -315,7 +333,7 @@ export async function loadClipTokenizer(dir: string): Promise<ClipTokenizer> {
     bosId,
     eosId,
     padId,
-    vocabSize: Object.keys(vocabulary).length,
+    vocabSize: symbols.size,
     encode,
     tokenize(text) {
       const ids = encode(text);

@@ -3,6 +3,7 @@
 // CLIP's real vocabulary (shared data; skipped when absent) and on both tiny exports' own vocabularies.
 import { existsSync, mkdtempSync, copyFileSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -126,13 +127,21 @@ describe("refusals", () => {
     });
   }
 
+  it('a FIFO in place of merges.txt is "missing-file" (not a regular file), without hanging on it', async () => {
+    const dir = variant("merges.txt", null);
+    execFileSync("mkfifo", [join(dir, "merges.txt")]);
+    const error = await refusal(dir);
+    expect(error.code).toBe("missing-file");
+    expect(error.message).toContain("not a regular file");
+  });
+
   it("a directory that does not exist is \"missing-file\"", async () => {
     expect((await refusal(join(scratchDir(), "nowhere"))).code).toBe("missing-file");
   });
 
-  it('a vocab.json over 16 MiB is "too-large", refused from its size before it is read', async () => {
+  it('a vocab.json over 4 MiB is "too-large", refused from its size before it is read', async () => {
     const dir = variant("vocab.json", "{");
-    truncateSync(join(dir, "vocab.json"), 16 * 1024 * 1024 + 1); // sparse: costs no disk and would not parse
+    truncateSync(join(dir, "vocab.json"), 4 * 1024 * 1024 + 1); // sparse: costs no disk and would not parse
     const error = await refusal(dir);
     expect(error.code).toBe("too-large");
     expect(error.file).toBe(join(dir, "vocab.json"));
