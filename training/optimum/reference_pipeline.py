@@ -15,6 +15,7 @@ test/fixtures/optimum/README.md). The initial noise is stored so a runtime can i
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -131,7 +132,6 @@ def load_pipeline(spec: ExportSpec) -> tuple[Pipeline, dict]:
 
 
 def decode_tensor(stored: dict) -> torch.Tensor:
-    import base64
     dtype = {"float32": "<f4", "int64": "<i8"}[stored["dtype"]]
     return torch.from_numpy(np.frombuffer(base64.b64decode(stored["base64"]), dtype=dtype).reshape(stored["dims"]).copy())
 
@@ -284,7 +284,6 @@ def run_image_to_image(spec: ExportSpec) -> dict:
 
 
 def encode_uint8(array: np.ndarray) -> dict:
-    import base64
     return {"dtype": "uint8", "dims": list(array.shape), "base64": base64.b64encode(array.astype(np.uint8).tobytes()).decode("ascii")}
 
 
