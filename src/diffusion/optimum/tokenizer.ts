@@ -2,10 +2,12 @@
  * CLIP's byte-level BPE tokenisation from a diffusers/Optimum export's tokenizer/ directory (vocab.json,
  * merges.txt, tokenizer_config.json), producing a text encoder's `input_ids`.
  *
- * The BPE itself is Hugging Face's own pure-JS tokenizers (@huggingface/tokenizers, zero dependencies),
- * handed a tokenizer.json built in memory as Hugging Face writes it for CLIP: a BPE model with the "</w>"
- * end-of-word suffix, and CLIP's pre-tokenizer (its word pattern, then the byte-to-unicode map). It reads
- * local objects only, nothing is fetched. What the library does not do is CLIP's text cleaning, done here
+ * The BPE itself is Hugging Face's own pure-JS tokenizers (@huggingface/tokenizers, zero dependencies; the
+ * tokenizers Transformers.js uses, without the rest of that package), handed a tokenizer.json built in memory
+ * as Hugging Face writes it for CLIP: a BPE model with the "</w>" end-of-word suffix, and CLIP's pre-tokenizer
+ * (its word pattern, then the byte-to-unicode map). It reads local objects only, nothing is fetched. Chosen
+ * over a hand-written BPE because it is maintained upstream and gives the reference's ids on every fixture
+ * prompt; its one cost is a few hundred milliseconds of synchronous construction per load (BENCHMARKS.md). What the library does not do is CLIP's text cleaning, done here
  * before it as CLIP's SimpleTokenizer does (ftfy → NFC, html.unescape twice, strip, whitespace runs to one
  * space, lowercase). Checked against training/optimum/clip_reference.py (the original algorithm on CLIP's
  * own BPE file) on every prompt of test/fixtures/optimum/clip-token-ids.json.
