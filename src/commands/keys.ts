@@ -3,11 +3,12 @@
 // shows one. Each change is audited as the CLI (no key id) under the name of the admin mutation that does the
 // same, so `rareforge audit --operation createApiKey` finds both.
 import type { Command } from "commander";
-import { ApiKeyService, AuditLog, DOMAINS, localCaller, ROLES, type IssuedApiKey } from "../access/index.ts";
+import { ApiKeyService, AuditLog, DOMAINS, ROLES, type IssuedApiKey } from "../access/index.ts";
 import { loadConfig } from "../config.ts";
 import { ValidationError } from "../errors.ts";
 import type { ApiKey } from "../generated/prisma/client.ts";
 import { createLogger } from "../logger.ts";
+import { auditedAsCli } from "./cli-audit.ts";
 import { reportFailure, withDatabase } from "./database.ts";
 import { parseInstantOrDuration } from "./instants.ts";
 import { formatInstant, textTable } from "./text-table.ts";
@@ -37,19 +38,9 @@ function oneOf<T extends string>(option: string, allowed: readonly T[], text: st
   return match;
 }
 
-/** Runs a key change and records it as the CLI's: `OK` with the keys it touched, or the error's name. */
-async function audited<T>(audit: AuditLog, operation: string, given: string[], change: () => Promise<T>, touched: (result: T) => string[]): Promise<T> {
-  const record = (outcome: string, ids: string[]) => audit.record({ caller: localCaller("cli"), kind: "mutation", operation, targetIds: [...given, ...ids], outcome, domain: null });
-  let result: T;
-  try {
-    result = await change();
-  } catch (error) {
-    await record(error instanceof Error && error.name !== "Error" ? error.name : "ERROR", []);
-    throw error;
-  }
-  await record("OK", touched(result));
-  return result;
-}
+/** A key change, audited as the CLI's under the admin mutation's name. */
+const audited = <T>(audit: AuditLog, operation: string, given: string[], change: () => Promise<T>, touched: (result: T) => string[]) =>
+  auditedAsCli(audit, { operation, targets: given, domain: null }, change, touched);
 
 export async function createKey(store: KeyStore, options: CreateKeyOptions): Promise<IssuedApiKey> {
   const input = {

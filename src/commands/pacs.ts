@@ -1,20 +1,23 @@
 // `rareforge pacs search|import|send`: the PACS service from the command line, on the configured database
-// and endpoints (RAREFORGE_PACS_ENDPOINTS). Results are printed as JSON. Exit codes: 0 done, 1 a send left
-// instances FAILED (listed; run it again to re-send only those), 2 refused or could not run.
+// and endpoints (RAREFORGE_PACS_ENDPOINTS); import and send are audited as the CLI's. Results are printed as
+// JSON. Exit codes: 0 done, 1 a send left instances FAILED (listed; run it again to re-send only those),
+// 2 refused or could not run.
 import type { Command } from "commander";
-import { loadConfig, type Config } from "../config.ts";
-import type { Database } from "../db/index.ts";
+import { AuditLog } from "../access/index.ts";
+import { loadConfig } from "../config.ts";
+import { createLogger } from "../logger.ts";
 import { pacsSettings, PacsService, type SendTarget } from "../pacs/index.ts";
 import { artifactStoreFromConfig } from "../storage/index.ts";
 import { referenceScanSettings, ReferenceScanService } from "../uploads/index.ts";
+import { auditedAsCli } from "./cli-audit.ts";
 import { reportFailure, withDatabase } from "./database.ts";
 
-async function withPacs<T>(work: (pacs: PacsService, db: Database, config: Config) => Promise<T>): Promise<T> {
+async function withPacs<T>(work: (pacs: PacsService, audit: AuditLog) => Promise<T>): Promise<T> {
   const config = loadConfig();
   return withDatabase(config, (db) => {
     const store = artifactStoreFromConfig(config);
     const uploads = new ReferenceScanService(db, store, referenceScanSettings(config));
-    return work(new PacsService(db, store, uploads, pacsSettings(config)), db, config);
+    return work(new PacsService(db, store, uploads, pacsSettings(config)), new AuditLog(db, createLogger(config.logLevel)));
   });
 }
 
@@ -57,7 +60,14 @@ export function registerPacsCommand(program: Command): void {
     .option("--series <uid>", "only this series")
     .action(async (endpoint: string, study: string, options: { series?: string }) => {
       try {
-        const result = await withPacs((service) => service.importFromPacs(endpoint, study, options.series ?? null));
+        const result = await withPacs((service, audit) =>
+          auditedAsCli(
+            audit,
+            { operation: "importFromPacs", targets: [], domain: "MEDICAL" },
+            () => service.importFromPacs(endpoint, study, options.series ?? null),
+            (imported) => imported.instances.flatMap((i) => (i.status === "IMPORTED" ? [i.referenceScanId] : [])),
+          ),
+        );
         console.log(JSON.stringify(result, null, 2));
       } catch (error) {
         reportFailure("pacs import", error);
@@ -73,10 +83,11 @@ export function registerPacsCommand(program: Command): void {
     .option("--sample <id>", "a sample; repeatable", collect)
     .action(async (endpoint: string, options: { job?: string; insertion?: string; sample?: string[] }) => {
       try {
-        const given = [options.job, options.insertion, options.sample].filter((o) => o !== undefined).length;
-        if (given !== 1) throw new Error("give exactly one of --job, --insertion and --sample");
+        const chosen = [options.job, options.insertion, options.sample].filter((o) => o !== undefined).length;
+        if (chosen !== 1) throw new Error("give exactly one of --job, --insertion and --sample");
         const target: SendTarget = options.job ? { jobId: options.job } : options.insertion ? { insertionId: options.insertion } : { sampleIds: options.sample ?? [] };
-        const result = await withPacs((service) => service.sendToPacs(endpoint, target));
+        const given = "jobId" in target ? [target.jobId] : "insertionId" in target ? [target.insertionId] : [...target.sampleIds];
+        const result = await withPacs((service, audit) => auditedAsCli(audit, { operation: "sendToPacs", targets: given, domain: "MEDICAL" }, () => service.sendToPacs(endpoint, target), () => []));
         console.log(JSON.stringify(result, null, 2));
         const failed = result.instances.filter((i) => i.status === "FAILED").length;
         if (failed > 0) {

@@ -1,7 +1,7 @@
 // `rareforge pacs` against a real Orthanc (the service's behaviour is round-trip.test.ts's): search and
-// import print JSON and exit 0; a send with nothing to
-// send, an unknown endpoint and a configuration whose secret variable is unset exit 2 with a message that
-// names the problem and never the secret.
+// import print JSON, exit 0 and are audited as the CLI's; a send with nothing to send, an unknown endpoint
+// and a configuration whose secret variable is unset exit 2 with a message that names the problem and never
+// the secret. Each command is a process of its own (seconds each on a loaded machine): generous timeouts.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -47,6 +47,11 @@ describe.skipIf(!orthancAvailable || !sharedDicomAvailable)("rareforge pacs", ()
     expect(imported.code).toBe(0);
     expect((JSON.parse(imported.stdout) as { instances: { status: string }[] }).instances.map((i) => i.status)).toEqual(["IMPORTED"]);
 
+    const audit = spawnSync(process.execPath, ["--import", "tsx", "src/cli.ts", "audit", "--operation", "importFromPacs", "--json"], { cwd: ROOT, encoding: "utf8", env: { ...process.env, RAREFORGE_DATA_DIR: dataDir, LOG_LEVEL: "silent" } });
+    const entries = audit.stdout.trim().split("\n").map((line) => JSON.parse(line) as { operation: string; outcome: string; domain: string; targetIds: string[] });
+    expect(entries.map((e) => [e.operation, e.outcome, e.domain])).toEqual([["importFromPacs", "OK", "MEDICAL"]]);
+    expect(entries[0]?.targetIds).toEqual([(JSON.parse(imported.stdout) as { instances: { referenceScanId: string }[] }).instances[0]?.referenceScanId]);
+
     const unknown = run(["import", "elsewhere", studyUid()]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/PacsError: no PACS endpoint "elsewhere" is configured \(known: orthanc\)/);
@@ -54,7 +59,7 @@ describe.skipIf(!orthancAvailable || !sharedDicomAvailable)("rareforge pacs", ()
     const nothing = run(["send", "orthanc", "--insertion", "00000000-0000-4000-8000-000000000000"]);
     expect(nothing.code).toBe(2);
     expect(nothing.stderr).toMatch(/NotFoundError: pathology insertion .* not found/);
-  }, 120_000);
+  }, 400_000);
 
   it("names the unset secret variable without printing any secret", () => {
     const result = run(["search", "orthanc"], { ORTHANC_TEST_PASSWORD: undefined });
