@@ -1,9 +1,8 @@
 // What every scheduler shares: the training noise schedule (betas, alpha-bars), timestep spacing, and the
 // conversions between model outputs (epsilon or v) and the predicted clean sample x0.
-import type { NoiseSchedule, PredictionType } from "../../models/index.ts";
+import { TIMESTEP_SPACINGS, type NoiseSchedule, type PredictionType, type TimestepSpacing } from "../../models/index.ts";
 
-export const TIMESTEP_SPACINGS = ["leading", "linspace", "trailing"] as const;
-export type TimestepSpacing = (typeof TIMESTEP_SPACINGS)[number];
+export { TIMESTEP_SPACINGS, type TimestepSpacing };
 
 export interface SchedulerConfig {
   schedule: NoiseSchedule;
