@@ -256,37 +256,67 @@ export interface DenoiseBatchOptions {
 
 /** The denoising loop for one batch: returns the final samples [B, C, H, W] in model (or latent) space. */
 export async function denoiseBatch(options: DenoiseBatchOptions): Promise<Float32Array> {
-  const { runtime, scheduler, guidance, conditions, noise, reference } = options;
+  const { runtime, guidance, conditions, noise } = options;
   const manifest = runtime.model.manifest;
   const [c, h, w] = sampleShape(manifest);
-  const n = c * h * w;
+  const rowConditions = denoiserConditions(noise.length, conditions, unconditionalVector(manifest), guidance !== 1);
+  return denoiseLoop({
+    scheduler: options.scheduler,
+    steps: options.steps,
+    sampleSize: c * h * w,
+    noise,
+    start: options.reference ? { sample: options.reference.sample, strength: options.reference.strength } : null,
+    blendMask: options.reference?.mask ?? null,
+    predict: (modelInput, t) => guidedModelOutput(runtime, modelInput, noise.length, t, rowConditions, guidance),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
+  });
+}
+
+export interface DenoiseLoopOptions {
+  scheduler: Scheduler;
+  steps: number;
+  /** Values per sample (C x H x W of the denoised space). */
+  sampleSize: number;
+  /** One noise source per sample, in batch order. */
+  noise: readonly NoiseSource[];
+  /** Image-to-image: start part-way down the schedule from this sample (one, shared by the batch), noised. */
+  start: { sample: Float32Array; strength: number } | null;
+  /** Inpainting by blending (1 = regenerate): outside it, the start sample noised to each next timestep. */
+  blendMask: Float32Array | null;
+  /** The (guided) model output for the batch's scaled model input at timestep t. */
+  predict(modelInput: Float32Array, t: number): Promise<Float32Array>;
+  onStep?: (step: number, steps: number) => void;
+}
+
+/** The sampling loop both package kinds share: initial noise, optional image-to-image start, steps, blending. */
+export async function denoiseLoop(options: DenoiseLoopOptions): Promise<Float32Array> {
+  const { scheduler, noise, start, sampleSize: n } = options;
   const count = noise.length;
-  const rowConditions = denoiserConditions(count, conditions, unconditionalVector(manifest), guidance !== 1);
   scheduler.setTimesteps(options.steps);
   let timesteps = scheduler.timesteps;
   // 1. initial noise per sample, drawn first from each sample's own generator
   const initialNoise = new Float32Array(count * n);
   noise.forEach((source, b) => initialNoise.set(source.gaussian(n), b * n));
   let x: Float32Array;
-  let referenceBatch: Float32Array | null = null;
-  if (reference) {
+  let startBatch: Float32Array | null = null;
+  if (start) {
     // 2a. image-to-image: start part-way down the schedule from the noised reference (diffusers' strength)
-    const initSteps = Math.min(Math.floor(options.steps * reference.strength), options.steps);
-    const start = options.steps - initSteps;
-    scheduler.setBeginIndex(start);
-    timesteps = timesteps.slice(start);
-    referenceBatch = new Float32Array(count * n);
-    for (let b = 0; b < count; b++) referenceBatch.set(reference.sample, b * n);
-    x = scheduler.addNoise(referenceBatch, initialNoise, timesteps[0] ?? 0);
+    const initSteps = Math.min(Math.floor(options.steps * start.strength), options.steps);
+    const begin = options.steps - initSteps;
+    scheduler.setBeginIndex(begin);
+    timesteps = timesteps.slice(begin);
+    startBatch = new Float32Array(count * n);
+    for (let b = 0; b < count; b++) startBatch.set(start.sample, b * n);
+    x = scheduler.addNoise(startBatch, initialNoise, timesteps[0] ?? 0);
   } else {
     // 2b. text-to-image: pure noise scaled to the first sigma
     x = initialNoise.map((v) => v * scheduler.initNoiseSigma);
   }
-  const mask = reference?.mask ?? null;
+  const mask = options.blendMask;
   for (let i = 0; i < timesteps.length; i++) {
     const t = timesteps[i] ?? 0;
     // 3. guided model output on the (scaled) sample
-    const modelOutput = await guidedModelOutput(runtime, scheduler.scaleModelInput(x, t), count, t, rowConditions, guidance);
+    const modelOutput = await options.predict(scheduler.scaleModelInput(x, t), t);
     // 4. scheduler step, with per-sample variance noise for ancestral samplers
     let stepNoise: Float32Array | undefined;
     if (scheduler.stochastic) {
@@ -295,9 +325,9 @@ export async function denoiseBatch(options: DenoiseBatchOptions): Promise<Float3
     }
     x = scheduler.step(modelOutput, t, x, stepNoise).prevSample;
     // 5. inpainting: keep the reference outside the mask, noised to the next timestep (exact at the end)
-    if (mask && referenceBatch) {
+    if (mask && startBatch) {
       const next = timesteps[i + 1];
-      const known = next === undefined ? referenceBatch : scheduler.addNoise(referenceBatch, initialNoise, next);
+      const known = next === undefined ? startBatch : scheduler.addNoise(startBatch, initialNoise, next);
       for (let b = 0; b < count; b++) {
         for (let k = 0; k < n; k++) {
           const m = mask[k] ?? 0;
