@@ -8,6 +8,7 @@ import {
   calibratedParameters,
   encodeCondition,
   sampleShape,
+  renderPrompt,
   unconditionalVector,
   ModelPackageError,
   type GroundTruth,
@@ -21,9 +22,12 @@ import { createSession, onnxRuntimeVersion, type ExecutionProviderName, type Onn
 import { SampleNoise } from "./noise.ts";
 import { createScheduler, type SamplerName, type Scheduler } from "./schedulers/index.ts";
 import { DEFAULT_BATCH_SIZE, resolveSamplingSettings } from "./settings.ts";
+import { openOptimumRuntime, type OptimumRuntime } from "./optimum/runtime.ts";
+import { resizeNearest, sampleOptimumBatch } from "./optimum/pipeline.ts";
 
-/** A model's ONNX sessions on one execution provider, reused across batches. */
-export interface ModelRuntime {
+/** A condition-vector package's ONNX sessions on one execution provider, reused across batches. */
+export interface ConditionRuntime {
+  readonly kind: "condition";
   readonly model: ModelPackage;
   readonly provider: ResolvedExecutionProvider;
   readonly denoiser: OnnxSession;
@@ -33,14 +37,30 @@ export interface ModelRuntime {
   dispose(): Promise<void>;
 }
 
+/** Either package kind's sessions, behind one interface: generateSamples runs both. */
+export type ModelRuntime = ConditionRuntime | OptimumRuntime;
+
 export interface RuntimeOptions {
   ep?: ExecutionProviderName;
   intraOpThreads?: number;
   log?: (message: string) => void;
 }
 
+const sessionSettings = (options: RuntimeOptions) => ({
+  ep: options.ep ?? "cpu",
+  ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
+  ...(options.log ? { log: options.log } : {}),
+});
+
+/** Opens either package kind's sessions. */
 export async function openModelRuntime(model: ModelPackage, options: RuntimeOptions = {}): Promise<ModelRuntime> {
-  const settings = { ep: options.ep ?? "cpu", ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}), ...(options.log ? { log: options.log } : {}) };
+  return model.kind === "optimum" ? openOptimumRuntime(model, sessionSettings(options)) : openConditionRuntime(model, options);
+}
+
+/** Opens a condition-vector package's denoiser (and latent decoder). */
+export async function openConditionRuntime(model: ModelPackage, options: RuntimeOptions = {}): Promise<ConditionRuntime> {
+  if (model.kind !== "condition") throw new ModelPackageError("invalid-manifest", `${model.dir} is not a condition-vector package (model.json)`, model.dir);
+  const settings = sessionSettings(options);
   const denoiser = await createSession(model.denoiserPath, settings);
   // the decoder goes on the provider the denoiser got, so one sample never mixes providers
   const decoder = model.decoderPath ? await createSession(model.decoderPath, { ...settings, ep: denoiser.provider }) : null;
@@ -56,6 +76,7 @@ export async function openModelRuntime(model: ModelPackage, options: RuntimeOpti
     );
   }
   return {
+    kind: "condition",
     model,
     provider: denoiser.provider,
     denoiser,
@@ -97,6 +118,8 @@ export interface GenerateSamplesRequest {
   mask?: Uint8Array;
   /** Largest reference or mask (width × height from its header, refused before decoding; default 40,000,000). */
   maxImagePixels?: number;
+  /** Text-conditioned models: a scenario's own prompt template (default: the package's). */
+  promptTemplate?: PromptTemplate;
   /** Extra fields for every record (e.g. scenario name and version). */
   recordExtras?: Readonly<Record<string, unknown>>;
   onProgress?: (progress: { samplesDone: number; samplesTotal: number; batchStep: number; batchSteps: number }) => void;
@@ -160,6 +183,7 @@ export function validateRequest(request: GenerateSamplesRequest): PreparedRefere
   if (Math.floor(steps * strength) < 1) {
     throw new GenerationInputError("strength", `strength ${strength} with ${steps} steps leaves no denoising step; raise one of them`);
   }
+  if (model.kind === "optimum") return prepareImageReference(request, strength);
   if (manifest.latent) {
     throw new GenerationInputError("unsupported", `model "${manifest.name}" is a latent model without an encoder: image-to-image and inpainting need a pixel-space model`);
   }
@@ -184,7 +208,27 @@ export function validateRequest(request: GenerateSamplesRequest): PreparedRefere
   return { sample, mask, strength, referenceSha256: sha256(request.reference), maskSha256: request.mask ? sha256(request.mask) : null };
 }
 
-/** One denoiser evaluation with classifier-free guidance, [uncond..., cond...] in one batch. */
+/**
+ * An Optimum export's reference: the image at the model's size in [-1, 1] (its VAE encodes it at run time) and the
+ * mask as grey / 255 at the model's size (nearest), which the pipeline puts on the latent grid and binarises.
+ */
+function prepareImageReference(request: GenerateSamplesRequest, strength: number): PreparedReference {
+  const { model } = request;
+  const { width, height, valueRange } = model.manifest.image;
+  if (!model.optimum?.parts.vaeEncoder) throw new GenerationInputError("unsupported", `model "${model.manifest.name}" has no vae_encoder/model.onnx: image-to-image and inpainting need it`);
+  const decoded = decodeInput(request.reference!, "reference image", request.maxImagePixels);
+  const sample = toModelSpace(resizeBilinear(decoded, width, height), 3, valueRange);
+  let mask: Float32Array | null = null;
+  if (request.mask) {
+    const decodedMask = decodeInput(request.mask, "mask", request.maxImagePixels);
+    if (!(decodedMask.width === decoded.width && decodedMask.height === decoded.height) && !(decodedMask.width === width && decodedMask.height === height))
+      throw new GenerationInputError("mask-size", `mask is ${decodedMask.width}x${decodedMask.height}; it must match the reference (${decoded.width}x${decoded.height}) or the model image (${width}x${height})`);
+    const grey = toModelSpace(decodedMask, 1, [0, 1]);
+    mask = resizeNearest(grey, decodedMask.width, decodedMask.height, width, height);
+  }
+  return { sample, mask, strength, referenceSha256: sha256(request.reference!), maskSha256: request.mask ? sha256(request.mask) : null };
+}
+
 /** The condition rows the denoiser sees: [uncond x B, cond_1..cond_B] with guidance, else the conditions alone. */
 function denoiserConditions(count: number, conditions: Float32Array, unconditional: Float32Array, guided: boolean): Float32Array {
   if (!guided) return conditions;
@@ -196,7 +240,7 @@ function denoiserConditions(count: number, conditions: Float32Array, uncondition
 }
 
 async function guidedModelOutput(
-  runtime: ModelRuntime,
+  runtime: ConditionRuntime,
   modelInput: Float32Array,
   count: number,
   timestep: number,
@@ -242,7 +286,7 @@ async function guidedModelOutput(
 }
 
 export interface DenoiseBatchOptions {
-  runtime: ModelRuntime;
+  runtime: ConditionRuntime;
   scheduler: Scheduler;
   steps: number;
   guidance: number;
@@ -342,7 +386,7 @@ export async function denoiseLoop(options: DenoiseLoopOptions): Promise<Float32A
 }
 
 /** Latent -> image through the manifest's decoder (sample / scalingFactor first), or the sample itself. */
-export async function decodeSamples(runtime: ModelRuntime, samples: Float32Array, count: number): Promise<Float32Array> {
+export async function decodeSamples(runtime: ConditionRuntime, samples: Float32Array, count: number): Promise<Float32Array> {
   const manifest = runtime.model.manifest;
   if (!manifest.latent || !runtime.decoder) return samples;
   const [c, h, w] = sampleShape(manifest);
@@ -357,6 +401,17 @@ export async function decodeSamples(runtime: ModelRuntime, samples: Float32Array
   return image.data;
 }
 
+/** A prompt template and its negative prompt (both may use {parameter} fields). */
+export interface PromptTemplate {
+  template: string;
+  negative: string;
+}
+
+/** The prompt and negative prompt a sample's parameters draw from a template. */
+export function drawnPrompt(template: PromptTemplate, parameters: ScenarioParameters): { text: string; negative: string } {
+  return { text: renderPrompt(template.template, parameters), negative: renderPrompt(template.negative, parameters) };
+}
+
 /** Generates the requested samples, batch by batch, with one record each. */
 export async function generateSamples(request: GenerateSamplesRequest): Promise<GeneratedSample[]> {
   const reference = validateRequest(request);
@@ -366,6 +421,7 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
   const { model, sampler, steps, guidance, seed, indices, parameters } = request;
   const manifest = model.manifest;
   const conditions = parameters.map((p) => encodeCondition(manifest, p));
+  const prompts_ = parameters.map((p) => (model.optimum ? drawnPrompt(request.promptTemplate ?? model.optimum.manifest.prompt, p) : null));
   const runtime = request.runtime ?? (await openModelRuntime(model, { ep: request.ep ?? "cpu" }));
   const batchSize = request.batchSize ?? DEFAULT_BATCH_SIZE;
   const { width, height, channels } = manifest.image;
@@ -377,23 +433,34 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
       const count = batchIndices.length;
       const batchConditions = new Float32Array(count * manifest.condition.width);
       batchIndices.forEach((_, b) => batchConditions.set(conditions[start + b] ?? new Float32Array(), b * manifest.condition.width));
+      const exported = model.optimum;
       const scheduler = createScheduler(sampler, {
         schedule: manifest.denoiser.schedule,
         prediction: manifest.denoiser.prediction,
         ...(request.eta !== undefined ? { eta: request.eta } : {}),
+        // an export's scheduler_config.json: its timestep spacing, steps_offset and final alpha
+        ...(exported ? { spacing: exported.scheduler.spacing, stepsOffset: exported.scheduler.stepsOffset, setAlphaToOne: exported.scheduler.setAlphaToOne } : {}),
       });
-      const samples = await denoiseBatch({
-        runtime,
-        scheduler,
-        steps,
-        guidance,
-        conditions: batchConditions,
-        noise: batchIndices.map((index) => new SampleNoise(seed, index)),
-        reference,
-        onStep: (step, batchSteps) =>
-          request.onProgress?.({ samplesDone: start, samplesTotal: indices.length, batchStep: step, batchSteps }),
-      });
-      const images = await decodeSamples(runtime, samples, count);
+      const noise = batchIndices.map((index) => new SampleNoise(seed, index));
+      const onStep = (step: number, batchSteps: number) => request.onProgress?.({ samplesDone: start, samplesTotal: indices.length, batchStep: step, batchSteps });
+      let images: Float32Array;
+      if (runtime.kind === "optimum") {
+        const prompts = batchIndices.map((_, b) => prompts_[start + b]!);
+        images = await sampleOptimumBatch({
+          runtime,
+          scheduler,
+          steps,
+          guidance,
+          prompts: prompts.map((p) => p.text),
+          negativePrompts: prompts.map((p) => p.negative),
+          noise,
+          reference: reference ? { image: reference.sample, mask: reference.mask, strength: reference.strength } : null,
+          onStep,
+        });
+      } else {
+        const samples = await denoiseBatch({ runtime, scheduler, steps, guidance, conditions: batchConditions, noise, reference, onStep });
+        images = await decodeSamples(runtime, samples, count);
+      }
       batchIndices.forEach((index, b) => {
         const sampleParameters = parameters[start + b] ?? {};
         const condition = conditions[start + b] ?? new Float32Array();
@@ -411,6 +478,7 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
             calibrated: calibratedParameters(manifest, sampleParameters),
             executionProvider: runtime.provider,
             ...(reference ? { imageToImage: { strength: reference.strength, referenceSha256: reference.referenceSha256, maskSha256: reference.maskSha256 } } : {}),
+            ...(prompts_[start + b] ? { prompt: prompts_[start + b]! } : {}),
             onnxruntimeVersion: onnxRuntimeVersion(),
           },
           request.recordExtras,

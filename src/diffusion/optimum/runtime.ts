@@ -32,7 +32,7 @@ export async function openOptimumRuntime(model: ModelPackage, settings: SessionS
   try {
     tokenizer = await loadClipTokenizer(exported.parts.tokenizerDir);
   } catch (error) {
-    if (error instanceof TokenizerLoadError) throw new ModelPackageError("tokenizer", `the export's tokenizer does not load: ${error.message}`, model.dir);
+    if (error instanceof TokenizerLoadError) throw new ModelPackageError("tokenizer", `the export's tokenizer does not load: ${(error as Error).message}`, model.dir);
     throw error;
   }
   const opened: OnnxSession[] = [];
