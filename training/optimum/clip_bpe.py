@@ -38,7 +38,8 @@ WHITESPACE_RUN = regex.compile(r"\s+")
 
 
 def byte_to_unicode() -> dict[int, str]:
-    """GPT-2's table: printable Latin-1 bytes map to themselves, the other 68 bytes to U+0100 onwards."""
+    """GPT-2's table: printable Latin-1 bytes map to themselves, the other 68 bytes to U+0100 onwards.
+    Insertion order (printable bytes first, then the shifted ones) is the vocabulary's order."""
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     table = {b: chr(b) for b in printable}
     shifted = 0
@@ -46,7 +47,7 @@ def byte_to_unicode() -> dict[int, str]:
         if b not in table:
             table[b] = chr(256 + shifted)
             shifted += 1
-    return dict(sorted(table.items()))
+    return table
 
 
 BYTE_TO_UNICODE = byte_to_unicode()

@@ -1,0 +1,58 @@
+// bench/optimum/tokenizer: what CLIP tokenisation (src/diffusion/optimum/tokenizer.ts) costs a worker —
+// loading an SD 1.x tokenizer/ (CLIP's 49,408-entry vocabulary, 48,894 merges) and tokenising prompts to
+// 77 input_ids, cold (a fresh tokenizer, empty word cache) and warm.
+//
+//   npx tsx bench/optimum/tokenizer.ts [--repeats 5] [--clip ../shared/data/tokenizers/clip] [--out bench/optimum/results-tokenizer.json]
+//
+// Prompts: the 510 of test/fixtures/optimum/clip-token-ids.json. Median of `repeats` runs (best kept too).
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadClipTokenizer } from "../../src/diffusion/optimum/tokenizer.ts";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i < 0 ? fallback : (args[i + 1] ?? fallback);
+};
+const repeats = Number(option("repeats", "5"));
+const clipDir = option("clip", join(root, "../shared/data/tokenizers/clip"));
+const out = option("out", join(root, "bench/optimum/results-tokenizer.json"));
+
+const prompts = (JSON.parse(readFileSync(join(root, "test/fixtures/optimum/clip-token-ids.json"), "utf8")) as { clip: { prompt: string }[] }).clip.map((c) => c.prompt);
+const dir = mkdtempSync(join(tmpdir(), "rareforge-bench-tokenizer-"));
+for (const file of ["vocab.json", "merges.txt"]) symlinkSync(join(clipDir, file), join(dir, file));
+writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ tokenizer_class: "CLIPTokenizer", model_max_length: 77, pad_token: "<|endoftext|>" }));
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const loadMs: number[] = [];
+const coldPromptUs: number[] = [];
+const warmPromptUs: number[] = [];
+const loadAverage = loadavg()[0]!;
+for (let r = 0; r < repeats; r++) {
+  let t = performance.now();
+  const tokenizer = await loadClipTokenizer(dir);
+  loadMs.push(performance.now() - t);
+  t = performance.now();
+  for (const p of prompts) tokenizer.tokenize(p);
+  coldPromptUs.push(((performance.now() - t) * 1000) / prompts.length);
+  t = performance.now();
+  for (let k = 0; k < 5; k++) for (const p of prompts) tokenizer.tokenize(p);
+  warmPromptUs.push(((performance.now() - t) * 1000) / (5 * prompts.length));
+}
+rmSync(dir, { recursive: true, force: true });
+const results = {
+  date: new Date().toISOString(),
+  machine: `${cpus().length} x ${cpus()[0]?.model}`,
+  node: process.version,
+  loadAverageAtStart: loadAverage,
+  prompts: prompts.length,
+  repeats,
+  loadMs: { median: median(loadMs), best: Math.min(...loadMs), all: loadMs },
+  coldMicrosecondsPerPrompt: { median: median(coldPromptUs), best: Math.min(...coldPromptUs) },
+  warmMicrosecondsPerPrompt: { median: median(warmPromptUs), best: Math.min(...warmPromptUs) },
+};
+writeFileSync(out, JSON.stringify(results, null, 2) + "\n");
+console.log(`load ${results.loadMs.median.toFixed(1)} ms (best ${results.loadMs.best.toFixed(1)}); tokenize cold ${results.coldMicrosecondsPerPrompt.median.toFixed(1)} µs/prompt, warm ${results.warmMicrosecondsPerPrompt.median.toFixed(1)} µs/prompt; ${prompts.length} prompts, ${repeats} repeats, load average ${loadAverage.toFixed(2)}`);
