@@ -178,7 +178,8 @@ export function validateRequest(request: GenerateSamplesRequest): PreparedRefere
     if (request.strength !== undefined) throw new GenerationInputError("strength", "strength needs a reference image (--reference)");
     return null;
   }
-  const strength = request.strength ?? 0.6;
+  // an inpainting export regenerates the masked region from pure noise (diffusers' inpainting pipelines at strength 1)
+  const strength = request.strength ?? (model.optimum?.inpainting ? 1 : 0.6);
   if (!Number.isFinite(strength) || strength <= 0 || strength > 1) throw new GenerationInputError("strength", `strength must be in (0, 1], got ${strength}`);
   if (Math.floor(steps * strength) < 1) {
     throw new GenerationInputError("strength", `strength ${strength} with ${steps} steps leaves no denoising step; raise one of them`);

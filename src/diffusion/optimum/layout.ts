@@ -49,8 +49,9 @@ const staticDim = (shape: readonly (number | string)[] | undefined, axis: number
 export function readOptimumLayout(
   dir: string,
   sessions: { textEncoder: OnnxSession; unet: OnnxSession; vaeDecoder: OnnxSession; vaeEncoder: OnnxSession | null },
-  latentChannels: number,
+  exported: { latentChannels: number; inpainting: boolean },
 ): OptimumLayout {
+  const { latentChannels } = exported;
   const { textEncoder, unet, vaeDecoder, vaeEncoder } = sessions;
   // text encoder: input_ids (int) -> last_hidden_state [B, S, D]
   const textInput = soleInput(dir, textEncoder, "text_encoder/model.onnx");
@@ -80,6 +81,9 @@ export function readOptimumLayout(
       `unet sample has ${channels ?? "a dynamic number of"} channels; it fits neither layout: ${latentChannels} (text-to-image) or ${inpaintChannels} ` +
         `(inpainting: ${latentChannels} latents + 1 mask + ${latentChannels} masked-image latents)`,
     );
+  if ((channels === inpaintChannels) !== exported.inpainting)
+    throw refuse(dir, `model_index.json names ${exported.inpainting ? "an inpainting" : "a text-to-image"} pipeline, but the UNet takes ${channels} channels`);
+  if (exported.inpainting && !vaeEncoder) throw refuse(dir, "an inpainting export needs vae_encoder/model.onnx (the masked image's latents)");
   const hiddenWidth = staticDim(unet.inputShapes[hidden], 2);
   if (textWidth === null || hiddenWidth === null || textWidth !== hiddenWidth)
     throw refuse(dir, `the text encoder's hidden states are ${textWidth ?? "of undeclared width"} wide; the UNet's ${hidden} takes ${hiddenWidth ?? "an undeclared width"}: the parts are from different models`);

@@ -81,12 +81,13 @@ export async function decodeLatents(runtime: OptimumRuntime, latents: Float32Arr
   return output(runtime, outputs, runtime.layout.decoder.output, count * 3 * height * width, "vae_decoder");
 }
 
-/** Nearest-neighbour resize of a one-channel plane (torch.nn.functional.interpolate mode "nearest": src = floor(dst x in / out)). */
+/** Nearest-neighbour resize of a one-channel plane as PIL's NEAREST (diffusers' mask resize): source pixel floor((i + 0.5) x in / out). */
 export function resizeNearest(plane: Float32Array, width: number, height: number, toWidth: number, toHeight: number): Float32Array {
   const out = new Float32Array(toWidth * toHeight);
+  const source = (i: number, from: number, to: number) => Math.min(Math.floor(((i + 0.5) * from) / to), from - 1);
   for (let y = 0; y < toHeight; y++) {
-    const sy = Math.min(Math.floor((y * height) / toHeight), height - 1);
-    for (let x = 0; x < toWidth; x++) out[y * toWidth + x] = plane[sy * width + Math.min(Math.floor((x * width) / toWidth), width - 1)] ?? 0;
+    const sy = source(y, height, toHeight);
+    for (let x = 0; x < toWidth; x++) out[y * toWidth + x] = plane[sy * width + source(x, width, toWidth)] ?? 0;
   }
   return out;
 }

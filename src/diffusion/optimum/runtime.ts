@@ -46,7 +46,7 @@ export async function openOptimumRuntime(model: ModelPackage, settings: SessionS
     const textEncoder = await open(exported.parts.textEncoder, unet.provider);
     const vaeDecoder = await open(exported.parts.vaeDecoder, unet.provider);
     const vaeEncoder = exported.parts.vaeEncoder ? await open(exported.parts.vaeEncoder, unet.provider) : null;
-    const layout = readOptimumLayout(model.dir, { textEncoder, unet, vaeDecoder, vaeEncoder }, exported.latentChannels);
+    const layout = readOptimumLayout(model.dir, { textEncoder, unet, vaeDecoder, vaeEncoder }, exported);
     return {
       kind: "optimum",
       model,

@@ -19,6 +19,8 @@ export interface OptimumExport {
   /** latents / scalingFactor go into the VAE decoder; the encoder's mean x scalingFactor are latents. */
   readonly vaeScalingFactor: number;
   readonly latentChannels: number;
+  /** model_index.json names an inpainting pipeline (its UNet takes latents, mask and masked-image latents). */
+  readonly inpainting: boolean;
 }
 
 /** Limits on what a package directory may hold (a export is a dozen files; this stops a walk of a wrong directory). */
@@ -92,6 +94,8 @@ export async function describeOptimumExport(dir: string): Promise<Omit<OptimumEx
     if (!parsed.success) throw new ModelPackageError("invalid-manifest", `${OPTIMUM_PARTS.vaeConfig} in ${dir}: ${formatIssues(parsed.error)}`, dir);
     vae = { scalingFactor: parsed.data.scaling_factor ?? SD_VAE.scalingFactor, latentChannels: parsed.data.latent_channels ?? SD_VAE.latentChannels };
   }
+  const index = z.object({ _class_name: z.string() }).passthrough().safeParse(await readExportJson(dir, OPTIMUM_PARTS.modelIndex));
+  if (!index.success) throw new ModelPackageError("invalid-manifest", `${OPTIMUM_PARTS.modelIndex} in ${dir} names no pipeline (_class_name): ${formatIssues(index.error)}`, dir);
   const encoder = join(dir, OPTIMUM_PARTS.vaeEncoder);
   return {
     scheduler,
@@ -104,6 +108,7 @@ export async function describeOptimumExport(dir: string): Promise<Omit<OptimumEx
     },
     vaeScalingFactor: vae.scalingFactor,
     latentChannels: vae.latentChannels,
+    inpainting: /Inpaint/.test(index.data._class_name),
   };
 }
 
