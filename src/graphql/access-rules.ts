@@ -67,6 +67,7 @@ export const FIELD_RULES: Record<RootType, Record<string, FieldRule>> = {
     insertHazard: { role: "OPERATOR", domain: "AUTOMOTIVE" },
     insertPathology: { role: "OPERATOR", domain: "MEDICAL" },
     registerDetector: admin,
+    registerModel: admin,
     createApiKey: admin,
     revokeApiKey: admin,
     rotateApiKey: admin,

@@ -1,5 +1,6 @@
 // Generation jobs service: validates a request (typed errors, no job created on any refusal), creates the
 // job and its batch tasks, cancels, reproduces samples from their provenance record, streams progress.
+import { rm } from "node:fs/promises";
 import type { PgBoss } from "pg-boss";
 import { currentCaller, requireOwnerOrAdmin } from "../access/index.ts";
 import type { Config } from "../config.ts";
@@ -14,7 +15,7 @@ import { ExecutionProviderUnavailableError, ReproductionUnavailableError } from 
 import { JobEvents } from "./events.ts";
 import { offeredProviders, WORKER_LIVENESS_MS } from "./worker.ts";
 import { watchProgress, type JobProgress } from "./progress.ts";
-import { loadModelPackageAsync, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
+import { installOptimumExport, loadModelPackageAsync, ModelPackageError, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { drawParameters, type ScenarioSpec } from "../scenarios/index.ts";
 
 export interface GenerationRequest extends SamplingSettingsInput {
@@ -142,15 +143,34 @@ export class JobService {
     return (await this.model(name)).model.manifest;
   }
 
+  /**
+   * Registers a users' Optimum export (optimum-cli export onnx --task text-to-image) unchanged: a directory inside
+   * the models directory, with its rareforge.json (given here or beside it). The export is checked and hashed, installed
+   * as models/<name>/ (linked or copied) with the hashes in rareforge.json, loaded as every worker will load it, and
+   * recorded. A refusal is a ModelPackageError naming the problem, and leaves nothing installed or recorded.
+   */
+  async registerModel(input: { path: string; manifest?: unknown }): Promise<{ rowId: string; model: ModelPackage }> {
+    const installed = await installOptimumExport({ path: input.path, modelsDir: this.config.modelsDir, ...(input.manifest !== undefined ? { manifest: input.manifest } : {}) });
+    this.models.delete(installed.name);
+    try {
+      return await this.model(installed.name, "model");
+    } catch (error) {
+      // e.g. the same name and version recorded earlier with other files: the new copy goes
+      if (installed.created) await rm(installed.dir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
   /** Loads (once per process) and registers the model package a scenario names. */
-  private async model(name: string): Promise<{ model: ModelPackage; rowId: string }> {
+  private async model(name: string, path = "scenario.model"): Promise<{ model: ModelPackage; rowId: string }> {
     const cached = this.models.get(name);
     if (cached) return cached;
     let model: ModelPackage;
     try {
       model = await loadModelPackageAsync(resolveModelDir(name, this.config.modelsDir));
     } catch (error) {
-      throw new ValidationError([{ path: "scenario.model", message: (error as Error).message }], "the scenario's model cannot be loaded");
+      if (path === "model" && error instanceof ModelPackageError) throw error;
+      throw new ValidationError([{ path, message: (error as Error).message }], "the scenario's model cannot be loaded");
     }
     const manifest = model.manifest;
     const row = await this.db.prisma.modelPackage.upsert({
@@ -172,7 +192,7 @@ export class JobService {
     const changed = Object.keys({ ...recorded, ...loaded }).filter((file) => recorded[file] !== loaded[file]).sort();
     if (changed.length > 0)
       throw new ValidationError(
-        [{ path: "scenario.model", message: `${manifest.name} ${manifest.version} on disk differs from the package recorded under that version (${changed.join(", ")}); a changed package needs a new version` }],
+        [{ path, message: `${manifest.name} ${manifest.version} on disk differs from the package recorded under that version (${changed.join(", ")}); a changed package needs a new version` }],
         "the scenario's model changed without a new version",
       );
     const entry = { model, rowId: row.id };
