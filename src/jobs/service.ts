@@ -5,7 +5,7 @@ import type { PgBoss } from "pg-boss";
 import { currentCaller, requireOwnerOrAdmin } from "../access/index.ts";
 import type { Config } from "../config.ts";
 import type { Database, Prisma } from "../db/index.ts";
-import { GenerationInputError, resolveSamplingSettings, validateRequest, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
+import { GenerationInputError, openModelRuntime, resolveSamplingSettings, validateRequest, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
 import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
 import { reproduceFromRecord, ReproductionError } from "../generation/index.ts";
 import { storedRecord } from "../provenance/index.ts";
@@ -153,8 +153,12 @@ export class JobService {
     const installed = await installOptimumExport({ path: input.path, modelsDir: this.config.modelsDir, ...(input.manifest !== undefined ? { manifest: input.manifest } : {}) });
     this.models.delete(installed.name);
     try {
+      // loaded as a worker loads it, its sessions opened once: tokenizer, UNet channels and hidden-state width are
+      // checked before anything is recorded
+      await (await openModelRuntime(await loadModelPackageAsync(installed.dir), { ep: "cpu" })).dispose();
       return await this.model(installed.name, "model");
     } catch (error) {
+      this.models.delete(installed.name);
       // e.g. the same name and version recorded earlier with other files: the new copy goes
       if (installed.created) await rm(installed.dir, { recursive: true, force: true });
       throw error;
