@@ -70,12 +70,13 @@ for (const backend of testBackends().slice(0, 1)) {
       expect(installed.files).toEqual(result.data.fileHashes);
     });
 
-    it("generates 16 samples with the drawn prompts in the provenance, and reproduces one byte for byte", async () => {
+    it("generates 16 samples from a scenario with its own prompt template, the drawn prompts in the provenance, and reproduces one byte for byte", async () => {
       const spec = {
         name: "byom-hazards-at-night",
         domain: "automotive",
         model: "tiny-sd",
         parameters: { hazard: { kind: "choice", values: ["pedestrian", "animal", "cone"] }, timeOfDay: "night", weather: { kind: "choice", values: ["rain", "fog"] } },
+        prompt: { template: "dashcam photo, a {hazard} on a wet road at {timeOfDay}, {weather}, {{hdr}}", negative: "cartoon, {weather} artefacts" },
       };
       const created = await api.graphql(CREATE, { spec });
       expect(created.data!.createScenario.__typename, JSON.stringify(created)).toBe("MutationCreateScenarioSuccess");
@@ -90,7 +91,7 @@ for (const backend of testBackends().slice(0, 1)) {
         expect(node.status).toBe("OK");
         const record = node.provenance.record;
         const { hazard, timeOfDay, weather } = node.parameters;
-        expect(record.prompt).toEqual({ text: `dashcam photo, a ${hazard} on the road at ${timeOfDay}, ${weather}`, negative: "blurry, low quality, cartoon, watermark" });
+        expect(record.prompt).toEqual({ text: `dashcam photo, a ${hazard} on a wet road at ${timeOfDay}, ${weather}, {hdr}`, negative: `cartoon, ${weather} artefacts` });
         expect(record.model.name).toBe("tiny-sd");
         const bytes = await readFile(join(root, "data", "artifacts", node.artifact.sha256.slice(0, 2), node.artifact.sha256));
         expect(readPngRecord(bytes)).toEqual(record);
@@ -102,10 +103,13 @@ for (const backend of testBackends().slice(0, 1)) {
       expect(reproduced.data!.reproduceSample.data, JSON.stringify(reproduced)).toEqual({ matches: true, expectedSha256: sample.artifact.sha256, actualSha256: sample.artifact.sha256 });
     }, 180_000);
 
-    it("refuses a scenario whose values the export's parameters do not allow, naming the field", async () => {
-      const created = await api.graphql(CREATE, { spec: { name: "byom-bad", domain: "automotive", model: "tiny-sd", parameters: { hazard: "dragon", timeOfDay: "night", weather: "rain" } } });
-      expect(created.data!.createScenario.__typename).toBe("ValidationError");
-      expect(created.data!.createScenario.issues).toEqual([expect.objectContaining({ path: "parameters.hazard", message: expect.stringContaining('"dragon" is not a value of hazard') })]);
+    it("refuses a scenario whose values the export's parameters do not allow, or whose template names no parameter, naming the field", async () => {
+      const parameters = { hazard: "pedestrian", timeOfDay: "night", weather: "rain" };
+      const bad = await api.graphql(CREATE, { spec: { name: "byom-bad", domain: "automotive", model: "tiny-sd", parameters: { ...parameters, hazard: "dragon" } } });
+      expect(bad.data!.createScenario.__typename).toBe("ValidationError");
+      expect(bad.data!.createScenario.issues).toEqual([expect.objectContaining({ path: "parameters.hazard", message: expect.stringContaining('"dragon" is not a value of hazard') })]);
+      const unknown = await api.graphql(CREATE, { spec: { name: "byom-bad", domain: "automotive", model: "tiny-sd", parameters, prompt: { template: "a {hazard} in {season}" } } });
+      expect(unknown.data!.createScenario.issues).toEqual([expect.objectContaining({ path: "prompt.template", message: expect.stringContaining("{season}, which is not a parameter") })]);
     });
 
     it("inpaints a hazard into a camera frame with the 9-channel export", async () => {
