@@ -173,6 +173,8 @@ export function validateRequest(request: GenerateSamplesRequest): PreparedRefere
     throw new GenerationInputError("indices", "sample indices must be distinct non-negative integers");
   }
   for (const p of parameters) assertParametersFit(manifest, p);
+  if (model.optimum?.inpainting && !(request.reference && request.mask))
+    throw new GenerationInputError("unsupported", `model "${manifest.name}" is an inpainting export (9-channel UNet): it needs a reference image and a mask`);
   if (!request.reference) {
     if (request.mask) throw new GenerationInputError("mask-without-reference", "a mask needs a reference image (--reference)");
     if (request.strength !== undefined) throw new GenerationInputError("strength", "strength needs a reference image (--reference)");
