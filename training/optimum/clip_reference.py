@@ -4,7 +4,7 @@
 
 (default ../shared/data/tokenizers/clip/bpe_simple_vocab_16e6.txt.gz relative to the project root).
 1. Builds CLIP's vocabulary and merges from the .gz by CLIP's SimpleTokenizer algorithm (clip_bpe.py) and
-   checks they equal vocab.json and merges.txt beside it (same mapping; merges.txt byte for byte).
+   checks they equal vocab.json and merges.txt beside it (the shared copies: both byte for byte).
 2. Encodes every prompt (scenario prompts from scenarios/*.yaml in templates, hard cases, seeded random
    strings) and writes
    test/fixtures/optimum/clip-token-ids.json: for each, the unpadded ids (bos + tokens + eos) and the
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from clip_bpe import EOS, ClipBpe, merges_text, read_clip_merges, read_tokenizer_dir, vocabulary_from_merges  # noqa: E402
+from clip_bpe import EOS, ClipBpe, merges_text, read_clip_merges, read_tokenizer_dir, vocab_text, vocabulary_from_merges  # noqa: E402
 from scenario_prompts import NEGATIVE_PROMPTS, scenario_prompts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,10 +100,11 @@ def check_against_files(vocab: dict[str, int], merges: list[tuple[str, str]], di
         raise SystemExit(f"{directory / 'vocab.json'} differs from the vocabulary derived from the .gz")
     if file_merges != merges:
         raise SystemExit(f"{directory / 'merges.txt'} differs from the merges derived from the .gz")
-    same_bytes = (directory / "merges.txt").read_bytes() == merges_text(merges).encode("utf-8")
-    if not same_bytes:
+    if (directory / "merges.txt").read_bytes() != merges_text(merges).encode("utf-8"):
         raise SystemExit(f"{directory / 'merges.txt'} has the same merges but other bytes")
-    return f"vocab.json: {len(vocab)} entries, same mapping; merges.txt: {len(merges)} merges, byte for byte"
+    # vocab.json there is written compactly (separators "," and ":", UTF-8): then it is the same bytes too
+    vocab_bytes = "byte for byte" if (directory / "vocab.json").read_bytes() == vocab_text(vocab).encode("utf-8") else "same mapping, other formatting"
+    return f"vocab.json: {len(vocab)} entries, {vocab_bytes}; merges.txt: {len(merges)} merges, byte for byte"
 
 
 def entries(tokenizer: ClipBpe, prompts: list[str]) -> list[dict]:

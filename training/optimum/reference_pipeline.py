@@ -15,6 +15,7 @@ test/fixtures/optimum/README.md). The initial noise is stored so a runtime can i
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -32,11 +33,12 @@ from tiny_sd import TinyTextEncoder, TinyUNet, TinyVaeDecoder, TinyVaeEncoder  #
 
 STEPS = 5
 GUIDANCE = 7.5
+STRENGTH = 0.6
 CASES = [
     {"prompt": "dashcam photo, a pedestrian on the road at night, rain", "negativePrompt": "blurry, low quality, cartoon, watermark"},
     {"prompt": "dashcam photo, a animal on the road at dusk, fog", "negativePrompt": ""},
 ]
-NOISE_SEED = {"tiny-sd": 1001, "tiny-sd-inpaint": 1002}
+NOISE_SEED = {"tiny-sd": 1001, "tiny-sd-inpaint": 1002, "img2img": 1003}
 
 
 class Ddim:
@@ -60,6 +62,11 @@ class Ddim:
         self.n = n
         ratio = self.train_steps // n
         self.timesteps = [int(i * ratio + self.steps_offset) for i in reversed(range(n))]
+
+    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: int) -> torch.Tensor:
+        """q(x_t | x_0), DDPM eq. (4): sqrt(a_t) x0 + sqrt(1 - a_t) noise."""
+        a_t = self.alphas_cumprod[t]
+        return float(a_t ** 0.5) * x0 + float((1 - a_t) ** 0.5) * noise
 
     def step(self, eps: torch.Tensor, t: int, sample: torch.Tensor) -> torch.Tensor:
         # 1. compute alphas at t and at the previous timestep t - T/n
@@ -125,7 +132,6 @@ def load_pipeline(spec: ExportSpec) -> tuple[Pipeline, dict]:
 
 
 def decode_tensor(stored: dict) -> torch.Tensor:
-    import base64
     dtype = {"float32": "<f4", "int64": "<i8"}[stored["dtype"]]
     return torch.from_numpy(np.frombuffer(base64.b64decode(stored["base64"]), dtype=dtype).reshape(stored["dims"]).copy())
 
@@ -178,6 +184,14 @@ def header(kind: str) -> str:
               "initial latents (init_noise_sigma 1): sample i's noise is noise[i]. 'latentsPerStep' are the latents after "
               "each step; 'finalLatents' the last; 'image' = clamp(vae_decoder(finalLatents / 0.18215) / 2 + 0.5, 0, 1) "
               "[B,3,64,64]; 'promptEmbeds' the text encoder's last_hidden_state for [negatives..., prompts...]. ")
+    if kind == "img2img":
+        return common + ("Image-to-image and 4-channel inpainting by latent blending on the text-to-image export (tiny-sd), "
+                         "the reference frame and mask of golden-inpaint.json: 'startLatents' [1,4,8,8] = vae_encoder(pixel / "
+                         "127.5 - 1) mean * 0.18215; with strength s, DDIM runs the last floor(steps * s) of its timesteps "
+                         "('runs.*.timesteps'), from add_noise(startLatents, noise, first) = sqrt(a_t) x0 + sqrt(1 - a_t) noise. "
+                         "'runs.latentBlendInpaint': after each step latents = m * latents + (1 - m) * known, m = 'maskLatent' "
+                         "(as in golden-inpaint.json) on every channel, known = add_noise(startLatents, noise, next timestep), "
+                         "startLatents after the last step. 'runs.imageToImage': no mask.")
     if kind == "inpaint":
         return common + ("Inpainting (9-channel UNet): 'referenceImage' uint8 [64,64,3] RGB and 'mask' uint8 [64,64] grey "
                          "(also reference.png, mask.png in inpaint/); image in [-1,1] = pixel / 127.5 - 1; 'maskedImage' = "
@@ -226,8 +240,50 @@ def run(spec: ExportSpec, kind: str) -> dict:
     return golden
 
 
+def run_image_to_image(spec: ExportSpec) -> dict:
+    """Image-to-image and 4-channel inpainting by latent blending on a text-to-image export, as RareForge's
+    pipeline does for its own packages (src/diffusion/pipeline.ts) and diffusers' StableDiffusionImg2ImgPipeline:
+    start latents = VAE encoder mean * 0.18215; DDIM runs the last floor(steps * strength) timesteps, starting
+    from add_noise(start latents, noise, first of them); with a mask, after each step the latents outside the
+    mask are replaced by add_noise(start latents, noise, next timestep) (the start latents after the last)."""
+    pipe, scheduler_config = load_pipeline(spec)
+    gen = torch.Generator().manual_seed(NOISE_SEED["img2img"])
+    b, h = len(CASES), 8
+    noise = torch.randn(b, 4, h, h, generator=gen)
+    image_u8, mask_u8 = reference_frame()
+    runs = {}
+    with torch.no_grad():
+        image = torch.from_numpy(image_u8.astype(np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
+        start = (pipe.vae_encoder(image)[:, :4] * SCALING_FACTOR).repeat(b, 1, 1, 1)
+        mask_latent = torch.from_numpy(nearest_latent_mask(mask_u8, h, h))[None, None]
+        embeds = pipe.encode_prompts(CASES)[0]
+        for name, blend in (("imageToImage", False), ("latentBlendInpaint", True)):
+            scheduler = Ddim(scheduler_config)
+            scheduler.set_timesteps(STEPS)
+            timesteps = scheduler.timesteps[STEPS - int(STEPS * STRENGTH):]
+            latents = scheduler.add_noise(start, noise, timesteps[0])
+            trajectory = []
+            for i, t in enumerate(timesteps):
+                out = pipe.unet(torch.cat([latents, latents]), pipe.timestep(t), embeds)
+                uncond, cond = out.chunk(2)
+                latents = scheduler.step(uncond + GUIDANCE * (cond - uncond), t, latents)
+                if blend:
+                    known = scheduler.add_noise(start, noise, timesteps[i + 1]) if i + 1 < len(timesteps) else start
+                    latents = mask_latent * latents + (1 - mask_latent) * known
+                trajectory.append(latents)
+            runs[name] = {"timesteps": timesteps, "latentsPerStep": [encode_tensor(x) for x in trajectory],
+                          "finalLatents": encode_tensor(latents), "image": encode_tensor(pipe.decode(latents))}
+            print(f"{spec.name} {name}: timesteps {timesteps}, final latents std {latents.std():.3f}")
+    return {
+        "header": header("img2img"), "export": spec.name, "torchVersion": torch.__version__,
+        "scheduler": {"kind": "ddim", "eta": 0, "config": scheduler_config}, "steps": STEPS, "strength": STRENGTH,
+        "guidance": GUIDANCE, "scalingFactor": SCALING_FACTOR, "cases": CASES,
+        "referenceImage": encode_uint8(image_u8), "mask": encode_uint8(mask_u8), "maskLatent": encode_tensor(mask_latent),
+        "startLatents": encode_tensor(start[:1]), "noise": encode_tensor(noise), "runs": runs,
+    }
+
+
 def encode_uint8(array: np.ndarray) -> dict:
-    import base64
     return {"dtype": "uint8", "dims": list(array.shape), "base64": base64.b64encode(array.astype(np.uint8).tobytes()).decode("ascii")}
 
 
@@ -237,6 +293,8 @@ def main() -> None:
         golden = run(specs[name], kind)
         (OUT / file).write_text(json.dumps(golden) + "\n")
         print(f"test/fixtures/optimum/{file}: {(OUT / file).stat().st_size} bytes")
+    (OUT / "golden-img2img.json").write_text(json.dumps(run_image_to_image(specs["tiny-sd"])) + "\n")
+    print(f"test/fixtures/optimum/golden-img2img.json: {(OUT / 'golden-img2img.json').stat().st_size} bytes")
 
 
 if __name__ == "__main__":

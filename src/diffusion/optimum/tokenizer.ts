@@ -2,25 +2,33 @@
  * CLIP's byte-level BPE tokenisation from a diffusers/Optimum export's tokenizer/ directory (vocab.json,
  * merges.txt, tokenizer_config.json), producing a text encoder's `input_ids`.
  *
- * The BPE itself is Hugging Face's own pure-JS tokenizers (@huggingface/tokenizers, zero dependencies),
- * handed a tokenizer.json built in memory as Hugging Face writes it for CLIP: a BPE model with the "</w>"
- * end-of-word suffix, and CLIP's pre-tokenizer (its word pattern, then the byte-to-unicode map). It reads
- * local objects only, nothing is fetched. What the library does not do is CLIP's text cleaning, done here
+ * The BPE itself is Hugging Face's own pure-JS tokenizers (@huggingface/tokenizers, zero dependencies; the
+ * tokenizers Transformers.js uses, without the rest of that package), handed a tokenizer.json built in memory
+ * as Hugging Face writes it for CLIP: a BPE model with the "</w>" end-of-word suffix, and CLIP's pre-tokenizer
+ * (its word pattern, then the byte-to-unicode map). It reads local objects only, nothing is fetched. Chosen
+ * over a hand-written BPE because it is maintained upstream and gives the reference's ids on every fixture
+ * prompt; its one cost is a few hundred milliseconds of synchronous construction per load (BENCHMARKS.md). What the library does not do is CLIP's text cleaning, done here
  * before it as CLIP's SimpleTokenizer does (ftfy → NFC, html.unescape twice, strip, whitespace runs to one
  * space, lowercase). Checked against training/optimum/clip_reference.py (the original algorithm on CLIP's
  * own BPE file) on every prompt of test/fixtures/optimum/clip-token-ids.json.
  */
-import { stat, readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { decodeHTML, replaceCodePoint } from "entities/decode";
 import { z } from "zod";
 
-/** The files of a tokenizer/ directory, and how large each may be (CLIP's are 862 KB and 525 KB). */
+/**
+ * The files of a tokenizer/ directory, and how large each may be: CLIP's (SD 1.x, 2.x, XL) are 862 KB and 525 KB;
+ * loading them takes a few hundred milliseconds of synchronous work (BENCHMARKS.md), so the bounds stay near them.
+ */
 const TOKENIZER_FILES = {
-  vocab: { name: "vocab.json", maxBytes: 16 * 1024 * 1024 },
-  merges: { name: "merges.txt", maxBytes: 16 * 1024 * 1024 },
+  vocab: { name: "vocab.json", maxBytes: 4 * 1024 * 1024 },
+  merges: { name: "merges.txt", maxBytes: 4 * 1024 * 1024 },
   config: { name: "tokenizer_config.json", maxBytes: 1024 * 1024 },
+  /** Optional: tokens added after training (textual inversion); read only to refuse ones the vocabulary lacks. */
+  added: { name: "added_tokens.json", maxBytes: 1024 * 1024 },
 } as const;
 
 /** Longest prompt accepted, in characters: far past what 77 tokens cover, short enough never to stall a worker. */
@@ -102,26 +110,40 @@ function unescapeHtml(text: string): string {
 }
 
 /** CLIP's basic_clean then whitespace_clean then lower(), with NFC normalisation standing in for ftfy. */
-export function cleanPromptText(text: string): string {
+function cleanPromptText(text: string): string {
   const unescaped = unescapeHtml(unescapeHtml(text.normalize("NFC"))).replace(STRIP, "");
   return unescaped.replace(WHITESPACE_RUN, " ").replace(STRIP, "").toLowerCase();
 }
 
 // ---- 2. Loading the files ----------------------------------------------------------------------------------
 
+/**
+ * A file's text, refused from its size before it is read. Opened non-blocking and checked on the open handle
+ * (the same pattern as detection/files.ts), so a FIFO or a file swapped after a stat cannot hang or overrun.
+ */
 async function readBounded(dir: string, file: { name: string; maxBytes: number }): Promise<string> {
   const path = join(dir, file.name);
-  let size: number;
+  let handle: FileHandle;
   try {
-    const info = await stat(path);
-    if (!info.isFile()) throw new TokenizerLoadError("missing-file", path, "is not a file");
-    size = info.size;
-  } catch (error) {
-    if (error instanceof TokenizerLoadError) throw error;
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
     throw new TokenizerLoadError("missing-file", path, "not found");
   }
-  if (size > file.maxBytes) throw new TokenizerLoadError("too-large", path, `${size} bytes; at most ${file.maxBytes} are read`);
-  return readFile(path, "utf8");
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new TokenizerLoadError("missing-file", path, "is not a regular file");
+    if (info.size > file.maxBytes) throw new TokenizerLoadError("too-large", path, `${info.size} bytes; at most ${file.maxBytes} are read`);
+    const bytes = new Uint8Array(info.size);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return new TextDecoder().decode(bytes.subarray(0, filled));
+  } finally {
+    await handle.close();
+  }
 }
 
 function parseJson(path: string, text: string): unknown {
@@ -143,6 +165,8 @@ const tokenizerConfigSchema = z.object({
   eos_token: specialTokenSchema.default("<|endoftext|>"),
   unk_token: specialTokenSchema.default("<|endoftext|>"),
   pad_token: specialTokenSchema.default("<|endoftext|>"),
+  // transformers >= 4.34 lists every added token here, id -> { content }; for SD 1.x/2.x just bos and eos.
+  added_tokens_decoder: z.record(z.string(), z.object({ content: z.string() })).optional(),
 });
 type TokenizerConfig = z.infer<typeof tokenizerConfigSchema>;
 
@@ -167,16 +191,20 @@ function parseVocabulary(path: string, text: string): Record<string, number> {
   return vocabulary as Record<string, number>;
 }
 
-function parseMerges(path: string, text: string, symbols: ReadonlySet<string>): string[] {
-  const lines = text.split("\n");
+/** merges.txt: a "#version" line, then one merge a line, "left right", in rank order. */
+function parseMerges(path: string, text: string, symbols: ReadonlySet<string>): [string, string][] {
+  const lines = text.split(/\r?\n/); // CRLF too, as Hugging Face's Rust reader takes it
   if (!lines[0]?.startsWith("#version")) throw new TokenizerLoadError("unparseable", path, 'no "#version" header line');
-  const merges = lines.slice(1).filter((line) => line.length > 0);
-  merges.forEach((line, i) => {
+  const merges: [string, string][] = [];
+  lines.forEach((line, index) => {
+    if (index === 0 || line.length === 0) return;
+    const where = `line ${index + 1} (${JSON.stringify(line)})`;
     const space = line.indexOf(" ");
     const [left, right] = [line.slice(0, space), line.slice(space + 1)];
-    if (space <= 0 || right.length === 0 || right.includes(" ")) throw new TokenizerLoadError("unparseable", path, `line ${i + 2} is not two symbols separated by a space: ${JSON.stringify(line)}`);
+    if (space <= 0 || right.length === 0 || right.includes(" ")) throw new TokenizerLoadError("unparseable", path, `${where} is not two symbols separated by a space`);
     const missing = !symbols.has(left) ? left : !symbols.has(right) ? right : !symbols.has(left + right) ? left + right : undefined;
-    if (missing !== undefined) throw new TokenizerLoadError("inconsistent", path, `line ${i + 2} (${JSON.stringify(line)}): ${JSON.stringify(missing)} is not in vocab.json`);
+    if (missing !== undefined) throw new TokenizerLoadError("inconsistent", path, `${where}: ${JSON.stringify(missing)} is not in vocab.json`);
+    merges.push([left, right]);
   });
   return merges;
 }
@@ -208,6 +236,30 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * Added tokens (a textual-inversion embedding adds e.g. "<my-car>" past the vocabulary) change how text splits;
+ * this tokenizer does not take them, so refuse any that is not already the vocabulary's token at that id.
+ */
+function refuseAddedTokens(path: string, added: Record<string, number>, vocabulary: Record<string, number>): void {
+  const foreign = Object.entries(added).filter(([token, id]) => vocabulary[token] !== id);
+  if (foreign.length > 0) {
+    const listed = foreign.slice(0, 5).map(([token, id]) => `${JSON.stringify(token)} (${id})`);
+    throw new TokenizerLoadError("unsupported", path, `added tokens outside the vocabulary are not supported (textual inversion?): ${listed.join(", ")}${foreign.length > 5 ? ", …" : ""}`);
+  }
+}
+
+async function readAddedTokens(dir: string): Promise<Record<string, number> | null> {
+  const path = join(dir, TOKENIZER_FILES.added.name);
+  const present = await stat(path).then(
+    (info) => info.isFile(),
+    () => false,
+  );
+  if (!present) return null;
+  const parsed = z.record(z.string(), z.number().int()).safeParse(parseJson(path, await readBounded(dir, TOKENIZER_FILES.added)));
+  if (!parsed.success) throw new TokenizerLoadError("unparseable", path, describeIssues(parsed.error));
+  return parsed.data;
+}
+
 function tokenId(vocabulary: Record<string, number>, token: string, role: string, path: string): number {
   const id = vocabulary[token];
   if (id === undefined) throw new TokenizerLoadError("inconsistent", path, `${role} ${JSON.stringify(token)} is not in vocab.json`);
@@ -220,7 +272,7 @@ function tokenId(vocabulary: Record<string, number>, token: string, role: string
 const CLIP_WORD_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+";
 
 /** Hugging Face's tokenizer.json for CLIP (as transformers converts CLIPTokenizer), normalizer left out: cleaning is done above. */
-function clipTokenizerJson(vocabulary: Record<string, number>, merges: string[], config: TokenizerConfig, bosId: number, eosId: number): object {
+function clipTokenizerJson(vocabulary: Record<string, number>, merges: [string, string][], config: TokenizerConfig, bosId: number, eosId: number): object {
   const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true });
   return {
     version: "1.0",
@@ -243,8 +295,9 @@ function clipTokenizerJson(vocabulary: Record<string, number>, merges: string[],
 
 /**
  * Loads tokenizer/ of a diffusers export. Refuses with a TokenizerLoadError naming the file when one is
- * missing, too large (checked before reading), unparseable, or inconsistent (a merge whose parts are not in
- * the vocabulary, a missing special or byte token, a bad model_max_length).
+ * missing, too large (checked before reading), unparseable, inconsistent (a merge whose parts are not in
+ * the vocabulary, a missing special or byte token, a bad model_max_length) or unsupported (another tokenizer
+ * class, added tokens outside the vocabulary).
  */
 export async function loadClipTokenizer(dir: string): Promise<ClipTokenizer> {
   const [vocabText, mergesText, configText] = await Promise.all([
@@ -265,6 +318,10 @@ export async function loadClipTokenizer(dir: string): Promise<ClipTokenizer> {
   const eosId = tokenId(vocabulary, config.eos_token, "eos_token", configPath);
   const padId = tokenId(vocabulary, config.pad_token, "pad_token", configPath);
   tokenId(vocabulary, config.unk_token, "unk_token", configPath);
+  const decoder = Object.fromEntries(Object.entries(config.added_tokens_decoder ?? {}).map(([id, token]) => [token.content, Number(id)]));
+  refuseAddedTokens(configPath, decoder, vocabulary);
+  const added = await readAddedTokens(dir);
+  if (added) refuseAddedTokens(join(dir, TOKENIZER_FILES.added.name), added, vocabulary);
   await yieldToEventLoop();
   const bpe = new Tokenizer(clipTokenizerJson(vocabulary, merges, config, bosId, eosId), { model_max_length: config.model_max_length });
   const maxLength = config.model_max_length;
@@ -278,7 +335,7 @@ export async function loadClipTokenizer(dir: string): Promise<ClipTokenizer> {
     bosId,
     eosId,
     padId,
-    vocabSize: Object.keys(vocabulary).length,
+    vocabSize: symbols.size,
     encode,
     tokenize(text) {
       const ids = encode(text);

@@ -21,7 +21,7 @@ const NAMES: Record<Part, { inputs: string[]; outputs: string[] }> = {
 
 /** What each export is meant to cover. */
 const EXPECTED = {
-  "tiny-sd": { pipeline: "OnnxStableDiffusionPipeline", unetChannels: 4, textWidth: 32, timestep: { type: "float32", rank: 0 }, padToken: "<|endoftext|>" },
+  "tiny-sd": { pipeline: "StableDiffusionPipeline", unetChannels: 4, textWidth: 32, timestep: { type: "float32", rank: 0 }, padToken: "<|endoftext|>" },
   "tiny-sd-inpaint": { pipeline: "OnnxStableDiffusionInpaintPipeline", unetChannels: 9, textWidth: 48, timestep: { type: "int64", rank: 1 }, padToken: "!" },
 } as const;
 
@@ -59,7 +59,14 @@ for (const name of TINY_EXPORTS) {
       }
       const index = JSON.parse(readFileSync(join(dir, "model_index.json"), "utf8"));
       expect(index._class_name).toBe(expected.pipeline);
-      for (const part of PARTS) expect(index[part]).toEqual(["diffusers", "OnnxRuntimeModel"]);
+      if (name === "tiny-sd") {
+        // optimum-cli keeps the source pipeline's index: PyTorch classes, one "vae" entry for both VAE parts
+        expect(index).toMatchObject({ text_encoder: ["transformers", "CLIPTextModel"], unet: ["diffusers", "UNet2DConditionModel"], vae: ["diffusers", "AutoencoderKL"] });
+      } else {
+        // diffusers' ONNX conversion script: every part an OnnxRuntimeModel
+        for (const part of PARTS) expect(index[part]).toEqual(["diffusers", "OnnxRuntimeModel"]);
+      }
+      expect(index.tokenizer).toEqual(["transformers", "CLIPTokenizer"]);
       const scheduler = JSON.parse(readFileSync(join(dir, "scheduler/scheduler_config.json"), "utf8"));
       expect(scheduler).toMatchObject({ beta_schedule: "scaled_linear", beta_start: 0.00085, beta_end: 0.012, num_train_timesteps: 1000, steps_offset: 1, prediction_type: "epsilon", timestep_spacing: "leading", set_alpha_to_one: false, clip_sample: false });
       expect(index.scheduler).toEqual(["diffusers", scheduler._class_name]);
@@ -93,9 +100,14 @@ for (const name of TINY_EXPORTS) {
       const context = tensorMeta(sessions.unet.inputMetadata, "encoder_hidden_states");
       expect(context.shape[2]).toBe(expected.textWidth);
       expect(tensorMeta(sessions.vae_encoder.outputMetadata, "latent_parameters").shape[1]).toBe(8);
-      // Optimum leaves the VAE's channel axes symbolic: a runtime must not read the latent width from them.
-      expect(tensorMeta(sessions.vae_decoder.inputMetadata, "latent_sample").shape).toEqual(["batch_size", "num_channels_latent", "height_latent", "width_latent"]);
-      expect(tensorMeta(sessions.vae_encoder.inputMetadata, "sample").shape).toEqual(["batch_size", "num_channels", "height", "width"]);
+      // Optimum's axes: batch and spatial dims symbolic, channels fixed.
+      expect(tensorMeta(sessions.vae_decoder.inputMetadata, "latent_sample").shape).toEqual(["batch_size", 4, "height_latent", "width_latent"]);
+      expect(tensorMeta(sessions.vae_decoder.outputMetadata, "sample").shape).toEqual(["batch_size", 3, "height", "width"]);
+      expect(tensorMeta(sessions.vae_encoder.inputMetadata, "sample").shape).toEqual(["batch_size", 3, "height", "width"]);
+      expect(tensorMeta(sessions.vae_encoder.outputMetadata, "latent_parameters").shape).toEqual(["batch_size", 8, "height_latent", "width_latent"]);
+      expect(tensorMeta(sessions.unet.inputMetadata, "sample").shape).toEqual(["batch_size", expected.unetChannels, "height", "width"]);
+      expect(tensorMeta(sessions.unet.inputMetadata, "encoder_hidden_states").shape).toEqual(["batch_size", "sequence_length", expected.textWidth]);
+      expect(tensorMeta(sessions.text_encoder.inputMetadata, "input_ids").shape).toEqual(["batch_size", "sequence_length"]);
       expect(tensorMeta(sessions.unet.outputMetadata, "out_sample").shape[1]).toBe(4);
     });
 
@@ -151,3 +163,15 @@ for (const name of TINY_EXPORTS) {
     });
   });
 }
+
+it("odd-parts/unet-5-channels.onnx has tiny-sd's UNet interface but a 5-channel sample (for refusals)", async () => {
+  const session = await ort.InferenceSession.create(join(OPTIMUM_FIXTURES, "odd-parts/unet-5-channels.onnx"));
+  try {
+    expect([...session.inputNames].sort()).toEqual(["encoder_hidden_states", "sample", "timestep"]);
+    expect(tensorMeta(session.inputMetadata, "sample").shape[1]).toBe(5);
+    expect(tensorMeta(session.inputMetadata, "encoder_hidden_states").shape[2]).toBe(EXPECTED["tiny-sd"].textWidth);
+    expect(tensorMeta(session.inputMetadata, "timestep").shape).toHaveLength(0);
+  } finally {
+    await session.release();
+  }
+});

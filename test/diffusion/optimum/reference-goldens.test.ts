@@ -35,7 +35,7 @@ interface PipelineGolden {
 
 const bytesOf = (stored: { base64: string }) => new Uint8Array(Buffer.from(stored.base64, "base64"));
 
-/** diffusers' DDIMScheduler (eta 0): scaled_linear betas, leading spacing + steps_offset, set_alpha_to_one. */
+/** diffusers' DDIMScheduler (eta 0): scaled_linear betas, leading spacing + steps_offset, set_alpha_to_one; add_noise. */
 function ddim(config: PipelineGolden["scheduler"]["config"], steps: number) {
   const alphasCumprod: number[] = [];
   let product = 1;
@@ -55,7 +55,9 @@ function ddim(config: PipelineGolden["scheduler"]["config"], steps: number) {
       return Math.sqrt(aPrev) * x0 + Math.sqrt(1 - aPrev) * eps[i]!;
     });
   };
-  return { timesteps, step };
+  /** q(x_t | x_0), DDPM eq. (4). */
+  const addNoise = (x0: Float32Array, noise: Float32Array, t: number) => x0.map((x, i) => Math.sqrt(alphasCumprod[t]!) * x + Math.sqrt(1 - alphasCumprod[t]!) * noise[i]!);
+  return { timesteps, step, addNoise };
 }
 
 for (const file of ["golden-txt2img.json", "golden-inpaint.json"]) {
@@ -112,7 +114,8 @@ for (const file of ["golden-txt2img.json", "golden-inpaint.json"]) {
       const timestepMeta = sessions.unet!.inputMetadata.find((m) => m.name === "timestep")!;
       const timestepType = timestepMeta.isTensor ? timestepMeta.type : "float32";
       const timestepRank = timestepMeta.isTensor ? timestepMeta.shape.length : 0;
-      const sampleChannels = (sessions.unet!.inputMetadata.find((m) => m.name === "sample") as { shape: number[] }).shape[1]!;
+      const sampleMeta = sessions.unet!.inputMetadata.find((m) => m.name === "sample")!;
+      const sampleChannels = sampleMeta.isTensor ? Number(sampleMeta.shape[1]) : 0;
       const perSample = 4 * 64;
       let latents = decodeFloats(golden.noise).slice();
       for (const [k, t] of scheduler.timesteps.entries()) {
@@ -141,3 +144,74 @@ for (const file of ["golden-txt2img.json", "golden-inpaint.json"]) {
     });
   });
 }
+
+interface ImageToImageGolden {
+  readonly export: "tiny-sd";
+  readonly scheduler: PipelineGolden["scheduler"];
+  readonly steps: number;
+  readonly strength: number;
+  readonly guidance: number;
+  readonly scalingFactor: number;
+  readonly cases: { prompt: string; negativePrompt: string }[];
+  readonly referenceImage: { dims: number[]; base64: string };
+  readonly maskLatent: StoredTensor;
+  readonly startLatents: StoredTensor;
+  readonly noise: StoredTensor;
+  readonly runs: Record<"imageToImage" | "latentBlendInpaint", { timesteps: number[]; latentsPerStep: StoredTensor[]; finalLatents: StoredTensor; image: StoredTensor }>;
+}
+
+describe("golden-img2img.json", () => {
+  const golden = readJsonFixture<ImageToImageGolden>("golden-img2img.json");
+  const dir = join(OPTIMUM_FIXTURES, golden.export);
+  const sessions: Record<string, ort.InferenceSession> = {};
+  beforeAll(async () => {
+    for (const part of ["text_encoder", "unet", "vae_encoder", "vae_decoder"]) sessions[part] = await ort.InferenceSession.create(join(dir, part, "model.onnx"));
+  });
+  afterAll(async () => {
+    for (const session of Object.values(sessions)) await session.release();
+  });
+
+  it("start latents: the ONNX VAE encoder's mean of the reference frame times 0.18215, to 1e-4", async () => {
+    const pixels = bytesOf(golden.referenceImage);
+    const image = new Float32Array(3 * 4096);
+    for (let c = 0; c < 3; c++) for (let p = 0; p < 4096; p++) image[c * 4096 + p] = pixels[p * 3 + c]! / 127.5 - 1;
+    const encoded = await sessions.vae_encoder!.run({ sample: new ort.Tensor("float32", image, [1, 3, 64, 64]) });
+    const mean = (encoded.latent_parameters!.data as Float32Array).slice(0, 256).map((v) => v * golden.scalingFactor);
+    expect(maxAbsDiff(mean, decodeFloats(golden.startLatents))).toBeLessThanOrEqual(1e-4);
+  });
+
+  for (const name of ["imageToImage", "latentBlendInpaint"] as const) {
+    it(`${name} replayed through the ONNX parts: every step's latents and the image to 1e-3`, async () => {
+      const run = golden.runs[name];
+      const batch = golden.cases.length;
+      const tokenizer = await loadClipTokenizer(join(dir, "tokenizer"));
+      const texts = [...golden.cases.map((c) => c.negativePrompt), ...golden.cases.map((c) => c.prompt)];
+      const ids = new BigInt64Array(texts.flatMap((t) => [...tokenizer.tokenize(t)].map(BigInt)));
+      const embeds = (await sessions.text_encoder!.run({ input_ids: new ort.Tensor("int64", ids, [2 * batch, 77]) })).last_hidden_state!;
+      const scheduler = ddim(golden.scheduler.config, golden.steps);
+      const timesteps = scheduler.timesteps.slice(golden.steps - Math.floor(golden.steps * golden.strength));
+      expect(timesteps).toEqual(run.timesteps);
+      const noise = decodeFloats(golden.noise);
+      const start = new Float32Array(batch * 256);
+      for (let b = 0; b < batch; b++) start.set(decodeFloats(golden.startLatents), b * 256);
+      const addNoise = (t: number) => scheduler.addNoise(start, noise, t);
+      const mask = decodeFloats(golden.maskLatent);
+      let latents = addNoise(timesteps[0]!);
+      for (const [k, t] of timesteps.entries()) {
+        const input = new Float32Array([...latents, ...latents]);
+        const out = (await sessions.unet!.run({ sample: new ort.Tensor("float32", input, [2 * batch, 4, 8, 8]), timestep: new ort.Tensor("float32", new Float32Array([t]), []), encoder_hidden_states: embeds })).out_sample!.data as Float32Array;
+        const eps = out.subarray(batch * 256).map((cond, i) => out[i]! + golden.guidance * (cond - out[i]!));
+        latents = scheduler.step(eps, t, latents);
+        if (name === "latentBlendInpaint") {
+          const known = k + 1 < timesteps.length ? addNoise(timesteps[k + 1]!) : start;
+          latents = latents.map((x, i) => mask[i % 64]! * x + (1 - mask[i % 64]!) * known[i]!);
+        }
+        expect(maxAbsDiff(latents, decodeFloats(run.latentsPerStep[k]!)), `latents after step ${k}`).toBeLessThanOrEqual(1e-3);
+      }
+      expect(maxAbsDiff(latents, decodeFloats(run.finalLatents))).toBeLessThanOrEqual(1e-3);
+      const decoded = await sessions.vae_decoder!.run({ latent_sample: new ort.Tensor("float32", latents.map((v) => v / golden.scalingFactor), [batch, 4, 8, 8]) });
+      const image = (decoded.sample!.data as Float32Array).map((v) => Math.min(1, Math.max(0, v / 2 + 0.5)));
+      expect(maxAbsDiff(image, decodeFloats(run.image))).toBeLessThanOrEqual(1e-3);
+    });
+  }
+});

@@ -3,6 +3,7 @@
 // CLIP's real vocabulary (shared data; skipped when absent) and on both tiny exports' own vocabularies.
 import { existsSync, mkdtempSync, copyFileSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -126,13 +127,21 @@ describe("refusals", () => {
     });
   }
 
+  it('a FIFO in place of merges.txt is "missing-file" (not a regular file), without hanging on it', async () => {
+    const dir = variant("merges.txt", null);
+    execFileSync("mkfifo", [join(dir, "merges.txt")]);
+    const error = await refusal(dir);
+    expect(error.code).toBe("missing-file");
+    expect(error.message).toContain("not a regular file");
+  });
+
   it("a directory that does not exist is \"missing-file\"", async () => {
     expect((await refusal(join(scratchDir(), "nowhere"))).code).toBe("missing-file");
   });
 
-  it('a vocab.json over 16 MiB is "too-large", refused from its size before it is read', async () => {
+  it('a vocab.json over 4 MiB is "too-large", refused from its size before it is read', async () => {
     const dir = variant("vocab.json", "{");
-    truncateSync(join(dir, "vocab.json"), 16 * 1024 * 1024 + 1); // sparse: costs no disk and would not parse
+    truncateSync(join(dir, "vocab.json"), 4 * 1024 * 1024 + 1); // sparse: costs no disk and would not parse
     const error = await refusal(dir);
     expect(error.code).toBe("too-large");
     expect(error.file).toBe(join(dir, "vocab.json"));
@@ -142,7 +151,7 @@ describe("refusals", () => {
     ["vocab.json", "not json", /not JSON/],
     ["vocab.json", JSON.stringify({ a: "one" }), /token-to-id map/],
     ["merges.txt", "a b\n", /#version/],
-    ["merges.txt", "#version: 0.2\na b c\n", /line 2 is not two symbols/],
+    ["merges.txt", "#version: 0.2\na b c\n", /line 2 \("a b c"\) is not two symbols/],
     ["tokenizer_config.json", "{", /not JSON/],
     ["tokenizer_config.json", JSON.stringify({ bos_token: "<|startoftext|>" }), /model_max_length/],
   ])('%s holding %j is "unparseable"', async (file, content, pattern) => {
@@ -150,6 +159,11 @@ describe("refusals", () => {
     expect(error.code).toBe("unparseable");
     expect(error.file.endsWith(file)).toBe(true);
     expect(error.message).toMatch(pattern);
+  });
+
+  it("a merges.txt with Windows line endings loads and encodes the same", async () => {
+    const crlf = await loadClipTokenizer(variant("merges.txt", original("merges.txt").replaceAll("\n", "\r\n")));
+    expectMatches(crlf, fixture.tiny["tiny-sd"]!.prompts);
   });
 
   it('a merge whose parts are not in the vocabulary is "inconsistent", naming the line', async () => {
@@ -196,6 +210,28 @@ describe("refusals", () => {
     const error = await refusal(variant("tokenizer_config.json", JSON.stringify({ ...config(), tokenizer_class: "T5Tokenizer" })));
     expect(error.code).toBe("unsupported");
     expect(error.message).toContain("T5Tokenizer");
+  });
+
+  it('added tokens outside the vocabulary (textual inversion) in added_tokens.json are "unsupported", naming them', async () => {
+    const dir = variant("added_tokens.json", JSON.stringify({ "<my-car>": 679 }));
+    const error = await refusal(dir);
+    expect(error.code).toBe("unsupported");
+    expect(error.file).toBe(join(dir, "added_tokens.json"));
+    expect(error.message).toContain('"<my-car>" (679)');
+  });
+
+  it("added tokens that are the vocabulary's own (bos, eos in added_tokens_decoder or added_tokens.json) load", async () => {
+    const decoder = { "677": { content: "<|startoftext|>", special: true }, "678": { content: "<|endoftext|>", special: true } };
+    const dir = variant("tokenizer_config.json", JSON.stringify({ ...config(), added_tokens_decoder: decoder }));
+    writeFileSync(join(dir, "added_tokens.json"), JSON.stringify({ "<|startoftext|>": 677, "<|endoftext|>": 678 }));
+    const tokenizer = await loadClipTokenizer(dir);
+    expect([tokenizer.bosId, tokenizer.eosId]).toEqual([677, 678]);
+  });
+
+  it('an added_tokens_decoder entry outside the vocabulary is "unsupported"', async () => {
+    const error = await refusal(variant("tokenizer_config.json", JSON.stringify({ ...config(), added_tokens_decoder: { "679": { content: "<my-car>" } } })));
+    expect(error.code).toBe("unsupported");
+    expect(error.file.endsWith("tokenizer_config.json")).toBe(true);
   });
 
   it(`a prompt over ${MAX_PROMPT_CHARACTERS} characters is a PromptTooLongError`, async () => {
