@@ -6,7 +6,7 @@
 import { GenerationInputError } from "../errors.ts";
 import type { TensorInput, TensorOutput } from "../../runtime/index.ts";
 import { ModelPackageError } from "../../models/index.ts";
-import { denoiseLoop, type NoiseSource } from "../pipeline.ts";
+import { denoiseLoop, type NoiseSource } from "../loop.ts";
 import type { Scheduler } from "../schedulers/index.ts";
 import type { OptimumRuntime } from "./runtime.ts";
 
