@@ -6,6 +6,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { unzipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../../../src/db/index.ts";
 import { readPngRecord } from "../../../src/imaging/index.ts";
@@ -98,6 +99,19 @@ for (const backend of testBackends().slice(0, 1)) {
         hashes.add(node.artifact.sha256);
       }
       expect(hashes.size).toBe(16);
+      // the dataset export carries each sample with its provenance (the prompt included)
+      const exported = await api.graphql(
+        `mutation($jobId: ID!) { exportDataset(filter: { jobId: $jobId }, format: COCO) { __typename ... on MutationExportDatasetSuccess { data { sampleCount url } } ... on Error { message } } }`,
+        { jobId: job.uuid },
+      );
+      const exportData = exported.data!.exportDataset.data;
+      expect(exportData, JSON.stringify(exported)).toMatchObject({ sampleCount: 16 });
+      const zip = unzipSync(new Uint8Array(await (await api.fetch(exportData.url)).arrayBuffer()));
+      const coco = Object.entries(zip)
+        .filter(([name]) => /^annotations\/instances_.*\.json$/.test(name))
+        .flatMap(([, bytes]) => JSON.parse(new TextDecoder().decode(bytes)).images as { rareforge: { provenance: { record: { prompt: { text: string } } } } }[]);
+      expect(coco).toHaveLength(16);
+      for (const image of coco) expect(image.rareforge.provenance.record.prompt.text).toMatch(/^dashcam photo, a (pedestrian|animal|cone) on a wet road at night, (rain|fog), \{hdr\}$/);
       const sample = samples.edges[5].node;
       const reproduced = await api.graphql(`mutation($id: ID!) { reproduceSample(id: $id) { __typename ... on MutationReproduceSampleSuccess { data { matches expectedSha256 actualSha256 } } ... on Error { message } } }`, { id: sample.id });
       expect(reproduced.data!.reproduceSample.data, JSON.stringify(reproduced)).toEqual({ matches: true, expectedSha256: sample.artifact.sha256, actualSha256: sample.artifact.sha256 });
