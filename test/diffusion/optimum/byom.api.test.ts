@@ -33,6 +33,7 @@ const SAMPLES = /* GraphQL */ `
   query($jobId: ID) { samples(jobId: $jobId, first: 50) { totalCount edges { node { id index status parameters provenance artifact { sha256 } } } } }
 `;
 
+const REPOSITORY_MODELS = new URL("../../../models/", import.meta.url).pathname;
 const BOX = ["hazardCx", "hazardCy", "hazardW", "hazardH"] as const;
 /** The inpainting export can insert hazards: its manifest adds the box as scalar parameters and a box label. */
 const inpaintManifest = roadManifest("tiny-sd-inpaint", {
@@ -52,6 +53,8 @@ for (const backend of testBackends().slice(0, 1)) {
       modelsDir = join(root, "models");
       // the user's exports, as optimum-cli wrote them, somewhere inside the models directory
       for (const name of ["tiny-sd", "tiny-sd-inpaint"]) await cp(join(OPTIMUM_FIXTURES, name), join(modelsDir, "exports", name), { recursive: true });
+      // the shipped detector under test, registered on first use from the models directory
+      await cp(join(REPOSITORY_MODELS, "road-detector"), join(modelsDir, "road-detector"), { recursive: true });
       db = await backend.open();
       api = await startTestService(db, { modelsDir, dataDir: join(root, "data"), importLibraryOnStart: false, workerConcurrency: 1 });
     }, 120_000);
@@ -115,6 +118,41 @@ for (const backend of testBackends().slice(0, 1)) {
       const sample = samples.edges[5].node;
       const reproduced = await api.graphql(`mutation($id: ID!) { reproduceSample(id: $id) { __typename ... on MutationReproduceSampleSuccess { data { matches expectedSha256 actualSha256 } } ... on Error { message } } }`, { id: sample.id });
       expect(reproduced.data!.reproduceSample.data, JSON.stringify(reproduced)).toEqual({ matches: true, expectedSha256: sample.artifact.sha256, actualSha256: sample.artifact.sha256 });
+    }, 180_000);
+
+    it("scores an export's samples with a detector in the loop against the boxes its manifest labels, and reports them", async () => {
+      const boxed = await api.graphql(REGISTER, { path: "exports/tiny-sd", manifest: { ...inpaintManifest, name: "tiny-sd-boxes" } });
+      expect(boxed.data!.registerModel.__typename, JSON.stringify(boxed)).toBe("MutationRegisterModelSuccess");
+      const spec = {
+        name: "byom-boxed-pedestrians",
+        domain: "automotive",
+        model: "tiny-sd-boxes",
+        parameters: { hazard: "pedestrian", timeOfDay: "dusk", weather: "clear", hazardCx: 0.5, hazardCy: 0.6, hazardW: 0.2, hazardH: 0.4 },
+        expectations: [{ class: "pedestrian" }],
+      };
+      const created = await api.graphql(CREATE, { spec });
+      expect(created.data!.createScenario.__typename, JSON.stringify(created)).toBe("MutationCreateScenarioSuccess");
+      const detectors = await api.graphql(`{ detectors(first: 10) { edges { node { id name } } } }`);
+      const detectorId = detectors.data!.detectors.edges.find((e: { node: { name: string } }) => e.node.name === "road-detector")?.node.id;
+      expect(detectorId, JSON.stringify(detectors)).toBeDefined();
+      const requested = await api.graphql(
+        `mutation($s: ID!, $d: ID!) { requestGeneration(scenarioId: $s, count: 8, steps: 3, seed: 9, batchSize: 8, detectorId: $d) { __typename ... on MutationRequestGenerationSuccess { data { id uuid } } ... on Error { message } } }`,
+        { s: created.data!.createScenario.data.id, d: detectorId },
+      );
+      const job = requested.data!.requestGeneration.data;
+      expect(job, JSON.stringify(requested)).toBeDefined();
+      expect(await waitForJob(api, job.id, (j) => ["SUCCEEDED", "PARTIAL", "FAILED"].includes(j?.status), 120_000)).toMatchObject({ status: "SUCCEEDED", completedCount: 8 });
+      const samples = await db.prisma.sample.findMany({ where: { jobId: job.uuid }, include: { scores: true } });
+      expect(samples).toHaveLength(8);
+      for (const s of samples) {
+        expect(s.scores).toHaveLength(1);
+        expect(s.labels).toMatchObject({ boxes: [expect.objectContaining({ class: "pedestrian" })] });
+      }
+      const report = await api.graphql(`query($s: ID!, $d: ID!) { scenarioReport(scenarioId: $s, detectorId: $d) { __typename ... on QueryScenarioReportSuccess { data { samples } } ... on Error { message } } }`, {
+        s: created.data!.createScenario.data.id,
+        d: detectorId,
+      });
+      expect(report.data!.scenarioReport, JSON.stringify(report)).toMatchObject({ data: { samples: 8 } });
     }, 180_000);
 
     it("refuses a scenario whose values the export's parameters do not allow, or whose template names no parameter, naming the field", async () => {
