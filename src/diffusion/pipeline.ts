@@ -353,7 +353,7 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
   const { model, sampler, steps, guidance, seed, indices, parameters } = request;
   const manifest = model.manifest;
   const conditions = parameters.map((p) => encodeCondition(manifest, p));
-  const prompts_ = parameters.map((p) => (model.optimum ? drawnPrompt(request.promptTemplate ?? model.optimum.manifest.prompt, p) : null));
+  const drawnPrompts = parameters.map((p) => (model.optimum ? drawnPrompt(request.promptTemplate ?? model.optimum.manifest.prompt, p) : null));
   const runtime = request.runtime ?? (await openModelRuntime(model, { ep: request.ep ?? "cpu" }));
   const batchSize = request.batchSize ?? DEFAULT_BATCH_SIZE;
   const { width, height, channels } = manifest.image;
@@ -377,7 +377,7 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
       const onStep = (step: number, batchSteps: number) => request.onProgress?.({ samplesDone: start, samplesTotal: indices.length, batchStep: step, batchSteps });
       let images: Float32Array;
       if (runtime.kind === "optimum") {
-        const prompts = batchIndices.map((_, b) => prompts_[start + b]!);
+        const prompts = batchIndices.map((_, b) => drawnPrompts[start + b]!);
         images = await sampleOptimumBatch({
           runtime,
           scheduler,
@@ -410,7 +410,7 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
             calibrated: calibratedParameters(manifest, sampleParameters),
             executionProvider: runtime.provider,
             ...(reference ? { imageToImage: { strength: reference.strength, referenceSha256: reference.referenceSha256, maskSha256: reference.maskSha256 } } : {}),
-            ...(prompts_[start + b] ? { prompt: prompts_[start + b]! } : {}),
+            ...(drawnPrompts[start + b] ? { prompt: drawnPrompts[start + b]! } : {}),
             onnxruntimeVersion: onnxRuntimeVersion(),
           },
           request.recordExtras,

@@ -197,6 +197,16 @@ for (const backend of testBackends().slice(0, 1)) {
         return response.data!.registerModel;
       };
 
+      it("a directory outside the models directory, and a name already installed", async () => {
+        const outside = (await api.graphql(REGISTER, { path: join(OPTIMUM_FIXTURES, "tiny-sd"), manifest: roadManifest("refused") })).data!.registerModel;
+        expect(outside).toMatchObject({ __typename: "ModelPackageError", code: "not-found", message: expect.stringContaining("not a directory inside the models directory") });
+        expect(existsSync(join(modelsDir, "refused"))).toBe(false);
+        const before = await readFile(join(modelsDir, "tiny-sd", "rareforge.json"), "utf8");
+        const again = (await api.graphql(REGISTER, { path: "exports/tiny-sd-inpaint", manifest: roadManifest("tiny-sd") })).data!.registerModel;
+        expect(again).toMatchObject({ __typename: "ModelPackageError", code: "invalid-name" });
+        expect(await readFile(join(modelsDir, "tiny-sd", "rareforge.json"), "utf8")).toBe(before);
+      });
+
       it("a missing part", async () => {
         const result = await refusal("tiny-sd", (dir) => rm(join(dir, "vae_decoder", "model.onnx")));
         expect(result).toMatchObject({ __typename: "ModelPackageError", code: "missing-file" });
