@@ -50,6 +50,7 @@ export function readOptimumLayout(
   dir: string,
   sessions: { textEncoder: OnnxSession; unet: OnnxSession; vaeDecoder: OnnxSession; vaeEncoder: OnnxSession | null },
   exported: { latentChannels: number; inpainting: boolean },
+  sizes: { sequenceLength: number; latentHeight: number; latentWidth: number },
 ): OptimumLayout {
   const { latentChannels } = exported;
   const { textEncoder, unet, vaeDecoder, vaeEncoder } = sessions;
@@ -87,6 +88,15 @@ export function readOptimumLayout(
   const hiddenWidth = staticDim(unet.inputShapes[hidden], 2);
   if (textWidth === null || hiddenWidth === null || textWidth !== hiddenWidth)
     throw refuse(dir, `the text encoder's hidden states are ${textWidth ?? "of undeclared width"} wide; the UNet's ${hidden} takes ${hiddenWidth ?? "an undeclared width"}: the parts are from different models`);
+  // fixed (non-dynamic) axes must be the sizes the pipeline feeds: the tokenizer's length, the manifest's latent grid
+  const fixed = (shape: readonly (number | string)[] | undefined, axis: number, expected: number, what: string) => {
+    const d = staticDim(shape, axis);
+    if (d !== null && d !== expected) throw refuse(dir, `${what} is fixed at ${d}; the pipeline feeds ${expected}`);
+  };
+  fixed(textEncoder.inputShapes[textInput], 1, sizes.sequenceLength, `the text encoder's ${textInput} length (the tokenizer's model_max_length)`);
+  fixed(unet.inputShapes[hidden], 1, sizes.sequenceLength, `the UNet's ${hidden} length (the tokenizer's model_max_length)`);
+  fixed(unet.inputShapes[sample], 2, sizes.latentHeight, `the UNet's ${sample} height (rareforge.json image height / 8)`);
+  fixed(unet.inputShapes[sample], 3, sizes.latentWidth, `the UNet's ${sample} width (rareforge.json image width / 8)`);
   const unetOutput = outputOfRank(dir, unet, 4, "unet/model.onnx");
   const decoderInput = soleInput(dir, vaeDecoder, "vae_decoder/model.onnx");
   const decoderOutput = outputOfRank(dir, vaeDecoder, 4, "vae_decoder/model.onnx");

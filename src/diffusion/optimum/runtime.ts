@@ -46,7 +46,8 @@ export async function openOptimumRuntime(model: ModelPackage, settings: SessionS
     const textEncoder = await open(exported.parts.textEncoder, unet.provider);
     const vaeDecoder = await open(exported.parts.vaeDecoder, unet.provider);
     const vaeEncoder = exported.parts.vaeEncoder ? await open(exported.parts.vaeEncoder, unet.provider) : null;
-    const layout = readOptimumLayout(model.dir, { textEncoder, unet, vaeDecoder, vaeEncoder }, exported);
+    const { width, height } = model.manifest.image;
+    const layout = readOptimumLayout(model.dir, { textEncoder, unet, vaeDecoder, vaeEncoder }, exported, { sequenceLength: tokenizer.maxLength, latentHeight: height / 8, latentWidth: width / 8 });
     return {
       kind: "optimum",
       model,
