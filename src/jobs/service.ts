@@ -1,6 +1,5 @@
 // Generation jobs service: validates a request (typed errors, no job created on any refusal), creates the
 // job and its batch tasks, cancels, reproduces samples from their provenance record, streams progress.
-import { rm } from "node:fs/promises";
 import type { PgBoss } from "pg-boss";
 import { currentCaller, requireOwnerOrAdmin } from "../access/index.ts";
 import type { Config } from "../config.ts";
@@ -159,8 +158,8 @@ export class JobService {
       return await this.model(installed.name, "model");
     } catch (error) {
       this.models.delete(installed.name);
-      // e.g. the same name and version recorded earlier with other files: the new copy goes
-      if (installed.created) await rm(installed.dir, { recursive: true, force: true });
+      // e.g. the same name and version recorded earlier with other files: the installation is undone
+      await installed.rollback();
       throw error;
     }
   }

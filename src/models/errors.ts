@@ -9,7 +9,9 @@ export type ModelPackageErrorCode =
   /** An Optimum export whose parts do not fit together (UNet channels, hidden-state width, extra inputs). */
   | "incompatible-parts"
   /** An Optimum export whose tokenizer does not load. */
-  | "tokenizer";
+  | "tokenizer"
+  /** An ONNX part that onnxruntime cannot load (corrupt or truncated file, unsupported operator). */
+  | "unloadable-part";
 
 export class ModelPackageError extends Error {
   override readonly name = "ModelPackageError";

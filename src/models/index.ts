@@ -47,4 +47,4 @@ export { optimumManifestSchema, OPTIMUM_SCHEMA, OPTIMUM_MANIFEST_FILE, OPTIMUM_P
 export { describeOptimumExport, exportFiles, manifestView, parseOptimumManifest, type OptimumExport } from "./optimum/package.ts";
 export { parseSchedulerConfig, SchedulerConfigError, SCHEDULER_CLASSES, type OptimumSchedulerSettings, type SchedulerClassName } from "./optimum/scheduler-config.ts";
 export { renderPrompt, templateFields, PromptTemplateError } from "./optimum/prompt.ts";
-export { installOptimumExport, type OptimumInstallRequest } from "./optimum/install.ts";
+export { installOptimumExport, type InstalledExport, type OptimumInstallRequest } from "./optimum/install.ts";

@@ -1,7 +1,7 @@
 // An Optimum export's sessions on one execution provider (text encoder, UNet, VAE decoder, VAE encoder when
 // present) with its tokenizer and the layout read from the sessions; opened once, reused across batches.
 import { ModelPackageError, type ModelPackage, type OptimumExport } from "../../models/index.ts";
-import { createSession, type OnnxSession, type ResolvedExecutionProvider, type SessionSettings } from "../../runtime/index.ts";
+import { createSession, ExecutionProviderError, type OnnxSession, type ResolvedExecutionProvider, type SessionSettings } from "../../runtime/index.ts";
 import { readOptimumLayout, type OptimumLayout } from "./layout.ts";
 import { loadClipTokenizer, TokenizerLoadError, type ClipTokenizer } from "./tokenizer.ts";
 
@@ -37,7 +37,15 @@ export async function openOptimumRuntime(model: ModelPackage, settings: SessionS
   }
   const opened: OnnxSession[] = [];
   const open = async (path: string, ep: SessionSettings["ep"]) => {
-    const session = await createSession(path, { ...settings, ep });
+    let session: OnnxSession;
+    try {
+      session = await createSession(path, { ...settings, ep });
+    } catch (error) {
+      // on the CPU nothing is missing: a file the CPU provider cannot load is the package's problem
+      if (error instanceof ExecutionProviderError && ep === "cpu")
+        throw new ModelPackageError("unloadable-part", `${path} does not load in onnxruntime: ${error.message.replace(/^.*onnxruntime said: /, "")}`, model.dir);
+      throw error;
+    }
     opened.push(session);
     return session;
   };

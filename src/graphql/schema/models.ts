@@ -9,7 +9,7 @@ import { DomainEnum } from "./scenarios.ts";
 builder.objectType(ModelPackageError, {
   name: "ModelPackageError",
   description:
-    "The model package cannot be used as given: not-found, missing-file (a missing part), invalid-manifest (rareforge.json, a prompt template naming unknown fields, an unsupported scheduler config), incompatible-parts (UNet channels that fit neither layout, a hidden-state width the UNet does not take), tokenizer (it does not load), hash-mismatch, undeclared-file, invalid-name (a package of that name is installed).",
+    "The model package cannot be used as given: not-found, missing-file (a missing part), invalid-manifest (rareforge.json, a prompt template naming unknown fields, an unsupported scheduler config), incompatible-parts (UNet channels that fit neither layout, a hidden-state width the UNet does not take), tokenizer (it does not load), unloadable-part (an ONNX file onnxruntime cannot load), hash-mismatch, undeclared-file, invalid-name (a package of that name is installed).",
   interfaces: [ErrorInterface],
   fields: (t) => ({ code: t.exposeString("code") }),
 });

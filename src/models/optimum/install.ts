@@ -3,7 +3,7 @@
 // every file hashed, then linked (or copied) into models/<name>/ beside a rareforge.json that lists the hashes.
 // Nothing is left behind on a refusal: the package is assembled in a temporary directory and renamed into place.
 import { randomUUID } from "node:crypto";
-import { copyFile, link, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { ModelPackageError } from "../errors.ts";
 import { OPTIMUM_MANIFEST_FILE } from "./manifest.ts";
@@ -28,8 +28,16 @@ function exportDirOf(path: string, modelsDir: string): string {
   return dir;
 }
 
-/** Checks and installs an export: the package directory (models/<name>), and whether it was created (not registered in place). */
-export async function installOptimumExport(request: OptimumInstallRequest): Promise<{ dir: string; name: string; created: boolean }> {
+export interface InstalledExport {
+  /** The package directory, models/<name>. */
+  dir: string;
+  name: string;
+  /** Undoes the installation: removes a created package, or restores the rareforge.json an in-place registration replaced. */
+  rollback(): Promise<void>;
+}
+
+/** Checks and installs an export (see the file comment). */
+export async function installOptimumExport(request: OptimumInstallRequest): Promise<InstalledExport> {
   const source = exportDirOf(request.path, request.modelsDir);
   if (!(await stat(source).then((s) => s.isDirectory(), () => false))) throw new ModelPackageError("not-found", `no export directory at ${source}`, source);
   const manifest = parseOptimumManifest(source, request.manifest ?? (await readExportJson(source, OPTIMUM_MANIFEST_FILE)));
@@ -43,9 +51,15 @@ export async function installOptimumExport(request: OptimumInstallRequest): Prom
   try {
     if (resolve(source) === target) {
       // in place: only rareforge.json changes, written whole then renamed over
+      const manifestPath = join(target, OPTIMUM_MANIFEST_FILE);
+      const previous = await readFile(manifestPath).catch(() => null);
       await writeFile(staging, written, { flag: "wx" });
-      await rename(staging, join(target, OPTIMUM_MANIFEST_FILE));
-      return { dir: target, name: manifest.name, created: false };
+      await rename(staging, manifestPath);
+      const rollback = async () => {
+        if (previous) await writeFile(manifestPath, previous);
+        else await rm(manifestPath, { force: true });
+      };
+      return { dir: target, name: manifest.name, rollback };
     }
     if (await stat(target).then(() => true, () => false))
       throw new ModelPackageError("invalid-name", `a package named ${manifest.name} is already installed at ${target}; give the export another name or a new version under a new name`, target);
@@ -57,7 +71,7 @@ export async function installOptimumExport(request: OptimumInstallRequest): Prom
     }
     await writeFile(join(staging, OPTIMUM_MANIFEST_FILE), written, { flag: "wx" });
     await rename(staging, target);
-    return { dir: target, name: manifest.name, created: true };
+    return { dir: target, name: manifest.name, rollback: () => rm(target, { recursive: true, force: true }) };
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

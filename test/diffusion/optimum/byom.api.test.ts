@@ -205,6 +205,12 @@ for (const backend of testBackends().slice(0, 1)) {
         const again = (await api.graphql(REGISTER, { path: "exports/tiny-sd-inpaint", manifest: roadManifest("tiny-sd") })).data!.registerModel;
         expect(again).toMatchObject({ __typename: "ModelPackageError", code: "invalid-name" });
         expect(await readFile(join(modelsDir, "tiny-sd", "rareforge.json"), "utf8")).toBe(before);
+        // registered in place with a manifest that fails later (the same name and version, other files): rareforge.json is restored
+        await writeFile(join(modelsDir, "tiny-sd", "extra.txt"), "a file the recorded package does not have");
+        const inPlace = (await api.graphql(REGISTER, { path: "tiny-sd", manifest: roadManifest("tiny-sd") })).data!.registerModel;
+        expect(inPlace).toMatchObject({ __typename: "ValidationError", message: expect.stringContaining("a changed package needs a new version") });
+        expect(await readFile(join(modelsDir, "tiny-sd", "rareforge.json"), "utf8")).toBe(before);
+        await rm(join(modelsDir, "tiny-sd", "extra.txt"));
       });
 
       it("a missing part", async () => {
@@ -226,6 +232,11 @@ for (const backend of testBackends().slice(0, 1)) {
         });
         expect(result).toMatchObject({ __typename: "ModelPackageError", code: "invalid-manifest" });
         expect(result.message).toContain("allowed: DDIMScheduler, PNDMScheduler");
+      });
+
+      it("an ONNX part onnxruntime cannot load", async () => {
+        const result = await refusal("tiny-sd", (dir) => writeFile(join(dir, "unet", "model.onnx"), "not an onnx file"));
+        expect(result).toMatchObject({ __typename: "ModelPackageError", code: "unloadable-part", message: expect.stringContaining("unet/model.onnx does not load") });
       });
 
       it("a tokenizer that does not load", async () => {
