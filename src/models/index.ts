@@ -43,8 +43,8 @@ export {
   type ScenarioParameters,
 } from "./condition.ts";
 export { conditionCircles, deriveLabels, type ConditionCircle, type GroundTruth, type GroundTruthBox, type GroundTruthMask } from "./labels.ts";
-export { optimumManifestSchema, OPTIMUM_SCHEMA, OPTIMUM_MANIFEST_FILE, OPTIMUM_PARTS, type OptimumManifest, type OptimumManifestInput } from "./optimum/manifest.ts";
-export { describeOptimumExport, exportFiles, manifestView, parseOptimumManifest, type OptimumExport } from "./optimum/package.ts";
+export { optimumManifestSchema, OPTIMUM_SCHEMA, OPTIMUM_MANIFEST_FILE, OPTIMUM_PARTS, type OptimumManifest, type OptimumManifestParsed, type OptimumManifestInput } from "./optimum/manifest.ts";
+export { describeOptimumExport, exportFiles, manifestView, parseOptimumManifest, resolveOptimumManifest, type OptimumExport } from "./optimum/package.ts";
 export { parseSchedulerConfig, SchedulerConfigError, SCHEDULER_CLASSES, type OptimumSchedulerSettings, type SchedulerClassName } from "./optimum/scheduler-config.ts";
 export { renderPrompt, templateFields, PromptTemplateError } from "./optimum/prompt.ts";
 export { installOptimumExport, type InstalledExport, type OptimumInstallRequest } from "./optimum/install.ts";

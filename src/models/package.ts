@@ -7,7 +7,7 @@ import { z } from "zod";
 import { ModelPackageError } from "./errors.ts";
 import { modelManifestSchema, PACKAGE_NAME, type ModelManifest } from "./manifest.ts";
 import { OPTIMUM_MANIFEST_FILE, OPTIMUM_PARTS } from "./optimum/manifest.ts";
-import { describeOptimumExport, exportFiles, manifestView, parseOptimumManifest, readExportJson, type OptimumExport } from "./optimum/package.ts";
+import { describeOptimumExport, exportFiles, manifestView, parseOptimumManifest, readExportJson, resolveOptimumManifest, type OptimumExport } from "./optimum/package.ts";
 
 /** The two package kinds: condition-vector packages (model.json) and users' diffusers/Optimum exports (rareforge.json). */
 export const MODEL_PACKAGE_KINDS = ["condition", "optimum"] as const;
@@ -204,9 +204,10 @@ async function loadOptimumPackage(dir: string): Promise<ModelPackage> {
       `${dir} is an Optimum export without ${OPTIMUM_MANIFEST_FILE}: register it (registerModel with a manifest: name, version, domain, license, parameters, prompt template, image size)`,
       dir,
     );
-  const manifest = parseOptimumManifest(dir, await readExportJson(dir, OPTIMUM_MANIFEST_FILE));
+  const parsed = parseOptimumManifest(dir, await readExportJson(dir, OPTIMUM_MANIFEST_FILE));
   const exported = await describeOptimumExport(dir);
-  const fileHashes = await hashExportFiles(dir, manifest.files);
+  const fileHashes = await hashExportFiles(dir, parsed.files);
+  const manifest = resolveOptimumManifest(dir, parsed, exported, fileHashes);
   return {
     kind: "optimum",
     optimum: { manifest, ...exported },

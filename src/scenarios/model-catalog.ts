@@ -26,7 +26,7 @@ export function directoryModelCatalog(modelsDir: string): ModelCatalog {
     if (model.success) return { name: model.data.name, domain: model.data.domain, condition: model.data.condition, labels: model.data.labels };
     // an Optimum export: its parameters are the layout (the prompt template uses them; checked by its schema)
     const optimum = optimumManifestSchema.safeParse(await readJson(name, OPTIMUM_MANIFEST_FILE));
-    if (optimum.success) return { name: optimum.data.name, domain: optimum.data.domain, condition: { fields: optimum.data.parameters }, labels: optimum.data.labels, textConditioned: true };
+    if (optimum.success) return { name: optimum.data.name ?? name, domain: optimum.data.domain, condition: { fields: optimum.data.parameters }, labels: optimum.data.labels, textConditioned: true };
     return undefined;
   };
   return {

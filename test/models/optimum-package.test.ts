@@ -100,6 +100,19 @@ describe("loading an installed Optimum export", () => {
     expect(await refusal(loadModelPackageAsync(dir))).toMatchObject({ code: "undeclared-file" });
   });
 
+  it("derives name, version and image size from the export when rareforge.json leaves them out", async () => {
+    const { name: _name, version: _version, image: _image, ...minimal } = roadManifest("unused");
+    const dir = await installExport("tiny-sd", root, minimal, "derived-sd");
+    const model = await loadModelPackageAsync(dir);
+    expect(model.manifest).toMatchObject({ name: "derived-sd", image: { width: 64, height: 64 } });
+    expect(model.manifest.version).toMatch(/^sha-[0-9a-f]{12}$/);
+    // the content is the version: another file, another version
+    await appendFile(join(dir, "unet", "config.json"), " ");
+    expect((await loadModelPackageAsync(dir)).manifest.version).not.toBe(model.manifest.version);
+    const badName = await installExport("tiny-sd", root, minimal, "Derived_SD");
+    expect(await refusal(loadModelPackageAsync(badName))).toMatchObject({ code: "invalid-manifest", message: expect.stringContaining('give "name"') });
+  });
+
   it("refuses an export without rareforge.json, saying what to give", async () => {
     const dir = await installExport("tiny-sd", root, null, "bare");
     expect(await refusal(loadModelPackageAsync(dir))).toMatchObject({ code: "not-found", message: expect.stringContaining("prompt template") });

@@ -7,7 +7,7 @@ import { copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from "no
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { ModelPackageError } from "../errors.ts";
 import { OPTIMUM_MANIFEST_FILE } from "./manifest.ts";
-import { describeOptimumExport, exportFiles, parseOptimumManifest, readExportJson } from "./package.ts";
+import { describeOptimumExport, exportFiles, parseOptimumManifest, readExportJson, resolveOptimumManifest } from "./package.ts";
 import { sha256FileAsync } from "../package.ts";
 
 export interface OptimumInstallRequest {
@@ -40,11 +40,12 @@ export interface InstalledExport {
 export async function installOptimumExport(request: OptimumInstallRequest): Promise<InstalledExport> {
   const source = exportDirOf(request.path, request.modelsDir);
   if (!(await stat(source).then((s) => s.isDirectory(), () => false))) throw new ModelPackageError("not-found", `no export directory at ${source}`, source);
-  const manifest = parseOptimumManifest(source, request.manifest ?? (await readExportJson(source, OPTIMUM_MANIFEST_FILE)));
-  await describeOptimumExport(source);
+  const parsed = parseOptimumManifest(source, request.manifest ?? (await readExportJson(source, OPTIMUM_MANIFEST_FILE)));
+  const exported = await describeOptimumExport(source);
   const files = await exportFiles(source);
   const hashes: Record<string, string> = {};
   for (const file of files) hashes[file] = await sha256FileAsync(join(source, file));
+  const manifest = resolveOptimumManifest(source, parsed, exported, hashes);
   const target = join(resolve(request.modelsDir), manifest.name);
   const written = JSON.stringify({ ...manifest, files: hashes }, null, 2) + "\n";
   const staging = join(resolve(request.modelsDir), `.installing-${manifest.name}-${randomUUID()}`);

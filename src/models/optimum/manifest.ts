@@ -19,8 +19,10 @@ export const OPTIMUM_PARTS = {
   vaeDecoder: "vae_decoder/model.onnx",
   /** Optional: image-to-image and inpainting need it. */
   vaeEncoder: "vae_encoder/model.onnx",
-  /** Optional (diffusers' AutoencoderKL config): scaling_factor and latent_channels. */
+  /** Optional (diffusers' AutoencoderKL config): scaling_factor, latent_channels, sample_size. */
   vaeConfig: "vae_decoder/config.json",
+  /** Optional (diffusers' UNet2DConditionModel config): sample_size (latent side). */
+  unetConfig: "unet/config.json",
 } as const;
 export const REQUIRED_PARTS = ["modelIndex", "scheduler", "vocab", "merges", "textEncoder", "unet", "vaeDecoder"] as const satisfies (keyof typeof OPTIMUM_PARTS)[];
 
@@ -35,13 +37,16 @@ const imageSide = z.number().int().min(8).max(2048).refine((v) => v % 8 === 0, "
 export const optimumManifestSchema = z
   .object({
     schema: z.literal(OPTIMUM_SCHEMA),
-    name: z.string().regex(PACKAGE_NAME, "lowercase letters, digits and dashes"),
-    version: z.string().min(1).max(80),
+    /** Default: the export directory's name. */
+    name: z.string().regex(PACKAGE_NAME, "lowercase letters, digits and dashes").optional(),
+    /** Default: "sha-" and 12 hex digits of the export's file hashes (the content is the version). */
+    version: z.string().min(1).max(80).optional(),
     // the export decodes RGB images; the medical domain's packages are grayscale DICOM
     domain: z.literal("automotive", { error: "an Optimum export makes RGB camera images: domain must be automotive" }),
     license: z.string().min(1),
     description: z.string().default(""),
-    image: z.object({ width: imageSide, height: imageSide }),
+    /** Default: the VAE's sample_size (vae_decoder/config.json), else the UNet's sample_size x 8 (unet/config.json). */
+    image: z.object({ width: imageSide, height: imageSide }).optional(),
     prompt: z.object({ template: z.string().min(1).max(2000), negative: z.string().max(2000).default("") }),
     /** The scenario parameters the template may use, with their allowed values or ranges. */
     parameters: z.array(parameterSchema).min(1).max(64),
@@ -71,5 +76,8 @@ export const optimumManifestSchema = z
     });
   });
 
-export type OptimumManifest = z.infer<typeof optimumManifestSchema>;
+/** rareforge.json as written (name, version and image size may be left to the export). */
+export type OptimumManifestParsed = z.infer<typeof optimumManifestSchema>;
+/** rareforge.json with name, version and image size resolved (given, or derived from the export). */
+export type OptimumManifest = Omit<OptimumManifestParsed, "name" | "version" | "image"> & { name: string; version: string; image: { width: number; height: number } };
 export type OptimumManifestInput = z.input<typeof optimumManifestSchema>;

@@ -2,12 +2,13 @@
 // hashed (and checked against rareforge.json's `files` when it lists them), the parts checked present, the
 // scheduler config mapped, and a rareforge.model/1 view of it for everything downstream that reads a manifest
 // (scenario checks, labels, image format, sampling defaults).
+import { createHash } from "node:crypto";
 import { readdir, readFile, stat } from "node:fs/promises";
-import { join, relative, sep } from "node:path";
+import { basename, join, relative, sep } from "node:path";
 import { z } from "zod";
 import { ModelPackageError } from "../errors.ts";
-import { modelManifestSchema, type ConditionField, type ModelManifest } from "../manifest.ts";
-import { optimumManifestSchema, OPTIMUM_MANIFEST_FILE, OPTIMUM_PARTS, REQUIRED_PARTS, type OptimumManifest } from "./manifest.ts";
+import { modelManifestSchema, PACKAGE_NAME, type ConditionField, type ModelManifest } from "../manifest.ts";
+import { optimumManifestSchema, OPTIMUM_MANIFEST_FILE, OPTIMUM_PARTS, REQUIRED_PARTS, type OptimumManifest, type OptimumManifestParsed } from "./manifest.ts";
 import { parseSchedulerConfig, SchedulerConfigError, type OptimumSchedulerSettings } from "./scheduler-config.ts";
 
 /** What the Optimum runtime needs beyond the manifest view: the parts' paths and the export's own settings. */
@@ -21,6 +22,8 @@ export interface OptimumExport {
   readonly latentChannels: number;
   /** model_index.json names an inpainting pipeline (its UNet takes latents, mask and masked-image latents). */
   readonly inpainting: boolean;
+  /** The image side the export was trained at (its configs' sample_size), when they say. */
+  readonly imageSize: number | null;
 }
 
 /** Limits on what a package directory may hold (a export is a dozen files; this stops a walk of a wrong directory). */
@@ -64,13 +67,34 @@ export async function exportFiles(dir: string): Promise<string[]> {
 }
 
 /** rareforge.json's content, validated (the template's fields are parameters, values well formed). */
-export function parseOptimumManifest(dir: string, json: unknown): OptimumManifest {
+export function parseOptimumManifest(dir: string, json: unknown): OptimumManifestParsed {
   const parsed = optimumManifestSchema.safeParse(json);
   if (!parsed.success) throw new ModelPackageError("invalid-manifest", `invalid ${OPTIMUM_MANIFEST_FILE} in ${dir}: ${formatIssues(parsed.error)}`, dir);
   return parsed.data;
 }
 
-const vaeConfigSchema = z.object({ scaling_factor: z.number().positive().optional(), latent_channels: z.number().int().min(1).max(64).optional() }).passthrough();
+/**
+ * Name, version and image size as given, or derived from the export: the directory's name, "sha-" and 12 hex digits
+ * of a hash over every file's sha256, the configs' sample_size. One that cannot be derived is refused, naming it.
+ */
+export function resolveOptimumManifest(dir: string, parsed: OptimumManifestParsed, exported: Pick<OptimumExport, "imageSize">, fileHashes: Readonly<Record<string, string>>): OptimumManifest {
+  const name = parsed.name ?? basename(dir);
+  if (!PACKAGE_NAME.test(name))
+    throw new ModelPackageError("invalid-manifest", `${OPTIMUM_MANIFEST_FILE} gives no name and the directory's, "${name}", is not a package name (lowercase letters, digits and dashes): give "name"`, dir);
+  const content = Object.entries(fileHashes)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([file, hash]) => `${hash}  ${file}\n`)
+    .join("");
+  const version = parsed.version ?? `sha-${createHash("sha256").update(content).digest("hex").slice(0, 12)}`;
+  const image = parsed.image ?? (exported.imageSize ? { width: exported.imageSize, height: exported.imageSize } : null);
+  if (!image) throw new ModelPackageError("invalid-manifest", `${OPTIMUM_MANIFEST_FILE} gives no image size and the export's configs have no sample_size: give "image": { "width", "height" }`, dir);
+  return { ...parsed, name, version, image };
+}
+
+const vaeConfigSchema = z
+  .object({ scaling_factor: z.number().positive().optional(), latent_channels: z.number().int().min(1).max(64).optional(), sample_size: z.number().int().min(8).max(2048).optional() })
+  .passthrough();
+const unetConfigSchema = z.object({ sample_size: z.number().int().min(1).max(256).optional() }).passthrough();
 
 /**
  * Checks an export directory before any work: every required part present, the scheduler config
@@ -88,11 +112,20 @@ export async function describeOptimumExport(dir: string): Promise<Omit<OptimumEx
     if (error instanceof SchedulerConfigError) throw new ModelPackageError("invalid-manifest", `${dir}: ${error.message}`, dir);
     throw error;
   }
-  let vae = SD_VAE;
+  let vae: { scalingFactor: number; latentChannels: number; sampleSize?: number } = SD_VAE;
   if (await exists(join(dir, OPTIMUM_PARTS.vaeConfig))) {
     const parsed = vaeConfigSchema.safeParse(await readExportJson(dir, OPTIMUM_PARTS.vaeConfig));
     if (!parsed.success) throw new ModelPackageError("invalid-manifest", `${OPTIMUM_PARTS.vaeConfig} in ${dir}: ${formatIssues(parsed.error)}`, dir);
-    vae = { scalingFactor: parsed.data.scaling_factor ?? SD_VAE.scalingFactor, latentChannels: parsed.data.latent_channels ?? SD_VAE.latentChannels };
+    vae = {
+      scalingFactor: parsed.data.scaling_factor ?? SD_VAE.scalingFactor,
+      latentChannels: parsed.data.latent_channels ?? SD_VAE.latentChannels,
+      ...(parsed.data.sample_size ? { sampleSize: parsed.data.sample_size } : {}),
+    };
+  }
+  let imageSize = vae.sampleSize ?? null;
+  if (imageSize === null && (await exists(join(dir, OPTIMUM_PARTS.unetConfig)))) {
+    const unetConfig = unetConfigSchema.safeParse(await readExportJson(dir, OPTIMUM_PARTS.unetConfig));
+    if (unetConfig.success && unetConfig.data.sample_size) imageSize = unetConfig.data.sample_size * 8;
   }
   const index = z.object({ _class_name: z.string() }).passthrough().safeParse(await readExportJson(dir, OPTIMUM_PARTS.modelIndex));
   if (!index.success) throw new ModelPackageError("invalid-manifest", `${OPTIMUM_PARTS.modelIndex} in ${dir} names no pipeline (_class_name): ${formatIssues(index.error)}`, dir);
@@ -109,6 +142,7 @@ export async function describeOptimumExport(dir: string): Promise<Omit<OptimumEx
     vaeScalingFactor: vae.scalingFactor,
     latentChannels: vae.latentChannels,
     inpainting: /Inpaint/.test(index.data._class_name),
+    imageSize,
   };
 }
 
