@@ -80,6 +80,7 @@ export async function runGenerate(options: GenerateOptions): Promise<GenerateSum
     ...(options.reference ? { reference: new Uint8Array(readFileSync(options.reference)) } : {}),
     ...(options.strength !== undefined ? { strength: options.strength } : {}),
     ...(options.mask ? { mask: new Uint8Array(readFileSync(options.mask)) } : {}),
+    ...(spec.prompt ? { promptTemplate: spec.prompt } : {}),
     recordExtras: { scenario: { name: spec.name, model: spec.model } },
   };
   // refuse bad input (steps, guidance, reference, mask, parameters) before opening any session
