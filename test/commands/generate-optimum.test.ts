@@ -28,7 +28,7 @@ describe("rareforge generate with an Optimum export", () => {
     const summary = await runGenerate({ scenario, modelsDir, count: 3, seed: 2, batch: 2, steps: 3, ep: "cpu", out: join(root, "out"), progress: false, log: () => {} });
     expect(summary.files).toHaveLength(3);
     for (const file of summary.files) {
-      const record = readPngRecord(await readFile(file)) as { parameters: { weather: string }; prompt: { text: string; negative: string } };
+      const record = readPngRecord(await readFile(file)) as unknown as { parameters: { weather: string }; prompt: { text: string; negative: string } };
       expect(record.prompt).toEqual({ text: `a deer on a country road at dusk, ${record.parameters.weather}`, negative: "" });
     }
   });
