@@ -155,6 +155,53 @@ for (const backend of testBackends().slice(0, 1)) {
       expect(report.data!.scenarioReport, JSON.stringify(report)).toMatchObject({ data: { samples: 8 } });
     }, 180_000);
 
+    it("runs a CEM failure search over an export's scenario: one scored job per iteration, proposals drawn into the prompts", async () => {
+      const spec = {
+        name: "byom-search-hazards",
+        domain: "automotive",
+        model: "tiny-sd-boxes",
+        parameters: {
+          hazard: { kind: "choice", values: ["pedestrian", "cyclist"] },
+          timeOfDay: { kind: "choice", values: ["day", "night"] },
+          weather: "fog",
+          hazardCx: { kind: "uniform", min: 0.3, max: 0.7 },
+          hazardCy: 0.6,
+          hazardW: 0.2,
+          hazardH: 0.4,
+        },
+        expectations: [{ classFrom: "hazard" }],
+      };
+      const created = await api.graphql(CREATE, { spec });
+      expect(created.data!.createScenario.__typename, JSON.stringify(created)).toBe("MutationCreateScenarioSuccess");
+      const detectors = await api.graphql(`{ detectors(first: 10) { edges { node { id name } } } }`);
+      const detectorId = detectors.data!.detectors.edges.find((e: { node: { name: string } }) => e.node.name === "road-detector")!.node.id;
+      const started = await api.graphql(
+        `mutation($s: ID!, $d: ID!) { startFailureSearch(scenarioId: $s, detectorId: $d, budget: 16, batchSize: 8, method: CEM, steps: 2, seed: 3) {
+          __typename ... on MutationStartFailureSearchSuccess { data { id } } ... on Error { message } } }`,
+        { s: created.data!.createScenario.data.id, d: detectorId },
+      );
+      const searchId = started.data!.startFailureSearch.data?.id;
+      expect(searchId, JSON.stringify(started)).toBeDefined();
+      const SEARCH = `query($id: ID!) { failureSearch(id: $id) { ... on QueryFailureSearchSuccess { data { status evaluatedCount iterations { n job { uuid } } } } } }`;
+      let search: any;
+      const deadline = Date.now() + 120_000;
+      do {
+        await new Promise((r) => setTimeout(r, 200));
+        search = (await api.graphql(SEARCH, { id: searchId })).data!.failureSearch.data;
+      } while (!["SUCCEEDED", "FAILED", "CANCELLED"].includes(search.status) && Date.now() < deadline);
+      expect(search).toMatchObject({ status: "SUCCEEDED", evaluatedCount: 16 });
+      expect(search.iterations).toHaveLength(2);
+      for (const iteration of search.iterations) {
+        const samples = await db.prisma.sample.findMany({ where: { jobId: iteration.job.uuid }, include: { scores: true } });
+        expect(samples).toHaveLength(8);
+        for (const sample of samples) {
+          expect(sample.scores).toHaveLength(1);
+          const { parameters, prompt } = (sample.provenance as { record: { parameters: Record<string, string>; prompt: { text: string } } }).record;
+          expect(prompt.text).toBe(`dashcam photo, a ${parameters.hazard} on the road at ${parameters.timeOfDay}, fog`);
+        }
+      }
+    }, 180_000);
+
     it("refuses a scenario whose values the export's parameters do not allow, or whose template names no parameter, naming the field", async () => {
       const parameters = { hazard: "pedestrian", timeOfDay: "night", weather: "rain" };
       const bad = await api.graphql(CREATE, { spec: { name: "byom-bad", domain: "automotive", model: "tiny-sd", parameters: { ...parameters, hazard: "dragon" } } });
