@@ -87,7 +87,8 @@ export function resolveOptimumManifest(dir: string, parsed: OptimumManifestParse
     .join("");
   const version = parsed.version ?? `sha-${createHash("sha256").update(content).digest("hex").slice(0, 12)}`;
   const image = parsed.image ?? (exported.imageSize ? { width: exported.imageSize, height: exported.imageSize } : null);
-  if (!image) throw new ModelPackageError("invalid-manifest", `${OPTIMUM_MANIFEST_FILE} gives no image size and the export's configs have no sample_size: give "image": { "width", "height" }`, dir);
+  if (!image || image.width % 8 !== 0)
+    throw new ModelPackageError("invalid-manifest", `${OPTIMUM_MANIFEST_FILE} gives no image size and the export's configs have no usable sample_size (a multiple of 8): give "image": { "width", "height" }`, dir);
   return { ...parsed, name, version, image };
 }
 
