@@ -1,7 +1,7 @@
 // Measured agreement with the PyTorch reference: scheduler goldens, and per package the golden denoiser calls
 // and trajectories. Usage: npx tsx bench/sampling/accuracy.ts <packageDir>:<fixtureDir> ...
 import { readFileSync } from "node:fs";
-import { openModelRuntime } from "../../src/diffusion/index.ts";
+import { openConditionRuntime } from "../../src/diffusion/index.ts";
 import { createScheduler } from "../../src/diffusion/schedulers/index.ts";
 import { loadModelPackage } from "../../src/models/index.ts";
 import { denoiserCallErrors, readGolden, trajectoryError } from "../../test/models/golden.ts";
@@ -18,7 +18,7 @@ for (const c of g.cases) {
 console.log(`schedulers: worst final max abs error ${worst.toExponential(2)} (${worstCase}) over ${g.cases.length} cases`);
 for (const dir of process.argv.slice(2)) {
   const [pkgDir, fixDir] = dir.split(":");
-  const rt = await openModelRuntime(loadModelPackage(pkgDir!), { ep: "cpu" });
+  const rt = await openConditionRuntime(loadModelPackage(pkgDir!), { ep: "cpu" });
   const golden = readGolden(fixDir!);
   const calls = await denoiserCallErrors(rt, fixDir!, golden);
   const ddim = await trajectoryError(rt, fixDir!, golden, { sampler: "ddim", steps: golden.ddim.steps, guidance: golden.ddim.guidance, eta: golden.ddim.eta, final: golden.ddim.final });

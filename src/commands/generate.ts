@@ -6,7 +6,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { encodeSamplePng, generateSamples, GUIDANCE_RANGE, MAX_STEPS, openModelRuntime, parseSampler, resolveSamplingSettings, SAMPLERS, validateRequest, type SamplerName } from "../diffusion/index.ts";
 import { parseExecutionProvider, type ExecutionProviderName } from "../runtime/index.ts";
-import { loadModelPackage, resolveModelDir } from "../models/index.ts";
+import { loadModelPackageAsync, resolveModelDir } from "../models/index.ts";
 import { drawParameters, findLibraryScenario, loadScenarioFile, type ScenarioSpec } from "../scenarios/index.ts";
 import { startGenerationProgress } from "./progress.ts";
 
@@ -58,7 +58,7 @@ async function loadScenario(nameOrFile: string, scenariosDir: string): Promise<S
 export async function runGenerate(options: GenerateOptions): Promise<GenerateSummary> {
   const started = performance.now();
   const spec = await loadScenario(options.scenario, options.scenariosDir ?? "scenarios");
-  const model = loadModelPackage(modelDirOf(options.model ?? spec.model, options.modelsDir ?? "models"));
+  const model = await loadModelPackageAsync(modelDirOf(options.model ?? spec.model, options.modelsDir ?? "models"));
   const start = options.start ?? 0;
   if (!Number.isInteger(options.count) || options.count < 1) throw new Error(`--count must be a positive integer, got ${options.count}`);
   const indices = Array.from({ length: options.count }, (_, k) => start + k);
@@ -80,6 +80,7 @@ export async function runGenerate(options: GenerateOptions): Promise<GenerateSum
     ...(options.reference ? { reference: new Uint8Array(readFileSync(options.reference)) } : {}),
     ...(options.strength !== undefined ? { strength: options.strength } : {}),
     ...(options.mask ? { mask: new Uint8Array(readFileSync(options.mask)) } : {}),
+    ...(spec.prompt ? { promptTemplate: spec.prompt } : {}),
     recordExtras: { scenario: { name: spec.name, model: spec.model } },
   };
   // refuse bad input (steps, guidance, reference, mask, parameters) before opening any session

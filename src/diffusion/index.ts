@@ -1,12 +1,18 @@
 export {
   generateSamples,
   openModelRuntime,
+  openConditionRuntime,
   validateRequest,
+  denoiseLoop,
+  drawnPrompt,
   denoiseBatch,
   decodeSamples,
   type GenerateSamplesRequest,
   type GeneratedSample,
   type ModelRuntime,
+  type ConditionRuntime,
+  type PromptTemplate,
+  type DenoiseLoopOptions,
   type RuntimeOptions,
   type NoiseSource,
   type DenoiseBatchOptions,
@@ -38,3 +44,6 @@ export {
   type SamplingSettingsInput,
   type SamplingContext,
 } from "./settings.ts";
+export { openOptimumRuntime, type OptimumRuntime } from "./optimum/runtime.ts";
+export { sampleOptimumBatch, sampleOptimumLatents, encodeTexts, encodeImages, decodeLatents, resizeNearest, type OptimumBatchOptions, type OptimumReference } from "./optimum/pipeline.ts";
+export { readOptimumLayout, type OptimumLayout } from "./optimum/layout.ts";

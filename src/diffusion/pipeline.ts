@@ -8,6 +8,7 @@ import {
   calibratedParameters,
   encodeCondition,
   sampleShape,
+  renderPrompt,
   unconditionalVector,
   ModelPackageError,
   type GroundTruth,
@@ -21,9 +22,15 @@ import { createSession, onnxRuntimeVersion, type ExecutionProviderName, type Onn
 import { SampleNoise } from "./noise.ts";
 import { createScheduler, type SamplerName, type Scheduler } from "./schedulers/index.ts";
 import { DEFAULT_BATCH_SIZE, resolveSamplingSettings } from "./settings.ts";
+import { openOptimumRuntime, type OptimumRuntime } from "./optimum/runtime.ts";
+import { resizeNearest, sampleOptimumBatch } from "./optimum/pipeline.ts";
+import { denoiseLoop, type NoiseSource } from "./loop.ts";
 
-/** A model's ONNX sessions on one execution provider, reused across batches. */
-export interface ModelRuntime {
+export { denoiseLoop, type DenoiseLoopOptions, type NoiseSource } from "./loop.ts";
+
+/** A condition-vector package's ONNX sessions on one execution provider, reused across batches. */
+export interface ConditionRuntime {
+  readonly kind: "condition";
   readonly model: ModelPackage;
   readonly provider: ResolvedExecutionProvider;
   readonly denoiser: OnnxSession;
@@ -33,14 +40,30 @@ export interface ModelRuntime {
   dispose(): Promise<void>;
 }
 
+/** Either package kind's sessions, behind one interface: generateSamples runs both. */
+export type ModelRuntime = ConditionRuntime | OptimumRuntime;
+
 export interface RuntimeOptions {
   ep?: ExecutionProviderName;
   intraOpThreads?: number;
   log?: (message: string) => void;
 }
 
+const sessionSettings = (options: RuntimeOptions) => ({
+  ep: options.ep ?? "cpu",
+  ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
+  ...(options.log ? { log: options.log } : {}),
+});
+
+/** Opens either package kind's sessions. */
 export async function openModelRuntime(model: ModelPackage, options: RuntimeOptions = {}): Promise<ModelRuntime> {
-  const settings = { ep: options.ep ?? "cpu", ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}), ...(options.log ? { log: options.log } : {}) };
+  return model.kind === "optimum" ? openOptimumRuntime(model, sessionSettings(options)) : openConditionRuntime(model, options);
+}
+
+/** Opens a condition-vector package's denoiser (and latent decoder). */
+export async function openConditionRuntime(model: ModelPackage, options: RuntimeOptions = {}): Promise<ConditionRuntime> {
+  if (model.kind !== "condition") throw new ModelPackageError("invalid-manifest", `${model.dir} is not a condition-vector package (model.json)`, model.dir);
+  const settings = sessionSettings(options);
   const denoiser = await createSession(model.denoiserPath, settings);
   // the decoder goes on the provider the denoiser got, so one sample never mixes providers
   const decoder = model.decoderPath ? await createSession(model.decoderPath, { ...settings, ep: denoiser.provider }) : null;
@@ -56,6 +79,7 @@ export async function openModelRuntime(model: ModelPackage, options: RuntimeOpti
     );
   }
   return {
+    kind: "condition",
     model,
     provider: denoiser.provider,
     denoiser,
@@ -66,11 +90,6 @@ export async function openModelRuntime(model: ModelPackage, options: RuntimeOpti
       await decoder?.dispose();
     },
   };
-}
-
-/** Where a sample's Gaussian noise comes from (SampleNoise in production; stored arrays in golden tests). */
-export interface NoiseSource {
-  gaussian(count: number): Float32Array;
 }
 
 export interface GenerateSamplesRequest {
@@ -97,6 +116,8 @@ export interface GenerateSamplesRequest {
   mask?: Uint8Array;
   /** Largest reference or mask (width × height from its header, refused before decoding; default 40,000,000). */
   maxImagePixels?: number;
+  /** Text-conditioned models: a scenario's own prompt template (default: the package's). */
+  promptTemplate?: PromptTemplate;
   /** Extra fields for every record (e.g. scenario name and version). */
   recordExtras?: Readonly<Record<string, unknown>>;
   onProgress?: (progress: { samplesDone: number; samplesTotal: number; batchStep: number; batchSteps: number }) => void;
@@ -150,16 +171,20 @@ export function validateRequest(request: GenerateSamplesRequest): PreparedRefere
     throw new GenerationInputError("indices", "sample indices must be distinct non-negative integers");
   }
   for (const p of parameters) assertParametersFit(manifest, p);
+  if (model.optimum?.inpainting && !(request.reference && request.mask))
+    throw new GenerationInputError("unsupported", `model "${manifest.name}" is an inpainting export (9-channel UNet): it needs a reference image and a mask`);
   if (!request.reference) {
     if (request.mask) throw new GenerationInputError("mask-without-reference", "a mask needs a reference image (--reference)");
     if (request.strength !== undefined) throw new GenerationInputError("strength", "strength needs a reference image (--reference)");
     return null;
   }
-  const strength = request.strength ?? 0.6;
+  // an inpainting export regenerates the masked region from pure noise (diffusers' inpainting pipelines at strength 1)
+  const strength = request.strength ?? (model.optimum?.inpainting ? 1 : 0.6);
   if (!Number.isFinite(strength) || strength <= 0 || strength > 1) throw new GenerationInputError("strength", `strength must be in (0, 1], got ${strength}`);
   if (Math.floor(steps * strength) < 1) {
     throw new GenerationInputError("strength", `strength ${strength} with ${steps} steps leaves no denoising step; raise one of them`);
   }
+  if (model.kind === "optimum") return prepareImageReference(request, strength);
   if (manifest.latent) {
     throw new GenerationInputError("unsupported", `model "${manifest.name}" is a latent model without an encoder: image-to-image and inpainting need a pixel-space model`);
   }
@@ -184,7 +209,27 @@ export function validateRequest(request: GenerateSamplesRequest): PreparedRefere
   return { sample, mask, strength, referenceSha256: sha256(request.reference), maskSha256: request.mask ? sha256(request.mask) : null };
 }
 
-/** One denoiser evaluation with classifier-free guidance, [uncond..., cond...] in one batch. */
+/**
+ * An Optimum export's reference: the image at the model's size in [-1, 1] (its VAE encodes it at run time) and the
+ * mask as grey / 255 at the model's size (nearest), which the pipeline puts on the latent grid and binarises.
+ */
+function prepareImageReference(request: GenerateSamplesRequest, strength: number): PreparedReference {
+  const { model } = request;
+  const { width, height, valueRange } = model.manifest.image;
+  if (!model.optimum?.parts.vaeEncoder) throw new GenerationInputError("unsupported", `model "${model.manifest.name}" has no vae_encoder/model.onnx: image-to-image and inpainting need it`);
+  const decoded = decodeInput(request.reference!, "reference image", request.maxImagePixels);
+  const sample = toModelSpace(resizeBilinear(decoded, width, height), 3, valueRange);
+  let mask: Float32Array | null = null;
+  if (request.mask) {
+    const decodedMask = decodeInput(request.mask, "mask", request.maxImagePixels);
+    if (!(decodedMask.width === decoded.width && decodedMask.height === decoded.height) && !(decodedMask.width === width && decodedMask.height === height))
+      throw new GenerationInputError("mask-size", `mask is ${decodedMask.width}x${decodedMask.height}; it must match the reference (${decoded.width}x${decoded.height}) or the model image (${width}x${height})`);
+    const grey = toModelSpace(decodedMask, 1, [0, 1]);
+    mask = resizeNearest(grey, decodedMask.width, decodedMask.height, width, height);
+  }
+  return { sample, mask, strength, referenceSha256: sha256(request.reference!), maskSha256: request.mask ? sha256(request.mask) : null };
+}
+
 /** The condition rows the denoiser sees: [uncond x B, cond_1..cond_B] with guidance, else the conditions alone. */
 function denoiserConditions(count: number, conditions: Float32Array, unconditional: Float32Array, guided: boolean): Float32Array {
   if (!guided) return conditions;
@@ -196,7 +241,7 @@ function denoiserConditions(count: number, conditions: Float32Array, uncondition
 }
 
 async function guidedModelOutput(
-  runtime: ModelRuntime,
+  runtime: ConditionRuntime,
   modelInput: Float32Array,
   count: number,
   timestep: number,
@@ -242,7 +287,7 @@ async function guidedModelOutput(
 }
 
 export interface DenoiseBatchOptions {
-  runtime: ModelRuntime;
+  runtime: ConditionRuntime;
   scheduler: Scheduler;
   steps: number;
   guidance: number;
@@ -256,63 +301,24 @@ export interface DenoiseBatchOptions {
 
 /** The denoising loop for one batch: returns the final samples [B, C, H, W] in model (or latent) space. */
 export async function denoiseBatch(options: DenoiseBatchOptions): Promise<Float32Array> {
-  const { runtime, scheduler, guidance, conditions, noise, reference } = options;
+  const { runtime, guidance, conditions, noise } = options;
   const manifest = runtime.model.manifest;
   const [c, h, w] = sampleShape(manifest);
-  const n = c * h * w;
-  const count = noise.length;
-  const rowConditions = denoiserConditions(count, conditions, unconditionalVector(manifest), guidance !== 1);
-  scheduler.setTimesteps(options.steps);
-  let timesteps = scheduler.timesteps;
-  // 1. initial noise per sample, drawn first from each sample's own generator
-  const initialNoise = new Float32Array(count * n);
-  noise.forEach((source, b) => initialNoise.set(source.gaussian(n), b * n));
-  let x: Float32Array;
-  let referenceBatch: Float32Array | null = null;
-  if (reference) {
-    // 2a. image-to-image: start part-way down the schedule from the noised reference (diffusers' strength)
-    const initSteps = Math.min(Math.floor(options.steps * reference.strength), options.steps);
-    const start = options.steps - initSteps;
-    scheduler.setBeginIndex(start);
-    timesteps = timesteps.slice(start);
-    referenceBatch = new Float32Array(count * n);
-    for (let b = 0; b < count; b++) referenceBatch.set(reference.sample, b * n);
-    x = scheduler.addNoise(referenceBatch, initialNoise, timesteps[0] ?? 0);
-  } else {
-    // 2b. text-to-image: pure noise scaled to the first sigma
-    x = initialNoise.map((v) => v * scheduler.initNoiseSigma);
-  }
-  const mask = reference?.mask ?? null;
-  for (let i = 0; i < timesteps.length; i++) {
-    const t = timesteps[i] ?? 0;
-    // 3. guided model output on the (scaled) sample
-    const modelOutput = await guidedModelOutput(runtime, scheduler.scaleModelInput(x, t), count, t, rowConditions, guidance);
-    // 4. scheduler step, with per-sample variance noise for ancestral samplers
-    let stepNoise: Float32Array | undefined;
-    if (scheduler.stochastic) {
-      stepNoise = new Float32Array(count * n);
-      noise.forEach((source, b) => stepNoise?.set(source.gaussian(n), b * n));
-    }
-    x = scheduler.step(modelOutput, t, x, stepNoise).prevSample;
-    // 5. inpainting: keep the reference outside the mask, noised to the next timestep (exact at the end)
-    if (mask && referenceBatch) {
-      const next = timesteps[i + 1];
-      const known = next === undefined ? referenceBatch : scheduler.addNoise(referenceBatch, initialNoise, next);
-      for (let b = 0; b < count; b++) {
-        for (let k = 0; k < n; k++) {
-          const m = mask[k] ?? 0;
-          const j = b * n + k;
-          x[j] = m * (x[j] ?? 0) + (1 - m) * (known[j] ?? 0);
-        }
-      }
-    }
-    options.onStep?.(i + 1, timesteps.length);
-  }
-  return x;
+  const rowConditions = denoiserConditions(noise.length, conditions, unconditionalVector(manifest), guidance !== 1);
+  return denoiseLoop({
+    scheduler: options.scheduler,
+    steps: options.steps,
+    sampleSize: c * h * w,
+    noise,
+    start: options.reference ? { sample: options.reference.sample, strength: options.reference.strength } : null,
+    blendMask: options.reference?.mask ?? null,
+    predict: (modelInput, t) => guidedModelOutput(runtime, modelInput, noise.length, t, rowConditions, guidance),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
+  });
 }
 
 /** Latent -> image through the manifest's decoder (sample / scalingFactor first), or the sample itself. */
-export async function decodeSamples(runtime: ModelRuntime, samples: Float32Array, count: number): Promise<Float32Array> {
+export async function decodeSamples(runtime: ConditionRuntime, samples: Float32Array, count: number): Promise<Float32Array> {
   const manifest = runtime.model.manifest;
   if (!manifest.latent || !runtime.decoder) return samples;
   const [c, h, w] = sampleShape(manifest);
@@ -327,6 +333,17 @@ export async function decodeSamples(runtime: ModelRuntime, samples: Float32Array
   return image.data;
 }
 
+/** A prompt template and its negative prompt (both may use {parameter} fields). */
+export interface PromptTemplate {
+  template: string;
+  negative: string;
+}
+
+/** The prompt and negative prompt a sample's parameters draw from a template. */
+export function drawnPrompt(template: PromptTemplate, parameters: ScenarioParameters): { text: string; negative: string } {
+  return { text: renderPrompt(template.template, parameters), negative: renderPrompt(template.negative, parameters) };
+}
+
 /** Generates the requested samples, batch by batch, with one record each. */
 export async function generateSamples(request: GenerateSamplesRequest): Promise<GeneratedSample[]> {
   const reference = validateRequest(request);
@@ -336,6 +353,7 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
   const { model, sampler, steps, guidance, seed, indices, parameters } = request;
   const manifest = model.manifest;
   const conditions = parameters.map((p) => encodeCondition(manifest, p));
+  const drawnPrompts = parameters.map((p) => (model.optimum ? drawnPrompt(request.promptTemplate ?? model.optimum.manifest.prompt, p) : null));
   const runtime = request.runtime ?? (await openModelRuntime(model, { ep: request.ep ?? "cpu" }));
   const batchSize = request.batchSize ?? DEFAULT_BATCH_SIZE;
   const { width, height, channels } = manifest.image;
@@ -347,23 +365,34 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
       const count = batchIndices.length;
       const batchConditions = new Float32Array(count * manifest.condition.width);
       batchIndices.forEach((_, b) => batchConditions.set(conditions[start + b] ?? new Float32Array(), b * manifest.condition.width));
+      const exported = model.optimum;
       const scheduler = createScheduler(sampler, {
         schedule: manifest.denoiser.schedule,
         prediction: manifest.denoiser.prediction,
         ...(request.eta !== undefined ? { eta: request.eta } : {}),
+        // an export's scheduler_config.json: its timestep spacing, steps_offset and final alpha
+        ...(exported ? { spacing: exported.scheduler.spacing, stepsOffset: exported.scheduler.stepsOffset, setAlphaToOne: exported.scheduler.setAlphaToOne } : {}),
       });
-      const samples = await denoiseBatch({
-        runtime,
-        scheduler,
-        steps,
-        guidance,
-        conditions: batchConditions,
-        noise: batchIndices.map((index) => new SampleNoise(seed, index)),
-        reference,
-        onStep: (step, batchSteps) =>
-          request.onProgress?.({ samplesDone: start, samplesTotal: indices.length, batchStep: step, batchSteps }),
-      });
-      const images = await decodeSamples(runtime, samples, count);
+      const noise = batchIndices.map((index) => new SampleNoise(seed, index));
+      const onStep = (step: number, batchSteps: number) => request.onProgress?.({ samplesDone: start, samplesTotal: indices.length, batchStep: step, batchSteps });
+      let images: Float32Array;
+      if (runtime.kind === "optimum") {
+        const prompts = batchIndices.map((_, b) => drawnPrompts[start + b]!);
+        images = await sampleOptimumBatch({
+          runtime,
+          scheduler,
+          steps,
+          guidance,
+          prompts: prompts.map((p) => p.text),
+          negativePrompts: prompts.map((p) => p.negative),
+          noise,
+          reference: reference ? { image: reference.sample, mask: reference.mask, strength: reference.strength } : null,
+          onStep,
+        });
+      } else {
+        const samples = await denoiseBatch({ runtime, scheduler, steps, guidance, conditions: batchConditions, noise, reference, onStep });
+        images = await decodeSamples(runtime, samples, count);
+      }
       batchIndices.forEach((index, b) => {
         const sampleParameters = parameters[start + b] ?? {};
         const condition = conditions[start + b] ?? new Float32Array();
@@ -381,6 +410,7 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
             calibrated: calibratedParameters(manifest, sampleParameters),
             executionProvider: runtime.provider,
             ...(reference ? { imageToImage: { strength: reference.strength, referenceSha256: reference.referenceSha256, maskSha256: reference.maskSha256 } } : {}),
+            ...(drawnPrompts[start + b] ? { prompt: drawnPrompts[start + b]! } : {}),
             onnxruntimeVersion: onnxRuntimeVersion(),
           },
           request.recordExtras,

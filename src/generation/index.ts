@@ -20,7 +20,7 @@ export interface BatchRequest {
   model: ModelPackage;
   runtime: ModelRuntime;
   scenario: ScenarioIdentity;
-  spec: Pick<ScenarioSpec, "parameters">;
+  spec: Pick<ScenarioSpec, "parameters" | "prompt">;
   jobId: string;
   sampler: SamplerName;
   steps: number;
@@ -142,6 +142,7 @@ export async function generateBatch(request: BatchRequest): Promise<BatchOutcome
       indices: group.map((d) => d.index),
       parameters: group.map((d) => d.parameters),
       batchSize: group.length,
+      ...(request.spec.prompt ? { promptTemplate: request.spec.prompt } : {}),
       recordExtras: { scenario: request.scenario, job: { id: request.jobId, ...(request.jobCreatedAt ? { createdAt: request.jobCreatedAt.toISOString() } : {}) } },
     });
     const generateMs = (performance.now() - started) / samples.length;
@@ -191,6 +192,9 @@ export interface Reproduction {
   record: GenerationRecord;
 }
 
+/** A template whose rendering is `text` itself (braces doubled). */
+const literalTemplate = (text: string) => text.replaceAll("{", "{{").replaceAll("}", "}}");
+
 export class ReproductionError extends Error {
   override name = "ReproductionError";
 }
@@ -230,6 +234,8 @@ export async function reproduceFromRecord(record: GenerationRecord, modelsDir: s
       indices: [record.index],
       parameters: [record.parameters as ScenarioParameters],
       batchSize: 1,
+      // the prompt as recorded (whichever template drew it), escaped into a template that renders to itself
+      ...(record.prompt ? { promptTemplate: { template: literalTemplate(record.prompt.text), negative: literalTemplate(record.prompt.negative) } } : {}),
       recordExtras: recordExtras(record),
     });
     const { bytes, mediaType, files } = encodeArtifact(sample!, model.manifest);

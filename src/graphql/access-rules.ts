@@ -72,6 +72,7 @@ export const FIELD_RULES: Record<RootType, Record<string, FieldRule>> = {
     importFromPacs: { role: "OPERATOR", domain: "MEDICAL" },
     sendToPacs: { role: "OPERATOR", domain: "MEDICAL" },
     registerDetector: admin,
+    registerModel: admin,
     createApiKey: admin,
     revokeApiKey: admin,
     rotateApiKey: admin,

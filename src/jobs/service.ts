@@ -4,7 +4,7 @@ import type { PgBoss } from "pg-boss";
 import { currentCaller, requireOwnerOrAdmin } from "../access/index.ts";
 import type { Config } from "../config.ts";
 import type { Database, Prisma } from "../db/index.ts";
-import { GenerationInputError, resolveSamplingSettings, validateRequest, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
+import { GenerationInputError, openModelRuntime, resolveSamplingSettings, validateRequest, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
 import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
 import { reproduceFromRecord, ReproductionError } from "../generation/index.ts";
 import { storedRecord } from "../provenance/index.ts";
@@ -14,7 +14,7 @@ import { ExecutionProviderUnavailableError, ReproductionUnavailableError } from 
 import { JobEvents } from "./events.ts";
 import { offeredProviders, WORKER_LIVENESS_MS } from "./worker.ts";
 import { watchProgress, type JobProgress } from "./progress.ts";
-import { loadModelPackageAsync, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
+import { installOptimumExport, loadModelPackageAsync, ModelPackageError, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { drawParameters, type ScenarioSpec } from "../scenarios/index.ts";
 
 export interface GenerationRequest extends SamplingSettingsInput {
@@ -142,15 +142,38 @@ export class JobService {
     return (await this.model(name)).model.manifest;
   }
 
+  /**
+   * Registers a users' Optimum export (optimum-cli export onnx --task text-to-image) unchanged: a directory inside
+   * the models directory, with its rareforge.json (given here or beside it). The export is checked and hashed, installed
+   * as models/<name>/ (linked or copied) with the hashes in rareforge.json, loaded as every worker will load it, and
+   * recorded. A refusal is a ModelPackageError naming the problem, and leaves nothing installed or recorded.
+   */
+  async registerModel(input: { path: string; manifest?: unknown }): Promise<{ rowId: string; model: ModelPackage }> {
+    const installed = await installOptimumExport({ path: input.path, modelsDir: this.config.modelsDir, ...(input.manifest !== undefined ? { manifest: input.manifest } : {}) });
+    this.models.delete(installed.name);
+    try {
+      // loaded as a worker loads it, its sessions opened once: tokenizer, UNet channels and hidden-state width are
+      // checked before anything is recorded
+      await (await openModelRuntime(await loadModelPackageAsync(installed.dir), { ep: "cpu" })).dispose();
+      return await this.model(installed.name, "model");
+    } catch (error) {
+      this.models.delete(installed.name);
+      // e.g. the same name and version recorded earlier with other files: the installation is undone
+      await installed.rollback();
+      throw error;
+    }
+  }
+
   /** Loads (once per process) and registers the model package a scenario names. */
-  private async model(name: string): Promise<{ model: ModelPackage; rowId: string }> {
+  private async model(name: string, path = "scenario.model"): Promise<{ model: ModelPackage; rowId: string }> {
     const cached = this.models.get(name);
     if (cached) return cached;
     let model: ModelPackage;
     try {
       model = await loadModelPackageAsync(resolveModelDir(name, this.config.modelsDir));
     } catch (error) {
-      throw new ValidationError([{ path: "scenario.model", message: (error as Error).message }], "the scenario's model cannot be loaded");
+      if (path === "model" && error instanceof ModelPackageError) throw error;
+      throw new ValidationError([{ path, message: (error as Error).message }], "the scenario's model cannot be loaded");
     }
     const manifest = model.manifest;
     const row = await this.db.prisma.modelPackage.upsert({
@@ -172,7 +195,7 @@ export class JobService {
     const changed = Object.keys({ ...recorded, ...loaded }).filter((file) => recorded[file] !== loaded[file]).sort();
     if (changed.length > 0)
       throw new ValidationError(
-        [{ path: "scenario.model", message: `${manifest.name} ${manifest.version} on disk differs from the package recorded under that version (${changed.join(", ")}); a changed package needs a new version` }],
+        [{ path, message: `${manifest.name} ${manifest.version} on disk differs from the package recorded under that version (${changed.join(", ")}); a changed package needs a new version` }],
         "the scenario's model changed without a new version",
       );
     const entry = { model, rowId: row.id };

@@ -15,6 +15,9 @@ export const IMAGE_FORMATS = ["png-rgb8", "png-gray16", "dicom-gray16"] as const
 export const PREDICTION_TYPES = ["epsilon", "v"] as const;
 export const SCHEDULE_KINDS = ["linear", "scaled_linear", "cosine"] as const;
 export const TIMESTEP_DTYPES = ["float32", "int64"] as const;
+/** How inference timesteps are spread over the training steps (diffusers' timestep_spacing). */
+export const TIMESTEP_SPACINGS = ["leading", "linspace", "trailing"] as const;
+export type TimestepSpacing = (typeof TIMESTEP_SPACINGS)[number];
 
 export const noiseScheduleSchema = z.object({
   kind: z.enum(SCHEDULE_KINDS),

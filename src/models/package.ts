@@ -6,8 +6,17 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import { ModelPackageError } from "./errors.ts";
 import { modelManifestSchema, PACKAGE_NAME, type ModelManifest } from "./manifest.ts";
+import { OPTIMUM_MANIFEST_FILE, OPTIMUM_PARTS } from "./optimum/manifest.ts";
+import { describeOptimumExport, exportFiles, manifestView, parseOptimumManifest, readExportJson, resolveOptimumManifest, type OptimumExport } from "./optimum/package.ts";
+
+/** The two package kinds: condition-vector packages (model.json) and users' diffusers/Optimum exports (rareforge.json). */
+export const MODEL_PACKAGE_KINDS = ["condition", "optimum"] as const;
+export type ModelPackageKind = (typeof MODEL_PACKAGE_KINDS)[number];
 
 export interface ModelPackage {
+  readonly kind: ModelPackageKind;
+  /** The export's parts and settings (kind "optimum"), else null. */
+  readonly optimum: OptimumExport | null;
   /** Absolute directory of the package. */
   readonly dir: string;
   readonly manifest: ModelManifest;
@@ -17,7 +26,7 @@ export interface ModelPackage {
   readonly decoderPath: string | null;
   /** sha256 of each file, as verified at load. */
   readonly fileHashes: Readonly<Record<string, string>>;
-  /** sha256 of model.json itself (recorded; it may change under a version, e.g. its evaluation figures). */
+  /** sha256 of model.json (or rareforge.json) itself (recorded; it may change under a version, e.g. its evaluation figures). */
   readonly manifestSha256: string;
 }
 
@@ -110,6 +119,8 @@ function parseModelManifest(dir: string, json: unknown): ModelManifest {
 
 function modelPackageOf(dir: string, manifest: ModelManifest, fileHashes: Record<string, string>, manifestSha256: string): ModelPackage {
   return {
+    kind: "condition",
+    optimum: null,
     dir,
     manifest,
     denoiserPath: join(dir, manifest.denoiser.file),
@@ -133,6 +144,7 @@ export function loadModelPackage(dir: string): ModelPackage {
  */
 export async function loadModelPackageAsync(dir: string): Promise<ModelPackage> {
   const absolute = resolve(dir);
+  if (await isOptimumExport(absolute)) return loadOptimumPackage(absolute);
   const manifest = parseModelManifest(absolute, await readManifestJsonAsync(absolute, "model.json"));
   return modelPackageOf(absolute, manifest, await verifyPackageFilesAsync(absolute, manifest.files), await sha256FileAsync(join(absolute, "model.json")));
 }
@@ -158,4 +170,52 @@ export function resolveModelDir(name: string, modelsRoot = "models"): string {
     throw new ModelPackageError("invalid-name", `"${name}" is not a model package name (lowercase letters, digits and dashes, e.g. brain-mri)`, root);
   }
   return join(root, name);
+}
+
+/** A directory without model.json but with rareforge.json or model_index.json is an Optimum export. */
+async function isOptimumExport(dir: string): Promise<boolean> {
+  const has = (file: string) => stat(join(dir, file)).then((s) => s.isFile(), () => false);
+  return !(await has("model.json")) && ((await has(OPTIMUM_MANIFEST_FILE)) || (await has(OPTIMUM_PARTS.modelIndex)));
+}
+
+/**
+ * sha256 of every file of an export (but rareforge.json), without blocking the event loop. With `declared`
+ * (rareforge.json's `files`), the export must hold exactly those files with those hashes.
+ */
+export async function hashExportFiles(dir: string, declared?: Readonly<Record<string, string>>): Promise<Record<string, string>> {
+  const files = await exportFiles(dir);
+  if (declared) {
+    const missing = Object.keys(declared).filter((file) => !files.includes(file));
+    if (missing.length > 0) throw missingFile(dir, missing[0]!);
+    const extra = files.filter((file) => !(file in declared));
+    if (extra.length > 0) throw new ModelPackageError("undeclared-file", `${dir} holds ${extra.join(", ")}, which ${OPTIMUM_MANIFEST_FILE} does not list (a changed package needs a new registration)`, dir);
+    return verifyPackageFilesAsync(dir, declared);
+  }
+  const hashes: Record<string, string> = {};
+  for (const file of files) hashes[file] = await sha256FileAsync(join(dir, file));
+  return hashes;
+}
+
+/** Loads an Optimum export with its rareforge.json: manifest checked, parts present, every file hashed (and verified). */
+async function loadOptimumPackage(dir: string): Promise<ModelPackage> {
+  if (!(await stat(join(dir, OPTIMUM_MANIFEST_FILE)).then(() => true, () => false)))
+    throw new ModelPackageError(
+      "not-found",
+      `${dir} is an Optimum export without ${OPTIMUM_MANIFEST_FILE}: register it (registerModel with a manifest: name, version, domain, license, parameters, prompt template, image size)`,
+      dir,
+    );
+  const parsed = parseOptimumManifest(dir, await readExportJson(dir, OPTIMUM_MANIFEST_FILE));
+  const exported = await describeOptimumExport(dir);
+  const fileHashes = await hashExportFiles(dir, parsed.files);
+  const manifest = resolveOptimumManifest(dir, parsed, exported, fileHashes);
+  return {
+    kind: "optimum",
+    optimum: { manifest, ...exported },
+    dir,
+    manifest: manifestView(manifest, exported, fileHashes),
+    denoiserPath: exported.parts.unet,
+    decoderPath: exported.parts.vaeDecoder,
+    fileHashes,
+    manifestSha256: await sha256FileAsync(join(dir, OPTIMUM_MANIFEST_FILE)),
+  };
 }

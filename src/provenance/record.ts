@@ -18,6 +18,8 @@ export interface GenerationRecord {
   readonly calibrated?: Readonly<Record<string, { readonly requested: number; readonly encoded: number }>>;
   readonly executionProvider: string;
   readonly imageToImage?: { readonly strength: number; readonly referenceSha256: string; readonly maskSha256: string | null };
+  /** Text-conditioned models (Optimum exports): the prompt and negative prompt drawn from the template. */
+  readonly prompt?: { readonly text: string; readonly negative: string };
   readonly versions: Readonly<Record<string, string>>;
   readonly [extra: string]: unknown;
 }
@@ -38,6 +40,7 @@ export interface SampleOrigin {
   /** The provider the sessions resolved to (never "auto"). */
   executionProvider: string;
   imageToImage?: { strength: number; referenceSha256: string; maskSha256: string | null };
+  prompt?: { text: string; negative: string };
   onnxruntimeVersion: string;
 }
 
@@ -55,6 +58,7 @@ export const PIPELINE_RECORD_KEYS: ReadonlySet<string> = new Set([
   "calibrated",
   "executionProvider",
   "imageToImage",
+  "prompt",
   "versions",
 ]);
 
@@ -76,6 +80,7 @@ export function buildGenerationRecord(origin: SampleOrigin, extras: Readonly<Rec
     ...(origin.calibrated && Object.keys(origin.calibrated).length > 0 ? { calibrated: origin.calibrated } : {}),
     executionProvider: origin.executionProvider,
     ...(origin.imageToImage ? { imageToImage: origin.imageToImage } : {}),
+    ...(origin.prompt ? { prompt: { text: origin.prompt.text, negative: origin.prompt.negative } } : {}),
     versions: { rareforge: RAREFORGE_VERSION, onnxruntime: origin.onnxruntimeVersion, node: process.versions.node },
     ...extras,
   };

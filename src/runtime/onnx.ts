@@ -61,8 +61,8 @@ const PROVIDER_REQUIREMENTS: Record<ResolvedExecutionProvider, string> = {
 };
 
 export interface TensorInput {
-  readonly type: "float32" | "int64";
-  readonly data: Float32Array | BigInt64Array;
+  readonly type: "float32" | "int64" | "int32";
+  readonly data: Float32Array | BigInt64Array | Int32Array;
   readonly dims: readonly number[];
 }
 
@@ -79,6 +79,10 @@ export interface OnnxSession {
   readonly outputNames: readonly string[];
   /** Declared shape of each tensor input (symbolic dims as strings, e.g. "batch"). */
   readonly inputShapes: Readonly<Record<string, readonly (number | string)[]>>;
+  /** Declared element type of each tensor input ("float32", "int64", …). */
+  readonly inputTypes: Readonly<Record<string, string>>;
+  /** Declared shape of each tensor output (symbolic dims as strings). */
+  readonly outputShapes: Readonly<Record<string, readonly (number | string)[]>>;
   /** Milliseconds spent inside onnxruntime's run() so far (for the benchmark's share outside onnxruntime). */
   readonly runMillis: number;
   run(feeds: Readonly<Record<string, TensorInput>>): Promise<Record<string, TensorOutput>>;
@@ -184,13 +188,22 @@ function wrapSession(path: string, provider: ResolvedExecutionProvider, session:
   const inputNames = [...session.inputNames];
   const outputNames = [...session.outputNames];
   const inputShapes: Record<string, readonly (number | string)[]> = {};
-  for (const meta of session.inputMetadata) if (meta.isTensor) inputShapes[meta.name] = [...meta.shape];
+  const inputTypes: Record<string, string> = {};
+  for (const meta of session.inputMetadata)
+    if (meta.isTensor) {
+      inputShapes[meta.name] = [...meta.shape];
+      inputTypes[meta.name] = meta.type;
+    }
+  const outputShapes: Record<string, readonly (number | string)[]> = {};
+  for (const meta of session.outputMetadata) if (meta.isTensor) outputShapes[meta.name] = [...meta.shape];
   return {
     path,
     provider,
     inputNames,
     outputNames,
     inputShapes,
+    inputTypes,
+    outputShapes,
     get runMillis() {
       return runMillis;
     },

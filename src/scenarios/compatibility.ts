@@ -19,6 +19,8 @@ export interface ConditionLayout {
   };
   /** Label rules; those with `plausible` geometry are checked class by class. */
   labels?: LabelRule[];
+  /** Whether the model takes a prompt (an Optimum export): only then may a scenario give its own prompt template. */
+  textConditioned?: boolean;
 }
 
 type Parameters = ScenarioSpec["parameters"];
@@ -88,6 +90,8 @@ export function checkScenarioAgainstModel(spec: ScenarioSpec, model: ConditionLa
   const issues: SpecIssue[] = [];
   if (model.domain !== spec.domain)
     issues.push({ path: "model", message: `model "${model.name}" is for the ${model.domain} domain, not ${spec.domain}` });
+  if (spec.prompt && !model.textConditioned)
+    issues.push({ path: "prompt", message: `model "${model.name}" takes a condition vector, not a prompt: a prompt template needs a text-conditioned model (an Optimum export)` });
   const fields = new Map(model.condition.fields.map((f) => [f.name, f]));
   for (const field of model.condition.fields) {
     if (!(field.name in spec.parameters))

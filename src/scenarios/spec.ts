@@ -1,6 +1,7 @@
 // The scenario specification: what a rare situation is, as data. Validated with zod; every error names
 // the path of the bad field and, for closed choices, the allowed values.
 import { z } from "zod";
+import { PromptTemplateError, templateFields } from "../models/index.ts";
 
 export const DOMAINS = ["automotive", "medical"] as const;
 export type Domain = (typeof DOMAINS)[number];
@@ -236,8 +237,28 @@ export const scenarioSpecSchema = z
       )
       .refine((parameters) => Object.keys(parameters).length <= SPEC_LIMITS.parameters, `at most ${SPEC_LIMITS.parameters} parameters`),
     expectations: z.array(expectation).max(SPEC_LIMITS.expectations, `at most ${SPEC_LIMITS.expectations} expectations`).default([]),
+    /** Text-conditioned models (Optimum exports): the scenario's own prompt template, instead of the package's. */
+    prompt: z
+      .strictObject({
+        template: z.string().min(1).max(SPEC_LIMITS.descriptionLength, atMost(SPEC_LIMITS.descriptionLength, "a prompt template")),
+        negative: z.string().max(SPEC_LIMITS.descriptionLength, atMost(SPEC_LIMITS.descriptionLength, "a negative prompt")).default(""),
+      })
+      .optional(),
   })
   .superRefine((spec, ctx) => {
+    // every {field} of the templates is a parameter of this scenario (its values are checked against the model's)
+    for (const key of ["template", "negative"] as const) {
+      const text = spec.prompt?.[key];
+      if (!text) continue;
+      try {
+        for (const field of templateFields(text))
+          if (!(field in spec.parameters))
+            ctx.addIssue({ code: "custom", path: ["prompt", key], message: `uses {${field}}, which is not a parameter; parameters: ${Object.keys(spec.parameters).join(", ")}` });
+      } catch (error) {
+        if (!(error instanceof PromptTemplateError)) throw error;
+        ctx.addIssue({ code: "custom", path: ["prompt", key], message: error.message });
+      }
+    }
     for (const [name, d] of Object.entries(spec.parameters)) {
       if (d.kind === "scaled") {
         const problem = scaleBaseProblem(d.of, spec.parameters);

@@ -58,7 +58,8 @@ export function hazardLabelOf(model: ModelPackage): HazardLabel {
   };
   if (manifest.domain !== "automotive") refuse(`it is a ${manifest.domain} model`);
   if (manifest.image.channels !== 3) refuse(`it makes ${manifest.image.channels}-channel images; camera frames are RGB`);
-  if (manifest.latent) refuse("it is a latent model without an encoder; inpainting needs a pixel-space model");
+  // an Optimum export inpaints in latent space through its VAE encoder
+  if (manifest.latent && !model.optimum?.parts.vaeEncoder) refuse("it is a latent model without an encoder; inpainting needs a pixel-space model or an export with vae_encoder");
   const rule = manifest.labels.find((r) => r.kind === "box");
   if (!rule || rule.kind !== "box") return refuse("its labels have no box");
   const field = manifest.condition.fields.find((f) => f.name === rule.class);

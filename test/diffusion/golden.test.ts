@@ -2,7 +2,7 @@
 // (training/reference/export_tiny.py): denoiser calls to 1e-4, guided trajectories to 1e-3.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fileURLToPath } from "node:url";
-import { openModelRuntime, type ModelRuntime } from "../../src/diffusion/index.ts";
+import { openConditionRuntime, type ConditionRuntime } from "../../src/diffusion/index.ts";
 import { loadModelPackage } from "../../src/models/index.ts";
 import { denoiserCallErrors, maxAbsDiff, readF32, readGolden, trajectoryError } from "../models/golden.ts";
 
@@ -10,10 +10,10 @@ const packages = ["../fixtures/tiny-model/", "../fixtures/tiny-model/latent/"].m
 
 for (const dir of packages) {
   describe(`golden fixture of ${dir.split("fixtures/")[1]}`, () => {
-    let runtime: ModelRuntime;
+    let runtime: ConditionRuntime;
     const golden = readGolden(dir);
     beforeAll(async () => {
-      runtime = await openModelRuntime(loadModelPackage(dir), { ep: "cpu" });
+      runtime = await openConditionRuntime(loadModelPackage(dir), { ep: "cpu" });
     });
     afterAll(async () => runtime.dispose());
 

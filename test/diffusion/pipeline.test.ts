@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encode as encodeJpeg } from "jpeg-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeSamplePng, generateSamples, GenerationInputError, openModelRuntime, type GenerateSamplesRequest, type ModelRuntime } from "../../src/diffusion/index.ts";
+import { encodeSamplePng, generateSamples, GenerationInputError, openConditionRuntime, type GenerateSamplesRequest, type ConditionRuntime } from "../../src/diffusion/index.ts";
 import { toModelSpace, decodeImage, resizeBilinear } from "../../src/imaging/index.ts";
 import { ValidationError } from "../../src/errors.ts";
 import { encodePng, readPngRecord } from "../../src/imaging/png.ts";
@@ -18,10 +18,10 @@ const latentDir = fileURLToPath(new URL("../fixtures/tiny-model/latent/", import
 const hazard = (i: number) => ({ hazard: i % 2 ? "cone" : "pedestrian", hazardCx: 0.3 + 0.01 * i, hazardCy: 0.5, hazardW: 0.2, hazardH: 0.3, weather: "fog" });
 
 let tiny: ModelPackage;
-let runtime: ModelRuntime;
+let runtime: ConditionRuntime;
 beforeAll(async () => {
   tiny = loadModelPackage(tinyDir);
-  runtime = await openModelRuntime(tiny, { ep: "cpu" });
+  runtime = await openConditionRuntime(tiny, { ep: "cpu" });
 });
 afterAll(async () => runtime.dispose());
 
@@ -149,7 +149,8 @@ describe("image-to-image and inpainting", () => {
 describe("bad input is refused with a typed error before any work", () => {
   // a runtime whose sessions fail the test if used: every refusal must come first
   let calls = 0;
-  const idle = (): ModelRuntime => ({
+  const idle = (): ConditionRuntime => ({
+    kind: "condition",
     model: tiny,
     provider: "cpu",
     denoiser: { ...runtime.denoiser, run: async () => { calls++; throw new Error("denoiser ran"); } },

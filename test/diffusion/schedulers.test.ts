@@ -1,7 +1,7 @@
 // Schedulers against golden values from the PyTorch reference (training/reference/make_scheduler_goldens.py).
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createScheduler, parseSampler, SAMPLERS, type SamplerName } from "../../src/diffusion/schedulers/index.ts";
+import { createScheduler, parseSampler, SAMPLERS, type SamplerName, type TimestepSpacing } from "../../src/diffusion/schedulers/index.ts";
 import type { NoiseSchedule, PredictionType } from "../../src/models/index.ts";
 
 interface Case {
@@ -10,6 +10,10 @@ interface Case {
   prediction: PredictionType;
   steps: number;
   schedule: string;
+  /** scheduler_config.json options (absent: each scheduler's defaults). */
+  spacing?: TimestepSpacing;
+  stepsOffset?: number;
+  setAlphaToOne?: boolean;
   timesteps: number[];
   initNoiseSigma: number;
   firstStep: number[];
@@ -41,11 +45,19 @@ const TOLERANCE = 1e-3;
 
 describe("schedulers match the PyTorch reference", () => {
   for (const c of golden.cases) {
-    const label = `${c.sampler}${c.eta ? ` eta=${c.eta}` : ""} ${c.prediction} ${c.steps} steps (${c.schedule})`;
+    const options = c.spacing ? ` ${c.spacing} offset ${c.stepsOffset ?? 0}${c.setAlphaToOne === false ? " alpha_0 final" : ""}` : "";
+    const label = `${c.sampler}${c.eta ? ` eta=${c.eta}` : ""} ${c.prediction} ${c.steps} steps (${c.schedule})${options}`;
     it(label, () => {
       const schedule = golden.schedules[c.schedule];
       if (!schedule) throw new Error(`no schedule ${c.schedule}`);
-      const scheduler = createScheduler(c.sampler, { schedule, prediction: c.prediction, eta: c.eta });
+      const scheduler = createScheduler(c.sampler, {
+        schedule,
+        prediction: c.prediction,
+        eta: c.eta,
+        ...(c.spacing ? { spacing: c.spacing } : {}),
+        ...(c.stepsOffset !== undefined ? { stepsOffset: c.stepsOffset } : {}),
+        ...(c.setAlphaToOne !== undefined ? { setAlphaToOne: c.setAlphaToOne } : {}),
+      });
       scheduler.setTimesteps(c.steps);
       expect(maxAbsDiff(scheduler.timesteps, c.timesteps)).toBeLessThan(1e-9);
       expect(scheduler.initNoiseSigma).toBeCloseTo(c.initNoiseSigma, 6);
@@ -65,6 +77,12 @@ describe("schedulers match the PyTorch reference", () => {
       }
     });
   }
+
+  it("covers every sampler with every spacing, with and without steps_offset", () => {
+    for (const sampler of SAMPLERS)
+      for (const spacing of ["leading", "trailing", "linspace"])
+        for (const offset of [0, 1]) expect(golden.cases.some((c) => c.sampler === sampler && c.spacing === spacing && c.stepsOffset === offset)).toBe(true);
+  });
 
   it("covers every sampler at 20 and 50 steps", () => {
     for (const sampler of SAMPLERS) {

@@ -2,7 +2,7 @@
 // compare the runtime's denoiser calls and DDIM trajectory against it.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { denoiseBatch, type ModelRuntime, type NoiseSource } from "../../src/diffusion/index.ts";
+import { denoiseBatch, type ConditionRuntime, type NoiseSource } from "../../src/diffusion/index.ts";
 import { createScheduler, parseSampler } from "../../src/diffusion/schedulers/index.ts";
 
 export interface GoldenFixture {
@@ -44,7 +44,7 @@ export class StoredNoise implements NoiseSource {
 }
 
 /** Max abs error of each denoiser call of the fixture. */
-export async function denoiserCallErrors(runtime: ModelRuntime, dir: string, golden: GoldenFixture): Promise<number[]> {
+export async function denoiserCallErrors(runtime: ConditionRuntime, dir: string, golden: GoldenFixture): Promise<number[]> {
   const inputs = runtime.model.manifest.denoiser.inputs;
   const errors: number[] = [];
   for (const call of golden.denoiserCalls) {
@@ -66,7 +66,7 @@ export async function denoiserCallErrors(runtime: ModelRuntime, dir: string, gol
 
 /** Runs a trajectory with the runtime's pipeline loop from the fixture's stored noise and condition. */
 export async function trajectoryError(
-  runtime: ModelRuntime,
+  runtime: ConditionRuntime,
   dir: string,
   golden: GoldenFixture,
   run: { sampler: string; steps: number; guidance: number; eta?: number; final: string },

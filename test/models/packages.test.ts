@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openModelRuntime, type ModelRuntime } from "../../src/diffusion/index.ts";
+import { openConditionRuntime, type ConditionRuntime } from "../../src/diffusion/index.ts";
 import { createSession } from "../../src/runtime/index.ts";
 import { loadModelPackage, loadPackageIdentity } from "../../src/models/index.ts";
 import { denoiserCallErrors, maxAbsDiff, readF32, readGolden, trajectoryError } from "./golden.ts";
@@ -41,9 +41,9 @@ for (const pkg of [...shipped, ...tiny]) {
   const label = pkg.dir.startsWith(root) ? pkg.dir.slice(root.length) : pkg.dir;
   if (pkg.manifestFile === "model.json") {
     describe(`diffusion package ${label}`, () => {
-      let runtime: ModelRuntime;
+      let runtime: ConditionRuntime;
       beforeAll(async () => {
-        runtime = await openModelRuntime(loadModelPackage(pkg.dir), { ep: "cpu" });
+        runtime = await openConditionRuntime(loadModelPackage(pkg.dir), { ep: "cpu" });
       });
       afterAll(async () => runtime?.dispose());
 

@@ -25,8 +25,8 @@ def analytic_model(x: torch.Tensor, t: float) -> torch.Tensor:
     return (x.double() + 0.05 * torch.sin(3 * x.double() + t / 100)).float()
 
 
-def run(name, schedule, prediction, steps, eta, noise, step_noise):
-    s = create_scheduler(name, schedule, prediction, eta)
+def run(name, schedule, prediction, steps, eta, noise, step_noise, options=None):
+    s = create_scheduler(name, schedule, prediction, eta, **(options or {}))
     s.set_timesteps(steps)
     x = (noise.double() * s.init_noise_sigma).float()
     first = None
@@ -60,11 +60,23 @@ def main():
     combos += [("ddim", 0.5, "epsilon", 20, "linear"), ("ddim", 0.5, "v", 50, "linear")]
     for sampler in ("ddpm", "ddim", "dpmpp-2m", "euler", "euler-ancestral"):
         combos += [(sampler, 0.0, "epsilon", 20, "scaled_linear"), (sampler, 0.0, "v", 20, "cosine")]
-    for sampler, eta, prediction, steps, sk in combos:
-        s, final, first = run(sampler, schedules[sk], prediction, steps, eta, noise, step_noise)
+    combos = [(*c, None) for c in combos]
+    # diffusers' scheduler_config.json options (Stable Diffusion 1.x: leading + steps_offset 1, set_alpha_to_one
+    # false), each spacing with and without the offset
+    for sampler in ("ddpm", "ddim", "dpmpp-2m", "euler", "euler-ancestral"):
+        for spacing in ("leading", "trailing", "linspace"):
+            for offset in (0, 1):
+                options = {"spacing": spacing, "steps_offset": offset}
+                if sampler == "ddim":
+                    options["set_alpha_to_one"] = offset == 0
+                combos.append((sampler, 0.0, "epsilon", 25, "scaled_linear", options))
+    for sampler, eta, prediction, steps, sk, options in combos:
+        s, final, first = run(sampler, schedules[sk], prediction, steps, eta, noise, step_noise, options)
         added = [s.add_noise(x0, noise, float(t)).flatten().tolist() for t in (s.timesteps[0], s.timesteps[steps // 2])]
         cases.append({
             "sampler": sampler, "eta": eta, "prediction": prediction, "steps": steps, "schedule": sk,
+            **({"spacing": options["spacing"], "stepsOffset": options["steps_offset"]} if options else {}),
+            **({"setAlphaToOne": options["set_alpha_to_one"]} if options and "set_alpha_to_one" in options else {}),
             "timesteps": [float(t) for t in s.timesteps], "initNoiseSigma": float(s.init_noise_sigma),
             "firstStep": first, "final": final,
             "addNoise": [{"t": float(t), "value": v} for t, v in zip((s.timesteps[0], s.timesteps[steps // 2]), added)],

@@ -47,11 +47,11 @@ def make_betas(s: NoiseSchedule) -> np.ndarray:
     raise ValueError(f"unknown schedule kind {s.kind!r}; allowed: {', '.join(SCHEDULE_KINDS)}")
 
 
-def spaced_timesteps(spacing: str, n: int, train_steps: int) -> np.ndarray:
-    """Timesteps, descending, as float64 (Euler may use fractional ones)."""
+def spaced_timesteps(spacing: str, n: int, train_steps: int, steps_offset: int = 0) -> np.ndarray:
+    """Timesteps, descending, as float64 (Euler may use fractional ones). diffusers adds steps_offset to "leading" only."""
     if spacing == "leading":
         ratio = train_steps // n
-        return (np.arange(0, n) * ratio)[::-1].astype(np.float64)
+        return (np.arange(0, n) * ratio)[::-1].astype(np.float64) + steps_offset
     if spacing == "trailing":
         ratio = train_steps / n
         return (np.round(np.arange(train_steps, 0, -ratio)) - 1).astype(np.float64)
@@ -61,12 +61,13 @@ def spaced_timesteps(spacing: str, n: int, train_steps: int) -> np.ndarray:
 
 
 class _Base:
-    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", spacing: str = "leading"):
+    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", spacing: str = "leading", steps_offset: int = 0):
         if prediction not in PREDICTIONS:
             raise ValueError(f"unknown prediction {prediction!r}; allowed: {', '.join(PREDICTIONS)}")
         self.schedule = schedule
         self.prediction = prediction
         self.spacing = spacing
+        self.steps_offset = steps_offset
         self.betas = make_betas(schedule)
         self.alphas_cumprod = np.cumprod(1.0 - self.betas)
         self.timesteps: np.ndarray | None = None
@@ -95,13 +96,19 @@ class _Base:
 
 
 class DDIM(_Base):
-    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", eta: float = 0.0, spacing: str = "leading"):
-        super().__init__(schedule, prediction, spacing)
+    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", eta: float = 0.0, spacing: str = "leading",
+                 steps_offset: int = 0, set_alpha_to_one: bool = True):
+        super().__init__(schedule, prediction, spacing, steps_offset)
         self.eta = eta
+        # diffusers' set_alpha_to_one: alpha-bar before the chain's start is 1, or alpha-bar_0 (SD 1.x: False)
+        self.final_alpha = 1.0 if set_alpha_to_one else float(self.alphas_cumprod[0])
+
+    def _alpha(self, t: float) -> float:
+        return float(self.alphas_cumprod[int(t)]) if t >= 0 else self.final_alpha
 
     def set_timesteps(self, n: int):
         self.n = n
-        self.timesteps = spaced_timesteps(self.spacing, n, self.schedule.train_steps).round()
+        self.timesteps = spaced_timesteps(self.spacing, n, self.schedule.train_steps, self.steps_offset).round()
 
     def prev_timestep(self, t: float) -> float:
         return t - self.schedule.train_steps // self.n
@@ -123,7 +130,7 @@ class DDIM(_Base):
 class DDPM(_Base):
     def set_timesteps(self, n: int):
         self.n = n
-        self.timesteps = spaced_timesteps(self.spacing, n, self.schedule.train_steps).round()
+        self.timesteps = spaced_timesteps(self.spacing, n, self.schedule.train_steps, self.steps_offset).round()
 
     def step(self, model_output, t, sample, noise=None):
         prev_t = t - self.schedule.train_steps // self.n
@@ -143,15 +150,15 @@ class DDPM(_Base):
 class DPMSolverPP2M(_Base):
     """DPM-Solver++ multistep, second order, data prediction, final step first order to sigma = 0."""
 
-    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", spacing: str = "linspace"):
-        super().__init__(schedule, prediction, spacing)
+    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", spacing: str = "linspace", steps_offset: int = 0):
+        super().__init__(schedule, prediction, spacing, steps_offset)
 
     def set_timesteps(self, n: int):
         T = self.schedule.train_steps
         if self.spacing == "linspace":
             ts = np.linspace(0, T - 1, n + 1).round()[::-1][:-1].copy()
         else:
-            ts = spaced_timesteps(self.spacing, n, T).round()
+            ts = spaced_timesteps(self.spacing, n, T, self.steps_offset).round()
         self.timesteps = ts
         sig = np.sqrt((1 - self.alphas_cumprod) / self.alphas_cumprod)
         self.sigmas = np.concatenate([sig[ts.astype(np.int64)], [0.0]])
@@ -201,8 +208,9 @@ class DPMSolverPP2M(_Base):
 class Euler(_Base):
     """Euler (Karras Alg. 1, s_churn = 0) in sigma space; ancestral=True adds fresh noise each step."""
 
-    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", ancestral: bool = False, spacing: str = "linspace"):
-        super().__init__(schedule, prediction, spacing)
+    def __init__(self, schedule: NoiseSchedule, prediction: str = "epsilon", ancestral: bool = False, spacing: str = "linspace",
+                 steps_offset: int = 0):
+        super().__init__(schedule, prediction, spacing, steps_offset)
         self.ancestral = ancestral
         self.train_sigmas = np.sqrt((1 - self.alphas_cumprod) / self.alphas_cumprod)
 
@@ -210,7 +218,7 @@ class Euler(_Base):
         return float(np.interp(t, np.arange(len(self.train_sigmas)), self.train_sigmas))
 
     def set_timesteps(self, n: int):
-        self.timesteps = spaced_timesteps(self.spacing, n, self.schedule.train_steps)
+        self.timesteps = spaced_timesteps(self.spacing, n, self.schedule.train_steps, self.steps_offset)
         self.sigmas = np.array([self.sigma_at(t) for t in self.timesteps] + [0.0])
         mx = float(self.sigmas.max())
         self.init_noise_sigma = mx if self.spacing in ("linspace", "trailing") else math.sqrt(mx ** 2 + 1)
@@ -253,17 +261,21 @@ class Euler(_Base):
 SAMPLERS = ("ddpm", "ddim", "dpmpp-2m", "euler", "euler-ancestral")
 
 
-def create_scheduler(name: str, schedule: NoiseSchedule, prediction: str = "epsilon", eta: float = 0.0):
+def create_scheduler(name: str, schedule: NoiseSchedule, prediction: str = "epsilon", eta: float = 0.0,
+                     spacing: str | None = None, steps_offset: int = 0, set_alpha_to_one: bool = True):
+    """spacing None: each scheduler's diffusers default (leading for DDPM/DDIM, linspace for the others)."""
+    alpha = {"spacing": spacing or "leading", "steps_offset": steps_offset}
+    sigma = {"spacing": spacing or "linspace", "steps_offset": steps_offset}
     if name == "ddpm":
-        return DDPM(schedule, prediction)
+        return DDPM(schedule, prediction, **alpha)
     if name == "ddim":
-        return DDIM(schedule, prediction, eta=eta)
+        return DDIM(schedule, prediction, eta=eta, set_alpha_to_one=set_alpha_to_one, **alpha)
     if name == "dpmpp-2m":
-        return DPMSolverPP2M(schedule, prediction)
+        return DPMSolverPP2M(schedule, prediction, **sigma)
     if name == "euler":
-        return Euler(schedule, prediction)
+        return Euler(schedule, prediction, **sigma)
     if name == "euler-ancestral":
-        return Euler(schedule, prediction, ancestral=True)
+        return Euler(schedule, prediction, ancestral=True, **sigma)
     raise ValueError(f"unknown sampler {name!r}; allowed: {', '.join(SAMPLERS)}")
 
 

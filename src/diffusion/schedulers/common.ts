@@ -1,15 +1,18 @@
 // What every scheduler shares: the training noise schedule (betas, alpha-bars), timestep spacing, and the
 // conversions between model outputs (epsilon or v) and the predicted clean sample x0.
-import type { NoiseSchedule, PredictionType } from "../../models/index.ts";
+import { TIMESTEP_SPACINGS, type NoiseSchedule, type PredictionType, type TimestepSpacing } from "../../models/index.ts";
 
-export const TIMESTEP_SPACINGS = ["leading", "linspace", "trailing"] as const;
-export type TimestepSpacing = (typeof TIMESTEP_SPACINGS)[number];
+export { TIMESTEP_SPACINGS, type TimestepSpacing };
 
 export interface SchedulerConfig {
   schedule: NoiseSchedule;
   prediction: PredictionType;
   /** How inference timesteps are spread over the training steps; each scheduler has its diffusers default. */
   spacing?: TimestepSpacing;
+  /** Added to "leading" timesteps (diffusers' steps_offset; Stable Diffusion 1.x: 1). */
+  stepsOffset?: number;
+  /** DDIM: alpha-bar before the chain's start is 1 (true, default) or alpha-bar_0 (diffusers' set_alpha_to_one). */
+  setAlphaToOne?: boolean;
 }
 
 export interface SchedulerStepResult {
@@ -91,13 +94,13 @@ export function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-/** Descending timesteps for `n` inference steps out of `trainSteps` (diffusers' timestep_spacing). */
-export function spacedTimesteps(spacing: TimestepSpacing, n: number, trainSteps: number): number[] {
+/** Descending timesteps for `n` inference steps out of `trainSteps` (diffusers' timestep_spacing; steps_offset shifts "leading" only). */
+export function spacedTimesteps(spacing: TimestepSpacing, n: number, trainSteps: number, stepsOffset = 0): number[] {
   const out: number[] = [];
   switch (spacing) {
     case "leading": {
       const ratio = Math.floor(trainSteps / n);
-      for (let i = n - 1; i >= 0; i--) out.push(i * ratio);
+      for (let i = n - 1; i >= 0; i--) out.push(i * ratio + stepsOffset);
       return out;
     }
     case "trailing": {
@@ -165,7 +168,7 @@ export abstract class AlphaScheduler implements Scheduler {
   setTimesteps(n: number): void {
     checkStepCount(n, this.config.schedule.trainSteps);
     this.numInferenceSteps = n;
-    this._timesteps = spacedTimesteps(this.config.spacing ?? "leading", n, this.config.schedule.trainSteps).map(roundHalfEven);
+    this._timesteps = spacedTimesteps(this.config.spacing ?? "leading", n, this.config.schedule.trainSteps, this.config.stepsOffset).map(roundHalfEven);
   }
 
   setBeginIndex(index: number): void {
@@ -177,9 +180,12 @@ export abstract class AlphaScheduler implements Scheduler {
     return sample;
   }
 
-  /** alpha-bar at t; 1 before the start of the chain (set_alpha_to_one). */
+  /** alpha-bar before the start of the chain: 1 (DDPM always; DDIM with set_alpha_to_one). */
+  protected finalAlpha = 1;
+
+  /** alpha-bar at t; finalAlpha before the start of the chain. */
   protected alphaAt(t: number): number {
-    return t >= 0 ? (this.alphasCumprod[t] ?? Number.NaN) : 1;
+    return t >= 0 ? (this.alphasCumprod[t] ?? Number.NaN) : this.finalAlpha;
   }
 
   protected previousTimestep(t: number): number {

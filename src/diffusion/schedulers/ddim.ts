@@ -1,6 +1,6 @@
 // DDIM — Song, Meng & Ermon 2021, "Denoising Diffusion Implicit Models".
-// Semantics of diffusers' DDIMScheduler with timestep_spacing "leading", steps_offset 0, set_alpha_to_one,
-// clip_sample false.
+// Semantics of diffusers' DDIMScheduler with clip_sample false; timestep_spacing (default "leading"),
+// steps_offset (default 0) and set_alpha_to_one (default true) from the config.
 import {
   AlphaScheduler,
   checkSameLength,
@@ -22,6 +22,8 @@ export class DDIMScheduler extends AlphaScheduler {
     super(config);
     this.eta = config.eta ?? 0;
     this.stochastic = this.eta > 0;
+    // set_alpha_to_one false (Stable Diffusion 1.x): the last step lands on alpha-bar_0, not on the clean sample
+    this.finalAlpha = config.setAlphaToOne === false ? (this.alphasCumprod[0] ?? 1) : 1;
   }
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, noise?: Float32Array): SchedulerStepResult {

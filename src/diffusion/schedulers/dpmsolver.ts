@@ -45,7 +45,7 @@ export class DPMSolverMultistepScheduler implements Scheduler {
       // linspace(0, T-1, n+1).round()[::-1][:-1]
       for (let i = n; i >= 1; i--) timesteps.push(roundHalfEven(linspaceAt(0, T - 1, n + 1, i)));
     } else {
-      timesteps.push(...spacedTimesteps(spacing, n, T).map(roundHalfEven));
+      timesteps.push(...spacedTimesteps(spacing, n, T, this.config.stepsOffset).map(roundHalfEven));
     }
     this._timesteps = timesteps;
     // sigma_t = sqrt((1 - abar_t) / abar_t), then 0 at the end

@@ -53,7 +53,7 @@ export class EulerScheduler implements Scheduler {
   setTimesteps(n: number): void {
     checkStepCount(n, this.config.schedule.trainSteps);
     const spacing = this.config.spacing ?? "linspace";
-    this._timesteps = spacedTimesteps(spacing, n, this.config.schedule.trainSteps);
+    this._timesteps = spacedTimesteps(spacing, n, this.config.schedule.trainSteps, this.config.stepsOffset);
     this.sigmas = this._timesteps.map((t) => this.sigmaAt(t));
     this.sigmas.push(0);
     const max = Math.max(...this.sigmas);

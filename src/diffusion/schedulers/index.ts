@@ -22,15 +22,24 @@ export interface SchedulerOptions {
   /** DDIM only: 0 deterministic, > 0 adds noise (formula (16)). */
   eta?: number;
   spacing?: TimestepSpacing;
+  /** diffusers' steps_offset (added to "leading" timesteps). */
+  stepsOffset?: number;
+  /** DDIM only: diffusers' set_alpha_to_one (default true). */
+  setAlphaToOne?: boolean;
 }
 
 export function createScheduler(sampler: SamplerName, options: SchedulerOptions): Scheduler {
-  const config = { schedule: options.schedule, prediction: options.prediction, ...(options.spacing ? { spacing: options.spacing } : {}) };
+  const config = {
+    schedule: options.schedule,
+    prediction: options.prediction,
+    ...(options.spacing ? { spacing: options.spacing } : {}),
+    ...(options.stepsOffset ? { stepsOffset: options.stepsOffset } : {}),
+  };
   switch (sampler) {
     case "ddpm":
       return new DDPMScheduler(config);
     case "ddim":
-      return new DDIMScheduler({ ...config, eta: options.eta ?? 0 });
+      return new DDIMScheduler({ ...config, eta: options.eta ?? 0, ...(options.setAlphaToOne === false ? { setAlphaToOne: false } : {}) });
     case "dpmpp-2m":
       return new DPMSolverMultistepScheduler(config);
     case "euler":

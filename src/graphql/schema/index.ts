@@ -6,6 +6,7 @@ import "./scenarios.ts";
 import "./jobs.ts";
 import "./uploads.ts";
 import "./detectors.ts";
+import "./models.ts";
 import "./reports.ts";
 import "./search.ts";
 import "./exports.ts";
