@@ -157,6 +157,10 @@ class DPMSolverPP2M(_Base):
         T = self.schedule.train_steps
         if self.spacing == "linspace":
             ts = np.linspace(0, T - 1, n + 1).round()[::-1][:-1].copy()
+        elif self.spacing == "leading":
+            # diffusers' DPMSolverMultistepScheduler: n + 1 points, the last dropped (not DDIM's n)
+            ratio = T // (n + 1)
+            ts = (np.arange(0, n + 1) * ratio).round()[::-1][:-1].astype(np.float64) + self.steps_offset
         else:
             ts = spaced_timesteps(self.spacing, n, T, self.steps_offset).round()
         self.timesteps = ts

@@ -44,6 +44,11 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     if (spacing === "linspace") {
       // linspace(0, T-1, n+1).round()[::-1][:-1]
       for (let i = n; i >= 1; i--) timesteps.push(roundHalfEven(linspaceAt(0, T - 1, n + 1, i)));
+    } else if (spacing === "leading") {
+      // diffusers' DPMSolverMultistepScheduler: (arange(0, n+1) * (T // (n+1)))[::-1][:-1] + steps_offset,
+      // n + 1 points with the last dropped (DDIM's "leading" has n)
+      const ratio = Math.floor(T / (n + 1));
+      for (let i = n; i >= 1; i--) timesteps.push(i * ratio + (this.config.stepsOffset ?? 0));
     } else {
       timesteps.push(...spacedTimesteps(spacing, n, T, this.config.stepsOffset).map(roundHalfEven));
     }

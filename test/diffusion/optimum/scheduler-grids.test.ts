@@ -29,19 +29,11 @@ const SAMPLER_OF: Record<string, SamplerName> = {
 };
 const schedule = { kind: "scaled_linear" as const, trainSteps: golden.config.num_train_timesteps, betaStart: golden.config.beta_start, betaEnd: golden.config.beta_end };
 
-/**
- * Known deviation, left to the scheduler owners: diffusers' DPMSolverMultistepScheduler spaces "leading" over
- * n + 1 points and drops the last (5 steps: 830, 664, 498, 332, 166), where RareForge's dpmpp-2m uses DDIM's
- * "leading" grid (800, 600, 400, 200, 0). Marked as failing so that fixing it turns this red and the mark is dropped.
- */
-const knownDeviation = (sampler: SamplerName, grid: Grid) => sampler === "dpmpp-2m" && grid.spacing === "leading";
-
 describe("scheduler grids for an SD 1.x schedule match diffusers'", () => {
   for (const grid of golden.grids.filter((g) => g.spacing !== "leading" || g.stepsOffset === 0)) {
     for (const className of grid.classes) {
       const sampler = SAMPLER_OF[className]!;
-      const test = knownDeviation(sampler, grid) ? it.fails : it;
-      test(`${className} (${sampler}), ${grid.spacing}, ${grid.steps} steps`, () => {
+      it(`${className} (${sampler}), ${grid.spacing}, ${grid.steps} steps`, () => {
         const scheduler = createScheduler(sampler, { schedule, prediction: "epsilon", spacing: grid.spacing });
         scheduler.setTimesteps(grid.steps);
         expect(scheduler.timesteps.length).toBe(grid.timesteps.length);
