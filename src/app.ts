@@ -151,6 +151,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
           });
           // Running failure searches stop (recorded as cancelled) before the worker and the queue go away.
           await services.searches.close();
+          await services.suites.close();
           // The worker finishes (or gives up) its batch before the queue and database go away.
           await worker?.stop();
           await services.detectors.close();

@@ -10,6 +10,7 @@ import { JobEvents, JobService } from "./jobs/index.ts";
 import type { Logger } from "./logger.ts";
 import { directoryModelCatalog, ScenarioService, type ModelCatalog } from "./scenarios/index.ts";
 import { SearchService } from "./search/index.ts";
+import { SuiteService } from "./suites/index.ts";
 import type { ArtifactStore } from "./storage/index.ts";
 import { referenceScanSettings, ReferenceScanService } from "./uploads/index.ts";
 
@@ -31,6 +32,7 @@ export interface Services {
   detectors: DetectorService;
   reports: ReportService;
   searches: SearchService;
+  suites: SuiteService;
   referenceScans: ReferenceScanService;
 }
 
@@ -57,6 +59,7 @@ export function buildServices(config: Config, unscopedDb: Database, logger: Logg
     detectors,
     reports: new ReportService(db, detectors),
     searches,
+    suites: new SuiteService(db, config, jobs, detectors, logger),
     referenceScans: new ReferenceScanService(db, store, referenceScanSettings(config)),
   };
 }

@@ -264,17 +264,18 @@ export class DetectorService {
   }
 
   /**
-   * Scores the samples of a job or a scenario that this detector has not scored yet (idempotent: one Score
+   * Scores the samples of a job, a scenario or a list (a suite's) that this detector has not scored yet (idempotent: one Score
    * per sample and detector; a sample scored by a concurrent call is skipped). Runs here, in the API
    * process, batch by batch: each sample's Detections and Score are written in one transaction.
    */
-  async scoreSamples(scope: { jobId?: string | null; scenarioId?: string | null }, detectorId: string): Promise<ScoreSamplesOutcome> {
-    if (!scope.jobId === !scope.scenarioId) throw new ValidationError([{ path: "jobId", message: "give exactly one of jobId and scenarioId" }], "invalid scoring request");
+  async scoreSamples(scope: { jobId?: string | null; scenarioId?: string | null; sampleIds?: readonly string[] | null }, detectorId: string): Promise<ScoreSamplesOutcome> {
+    if ([scope.jobId, scope.scenarioId, scope.sampleIds].filter((s) => s != null).length !== 1)
+      throw new ValidationError([{ path: "jobId", message: "give exactly one of jobId and scenarioId" }], "invalid scoring request");
     const detector = await this.get(detectorId);
     const where = {
       status: "OK" as const,
       artifactId: { not: null },
-      ...(scope.jobId ? { jobId: scope.jobId } : { scenarioVersion: { scenarioId: scope.scenarioId! } }),
+      ...(scope.jobId ? { jobId: scope.jobId } : scope.sampleIds ? { id: { in: [...scope.sampleIds] } } : { scenarioVersion: { scenarioId: scope.scenarioId! } }),
     };
     if (scope.jobId && !(await this.db.prisma.generationJob.findUnique({ where: { id: scope.jobId }, select: { id: true } }))) throw new NotFoundError("job", scope.jobId);
     if (scope.scenarioId && !(await this.db.prisma.scenario.findUnique({ where: { id: scope.scenarioId }, select: { id: true } }))) throw new NotFoundError("scenario", scope.scenarioId);
