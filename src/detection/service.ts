@@ -3,8 +3,9 @@
 // detector can score a scenario before a job is created, and scoring existing samples on demand.
 // Everything a detector can be refused for is checked from its files before any row is written.
 import { createHash } from "node:crypto";
+import { openAsBlob } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { z } from "zod";
 import type { Config } from "../config.ts";
 import { Prisma, type Database } from "../db/index.ts";
@@ -218,6 +219,31 @@ export class DetectorService {
     const row = await this.db.prisma.detectorPackage.findUnique({ where: { id } });
     if (!row) throw new NotFoundError("detector", id);
     return row;
+  }
+
+  /** A registered detector by `name` or `name@version` (the only one of that name, or the version given). */
+  async findByName(spec: string): Promise<DetectorPackage> {
+    await this.ensureShipped();
+    const [name, version] = spec.split("@");
+    const rows = await this.db.prisma.detectorPackage.findMany({ where: { name: name!, ...(version ? { version } : {}) }, orderBy: { createdAt: "asc" } });
+    if (rows.length === 0) throw new NotFoundError("detector", spec);
+    if (rows.length > 1) throw new ValidationError([{ path: "detector", message: `"${spec}" names ${rows.length} detectors (${rows.map((r) => `${r.name}@${r.version}`).join(", ")}); give name@version` }], "ambiguous detector");
+    return rows[0]!;
+  }
+
+  /**
+   * An export given as a file (the command line's `--detector file.onnx`): the detector already registered with
+   * the same bytes, or the file registered now as an upload (size checked before it is read).
+   */
+  async registerExportFile(path: string): Promise<DetectorPackage> {
+    const file = await openAsBlob(path);
+    const limit = Math.min(this.files.maxBytes, this.config.maxUploadBytes);
+    if (file.size > limit) throw new DetectorUnusableError("too-large", `${path} has ${file.size} bytes; a detector file may have at most ${limit} (RAREFORGE_MAX_DETECTOR_BYTES, RAREFORGE_MAX_UPLOAD_BYTES)`);
+    const sha256 = createHash("sha256").update(new Uint8Array(await file.arrayBuffer())).digest("hex");
+    const existing = await this.db.prisma.detectorPackage.findFirst({ where: { manifestSha256: sha256 }, orderBy: { createdAt: "asc" } });
+    if (existing) return existing;
+    const named = basename(path).replace(/\.onnx$/i, "");
+    return this.registerUpload(file, DETECTOR_NAME.test(named) && !(await this.db.prisma.detectorPackage.findFirst({ where: { name: named } })) ? { name: named } : {});
   }
 
   /** The realism gate as configured now (recorded with each job that scores). */

@@ -165,6 +165,13 @@ export class SuiteService {
     return tx.suite.findUniqueOrThrow({ where: { id: suiteId } });
   }
 
+  /** A suite by name (as the caller sees it). */
+  async byName(name: string) {
+    const suite = await this.db.prisma.suite.findUnique({ where: { name } });
+    if (!suite) throw new NotFoundError("suite", name);
+    return suite;
+  }
+
   /** The scenario an entry names (its latest version) and the sampling settings, defaults from its model. */
   private async plan(entry: SuiteScenario): Promise<ScenarioPlan & { domain: string }> {
     const scenario = await this.db.prisma.scenario.findUnique({ where: { name: entry.scenario }, include: { versions: { orderBy: { version: "desc" }, take: 1 } } });
