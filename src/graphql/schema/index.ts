@@ -8,6 +8,7 @@ import "./uploads.ts";
 import "./detectors.ts";
 import "./reports.ts";
 import "./search.ts";
+import "./suites.ts";
 import "./exports.ts";
 import "./access.ts";
 import { withAccessRules } from "../access-rules.ts";
