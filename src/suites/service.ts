@@ -74,19 +74,25 @@ export class SuiteService {
     const domains = new Set<string>();
     for (const [i, entry] of parsed.spec.scenarios.entries()) {
       const at = (path: string, message: string) => issues.push({ path: `scenarios.${i}.${path}`, message });
-      try {
-        const plan = await this.plan(entry);
-        domains.add(plan.domain);
-        const parameters = Object.keys(plan.spec.parameters);
+      const collect = async (check: () => Promise<void>) => {
+        try {
+          await check();
+        } catch (error) {
+          if (error instanceof ValidationError) error.issues.forEach((issue) => at(issue.path, issue.message));
+          else if (error instanceof NotFoundError || error instanceof ArchivedError) at("scenario", error.message);
+          else throw error;
+        }
+      };
+      await collect(async () => {
+        const { scenario, spec } = await this.scenarioOf(entry);
+        domains.add(scenario.domain);
+        const parameters = Object.keys(spec.parameters);
         entry.criteria.conditions.forEach((c, k) => {
           for (const name of Object.keys(c.where))
             if (!parameters.includes(name)) at(`criteria.conditions.${k}.where.${name}`, `scenario ${entry.scenario} has no parameter "${name}" (it has ${parameters.join(", ")})`);
         });
-      } catch (error) {
-        if (error instanceof ValidationError) error.issues.forEach((issue) => at(issue.path, issue.message));
-        else if (error instanceof NotFoundError || error instanceof ArchivedError) at("scenario", error.message);
-        else throw error;
-      }
+        await collect(async () => void (await this.settingsOf(entry, spec)));
+      });
     }
     if (issues.length > 0) throw new ValidationError(prefixed(issues), "invalid suite");
     return { spec: parsed.spec, domains: [...domains].sort() };
@@ -172,18 +178,25 @@ export class SuiteService {
     return suite;
   }
 
-  /** The scenario an entry names (its latest version) and the sampling settings, defaults from its model. */
-  private async plan(entry: SuiteScenario): Promise<ScenarioPlan & { domain: string }> {
+  /** The scenario an entry names, at its latest version. */
+  private async scenarioOf(entry: SuiteScenario) {
     const scenario = await this.db.prisma.scenario.findUnique({ where: { name: entry.scenario }, include: { versions: { orderBy: { version: "desc" }, take: 1 } } });
     const version = scenario?.versions[0];
     if (!scenario || !version) throw new NotFoundError("scenario", entry.scenario);
     if (scenario.archivedAt) throw new ArchivedError("scenario", scenario.name);
-    const spec = version.spec as unknown as ScenarioSpec;
+    return { scenario, version, spec: version.spec as unknown as ScenarioSpec };
+  }
+
+  /** The entry's sampling settings, checked by diffusion's rules; defaults from the scenario's model. */
+  private async settingsOf(entry: SuiteScenario, spec: ScenarioSpec) {
     const manifest = await this.jobs.modelManifest(spec.model);
-    const settings = resolveSamplingSettings(
-      { sampler: entry.sampler, steps: entry.steps, guidance: entry.guidance, seed: entry.seed },
-      { manifest, executionProvider: this.config.executionProvider },
-    );
+    return resolveSamplingSettings({ sampler: entry.sampler, steps: entry.steps, guidance: entry.guidance, seed: entry.seed }, { manifest, executionProvider: this.config.executionProvider });
+  }
+
+  /** The scenario version and sampling settings an entry's samples are made with. */
+  private async plan(entry: SuiteScenario): Promise<ScenarioPlan> {
+    const { scenario, version, spec } = await this.scenarioOf(entry);
+    const settings = await this.settingsOf(entry, spec);
     return {
       entry,
       scenarioId: scenario.id,
@@ -193,7 +206,6 @@ export class SuiteService {
       sampler: settings.sampler,
       steps: settings.steps,
       guidance: settings.guidance,
-      domain: scenario.domain,
     };
   }
 
