@@ -21,9 +21,10 @@ export function exitCodeOf(status: SuiteRunSummary["status"]): 0 | 1 | 2 {
   return status === "PASSED" ? 0 : status === "FAILED" ? 1 : 2;
 }
 
-/** The gallery page of a sample (the Relay global id the gallery routes by). */
-export function sampleGalleryUrl(baseUrl: string, sampleId: string): string {
-  return `${baseUrl.replace(/\/+$/, "")}/gallery/#/sample/${encodeURIComponent(Buffer.from(`Sample:${sampleId}`).toString("base64"))}`;
+/** The gallery page of a sample or a suite run (the Relay global id the gallery routes by). */
+export function galleryUrl(baseUrl: string, type: "Sample" | "SuiteRun", id: string): string {
+  const route = type === "Sample" ? "sample" : "suite-run";
+  return `${baseUrl.replace(/\/+$/, "")}/gallery/#/${route}/${encodeURIComponent(Buffer.from(`${type}:${id}`).toString("base64"))}`;
 }
 
 // XML 1.0 allows tab, newline, carriage return and code points from U+0020 (minus surrogates and U+FFFE/F).
@@ -88,7 +89,8 @@ const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
 /** The Markdown summary: the verdict, regressions first, then per scenario its criteria and hardest samples. */
 export function markdownSummary(run: SuiteRunSummary, galleryBaseUrl: string): string {
   const lines = [`# Suite ${run.suite.name} v${run.suite.version}: ${run.status}`, ""];
-  lines.push(`Detector **${run.detector.name} ${run.detector.version}**${run.baseline ? ` against baseline **${run.baseline.name} ${run.baseline.version}**` : ""}; run ${run.runId}.`);
+  const runLink = run.runId ? `[run ${run.runId}](${galleryUrl(galleryBaseUrl, "SuiteRun", run.runId)})` : "no run";
+  lines.push(`Detector **${run.detector.name} ${run.detector.version}**${run.baseline ? ` against baseline **${run.baseline.name} ${run.baseline.version}**` : ""}; ${runLink}.`);
   lines.push(`Samples: ${run.generated} generated for this run, ${run.reused} reused.`, "");
   if (!run.report) {
     lines.push(`The run could not complete: ${run.error ?? run.status}`, "");
@@ -120,7 +122,7 @@ export function markdownSummary(run: SuiteRunSummary, galleryBaseUrl: string): s
     }
     lines.push("");
     if (s.hardest.length > 0) {
-      lines.push("Hardest samples: " + s.hardest.map((h) => `[#${h.index} ${h.outcome}${h.confidence !== null ? ` ${h.confidence.toFixed(2)}` : ""}](${sampleGalleryUrl(galleryBaseUrl, h.sampleId)})`).join(", "), "");
+      lines.push("Hardest samples: " + s.hardest.map((h) => `[#${h.index} ${h.outcome}${h.confidence !== null ? ` ${h.confidence.toFixed(2)}` : ""}](${galleryUrl(galleryBaseUrl, "Sample", h.sampleId)})`).join(", "), "");
     }
   }
   return `${lines.join("\n")}\n`;

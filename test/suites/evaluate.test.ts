@@ -289,6 +289,7 @@ print(json.dumps(out))`,
   it("the Markdown summary puts regressions first and links the hardest samples to the gallery", () => {
     const markdown = markdownSummary(run, "http://ci.example:4000/");
     expect(markdown.indexOf("## Regressions")).toBeLessThan(markdown.indexOf("## deer"));
+    expect(markdown).toContain(`[run ${run.runId}](http://ci.example:4000/gallery/#/suite-run/${encodeURIComponent(Buffer.from(`SuiteRun:${run.runId}`).toString("base64"))})`);
     expect(markdown).toMatch(/- \*\*deer \[timeOfDay=night\]\*\*: of 100 paired samples at timeOfDay=night, 25 found only by the baseline/);
     const id = report.scenarios[0]!.hardest[0]!.sampleId;
     expect(markdown).toContain(`(http://ci.example:4000/gallery/#/sample/${encodeURIComponent(Buffer.from(`Sample:${id}`).toString("base64"))})`);
