@@ -381,8 +381,9 @@ export class SuiteService {
       where: { sampleId: { in: samples.map((s) => s.id) }, detectorPackageId: { in: [run.detectorPackageId, ...(run.baselineDetectorPackageId ? [run.baselineDetectorPackageId] : [])] } },
       select: { sampleId: true, detectorPackageId: true, outcome: true, confidence: true },
     });
+    const byKey = new Map(scores.map((score) => [`${score.sampleId}|${score.detectorPackageId}`, score]));
     const scoreOf = (sampleId: string, detectorId: string) => {
-      const score = scores.find((s) => s.sampleId === sampleId && s.detectorPackageId === detectorId);
+      const score = byKey.get(`${sampleId}|${detectorId}`);
       if (!score) throw new SuiteRunError(`sample ${sampleId} has no score from detector ${detectorId}`);
       return score;
     };

@@ -13,6 +13,7 @@ import { decodeImage } from "../../src/imaging/index.ts";
 import { drawParameters, type ScenarioSpec } from "../../src/scenarios/index.ts";
 import { testBackends } from "../helpers/databases.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
+import { subscribeSse } from "../jobs/helpers.ts";
 import { YOLOV8N_INT8, YOLOX_NANO, sharedDetectorAvailable, sharedYoloxAvailable } from "../detection/helpers/shared-data.ts";
 
 const MODELS_DIR = new URL("../../models/", import.meta.url).pathname;
@@ -212,6 +213,22 @@ describe.skipIf(!shippedPresent).each(testBackends())("validation suites through
     expect(await counts()).toEqual(before);
     expect(second.report).toEqual(firstRun.report);
     expect(second.criteria).toEqual(firstRun.criteria);
+  });
+
+  it("refuses a run for an unknown detector with a typed error and no run row; streams a run's progress over SSE", { timeout: 120_000 }, async () => {
+    const runsBefore = await db.prisma.suiteRun.count();
+    const unknown = Buffer.from("DetectorPackage:00000000-0000-4000-8000-000000000000").toString("base64");
+    const refused = await api.graphql(`mutation($s: ID!, $d: ID!) { runSuite(suiteId: $s, detectorId: $d) { ${RESULT} } }`, { s: suiteId, d: unknown });
+    expect(refused.data?.runSuite).toMatchObject({ __typename: "NotFoundError" });
+    expect(await db.prisma.suiteRun.count()).toBe(runsBefore);
+
+    const started = await api.graphql(`mutation($s: ID!, $d: ID!) { runSuite(suiteId: $s, detectorId: $d) { ... on MutationRunSuiteSuccess { data { id } } } }`, { s: suiteId, d: roadId });
+    const events: any[] = [];
+    await subscribeSse(api, `subscription($id: ID!) { suiteRunProgress(runId: $id) { status generatedCount reusedCount exitCode } }`, { id: started.data!.runSuite.data.id }, (payload) => events.push(payload.data?.suiteRunProgress));
+    expect(events.length).toBeGreaterThan(0);
+    // without a baseline the regression criteria are skipped and the lenient rest passes
+    expect(events.at(-1)).toEqual({ generatedCount: 0, reusedCount: 8, status: "PASSED", exitCode: 0 });
+    expect(events.slice(0, -1).every((e) => e.status === "RUNNING")).toBe(true);
   });
 
   it("a larger version generates only the missing indices, each the sample a job from index 0 makes", { timeout: 300_000 }, async () => {
