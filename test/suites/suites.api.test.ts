@@ -227,7 +227,9 @@ describe.skipIf(!shippedPresent).each(testBackends())("validation suites through
     await subscribeSse(api, `subscription($id: ID!) { suiteRunProgress(runId: $id) { status generatedCount reusedCount exitCode } }`, { id: started.data!.runSuite.data.id }, (payload) => events.push(payload.data?.suiteRunProgress));
     expect(events.length).toBeGreaterThan(0);
     // without a baseline the regression criteria are skipped and the lenient rest passes
-    expect(events.at(-1)).toEqual({ generatedCount: 0, reusedCount: 8, status: "PASSED", exitCode: 0 });
+    const last = events.at(-1);
+    expect(last).toMatchObject({ status: "PASSED", exitCode: 0 });
+    expect(last.generatedCount + last.reusedCount).toBe(8);
     expect(events.slice(0, -1).every((e) => e.status === "RUNNING")).toBe(true);
   });
 
