@@ -294,3 +294,43 @@ describe.skipIf(!shippedPresent).each(testBackends())("validation suites through
     expect(forbidden.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
   });
 });
+
+// With the realism gate on (its thresholds from the config, the shipped road critic judging each sample), samples
+// it refuses are left out of the miss rates and counted against the valid share, as the stored scores say.
+describe.skipIf(!shippedPresent)("a suite with the realism gate on", () => {
+  let db: Database;
+  let api: TestService;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), "rareforge-suites-gate-"));
+    db = await testBackends()[0]!.open();
+    api = await startTestService(db, { modelsDir: MODELS_DIR, dataDir, importLibraryOnStart: false, realismGate: true, workerConcurrency: 1 });
+    await api.graphql(`mutation($yaml: String!) { importScenarios(yaml: $yaml) { __typename } }`, { yaml: SCENARIO_YAML });
+  });
+
+  afterAll(async () => {
+    await api?.close();
+    await db?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("counts refused samples, leaves them out of the miss rate and judges the valid share from them", { timeout: 300_000 }, async () => {
+    const created = await api.graphql(`mutation($spec: JSON!) { createSuite(spec: $spec) { ... on MutationCreateSuiteSuccess { data { id } } } }`, { spec: suiteSpec(10) });
+    const detectors = await api.graphql(`{ detectors(first: 10) { edges { node { id name } } } }`);
+    const road = detectors.data!.detectors.edges.find((e: any) => e.node.name === "road-detector").node.id;
+    const started = await api.graphql(`mutation($s: ID!, $d: ID!) { runSuite(suiteId: $s, detectorId: $d) { ... on MutationRunSuiteSuccess { data { id } } } }`, { s: created.data!.createSuite.data.id, d: road });
+    const run = await finishedRun(api, started.data!.runSuite.data.id);
+    expect(run.error).toBeNull();
+    const scores = await db.prisma.score.findMany({ where: { sample: { seed: 3n, scenarioVersion: { scenario: { name: "suite-hazards" } } } } });
+    expect(scores).toHaveLength(10);
+    const invalid = scores.filter((s) => s.outcome === "INVALID").length;
+    const scenario = run.report.scenarios[0];
+    expect(scenario).toMatchObject({ invalid, n: 10 - invalid });
+    if (scenario.missRate) expect(scenario.missRate.n).toBe(10 - invalid);
+    else expect(invalid).toBe(10);
+    const share = run.criteria.find((c: any) => c.kind === "minValidShare");
+    expect(share.observed).toBeCloseTo((10 - invalid) / 10, 12);
+    expect(share.status).toBe((10 - invalid) / 10 >= 0.5 ? "PASSED" : "FAILED");
+  });
+});
