@@ -316,12 +316,13 @@ export class DetectorService {
     const outcome: ScoreSamplesOutcome = { scored: 0, invalid: 0, alreadyScored: 0 };
     let cursor: string | undefined;
     for (;;) {
+      // keyset pagination (id > the last one seen): a Prisma cursor with skip 1 would skip an unscored sample
+      // once the cursor's own sample is scored and so no longer matches the filter
       const batch = await this.db.prisma.sample.findMany({
-        where: { ...where, scores: { none: { detectorPackageId: detector.id } } },
+        where: { AND: [where, { scores: { none: { detectorPackageId: detector.id } } }, ...(cursor ? [{ id: { gt: cursor } }] : [])] },
         include: { artifact: true, scenarioVersion: { select: { spec: true } } },
         orderBy: { id: "asc" },
         take: 32,
-        ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
       });
       if (batch.length === 0) break;
       cursor = batch[batch.length - 1]!.id;

@@ -316,21 +316,22 @@ describe.skipIf(!shippedPresent)("a suite with the realism gate on", () => {
   });
 
   it("counts refused samples, leaves them out of the miss rate and judges the valid share from them", { timeout: 300_000 }, async () => {
-    const created = await api.graphql(`mutation($spec: JSON!) { createSuite(spec: $spec) { ... on MutationCreateSuiteSuccess { data { id } } } }`, { spec: suiteSpec(10) });
+    // 40 samples: more than one scoring batch (32), so every batch boundary is crossed once
+    const created = await api.graphql(`mutation($spec: JSON!) { createSuite(spec: $spec) { ... on MutationCreateSuiteSuccess { data { id } } } }`, { spec: suiteSpec(40) });
     const detectors = await api.graphql(`{ detectors(first: 10) { edges { node { id name } } } }`);
     const road = detectors.data!.detectors.edges.find((e: any) => e.node.name === "road-detector").node.id;
     const started = await api.graphql(`mutation($s: ID!, $d: ID!) { runSuite(suiteId: $s, detectorId: $d) { ... on MutationRunSuiteSuccess { data { id } } } }`, { s: created.data!.createSuite.data.id, d: road });
     const run = await finishedRun(api, started.data!.runSuite.data.id);
     expect(run.error).toBeNull();
     const scores = await db.prisma.score.findMany({ where: { sample: { seed: 3n, scenarioVersion: { scenario: { name: "suite-hazards" } } } } });
-    expect(scores).toHaveLength(10);
+    expect(scores).toHaveLength(40);
     const invalid = scores.filter((s) => s.outcome === "INVALID").length;
     const scenario = run.report.scenarios[0];
-    expect(scenario).toMatchObject({ invalid, n: 10 - invalid });
-    if (scenario.missRate) expect(scenario.missRate.n).toBe(10 - invalid);
-    else expect(invalid).toBe(10);
+    expect(scenario).toMatchObject({ invalid, n: 40 - invalid });
+    if (scenario.missRate) expect(scenario.missRate.n).toBe(40 - invalid);
+    else expect(invalid).toBe(40);
     const share = run.criteria.find((c: any) => c.kind === "minValidShare");
-    expect(share.observed).toBeCloseTo((10 - invalid) / 10, 12);
-    expect(share.status).toBe((10 - invalid) / 10 >= 0.5 ? "PASSED" : "FAILED");
+    expect(share.observed).toBeCloseTo((40 - invalid) / 40, 12);
+    expect(share.status).toBe((40 - invalid) / 40 >= 0.5 ? "PASSED" : "FAILED");
   });
 });
