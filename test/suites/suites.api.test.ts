@@ -236,6 +236,11 @@ describe.skipIf(!shippedPresent).each(testBackends())("validation suites through
   it("a larger version generates only the missing indices, each the sample a job from index 0 makes", { timeout: 300_000 }, async () => {
     const updated = await api.graphql(`mutation($id: ID!, $spec: JSON!) { updateSuite(id: $id, spec: $spec, expectedVersion: 1) { ${RESULT} ... on MutationUpdateSuiteSuccess { data { latestVersion } } } }`, { id: suiteId, spec: suiteSpec(11) });
     expect(updated.data?.updateSuite.data.latestVersion).toBe(2);
+    const stale = await api.graphql(`mutation($id: ID!, $spec: JSON!) { updateSuite(id: $id, spec: $spec, expectedVersion: 1) { ${RESULT} } }`, { id: suiteId, spec: suiteSpec(12) });
+    expect(stale.data?.updateSuite).toMatchObject({ __typename: "VersionConflictError", message: "version conflict: expected version 1, but the latest is 2" });
+    const renamed = await api.graphql(`mutation($id: ID!, $spec: JSON!) { updateSuite(id: $id, spec: $spec) { ${RESULT} } }`, { id: suiteId, spec: { ...suiteSpec(12), name: "other" } });
+    expect(renamed.data?.updateSuite.issues).toEqual([{ path: "name", message: 'a suite keeps its name: expected "hazard-gate"' }]);
+    expect(await db.prisma.suiteVersion.count({ where: { suite: { name: "hazard-gate" } } })).toBe(2);
     const jobsBefore = await db.prisma.generationJob.count();
     const third = await runSuite(roadId, null);
     expect(third).toMatchObject({ generatedCount: 3, reusedCount: 8, baseline: null });
