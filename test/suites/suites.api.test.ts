@@ -222,6 +222,14 @@ describe.skipIf(!shippedPresent).each(testBackends())("validation suites through
     expect(refused.data?.runSuite).toMatchObject({ __typename: "NotFoundError" });
     expect(await db.prisma.suiteRun.count()).toBe(runsBefore);
 
+    // a job from a first index: refused when negative, or beside given parameters (which start at index 0); nothing written
+    const jobsBefore = await db.prisma.generationJob.count();
+    const scenarioUuid = (await db.prisma.scenario.findFirstOrThrow({ where: { name: "suite-hazards" } })).id;
+    const request = { scenarioId: scenarioUuid, count: 2, steps: 2, seed: 3 };
+    await expect(api.service.services.jobs.request({ ...request, firstIndex: -1 })).rejects.toThrow(/firstIndex: firstIndex must be a non-negative integer, got -1/);
+    await expect(api.service.services.jobs.request({ ...request, firstIndex: 4, parameters: [{}, {}] })).rejects.toThrow(/firstIndex: explicit parameters start at index 0/);
+    expect(await db.prisma.generationJob.count()).toBe(jobsBefore);
+
     const started = await api.graphql(`mutation($s: ID!, $d: ID!) { runSuite(suiteId: $s, detectorId: $d) { ... on MutationRunSuiteSuccess { data { id } } } }`, { s: suiteId, d: roadId });
     const events: any[] = [];
     await subscribeSse(api, `subscription($id: ID!) { suiteRunProgress(runId: $id) { status generatedCount reusedCount exitCode } }`, { id: started.data!.runSuite.data.id }, (payload) => events.push(payload.data?.suiteRunProgress));
