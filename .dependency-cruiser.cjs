@@ -1,6 +1,6 @@
 // Dependency rules of src/ (checked by `npm test`, see README "Layout"). Layers, top to bottom:
 //   entry points   app.ts, cli.ts, services.ts, commands/, graphql/, gallery/
-//   services       access/, jobs/, search/, export/, uploads/, and the service modules of detection/ and scenarios/
+//   services       access/, jobs/, search/, suites/, export/, uploads/, and the service modules of detection/ and scenarios/
 //   generation/    one batch of samples end to end
 //   engines        diffusion/ (sampling), detection/ (detectors, critics, scoring)
 //   domain         models/, scenarios/, imaging/
@@ -10,7 +10,7 @@
 // the database only from service modules, and onnxruntime only from runtime/. A folder's index.ts is its
 // public face (it may re-export the folder's service), so the layer rules judge the modules behind it.
 const ENTRY = "^src/(app|cli|services)\\.ts$|^src/(commands|graphql|gallery)/";
-const SERVICES = "^src/(access|jobs|search|export|uploads)/|^src/detection/(service|reports|rows)\\.ts$|^src/scenarios/(service|model-catalog)\\.ts$";
+const SERVICES = "^src/(access|jobs|search|suites|export|uploads)/|^src/detection/(service|reports|rows)\\.ts$|^src/scenarios/(service|model-catalog)\\.ts$";
 const ENGINES_AND_BELOW = "^src/(generation|diffusion|models|imaging|runtime|provenance|storage)/";
 const DETECTION_CORE = "^src/detection/(?!(service|reports|rows|index)\\.ts$)";
 const SCENARIOS_CORE = "^src/scenarios/(?!(service|model-catalog|index)\\.ts$)";

@@ -14,6 +14,7 @@ import { serveExportZip } from "./export/index.ts";
 import { serveGallery } from "./gallery/index.ts";
 import { openQueue, startWorker, type RunningWorker } from "./jobs/index.ts";
 import { loadScenarioLibrary } from "./scenarios/index.ts";
+import { loadSuiteLibrary } from "./suites/index.ts";
 import { artifactStoreFromConfig, isSha256 } from "./storage/index.ts";
 import { RAREFORGE_VERSION } from "./version.ts";
 
@@ -31,6 +32,16 @@ export interface StartOptions {
   announce?: (key: string, file: string) => void;
   /** An already-open database (tests); otherwise one is opened from the config. */
   db?: Database;
+}
+
+/** Imports suites/*.yaml (after the scenarios they name): new suites, new versions of changed ones. */
+export async function importSuiteLibrary(services: Services): Promise<void> {
+  const entries = await loadSuiteLibrary(services.config.suitesDir);
+  const outcome = await services.suites.importSpecs(
+    entries.map((entry) => ({ label: entry.file, spec: entry.spec })),
+    "LIBRARY",
+  );
+  services.logger.info({ created: outcome.created.length, updated: outcome.updated.length, unchanged: outcome.unchanged.length }, "suite library imported");
 }
 
 export async function importLibrary(services: Services): Promise<void> {
@@ -70,6 +81,11 @@ export async function startService(config: Config, options: StartOptions = {}): 
       } catch (error) {
         // A bad library file must not take the API down; it is reported and the rest keeps working.
         logger.error({ err: error }, "scenario library import failed");
+      }
+      try {
+        await importSuiteLibrary(services);
+      } catch (error) {
+        logger.error({ err: error }, "suite library import failed");
       }
     }
     const yoga = createGraphQLServer(services);
@@ -151,6 +167,7 @@ export async function startService(config: Config, options: StartOptions = {}): 
           });
           // Running failure searches stop (recorded as cancelled) before the worker and the queue go away.
           await services.searches.close();
+          await services.suites.close();
           // The worker finishes (or gives up) its batch before the queue and database go away.
           await worker?.stop();
           await services.detectors.close();

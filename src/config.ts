@@ -22,6 +22,8 @@ const configSchema = z.object({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
   modelsDir: z.string().min(1),
   scenariosDir: z.string().min(1),
+  /** Validation suites (suites/*.yaml): `rareforge suite run <name>` looks names up here. */
+  suitesDir: z.string().min(1),
   /** Import scenarios/*.yaml at start (idempotent). */
   importLibraryOnStart: z.boolean(),
   /**
@@ -183,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     logLevel: env.LOG_LEVEL ?? "info",
     modelsDir: resolveDir(env.RAREFORGE_MODELS_DIR, "models"),
     scenariosDir: resolveDir(env.RAREFORGE_SCENARIOS_DIR, "scenarios"),
+    suitesDir: resolveDir(env.RAREFORGE_SUITES_DIR, "suites"),
     importLibraryOnStart: (env.RAREFORGE_IMPORT_LIBRARY ?? "true") !== "false",
     corsOrigins: commaList(env.RAREFORGE_CORS_ORIGINS),
     allowedHosts: commaList(env.RAREFORGE_ALLOWED_HOSTS).map((host) => host.toLowerCase()),

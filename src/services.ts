@@ -11,6 +11,7 @@ import type { Logger } from "./logger.ts";
 import { directoryModelCatalog, ScenarioService, type ModelCatalog } from "./scenarios/index.ts";
 import { pacsSettings, PacsService } from "./pacs/index.ts";
 import { SearchService } from "./search/index.ts";
+import { SuiteService } from "./suites/index.ts";
 import type { ArtifactStore } from "./storage/index.ts";
 import { referenceScanSettings, ReferenceScanService } from "./uploads/index.ts";
 
@@ -32,6 +33,7 @@ export interface Services {
   detectors: DetectorService;
   reports: ReportService;
   searches: SearchService;
+  suites: SuiteService;
   referenceScans: ReferenceScanService;
   pacs: PacsService;
 }
@@ -62,5 +64,6 @@ export function buildServices(config: Config, unscopedDb: Database, logger: Logg
     searches,
     referenceScans,
     pacs: new PacsService(db, store, referenceScans, pacsSettings(config)),
+    suites: new SuiteService(db, config, jobs, detectors, logger),
   };
 }

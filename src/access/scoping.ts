@@ -8,6 +8,13 @@ import { currentCaller, DOMAINS, type Domain } from "./caller.ts";
 
 type Where = Record<string, unknown>;
 
+/** Rows listing their domains (`domains String[]`) are seen by keys holding every one of them. */
+const allDomainsIn = (scopes: Domain[]): Where => {
+  const missing = DOMAINS.filter((domain) => !scopes.includes(domain));
+  // one `has` per domain: `hasSome` on an enum list reaches PGlite as a malformed array literal
+  return { AND: missing.map((domain) => ({ NOT: { domains: { has: domain } } })) };
+};
+
 /** Prisma's model names (the client's `$allModels` keys) with the filter that keeps a row inside `scopes`. */
 /** A scenario version's domain is its scenario's; jobs, samples and searches belong to a version. */
 const versionIn = (scopes: Domain[]): Where => ({ scenario: { domain: { in: scopes } } });
@@ -27,12 +34,13 @@ const SCOPE_FILTERS: Record<string, (scopes: Domain[]) => Where> = {
   PathologyInsertion: (scopes) => (scopes.includes("MEDICAL") ? {} : { id: { in: [] } }),
   HazardInsertion: (scopes) => ({ referenceScan: { domain: { in: scopes } } }),
   // an export is seen by keys holding every domain its samples come from
-  DatasetExport: (scopes) => {
-    const missing = DOMAINS.filter((domain) => !scopes.includes(domain));
-    // one `has` per domain: `hasSome` on an enum list reaches PGlite as a malformed array literal
-    return { AND: missing.map((domain) => ({ NOT: { domains: { has: domain } } })) };
-  },
+  DatasetExport: (scopes) => allDomainsIn(scopes),
   AuditEntry: (scopes) => ({ OR: [{ domain: null }, { domain: { in: scopes } }] }),
+  // a suite, its versions and runs are seen by keys holding every domain of the scenarios it names
+  Suite: (scopes) => allDomainsIn(scopes),
+  SuiteVersion: (scopes) => allDomainsIn(scopes),
+  SuiteRun: (scopes) => allDomainsIn(scopes),
+  SuiteCriterionResult: (scopes) => ({ run: allDomainsIn(scopes) }),
 };
 
 /** Operations whose `where` is narrowed. findUnique-style `where`s take extra filters beside the unique field. */

@@ -10,6 +10,7 @@ import { registerReportCommand } from "./report.ts";
 import { registerScoreCommand } from "./score.ts";
 import { registerSearchCommand } from "./search.ts";
 import { registerServeCommand } from "./serve.ts";
+import { registerSuiteCommand } from "./suite.ts";
 import { registerUploadCommand } from "./upload.ts";
 import { registerWorkerCommand } from "./worker.ts";
 
@@ -22,6 +23,7 @@ export function registerCommands(program: Command): void {
   registerScoreCommand(program);
   registerReportCommand(program);
   registerSearchCommand(program);
+  registerSuiteCommand(program);
   registerWorkerCommand(program);
   registerUploadCommand(program);
   registerKeysCommand(program);

@@ -3,8 +3,9 @@
 // detector can score a scenario before a job is created, and scoring existing samples on demand.
 // Everything a detector can be refused for is checked from its files before any row is written.
 import { createHash } from "node:crypto";
+import { openAsBlob } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { z } from "zod";
 import type { Config } from "../config.ts";
 import { Prisma, type Database } from "../db/index.ts";
@@ -220,6 +221,31 @@ export class DetectorService {
     return row;
   }
 
+  /** A registered detector by `name` or `name@version` (the only one of that name, or the version given). */
+  async findByName(spec: string): Promise<DetectorPackage> {
+    await this.ensureShipped();
+    const [name, version] = spec.split("@");
+    const rows = await this.db.prisma.detectorPackage.findMany({ where: { name: name!, ...(version ? { version } : {}) }, orderBy: { createdAt: "asc" } });
+    if (rows.length === 0) throw new NotFoundError("detector", spec);
+    if (rows.length > 1) throw new ValidationError([{ path: "detector", message: `"${spec}" names ${rows.length} detectors (${rows.map((r) => `${r.name}@${r.version}`).join(", ")}); give name@version` }], "ambiguous detector");
+    return rows[0]!;
+  }
+
+  /**
+   * An export given as a file (the command line's `--detector file.onnx`): the detector already registered with
+   * the same bytes, or the file registered now as an upload (size checked before it is read).
+   */
+  async registerExportFile(path: string): Promise<DetectorPackage> {
+    const file = await openAsBlob(path);
+    const limit = Math.min(this.files.maxBytes, this.config.maxUploadBytes);
+    if (file.size > limit) throw new DetectorUnusableError("too-large", `${path} has ${file.size} bytes; a detector file may have at most ${limit} (RAREFORGE_MAX_DETECTOR_BYTES, RAREFORGE_MAX_UPLOAD_BYTES)`);
+    const sha256 = createHash("sha256").update(new Uint8Array(await file.arrayBuffer())).digest("hex");
+    const existing = await this.db.prisma.detectorPackage.findFirst({ where: { manifestSha256: sha256 }, orderBy: { createdAt: "asc" } });
+    if (existing) return existing;
+    const named = basename(path).replace(/\.onnx$/i, "");
+    return this.registerUpload(file, DETECTOR_NAME.test(named) && !(await this.db.prisma.detectorPackage.findFirst({ where: { name: named } })) ? { name: named } : {});
+  }
+
   /** The realism gate as configured now (recorded with each job that scores). */
   realismGate(): RealismGate {
     return {
@@ -264,17 +290,18 @@ export class DetectorService {
   }
 
   /**
-   * Scores the samples of a job or a scenario that this detector has not scored yet (idempotent: one Score
+   * Scores the samples of a job, a scenario or a list (a suite's) that this detector has not scored yet (idempotent: one Score
    * per sample and detector; a sample scored by a concurrent call is skipped). Runs here, in the API
    * process, batch by batch: each sample's Detections and Score are written in one transaction.
    */
-  async scoreSamples(scope: { jobId?: string | null; scenarioId?: string | null }, detectorId: string): Promise<ScoreSamplesOutcome> {
-    if (!scope.jobId === !scope.scenarioId) throw new ValidationError([{ path: "jobId", message: "give exactly one of jobId and scenarioId" }], "invalid scoring request");
+  async scoreSamples(scope: { jobId?: string | null; scenarioId?: string | null; sampleIds?: readonly string[] | null }, detectorId: string): Promise<ScoreSamplesOutcome> {
+    if ([scope.jobId, scope.scenarioId, scope.sampleIds].filter((s) => s != null).length !== 1)
+      throw new ValidationError([{ path: "jobId", message: "give exactly one of jobId and scenarioId" }], "invalid scoring request");
     const detector = await this.get(detectorId);
     const where = {
       status: "OK" as const,
       artifactId: { not: null },
-      ...(scope.jobId ? { jobId: scope.jobId } : { scenarioVersion: { scenarioId: scope.scenarioId! } }),
+      ...(scope.jobId ? { jobId: scope.jobId } : scope.sampleIds ? { id: { in: [...scope.sampleIds] } } : { scenarioVersion: { scenarioId: scope.scenarioId! } }),
     };
     if (scope.jobId && !(await this.db.prisma.generationJob.findUnique({ where: { id: scope.jobId }, select: { id: true } }))) throw new NotFoundError("job", scope.jobId);
     if (scope.scenarioId && !(await this.db.prisma.scenario.findUnique({ where: { id: scope.scenarioId }, select: { id: true } }))) throw new NotFoundError("scenario", scope.scenarioId);
@@ -289,12 +316,13 @@ export class DetectorService {
     const outcome: ScoreSamplesOutcome = { scored: 0, invalid: 0, alreadyScored: 0 };
     let cursor: string | undefined;
     for (;;) {
+      // keyset pagination (id > the last one seen): a Prisma cursor with skip 1 would skip an unscored sample
+      // once the cursor's own sample is scored and so no longer matches the filter
       const batch = await this.db.prisma.sample.findMany({
-        where: { ...where, scores: { none: { detectorPackageId: detector.id } } },
+        where: { AND: [where, { scores: { none: { detectorPackageId: detector.id } } }, ...(cursor ? [{ id: { gt: cursor } }] : [])] },
         include: { artifact: true, scenarioVersion: { select: { spec: true } } },
         orderBy: { id: "asc" },
         take: 32,
-        ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
       });
       if (batch.length === 0) break;
       cursor = batch[batch.length - 1]!.id;

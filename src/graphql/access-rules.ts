@@ -41,6 +41,10 @@ export const FIELD_RULES: Record<RootType, Record<string, FieldRule>> = {
     jobReport: viewerOfMedical,
     failureSearch: viewerOfMedical,
     failureSearches: viewer,
+    suites: viewer,
+    suite: viewer,
+    // a run's report names samples and their parameters: medical ones are audited
+    suiteRun: viewerOfMedical,
     datasetExport: viewer,
     exportSamples: viewerOfMedical,
     referenceScan: viewerOfMedical,
@@ -64,6 +68,10 @@ export const FIELD_RULES: Record<RootType, Record<string, FieldRule>> = {
     scoreSamples: operator,
     startFailureSearch: operator,
     cancelFailureSearch: operator,
+    // a suite's domains are its scenarios': the service sees only the caller's (scoping), so a medical one needs the medical scope
+    createSuite: operator,
+    updateSuite: operator,
+    runSuite: operator,
     exportDataset: operator,
     // the upload's domain is an argument: the service refuses one outside the caller's scopes
     uploadReferenceScan: { role: "OPERATOR", domainOf: (args) => (args["domain"] === "AUTOMOTIVE" ? "AUTOMOTIVE" : "MEDICAL") },
@@ -80,12 +88,13 @@ export const FIELD_RULES: Record<RootType, Record<string, FieldRule>> = {
   Subscription: {
     jobProgress: viewer,
     searchProgress: viewerOfMedical,
+    suiteRunProgress: viewerOfMedical,
   },
 };
 
 const KIND: Record<RootType, AuditKind> = { Query: "query", Mutation: "mutation", Subscription: "subscription" };
 /** Argument names (top level, or inside `input`) that name what an operation is about. */
-const TARGET_ARGUMENTS = ["id", "ids", "scenarioId", "jobId", "sampleId", "searchId", "detectorId", "referenceScanId", "exportId", "sampleIds"];
+const TARGET_ARGUMENTS = ["id", "ids", "scenarioId", "jobId", "sampleId", "searchId", "detectorId", "referenceScanId", "exportId", "sampleIds", "suiteId", "baselineDetectorId", "runId"];
 
 export class MissingAccessRuleError extends Error {
   override name = "MissingAccessRuleError";

@@ -47,9 +47,10 @@ export async function openQueue(db: Database, settings: QueueSettings, logger: L
   return boss;
 }
 
-/** Splits indices 0..count-1 into tasks of batchSize consecutive indices. */
-export function splitIntoTasks(jobId: string, count: number, batchSize: number): BatchTask[] {
+/** Splits indices firstIndex..firstIndex+count-1 (default from 0) into tasks of batchSize consecutive indices. */
+export function splitIntoTasks(jobId: string, count: number, batchSize: number, firstIndex = 0): BatchTask[] {
   const tasks: BatchTask[] = [];
-  for (let start = 0; start < count; start += batchSize) tasks.push({ jobId, start, end: Math.min(count, start + batchSize) });
+  const end = firstIndex + count;
+  for (let start = firstIndex; start < end; start += batchSize) tasks.push({ jobId, start, end: Math.min(end, start + batchSize) });
   return tasks;
 }

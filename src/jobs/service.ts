@@ -26,6 +26,11 @@ export interface GenerationRequest extends SamplingSettingsInput {
   realism?: { enabled: boolean; thresholds: Record<string, unknown> } | null;
   /** Explicit parameters for indices 0..count-1 (a failure search's proposals) instead of drawing them. */
   parameters?: ScenarioParameters[] | null;
+  /**
+   * The first sample index (default 0): the job makes samples firstIndex..firstIndex+count-1 of the seed's
+   * stream, each exactly as a job from index 0 would (a suite generating only the samples it lacks).
+   */
+  firstIndex?: number | null;
   /** The failure search this job is an iteration of. */
   searchId?: string | null;
   /** The API key the job belongs to; default: the current caller's (none for the CLI). */
@@ -66,6 +71,9 @@ export class JobService {
     const { maxSamplesPerJob } = this.config;
     if (!Number.isInteger(input.count) || input.count < 1 || input.count > maxSamplesPerJob)
       issues.push({ path: "count", message: `count must be an integer in [1, ${maxSamplesPerJob}], got ${input.count}` });
+    const firstIndex = input.firstIndex ?? 0;
+    if (!Number.isSafeInteger(firstIndex) || firstIndex < 0) issues.push({ path: "firstIndex", message: `firstIndex must be a non-negative integer, got ${firstIndex}` });
+    if (input.parameters && firstIndex !== 0) issues.push({ path: "firstIndex", message: "explicit parameters start at index 0" });
     if (input.parameters && input.parameters.length !== input.count)
       issues.push({ path: "parameters", message: `${input.parameters.length} parameter sets for ${input.count} samples` });
     let settings: SamplingSettings | undefined;
@@ -87,15 +95,15 @@ export class JobService {
       validateRequest({
         model,
         ...settings,
-        indices: [0],
-        parameters: [input.parameters?.[0] ?? (drawParameters(spec, settings.seed, 0) as ScenarioParameters)],
+        indices: [firstIndex],
+        parameters: [input.parameters?.[0] ?? (drawParameters(spec, settings.seed, firstIndex) as ScenarioParameters)],
       });
     } catch (error) {
       if (error instanceof GenerationInputError) throw new ValidationError([{ path: error.code, message: error.message }], "invalid generation request");
       throw error;
     }
 
-    const tasksOf = (jobId: string) => splitIntoTasks(jobId, input.count, settings.batchSize);
+    const tasksOf = (jobId: string) => splitIntoTasks(jobId, input.count, settings.batchSize, firstIndex);
     const job = await this.db.prisma.generationJob.create({
       data: {
         ownerKeyId: input.ownerKeyId !== undefined ? input.ownerKeyId : (currentCaller()?.keyId ?? null),

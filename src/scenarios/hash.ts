@@ -18,3 +18,8 @@ export function canonicalSpecHash(spec: ScenarioSpec): string {
   const withOrder = { ...spec, parameterOrder: Object.keys(spec.parameters) };
   return createHash("sha256").update(canonicalJson(withOrder)).digest("hex");
 }
+
+/** sha256 of any JSON value's canonical form (object keys sorted): the identity of a definition's content. */
+export function canonicalJsonHash(value: unknown): string {
+  return createHash("sha256").update(canonicalJson(value)).digest("hex");
+}

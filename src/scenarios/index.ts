@@ -30,8 +30,8 @@ export {
   normalQuantile,
   type DrawnParameters,
 } from "./draw.ts";
-export { parseScenarioYaml, loadScenarioLibrary, loadScenarioFile, findLibraryScenario, LibraryError, type LibraryEntry } from "./library.ts";
+export { parseScenarioYaml, loadScenarioLibrary, loadScenarioFile, findLibraryScenario, LibraryError, MAX_YAML_ALIASES, type LibraryEntry } from "./library.ts";
 export { checkScenarioAgainstModel, type ConditionLayout } from "./compatibility.ts";
-export { canonicalSpecHash } from "./hash.ts";
+export { canonicalSpecHash, canonicalJsonHash } from "./hash.ts";
 export { ScenarioService, MAX_PREVIEW_COUNT, type ImportOutcome } from "./service.ts";
 export { directoryModelCatalog, type ModelCatalog } from "./model-catalog.ts";

@@ -569,6 +569,79 @@ async function start() {
   await route();
 }
 
+// ------------------------------------------------------------------------------------------- suite runs
+/** A suite run: verdict, regressions first, then each scenario's criteria table and links to its hardest samples. */
+async function suiteRunView(ticket, id) {
+  const data = await graphql(
+    `query($id: ID!) { suiteRun(id: $id) { __typename ... on Error { message } ... on QuerySuiteRunSuccess { data {
+      uuid status exitCode generatedCount reusedCount report error createdAt
+      suiteVersion { version suite { name } } detector { name version } baseline { name version }
+      criteria { scenario kind condition status observed limit pValue adjustedP message } } } } }`,
+    { id },
+  );
+  currentOrStop(ticket);
+  const run = unwrap(data.suiteRun);
+  const name = `${run.suiteVersion.suite.name} v${run.suiteVersion.version}`;
+  crumbs({ label: "Scenarios", href: "#/" }, { label: `suite ${name}` }, { label: `run ${run.uuid.slice(0, 8)}` });
+  const label = (c) => (c.condition ? `${c.kind} [${Object.entries(c.condition).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ")}]` : c.kind);
+  const maybePercent = (x) => (x === null || x === undefined ? "–" : percent(x));
+  const regressions = run.criteria.filter((c) => c.kind === "maxRegression" && c.status === "FAILED");
+  const scenarios = run.report?.scenarios ?? [];
+  view.replaceChildren(
+    h("h1", {}, `Suite ${name}: `, h("span", { id: "suite-status", "data-status": run.status }, run.status)),
+    h(
+      "p",
+      {},
+      `Detector ${run.detector.name} ${run.detector.version}`,
+      run.baseline ? ` against baseline ${run.baseline.name} ${run.baseline.version}` : "",
+      ` · ${run.generatedCount} samples generated, ${run.reusedCount} reused · exit code ${run.exitCode ?? "–"}`,
+    ),
+    run.error ? h("p", { class: "error" }, run.error) : "",
+    h("h2", {}, "Regressions"),
+    regressions.length === 0
+      ? h("p", { class: "muted" }, run.baseline ? "No significant regression against the baseline." : "Not tested: no baseline detector.")
+      : h("ul", { id: "regressions" }, regressions.map((c) => h("li", {}, h("strong", {}, `${c.scenario} ${label(c)}`), `: ${c.message}`))),
+    ...scenarios.map((scenario) =>
+      h(
+        "section",
+        { "data-suite-scenario": scenario.scenario },
+        h("h2", {}, `${scenario.scenario} (v${scenario.scenarioVersion}): ${scenario.status}`),
+        h("p", { class: "muted" }, `${scenario.samples} samples, seed ${scenario.seed}, ${scenario.sampler} ${scenario.steps} steps · ${scenario.n} valid, ${scenario.invalid} refused by the realism gate`),
+        h(
+          "table",
+          { class: "criteria" },
+          h("tr", {}, h("th", {}, "Criterion"), h("th", {}, "Status"), h("th", {}, "Observed"), h("th", {}, "Limit"), h("th", {}, "p (Holm)"), h("th", {}, "Figures")),
+          run.criteria
+            .filter((c) => c.scenario === scenario.scenario)
+            .map((c) =>
+              h(
+                "tr",
+                { "data-criterion": label(c), "data-status": c.status },
+                h("td", {}, label(c)),
+                h("td", {}, c.status.toLowerCase()),
+                h("td", {}, maybePercent(c.observed)),
+                h("td", {}, maybePercent(c.limit)),
+                h("td", {}, c.pValue === null ? "–" : `${c.pValue.toPrecision(3)} (${c.adjustedP?.toPrecision(3) ?? "–"})`),
+                h("td", {}, c.message),
+              ),
+            ),
+        ),
+        scenario.hardest.length > 0
+          ? h(
+              "p",
+              {},
+              "Hardest samples: ",
+              scenario.hardest.flatMap((sample, i) => [
+                i > 0 ? ", " : "",
+                h("a", { href: `#/sample/${encodeURIComponent(btoa(`Sample:${sample.sampleId}`))}`, "data-sample": sample.sampleId }, `#${sample.index} ${sample.outcome.toLowerCase()}`),
+              ]),
+            )
+          : null,
+      ),
+    ),
+  );
+}
+
 // ------------------------------------------------------------------------------------------- router
 // `#view` carries data-ready and data-route (the hash it shows) once a page is complete, for tests and tools.
 async function route() {
@@ -582,6 +655,7 @@ async function route() {
     if (kind === "scenario" && id) await scenarioView(ticket, decodeURIComponent(id));
     else if (kind === "job" && id) await jobView(ticket, decodeURIComponent(id));
     else if (kind === "sample" && id) await sampleView(ticket, decodeURIComponent(id));
+    else if (kind === "suite-run" && id) await suiteRunView(ticket, decodeURIComponent(id));
     else await scenariosView(ticket);
   } catch (error) {
     if (error instanceof StaleRoute || error instanceof KeyRefusedError) return;

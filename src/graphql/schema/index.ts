@@ -9,6 +9,7 @@ import "./detectors.ts";
 import "./models.ts";
 import "./reports.ts";
 import "./search.ts";
+import "./suites.ts";
 import "./exports.ts";
 import "./access.ts";
 import "./pacs.ts";
