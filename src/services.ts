@@ -11,7 +11,7 @@ import type { Logger } from "./logger.ts";
 import { directoryModelCatalog, ScenarioService, type ModelCatalog } from "./scenarios/index.ts";
 import { SearchService } from "./search/index.ts";
 import type { ArtifactStore } from "./storage/index.ts";
-import { referenceScanSettings, ReferenceScanService } from "./uploads/index.ts";
+import { referenceScanSettings, ReferenceScanService, ReferenceSetService } from "./uploads/index.ts";
 
 export interface Services {
   config: Config;
@@ -32,13 +32,15 @@ export interface Services {
   reports: ReportService;
   searches: SearchService;
   referenceScans: ReferenceScanService;
+  referenceSets: ReferenceSetService;
 }
 
 export function buildServices(config: Config, unscopedDb: Database, logger: Logger, boss: PgBoss, store: ArtifactStore, urlSigningKey: Buffer): Services {
   const db: Database = { ...unscopedDb, prisma: scopedToCaller(unscopedDb.prisma) };
   const models = directoryModelCatalog(config.modelsDir);
-  const jobs = new JobService(db, boss, config, new JobEvents());
-  const scenarios = new ScenarioService(db, models);
+  const jobs = new JobService(db, boss, config, new JobEvents(), store);
+  const referenceSets = new ReferenceSetService(db);
+  const scenarios = new ScenarioService(db, models, referenceSets);
   const detectors = new DetectorService(db, config, store, logger);
   const searches = new SearchService(db, config, jobs, detectors, scenarios, logger);
   return {
@@ -58,5 +60,6 @@ export function buildServices(config: Config, unscopedDb: Database, logger: Logg
     reports: new ReportService(db, detectors),
     searches,
     referenceScans: new ReferenceScanService(db, store, referenceScanSettings(config)),
+    referenceSets,
   };
 }

@@ -181,13 +181,20 @@ const RegionBoxInput = builder.inputType("RegionBoxInput", {
 });
 
 const HazardPlacementInput = builder.inputType("HazardPlacementInput", {
-  description: "Where a hazard stands on the road: the frame column of its contact point, and its distance in metres or the contact point's row (below the horizon).",
-  fields: (t) => ({ x: t.int({ required: true }), distanceM: t.float({ required: false }), row: t.int({ required: false }) }),
+  description:
+    "Where a hazard stands on the road: the frame column of its contact point (x) or its offset from the camera's axis in metres (lateralM), and its distance in metres or the contact point's row (below the horizon).",
+  fields: (t) => ({ x: t.int({ required: false }), lateralM: t.float({ required: false }), distanceM: t.float({ required: false }), row: t.int({ required: false }) }),
 });
 
-const CameraDescriptionInput = builder.inputType("CameraDescriptionInput", {
-  description: "A level pinhole camera over a flat road: the horizon's frame row, the camera's height above the road (m) and its focal length (frame pixels).",
-  fields: (t) => ({ horizonRow: t.float({ required: true }), heightM: t.float({ required: true }), focalLengthPx: t.float({ required: true }) }),
+export const CameraDescriptionInput = builder.inputType("CameraDescriptionInput", {
+  description:
+    "A level pinhole camera over a flat road: the horizon's frame row, the camera's height above the road (m) and its focal length (frame pixels); optionally the road's homography to the frame (groundToImage, row-major 3×3 from metres across and ahead to pixels), which then places objects.",
+  fields: (t) => ({
+    horizonRow: t.float({ required: true }),
+    heightM: t.float({ required: true }),
+    focalLengthPx: t.float({ required: true }),
+    groundToImage: t.floatList({ required: false }),
+  }),
 });
 
 builder.mutationFields((t) => ({
