@@ -59,6 +59,7 @@ export {
   type ScoringItem,
   type SampleVerdict,
   type DetectionRow,
+  changedRegionsOf,
 } from "./in-the-loop.ts";
 export { detectorFilesOf, type DetectorFiles } from "./files.ts";
 export { DetectorService, DetectorUnusableError, type ScoreSamplesOutcome } from "./service.ts";
