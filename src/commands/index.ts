@@ -5,6 +5,7 @@ import { registerGenerateCommand } from "./generate.ts";
 import { registerKeysCommand } from "./keys.ts";
 import { registerInsertHazardCommand } from "./insert-hazard.ts";
 import { registerMigrateCommand } from "./migrate.ts";
+import { registerReferenceSetCommand } from "./reference-set.ts";
 import { registerReportCommand } from "./report.ts";
 import { registerScoreCommand } from "./score.ts";
 import { registerSearchCommand } from "./search.ts";
@@ -26,4 +27,5 @@ export function registerCommands(program: Command): void {
   registerKeysCommand(program);
   registerAuditCommand(program);
   registerInsertHazardCommand(program);
+  registerReferenceSetCommand(program);
 }

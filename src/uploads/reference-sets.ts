@@ -29,6 +29,8 @@ const tagsSchema = z.array(z.string().min(1).max(40)).max(32, "at most 32 tags")
 const createSchema = z.strictObject({ name: setNameSchema, tags: tagsSchema.default([]), camera: cameraSchema.nullish() });
 const framesSchema = z.array(z.strictObject({ referenceScanId: z.uuid("a reference upload's id"), camera: cameraSchema.nullish() })).min(1, "give at least one frame").max(1000);
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** At most this many frames in a set: a job stores its frame list in its options. */
 export const MAX_SET_FRAMES = 1000;
 
@@ -124,9 +126,11 @@ export class ReferenceSetService implements BackgroundCatalog {
     });
   }
 
-  async get(id: string) {
-    const set = await this.db.prisma.referenceSet.findUnique({ where: { id }, include: withFrames });
-    if (!set) throw new NotFoundError("reference set", id);
+  /** A set by its id or its name. */
+  async get(idOrName: string) {
+    const where = UUID.test(idOrName) ? { id: idOrName } : { name: idOrName };
+    const set = await this.db.prisma.referenceSet.findUnique({ where, include: withFrames });
+    if (!set) throw new NotFoundError("reference set", idOrName);
     return set;
   }
 
