@@ -14,6 +14,8 @@ import { decodeCameraFrame } from "../../src/uploads/index.ts";
 import { artifactStoreFromConfig } from "../../src/storage/index.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 import { waitForJob } from "../jobs/helpers.ts";
+import { hasChromium, launchBrowser, ready, signIn } from "../gallery/browser.ts";
+import { decode as decodePng } from "fast-png";
 import { SHARED_DATA_DIR, YOLOV8N_INT8 } from "../detection/helpers/shared-data.ts";
 
 const MODELS_DIR = new URL("../../models/", import.meta.url).pathname;
@@ -54,6 +56,8 @@ describe.skipIf(!available)("a job over a reference set of real camera frames", 
   let api: TestService;
   let setId: string;
   const scans: string[] = [];
+  /** A scored sample with the frame's own objects detected around the inserted one (for the gallery check). */
+  let shown: { id: string; box: { x: number; y: number; width: number; height: number }; context: number } | null = null;
 
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), "rareforge-frames-"));
@@ -191,10 +195,49 @@ describe.skipIf(!available)("a job over a reference set of real camera frames", 
       expect(image).toBeTruthy();
     }
 
+    const withContext = samples.find((s) => s.detections.some((d) => d.context))!;
+    shown = { id: withContext.id, box: (withContext.labels as { boxes: { x: number; y: number; width: number; height: number }[] }).boxes[0]!, context: withContext.detections.filter((d) => d.context).length };
+
     // a sample made again from its record alone: the frame by its sha256, the same bytes
     const reproduced = await api.graphql(`mutation($id: ID!) { reproduceSample(id: $id) { __typename ... on MutationReproduceSampleSuccess { data { matches expectedSha256 actualSha256 } } ... on Error { message } } }`, {
       id: globalId("Sample", samples[5]!.id),
     });
     expect(reproduced.data?.reproduceSample, JSON.stringify(reproduced)).toMatchObject({ data: { matches: true } });
+  });
+
+  it.skipIf(!hasChromium)("the gallery shows the full frame with the intended box and the detections, the frame's own objects as context", { timeout: 120_000 }, async () => {
+    expect(shown).not.toBeNull();
+    const browser = await launchBrowser();
+    try {
+      const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+      await page.setViewportSize({ width: 1600, height: 1200 });
+      await signIn(page, api.service.url, api.adminKey);
+      await page.goto(`${api.service.url}/gallery/#/sample/${encodeURIComponent(globalId("Sample", shown!.id))}`);
+      await ready(page, "#/sample/");
+      const canvas = await page.waitForSelector(`#sample-canvas[data-drawn="true"][data-sample="${shown!.id}"]`);
+      expect(await canvas.evaluate((c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height])).toEqual([1280, 720]);
+      const kinds = await page.$$eval("#boxes tr[data-kind]", (rows) => rows.map((r) => r.getAttribute("data-kind")));
+      expect(kinds.filter((k) => k === "intended")).toHaveLength(1);
+      expect(kinds.filter((k) => k === "context")).toHaveLength(shown!.context);
+      // the green intended box lands on the stored box (scale 1: the frame's own pixels)
+      const shot = decodePng(await canvas.screenshot({ path: path.join(os.tmpdir(), "rareforge-frames-gallery.png") }));
+      let minX = Infinity;
+      let minY = Infinity;
+      let maxX = -Infinity;
+      let maxY = -Infinity;
+      for (let y = 0; y < shot.height; y++)
+        for (let x = 0; x < shot.width; x++) {
+          const o = (y * shot.width + x) * shot.channels;
+          if (shot.data[o + 1]! > 200 && shot.data[o]! < 90 && shot.data[o + 2]! < 90) [minX, minY, maxX, maxY] = [Math.min(minX, x), Math.min(minY, y), Math.max(maxX, x), Math.max(maxY, y)];
+        }
+      const { x, y, width, height } = shown!.box;
+      expect(Math.abs(minX - (x - 1))).toBeLessThanOrEqual(2);
+      expect(Math.abs(minY - (y - 1))).toBeLessThanOrEqual(2);
+      expect(Math.abs(maxX - (x + width + 1))).toBeLessThanOrEqual(2);
+      expect(Math.abs(maxY - (y + height + 1))).toBeLessThanOrEqual(2);
+      expect(browser.cspViolations).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 });
