@@ -28,6 +28,7 @@ const SCOPE_FILTERS: Record<string, (scopes: Domain[]) => Where> = {
   HazardInsertion: (scopes) => ({ referenceScan: { domain: { in: scopes } } }),
   ReferenceSet: (scopes) => ({ domain: { in: scopes } }),
   ReferenceSetFrame: (scopes) => ({ set: { domain: { in: scopes } } }),
+  FrameScore: (scopes) => ({ referenceScan: { domain: { in: scopes } } }),
   // an export is seen by keys holding every domain its samples come from
   DatasetExport: (scopes) => {
     const missing = DOMAINS.filter((domain) => !scopes.includes(domain));

@@ -64,4 +64,4 @@ export {
 export { detectorFilesOf, type DetectorFiles } from "./files.ts";
 export { DetectorService, DetectorUnusableError, type ScoreSamplesOutcome } from "./service.ts";
 export { ReportService, type DetectorReport, type HardSample, type OutcomeCounts } from "./reports.ts";
-export { scoreWithDetector, writeScores, detectorRecordOf } from "./rows.ts";
+export { scoreWithDetector, writeScores, detectorRecordOf, scoreUntouchedFrames, type FrameDetection } from "./rows.ts";

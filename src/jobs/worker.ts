@@ -7,16 +7,16 @@ import os from "node:os";
 import type { JobWithMetadata, PgBoss } from "pg-boss";
 import type { Config } from "../config.ts";
 import { Prisma, type Database } from "../db/index.ts";
-import { changedRegionsOf, detectorFilesOf, scoreWithDetector, ScoringSessions, writeScores, type RealismGate, type SampleVerdict } from "../detection/index.ts";
+import { changedRegionsOf, detectorFilesOf, scoreUntouchedFrames, scoreWithDetector, ScoringSessions, writeScores, type RealismGate, type SampleVerdict } from "../detection/index.ts";
 import { openModelRuntime, parseSampler, type ModelRuntime } from "../diffusion/index.ts";
 import type { GenerationJob } from "../generated/prisma/client.ts";
 import { generateBatch, type BatchOutcome, type GeneratedArtifact } from "../generation/index.ts";
-import { imageFromPixels } from "../imaging/index.ts";
+import { decodeImage, imageFromPixels } from "../imaging/index.ts";
 import type { Logger } from "../logger.ts";
 import { loadModelPackageAsync, resolveModelDir, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { storedProvenance } from "../provenance/index.ts";
 import { offeredProviders, type ExecutionProviderName } from "../runtime/index.ts";
-import type { ScenarioSpec } from "../scenarios/index.ts";
+import { BACKGROUND_FRAME_PARAMETER, type ScenarioSpec } from "../scenarios/index.ts";
 import type { ArtifactStore } from "../storage/index.ts";
 import { generateFrameBatch, type ResolvedBackground } from "../uploads/index.ts";
 import { RAREFORGE_VERSION } from "../version.ts";
@@ -295,6 +295,13 @@ async function scoreBatch(ctx: WorkerContext, job: JobRow, outcomes: BatchOutcom
     gate,
     generated.map((o) => ({ image: imageFromPixels(o.pixels), intended: o.labels.boxes, parameters: o.parameters, ...changedRegionsOf(o.labels) })),
   );
+  const background = (job.options as JobOptions).background;
+  if (background) {
+    // the "before": what the detector sees in each untouched frame of this batch, once per frame and detector
+    const used = new Set(generated.map((o) => String(o.parameters[BACKGROUND_FRAME_PARAMETER])));
+    const frames = background.frames.filter((f) => used.has(f.referenceScanId));
+    await scoreUntouchedFrames(ctx.scoring, detector, (job.scenarioVersion.spec as ScenarioSpec).model, ctx.db.prisma, frames.map((f) => ({ referenceScanId: f.referenceScanId, image: async () => decodeImage(await ctx.store.readBytes(f.sha256), `frame ${f.referenceScanId}`, ctx.config.maxImagePixels) })));
+  }
   return new Map(generated.map((o, k) => [o.index, verdicts[k]!]));
 }
 

@@ -148,6 +148,21 @@ describe.skipIf(!available)("a job over a reference set of real camera frames", 
     expect(drawnFrames.size).toBe(scans.length);
     // Udacity test frames show cars: yolov8n sees them in the untouched part of the frame
     expect(samples.some((s) => s.detections.some((d) => d.context && d.className === "car"))).toBe(true);
+    // the "before": each untouched frame scored once by the detector; the frame's cars are seen before and after
+    const detectorRow = await db.prisma.detectorPackage.findFirstOrThrow({ where: { name: "yolov8n_int8" } });
+    const before = await db.prisma.frameScore.findMany({ where: { detectorPackageId: detectorRow.id } });
+    expect(before.map((f) => f.referenceScanId).sort()).toEqual([...scans].sort());
+    type Box = { className: string; x1: number; y1: number; x2: number; y2: number };
+    const iou = (a: Box, b: Box) => {
+      const w = Math.max(0, Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1));
+      const h = Math.max(0, Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1));
+      return (w * h) / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - w * h);
+    };
+    const seenBefore = new Map(before.map((f) => [f.referenceScanId, f.detections as Box[]]));
+    const contextCars = samples.flatMap((s) => s.detections.filter((d) => d.context && d.className === "car").map((d) => ({ d, frame: String((s.parameters as Record<string, string>).frame) })));
+    const alsoBefore = contextCars.filter(({ d, frame }) => (seenBefore.get(frame) ?? []).some((b) => b.className === "car" && iou(b, d) >= 0.5));
+    console.info(`frames job: ${contextCars.length} context car detections, ${alsoBefore.length} of them also seen in the untouched frame (IoU ≥ 0.5)`);
+    expect(alsoBefore.length).toBeGreaterThan(contextCars.length / 2);
 
     // every pixel outside the box and its band is the source frame's (checked on every 8th sample: decoding 1280x720 PNGs)
     for (const sample of samples.filter((s) => s.index % 8 === 0)) {

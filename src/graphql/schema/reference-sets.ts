@@ -4,6 +4,19 @@ import { builder } from "../builder.ts";
 import { DomainEnum } from "./scenarios.ts";
 import { CameraDescriptionInput } from "./uploads.ts";
 
+builder.prismaObject("FrameScore", {
+  description: "What a detector saw in the untouched camera frame (scored once per frame and detector beside a background job): the \"before\" to its samples' context detections.",
+  fields: (t) => ({
+    detections: t.expose("detections", { type: "JSON", description: "[{ className, confidence, x1, y1, x2, y2 }] in frame pixels." }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    detector: t.relation("detectorPackage"),
+  }),
+});
+
+builder.prismaObjectFields("ReferenceScan", (t) => ({
+  frameScores: t.relation("frameScores", { description: "Detectors' findings in this frame as uploaded (camera frames used by background jobs with a detector)." }),
+}));
+
 builder.prismaObject("ReferenceSetFrame", {
   description: "A frame of a reference set, at its position (a job draws frame k of this order).",
   fields: (t) => ({
