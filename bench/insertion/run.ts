@@ -16,7 +16,7 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateSamples, openModelRuntime } from "../../src/diffusion/index.ts";
-import { encodePng } from "../../src/imaging/index.ts";
+import { encodeLargePng } from "../../src/imaging/index.ts";
 import { loadModelPackage } from "../../src/models/index.ts";
 import { cropWindowFor, decodeCameraFrame, insertHazardIntoFrame } from "../../src/uploads/index.ts";
 
@@ -64,7 +64,7 @@ async function timeInsertion(): Promise<{ wallMs: number; onnxMs: number; pngMs:
   const wallMs = performance.now() - started;
   // what encoding the full-resolution PNG alone costs (the same call the insertion ends with)
   const encodeStarted = performance.now();
-  encodePng(result.pixels, result.record);
+  await encodeLargePng(result.pixels, result.record);
   return { wallMs, onnxMs: runtime.onnxMillis() - onnxBefore, pngMs: performance.now() - encodeStarted };
 }
 

@@ -5,7 +5,7 @@
 import { encode as encodeRawPng } from "fast-png";
 import { ValidationError } from "../errors.ts";
 import type { ModelRuntime, SamplingSettings } from "../diffusion/index.ts";
-import { compositeInto, decodeImage, type PngPixels, distanceToRegion, encodePng, featherWeights, gridMask, ImageDecodeError, matchColourStatistics, regionMask, resizePlane } from "../imaging/index.ts";
+import { compositeInto, decodeImage, type PngPixels, distanceToRegion, encodeLargePng, featherWeights, gridMask, ImageDecodeError, matchColourStatistics, regionMask, resizePlane } from "../imaging/index.ts";
 import { ConditionError, assertParametersFit, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import type { GenerationRecord } from "../provenance/index.ts";
 import { InsertionRefusedError } from "./errors.ts";
@@ -77,9 +77,12 @@ export function decodeCameraFrame(bytes: Uint8Array, maxPixels: number): CameraF
   }
   if ((image.bitDepth ?? 8) !== 8) throw new InsertionRefusedError("FRAME_UNSUPPORTED", `the frame has ${image.bitDepth} bits per sample; hazards are inserted into 8-bit frames`);
   const plane = image.width * image.height;
+  // a plain loop: Uint8Array.from with a mapping callback took ~0.3 s on a 1280×720 frame
   const planes = [0, 1, 2].map((c) => {
     const offset = (image.channels === 3 ? c : 0) * plane;
-    return Uint8Array.from(image.data.subarray(offset, offset + plane), (v) => Math.round(v * 255));
+    const out = new Uint8Array(plane);
+    for (let p = 0; p < plane; p++) out[p] = Math.round(image.data[offset + p]! * 255);
+    return out;
   }) as CameraFrame["planes"];
   return { width: image.width, height: image.height, planes };
 }
@@ -358,15 +361,16 @@ export async function insertHazardIntoFrame(input: HazardInsertionInput): Promis
   const matched = matchColourStatistics(upsampled, crop, Uint8Array.from(ring));
   const blended = crop.map((source, c) => compositeInto(source, matched[c]!, weights, 0, 255));
 
-  // 4. The window back into a copy of the frame: only its rows' spans are written.
-  const planes = frame.planes.map((source, c) => {
-    const out = source.slice();
-    const patch = blended[c]!;
-    for (let r = 0; r < s; r++) for (let k = 0; k < s; k++) out[(window.y + r) * frame.width + window.x + k] = patch[r * s + k]!;
-    return out;
-  });
-  const pixels = { width: frame.width, height: frame.height, channels: 3, depth: 8, data: interleave(planes, frame.width * frame.height) } as const;
-  const png = encodePng(pixels, record);
+  // 4. The frame, interleaved, with the window's pixels replaced: only its rows' spans are written.
+  const data = interleave(frame.planes, frame.width * frame.height);
+  for (let r = 0; r < s; r++)
+    for (let k = 0; k < s; k++) {
+      const at = ((window.y + r) * frame.width + window.x + k) * 3;
+      for (let c = 0; c < 3; c++) data[at + c] = blended[c]![r * s + k]!;
+    }
+  const pixels = { width: frame.width, height: frame.height, channels: 3, depth: 8, data } as const;
+  // native zlib off the event loop: fast-png's deflate of a full frame costs as much as the sampling (BENCHMARKS.md)
+  const png = await encodeLargePng(pixels, record);
   return {
     png,
     pixels,
@@ -378,8 +382,14 @@ export async function insertHazardIntoFrame(input: HazardInsertionInput): Promis
   };
 }
 
+/** RGB planes -> interleaved RGB (one pass per pixel, the three channels unrolled: a full frame is ~1M pixels). */
 function interleave(planes: readonly ArrayLike<number>[], pixels: number): Uint8Array {
-  const out = new Uint8Array(pixels * planes.length);
-  for (let p = 0; p < pixels; p++) for (let c = 0; c < planes.length; c++) out[p * planes.length + c] = planes[c]![p]!;
+  const [red, green, blue] = planes as [ArrayLike<number>, ArrayLike<number>, ArrayLike<number>];
+  const out = new Uint8Array(pixels * 3);
+  for (let p = 0, o = 0; p < pixels; p++, o += 3) {
+    out[o] = red[p]!;
+    out[o + 1] = green[p]!;
+    out[o + 2] = blue[p]!;
+  }
   return out;
 }
