@@ -12,7 +12,7 @@ import { backgroundParameters, BACKGROUND_FRAME_PARAMETER, drawParameters, unifo
 import { sha256Of } from "../storage/index.ts";
 import { DEFAULT_FEATHER } from "./inpaint.ts";
 import { boxFromPlacement, decodeCameraFrame, hazardLabelOf, insertHazardIntoFrame, type CameraFrame, type FrameBox } from "./hazard.ts";
-import type { BackgroundFrame, ResolvedBackground } from "./reference-sets.ts";
+import { conditionValuesOf, type BackgroundFrame, type ResolvedBackground } from "./reference-sets.ts";
 
 /** What sample `index` of a background scenario is made of: its frame, the hazard's box in it, and every drawn value. */
 export interface FrameDraw {
@@ -88,9 +88,7 @@ export async function generateFrameBatch(request: FrameBatchRequest): Promise<Ba
 }
 
 async function insertIntoFrame(request: FrameBatchRequest, draw: FrameDraw, frame: CameraFrame, index: number): Promise<GeneratedArtifact> {
-  const started = performance.now();
-  const fields = new Set(request.model.manifest.condition.fields.map((f) => f.name));
-  const condition = Object.fromEntries(Object.entries(draw.parameters).filter(([name]) => fields.has(name)));
+  const condition = conditionValuesOf(draw.parameters, request.model.manifest);
   const feather = request.spec.background!.feather ?? DEFAULT_FEATHER;
   const result = await insertHazardIntoFrame({
     frame,
@@ -109,7 +107,6 @@ async function insertIntoFrame(request: FrameBatchRequest, draw: FrameDraw, fram
     },
     recordExtras: { referenceScanId: draw.frame.referenceScanId },
   });
-  const total = performance.now() - started;
   return {
     status: "OK",
     index,
@@ -122,7 +119,8 @@ async function insertIntoFrame(request: FrameBatchRequest, draw: FrameDraw, fram
     mediaType: "image/png",
     sha256: sha256Of(result.png),
     files: [],
-    timings: { generateMs: result.timings.totalMillis, onnxMs: result.timings.onnxMillis, encodeMs: total - result.timings.totalMillis },
+    // the full-frame PNG encode is the insertion's last step, inside its time
+    timings: { generateMs: result.timings.totalMillis, onnxMs: result.timings.onnxMillis, encodeMs: 0 },
   };
 }
 
