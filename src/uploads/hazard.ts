@@ -77,7 +77,7 @@ export function decodeCameraFrame(bytes: Uint8Array, maxPixels: number): CameraF
   }
   if ((image.bitDepth ?? 8) !== 8) throw new InsertionRefusedError("FRAME_UNSUPPORTED", `the frame has ${image.bitDepth} bits per sample; hazards are inserted into 8-bit frames`);
   const plane = image.width * image.height;
-  // a plain loop: Uint8Array.from with a mapping callback took ~0.3 s on a 1280×720 frame
+  // a plain loop: Uint8Array.from with a mapping callback took 0.9 s on a 1280×720 frame (BENCHMARKS.md)
   const planes = [0, 1, 2].map((c) => {
     const offset = (image.channels === 3 ? c : 0) * plane;
     const out = new Uint8Array(plane);
