@@ -40,6 +40,7 @@ describe("reference sets", () => {
   let db: Database;
   let sets: ReferenceSetService;
   let scenarios: ScenarioService;
+  let uploads: ReferenceScanService;
   const frames: string[] = [];
   let medicalPng: string;
 
@@ -47,7 +48,7 @@ describe("reference sets", () => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), "rareforge-sets-"));
     db = await openDatabase({ kind: "pglite" });
     await db.migrate();
-    const uploads = new ReferenceScanService(db, new ArtifactStore(path.join(dataDir, "artifacts")), { maxUploadBytes: 8 << 20, maxImagePixels: 40_000_000, dataDir, modelsDir: MODELS_DIR, executionProvider: "cpu", onnxThreads: 1 });
+    uploads = new ReferenceScanService(db, new ArtifactStore(path.join(dataDir, "artifacts")), { maxUploadBytes: 8 << 20, maxImagePixels: 40_000_000, dataDir, modelsDir: MODELS_DIR, executionProvider: "cpu", onnxThreads: 1 });
     for (const [k, [width, height]] of [[640, 360], [640, 360], [400, 300]].entries()) frames.push((await uploads.upload(framePng(width!, height!, 40 + k), { domain: "AUTOMOTIVE" })).id);
     medicalPng = (await uploads.upload(framePng(64, 64, 9))).id;
     sets = new ReferenceSetService(db);
@@ -138,6 +139,17 @@ describe("reference sets", () => {
     }
     expect(drawFrameSample(spec, background, "hazard", 8, 0)).not.toEqual(draws[0]);
   });
+
+  it("a single insertion by placement uses the camera the frame's set stores; a frame in no set needs one given", async () => {
+    const set = await sets.get("test-frames");
+    const frame = set.frames.find((f) => f.referenceScan.columns === 640)!;
+    const placement = { lateralM: 1, distanceM: 30 };
+    const inserted = await uploads.insertHazard({ referenceScanId: frame.referenceScanId, placement, parameters: { hazard: "pedestrian" }, steps: 2, seed: 1 });
+    expect(inserted.box).toEqual(boxFromPlacement(placement, (frame.camera ?? set.camera) as typeof CAMERA, "pedestrian", { width: 640, height: 360 }));
+    const loose = (await uploads.upload(framePng(640, 360, 90), { domain: "AUTOMOTIVE" })).id;
+    const refused = await uploads.insertHazard({ referenceScanId: loose, placement, parameters: { hazard: "pedestrian" }, steps: 2, seed: 1 }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ name: "InsertionRefusedError", code: "CAMERA_REQUIRED" });
+  }, 120_000);
 
   it("reference-set commands: create, add, list, remove as JSON", async () => {
     const cliDir = mkdtempSync(path.join(os.tmpdir(), "rareforge-sets-cli-"));

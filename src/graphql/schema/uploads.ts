@@ -217,7 +217,7 @@ builder.mutationFields((t) => ({
       referenceScanId: t.arg.globalID({ required: true }),
       box: t.arg({ type: RegionBoxInput, required: false, description: "The hazard's box in frame pixels; or give placement and camera." }),
       placement: t.arg({ type: HazardPlacementInput, required: false, description: "Stand the hazard on the road: its box follows from the camera and the class's typical size (TYPICAL_SIZE_M)." }),
-      camera: t.arg({ type: CameraDescriptionInput, required: false, description: "The frame's camera, needed with a placement." }),
+      camera: t.arg({ type: CameraDescriptionInput, required: false, description: "The frame's camera for a placement; without it, the camera its reference sets store for it (the frame's own, else the set's)." }),
       parameters: t.arg({ type: "JSON", required: true, description: 'Condition values, e.g. { "hazard": "animal", "weather": "fog", "timeOfDay": "dusk" }; other categorical fields default to their first value.' }),
       model: t.arg.string({ required: false, description: "An automotive pixel-space model package (default road-hazards)." }),
       sampler: t.arg({ type: SamplerEnum, required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.sampler }),
