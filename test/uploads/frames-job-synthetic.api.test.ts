@@ -149,4 +149,34 @@ describe("a background job over synthetic frames", () => {
     expect(await db.prisma.referenceSet.count()).toBe(1);
     expect((await db.prisma.referenceSet.findFirstOrThrow()).camera).toBeNull();
   });
+
+  it("a CEM failure search over the background scenario runs its iterations as frame jobs scored by the shipped road detector", { timeout: 300_000 }, async () => {
+    const detectors = await api.graphql(`{ detectors(first: 10) { edges { node { id name } } } }`);
+    const detectorId = detectors.data?.detectors.edges.map((e: any) => e.node).find((d: any) => d.name === "road-detector").id;
+    const scenarioId = (await api.graphql(`{ scenarios(first: 1, text: "synthetic-boxes") { edges { node { id } } } }`)).data?.scenarios.edges[0].node.id;
+    const started = await api.graphql(
+      `mutation($s: ID!, $d: ID!) { startFailureSearch(scenarioId: $s, detectorId: $d, budget: 12, batchSize: 6, method: CEM, steps: 2, seed: 3) { __typename ... on MutationStartFailureSearchSuccess { data { id uuid } } ... on Error { message } } }`,
+      { s: scenarioId, d: detectorId },
+    );
+    const search = started.data?.startFailureSearch.data;
+    expect(search, JSON.stringify(started)).toBeTruthy();
+    let state: any;
+    for (const deadline = Date.now() + 280_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+      state = (await api.graphql(`query($id: ID!) { failureSearch(id: $id) { ... on QueryFailureSearchSuccess { data { status evaluatedCount error } } } }`, { id: search.id })).data?.failureSearch.data;
+      if (state?.status !== "RUNNING") break;
+    }
+    expect(state, JSON.stringify(state)).toMatchObject({ status: "SUCCEEDED", evaluatedCount: 12 });
+    // the learned failure region is a scenario over the same frames
+    const derived = (await api.graphql(`query($id: ID!) { failureSearch(id: $id) { ... on QueryFailureSearchSuccess { data { derivedScenario { currentVersion { spec } } } } } }`, { id: search.id })).data?.failureSearch.data;
+    expect(derived.derivedScenario.currentVersion.spec.background).toEqual({ referenceSet: "synthetic-frames", feather: 2, box: { x: "boxX", y: "boxY", width: "boxW", height: "boxH" } });
+    const samples = await db.prisma.sample.findMany({ where: { job: { searchId: search.uuid } }, include: { scores: true } });
+    expect(samples).toHaveLength(12);
+    for (const sample of samples) {
+      expect(sample.status).toBe("OK");
+      const parameters = sample.parameters as Record<string, string | number>;
+      expect(frames.get(String(parameters.frame))).toEqual((sample.labels as { image: object }).image);
+      expect((sample.labels as { boxes: { x: number }[] }).boxes[0]!.x).toBe(Math.round(Number(parameters.boxX)));
+      expect(sample.scores).toHaveLength(1);
+    }
+  });
 });
