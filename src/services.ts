@@ -13,7 +13,7 @@ import { pacsSettings, PacsService } from "./pacs/index.ts";
 import { SearchService } from "./search/index.ts";
 import { SuiteService } from "./suites/index.ts";
 import type { ArtifactStore } from "./storage/index.ts";
-import { referenceScanSettings, ReferenceScanService } from "./uploads/index.ts";
+import { referenceScanSettings, ReferenceScanService, ReferenceSetService } from "./uploads/index.ts";
 
 export interface Services {
   config: Config;
@@ -36,13 +36,15 @@ export interface Services {
   suites: SuiteService;
   referenceScans: ReferenceScanService;
   pacs: PacsService;
+  referenceSets: ReferenceSetService;
 }
 
 export function buildServices(config: Config, unscopedDb: Database, logger: Logger, boss: PgBoss, store: ArtifactStore, urlSigningKey: Buffer): Services {
   const db: Database = { ...unscopedDb, prisma: scopedToCaller(unscopedDb.prisma) };
   const models = directoryModelCatalog(config.modelsDir);
-  const jobs = new JobService(db, boss, config, new JobEvents());
-  const scenarios = new ScenarioService(db, models);
+  const jobs = new JobService(db, boss, config, new JobEvents(), store);
+  const referenceSets = new ReferenceSetService(db);
+  const scenarios = new ScenarioService(db, models, referenceSets);
   const detectors = new DetectorService(db, config, store, logger);
   const searches = new SearchService(db, config, jobs, detectors, scenarios, logger);
   const referenceScans = new ReferenceScanService(db, store, referenceScanSettings(config));
@@ -65,5 +67,6 @@ export function buildServices(config: Config, unscopedDb: Database, logger: Logg
     referenceScans,
     pacs: new PacsService(db, store, referenceScans, pacsSettings(config)),
     suites: new SuiteService(db, config, jobs, detectors, logger),
+    referenceSets,
   };
 }

@@ -33,6 +33,9 @@ const SCOPE_FILTERS: Record<string, (scopes: Domain[]) => Where> = {
   ReferenceScan: (scopes) => ({ domain: { in: scopes } }),
   PathologyInsertion: (scopes) => (scopes.includes("MEDICAL") ? {} : { id: { in: [] } }),
   HazardInsertion: (scopes) => ({ referenceScan: { domain: { in: scopes } } }),
+  ReferenceSet: (scopes) => ({ domain: { in: scopes } }),
+  ReferenceSetFrame: (scopes) => ({ set: { domain: { in: scopes } } }),
+  FrameScore: (scopes) => ({ referenceScan: { domain: { in: scopes } } }),
   // an export is seen by keys holding every domain its samples come from
   DatasetExport: (scopes) => allDomainsIn(scopes),
   AuditEntry: (scopes) => ({ OR: [{ domain: null }, { domain: { in: scopes } }] }),

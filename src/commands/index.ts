@@ -6,6 +6,7 @@ import { registerKeysCommand } from "./keys.ts";
 import { registerInsertHazardCommand } from "./insert-hazard.ts";
 import { registerMigrateCommand } from "./migrate.ts";
 import { registerPacsCommand } from "./pacs.ts";
+import { registerReferenceSetCommand } from "./reference-set.ts";
 import { registerReportCommand } from "./report.ts";
 import { registerScoreCommand } from "./score.ts";
 import { registerSearchCommand } from "./search.ts";
@@ -30,4 +31,5 @@ export function registerCommands(program: Command): void {
   registerAuditCommand(program);
   registerInsertHazardCommand(program);
   registerPacsCommand(program);
+  registerReferenceSetCommand(program);
 }

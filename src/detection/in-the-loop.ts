@@ -16,6 +16,10 @@ import { resolveDetectorExport, type DetectorFiles } from "./files.ts";
 import type { DetectorLayoutName } from "./layouts.ts";
 import { PACKAGE_NAME } from "../models/index.ts";
 import { scoreSample, type IntendedObject, type Outcome } from "./scoring.ts";
+import type { Detection, PixelBox } from "./boxes.ts";
+
+/** Whether two boxes share any area. */
+const intersects = (a: PixelBox, b: PixelBox) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
 
 /** Where a registered detector's files live. Packages are found by name under the models directory, so
  * workers on other machines with their own copy find them; an export by its path in the (shared)
@@ -158,6 +162,18 @@ export interface ScoringItem {
   readonly image: DecodedImage;
   readonly intended: readonly IntendedObject[];
   readonly parameters: Readonly<Record<string, ParameterValue>>;
+  /**
+   * Where the image differs from a real source frame (an inserted hazard's box and blend band), when it is one:
+   * a detection outside every region is of an object the frame already showed — kept as context, never a false
+   * positive (it cannot match the intended object either: it does not overlap it).
+   */
+  readonly changedRegions?: readonly PixelBox[];
+}
+
+/** A sample's changed regions from its stored labels (a frame sample's `changed`), as a ScoringItem field. */
+export function changedRegionsOf(labels: unknown): { changedRegions?: readonly PixelBox[] } {
+  const changed = (labels as { changed?: unknown } | null)?.changed;
+  return Array.isArray(changed) ? { changedRegions: changed as PixelBox[] } : {};
 }
 
 export interface DetectionRow {
@@ -170,6 +186,8 @@ export interface DetectionRow {
   /** Index of the intended object it matched (or the wrong-class overlap it explains); null = false positive. */
   readonly matchedLabel: number | null;
   readonly iou: number | null;
+  /** An object already in the source frame (outside every changed region): context, not a false positive. */
+  readonly context: boolean;
 }
 
 export interface SampleVerdict {
@@ -192,22 +210,26 @@ export interface SampleVerdict {
  */
 export async function scoreImages(detector: Detector, critic: Critic | null, gate: RealismGate, items: readonly ScoringItem[]): Promise<SampleVerdict[]> {
   if (items.length === 0) return [];
-  const verdicts = critic && gate.enabled ? await critic.judge(items.map((i) => i.image), items.map((i) => i.parameters), gate.thresholds) : null;
+  // the critic judges the model's own images; a real frame with an inserted hazard is not one
+  const judged = items.flatMap((item, k) => (item.changedRegions ? [] : [k]));
+  const judgements = critic && gate.enabled && judged.length > 0 ? await critic.judge(judged.map((k) => items[k]!.image), judged.map((k) => items[k]!.parameters), gate.thresholds) : null;
+  const verdicts = judgements ? new Map(judged.map((k, j) => [k, judgements[j]!])) : null;
   const out: SampleVerdict[] = [];
   for (const [k, item] of items.entries()) {
     const detections = await detector.detect(item.image);
     const score = scoreSample({ intended: item.intended, detections, classMap: detector.classMap, matchIoU: detector.thresholds.matchIoU });
     const matchOf = new Map(score.objects.flatMap((o, index) => (o.detection ? [[o.detection, { index, iou: o.iou }] as const] : [])));
-    const realism = verdicts?.[k] ?? null;
+    const realism = verdicts?.get(k) ?? null;
     const valid = realism ? realism.valid : true;
     const matched = score.objects.filter((o) => o.outcome === "HIT");
+    const isContext = (d: Detection) => item.changedRegions !== undefined && !matchOf.has(d) && !item.changedRegions.some((region) => intersects(region, d.box));
     out.push({
       outcome: valid ? score.outcome : "INVALID",
       detectorOutcome: score.outcome,
       confidence: score.confidence,
       // the weakest match's overlap, like the confidence (null when nothing was intended)
       iou: score.objects.length === 0 ? null : matched.length === score.objects.length ? Math.min(...matched.map((o) => o.iou)) : 0,
-      falsePositives: score.falsePositives.length,
+      falsePositives: score.falsePositives.filter((d) => !isContext(d)).length,
       realismValid: valid,
       realismDetails: realism
         ? { critic: critic!.manifest.name, boxIoU: realism.boxIoU, reasons: realism.reasons.map((r) => r.message), seen: realism.prediction.values }
@@ -221,6 +243,7 @@ export async function scoreImages(detector: Detector, critic: Critic | null, gat
         y2: d.box.y + d.box.height,
         matchedLabel: matchOf.get(d)?.index ?? null,
         iou: matchOf.get(d)?.iou ?? null,
+        context: isContext(d),
       })),
     });
   }

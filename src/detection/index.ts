@@ -59,8 +59,9 @@ export {
   type ScoringItem,
   type SampleVerdict,
   type DetectionRow,
+  changedRegionsOf,
 } from "./in-the-loop.ts";
 export { detectorFilesOf, type DetectorFiles } from "./files.ts";
 export { DetectorService, DetectorUnusableError, type ScoreSamplesOutcome } from "./service.ts";
 export { ReportService, type DetectorReport, type HardSample, type OutcomeCounts } from "./reports.ts";
-export { scoreWithDetector, writeScores, detectorRecordOf } from "./rows.ts";
+export { scoreWithDetector, writeScores, detectorRecordOf, scoreUntouchedFrames, type FrameDetection } from "./rows.ts";

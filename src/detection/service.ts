@@ -12,7 +12,7 @@ import { Prisma, type Database } from "../db/index.ts";
 import { DetectorPackageError, type DetectorErrorCode } from "./errors.ts";
 import { detectorFilesOf, type DetectorFiles } from "./files.ts";
 import { DETECTOR_LAYOUTS } from "./layouts.ts";
-import { describeDetectorSource, describeExport, describeRecordedDetector, intendedClasses, ScoringSessions, shippedDetectorPackages, unmappedClasses, type DetectorSource, type RealismGate, type SampleVerdict } from "./in-the-loop.ts";
+import { changedRegionsOf, describeDetectorSource, describeExport, describeRecordedDetector, intendedClasses, ScoringSessions, shippedDetectorPackages, unmappedClasses, type DetectorSource, type RealismGate, type SampleVerdict } from "./in-the-loop.ts";
 import { decodeImage } from "../imaging/index.ts";
 import { DomainError, NotFoundError, AlreadyExistsError, ValidationError } from "../errors.ts";
 import { detectorRecordOf, scoreWithDetector, writeScores } from "./rows.ts";
@@ -335,7 +335,7 @@ export class DetectorService {
         let verdicts: SampleVerdict[];
         try {
           const images = await Promise.all(samples.map(async (s) => decodeImage(await this.store.readBytes(s.artifact!.sha256), `sample ${s.id}`)));
-          verdicts = await scoreWithDetector(this.sessions, detector, model, gate, samples.map((s, k) => ({ image: images[k]!, intended: (s.labels as { boxes?: GroundTruthBox[] }).boxes ?? [], parameters: s.parameters as Record<string, ParameterValue> })));
+          verdicts = await scoreWithDetector(this.sessions, detector, model, gate, samples.map((s, k) => ({ image: images[k]!, intended: (s.labels as { boxes?: GroundTruthBox[] }).boxes ?? [], parameters: s.parameters as Record<string, ParameterValue>, ...changedRegionsOf(s.labels) })));
         } catch (error) {
           return rethrow(error);
         }

@@ -48,6 +48,8 @@ export function clipBox(box: GroundTruthBox, width: number, height: number): { x
 }
 
 const modelOf = (context: ExportContext, sample: ExportSample) => context.models.get(sample.modelPackageId ?? "")!;
+/** The sample image's size: a camera frame's own, else the model's output size. */
+const imageSizeOf = (context: ExportContext, sample: ExportSample): { width: number; height: number } => sample.image ?? modelOf(context, sample);
 
 /** The PNG to put in an image dataset: the artifact itself, or a DICOM sample's PNG preview. */
 function imageFileOf(sample: ExportSample): { sha256: string; extension: string } {
@@ -59,7 +61,7 @@ function imageFileOf(sample: ExportSample): { sha256: string; extension: string 
 
 // ---------------------------------------------------------------------------------------------- YOLO
 /** One line per box: class cx cy w h, normalised to [0, 1] (Ultralytics detection format). */
-export function yoloLabelLines(sample: ExportSample, model: ExportModel, classes: string[]): string[] {
+export function yoloLabelLines(sample: ExportSample, model: { width: number; height: number }, classes: string[]): string[] {
   const lines: string[] = [];
   for (const box of sample.boxes) {
     const clipped = clipBox(box, model.width, model.height);
@@ -83,7 +85,7 @@ export async function writeYolo(context: ExportContext): Promise<void> {
     const split = splitOf(context.split, sample.id);
     const image = imageFileOf(sample);
     await zip.add(`images/${split}/${sample.id}.${image.extension}`, context.store.read(image.sha256), { store: true });
-    const lines = yoloLabelLines(sample, modelOf(context, sample), context.classes);
+    const lines = yoloLabelLines(sample, imageSizeOf(context, sample), context.classes);
     // An image without objects gets an empty label file: a background image, not a missing label.
     await zip.add(`labels/${split}/${sample.id}.txt`, lines.length > 0 ? `${lines.join("\n")}\n` : "");
     await context.written(split);
@@ -107,7 +109,7 @@ export function cocoCategories(context: Pick<ExportContext, "classes" | "models"
 
 /** COCO's per-image record, with RareForge's provenance under `rareforge`. */
 function cocoImage(context: ExportContext, sample: ExportSample, imageId: number) {
-  const model = modelOf(context, sample);
+  const model = imageSizeOf(context, sample);
   const provenance = sample.provenance ?? {};
   return {
     id: imageId,
@@ -165,7 +167,7 @@ export async function writeCoco(context: ExportContext): Promise<void> {
       const image = imageFileOf(sample);
       await zip.add(`images/${split}/${sample.id}.${image.extension}`, context.store.read(image.sha256), { store: true });
       await part.images.push(cocoImage(context, sample, imageId));
-      const model = modelOf(context, sample);
+      const model = imageSizeOf(context, sample);
       for (const box of sample.boxes) {
         const clipped = clipBox(box, model.width, model.height);
         if (!clipped) continue;

@@ -21,6 +21,8 @@ export interface ExportSample {
   modelPackageId: string | null;
   parameters: Record<string, unknown>;
   boxes: GroundTruthBox[];
+  /** The image's size when it is not the model's (a hazard inserted into a camera frame: the frame's). */
+  image: { width: number; height: number } | null;
   artifact: { sha256: string; mediaType: string; byteSize: number };
   files: SampleFile[];
   scenario: { id: string; name: string; version: number };
@@ -55,7 +57,7 @@ export async function* readSamples(db: Database, where: Prisma.SampleWhereInput,
       select: select(options.withProvenance ?? false),
     });
     for (const row of rows) {
-      const labels = row.labels as { boxes?: GroundTruthBox[] } | null;
+      const labels = row.labels as { boxes?: GroundTruthBox[]; image?: { width: number; height: number } } | null;
       yield {
         id: row.id,
         jobId: row.jobId,
@@ -64,6 +66,7 @@ export async function* readSamples(db: Database, where: Prisma.SampleWhereInput,
         modelPackageId: row.modelPackageId,
         parameters: row.parameters as Record<string, unknown>,
         boxes: Array.isArray(labels?.boxes) ? labels.boxes : [],
+        image: labels?.image ?? null,
         // The filter only selects samples with an artifact.
         artifact: row.artifact!,
         files: Array.isArray(row.files) ? (row.files as unknown as SampleFile[]) : [],

@@ -1,5 +1,7 @@
 export {
   encodePng,
+  encodeLargePng,
+  LARGE_PNG_ZLIB_LEVEL,
   readPngRecord,
   tensorToPixels,
   RECORD_KEYWORD,

@@ -1,7 +1,11 @@
 // PNG output with the generation record in a tEXt chunk (fast-png writes and reads tEXt; the record is JSON
 // with every non-ASCII character escaped, so it is valid Latin-1), and model-space tensors -> pixels.
+import { promisify } from "node:util";
+import { crc32, deflate } from "node:zlib";
 import { decode, encode } from "fast-png";
 import type { GenerationRecord } from "../provenance/index.ts";
+
+const deflateAsync = promisify(deflate);
 
 /** The tEXt keyword holding the generation record. */
 export const RECORD_KEYWORD = "rareforge:generation";
@@ -42,6 +46,49 @@ export function encodePng(pixels: PngPixels, record?: GenerationRecord): Uint8Ar
     channels: pixels.channels,
     ...(record ? { text: { [RECORD_KEYWORD]: asciiJson(record) } } : {}),
   });
+}
+
+/** zlib level of encodeLargePng: level 1 deflates a 1280×720 frame several times faster than fast-png's level 3 for ~15 % more bytes. */
+export const LARGE_PNG_ZLIB_LEVEL = 1;
+
+/**
+ * The same PNG layout as encodePng (IHDR, the record's tEXt, IDAT of filter-0 rows, IEND; PNG spec 1.2 §3–4) with
+ * Node's zlib deflating in its thread pool: for full-resolution camera frames, where fast-png's JavaScript deflate
+ * takes hundreds of milliseconds and blocks the event loop meanwhile (BENCHMARKS.md, hazard insertion).
+ * Deterministic: same pixels and record, same bytes.
+ */
+export async function encodeLargePng(pixels: PngPixels, record?: GenerationRecord): Promise<Uint8Array> {
+  const { width, height, channels, depth } = pixels;
+  if (pixels.data.length !== width * height * channels) throw new PngError(`pixel buffer has ${pixels.data.length} values, ${width}x${height}x${channels} needs ${width * height * channels}`);
+  if ((depth === 16) !== pixels.data instanceof Uint16Array) throw new PngError(`depth ${depth} does not match the buffer type`);
+  const rowBytes = (width * channels * depth) / 8;
+  const raw = Buffer.alloc(height * (rowBytes + 1));
+  const samples = Buffer.from(pixels.data.buffer, pixels.data.byteOffset, pixels.data.byteLength);
+  for (let y = 0; y < height; y++) {
+    const row = raw.subarray(y * (rowBytes + 1) + 1, (y + 1) * (rowBytes + 1));
+    if (depth === 8) samples.copy(row, 0, y * rowBytes, (y + 1) * rowBytes);
+    else for (let k = 0; k < rowBytes / 2; k++) row.writeUInt16BE((pixels.data as Uint16Array)[y * (rowBytes / 2) + k]!, 2 * k); // PNG samples are big-endian
+  }
+  const chunk = (type: string, data: Buffer) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length, 0);
+    head.write(type, 4, "latin1");
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(data, crc32(head.subarray(4))), 0);
+    return [head, data, crc];
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.writeUInt8(depth, 8);
+  header.writeUInt8(channels === 3 ? 2 : 0, 9); // colour type: truecolour or greyscale
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    ...chunk("IHDR", header),
+    ...(record ? chunk("tEXt", Buffer.from(`${RECORD_KEYWORD}\0${asciiJson(record)}`, "latin1")) : []),
+    ...chunk("IDAT", await deflateAsync(raw, { level: LARGE_PNG_ZLIB_LEVEL })),
+    ...chunk("IEND", Buffer.alloc(0)),
+  ]);
 }
 
 /** The generation record embedded by encodePng, or null when the PNG has none. Throws PngError if not a PNG. */

@@ -16,6 +16,8 @@ import { offeredProviders, WORKER_LIVENESS_MS } from "./worker.ts";
 import { watchProgress, type JobProgress } from "./progress.ts";
 import { installOptimumExport, loadModelPackageAsync, ModelPackageError, resolveModelDir, type ModelManifest, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { drawParameters, type ScenarioSpec } from "../scenarios/index.ts";
+import { ReferenceSetService, reproduceFrameSample, type ResolvedBackground } from "../uploads/index.ts";
+import { artifactStoreFromConfig, type ArtifactStore } from "../storage/index.ts";
 
 export interface GenerationRequest extends SamplingSettingsInput {
   scenarioId: string;
@@ -54,6 +56,8 @@ export class JobService {
     private readonly boss: PgBoss,
     private readonly config: Config,
     readonly events: JobEvents,
+    /** Where reproduction reads a frame sample's source frame (default: the configured data directory's store). */
+    private readonly store: ArtifactStore = artifactStoreFromConfig(config),
   ) {}
 
   /** Checks the request, then creates the job and its batch tasks. Any refusal creates nothing. */
@@ -89,7 +93,9 @@ export class JobService {
     const available = await this.availableProviders();
     if (!available.includes(ep)) throw new ExecutionProviderUnavailableError(ep, available);
 
-    try {
+    // A background scenario draws from its reference set's frames as they are now: the list is frozen in the job.
+    const background = spec.background ? await this.background(spec, model) : null;
+    if (!background) try {
       // The pipeline's own checks (parameters against the model's condition) on the first sample, before
       // anything is written.
       validateRequest({
@@ -122,7 +128,8 @@ export class JobService {
         options: {
           ...(input.realism ? { realism: input.realism } : {}),
           ...(input.parameters ? { parameters: input.parameters } : {}),
-        } as Prisma.InputJsonValue,
+          ...(background ? { background } : {}),
+        } as unknown as Prisma.InputJsonValue,
       },
     });
     try {
@@ -133,6 +140,14 @@ export class JobService {
       throw error;
     }
     return job;
+  }
+
+  /** The frames a background scenario draws from, checked again against its spec (the set may have changed since). */
+  private async background(spec: ScenarioSpec, model: ModelPackage): Promise<ResolvedBackground> {
+    const sets = new ReferenceSetService(this.db);
+    const issues = await sets.check(spec, model.manifest);
+    if (issues.length > 0) throw new ValidationError(issues.map((i) => ({ ...i, path: `scenario.${i.path}` })), "the scenario's background does not fit its reference set");
+    return sets.resolve(spec.background!.referenceSet);
   }
 
   /** Providers of live workers; with none alive, those a worker here would offer. */
@@ -230,7 +245,10 @@ export class JobService {
     if (!record) throw new ReproductionUnavailableError(`sample ${sampleId} has no generation record`);
     const started = performance.now();
     try {
-      const reproduction = await reproduceFromRecord(record, this.config.modelsDir, this.config.onnxThreads > 0 ? { intraOpThreads: this.config.onnxThreads } : {});
+      const threads = this.config.onnxThreads > 0 ? { intraOpThreads: this.config.onnxThreads } : {};
+      const reproduction = record["hazardInsertion"]
+        ? await reproduceFrameSample(record, { modelsDir: this.config.modelsDir, readFrame: (sha256) => this.store.readBytes(sha256), maxImagePixels: this.config.maxImagePixels, ...threads })
+        : await reproduceFromRecord(record, this.config.modelsDir, threads);
       return {
         sampleId,
         // The files beside the main artifact (medical: DICOM, ground truth, SEG) must come out the same too.

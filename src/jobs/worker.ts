@@ -7,26 +7,24 @@ import os from "node:os";
 import type { JobWithMetadata, PgBoss } from "pg-boss";
 import type { Config } from "../config.ts";
 import { Prisma, type Database } from "../db/index.ts";
-import { detectorFilesOf, scoreWithDetector, ScoringSessions, writeScores, type RealismGate, type SampleVerdict } from "../detection/index.ts";
+import { changedRegionsOf, detectorFilesOf, scoreUntouchedFrames, scoreWithDetector, ScoringSessions, writeScores, type RealismGate, type SampleVerdict } from "../detection/index.ts";
 import { openModelRuntime, parseSampler, type ModelRuntime } from "../diffusion/index.ts";
 import type { GenerationJob } from "../generated/prisma/client.ts";
 import { generateBatch, type BatchOutcome, type GeneratedArtifact } from "../generation/index.ts";
-import { imageFromPixels } from "../imaging/index.ts";
+import { decodeImage, imageFromPixels } from "../imaging/index.ts";
 import type { Logger } from "../logger.ts";
 import { loadModelPackageAsync, resolveModelDir, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { storedProvenance } from "../provenance/index.ts";
-import type { ExecutionProviderName } from "../runtime/index.ts";
-import type { ScenarioSpec } from "../scenarios/index.ts";
+import { offeredProviders, type ExecutionProviderName } from "../runtime/index.ts";
+import { BACKGROUND_FRAME_PARAMETER, type ScenarioSpec } from "../scenarios/index.ts";
 import type { ArtifactStore } from "../storage/index.ts";
+import { generateFrameBatch, type ResolvedBackground } from "../uploads/index.ts";
 import { RAREFORGE_VERSION } from "../version.ts";
 import type { JobEvents } from "./events.ts";
 import { finalizeIfDone, isTerminal, markRunning } from "./lifecycle.ts";
 import { BATCH_QUEUE, type BatchTask } from "./queue.ts";
 
-/** The execution providers a worker offers: cpu always, and the GPU provider it was configured with. */
-export function offeredProviders(configured: Config["executionProvider"]): string[] {
-  return [...new Set(["cpu", "auto", configured])];
-}
+export { offeredProviders };
 
 export const WORKER_HEARTBEAT_MS = 10_000;
 /** A worker not seen for this long is taken as gone. */
@@ -67,6 +65,8 @@ interface JobOptions {
   parameters?: ScenarioParameters[];
   /** The realism gate the job was requested with (thresholds from the service's config at that time). */
   realism?: RealismGate;
+  /** A background scenario's frames, frozen when the job was requested: samples are hazards inserted into them. */
+  background?: ResolvedBackground;
 }
 
 class JobCancelled extends Error {}
@@ -243,10 +243,31 @@ async function runBatch(ctx: WorkerContext, job: JobRow, indices: number[]): Pro
   try {
     const { model, runtime } = await ctx.runtimes.get(spec.model, job.executionProvider as ExecutionProviderName);
     const { scenarioVersion } = job;
+    const scenario = { id: scenarioVersion.scenarioId, name: scenarioVersion.scenario.name, version: scenarioVersion.version, specHash: scenarioVersion.specHash };
+    if (options.background) {
+      return await generateFrameBatch({
+        model,
+        runtime,
+        scenario,
+        spec,
+        background: options.background,
+        readFrame: (sha256) => ctx.store.readBytes(sha256),
+        maxImagePixels: ctx.config.maxImagePixels,
+        jobId: job.id,
+        jobCreatedAt: job.createdAt,
+        sampler: parseSampler(job.sampler),
+        steps: job.steps,
+        guidance: job.guidance,
+        seed: Number(job.seed),
+        executionProvider: job.executionProvider as ExecutionProviderName,
+        indices,
+        ...(options.parameters ? { parametersFor: (index: number) => options.parameters?.[index] } : {}),
+      });
+    }
     return await generateBatch({
       model,
       runtime,
-      scenario: { id: scenarioVersion.scenarioId, name: scenarioVersion.scenario.name, version: scenarioVersion.version, specHash: scenarioVersion.specHash },
+      scenario,
       spec,
       jobId: job.id,
       sampler: parseSampler(job.sampler),
@@ -272,8 +293,15 @@ async function scoreBatch(ctx: WorkerContext, job: JobRow, outcomes: BatchOutcom
     detector,
     (job.scenarioVersion.spec as ScenarioSpec).model,
     gate,
-    generated.map((o) => ({ image: imageFromPixels(o.pixels), intended: o.labels.boxes, parameters: o.parameters })),
+    generated.map((o) => ({ image: imageFromPixels(o.pixels), intended: o.labels.boxes, parameters: o.parameters, ...changedRegionsOf(o.labels) })),
   );
+  const background = (job.options as JobOptions).background;
+  if (background) {
+    // the "before": what the detector sees in each untouched frame of this batch, once per frame and detector
+    const used = new Set(generated.map((o) => String(o.parameters[BACKGROUND_FRAME_PARAMETER])));
+    const frames = background.frames.filter((f) => used.has(f.referenceScanId));
+    await scoreUntouchedFrames(ctx.scoring, detector, (job.scenarioVersion.spec as ScenarioSpec).model, ctx.db.prisma, frames.map((f) => ({ referenceScanId: f.referenceScanId, image: async () => decodeImage(await ctx.store.readBytes(f.sha256), `frame ${f.referenceScanId}`, ctx.config.maxImagePixels) })));
+  }
   return new Map(generated.map((o, k) => [o.index, verdicts[k]!]));
 }
 

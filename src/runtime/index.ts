@@ -14,3 +14,4 @@ export {
   type TensorInput,
   type TensorOutput,
 } from "./onnx.ts";
+export { offeredProviders, ExecutionProviderUnavailableError } from "./providers.ts";

@@ -4,7 +4,7 @@
 // asked for at a geometry the model declares plausible for it (a label rule's `plausible`: a box's size and
 // aspect, a lesion's radius and position).
 import type { LabelRule, PlausibleBox, PlausibleCircle } from "../models/index.ts";
-import { drawableValues, type Distribution, type ParameterValue, type ScenarioSpec, type SpecIssue } from "./spec.ts";
+import { backgroundParameters, drawableValues, type Distribution, type ParameterValue, type ScenarioSpec, type SpecIssue } from "./spec.ts";
 
 /** The part of a model manifest (docs/model-package.md) this check reads. */
 export interface ConditionLayout {
@@ -64,7 +64,7 @@ const hull = (bounds: (Bounds | null)[]): Bounds | null =>
     : [Math.min(...bounds.map((b) => (b as Bounds)[0])), Math.max(...bounds.map((b) => (b as Bounds)[1]))];
 
 /** The smallest and largest value a numeric distribution can draw, or null when it draws no numbers. */
-function boundsOf(d: Distribution, parameters: Parameters, given: Given = {}): Bounds | null {
+export function boundsOf(d: Distribution, parameters: Parameters, given: Given = {}): Bounds | null {
   if (d.kind === "given") return hull(alternatives(d, given).map(([c, held]) => boundsOf(c, parameters, held)));
   if (d.kind === "scaled") {
     const base = parameters[d.of];
@@ -93,13 +93,25 @@ export function checkScenarioAgainstModel(spec: ScenarioSpec, model: ConditionLa
   if (spec.prompt && !model.textConditioned)
     issues.push({ path: "prompt", message: `model "${model.name}" takes a condition vector, not a prompt: a prompt template needs a text-conditioned model (an Optimum export)` });
   const fields = new Map(model.condition.fields.map((f) => [f.name, f]));
+  // With a background, the insertion sets the model's box fields from the drawn box or placement, whose
+  // parameters are the scenario's own (not condition fields).
+  const placed = spec.background ? new Set(Object.values(backgroundParameters(spec.background))) : new Set<string>();
+  const setByInsertion = new Set(spec.background ? (model.labels ?? []).flatMap((rule) => (rule.kind === "box" ? [rule.cx, rule.cy, rule.w, rule.h] : [])) : []);
   for (const field of model.condition.fields) {
-    if (!(field.name in spec.parameters))
+    if (!(field.name in spec.parameters) && !setByInsertion.has(field.name))
       issues.push({ path: `parameters.${field.name}`, message: `missing: model "${model.name}" is conditioned on ${field.name}` });
   }
   for (const [name, distribution] of Object.entries(spec.parameters)) {
     const field = fields.get(name);
     const path = `parameters.${name}`;
+    if (setByInsertion.has(name)) {
+      issues.push({ path, message: `${name} is set from the background's ${spec.background?.box ? "box" : "placement"}; leave it out` });
+      continue;
+    }
+    if (placed.has(name)) {
+      if (field) issues.push({ path, message: `${name} is a condition field of model "${model.name}"; the background's box or placement needs parameters of its own` });
+      continue;
+    }
     if (!field) {
       issues.push({ path, message: `unknown parameter for model "${model.name}"; its condition fields: ${[...fields.keys()].join(", ")}` });
       continue;
@@ -125,7 +137,8 @@ export function checkScenarioAgainstModel(spec: ScenarioSpec, model: ConditionLa
     if (field && field.kind !== "categorical")
       issues.push({ path: `expectations.${i}.classFrom`, message: `${expectation.classFrom} is not a categorical field` });
   }
-  if (issues.length === 0) for (const rule of model.labels ?? []) issues.push(...plausibleGeometryIssues(spec, rule));
+  // a background's box is frame pixels: its plausibility is checked against the frames (the reference set's)
+  if (issues.length === 0) for (const rule of model.labels ?? []) if (!(spec.background && rule.kind === "box")) issues.push(...plausibleGeometryIssues(spec, rule));
   return issues;
 }
 

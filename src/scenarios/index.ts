@@ -16,6 +16,10 @@ export {
   type ScenarioSpecInput,
   type SpecIssue,
   type SpecParseResult,
+  drawableValues,
+  type BackgroundSpec,
+  backgroundParameters,
+  BACKGROUND_FRAME_PARAMETER,
 } from "./spec.ts";
 export {
   drawParameters,
@@ -31,7 +35,7 @@ export {
   type DrawnParameters,
 } from "./draw.ts";
 export { parseScenarioYaml, loadScenarioLibrary, loadScenarioFile, findLibraryScenario, LibraryError, MAX_YAML_ALIASES, type LibraryEntry } from "./library.ts";
-export { checkScenarioAgainstModel, type ConditionLayout } from "./compatibility.ts";
+export { checkScenarioAgainstModel, boundsOf, type ConditionLayout } from "./compatibility.ts";
 export { canonicalSpecHash, canonicalJsonHash } from "./hash.ts";
-export { ScenarioService, MAX_PREVIEW_COUNT, type ImportOutcome } from "./service.ts";
+export { ScenarioService, MAX_PREVIEW_COUNT, type ImportOutcome, type BackgroundCatalog } from "./service.ts";
 export { directoryModelCatalog, type ModelCatalog } from "./model-catalog.ts";

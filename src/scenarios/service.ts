@@ -5,7 +5,7 @@ import { canSeeDomain } from "../access/index.ts";
 import type { Database, Prisma, PrismaClient } from "../db/index.ts";
 import { AlreadyExistsError, ArchivedError, NotFoundError, ValidationError, VersionConflictError, type FieldIssue } from "../errors.ts";
 import { canonicalSpecHash } from "./hash.ts";
-import { checkScenarioAgainstModel } from "./compatibility.ts";
+import { checkScenarioAgainstModel, type ConditionLayout } from "./compatibility.ts";
 import { drawParameters, type DrawnParameters } from "./draw.ts";
 import { parseScenarioSpec, type ScenarioSpec } from "./spec.ts";
 import { parseScenarioYaml } from "./library.ts";
@@ -24,10 +24,18 @@ export const MAX_PREVIEW_COUNT = 1000;
 
 const toDbDomain = (domain: ScenarioSpec["domain"]): "AUTOMOTIVE" | "MEDICAL" => (domain === "automotive" ? "AUTOMOTIVE" : "MEDICAL");
 
+/** Checks a background scenario against its reference set (the frames' sizes and cameras): uploads' ReferenceSetService. */
+export interface BackgroundCatalog {
+  /** Issues (paths from the spec's root, e.g. `background.referenceSet`); none when every drawable box fits every frame. */
+  check(spec: ScenarioSpec, layout: ConditionLayout): Promise<FieldIssue[]>;
+}
+
 export class ScenarioService {
   constructor(
     private readonly db: Database,
     private readonly models: ModelCatalog,
+    /** Without it, scenarios with a background are refused. */
+    private readonly backgrounds: BackgroundCatalog | null = null,
   ) {}
 
   private get prisma(): PrismaClient {
@@ -50,6 +58,10 @@ export class ScenarioService {
       );
     }
     const issues = checkScenarioAgainstModel(parsed.spec, layout);
+    if (issues.length === 0 && parsed.spec.background) {
+      if (this.backgrounds) issues.push(...(await this.backgrounds.check(parsed.spec, layout)));
+      else issues.push({ path: "background", message: "reference-set backgrounds cannot be checked here (no reference sets in this process)" });
+    }
     if (issues.length > 0) throw new ValidationError(prefix(issues), "invalid scenario");
     return parsed.spec;
   }

@@ -216,6 +216,37 @@ function givenIssues(name: string, d: Extract<z.infer<typeof distributionObject>
   return issues;
 }
 
+/**
+ * A scenario whose samples are a user's own camera frames with a hazard inserted: the reference set whose frames
+ * are the backgrounds (one drawn per sample from (seed, index)), and which of the scenario's parameters place the
+ * hazard — a box in frame pixels, or a placement on the road (distance in metres and a lateral offset in metres or
+ * the contact point's column) turned into a box by the frame's camera. These parameters are drawn like any other
+ * (so reports bin them and searches move them); the model's own box fields are set by the insertion.
+ */
+const backgroundSchema = z
+  .strictObject({
+    referenceSet: z.string().min(1).max(SPEC_LIMITS.nameLength, atMost(SPEC_LIMITS.nameLength, "a reference set name")),
+    /** Width in frame pixels of the blend band around the box (default 3). */
+    feather: z.number().int().min(0).max(64).optional(),
+    box: z.strictObject({ x: parameterName, y: parameterName, width: parameterName, height: parameterName }).optional(),
+    placement: z.strictObject({ distance: parameterName, lateral: parameterName.optional(), column: parameterName.optional() }).optional(),
+  })
+  .superRefine((b, ctx) => {
+    if ((b.box === undefined) === (b.placement === undefined)) ctx.addIssue({ code: "custom", path: ["box"], message: "give exactly one of box (frame pixels) and placement (on the road)" });
+    if (b.placement && (b.placement.lateral === undefined) === (b.placement.column === undefined))
+      ctx.addIssue({ code: "custom", path: ["placement", "lateral"], message: "give exactly one of lateral (metres from the camera's axis) and column (the contact point's frame column)" });
+  });
+export type BackgroundSpec = z.infer<typeof backgroundSchema>;
+
+/** The sample parameter holding the drawn frame (its reference upload's id) of a background scenario. */
+export const BACKGROUND_FRAME_PARAMETER = "frame";
+
+/** The parameters a background names, by role (box: x, y, width, height; placement: distance, lateral or column). */
+export function backgroundParameters(background: BackgroundSpec): Record<string, string> {
+  const named = background.box ?? background.placement ?? {};
+  return Object.fromEntries(Object.entries(named).filter(([, name]) => name !== undefined)) as Record<string, string>;
+}
+
 export const scenarioSpecSchema = z
   .strictObject({
     name: z
@@ -244,6 +275,7 @@ export const scenarioSpecSchema = z
         negative: z.string().max(SPEC_LIMITS.descriptionLength, atMost(SPEC_LIMITS.descriptionLength, "a negative prompt")).default(""),
       })
       .optional(),
+    background: backgroundSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     // every {field} of the templates is a parameter of this scenario (its values are checked against the model's)
@@ -258,6 +290,16 @@ export const scenarioSpecSchema = z
         if (!(error instanceof PromptTemplateError)) throw error;
         ctx.addIssue({ code: "custom", path: ["prompt", key], message: error.message });
       }
+    }
+    if (spec.background) {
+      for (const [role, name] of Object.entries(backgroundParameters(spec.background))) {
+        const d = spec.parameters[name];
+        const path = ["background", spec.background.box ? "box" : "placement", role];
+        if (!d) ctx.addIssue({ code: "custom", path, message: `names no parameter; parameters: ${Object.keys(spec.parameters).join(", ")}` });
+        else if (!isNumeric(d) || (d.kind === "given" && Object.values(d.cases).length === 0)) ctx.addIssue({ code: "custom", path, message: `${name} must draw numbers` });
+      }
+      if (BACKGROUND_FRAME_PARAMETER in spec.parameters)
+        ctx.addIssue({ code: "custom", path: ["parameters", BACKGROUND_FRAME_PARAMETER], message: `"${BACKGROUND_FRAME_PARAMETER}" holds the drawn background frame of a scenario with a background; rename the parameter` });
     }
     for (const [name, d] of Object.entries(spec.parameters)) {
       if (d.kind === "scaled") {

@@ -27,7 +27,7 @@ function learnedCase(range: CaseRange, position: Extract<LearnedDimension, { kin
 
 export function distributionToScenarioSpec(
   distribution: LearnedDistribution,
-  base: Pick<ScenarioSpec, "name" | "domain" | "model"> & Partial<Pick<ScenarioSpec, "tags" | "expectations">>,
+  base: Pick<ScenarioSpec, "name" | "domain" | "model"> & Partial<Pick<ScenarioSpec, "tags" | "expectations" | "background">>,
   options: { name?: string; description?: string } = {},
 ): ScenarioSpec {
   const parameters: Record<string, Distribution> = {};
@@ -56,5 +56,7 @@ export function distributionToScenarioSpec(
     tags: [...(base.tags ?? []), "failure-search"].slice(0, 32),
     parameters,
     expectations: base.expectations ?? [],
+    // a background scenario's failure region is over the same frames: its placement parameters are searched too
+    ...(base.background ? { background: base.background } : {}),
   });
 }

@@ -5,7 +5,7 @@
 import { encode as encodeRawPng } from "fast-png";
 import { ValidationError } from "../errors.ts";
 import type { ModelRuntime, SamplingSettings } from "../diffusion/index.ts";
-import { compositeInto, decodeImage, distanceToRegion, encodePng, featherWeights, gridMask, ImageDecodeError, matchColourStatistics, regionMask, resizePlane } from "../imaging/index.ts";
+import { compositeInto, decodeImage, type PngPixels, distanceToRegion, encodeLargePng, featherWeights, gridMask, ImageDecodeError, matchColourStatistics, regionMask, resizePlane } from "../imaging/index.ts";
 import { ConditionError, assertParametersFit, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import type { GenerationRecord } from "../provenance/index.ts";
 import { InsertionRefusedError } from "./errors.ts";
@@ -78,9 +78,12 @@ export function decodeCameraFrame(bytes: Uint8Array, maxPixels: number): CameraF
   }
   if ((image.bitDepth ?? 8) !== 8) throw new InsertionRefusedError("FRAME_UNSUPPORTED", `the frame has ${image.bitDepth} bits per sample; hazards are inserted into 8-bit frames`);
   const plane = image.width * image.height;
+  // a plain loop: Uint8Array.from with a mapping callback took 0.9 s on a 1280×720 frame (BENCHMARKS.md)
   const planes = [0, 1, 2].map((c) => {
     const offset = (image.channels === 3 ? c : 0) * plane;
-    return Uint8Array.from(image.data.subarray(offset, offset + plane), (v) => Math.round(v * 255));
+    const out = new Uint8Array(plane);
+    for (let p = 0; p < plane; p++) out[p] = Math.round(image.data[offset + p]! * 255);
+    return out;
   }) as CameraFrame["planes"];
   return { width: image.width, height: image.height, planes };
 }
@@ -101,6 +104,7 @@ export function checkHazardBox(box: FrameBox, frame: { width: number; height: nu
 /**
  * A camera looking along a flat road: a level pinhole camera without roll, which is what a horizon row, a mounting
  * height and a focal length describe. Enough to stand an object of known size on the road at a distance.
+ * Optionally the ground plane's homography to the image, for a camera that is not level.
  */
 export interface CameraDescription {
   /** The frame row of the horizon (the road's vanishing line). */
@@ -109,11 +113,20 @@ export interface CameraDescription {
   heightM: number;
   /** Focal length in frame pixels. */
   focalLengthPx: number;
+  /**
+   * Row-major 3×3 homography from road coordinates (X metres to the right of the camera's axis, Z metres ahead, 1)
+   * to frame pixels (column, row, 1); when given, it places objects instead of the level pinhole.
+   */
+  groundToImage?: readonly number[] | null;
 }
 
-/** Where a hazard stands: the column of its contact point with the road, and its distance (or the contact row). */
+/**
+ * Where a hazard stands: the contact point's column (`x`) or its lateral offset from the camera's axis in metres
+ * (`lateralM`), and its distance in metres (or the contact row).
+ */
 export interface HazardPlacement {
-  x: number;
+  x?: number | null;
+  lateralM?: number | null;
   distanceM?: number | null;
   /** The contact point's row instead of a distance: it must lie below the horizon. */
   row?: number | null;
@@ -132,35 +145,78 @@ export const TYPICAL_SIZE_M: Readonly<Record<string, { width: number; height: nu
   vehicle: { width: 1.8, height: 1.5 },
 };
 
+const given = (v: number | null | undefined): v is number => v !== undefined && v !== null;
+
+/** Checks a camera description: finite numbers, a positive height and focal length, a 3×3 homography. */
+export function checkCamera(camera: CameraDescription): void {
+  for (const name of ["horizonRow", "heightM", "focalLengthPx"] as const) {
+    const value = camera[name];
+    if (!Number.isFinite(value) || (name !== "horizonRow" && value <= 0)) throw new InsertionRefusedError("PLACEMENT", `camera ${name} must be a ${name === "horizonRow" ? "finite" : "positive"} number, got ${value}`);
+  }
+  const h = camera.groundToImage;
+  if (given(h as unknown as number) && (!Array.isArray(h) || h.length !== 9 || !h.every(Number.isFinite)))
+    throw new InsertionRefusedError("PLACEMENT", "camera groundToImage must be 9 finite numbers (a row-major 3×3 homography from road metres to frame pixels)");
+}
+
 /**
  * The box of a hazard of this class standing at the placement: on a flat road seen by a level pinhole camera, the
- * contact point at distance d is f·H/d rows below the horizon, and an object of height h is f·h/d pixels tall
- * (similar triangles; Hartley & Zisserman, Multiple View Geometry, 6.1). Refused: no camera, a contact point at or
+ * contact point at distance d is f·H/d rows below the horizon, f·X/d columns beside the centre column for a lateral
+ * offset X, and an object of height h is f·h/d pixels tall (similar triangles; Hartley & Zisserman, Multiple View
+ * Geometry, 6.1). With a ground homography the contact point is its image, and the object's size follows from the
+ * homography's lateral scale there (pixels per metre across the road). Refused: no camera, a contact point at or
  * above the horizon, a distance that is not positive, a class without a typical size.
  */
 export function boxFromPlacement(placement: HazardPlacement, camera: CameraDescription | null | undefined, hazardClass: string, frame: { width: number; height: number }): FrameBox {
   if (!camera) throw new InsertionRefusedError("CAMERA_REQUIRED", "a placement needs the frame's camera description (horizonRow, heightM, focalLengthPx); or give a box in frame pixels");
-  for (const [name, value] of Object.entries(camera))
-    if (!Number.isFinite(value) || (name !== "horizonRow" && value <= 0)) throw new InsertionRefusedError("PLACEMENT", `camera ${name} must be a ${name === "horizonRow" ? "finite" : "positive"} number, got ${value}`);
+  checkCamera(camera);
   const size = TYPICAL_SIZE_M[hazardClass];
   if (!size) throw new InsertionRefusedError("PLACEMENT", `no typical size for class "${hazardClass}"; give a box in frame pixels`);
-  const given = [placement.distanceM, placement.row].filter((v) => v !== undefined && v !== null);
-  if (given.length !== 1) throw new InsertionRefusedError("PLACEMENT", "a placement gives exactly one of distanceM and row");
+  if ([placement.distanceM, placement.row].filter(given).length !== 1) throw new InsertionRefusedError("PLACEMENT", "a placement gives exactly one of distanceM and row");
+  if ([placement.x, placement.lateralM].filter(given).length !== 1) throw new InsertionRefusedError("PLACEMENT", "a placement gives exactly one of x (contact column) and lateralM");
   let distance: number;
-  if (placement.row !== undefined && placement.row !== null) {
+  if (given(placement.row)) {
     if (!(placement.row > camera.horizonRow)) throw new InsertionRefusedError("PLACEMENT", `contact row ${placement.row} is at or above the horizon (row ${camera.horizonRow}): nothing standing on the road touches it there`);
     distance = (camera.focalLengthPx * camera.heightM) / (placement.row - camera.horizonRow);
   } else {
     distance = placement.distanceM!;
     if (!(distance > 0) || !Number.isFinite(distance)) throw new InsertionRefusedError("PLACEMENT", `distance must be a positive number of metres, got ${distance}`);
   }
-  const contactRow = camera.horizonRow + (camera.focalLengthPx * camera.heightM) / distance;
-  const width = Math.round((camera.focalLengthPx * size.width) / distance);
-  const height = Math.round((camera.focalLengthPx * size.height) / distance);
-  const box = { x: Math.round(placement.x - width / 2), y: Math.round(contactRow) - height, width, height };
-  if (contactRow > frame.height) throw new InsertionRefusedError("PLACEMENT", `at ${distance.toFixed(1)} m the contact point is row ${contactRow.toFixed(0)}, below the ${frame.height}-row frame: too near for this camera`);
+  const contact = camera.groundToImage ? onGroundPlane(camera.groundToImage, placement, distance) : onLevelRoad(camera, placement, distance, frame.width);
+  const width = Math.round(contact.pixelsPerMetre * size.width);
+  const height = Math.round(contact.pixelsPerMetre * size.height);
+  const box = { x: Math.round(contact.column - width / 2), y: Math.round(contact.row) - height, width, height };
+  if (contact.row > frame.height) throw new InsertionRefusedError("PLACEMENT", `at ${distance.toFixed(1)} m the contact point is row ${contact.row.toFixed(0)}, below the ${frame.height}-row frame: too near for this camera`);
   checkHazardBox(box, frame);
   return box;
+}
+
+interface ContactPoint {
+  column: number;
+  row: number;
+  /** Frame pixels per metre of an upright object standing there. */
+  pixelsPerMetre: number;
+}
+
+/** Level pinhole: the principal point is the frame's centre column on the horizon row. */
+function onLevelRoad(camera: CameraDescription, placement: HazardPlacement, distance: number, frameWidth: number): ContactPoint {
+  const f = camera.focalLengthPx;
+  const column = given(placement.x) ? placement.x : frameWidth / 2 + (f * placement.lateralM!) / distance;
+  return { column, row: camera.horizonRow + (f * camera.heightM) / distance, pixelsPerMetre: f / distance };
+}
+
+/** Road point (X, Z) through the homography; a point that maps behind the camera (w ≤ 0) is above the horizon. */
+function onGroundPlane(h: readonly number[], placement: HazardPlacement, distance: number): ContactPoint {
+  const [h0, h1, h2, h3, h4, h5, h6, h7, h8] = h as [number, number, number, number, number, number, number, number, number];
+  // a contact column instead of a lateral offset: u = (h0 X + h1 Z + h2) / (h6 X + h7 Z + h8) solved for X
+  const lateral = given(placement.lateralM) ? placement.lateralM : (h1 * distance + h2 - placement.x! * (h7 * distance + h8)) / (placement.x! * h6 - h0);
+  const project = (x: number) => {
+    const w = h6 * x + h7 * distance + h8;
+    if (!(w > 0) || !Number.isFinite(x)) throw new InsertionRefusedError("PLACEMENT", `the road point ${x.toFixed(2)} m across, ${distance} m ahead maps above the horizon of the camera's ground homography`);
+    return { u: (h0 * x + h1 * distance + h2) / w, v: (h3 * x + h4 * distance + h5) / w };
+  };
+  const at = project(lateral);
+  const pixelsPerMetre = Math.abs(project(lateral + 0.5).u - project(lateral - 0.5).u);
+  return { column: at.u, row: at.v, pixelsPerMetre };
 }
 
 /**
@@ -192,6 +248,10 @@ export interface HazardInsertionInput {
   runtime: ModelRuntime;
   settings: SamplingSettings;
   feather: number;
+  /** The noise's sample index with the seed (a job's sample index; default 0). */
+  index?: number;
+  /** Top-level record fields before the hazardInsertion entry (a job's sample: scenario, job, background). */
+  sampleExtras?: Record<string, unknown>;
   /** Extra fields of the record's hazardInsertion entry (id, createdAt, referenceScanId). */
   recordExtras?: Record<string, unknown>;
 }
@@ -204,6 +264,8 @@ export interface HazardGroundTruth {
 
 export interface HazardInsertionResult {
   png: Uint8Array;
+  /** The PNG's pixels (8-bit RGB, interleaved): what a detector scores without decoding the file. */
+  pixels: PngPixels;
   parameters: ScenarioParameters;
   groundTruth: HazardGroundTruth;
   record: GenerationRecord;
@@ -274,8 +336,10 @@ export async function insertHazardIntoFrame(input: HazardInsertionInput): Promis
     reference,
     mask: maskPng,
     strength: 1,
+    ...(input.index !== undefined ? { index: input.index } : {}),
     what: "invalid hazard insertion",
     recordExtras: {
+      ...input.sampleExtras,
       hazardInsertion: {
         ...input.recordExtras,
         frame: { sha256: input.frameSha256, width: frame.width, height: frame.height },
@@ -298,16 +362,19 @@ export async function insertHazardIntoFrame(input: HazardInsertionInput): Promis
   const matched = matchColourStatistics(upsampled, crop, Uint8Array.from(ring));
   const blended = crop.map((source, c) => compositeInto(source, matched[c]!, weights, 0, 255));
 
-  // 4. The window back into a copy of the frame: only its rows' spans are written.
-  const planes = frame.planes.map((source, c) => {
-    const out = source.slice();
-    const patch = blended[c]!;
-    for (let r = 0; r < s; r++) for (let k = 0; k < s; k++) out[(window.y + r) * frame.width + window.x + k] = patch[r * s + k]!;
-    return out;
-  });
-  const png = encodePng({ width: frame.width, height: frame.height, channels: 3, depth: 8, data: interleave(planes, frame.width * frame.height) }, record);
+  // 4. The frame, interleaved, with the window's pixels replaced: only its rows' spans are written.
+  const data = interleave(frame.planes, frame.width * frame.height);
+  for (let r = 0; r < s; r++)
+    for (let k = 0; k < s; k++) {
+      const at = ((window.y + r) * frame.width + window.x + k) * 3;
+      for (let c = 0; c < 3; c++) data[at + c] = blended[c]![r * s + k]!;
+    }
+  const pixels = { width: frame.width, height: frame.height, channels: 3, depth: 8, data } as const;
+  // native zlib off the event loop: fast-png's deflate of a full frame costs as much as the sampling (BENCHMARKS.md)
+  const png = await encodeLargePng(pixels, record);
   return {
     png,
+    pixels,
     parameters,
     groundTruth: { class: String(parameters[label.classField]), box: { ...box }, frame: { width: frame.width, height: frame.height } },
     record,
@@ -316,8 +383,14 @@ export async function insertHazardIntoFrame(input: HazardInsertionInput): Promis
   };
 }
 
+/** RGB planes -> interleaved RGB (one pass per pixel, the three channels unrolled: a full frame is ~1M pixels). */
 function interleave(planes: readonly ArrayLike<number>[], pixels: number): Uint8Array {
-  const out = new Uint8Array(pixels * planes.length);
-  for (let p = 0; p < pixels; p++) for (let c = 0; c < planes.length; c++) out[p * planes.length + c] = planes[c]![p]!;
+  const [red, green, blue] = planes as [ArrayLike<number>, ArrayLike<number>, ArrayLike<number>];
+  const out = new Uint8Array(pixels * 3);
+  for (let p = 0, o = 0; p < pixels; p++, o += 3) {
+    out[o] = red[p]!;
+    out[o + 1] = green[p]!;
+    out[o + 2] = blue[p]!;
+  }
   return out;
 }

@@ -3,10 +3,9 @@
 // inpainting run of the model on its own grid. The geometry and the pixel mapping differ per kind; this does not.
 import { generateSamples, GenerationInputError, openModelRuntime, resolveSamplingSettings, type ModelRuntime, type SamplingSettings, type SamplingSettingsInput } from "../diffusion/index.ts";
 import { ValidationError, type FieldIssue } from "../errors.ts";
-import { ExecutionProviderUnavailableError, offeredProviders } from "../jobs/index.ts";
 import type { ModelPackage, ScenarioParameters } from "../models/index.ts";
 import type { GenerationRecord } from "../provenance/index.ts";
-import { ExecutionProviderError, type ExecutionProviderName } from "../runtime/index.ts";
+import { ExecutionProviderError, ExecutionProviderUnavailableError, offeredProviders, type ExecutionProviderName } from "../runtime/index.ts";
 
 export const DEFAULT_FEATHER = 3;
 export const MAX_FEATHER = 64;
@@ -57,6 +56,8 @@ export interface GridInpainting {
   /** PNG of the model's grid size, white = regenerate. */
   mask: Uint8Array;
   strength: number;
+  /** The sample index the noise is drawn for with the seed (a job's sample index; 0 for a single insertion). */
+  index?: number;
   recordExtras: Record<string, unknown>;
   /** Message of a ValidationError from bad condition values. */
   what: string;
@@ -74,7 +75,7 @@ export async function inpaintOnGrid(request: GridInpainting): Promise<{ record: 
       steps: settings.steps,
       guidance: settings.guidance,
       seed: settings.seed,
-      indices: [0],
+      indices: [request.index ?? 0],
       parameters: [request.parameters],
       batchSize: 1,
       reference: request.reference,

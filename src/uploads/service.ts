@@ -323,7 +323,8 @@ export class ReferenceScanService {
     const { settings, feather } = resolveInsertionSettings(request, model, this.defaultProvider, "invalid hazard insertion");
     const camera = decodeCameraFrame(await this.store.readBytes(frame.artifact.sha256), this.settings.maxImagePixels);
     if (Boolean(request.box) === Boolean(request.placement)) throw new ValidationError([{ path: "box", message: "give exactly one of box and placement" }], "invalid hazard insertion");
-    const box = request.box ?? boxFromPlacement(request.placement!, request.camera, String(request.parameters["hazard"]), camera);
+    const placementCamera = request.placement ? (request.camera ?? (await this.storedCamera(frame.id))) : null;
+    const box = request.box ?? boxFromPlacement(request.placement!, placementCamera, String(request.parameters["hazard"]), camera);
     const id = randomUUID();
     const createdAt = new Date();
     const runtime = await this.openRuntime(model, settings.executionProvider);
@@ -339,7 +340,7 @@ export class ReferenceScanService {
         settings,
         feather,
         // no id or time in the embedded record: the same frame, box, condition and seed give the same bytes
-        recordExtras: { referenceScanId: frame.id, ...(request.placement ? { placement: { ...request.placement }, camera: { ...request.camera } } : {}) },
+        recordExtras: { referenceScanId: frame.id, ...(request.placement ? { placement: { ...request.placement }, camera: { ...placementCamera } } : {}) },
       });
     } finally {
       await runtime.dispose();
@@ -363,6 +364,18 @@ export class ReferenceScanService {
       }),
     );
     return Object.assign(stored, { timings: result.timings, window: result.window });
+  }
+
+  /**
+   * The camera stored for a frame in its reference sets (the frame's own, else its set's), when the sets agree on
+   * one; null when it is in none or has none. Sets that disagree are refused: the request must say which camera.
+   */
+  private async storedCamera(referenceScanId: string): Promise<CameraDescription | null> {
+    const memberships = await this.db.prisma.referenceSetFrame.findMany({ where: { referenceScanId }, include: { set: { select: { name: true, camera: true } } } });
+    const cameras = memberships.flatMap((m) => ((m.camera ?? m.set.camera) ? [{ set: m.set.name, camera: (m.camera ?? m.set.camera) as unknown as CameraDescription }] : []));
+    if (new Set(cameras.map((c) => JSON.stringify(c.camera))).size > 1)
+      throw new InsertionRefusedError("CAMERA_REQUIRED", `frame ${referenceScanId} has different cameras in reference sets ${cameras.map((c) => c.set).join(", ")}; give the camera with the placement`);
+    return cameras[0]?.camera ?? null;
   }
 
   private async loadModel(name: string): Promise<ModelPackage> {

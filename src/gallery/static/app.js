@@ -136,7 +136,7 @@ const fitScale = (picture, size) => Math.max(1, Math.floor(size / Math.max(pictu
 
 /**
  * The image scaled by `scale` (nearest neighbour), intended boxes in green and detections in magenta
- * (dashed), both in image pixels times `scale`.
+ * (dashed; a camera frame's own objects, context, dotted), both in image pixels times `scale`.
  */
 function drawSample(canvas, picture, sample, scale) {
   canvas.width = picture.width * scale;
@@ -151,8 +151,10 @@ function drawSample(canvas, picture, sample, scale) {
   context.strokeStyle = INTENDED_COLOUR;
   for (const box of sample.labels?.boxes ?? []) context.strokeRect(box.x * scale, box.y * scale, box.width * scale, box.height * scale);
   context.strokeStyle = DETECTION_COLOUR;
-  context.setLineDash([6, 4]);
-  for (const d of sample.detections ?? []) context.strokeRect(d.x1 * scale, d.y1 * scale, (d.x2 - d.x1) * scale, (d.y2 - d.y1) * scale);
+  for (const d of sample.detections ?? []) {
+    context.setLineDash(d.context ? [2, 4] : [6, 4]);
+    context.strokeRect(d.x1 * scale, d.y1 * scale, (d.x2 - d.x1) * scale, (d.y2 - d.y1) * scale);
+  }
   canvas.dataset.scale = String(scale);
   canvas.dataset.sample = sample.uuid;
   canvas.dataset.drawn = "true";
@@ -301,7 +303,7 @@ const SAMPLE_CARD_FIELDS = /* GraphQL */ `
   artifact { url mediaType }
   files { role mediaType url }
   scores { outcome confidence detector { id name } }
-  detections(detectorId: $detector) { className confidence x1 y1 x2 y2 detector { name } }
+  detections(detectorId: $detector) { className confidence x1 y1 x2 y2 context detector { name } }
 `;
 
 function outcomeOf(sample) {
@@ -478,7 +480,8 @@ async function sampleView(ticket, id) {
 function boxesTable(sample) {
   const px = (v) => v.toFixed(1);
   const intended = (sample.labels?.boxes ?? []).map((b) => ({ kind: "intended", className: b.class, by: "scenario", confidence: null, x: b.x, y: b.y, width: b.width, height: b.height }));
-  const detected = (sample.detections ?? []).map((d) => ({ kind: "detected", className: d.className, by: d.detector.name, confidence: d.confidence, x: d.x1, y: d.y1, width: d.x2 - d.x1, height: d.y2 - d.y1 }));
+  // a detection of what the source camera frame already showed is context, not a finding about the inserted object
+  const detected = (sample.detections ?? []).map((d) => ({ kind: d.context ? "context" : "detected", className: d.className, by: d.detector.name, confidence: d.confidence, x: d.x1, y: d.y1, width: d.x2 - d.x1, height: d.y2 - d.y1 }));
   const rows = [...intended, ...detected];
   if (rows.length === 0) return h("p", { class: "muted" }, "No intended object and no detection.");
   return h(

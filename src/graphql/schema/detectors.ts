@@ -66,6 +66,7 @@ builder.prismaObject("Detection", {
     y2: t.exposeFloat("y2"),
     matchedLabel: t.exposeInt("matchedLabel", { nullable: true, description: "Index of the intended object (labels.boxes) it matched; null for a false positive." }),
     iou: t.exposeFloat("iou", { nullable: true }),
+    context: t.exposeBoolean("context", { description: "An object already in the source camera frame (away from the inserted hazard): recorded for context, never a hit or a false positive." }),
     detector: t.relation("detectorPackage"),
   }),
 });

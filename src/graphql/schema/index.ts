@@ -5,6 +5,7 @@ import "./sampling.ts";
 import "./scenarios.ts";
 import "./jobs.ts";
 import "./uploads.ts";
+import "./reference-sets.ts";
 import "./detectors.ts";
 import "./models.ts";
 import "./reports.ts";

@@ -181,13 +181,20 @@ const RegionBoxInput = builder.inputType("RegionBoxInput", {
 });
 
 const HazardPlacementInput = builder.inputType("HazardPlacementInput", {
-  description: "Where a hazard stands on the road: the frame column of its contact point, and its distance in metres or the contact point's row (below the horizon).",
-  fields: (t) => ({ x: t.int({ required: true }), distanceM: t.float({ required: false }), row: t.int({ required: false }) }),
+  description:
+    "Where a hazard stands on the road: the frame column of its contact point (x) or its offset from the camera's axis in metres (lateralM), and its distance in metres or the contact point's row (below the horizon).",
+  fields: (t) => ({ x: t.int({ required: false }), lateralM: t.float({ required: false }), distanceM: t.float({ required: false }), row: t.int({ required: false }) }),
 });
 
-const CameraDescriptionInput = builder.inputType("CameraDescriptionInput", {
-  description: "A level pinhole camera over a flat road: the horizon's frame row, the camera's height above the road (m) and its focal length (frame pixels).",
-  fields: (t) => ({ horizonRow: t.float({ required: true }), heightM: t.float({ required: true }), focalLengthPx: t.float({ required: true }) }),
+export const CameraDescriptionInput = builder.inputType("CameraDescriptionInput", {
+  description:
+    "A level pinhole camera over a flat road: the horizon's frame row, the camera's height above the road (m) and its focal length (frame pixels); optionally the road's homography to the frame (groundToImage, row-major 3×3 from metres across and ahead to pixels), which then places objects.",
+  fields: (t) => ({
+    horizonRow: t.float({ required: true }),
+    heightM: t.float({ required: true }),
+    focalLengthPx: t.float({ required: true }),
+    groundToImage: t.floatList({ required: false }),
+  }),
 });
 
 builder.mutationFields((t) => ({
@@ -210,7 +217,7 @@ builder.mutationFields((t) => ({
       referenceScanId: t.arg.globalID({ required: true }),
       box: t.arg({ type: RegionBoxInput, required: false, description: "The hazard's box in frame pixels; or give placement and camera." }),
       placement: t.arg({ type: HazardPlacementInput, required: false, description: "Stand the hazard on the road: its box follows from the camera and the class's typical size (TYPICAL_SIZE_M)." }),
-      camera: t.arg({ type: CameraDescriptionInput, required: false, description: "The frame's camera, needed with a placement." }),
+      camera: t.arg({ type: CameraDescriptionInput, required: false, description: "The frame's camera for a placement; without it, the camera its reference sets store for it (the frame's own, else the set's)." }),
       parameters: t.arg({ type: "JSON", required: true, description: 'Condition values, e.g. { "hazard": "animal", "weather": "fog", "timeOfDay": "dusk" }; other categorical fields default to their first value.' }),
       model: t.arg.string({ required: false, description: "An automotive pixel-space model package (default road-hazards)." }),
       sampler: t.arg({ type: SamplerEnum, required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.sampler }),
