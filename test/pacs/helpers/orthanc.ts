@@ -121,7 +121,9 @@ export function readWithPydicom(file: string): Record<string, string> | null {
   const script = [
     "import json, sys, pydicom",
     "ds = pydicom.dcmread(sys.argv[1])",
-    "print(json.dumps({k: str(getattr(ds, k, '')) for k in ['SOPClassUID', 'SOPInstanceUID', 'StudyInstanceUID', 'Modality', 'SyntheticData']}))",
+    // by tag: pydicom 2.3's dictionary predates the Synthetic Data keyword
+    "tags = {'SOPClassUID': 0x00080016, 'SOPInstanceUID': 0x00080018, 'StudyInstanceUID': 0x0020000D, 'Modality': 0x00080060, 'SyntheticData': 0x0008001C}",
+    "print(json.dumps({k: str(ds[t].value) if t in ds else '' for k, t in tags.items()}))",
   ].join("\n");
   if (!pydicomPython) return null;
   const result = spawnSync(pydicomPython, ["-c", script, file], { encoding: "utf8" });
