@@ -2,6 +2,7 @@
 import { AlreadyExistsError, NotFoundError, ValidationError } from "../../errors.ts";
 import { DetectorUnusableError, type ScoreSamplesOutcome } from "../../detection/index.ts";
 import { builder } from "../builder.ts";
+import { decodeGlobalId } from "./global-ids.ts";
 import { ErrorInterface } from "./errors.ts";
 import { DomainEnum } from "./scenarios.ts";
 
@@ -21,11 +22,6 @@ builder.objectType(DetectorUnusableError, {
   interfaces: [ErrorInterface],
   fields: (t) => ({ code: t.exposeString("code") }),
 });
-
-export const decodeGlobalId = (expected: string, globalId: { typename: string; id: string }) => {
-  if (globalId.typename !== expected) throw new NotFoundError(expected.toLowerCase(), `${globalId.typename}:${globalId.id}`);
-  return globalId.id;
-};
 
 // Select mode: a row brings only the columns the query asks for (BENCHMARKS "API latency").
 builder.prismaNode("DetectorPackage", {

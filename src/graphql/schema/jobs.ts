@@ -4,6 +4,7 @@ import { ArchivedError, NotFoundError, ValidationError } from "../../errors.ts";
 import { ExecutionProviderUnavailableError, ReproductionUnavailableError, type JobProgress, type ReproductionReport } from "../../jobs/index.ts";
 import { DetectorUnusableError } from "../../detection/index.ts";
 import { artifactUrl, builder } from "../builder.ts";
+import { decodeGlobalId } from "./global-ids.ts";
 import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
 import { ErrorInterface } from "./errors.ts";
 
@@ -119,11 +120,6 @@ const ReproductionRef = builder.objectRef<ReproductionReport>("Reproduction").im
   }),
 });
 
-const decode = (expected: string, globalId: { typename: string; id: string }) => {
-  if (globalId.typename !== expected) throw new NotFoundError(expected.toLowerCase(), `${globalId.typename}:${globalId.id}`);
-  return globalId.id;
-};
-
 /** `parameters: { weather: "fog" }` -> samples whose drawn parameter equals that value (all given must match). */
 function parameterFilter(parameters: unknown) {
   if (parameters === null || parameters === undefined) return [];
@@ -137,7 +133,7 @@ builder.queryFields((t) => ({
     args: { id: t.arg.globalID({ required: true }) },
     errors: { types: [NotFoundError] },
     resolve: async (query, _root, args, ctx) => {
-      const job = await ctx.db.prisma.generationJob.findUnique({ ...query, where: { id: decode("GenerationJob", args.id) } });
+      const job = await ctx.db.prisma.generationJob.findUnique({ ...query, where: { id: decodeGlobalId("GenerationJob", args.id) } });
       if (!job) throw new NotFoundError("job", args.id.id);
       return job;
     },
@@ -175,7 +171,7 @@ builder.queryFields((t) => ({
     args: { id: t.arg.globalID({ required: true }) },
     errors: { types: [NotFoundError] },
     resolve: async (query, _root, args, ctx) => {
-      const sample = await ctx.db.prisma.sample.findUnique({ ...query, where: { id: decode("Sample", args.id) } });
+      const sample = await ctx.db.prisma.sample.findUnique({ ...query, where: { id: decodeGlobalId("Sample", args.id) } });
       if (!sample) throw new NotFoundError("sample", args.id.id);
       return sample;
     },
@@ -184,7 +180,7 @@ builder.queryFields((t) => ({
 
 function jobFilter(args: { scenarioId?: { typename: string; id: string } | null; status?: string | null }) {
   return {
-    ...(args.scenarioId ? { scenarioVersion: { scenarioId: decode("Scenario", args.scenarioId) } } : {}),
+    ...(args.scenarioId ? { scenarioVersion: { scenarioId: decodeGlobalId("Scenario", args.scenarioId) } } : {}),
     ...(args.status ? { status: args.status as "QUEUED" } : {}),
   };
 }
@@ -196,8 +192,8 @@ function sampleFilter(args: {
   parameters?: unknown;
 }) {
   return {
-    ...(args.jobId ? { jobId: decode("GenerationJob", args.jobId) } : {}),
-    ...(args.scenarioId ? { scenarioVersion: { scenarioId: decode("Scenario", args.scenarioId) } } : {}),
+    ...(args.jobId ? { jobId: decodeGlobalId("GenerationJob", args.jobId) } : {}),
+    ...(args.scenarioId ? { scenarioVersion: { scenarioId: decodeGlobalId("Scenario", args.scenarioId) } } : {}),
     ...(args.status ? { status: args.status as "OK" } : {}),
     AND: parameterFilter(args.parameters),
   };
@@ -220,9 +216,9 @@ builder.mutationFields((t) => ({
     },
     errors: { types: [ValidationError, NotFoundError, ArchivedError, ExecutionProviderUnavailableError, DetectorUnusableError] },
     resolve: async (query, _root, args, ctx) => {
-      const scenarioId = decode("Scenario", args.scenarioId);
+      const scenarioId = decodeGlobalId("Scenario", args.scenarioId);
       // the detector must be able to score this scenario before the job exists
-      const detector = args.detectorId ? await ctx.detectors.checkForScenarioId(decode("DetectorPackage", args.detectorId), scenarioId) : null;
+      const detector = args.detectorId ? await ctx.detectors.checkForScenarioId(decodeGlobalId("DetectorPackage", args.detectorId), scenarioId) : null;
       const job = await ctx.jobs.request({
         ...args,
         scenarioId,
@@ -237,7 +233,7 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.globalID({ required: true }) },
     errors: { types: [NotFoundError] },
     resolve: async (query, _root, args, ctx) => {
-      const id = await ctx.jobs.cancel(decode("GenerationJob", args.id));
+      const id = await ctx.jobs.cancel(decodeGlobalId("GenerationJob", args.id));
       return ctx.db.prisma.generationJob.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),
@@ -246,7 +242,7 @@ builder.mutationFields((t) => ({
     description: "Regenerates a sample from its provenance record alone and reports whether the file's sha256 matches.",
     args: { id: t.arg.globalID({ required: true }) },
     errors: { types: [NotFoundError, ReproductionUnavailableError] },
-    resolve: (_root, args, ctx) => ctx.jobs.reproduce(decode("Sample", args.id)),
+    resolve: (_root, args, ctx) => ctx.jobs.reproduce(decodeGlobalId("Sample", args.id)),
   }),
 }));
 
@@ -258,7 +254,7 @@ builder.subscriptionFields((t) => ({
     type: JobProgressRef,
     description: "Progress of a job (counts, throughput, ETA, state changes) until it ends; over SSE or WebSocket-free HTTP.",
     args: { jobId: t.arg.globalID({ required: true }) },
-    subscribe: (_root, args, ctx) => ctx.jobs.progress(decode("GenerationJob", args.jobId)),
+    subscribe: (_root, args, ctx) => ctx.jobs.progress(decodeGlobalId("GenerationJob", args.jobId)),
     resolve: (progress) => progress,
   }),
 }));

@@ -4,6 +4,7 @@ import { NotFoundError, ValidationError } from "../../errors.ts";
 import { PACS_ERROR_CODES, PacsError, type DicomJson } from "../../pacs/index.ts";
 import { UploadRefusedError } from "../../uploads/index.ts";
 import { builder } from "../builder.ts";
+import { decodeGlobalId } from "./global-ids.ts";
 import { ErrorInterface } from "./errors.ts";
 
 const PacsErrorCodeEnum = builder.enumType("PacsErrorCode", { values: PACS_ERROR_CODES });
@@ -68,11 +69,6 @@ const PacsSendRef = builder.objectRef<{ endpoint: string; instances: SentInstanc
   fields: (t) => ({ endpoint: t.exposeString("endpoint"), instances: t.field({ type: [SentInstanceRef], resolve: (r) => r.instances }) }),
 });
 
-const decode = (expected: string, globalId: { typename: string; id: string }) => {
-  if (globalId.typename !== expected) throw new NotFoundError(expected, `${globalId.typename}:${globalId.id}`);
-  return globalId.id;
-};
-
 builder.queryFields((t) => ({
   pacsEndpoints: t.stringList({
     description: "Names of the configured DICOMweb endpoints (RAREFORGE_PACS_ENDPOINTS); never their URLs or credentials.",
@@ -124,9 +120,9 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) => {
       const given = [args.jobId, args.insertionId, args.sampleIds].filter((a) => a !== null && a !== undefined).length;
       if (given !== 1) throw new ValidationError([{ path: "jobId", message: "give exactly one of jobId, insertionId and sampleIds" }]);
-      if (args.jobId) return ctx.pacs.sendToPacs(args.endpoint, { jobId: decode("GenerationJob", args.jobId) });
-      if (args.insertionId) return ctx.pacs.sendToPacs(args.endpoint, { insertionId: decode("PathologyInsertion", args.insertionId) });
-      return ctx.pacs.sendToPacs(args.endpoint, { sampleIds: (args.sampleIds ?? []).map((id) => decode("Sample", id)) });
+      if (args.jobId) return ctx.pacs.sendToPacs(args.endpoint, { jobId: decodeGlobalId("GenerationJob", args.jobId) });
+      if (args.insertionId) return ctx.pacs.sendToPacs(args.endpoint, { insertionId: decodeGlobalId("PathologyInsertion", args.insertionId) });
+      return ctx.pacs.sendToPacs(args.endpoint, { sampleIds: (args.sampleIds ?? []).map((id) => decodeGlobalId("Sample", id)) });
     },
   }),
 }));

@@ -1,6 +1,7 @@
 // Reference sets: named, tagged groups of camera frames that background scenarios insert hazards into.
 import { AlreadyExistsError, NotFoundError, ValidationError } from "../../errors.ts";
 import { builder } from "../builder.ts";
+import { decodeGlobalId } from "./global-ids.ts";
 import { DomainEnum } from "./scenarios.ts";
 import { CameraDescriptionInput } from "./uploads.ts";
 
@@ -44,11 +45,6 @@ builder.prismaNode("ReferenceSet", {
   }),
 });
 
-const decode = (globalId: { typename: string; id: string }, expected: string) => {
-  if (globalId.typename !== expected) throw new NotFoundError(expected, `${globalId.typename}:${globalId.id}`);
-  return globalId.id;
-};
-
 const ReferenceSetFrameInput = builder.inputType("ReferenceSetFrameInput", {
   fields: (t) => ({
     referenceScanId: t.globalID({ required: true, description: "An AUTOMOTIVE PNG/JPEG reference upload (ReferenceScan id)." }),
@@ -62,7 +58,7 @@ builder.queryFields((t) => ({
     args: { id: t.arg.globalID({ required: true }) },
     errors: { types: [NotFoundError] },
     resolve: async (query, _root, args, ctx) => {
-      const set = await ctx.db.prisma.referenceSet.findUnique({ ...query, where: { id: decode(args.id, "ReferenceSet") } });
+      const set = await ctx.db.prisma.referenceSet.findUnique({ ...query, where: { id: decodeGlobalId("ReferenceSet", args.id) } });
       if (!set) throw new NotFoundError("reference set", args.id.id);
       return set;
     },
@@ -100,8 +96,8 @@ builder.mutationFields((t) => ({
     args: { setId: t.arg.globalID({ required: true }), frames: t.arg({ type: [ReferenceSetFrameInput], required: true }) },
     errors: { types: [ValidationError, NotFoundError] },
     resolve: async (query, _root, args, ctx) => {
-      const id = decode(args.setId, "ReferenceSet");
-      await ctx.referenceSets.addFrames(id, args.frames.map((f) => ({ referenceScanId: decode(f.referenceScanId, "ReferenceScan"), camera: f.camera ?? null })));
+      const id = decodeGlobalId("ReferenceSet", args.setId);
+      await ctx.referenceSets.addFrames(id, args.frames.map((f) => ({ referenceScanId: decodeGlobalId("ReferenceScan", f.referenceScanId), camera: f.camera ?? null })));
       return ctx.db.prisma.referenceSet.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),
@@ -111,8 +107,8 @@ builder.mutationFields((t) => ({
     args: { setId: t.arg.globalID({ required: true }), referenceScanIds: t.arg.globalIDList({ required: true }) },
     errors: { types: [ValidationError, NotFoundError] },
     resolve: async (query, _root, args, ctx) => {
-      const id = decode(args.setId, "ReferenceSet");
-      await ctx.referenceSets.removeFrames(id, args.referenceScanIds.map((scan) => decode(scan, "ReferenceScan")));
+      const id = decodeGlobalId("ReferenceSet", args.setId);
+      await ctx.referenceSets.removeFrames(id, args.referenceScanIds.map((scan) => decodeGlobalId("ReferenceScan", scan)));
       return ctx.db.prisma.referenceSet.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),
@@ -122,8 +118,8 @@ builder.mutationFields((t) => ({
     args: { setId: t.arg.globalID({ required: true }), camera: t.arg({ type: CameraDescriptionInput, required: false }), referenceScanId: t.arg.globalID({ required: false }) },
     errors: { types: [ValidationError, NotFoundError] },
     resolve: async (query, _root, args, ctx) => {
-      const id = decode(args.setId, "ReferenceSet");
-      await ctx.referenceSets.setCamera(id, args.camera ?? null, args.referenceScanId ? decode(args.referenceScanId, "ReferenceScan") : null);
+      const id = decodeGlobalId("ReferenceSet", args.setId);
+      await ctx.referenceSets.setCamera(id, args.camera ?? null, args.referenceScanId ? decodeGlobalId("ReferenceScan", args.referenceScanId) : null);
       return ctx.db.prisma.referenceSet.findUniqueOrThrow({ ...query, where: { id } });
     },
   }),

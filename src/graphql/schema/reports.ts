@@ -2,7 +2,8 @@
 import type { ParameterBreakdown, ParameterLevel, Proportion, DetectorReport, HardSample, OutcomeCounts } from "../../detection/index.ts";
 import { NotFoundError, ValidationError } from "../../errors.ts";
 import { artifactUrl, builder } from "../builder.ts";
-import { decodeGlobalId, ScoreOutcomeEnum } from "./detectors.ts";
+import { decodeGlobalId } from "./global-ids.ts";
+import { ScoreOutcomeEnum } from "./detectors.ts";
 
 export const ProportionRef = builder.objectRef<Proportion>("Proportion").implement({
   description: "A miss (or failure) rate with its exact two-sided Clopper-Pearson interval.",

@@ -2,6 +2,7 @@
 import { AlreadyExistsError, ArchivedError, NotFoundError, ValidationError, VersionConflictError } from "../../errors.ts";
 import { MAX_PREVIEW_COUNT, type ImportOutcome } from "../../scenarios/index.ts";
 import { builder } from "../builder.ts";
+import { decodeGlobalId } from "./global-ids.ts";
 
 export const DomainEnum = builder.enumType("Domain", { values: ["AUTOMOTIVE", "MEDICAL"] as const });
 const ScenarioSourceEnum = builder.enumType("ScenarioSource", { values: ["LIBRARY", "API", "SEARCH"] as const });
@@ -61,11 +62,6 @@ const ImportOutcomeRef = builder.objectRef<ImportOutcome>("ImportOutcome").imple
   }),
 });
 
-const decodeScenarioId = (globalId: { typename: string; id: string }) => {
-  if (globalId.typename !== "Scenario") throw new NotFoundError("scenario", `${globalId.typename}:${globalId.id}`);
-  return globalId.id;
-};
-
 builder.queryFields((t) => ({
   scenarios: t.prismaConnection(
     {
@@ -93,7 +89,7 @@ builder.queryFields((t) => ({
     args: { id: t.arg.globalID({ required: true }) },
     errors: { types: [NotFoundError] },
     resolve: async (query, _root, args, ctx) => {
-      const id = decodeScenarioId(args.id);
+      const id = decodeGlobalId("Scenario", args.id);
       const scenario = await ctx.db.prisma.scenario.findUnique({ ...query, where: { id } });
       if (!scenario) throw new NotFoundError("scenario", args.id.id);
       return scenario;
@@ -108,7 +104,7 @@ builder.queryFields((t) => ({
       seed: t.arg.int({ required: true }),
     },
     errors: { types: [NotFoundError, ValidationError] },
-    resolve: (_root, args, ctx) => ctx.scenarios.preview(decodeScenarioId(args.scenarioId), args.count, args.seed),
+    resolve: (_root, args, ctx) => ctx.scenarios.preview(decodeGlobalId("Scenario", args.scenarioId), args.count, args.seed),
   }),
 }));
 
@@ -133,7 +129,7 @@ builder.mutationFields((t) => ({
     },
     errors: { types: [ValidationError, NotFoundError, VersionConflictError, ArchivedError] },
     resolve: async (query, _root, args, ctx) => {
-      const updated = await ctx.scenarios.update(decodeScenarioId(args.id), args.spec, args.expectedVersion);
+      const updated = await ctx.scenarios.update(decodeGlobalId("Scenario", args.id), args.spec, args.expectedVersion);
       return ctx.db.prisma.scenario.findUniqueOrThrow({ ...query, where: { id: updated.id } });
     },
   }),
@@ -143,7 +139,7 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.globalID({ required: true }) },
     errors: { types: [NotFoundError] },
     resolve: async (query, _root, args, ctx) => {
-      const archived = await ctx.scenarios.archive(decodeScenarioId(args.id));
+      const archived = await ctx.scenarios.archive(decodeGlobalId("Scenario", args.id));
       return ctx.db.prisma.scenario.findUniqueOrThrow({ ...query, where: { id: archived.id } });
     },
   }),

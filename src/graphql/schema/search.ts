@@ -5,7 +5,7 @@ import { SEARCH_DEFAULTS, searchFailuresWhere, searchFailureRate, searchNominalF
 import { DetectorUnusableError } from "../../detection/index.ts";
 import { builder } from "../builder.ts";
 import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
-import { decodeGlobalId } from "./detectors.ts";
+import { decodeGlobalId } from "./global-ids.ts";
 import { ProportionRef } from "./reports.ts";
 
 const SearchMethodEnum = builder.enumType("SearchMethod", {

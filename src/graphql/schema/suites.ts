@@ -3,7 +3,7 @@
 import { AlreadyExistsError, ArchivedError, NotFoundError, ValidationError, VersionConflictError } from "../../errors.ts";
 import { DetectorUnusableError } from "../../detection/index.ts";
 import { builder } from "../builder.ts";
-import { decodeGlobalId } from "./detectors.ts";
+import { decodeGlobalId } from "./global-ids.ts";
 
 const SuiteSourceEnum = builder.enumType("SuiteSource", { values: ["LIBRARY", "API"] as const });
 const SuiteRunStatusEnum = builder.enumType("SuiteRunStatus", {

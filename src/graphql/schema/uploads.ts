@@ -4,6 +4,7 @@ import { NotFoundError, ValidationError } from "../../errors.ts";
 import { ExecutionProviderUnavailableError } from "../../jobs/index.ts";
 import { InsertionRefusedError, parseHazardParameters, parseInsertionInput, UploadRefusedError, UPLOAD_REFUSAL_CODES, INSERTION_REFUSAL_CODES } from "../../uploads/index.ts";
 import { artifactUrl, builder } from "../builder.ts";
+import { decodeGlobalId } from "./global-ids.ts";
 import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
 import { ErrorInterface } from "./errors.ts";
 import { DomainEnum } from "./scenarios.ts";
@@ -127,18 +128,13 @@ builder.prismaNode("PathologyInsertion", {
   }),
 });
 
-const decode = (expected: string, globalId: { typename: string; id: string }) => {
-  if (globalId.typename !== expected) throw new NotFoundError(expected, `${globalId.typename}:${globalId.id}`);
-  return globalId.id;
-};
-
 builder.queryFields((t) => ({
   referenceScan: t.prismaField({
     type: "ReferenceScan",
     args: { id: t.arg.globalID({ required: true }) },
     errors: { types: [NotFoundError] },
     resolve: async (query, _root, args, ctx) => {
-      const scan = await ctx.db.prisma.referenceScan.findUnique({ ...query, where: { id: decode("ReferenceScan", args.id) } });
+      const scan = await ctx.db.prisma.referenceScan.findUnique({ ...query, where: { id: decodeGlobalId("ReferenceScan", args.id) } });
       if (!scan) throw new NotFoundError("reference scan", args.id.id);
       return scan;
     },
@@ -158,7 +154,7 @@ builder.queryFields((t) => ({
     args: { id: t.arg.globalID({ required: true }) },
     errors: { types: [NotFoundError] },
     resolve: async (query, _root, args, ctx) => {
-      const insertion = await ctx.db.prisma.hazardInsertion.findUnique({ ...query, where: { id: decode("HazardInsertion", args.id) } });
+      const insertion = await ctx.db.prisma.hazardInsertion.findUnique({ ...query, where: { id: decodeGlobalId("HazardInsertion", args.id) } });
       if (!insertion) throw new NotFoundError("hazard insertion", args.id.id);
       return insertion;
     },
@@ -168,7 +164,7 @@ builder.queryFields((t) => ({
     args: { id: t.arg.globalID({ required: true }) },
     errors: { types: [NotFoundError] },
     resolve: async (query, _root, args, ctx) => {
-      const insertion = await ctx.db.prisma.pathologyInsertion.findUnique({ ...query, where: { id: decode("PathologyInsertion", args.id) } });
+      const insertion = await ctx.db.prisma.pathologyInsertion.findUnique({ ...query, where: { id: decodeGlobalId("PathologyInsertion", args.id) } });
       if (!insertion) throw new NotFoundError("pathology insertion", args.id.id);
       return insertion;
     },
@@ -230,7 +226,7 @@ builder.mutationFields((t) => ({
     errors: { types: [ValidationError, NotFoundError, InsertionRefusedError, ExecutionProviderUnavailableError] },
     resolve: async (query, _root, args, ctx) => {
       const { box, parameters, referenceScanId, ...settings } = args;
-      const insertion = await ctx.referenceScans.insertHazard({ ...settings, box, parameters: parseHazardParameters(parameters), referenceScanId: decode("ReferenceScan", referenceScanId) });
+      const insertion = await ctx.referenceScans.insertHazard({ ...settings, box, parameters: parseHazardParameters(parameters), referenceScanId: decodeGlobalId("ReferenceScan", referenceScanId) });
       return ctx.db.prisma.hazardInsertion.findUniqueOrThrow({ ...query, where: { id: insertion.id } });
     },
   }),
@@ -258,7 +254,7 @@ builder.mutationFields((t) => ({
       const insertion = await ctx.referenceScans.insertPathology({
         ...parseInsertionInput({ box, mask, parameters }),
         ...settings,
-        referenceScanId: decode("ReferenceScan", args.referenceScanId),
+        referenceScanId: decodeGlobalId("ReferenceScan", args.referenceScanId),
       });
       return ctx.db.prisma.pathologyInsertion.findUniqueOrThrow({ ...query, where: { id: insertion.id } });
     },
