@@ -24,6 +24,8 @@ export interface CameraFrame {
   width: number;
   height: number;
   planes: [Uint8Array, Uint8Array, Uint8Array];
+  /** The same pixels interleaved (RGB, row by row), as a full-frame PNG stores them: an insertion copies it. */
+  interleaved: Uint8Array;
 }
 
 /** The square part of the frame the model sees, in frame pixels. */
@@ -85,7 +87,7 @@ export function decodeCameraFrame(bytes: Uint8Array, maxPixels: number): CameraF
     for (let p = 0; p < plane; p++) out[p] = Math.round(image.data[offset + p]! * 255);
     return out;
   }) as CameraFrame["planes"];
-  return { width: image.width, height: image.height, planes };
+  return { width: image.width, height: image.height, planes, interleaved: interleave(planes, plane) };
 }
 
 /** Checks the box against the frame: whole pixels, inside it, each side at least MIN_HAZARD_BOX_PIXELS. */
@@ -323,8 +325,11 @@ export async function insertHazardIntoFrame(input: HazardInsertionInput): Promis
   const weights = featherWeights(boxMask, s, s, feather);
   const { width: gridWidth, height: gridHeight, valueRange } = manifest.image;
   const grid = gridMask(weights, s, s, gridWidth, gridHeight);
-  const reference = encodeRawPng({ width: s, height: s, channels: 3, depth: 8, data: interleave(crop, s * s) });
-  const maskPng = encodeRawPng({ width: gridWidth, height: gridHeight, channels: 1, depth: 8, data: grid.map((v) => v * 255) });
+  // handed to the inpainting in memory, never stored: uncompressed (deflate level 0), since deflating the window
+  // in JavaScript cost more than a tenth of a sample's time
+  const inMemory = { zlib: { level: 0 as const } };
+  const reference = encodeRawPng({ width: s, height: s, channels: 3, depth: 8, data: interleave(crop, s * s) }, inMemory);
+  const maskPng = encodeRawPng({ width: gridWidth, height: gridHeight, channels: 1, depth: 8, data: grid.map((v) => v * 255) }, inMemory);
 
   // 2. Inpaint on the model's grid.
   const scale = gridWidth / s;
@@ -363,7 +368,7 @@ export async function insertHazardIntoFrame(input: HazardInsertionInput): Promis
   const blended = crop.map((source, c) => compositeInto(source, matched[c]!, weights, 0, 255));
 
   // 4. The frame, interleaved, with the window's pixels replaced: only its rows' spans are written.
-  const data = interleave(frame.planes, frame.width * frame.height);
+  const data = frame.interleaved.slice();
   for (let r = 0; r < s; r++)
     for (let k = 0; k < s; k++) {
       const at = ((window.y + r) * frame.width + window.x + k) * 3;
