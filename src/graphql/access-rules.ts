@@ -1,6 +1,7 @@
 // Who may call each root field, and what the audit log keeps of it. Every Query, Mutation and Subscription field
 // needs a rule here: building the schema fails on a field without one (and the access matrix test runs every
 // field as every role, with and without the medical scope).
+import { typeBrandKey } from "@pothos/core";
 import { GraphQLError, type GraphQLFieldConfig, type GraphQLSchema } from "graphql";
 import { ForbiddenError, hasRole, type AuditKind, type Caller, type Domain, type Role } from "../access/index.ts";
 import type { GraphQLContext } from "./context.ts";
@@ -173,11 +174,24 @@ function guardField(field: GraphQLFieldConfig<unknown, GraphQLContext>, rootType
         kind: KIND[rootType],
         operation: name,
         targetIds: [...targetsOf(args), ...idsOf(result)],
-        outcome: result instanceof Error ? result.name : "OK",
+        outcome: returnedErrorName(result) ?? "OK",
         domain: rootType === "Mutation" ? auditDomain(rule, args) : "MEDICAL",
       });
     return result;
   };
+}
+
+/**
+ * The typed error a resolver returned as its result, by name: the errors plugin hands it on wrapped in a proxy
+ * that is no `instanceof Error` but answers Pothos's type brand with the error's class.
+ */
+function returnedErrorName(result: unknown): string | null {
+  if (result instanceof Error) return result.name;
+  if (typeof result !== "object" || result === null) return null;
+  const brand = (result as Record<PropertyKey, unknown>)[typeBrandKey];
+  if (typeof brand !== "function" || !(brand.prototype instanceof Error)) return null;
+  const name = (result as { name?: unknown }).name;
+  return typeof name === "string" ? name : brand.name;
 }
 
 function auditDomain(rule: FieldRule, args: Record<string, unknown>): Domain | null {
