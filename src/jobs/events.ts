@@ -24,3 +24,26 @@ export class JobEvents {
     });
   }
 }
+
+/**
+ * A row's snapshots whenever its change key differs from the last one yielded, until it stops running or is gone:
+ * read at each in-process change notice and at least every `pollMs` (changes made by other processes).
+ */
+export async function* changeSnapshots<T>(
+  events: JobEvents,
+  id: string,
+  watch: { load: () => Promise<T | null>; key: (row: T) => string; running: (row: T) => boolean; signal?: AbortSignal | undefined; pollMs?: number },
+): AsyncGenerator<T> {
+  let last = "";
+  while (!watch.signal?.aborted) {
+    const row = await watch.load();
+    if (!row) return;
+    const key = watch.key(row);
+    if (key !== last) {
+      last = key;
+      yield row;
+    }
+    if (!watch.running(row)) return;
+    await events.next(id, watch.pollMs ?? 500, watch.signal);
+  }
+}

@@ -9,7 +9,7 @@ import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "
 import { reproduceFromRecord, ReproductionError } from "../generation/index.ts";
 import { storedRecord } from "../provenance/index.ts";
 import { BATCH_QUEUE, splitIntoTasks } from "./queue.ts";
-import { cancelJob } from "./lifecycle.ts";
+import { cancelJob, isTerminal } from "./lifecycle.ts";
 import { ExecutionProviderUnavailableError, ReproductionUnavailableError } from "./errors.ts";
 import { JobEvents } from "./events.ts";
 import { offeredProviders, WORKER_LIVENESS_MS } from "./worker.ts";
@@ -262,6 +262,16 @@ export class JobService {
       if (error instanceof ReproductionError) throw new ReproductionUnavailableError(error.message);
       throw error;
     }
+  }
+
+  /** Resolves once the job has ended (or is gone), true, or as soon as `signal` aborts, false. */
+  async untilFinished(jobId: string, signal: AbortSignal): Promise<boolean> {
+    while (!signal.aborted) {
+      const job = await this.db.prisma.generationJob.findUnique({ where: { id: jobId }, select: { status: true } });
+      if (!job || isTerminal(job.status)) return true;
+      await this.events.next(jobId, 500, signal);
+    }
+    return false;
   }
 
   progress(jobId: string, signal?: AbortSignal): AsyncGenerator<JobProgress> {

@@ -10,7 +10,7 @@ import { Prisma, runDetached, type Database } from "../db/index.ts";
 import { clopperPearson, isMiss, MISS_OUTCOMES, type DetectorService } from "../detection/index.ts";
 import { resolveSamplingSettings } from "../diffusion/index.ts";
 import { ArchivedError, NotFoundError, ValidationError, type FieldIssue } from "../errors.ts";
-import { isTerminal, JobEvents, type JobService } from "../jobs/index.ts";
+import { changeSnapshots, JobEvents, type JobService } from "../jobs/index.ts";
 import type { Logger } from "../logger.ts";
 import type { ScenarioParameters } from "../models/index.ts";
 import { canonicalSpecHash, type DrawnParameters, type ScenarioSpec, type ScenarioService } from "../scenarios/index.ts";
@@ -267,12 +267,7 @@ export class SearchService {
   }
 
   private async waitForJob(jobId: string, signal: AbortSignal): Promise<void> {
-    for (;;) {
-      if (signal.aborted) throw new SearchCancelled();
-      const job = await this.db.prisma.generationJob.findUnique({ where: { id: jobId }, select: { status: true } });
-      if (!job || isTerminal(job.status)) return;
-      await this.jobs.events.next(jobId, 500, signal);
-    }
+    if (!(await this.jobs.untilFinished(jobId, signal))) throw new SearchCancelled();
   }
 
   async cancel(searchId: string): Promise<string> {
@@ -296,19 +291,13 @@ export class SearchService {
   }
 
   /** Snapshots of the search whenever an iteration ends or its state changes, until it ends. */
-  async *progress(searchId: string, signal?: AbortSignal): AsyncGenerator<FailureSearch> {
-    let last = "";
-    while (!signal?.aborted) {
-      const search = await this.db.prisma.failureSearch.findUnique({ where: { id: searchId } });
-      if (!search) return;
-      const key = `${search.status}|${search.evaluatedCount}`;
-      if (key !== last) {
-        last = key;
-        yield search;
-      }
-      if (search.status !== "RUNNING") return;
-      await this.events.next(searchId, 500, signal);
-    }
+  progress(searchId: string, signal?: AbortSignal): AsyncGenerator<FailureSearch> {
+    return changeSnapshots(this.events, searchId, {
+      load: () => this.db.prisma.failureSearch.findUnique({ where: { id: searchId } }),
+      key: (search) => `${search.status}|${search.evaluatedCount}`,
+      running: (search) => search.status === "RUNNING",
+      signal,
+    });
   }
 
   /** Stops every running search (service shutdown): each is recorded as CANCELLED. */

@@ -9,7 +9,7 @@ import { runDetached, type Database, type Prisma } from "../db/index.ts";
 import type { DetectorService } from "../detection/index.ts";
 import { resolveSamplingSettings } from "../diffusion/index.ts";
 import { AlreadyExistsError, ArchivedError, NotFoundError, ValidationError, VersionConflictError, type FieldIssue } from "../errors.ts";
-import { isTerminal, JobEvents, type JobService } from "../jobs/index.ts";
+import { changeSnapshots, JobEvents, type JobService } from "../jobs/index.ts";
 import type { Logger } from "../logger.ts";
 import { canonicalJsonHash, type ParameterValue, type ScenarioSpec } from "../scenarios/index.ts";
 import type { SuiteRun } from "../generated/prisma/client.ts";
@@ -364,15 +364,9 @@ export class SuiteService {
   }
 
   private async waitForJob(jobId: string, signal: AbortSignal): Promise<void> {
-    for (;;) {
-      if (signal.aborted) {
-        await this.jobs.cancel(jobId).catch(() => {});
-        throw new SuiteRunError("the service stopped while the run was generating samples");
-      }
-      const job = await this.db.prisma.generationJob.findUnique({ where: { id: jobId }, select: { status: true } });
-      if (!job || isTerminal(job.status)) return;
-      await this.jobs.events.next(jobId, 500, signal);
-    }
+    if (await this.jobs.untilFinished(jobId, signal)) return;
+    await this.jobs.cancel(jobId).catch(() => {});
+    throw new SuiteRunError("the service stopped while the run was generating samples");
   }
 
   /** Each sample's stored outcome for the candidate and the baseline (scored just before). */
@@ -419,19 +413,13 @@ export class SuiteService {
   }
 
   /** Snapshots of the run whenever its counts or state change, until it ends. */
-  async *progress(runId: string, signal?: AbortSignal): AsyncGenerator<SuiteRun> {
-    let last = "";
-    while (!signal?.aborted) {
-      const run = await this.db.prisma.suiteRun.findUnique({ where: { id: runId } });
-      if (!run) return;
-      const key = `${run.status}|${run.generatedCount}|${run.reusedCount}`;
-      if (key !== last) {
-        last = key;
-        yield run;
-      }
-      if (run.status !== "RUNNING") return;
-      await this.events.next(runId, 500, signal);
-    }
+  progress(runId: string, signal?: AbortSignal): AsyncGenerator<SuiteRun> {
+    return changeSnapshots(this.events, runId, {
+      load: () => this.db.prisma.suiteRun.findUnique({ where: { id: runId } }),
+      key: (run) => `${run.status}|${run.generatedCount}|${run.reusedCount}`,
+      running: (run) => run.status === "RUNNING",
+      signal,
+    });
   }
 
   /** Stops the runs in flight (service shutdown): each ends as ERROR, its generated samples kept for the next run. */
