@@ -3,9 +3,9 @@
 // regular file no larger than the limit, and asynchronously: a FIFO, a device or a huge sparse file never
 // reaches a read, and nothing blocks the event loop. One refusal covers "absent", "outside the directory"
 // and "not a regular file", so a request learns nothing about paths outside the directory.
-import { constants } from "node:fs";
-import { open, realpath, stat, type FileHandle } from "node:fs/promises";
+import { realpath, stat } from "node:fs/promises";
 import { isAbsolute, relative, resolve, sep } from "node:path";
+import { readRegularFile } from "../bounded-file.ts";
 import { DEFAULT_MAX_DETECTOR_BYTES, type Config } from "../config.ts";
 import { DetectorPackageError } from "./errors.ts";
 
@@ -55,28 +55,10 @@ export async function resolveDetectorExport(given: string, detectorsDir: string)
  * A regular file's bytes, refused (code `too-large`) above maxBytes before anything is read. Opened
  * non-blocking, so a FIFO put in its place returns at once and is refused by fstat instead of hanging.
  */
-export async function readDetectorFile(path: string, maxBytes = DEFAULT_MAX_DETECTOR_BYTES): Promise<Uint8Array> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch {
-    throw new DetectorPackageError("not-found", `no detector file at ${path}`, path);
-  }
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) throw new DetectorPackageError("not-found", `${path} is not a regular file`, path);
-    if (stats.size > maxBytes) {
-      throw new DetectorPackageError("too-large", `${path} has ${stats.size} bytes; the limit for a detector file is ${maxBytes} (RAREFORGE_MAX_DETECTOR_BYTES)`, path);
-    }
-    const bytes = new Uint8Array(stats.size);
-    let filled = 0;
-    while (filled < bytes.length) {
-      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return filled === bytes.length ? bytes : bytes.subarray(0, filled);
-  } finally {
-    await handle.close();
-  }
+export function readDetectorFile(path: string, maxBytes = DEFAULT_MAX_DETECTOR_BYTES): Promise<Uint8Array> {
+  return readRegularFile(path, maxBytes, (refusal) => {
+    if (refusal.kind === "absent") return new DetectorPackageError("not-found", `no detector file at ${path}`, path);
+    if (refusal.kind === "not-a-file") return new DetectorPackageError("not-found", `${path} is not a regular file`, path);
+    return new DetectorPackageError("too-large", `${path} has ${refusal.size} bytes; the limit for a detector file is ${maxBytes} (RAREFORGE_MAX_DETECTOR_BYTES)`, path);
+  });
 }

@@ -12,12 +12,12 @@
  * space, lowercase). Checked against training/optimum/clip_reference.py (the original algorithm on CLIP's
  * own BPE file) on every prompt of test/fixtures/optimum/clip-token-ids.json.
  */
-import { constants } from "node:fs";
-import { open, stat, type FileHandle } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { decodeHTML, replaceCodePoint } from "entities/decode";
 import { z } from "zod";
+import { readRegularFile } from "../../bounded-file.ts";
 
 /**
  * The files of a tokenizer/ directory, and how large each may be: CLIP's (SD 1.x, 2.x, XL) are 862 KB and 525 KB;
@@ -117,33 +117,15 @@ function cleanPromptText(text: string): string {
 
 // ---- 2. Loading the files ----------------------------------------------------------------------------------
 
-/**
- * A file's text, refused from its size before it is read. Opened non-blocking and checked on the open handle
- * (the same pattern as detection/files.ts), so a FIFO or a file swapped after a stat cannot hang or overrun.
- */
+/** A file's text, refused from its size before it is read (bounded-file.ts: a FIFO or a swapped file cannot hang or overrun). */
 async function readBounded(dir: string, file: { name: string; maxBytes: number }): Promise<string> {
   const path = join(dir, file.name);
-  let handle: FileHandle;
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch {
-    throw new TokenizerLoadError("missing-file", path, "not found");
-  }
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new TokenizerLoadError("missing-file", path, "is not a regular file");
-    if (info.size > file.maxBytes) throw new TokenizerLoadError("too-large", path, `${info.size} bytes; at most ${file.maxBytes} are read`);
-    const bytes = new Uint8Array(info.size);
-    let filled = 0;
-    while (filled < bytes.length) {
-      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return new TextDecoder().decode(bytes.subarray(0, filled));
-  } finally {
-    await handle.close();
-  }
+  const bytes = await readRegularFile(path, file.maxBytes, (refusal) => {
+    if (refusal.kind === "absent") return new TokenizerLoadError("missing-file", path, "not found");
+    if (refusal.kind === "not-a-file") return new TokenizerLoadError("missing-file", path, "is not a regular file");
+    return new TokenizerLoadError("too-large", path, `${refusal.size} bytes; at most ${file.maxBytes} are read`);
+  });
+  return new TextDecoder().decode(bytes);
 }
 
 function parseJson(path: string, text: string): unknown {
