@@ -6,8 +6,8 @@ import { openDatabase, type Database } from "../../src/db/index.ts";
 
 export interface TestBackend {
   name: "pglite" | "postgresql";
-  /** A fresh, empty database. */
-  open(): Promise<Database>;
+  /** A fresh, empty database; PGlite's files in `pgliteDir` when given (else in memory). */
+  open(pgliteDir?: string): Promise<Database>;
 }
 
 async function withAdmin<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -45,7 +45,7 @@ export async function freshPostgresUrl(baseUrl: string): Promise<{ url: string; 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
 
 export function testBackends(): TestBackend[] {
-  const backends: TestBackend[] = [{ name: "pglite", open: () => openDatabase({ kind: "pglite" }) }];
+  const backends: TestBackend[] = [{ name: "pglite", open: (pgliteDir) => openDatabase({ kind: "pglite", ...(pgliteDir ? { dataDir: pgliteDir } : {}) }) }];
   if (TEST_DATABASE_URL) {
     backends.push({
       name: "postgresql",

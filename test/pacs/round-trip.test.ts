@@ -4,29 +4,22 @@
 // back with STOW-RS. Orthanc then holds a new series in the same de-identified study, marked synthetic, that
 // pydicom reads. A send interrupted by Orthanc stopping is reported per instance; re-sending sends only what
 // failed.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import dicomParser from "dicom-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDatabase, type Database } from "../../src/db/index.ts";
+import type { Database } from "../../src/db/index.ts";
 import { parsePacsEndpoints, PacsError, PacsService } from "../../src/pacs/index.ts";
 import { ArtifactStore } from "../../src/storage/index.ts";
 import { ReferenceScanService } from "../../src/uploads/index.ts";
-import { freshPostgresUrl, TEST_DATABASE_URL } from "../helpers/databases.ts";
+import { testBackends } from "../helpers/databases.ts";
 import { readSharedDicom, sharedDicomAvailable, SKIP_SHARED_DICOM_MESSAGE } from "../imaging/helpers/shared-dicom.ts";
+import { filesUnder } from "../uploads/helpers/pixels.ts";
 import { ORTHANC_PASSWORD, ORTHANC_USER, orthancAvailable, OrthancServer, readWithPydicom, SKIP_ORTHANC_MESSAGE } from "./helpers/orthanc.ts";
 
 const MODELS_DIR = new URL("../../models/", import.meta.url).pathname;
 if (!sharedDicomAvailable) console.warn(SKIP_SHARED_DICOM_MESSAGE);
-
-/** Every file under a directory, recursively. */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const full = path.join(dir, entry.name);
-    return entry.isDirectory() ? filesUnder(full) : entry.isFile() ? [full] : [];
-  });
-}
 
 /** The identifying values of a source file: what must appear nowhere in RareForge's data directory. */
 function identifiersOf(bytes: Uint8Array): string[] {
@@ -36,24 +29,7 @@ function identifiersOf(bytes: Uint8Array): string[] {
     .filter((value): value is string => typeof value === "string" && value.length >= 4);
 }
 
-const backends: { name: string; open(dataDir: string): Promise<Database> }[] = [
-  // on disk, so the byte scan of the data directory covers the database too
-  { name: "pglite", open: (dataDir) => openDatabase({ kind: "pglite", dataDir: path.join(dataDir, "db") }) },
-];
-const postgresUrl = TEST_DATABASE_URL;
-if (postgresUrl) {
-  backends.push({
-    name: "postgresql",
-    async open() {
-      const fresh = await freshPostgresUrl(postgresUrl);
-      const db = await openDatabase({ kind: "postgresql", url: fresh.url });
-      const close = db.close.bind(db);
-      return Object.assign(db, { close: async () => (await close(), await fresh.drop()) });
-    },
-  });
-}
-
-describe.skipIf(!orthancAvailable || !sharedDicomAvailable).each(backends)("PACS round trip with Orthanc on $name", (backend) => {
+describe.skipIf(!orthancAvailable || !sharedDicomAvailable).each(testBackends())("PACS round trip with Orthanc on $name", (backend) => {
   let orthanc: OrthancServer;
   let dataDir: string;
   let db: Database;
@@ -89,7 +65,7 @@ describe.skipIf(!orthancAvailable || !sharedDicomAvailable).each(backends)("PACS
     await orthanc.upload(mr());
     await orthanc.upload(readSharedDicom("CT_small.dcm"));
     dataDir = mkdtempSync(path.join(os.tmpdir(), "rareforge-pacs-"));
-    db = await backend.open(dataDir);
+    db = await backend.open(path.join(dataDir, "db")); // on disk, so the byte scan of the data directory covers the database too
     await db.migrate();
     store = new ArtifactStore(path.join(dataDir, "artifacts"));
     uploads = new ReferenceScanService(db, store, { maxUploadBytes: 1 << 20, maxImagePixels: 40_000_000, dataDir, modelsDir: MODELS_DIR, executionProvider: "cpu", onnxThreads: 1 });
