@@ -89,12 +89,14 @@ describe("retries", () => {
 describe.skipIf(!orthancAvailable || !sharedDicomAvailable)("the client against Orthanc", () => {
   let orthanc: OrthancServer;
   let client: DicomWebClient;
-  const mr = readSharedDicom("MR_small.dcm");
+  // read in beforeAll: a skipped describe still runs its body, and ../shared may be absent
+  let mr: Uint8Array;
   const uids = (bytes: Uint8Array) => {
     const dataSet = dicomParser.parseDicom(bytes);
     return { study: dataSet.string("x0020000d")!, series: dataSet.string("x0020000e")!, instance: dataSet.string("x00080018")! };
   };
   beforeAll(async () => {
+    mr = readSharedDicom("MR_small.dcm");
     orthanc = await OrthancServer.start();
     const [endpoint] = parsePacsEndpoints(JSON.stringify([{ name: "orthanc", url: orthanc.dicomWebUrl, auth: { kind: "basic", username: ORTHANC_USER, passwordEnv: "P" } }]), { P: ORTHANC_PASSWORD });
     client = new DicomWebClient(endpoint!, { retryDelayMs: 1 });
