@@ -103,18 +103,29 @@ export function featherWeights(mask: Uint8Array, rows: number, columns: number, 
   return weights;
 }
 
+/** A rectangle of an image, in pixels: x = first column, y = first row. */
+export interface PixelRect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
 /**
  * The model-grid mask for inpainting: a grid cell is regenerated when any scan pixel it covers has a
- * non-zero weight, so the generated image is valid wherever the composite uses it.
+ * non-zero weight, so the generated image is valid wherever the composite uses it. `part`: the weights cover only
+ * this rectangle of the rows × columns scan (every weight outside it is 0).
  */
-export function gridMask(weights: Float32Array, rows: number, columns: number, gridWidth: number, gridHeight: number): Uint8Array {
+export function gridMask(weights: Float32Array, rows: number, columns: number, gridWidth: number, gridHeight: number, part: PixelRect = { x: 0, y: 0, width: columns, height: rows }): Uint8Array {
   const grid = new Uint8Array(gridWidth * gridHeight);
-  for (let r = 0; r < rows; r++) {
+  for (let pr = 0; pr < part.height; pr++) {
+    const r = part.y + pr;
     // Cells a pixel overlaps (a pixel may straddle two cells when the scan is not a multiple of the grid).
     const gy0 = Math.floor((r * gridHeight) / rows);
     const gy1 = Math.min(gridHeight - 1, Math.floor(((r + 1) * gridHeight - 1) / rows));
-    for (let c = 0; c < columns; c++) {
-      if (!(weights[r * columns + c]! > 0)) continue;
+    for (let pc = 0; pc < part.width; pc++) {
+      if (!(weights[pr * part.width + pc]! > 0)) continue;
+      const c = part.x + pc;
       const gx0 = Math.floor((c * gridWidth) / columns);
       const gx1 = Math.min(gridWidth - 1, Math.floor(((c + 1) * gridWidth - 1) / columns));
       // One more cell around: bilinear upsampling reads the neighbouring cell too.
@@ -126,24 +137,29 @@ export function gridMask(weights: Float32Array, rows: number, columns: number, g
   return grid;
 }
 
-/** Bilinear upsampling of one plane (pixel centres aligned, edges clamped). */
-export function resizePlane(plane: Float32Array, width: number, height: number, toWidth: number, toHeight: number): Float32Array {
-  const out = new Float32Array(toWidth * toHeight);
+/**
+ * Bilinear upsampling of one plane (pixel centres aligned, edges clamped). `part`: only this rectangle of the
+ * toWidth × toHeight result (the same values the whole would hold there).
+ */
+export function resizePlane(plane: Float32Array, width: number, height: number, toWidth: number, toHeight: number, part: PixelRect = { x: 0, y: 0, width: toWidth, height: toHeight }): Float32Array {
+  const out = new Float32Array(part.width * part.height);
   const sx = width / toWidth;
   const sy = height / toHeight;
-  for (let y = 0; y < toHeight; y++) {
+  for (let py = 0; py < part.height; py++) {
+    const y = part.y + py;
     const fy = Math.min(Math.max((y + 0.5) * sy - 0.5, 0), height - 1);
     const y0 = Math.floor(fy);
     const y1 = Math.min(y0 + 1, height - 1);
     const wy = fy - y0;
-    for (let x = 0; x < toWidth; x++) {
+    for (let px = 0; px < part.width; px++) {
+      const x = part.x + px;
       const fx = Math.min(Math.max((x + 0.5) * sx - 0.5, 0), width - 1);
       const x0 = Math.floor(fx);
       const x1 = Math.min(x0 + 1, width - 1);
       const wx = fx - x0;
       const top = plane[y0 * width + x0]! * (1 - wx) + plane[y0 * width + x1]! * wx;
       const bottom = plane[y1 * width + x0]! * (1 - wx) + plane[y1 * width + x1]! * wx;
-      out[y * toWidth + x] = top * (1 - wy) + bottom * wy;
+      out[py * part.width + px] = top * (1 - wy) + bottom * wy;
     }
   }
   return out;

@@ -1,6 +1,10 @@
 export {
   encodePng,
   encodeLargePng,
+  encodePngBands,
+  encodeStoredPng,
+  LARGE_PNG_BAND_ROWS,
+  type PngBands,
   LARGE_PNG_ZLIB_LEVEL,
   readPngRecord,
   tensorToPixels,
@@ -32,6 +36,7 @@ export {
   distanceToRegion,
   gridMask,
   resizePlane,
+  type PixelRect,
   compositeInto,
   matchColourStatistics,
   RegionError,

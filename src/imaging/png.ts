@@ -1,11 +1,10 @@
 // PNG output with the generation record in a tEXt chunk (fast-png writes and reads tEXt; the record is JSON
 // with every non-ASCII character escaped, so it is valid Latin-1), and model-space tensors -> pixels.
 import { promisify } from "node:util";
-import { constants as zlibConstants, crc32, deflate } from "node:zlib";
+import { constants as zlibConstants, crc32, deflateRaw, deflateSync } from "node:zlib";
 import { decode, encode } from "fast-png";
 import type { GenerationRecord } from "../provenance/index.ts";
 
-const deflateAsync = promisify(deflate);
 
 /** The tEXt keyword holding the generation record. */
 export const RECORD_KEYWORD = "rareforge:generation";
@@ -56,31 +55,156 @@ export function encodePng(pixels: PngPixels, record?: GenerationRecord): Uint8Ar
 export const LARGE_PNG_ZLIB_LEVEL = 1;
 
 /**
- * The same PNG layout as encodePng (IHDR, the record's tEXt, IDAT, IEND; PNG spec 1.2 §3–4), every row Up-filtered
- * (filter type 2: each byte minus the byte above it, §6.3; neighbouring rows of a photo are alike), with
- * Node's zlib deflating in its thread pool: for full-resolution camera frames, where fast-png's JavaScript deflate
- * takes hundreds of milliseconds and blocks the event loop meanwhile (BENCHMARKS.md, hazard insertion).
- * Deterministic: same pixels and record, same bytes.
+ * Rows per band of encodeLargePng's image data. Each band is deflated on its own, so an image that differs from
+ * one already encoded in a few rows (a hazard inserted into a camera frame) deflates only the bands those rows
+ * touch. With Z_RLE (matches at distance 1 only) a band loses nothing by not seeing the rows before it; each
+ * costs a block header and a 5-byte sync marker.
  */
-export async function encodeLargePng(pixels: PngPixels, record?: GenerationRecord): Promise<Uint8Array> {
+export const LARGE_PNG_BAND_ROWS = 16;
+
+/** encodeLargePng's deflated image data of one image, band by band: what encoding a changed copy of it reuses. */
+export interface PngBands {
+  /** The image the bands encode (a reference, not a copy: the rows of a changed copy are compared with it). */
+  readonly pixels: PngPixels;
+  /** Each band's deflate segment (raw deflate, ending in a sync flush, never final). */
+  readonly segments: readonly Buffer[];
+  /** Adler-32 of each band's filtered bytes. */
+  readonly adlers: readonly number[];
+}
+
+const deflateRawAsync = promisify(deflateRaw);
+const rowBytesOf = (pixels: PngPixels) => (pixels.width * pixels.channels * pixels.depth) / 8;
+
+function checkPixels(pixels: PngPixels): void {
   const { width, height, channels, depth } = pixels;
   if (pixels.data.length !== width * height * channels) throw new PngError(`pixel buffer has ${pixels.data.length} values, ${width}x${height}x${channels} needs ${width * height * channels}`);
   if ((depth === 16) !== pixels.data instanceof Uint16Array) throw new PngError(`depth ${depth} does not match the buffer type`);
-  const rowBytes = (width * channels * depth) / 8;
-  const raw = Buffer.alloc(height * (rowBytes + 1));
-  const samples = Buffer.from(pixels.data.buffer, pixels.data.byteOffset, pixels.data.byteLength);
-  for (let y = 0; y < height; y++) {
-    const row = raw.subarray(y * (rowBytes + 1) + 1, (y + 1) * (rowBytes + 1));
-    if (depth === 8) samples.copy(row, 0, y * rowBytes, (y + 1) * rowBytes);
-    else for (let k = 0; k < rowBytes / 2; k++) row.writeUInt16BE((pixels.data as Uint16Array)[y * (rowBytes / 2) + k]!, 2 * k); // PNG samples are big-endian
+}
+
+/** The pixels' memory as bytes (no copy): for comparing rows, whatever the sample size. */
+const bytesOf = (pixels: PngPixels) => Buffer.from(pixels.data.buffer, pixels.data.byteOffset, pixels.data.byteLength);
+
+/**
+ * Rows [first, end) as PNG stores them: each a filter-type byte and its samples (big-endian for 16 bits), Up-filtered
+ * (filter type 2: each byte minus the byte above it, PNG spec 1.2 §6.3; neighbouring rows of a photo are alike), the
+ * image's first row unfiltered (type 0).
+ */
+function filteredRows(pixels: PngPixels, first: number, end: number): Buffer {
+  const rowBytes = rowBytesOf(pixels);
+  const from = Math.max(0, first - 1);
+  let samples: Buffer;
+  if (pixels.depth === 8) samples = bytesOf(pixels).subarray(from * rowBytes, end * rowBytes);
+  else {
+    samples = Buffer.allocUnsafe((end - from) * rowBytes);
+    const values = pixels.data as Uint16Array;
+    for (let k = 0, v = from * (rowBytes / 2); k < samples.length; k += 2, v++) samples.writeUInt16BE(values[v]!, k);
   }
-  // Up filter in place, bottom row first, so that each row still reads its unfiltered neighbour above
-  for (let y = height - 1; y >= 1; y--) {
-    const row = y * (rowBytes + 1);
-    const above = row - (rowBytes + 1);
-    raw[row] = 2;
-    for (let k = 1; k <= rowBytes; k++) raw[row + k] = (raw[row + k]! - raw[above + k]!) & 0xff;
+  const out = Buffer.allocUnsafe((end - first) * (rowBytes + 1));
+  for (let y = first; y < end; y++) {
+    const row = (y - first) * (rowBytes + 1);
+    const own = (y - from) * rowBytes;
+    if (y === 0) {
+      out[row] = 0;
+      samples.copy(out, row + 1, own, own + rowBytes);
+      continue;
+    }
+    out[row] = 2;
+    const above = own - rowBytes;
+    for (let k = 0; k < rowBytes; k++) out[row + 1 + k] = (samples[own + k]! - samples[above + k]!) & 0xff;
   }
+  return out;
+}
+
+const ADLER_BASE = 65521;
+
+/** Adler-32 (RFC 1950 §8.2) of the bytes, sums reduced every 5552 bytes as zlib does. */
+function adler32(bytes: Uint8Array): number {
+  let a = 1;
+  let b = 0;
+  for (let i = 0; i < bytes.length; ) {
+    const stop = Math.min(bytes.length, i + 5552);
+    for (; i < stop; i++) {
+      a += bytes[i]!;
+      b += a;
+    }
+    a %= ADLER_BASE;
+    b %= ADLER_BASE;
+  }
+  return ((b << 16) | a) >>> 0;
+}
+
+/** Adler-32 of two byte runs one after the other, from each run's checksum and the second's length (zlib's adler32_combine). */
+function adler32Combine(first: number, second: number, secondLength: number): number {
+  const rem = secondLength % ADLER_BASE;
+  const a1 = first & 0xffff;
+  const a = (a1 + (second & 0xffff) + ADLER_BASE - 1) % ADLER_BASE;
+  const b = ((rem * a1) % ADLER_BASE + (first >>> 16) + (second >>> 16) + ADLER_BASE - rem) % ADLER_BASE;
+  return ((b << 16) | a) >>> 0;
+}
+
+/**
+ * The image's bands (LARGE_PNG_BAND_ROWS rows each), deflated in Node's zlib thread pool. With `reuse`, the
+ * encoding of an image of the same size: a band whose rows, and the row above them (the Up filter reads it), are
+ * byte for byte those of `reuse.pixels` takes its segment from there instead of deflating again.
+ */
+export async function encodePngBands(pixels: PngPixels, reuse?: PngBands): Promise<PngBands> {
+  checkPixels(pixels);
+  const { width, height, channels, depth } = pixels;
+  const source = reuse?.pixels;
+  const comparable = source !== undefined && source.width === width && source.height === height && source.channels === channels && source.depth === depth;
+  const rowBytes = rowBytesOf(pixels);
+  const mine = bytesOf(pixels);
+  const theirs = comparable ? bytesOf(source) : null;
+  const bands = Math.ceil(height / LARGE_PNG_BAND_ROWS);
+  const segments = new Array<Buffer>(bands);
+  const adlers = new Array<number>(bands);
+  const pending: Promise<void>[] = [];
+  for (let band = 0; band < bands; band++) {
+    const first = band * LARGE_PNG_BAND_ROWS;
+    const end = Math.min(height, first + LARGE_PNG_BAND_ROWS);
+    const span = [Math.max(0, first - 1) * rowBytes, end * rowBytes] as const;
+    if (theirs && mine.compare(theirs, span[0], span[1], span[0], span[1]) === 0) {
+      segments[band] = reuse!.segments[band]!;
+      adlers[band] = reuse!.adlers[band]!;
+      continue;
+    }
+    const raw = filteredRows(pixels, first, end);
+    adlers[band] = adler32(raw);
+    pending.push(
+      deflateRawAsync(raw, { level: LARGE_PNG_ZLIB_LEVEL, strategy: zlibConstants.Z_RLE, finishFlush: zlibConstants.Z_SYNC_FLUSH }).then((segment) => {
+        segments[band] = segment;
+      }),
+    );
+  }
+  await Promise.all(pending);
+  return { pixels, segments, adlers };
+}
+
+/**
+ * The same PNG layout as encodePng (IHDR, the record's tEXt, IDAT, IEND; PNG spec 1.2 §3–4), every row Up-filtered,
+ * with Node's zlib deflating band by band in its thread pool: for full-resolution camera frames, where fast-png's
+ * JavaScript deflate takes hundreds of milliseconds and blocks the event loop meanwhile (BENCHMARKS.md, hazard
+ * insertion). The zlib stream is the bands' segments one after the other, a final empty block and the Adler-32 of
+ * all the filtered bytes (RFC 1950/1951). `reuse`: the bands of an image this one differs from in some rows
+ * (encodePngBands); the bytes are the same with or without it. Deterministic: same pixels and record, same bytes.
+ */
+export async function encodeLargePng(pixels: PngPixels, record?: GenerationRecord, reuse?: PngBands): Promise<Uint8Array> {
+  const bands = await encodePngBands(pixels, reuse);
+  const rowBytes = rowBytesOf(pixels);
+  let adler = 1; // of no bytes
+  bands.adlers.forEach((band, k) => {
+    const rows = Math.min(pixels.height, (k + 1) * LARGE_PNG_BAND_ROWS) - k * LARGE_PNG_BAND_ROWS;
+    adler = adler32Combine(adler, band, rows * (rowBytes + 1));
+  });
+  const trailer = Buffer.alloc(6);
+  trailer[0] = 0x03; // a final fixed-Huffman block holding only its end code (BFINAL 1, BTYPE 01, code 256 = 0000000)
+  trailer.writeUInt32BE(adler, 2);
+  const zlibStream = Buffer.concat([Buffer.from([0x78, 0x01]), ...bands.segments, trailer]); // CMF deflate 32K window, FLG check bits, no dictionary
+  return assemblePng(pixels, zlibStream, record);
+}
+
+/** Signature, IHDR, the record's tEXt (when given), one IDAT holding the zlib stream, IEND (PNG spec 1.2 §3–4). */
+function assemblePng(pixels: PngPixels, zlibStream: Buffer, record?: GenerationRecord): Buffer {
   const chunk = (type: string, data: Buffer) => {
     const head = Buffer.alloc(8);
     head.writeUInt32BE(data.length, 0);
@@ -90,17 +214,35 @@ export async function encodeLargePng(pixels: PngPixels, record?: GenerationRecor
     return [head, data, crc];
   };
   const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.writeUInt8(depth, 8);
-  header.writeUInt8(channels === 3 ? 2 : 0, 9); // colour type: truecolour or greyscale
+  header.writeUInt32BE(pixels.width, 0);
+  header.writeUInt32BE(pixels.height, 4);
+  header.writeUInt8(pixels.depth, 8);
+  header.writeUInt8(pixels.channels === 3 ? 2 : 0, 9); // colour type: truecolour or greyscale
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     ...chunk("IHDR", header),
     ...(record ? chunk("tEXt", Buffer.from(`${RECORD_KEYWORD}\0${asciiJson(record)}`, "latin1")) : []),
-    ...chunk("IDAT", await deflateAsync(raw, { level: LARGE_PNG_ZLIB_LEVEL, strategy: zlibConstants.Z_RLE })),
+    ...chunk("IDAT", zlibStream),
     ...chunk("IEND", Buffer.alloc(0)),
   ]);
+}
+
+/**
+ * An uncompressed PNG (deflate's stored blocks, every row unfiltered) written by Node's zlib: for pictures handed
+ * from one step to the next in memory and never stored, where compressing costs more than it saves (fast-png's
+ * JavaScript writer took 6 ms for a 240×240 RGB window, this 0.2 ms). No record.
+ */
+export function encodeStoredPng(pixels: PngPixels): Uint8Array {
+  checkPixels(pixels);
+  const rowBytes = rowBytesOf(pixels);
+  const raw = Buffer.alloc(pixels.height * (rowBytes + 1)); // filter type 0 (None) in every row's first byte
+  const samples = bytesOf(pixels);
+  for (let y = 0; y < pixels.height; y++) {
+    const row = y * (rowBytes + 1) + 1;
+    if (pixels.depth === 8) samples.copy(raw, row, y * rowBytes, (y + 1) * rowBytes);
+    else for (let k = 0; k < rowBytes / 2; k++) raw.writeUInt16BE((pixels.data as Uint16Array)[y * (rowBytes / 2) + k]!, row + 2 * k);
+  }
+  return assemblePng(pixels, deflateSync(raw, { level: 0 }));
 }
 
 /** The generation record embedded by encodePng, or null when the PNG has none. Throws PngError if not a PNG. */

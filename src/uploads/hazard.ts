@@ -2,10 +2,9 @@
 // the requested box, scaled to its grid, with the box where its condition says; it regenerates the box (and a
 // feathered band) only, the patch is matched to the frame's colours around it, scaled back and blended in. Every
 // frame pixel outside the box and its band is copied, never computed, so it is the source's bit for bit.
-import { encode as encodeRawPng } from "fast-png";
 import { ValidationError } from "../errors.ts";
 import type { ModelRuntime, SamplingSettings } from "../diffusion/index.ts";
-import { compositeInto, decodeImage, type PngPixels, distanceToRegion, encodeLargePng, featherWeights, gridMask, ImageDecodeError, matchColourStatistics, regionMask, resizePlane } from "../imaging/index.ts";
+import { compositeInto, decodeImage, type PngBands, type PngPixels, distanceToRegion, encodeLargePng, encodePngBands, encodeStoredPng, featherWeights, gridMask, ImageDecodeError, matchColourStatistics, regionMask, resizePlane } from "../imaging/index.ts";
 import { ConditionError, assertParametersFit, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import type { GenerationRecord } from "../provenance/index.ts";
 import { InsertionRefusedError } from "./errors.ts";
@@ -313,23 +312,33 @@ export async function insertHazardIntoFrame(input: HazardInsertionInput): Promis
     throw error;
   }
 
-  // 1. The window: its pixels, the box inside it, the blend weights and the model-grid mask.
+  // The frame's own PNG bands, deflated once per decoded frame, in zlib's thread pool while the model samples: the
+  // result deflates only the bands the window's rows touch.
+  const frameBands = sourceBandsOf(frame);
+
+  // 1. The window's pixels (what the model sees), and the part of the window the insertion changes or reads the
+  //    frame's colours from: the box dilated by the colour-match ring (which holds the feathered band), clipped to
+  //    the window. The box mask, the blend weights and the ring are computed on that part only; every weight
+  //    outside it is 0, so those pixels stay the source's without being touched.
   const s = window.size;
   const crop = frame.planes.map((plane) => {
     const out = new Uint8Array(s * s);
     for (let r = 0; r < s; r++) out.set(plane.subarray((window.y + r) * frame.width + window.x, (window.y + r) * frame.width + window.x + s), r * s);
     return out;
   });
-  const inWindow = { kind: "box" as const, x: box.x - window.x, y: box.y - window.y, width: box.width, height: box.height };
-  const boxMask = regionMask(inWindow, s, s);
-  const weights = featherWeights(boxMask, s, s, feather);
   const { width: gridWidth, height: gridHeight, valueRange } = manifest.image;
-  const grid = gridMask(weights, s, s, gridWidth, gridHeight);
-  // handed to the inpainting in memory, never stored: uncompressed (deflate level 0), since deflating the window
-  // in JavaScript cost more than a tenth of a sample's time
-  const inMemory = { zlib: { level: 0 as const } };
-  const reference = encodeRawPng({ width: s, height: s, channels: 3, depth: 8, data: interleave(crop, s * s) }, inMemory);
-  const maskPng = encodeRawPng({ width: gridWidth, height: gridHeight, channels: 1, depth: 8, data: grid.map((v) => v * 255) }, inMemory);
+  const ringWidth = feather + Math.ceil(s / gridWidth);
+  const inWindow = { x: box.x - window.x, y: box.y - window.y };
+  const partX = Math.max(0, inWindow.x - ringWidth);
+  const partY = Math.max(0, inWindow.y - ringWidth);
+  const part = { x: partX, y: partY, width: Math.min(s, inWindow.x + box.width + ringWidth) - partX, height: Math.min(s, inWindow.y + box.height + ringWidth) - partY };
+  const boxMask = regionMask({ kind: "box", x: inWindow.x - part.x, y: inWindow.y - part.y, width: box.width, height: box.height }, part.height, part.width);
+  const weights = featherWeights(boxMask, part.height, part.width, feather);
+  const grid = gridMask(weights, s, s, gridWidth, gridHeight, part);
+  // handed to the inpainting in memory, never stored: uncompressed, since deflating the window in JavaScript cost
+  // more than a tenth of a sample's time
+  const reference = encodeStoredPng({ width: s, height: s, channels: 3, depth: 8, data: interleave(crop, s * s) });
+  const maskPng = encodeStoredPng({ width: gridWidth, height: gridHeight, channels: 1, depth: 8, data: grid.map((v) => v * 255) });
 
   // 2. Inpaint on the model's grid.
   const scale = gridWidth / s;
@@ -357,26 +366,36 @@ export async function insertHazardIntoFrame(input: HazardInsertionInput): Promis
     },
   });
 
-  // 3. Model space -> 0..255, scaled to the window, matched to the frame's colours around the box, blended.
+  // 3. Model space -> 0..255, scaled to the window (its part), matched to the frame's colours around the box, blended.
   const [lo, hi] = valueRange;
   const plane = gridWidth * gridHeight;
-  const upsampled = [0, 1, 2].map((c) => resizePlane(image.subarray(c * plane, (c + 1) * plane).map((x) => ((x - lo) / (hi - lo)) * 255), gridWidth, gridHeight, s, s));
-  const ringWidth = feather + Math.ceil(s / gridWidth);
-  const distance = distanceToRegion(boxMask, s, s, ringWidth);
-  const ring = distance.map((d) => (d > 0 && d <= ringWidth ? 1 : 0));
-  const matched = matchColourStatistics(upsampled, crop, Uint8Array.from(ring));
-  const blended = crop.map((source, c) => compositeInto(source, matched[c]!, weights, 0, 255));
+  const upsampled = [0, 1, 2].map((c) => resizePlane(image.subarray(c * plane, (c + 1) * plane).map((x) => ((x - lo) / (hi - lo)) * 255), gridWidth, gridHeight, s, s, part));
+  const distance = distanceToRegion(boxMask, part.height, part.width, ringWidth);
+  const ring = Uint8Array.from(distance, (d) => (d > 0 && d <= ringWidth ? 1 : 0));
+  const source = frame.planes.map((framePlane) => {
+    const out = new Uint8Array(part.width * part.height);
+    for (let r = 0; r < part.height; r++) {
+      const from = (window.y + part.y + r) * frame.width + window.x + part.x;
+      out.set(framePlane.subarray(from, from + part.width), r * part.width);
+    }
+    return out;
+  });
+  const matched = matchColourStatistics(upsampled, source, ring);
+  const blended = source.map((values, c) => compositeInto(values, matched[c]!, weights, 0, 255));
 
-  // 4. The frame, interleaved, with the window's pixels replaced: only its rows' spans are written.
+  // 4. The frame, interleaved, with the part's pixels replaced.
   const data = frame.interleaved.slice();
-  for (let r = 0; r < s; r++)
-    for (let k = 0; k < s; k++) {
-      const at = ((window.y + r) * frame.width + window.x + k) * 3;
-      for (let c = 0; c < 3; c++) data[at + c] = blended[c]![r * s + k]!;
+  for (let r = 0; r < part.height; r++)
+    for (let k = 0; k < part.width; k++) {
+      const at = ((window.y + part.y + r) * frame.width + window.x + part.x + k) * 3;
+      const from = r * part.width + k;
+      data[at] = blended[0]![from]!;
+      data[at + 1] = blended[1]![from]!;
+      data[at + 2] = blended[2]![from]!;
     }
   const pixels = { width: frame.width, height: frame.height, channels: 3, depth: 8, data } as const;
   // native zlib off the event loop: fast-png's deflate of a full frame costs as much as the sampling (BENCHMARKS.md)
-  const png = await encodeLargePng(pixels, record);
+  const png = await encodeLargePng(pixels, record, await frameBands);
   return {
     png,
     pixels,
@@ -386,6 +405,20 @@ export async function insertHazardIntoFrame(input: HazardInsertionInput): Promis
     window,
     timings: { totalMillis: performance.now() - started, onnxMillis },
   };
+}
+
+const bandsByFrame = new WeakMap<CameraFrame, Promise<PngBands>>();
+
+/** The frame's PNG bands (encodePngBands), started on first use and kept as long as the decoded frame lives. */
+function sourceBandsOf(frame: CameraFrame): Promise<PngBands> {
+  let bands = bandsByFrame.get(frame);
+  if (!bands) {
+    bands = encodePngBands({ width: frame.width, height: frame.height, channels: 3, depth: 8, data: frame.interleaved });
+    // awaited by the insertion that needs it; one refused before that point must not leave an unhandled rejection
+    bands.catch(() => undefined);
+    bandsByFrame.set(frame, bands);
+  }
+  return bands;
 }
 
 /** RGB planes -> interleaved RGB (one pass per pixel, the three channels unrolled: a full frame is ~1M pixels). */
