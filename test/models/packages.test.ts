@@ -1,14 +1,16 @@
 // Every model package under models/ (model.json, detector.json, critic.json) plus the tiny test packages:
 // hashes verified, one call run, and for diffusion models the golden fixture test/fixtures/<model>/golden.json
-// matched (denoiser calls to 1e-4, the 10-step DDIM trajectory with guidance to 1e-3).
+// matched (denoiser calls to 1e-4, the 10-step DDIM trajectory with guidance to 1e-3). A package derived from
+// another (`derivedFrom`, e.g. an int8 quantization) is checked against its base's fixture with the tolerance
+// of its method (QUANTIZED_TOLERANCE below).
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openConditionRuntime, type ConditionRuntime } from "../../src/diffusion/index.ts";
 import { createSession } from "../../src/runtime/index.ts";
-import { loadModelPackage, loadPackageIdentity } from "../../src/models/index.ts";
-import { denoiserCallErrors, maxAbsDiff, readF32, readGolden, trajectoryError } from "./golden.ts";
+import { loadModelPackage, loadPackageIdentity, type DerivedFrom } from "../../src/models/index.ts";
+import { denoiserCallErrors, denoiserCallOutputs, maxAbsDiff, meanAbsDiff, readF32, readGolden, trajectoryError } from "./golden.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 // RAREFORGE_PACKAGES_ROOT checks a freshly built set (a directory with models/ and test/fixtures/) before it is committed.
@@ -19,13 +21,36 @@ const MANIFESTS = ["model.json", "detector.json", "critic.json"] as const;
 interface PackageUnderTest {
   dir: string;
   manifestFile: (typeof MANIFESTS)[number];
-  /** Where its golden fixture lives. */
+  /** Where its golden fixture lives (a derived package's is its base's). */
   fixtureDir: string;
+  derivedFrom?: DerivedFrom;
 }
+
+/**
+ * How far a static int8 (QDQ) denoiser may stray from its fp32 base on the base's golden fixture, measured here
+ * (bench/int8/results.json, BENCHMARKS.md "int8 denoisers (issue 22)") with the shipped float set (stem, out and
+ * the last up block's conv2 and skip in float):
+ * - golden calls (pure Gaussian samples, t from 999 down to 1): mean |Δ| 0.009–0.025 (road), 0.006–0.035
+ *   (brain); max |Δ| 0.14–0.15 (road), 0.08–0.3 (brain). One uint8 step of the widest quantized activation is
+ *   0.1–0.3 (ranges of 25–75 over 255 steps), so a single output pixel off by one or two such steps is the
+ *   expected worst case, and the mean is a fraction of a step: bounds of 0.05 (mean) and 0.5 (max).
+ * - the guided 10-step DDIM trajectory's final image vs the golden (PyTorch fp32) one: mean |Δ| 0.053 (road),
+ *   0.05–0.06 (brain), max 0.26 (road), 0.35 (brain), on a [-1, 1] image: bounds of 0.1 (mean) and 0.6 (max).
+ * These hold the onnxruntime CPU kernels of an x86 machine with AVX-512 VNNI (where they were measured); a
+ * quantization that went wrong (a scale off by 2×, a stale base) moves the mean by an order of magnitude.
+ * The error is also required to exceed the fp32 golden tolerance (1e-4): the file really is quantized.
+ */
+const QUANTIZED_TOLERANCE = { callMean: 0.05, callMax: 0.5, trajectoryMean: 0.1, trajectoryMax: 0.6 } as const;
+
+const derivation = (dir: string): DerivedFrom | undefined =>
+  (JSON.parse(readFileSync(join(dir, "model.json"), "utf8")) as { derivedFrom?: DerivedFrom }).derivedFrom;
 
 const shipped: PackageUnderTest[] = (existsSync(modelsRoot) ? readdirSync(modelsRoot).sort() : []).flatMap((name) => {
   const manifestFile = MANIFESTS.find((m) => existsSync(join(modelsRoot, name, m)));
-  return manifestFile ? [{ dir: join(modelsRoot, name), manifestFile, fixtureDir: join(packagesRoot, "test/fixtures", name) }] : [];
+  if (!manifestFile) return [];
+  const derivedFrom = manifestFile === "model.json" ? derivation(join(modelsRoot, name)) : undefined;
+  const fixtureDir = join(packagesRoot, "test/fixtures", derivedFrom?.name ?? name);
+  return [{ dir: join(modelsRoot, name), manifestFile, fixtureDir, ...(derivedFrom ? { derivedFrom } : {}) }];
 });
 const tiny: PackageUnderTest[] = ["test/fixtures/tiny-model", "test/fixtures/tiny-model/latent"].map((p) => ({
   dir: join(root, p),
@@ -37,9 +62,105 @@ it("finds the packages to check (shipped ones under models/, when present, and t
   expect(shipped.length + tiny.length).toBeGreaterThanOrEqual(2);
 });
 
+/** A row's output is bit-identical alone and as the last row of a batch of 8× the fixture's rows. */
+async function expectBatchIndependent(runtime: ConditionRuntime, fixtureDir: string) {
+  const golden = readGolden(fixtureDir);
+  const call = golden.denoiserCalls[0]!;
+  const [rows = 1, ...shape] = call.sampleShape;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const width = call.conditionShape[1] ?? 0;
+  const sample = readF32(fixtureDir, call.sample);
+  const condition = readF32(fixtureDir, call.condition);
+  const names = runtime.model.manifest.denoiser.inputs;
+  const run = async (batch: number) => {
+    // the fixture's rows repeated to fill `batch` rows
+    const x = new Float32Array(batch * n);
+    const c = new Float32Array(batch * width);
+    const t = new Float32Array(batch);
+    for (let b = 0; b < batch; b++) {
+      x.set(sample.subarray((b % rows) * n, (b % rows + 1) * n), b * n);
+      c.set(condition.subarray((b % rows) * width, (b % rows + 1) * width), b * width);
+      t[b] = call.timestep[b % rows] ?? 0;
+    }
+    const out = await runtime.denoiser.run({
+      [names.sample]: { type: "float32", data: x, dims: [batch, ...shape] },
+      [names.timestep]:
+        runtime.model.manifest.denoiser.timestepDtype === "int64"
+          ? { type: "int64", data: BigInt64Array.from(t, (v) => BigInt(Math.round(v))), dims: [batch] }
+          : { type: "float32", data: t, dims: [batch] },
+      [names.condition]: { type: "float32", data: c, dims: [batch, width] },
+    });
+    return out[runtime.model.manifest.denoiser.output]!.data;
+  };
+  const small = await run(rows);
+  const large = await run(8 * rows);
+  const lastRow = 8 * rows - 1;
+  const r = lastRow % rows;
+  expect(Buffer.from(large.slice(lastRow * n, (lastRow + 1) * n).buffer).equals(Buffer.from(small.slice(r * n, (r + 1) * n).buffer))).toBe(true);
+}
+
 for (const pkg of [...shipped, ...tiny]) {
   const label = pkg.dir.startsWith(root) ? pkg.dir.slice(root.length) : pkg.dir;
-  if (pkg.manifestFile === "model.json") {
+  const derivedFrom = pkg.derivedFrom;
+  if (derivedFrom) {
+    describe(`derived package ${label} (${derivedFrom.method} of ${derivedFrom.name} ${derivedFrom.version})`, () => {
+      let runtime: ConditionRuntime;
+      let base: ConditionRuntime;
+      beforeAll(async () => {
+        runtime = await openConditionRuntime(loadModelPackage(pkg.dir), { ep: "cpu" });
+        base = await openConditionRuntime(loadModelPackage(join(modelsRoot, derivedFrom.name)), { ep: "cpu" });
+      });
+      afterAll(async () => {
+        await runtime?.dispose();
+        await base?.dispose();
+      });
+
+      it("was derived from the base package as shipped (its version and denoiser file)", () => {
+        expect(base.model.manifest.version).toBe(derivedFrom.version);
+        expect(base.model.fileHashes[base.model.manifest.denoiser.file]).toBe(derivedFrom.denoiserSha256);
+      });
+
+      it("samples as its base does: the same image, condition layout, labels, schedule and prediction", () => {
+        const own = runtime.model.manifest;
+        const theirs = base.model.manifest;
+        expect(own.name).not.toBe(theirs.name);
+        expect(own.image).toEqual(theirs.image);
+        expect(own.condition).toEqual(theirs.condition);
+        expect(own.labels).toEqual(theirs.labels);
+        expect({ ...own.denoiser, file: null }).toEqual({ ...theirs.denoiser, file: null });
+      });
+
+      it(`denoiser calls on the base's golden inputs stay within mean ${QUANTIZED_TOLERANCE.callMean}, max ${QUANTIZED_TOLERANCE.callMax} of the fp32 denoiser`, async () => {
+        const golden = readGolden(pkg.fixtureDir);
+        const own = await denoiserCallOutputs(runtime, pkg.fixtureDir, golden);
+        const fp32 = await denoiserCallOutputs(base, pkg.fixtureDir, golden);
+        expect(own.length).toBeGreaterThan(0);
+        own.forEach((output, i) => {
+          expect(meanAbsDiff(output, fp32[i]!)).toBeLessThan(QUANTIZED_TOLERANCE.callMean);
+          expect(maxAbsDiff(output, fp32[i]!)).toBeLessThan(QUANTIZED_TOLERANCE.callMax);
+        });
+        expect(Math.max(...own.map((output, i) => maxAbsDiff(output, fp32[i]!)))).toBeGreaterThan(1e-4);
+      });
+
+      it(`the guided DDIM trajectory ends within mean ${QUANTIZED_TOLERANCE.trajectoryMean}, max ${QUANTIZED_TOLERANCE.trajectoryMax} of the base's golden final`, async () => {
+        const golden = readGolden(pkg.fixtureDir);
+        const { error, meanError, timesteps } = await trajectoryError(runtime, pkg.fixtureDir, golden, {
+          sampler: "ddim",
+          steps: golden.ddim.steps,
+          guidance: golden.ddim.guidance,
+          eta: golden.ddim.eta,
+          final: golden.ddim.final,
+        });
+        expect(timesteps).toEqual(golden.ddim.timesteps);
+        expect(meanError).toBeLessThan(QUANTIZED_TOLERANCE.trajectoryMean);
+        expect(error).toBeLessThan(QUANTIZED_TOLERANCE.trajectoryMax);
+      });
+
+      it("a row's denoiser output does not depend on the batch around it (CPU)", async () => {
+        await expectBatchIndependent(runtime, pkg.fixtureDir);
+      });
+    });
+  } else if (pkg.manifestFile === "model.json") {
     describe(`diffusion package ${label}`, () => {
       let runtime: ConditionRuntime;
       beforeAll(async () => {
@@ -73,39 +194,7 @@ for (const pkg of [...shipped, ...tiny]) {
       });
 
       it("a row's denoiser output does not depend on the batch around it (CPU)", async () => {
-        const golden = readGolden(pkg.fixtureDir);
-        const call = golden.denoiserCalls[0]!;
-        const [rows = 1, ...shape] = call.sampleShape;
-        const n = shape.reduce((a, b) => a * b, 1);
-        const width = call.conditionShape[1] ?? 0;
-        const sample = readF32(pkg.fixtureDir, call.sample);
-        const condition = readF32(pkg.fixtureDir, call.condition);
-        const names = runtime.model.manifest.denoiser.inputs;
-        const run = async (batch: number) => {
-          // the fixture's rows repeated to fill `batch` rows
-          const x = new Float32Array(batch * n);
-          const c = new Float32Array(batch * width);
-          const t = new Float32Array(batch);
-          for (let b = 0; b < batch; b++) {
-            x.set(sample.subarray((b % rows) * n, (b % rows + 1) * n), b * n);
-            c.set(condition.subarray((b % rows) * width, (b % rows + 1) * width), b * width);
-            t[b] = call.timestep[b % rows] ?? 0;
-          }
-          const out = await runtime.denoiser.run({
-            [names.sample]: { type: "float32", data: x, dims: [batch, ...shape] },
-            [names.timestep]:
-              runtime.model.manifest.denoiser.timestepDtype === "int64"
-                ? { type: "int64", data: BigInt64Array.from(t, (v) => BigInt(Math.round(v))), dims: [batch] }
-                : { type: "float32", data: t, dims: [batch] },
-            [names.condition]: { type: "float32", data: c, dims: [batch, width] },
-          });
-          return out[runtime.model.manifest.denoiser.output]!.data;
-        };
-        const small = await run(rows);
-        const large = await run(8 * rows);
-        const lastRow = 8 * rows - 1;
-        const r = lastRow % rows;
-        expect(Buffer.from(large.slice(lastRow * n, (lastRow + 1) * n).buffer).equals(Buffer.from(small.slice(r * n, (r + 1) * n).buffer))).toBe(true);
+        await expectBatchIndependent(runtime, pkg.fixtureDir);
       });
     });
   } else {
