@@ -27,20 +27,23 @@ interface PackageUnderTest {
 }
 
 /**
- * How far a static int8 (QDQ) denoiser may stray from its fp32 base on the base's golden fixture, measured here
- * (bench/int8/results.json, BENCHMARKS.md "int8 denoisers (issue 22)") with the shipped float set (stem, out and
- * the last up block's conv2 and skip in float):
- * - golden calls (pure Gaussian samples, t from 999 down to 1): mean |Δ| 0.009–0.025 (road), 0.006–0.035
- *   (brain); max |Δ| 0.14–0.15 (road), 0.08–0.3 (brain). One uint8 step of the widest quantized activation is
- *   0.1–0.3 (ranges of 25–75 over 255 steps), so a single output pixel off by one or two such steps is the
- *   expected worst case, and the mean is a fraction of a step: bounds of 0.05 (mean) and 0.5 (max).
- * - the guided 10-step DDIM trajectory's final image vs the golden (PyTorch fp32) one: mean |Δ| 0.053 (road),
- *   0.05–0.06 (brain), max 0.26 (road), 0.35 (brain), on a [-1, 1] image: bounds of 0.1 (mean) and 0.6 (max).
- * These hold the onnxruntime CPU kernels of an x86 machine with AVX-512 VNNI (where they were measured); a
- * quantization that went wrong (a scale off by 2×, a stale base) moves the mean by an order of magnitude.
+ * How far a static int8 (QDQ) denoiser may stray from its fp32 base on the base's golden fixture. Measured for the
+ * shipped int8 packages (2026-12-05, onnxruntime-node 1.30 on this AMD EPYC with AVX-512 VNNI; bench/int8/results.json,
+ * BENCHMARKS.md "int8 denoisers (issue 22)"):
+ * - golden calls (pure Gaussian samples, t from 999 down to 1): mean |Δ| 0.0091 / 0.0247 (road), 0.0063 / 0.0396 /
+ *   0.0247 (brain); max |Δ| 0.140 / 0.149 (road), 0.074 / 0.307 / 0.264 (brain).
+ *   Why these sizes: one uint8 step of a quantized activation (calibrated 99.99 % range / 255) is 0.038 (road) and
+ *   0.045 (brain) at the median tensor and up to 0.13 / 0.26 at the widest, so the mean error should stay below one
+ *   median step (bound 0.05) and no pixel should be off by more than about two of the widest steps (bound 0.5).
+ * - the guided 10-step DDIM trajectory's final image vs the golden (PyTorch fp32) one, on [-1, 1]: mean |Δ| 0.053
+ *   (road), 0.048 (brain), max 0.257 / 0.362; over 336 + 128 DDIM-25 samples the bench measured mean 0.044 / 0.035,
+ *   max 0.61 / 0.62. Bounds: mean 0.1 (about two median steps), max 0.7 (above the worst pixel of any of those
+ *   464 trajectories, so this one trajectory is held to what the quantized model does at its worst).
+ * A build that quantizes the sensitive convolutions too (no --float set) fails them (brain: golden-call mean 0.103,
+ * trajectory mean 0.147). Other x86 kernels (AVX2 u8s8 without VNNI can saturate) may differ: remeasure there.
  * The error is also required to exceed the fp32 golden tolerance (1e-4): the file really is quantized.
  */
-const QUANTIZED_TOLERANCE = { callMean: 0.05, callMax: 0.5, trajectoryMean: 0.1, trajectoryMax: 0.6 } as const;
+const QUANTIZED_TOLERANCE = { callMean: 0.05, callMax: 0.5, trajectoryMean: 0.1, trajectoryMax: 0.7 } as const;
 
 const derivation = (dir: string): DerivedFrom | undefined =>
   (JSON.parse(readFileSync(join(dir, "model.json"), "utf8")) as { derivedFrom?: DerivedFrom }).derivedFrom;

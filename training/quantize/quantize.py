@@ -220,6 +220,8 @@ def package(base, int8_path, ranges_path, out_dir, stat, keep_float, results_pat
             "report": os.path.relpath(os.path.abspath(results_path), ROOT),
             "command": report["command"],
             "samples": q["samples"], "sampler": q["sampler"], "steps": q["steps"], "guidance": q["guidance"], "judge": q["judge"],
+            "conditions": (f"every categorical cell ({q['cells']}) x {q['perCell']}, geometry drawn inside the label rule's plausible ranges "
+                           f"(training/quantize/cells.ts), seed {q['seed']}; fp32 and int8 from the same noise"),
             "attributeAccuracy": {f: v["int8"] for f, v in q["fields"].items()},
             "fp32AttributeAccuracy": {f: v["fp32"] for f, v in q["fields"].items()},
             "differencePoints": {f: v["differencePoints"] for f, v in q["fields"].items()},
