@@ -80,7 +80,7 @@ def build(package, ranges_path, out, stat, keep_float):
         skipped |= {n.name for n in conv_nodes if "attn" in n.name}
     skipped |= {name for name in keep_float if name.startswith("/")}  # Conv node names, as listed by expose
     new_inits, quantized = [], []
-    q_of = {}  # activation tensor -> (quantized tensor, scale name, zero point name)
+    q_of = {}  # activation tensor -> (quantized tensor, scale name, zero point name, scale)
 
     def tensor_range(name):
         r = ranges["tensors"][name]
