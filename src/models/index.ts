@@ -16,6 +16,8 @@ export {
   type PlausibleCircle,
   type NoiseSchedule,
   type PredictionType,
+  DERIVATION_METHODS,
+  type DerivedFrom,
 } from "./manifest.ts";
 export {
   loadModelPackage,

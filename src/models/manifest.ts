@@ -100,6 +100,20 @@ const circleLabel = z.object({
 });
 export const labelRuleSchema = z.discriminatedUnion("kind", [boxLabel, circleLabel]);
 
+export const DERIVATION_METHODS = ["qdq-int8-static"] as const;
+
+/** A package whose weights were derived from another's (e.g. quantized): which base, and how. */
+const derivedFrom = z.object({
+  name: z.string().regex(PACKAGE_NAME, "lowercase letters, digits and dashes"),
+  version: z.string().min(1),
+  /** The base package's denoiser file the derivation read: a retrained base makes this package stale. */
+  denoiserSha256: sha256Hex,
+  method: z.enum(DERIVATION_METHODS),
+  calibration: z.string().min(1),
+  ranges: z.string().optional(),
+  command: z.string().optional(),
+});
+
 export const modelManifestSchema = z
   .object({
     schema: z.literal("rareforge.model/1"),
@@ -109,6 +123,7 @@ export const modelManifestSchema = z
     license: z.string().min(1),
     description: z.string().default(""),
     files: z.record(fileName, sha256Hex),
+    derivedFrom: derivedFrom.optional(),
     image: z.object({
       width: z.number().int().min(1),
       height: z.number().int().min(1),
@@ -233,6 +248,7 @@ export type ConditionField = z.infer<typeof conditionFieldSchema>;
 export type ScalarCalibration = z.infer<typeof calibration>;
 export type LabelRule = z.infer<typeof labelRuleSchema>;
 export type NoiseSchedule = z.infer<typeof noiseScheduleSchema>;
+export type DerivedFrom = z.infer<typeof derivedFrom>;
 export type PredictionType = (typeof PREDICTION_TYPES)[number];
 
 /** The shape [C, H, W] of the tensor the denoiser works on: the latent when there is a decoder, else the image. */

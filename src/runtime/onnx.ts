@@ -43,6 +43,8 @@ export interface SessionSettings {
   interOpThreads?: number;
   /** Called once per created session with the provider it got (auto logs its choice here). */
   log?: (message: string) => void;
+  /** Writes the graph as onnxruntime optimized it (which ops it fused, e.g. QLinearConv) to this file. */
+  optimizedModelPath?: string;
 }
 
 const SESSION_DEFAULTS: ort.InferenceSession.SessionOptions = {
@@ -133,6 +135,7 @@ async function createOn(path: string, provider: ResolvedExecutionProvider, setti
     executionProviders: [provider],
     ...(settings.intraOpThreads !== undefined ? { intraOpNumThreads: settings.intraOpThreads } : {}),
     ...(settings.interOpThreads !== undefined ? { interOpNumThreads: settings.interOpThreads } : {}),
+    ...(settings.optimizedModelPath !== undefined ? { optimizedModelFilePath: settings.optimizedModelPath } : {}),
   };
   try {
     return await ort.InferenceSession.create(path, options);

@@ -31,6 +31,13 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return max;
 }
 
+export function meanAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs((a[i] ?? 0) - (b[i] ?? 0));
+  return sum / a.length;
+}
+
 /** Hands out stored noise, in order: what the PyTorch reference used. */
 export class StoredNoise implements NoiseSource {
   private offset = 0;
@@ -43,10 +50,10 @@ export class StoredNoise implements NoiseSource {
   }
 }
 
-/** Max abs error of each denoiser call of the fixture. */
-export async function denoiserCallErrors(runtime: ConditionRuntime, dir: string, golden: GoldenFixture): Promise<number[]> {
+/** The runtime's denoiser output for each call of the fixture (its stored inputs). */
+export async function denoiserCallOutputs(runtime: ConditionRuntime, dir: string, golden: GoldenFixture = readGolden(dir)): Promise<Float32Array[]> {
   const inputs = runtime.model.manifest.denoiser.inputs;
-  const errors: number[] = [];
+  const outputs: Float32Array[] = [];
   for (const call of golden.denoiserCalls) {
     const rows = call.sampleShape[0] ?? 1;
     const out = await runtime.denoiser.run({
@@ -59,9 +66,15 @@ export async function denoiserCallErrors(runtime: ConditionRuntime, dir: string,
     });
     const output = out[runtime.model.manifest.denoiser.output];
     if (!output) throw new Error("no denoiser output");
-    errors.push(maxAbsDiff(output.data, readF32(dir, call.output)));
+    outputs.push(output.data);
   }
-  return errors;
+  return outputs;
+}
+
+/** Max abs error of each denoiser call of the fixture. */
+export async function denoiserCallErrors(runtime: ConditionRuntime, dir: string, golden: GoldenFixture): Promise<number[]> {
+  const outputs = await denoiserCallOutputs(runtime, dir, golden);
+  return golden.denoiserCalls.map((call, i) => maxAbsDiff(outputs[i]!, readF32(dir, call.output)));
 }
 
 /** Runs a trajectory with the runtime's pipeline loop from the fixture's stored noise and condition. */
@@ -70,7 +83,7 @@ export async function trajectoryError(
   dir: string,
   golden: GoldenFixture,
   run: { sampler: string; steps: number; guidance: number; eta?: number; final: string },
-): Promise<{ error: number; timesteps: readonly number[] }> {
+): Promise<{ error: number; meanError: number; timesteps: readonly number[] }> {
   const manifest = runtime.model.manifest;
   const scheduler = createScheduler(parseSampler(run.sampler), {
     schedule: manifest.denoiser.schedule,
@@ -86,5 +99,6 @@ export async function trajectoryError(
     conditions: readF32(dir, golden.ddim.condition),
     noise: [new StoredNoise(noise)],
   });
-  return { error: maxAbsDiff(final, readF32(dir, run.final)), timesteps: scheduler.timesteps };
+  const expected = readF32(dir, run.final);
+  return { error: maxAbsDiff(final, expected), meanError: meanAbsDiff(final, expected), timesteps: scheduler.timesteps };
 }

@@ -44,6 +44,22 @@ describe("model packages", () => {
   });
 });
 
+describe("derived packages", () => {
+  const derivedFrom = { name: "tiny-model", version: "1.0.0", denoiserSha256: "a".repeat(64), method: "qdq-int8-static", calibration: "ranges over 4 DDIM trajectories" };
+
+  it("derivedFrom is optional, and when given names the base, its denoiser hash and a known method", () => {
+    expect(modelManifestSchema.safeParse(rawManifest()).success).toBe(true);
+    const parsed = modelManifestSchema.safeParse({ ...rawManifest(), derivedFrom });
+    expect(parsed.success).toBe(true);
+    expect(parsed.data?.derivedFrom?.method).toBe("qdq-int8-static");
+  });
+
+  it("refuses an unknown method, a hash that is no sha256 and a base name that is a path", () => {
+    for (const bad of [{ method: "fp16" }, { denoiserSha256: "abc" }, { name: "../tiny-model" }, { calibration: "" }])
+      expect(modelManifestSchema.safeParse({ ...rawManifest(), derivedFrom: { ...derivedFrom, ...bad } }).success, JSON.stringify(bad)).toBe(false);
+  });
+});
+
 describe("plausible geometry in the label rules", () => {
   const shipped = (name: string) => JSON.parse(readFileSync(fileURLToPath(new URL(`../../models/${name}/model.json`, import.meta.url)), "utf8"));
   const boxRule = (plausible: unknown) => ({

@@ -1,4 +1,7 @@
 // The onnxruntime module: providers, clear errors for missing ones, input-name checks.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { createSession, ExecutionProviderError, parseExecutionProvider, SessionInputError } from "../../src/runtime/onnx.ts";
@@ -19,6 +22,21 @@ describe("execution providers", () => {
     expect(["cuda", "webgpu", "cpu"]).toContain(session.provider);
     expect(messages.join("\n")).toMatch(new RegExp(`execution provider auto -> ${session.provider}`));
     await session.dispose();
+  });
+
+  it("writes the graph as onnxruntime optimized it when asked (optimizedModelPath)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "optimized-"));
+    try {
+      const path = join(dir, "optimized.onnx");
+      const session = await createSession(denoiser, { ep: "cpu", intraOpThreads: 1, optimizedModelPath: path });
+      await session.dispose();
+      // an ONNX ModelProto: field 1 (ir_version, varint) first, and the original's input names inside
+      const bytes = readFileSync(path);
+      expect(bytes[0]).toBe(0x08);
+      expect(bytes.includes(Buffer.from("timestep"))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("an unknown provider lists the allowed ones", () => {
