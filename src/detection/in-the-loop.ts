@@ -113,9 +113,20 @@ export function shippedDetectorPackages(modelsDir: string): string[] {
     .sort();
 }
 
-/** The fidelity critic package for a diffusion model (critic.json whose `model` names it), or null. */
+/**
+ * The fidelity critic package for a diffusion model (critic.json whose `model` names it), or null. A package derived
+ * from another (an int8 quantization: model.json `derivedFrom`) makes the images its base is asked for, so it is
+ * judged by its base's critic when none names it.
+ */
 export function findCriticPackage(modelsDir: string, modelName: string): string | null {
   if (!existsSync(modelsDir)) return null;
+  const own = criticNaming(modelsDir, modelName);
+  if (own) return own;
+  const base = derivedFromName(modelsDir, modelName);
+  return base && base !== modelName ? criticNaming(modelsDir, base) : null;
+}
+
+function criticNaming(modelsDir: string, modelName: string): string | null {
   for (const entry of readdirSync(modelsDir, { withFileTypes: true }).filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
     const file = join(modelsDir, entry.name, "critic.json");
     if (!existsSync(file)) continue;
@@ -126,6 +137,19 @@ export function findCriticPackage(modelsDir: string, modelName: string): string 
     }
   }
   return null;
+}
+
+/** The base package a model package under modelsDir was derived from (its model.json `derivedFrom.name`), or null. */
+function derivedFromName(modelsDir: string, modelName: string): string | null {
+  const entry = readdirSync(modelsDir, { withFileTypes: true }).find((e) => e.isDirectory() && e.name === modelName);
+  const file = entry ? join(modelsDir, entry.name, "model.json") : null;
+  if (!file || !existsSync(file)) return null;
+  try {
+    const base = (JSON.parse(readFileSync(file, "utf8")) as { derivedFrom?: { name?: unknown } }).derivedFrom?.name;
+    return typeof base === "string" ? base : null;
+  } catch {
+    return null; // an unreadable manifest fails where the model is loaded, not here
+  }
 }
 
 /**

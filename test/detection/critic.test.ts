@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { criticManifestSchema, decodeCriticOutput, judgeRealism, loadCritic } from "../../src/detection/index.ts";
+import { criticManifestSchema, decodeCriticOutput, findCriticPackage, judgeRealism, loadCritic } from "../../src/detection/index.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -108,3 +108,18 @@ for (const name of ["road-critic", "brain-critic"]) {
     });
   });
 }
+
+describe("the critic a model is judged by", () => {
+  const modelsDir = `${root}models`;
+  it("is the critic naming the model; a derived (int8) package is judged by its base's critic", () => {
+    expect(findCriticPackage(modelsDir, "road-hazards")).toBe(`${modelsDir}/road-critic`);
+    expect(findCriticPackage(modelsDir, "brain-mri")).toBe(`${modelsDir}/brain-critic`);
+    const derived = JSON.parse(readFileSync(`${modelsDir}/road-hazards-int8/model.json`, "utf8")) as { derivedFrom: { name: string } };
+    expect(derived.derivedFrom.name).toBe("road-hazards");
+    expect(findCriticPackage(modelsDir, "road-hazards-int8")).toBe(`${modelsDir}/road-critic`);
+    expect(findCriticPackage(modelsDir, "brain-mri-int8")).toBe(`${modelsDir}/brain-critic`);
+    // neither a critic nor a base: no gate
+    expect(findCriticPackage(modelsDir, "road-detector")).toBeNull();
+    expect(findCriticPackage(modelsDir, "no-such-model")).toBeNull();
+  });
+});
