@@ -3,6 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { resolveSamplingSettings } from "../../src/diffusion/index.ts";
 import { ValidationError } from "../../src/errors.ts";
+import { modelManifestSchema } from "../../src/models/index.ts";
+import { readFileSync } from "node:fs";
 
 const schedule = { kind: "linear" as const, trainSteps: 1000, betaStart: 0.0001, betaEnd: 0.02 };
 const denoiser = { file: "d.onnx", inputs: { sample: "s", timestep: "t", condition: "c" }, output: "o", timestepDtype: "float32" as const, prediction: "v" as const, schedule };
@@ -39,5 +41,14 @@ describe("sampling quality", () => {
 
   it("refuses an unknown quality with the allowed ones", () => {
     expect(() => resolveSamplingSettings({ quality: "turbo" }, { manifest: withFast })).toThrow(/quality: unknown quality "turbo"; allowed: default, fast/);
+  });
+
+  it("the shipped diffusion models carry fast settings the manifest schema accepts and the sampler knows", () => {
+    for (const name of ["road-hazards", "brain-mri"]) {
+      const manifest = modelManifestSchema.parse(JSON.parse(readFileSync(new URL(`../../models/${name}/model.json`, import.meta.url), "utf8")));
+      expect(manifest.fast, name).toBeDefined();
+      const settings = resolveSamplingSettings({ quality: "fast" }, { manifest });
+      expect(settings.steps).toBeLessThan(manifest.defaults.steps!);
+    }
   });
 });
