@@ -5,6 +5,9 @@
 //     [--steps 4,5,6,8,10,15] [--per-cell 3] [--per-value 48] [--seed 22] [--quick] [--out bench/throughput/results.json]
 //     [--dry-run] [package dirs...]                       (default: models/road-hazards models/brain-mri)
 //
+// A derived package (an int8 one: `derivedFrom` in its model.json) given after its fp32 base in the same run is also
+// compared with the base's DDIM-25 (vsFp32Ddim25: ratio and paired differences; same requests, same seeds).
+//
 // Requests: every combination of the package's categorical fields (road-hazards: hazard x weather x timeOfDay,
 // 84 cells; brain-mri: pathology, 4) times --per-cell (road) / --per-value (single-field packages) samples.
 // The scalar fields (box, lesion centre, radius, contrast) are drawn as the scenario library draws them: from the
@@ -188,6 +191,9 @@ const loadBefore = loadavg();
 const library = (await loadScenarioLibrary(join(root, "scenarios"))).map((e) => e.spec);
 const started = new Date().toISOString();
 const packages = [];
+// DDIM-25 of each fp32 package in this run, by model name: a derived package (int8) of the same model, given after it,
+// ran the same requests with the same seeds, so it is paired against this baseline too
+const fp32Baselines = new Map<string, { judged: Judged; validPerCpuSecond: number }>();
 for (const dir of packageDirs.map((d) => resolve(d))) {
   const model = loadModelPackage(dir);
   if (model.kind !== "condition") throw new Error(`${dir}: only condition-vector packages are benchmarked here`);
@@ -283,7 +289,24 @@ for (const dir of packageDirs.map((d) => resolve(d))) {
       flopUtilisationPerCpuSecond: gflopsPerCpuSecond / peak,
     };
   });
-  packages.push({ package: manifest.name, dir, precision, critic: basename(criticDir), requests: requests.length, flops, rows });
+  if (precision === "fp32") fp32Baselines.set(baseName, { judged: base.judged, validPerCpuSecond: baseValidPerCpu });
+  const fp32 = precision === "fp32" ? undefined : fp32Baselines.get(baseName);
+  const rowsVsFp32 = rows.map((r) => {
+    if (!fp32) return r;
+    const t = tally.get(r.config)!;
+    return {
+      ...r,
+      vsFp32Ddim25: {
+        ratio: r.validPerCpuSecond / fp32.validPerCpuSecond,
+        paired: {
+          ...Object.fromEntries(categorical.map((f) => [f, pairedDifference(t.judged.correct[f]!, fp32.judged.correct[f]!)])),
+          all: pairedDifference(all(t.judged), all(fp32.judged)),
+          valid: pairedDifference(t.judged.valid, fp32.judged.valid),
+        },
+      },
+    };
+  });
+  packages.push({ package: manifest.name, dir, precision, critic: basename(criticDir), requests: requests.length, flops, rows: rowsVsFp32 });
   await runtime.dispose();
   await critic.dispose();
   const pct = (v: number) => (100 * v).toFixed(1);
@@ -292,7 +315,7 @@ for (const dir of packageDirs.map((d) => resolve(d))) {
     const acc = r.accuracy as Record<string, number>;
     const d = r.pairedVsDdim25.all;
     console.log(
-      `| ${r.config} | ${r.samplesPerSecond.toFixed(2)} | ${categorical.map((f) => pct(acc[f]!)).join(" | ")} | ${pct(acc.all!)} | ${pct(r.validShare)} | ${r.validPerCpuSecond.toFixed(3)} | ${r.ratioVsDdim25.toFixed(2)} | ${pct(d.mean)} [${pct(d.low)}, ${pct(d.high)}] | ${r.achievedGflops.toFixed(1)} | ${pct(r.flopUtilisation)} % |`,
+      `| ${r.config} ${precision} | ${r.samplesPerSecond.toFixed(2)} | ${categorical.map((f) => pct(acc[f]!)).join(" | ")} | ${pct(acc.all!)} | ${pct(r.validShare)} | ${r.validPerCpuSecond.toFixed(3)} | ${r.ratioVsDdim25.toFixed(2)} | ${pct(d.mean)} [${pct(d.low)}, ${pct(d.high)}] | ${r.achievedGflops.toFixed(1)} | ${pct(r.flopUtilisation)} % |`,
     );
   }
 }

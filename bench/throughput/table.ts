@@ -1,5 +1,6 @@
 // Markdown tables for BENCHMARKS.md from bench/throughput result files (several runs of one package may be
-// given: each keeps its own DDIM-25 baseline and ratio, since only configs of one run are measured alike).
+// given: each keeps its own DDIM-25 baseline and ratio, since only configs of one run are measured alike; a derived
+// int8 package's rows compare with its fp32 base's DDIM-25 of the same run).
 //
 //   node --import tsx bench/throughput/table.ts [--peak 218] bench/throughput/results-road-hazards.json [...]
 import { readFileSync } from "node:fs";
@@ -9,6 +10,8 @@ interface Row {
   config: string; steps: number; precision: string; samples: number; samplesPerSecond: number; samplesPerCpuSecond: number; cpuSeconds: number;
   accuracy: Record<string, number>; validShare: number; validPerCpuSecond: number; ratioVsDdim25: number;
   pairedVsDdim25: Record<string, Paired>; achievedGflops: number; flopUtilisation: number;
+  /** Derived (int8) packages run after their fp32 base: against the base's DDIM-25. */
+  vsFp32Ddim25?: { ratio: number; paired: Record<string, Paired> };
 }
 interface Results {
   started: string; command: string; loadAverage: { before: number[]; after: number[] };
@@ -33,9 +36,12 @@ for (const file of args) {
     console.log(`|---|---|---|${fields.map(() => "---|").join("")}---|---|---|---|`);
     for (const r of p.rows) {
       const gflopsPerCpu = (r.samples * r.steps * 2 * p.flops.flopPerRow) / r.cpuSeconds / 1e9;
-      const acc = fields.map((f) => (r.config === "ddim-25" ? pct(r.accuracy[f]!) : `${pct(r.accuracy[f]!)} (${signed(r.pairedVsDdim25[f]!.mean)} [${signed(r.pairedVsDdim25[f]!.low)}, ${signed(r.pairedVsDdim25[f]!.high)}])`));
+      // a derived package is compared with its fp32 base's DDIM-25, every row of it
+      const paired = r.vsFp32Ddim25?.paired ?? (r.config === "ddim-25" ? null : r.pairedVsDdim25);
+      const ratio = r.vsFp32Ddim25?.ratio ?? r.ratioVsDdim25;
+      const acc = fields.map((f) => (paired ? `${pct(r.accuracy[f]!)} (${signed(paired[f]!.mean)} [${signed(paired[f]!.low)}, ${signed(paired[f]!.high)}])` : pct(r.accuracy[f]!)));
       console.log(
-        `| ${r.config} ${r.precision} | ${r.samplesPerSecond.toFixed(2)} | ${r.samplesPerCpuSecond.toFixed(2)} | ${acc.join(" | ")} | ${pct(r.validShare)} | ${r.validPerCpuSecond.toFixed(2)} | ${r.ratioVsDdim25.toFixed(2)}× | ${gflopsPerCpu.toFixed(0)} (${pct(gflopsPerCpu / peak)} %) |`,
+        `| ${r.config} ${r.precision} | ${r.samplesPerSecond.toFixed(2)} | ${r.samplesPerCpuSecond.toFixed(2)} | ${acc.join(" | ")} | ${pct(r.validShare)} | ${r.validPerCpuSecond.toFixed(2)} | ${ratio.toFixed(2)}× | ${gflopsPerCpu.toFixed(0)} (${pct(gflopsPerCpu / peak)} %) |`,
       );
     }
   }
