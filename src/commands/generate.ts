@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { encodeSamplePng, generateSamples, GUIDANCE_RANGE, MAX_STEPS, openModelRuntime, parseSampler, resolveSamplingSettings, SAMPLERS, validateRequest, type SamplerName } from "../diffusion/index.ts";
+import { encodeSamplePng, generateSamples, GUIDANCE_RANGE, MAX_STEPS, openModelRuntime, parseSampler, resolveSamplingSettings, SAMPLERS, SAMPLING_QUALITIES, validateRequest, type SamplerName } from "../diffusion/index.ts";
 import { parseExecutionProvider, type ExecutionProviderName } from "../runtime/index.ts";
 import { loadModelPackageAsync, resolveModelDir } from "../models/index.ts";
 import { drawParameters, findLibraryScenario, loadScenarioFile, type ScenarioSpec } from "../scenarios/index.ts";
@@ -17,6 +17,8 @@ export interface GenerateOptions {
   sampler?: SamplerName;
   steps?: number;
   guidance?: number;
+  /** fast: sampler/steps/guidance left out come from the model's `fast` settings (recorded in each record). */
+  quality?: string;
   seed: number;
   batch: number;
   ep: ExecutionProviderName;
@@ -63,8 +65,8 @@ export async function runGenerate(options: GenerateOptions): Promise<GenerateSum
   if (!Number.isInteger(options.count) || options.count < 1) throw new Error(`--count must be a positive integer, got ${options.count}`);
   const indices = Array.from({ length: options.count }, (_, k) => start + k);
   const parameters = indices.map((index) => drawParameters(spec, options.seed, index));
-  const { sampler, steps, guidance } = resolveSamplingSettings(
-    { sampler: options.sampler, steps: options.steps, guidance: options.guidance, seed: options.seed, batchSize: options.batch },
+  const { sampler, steps, guidance, quality } = resolveSamplingSettings(
+    { sampler: options.sampler, steps: options.steps, guidance: options.guidance, quality: options.quality, seed: options.seed, batchSize: options.batch },
     { manifest: model.manifest },
   );
   const request = {
@@ -81,7 +83,8 @@ export async function runGenerate(options: GenerateOptions): Promise<GenerateSum
     ...(options.strength !== undefined ? { strength: options.strength } : {}),
     ...(options.mask ? { mask: new Uint8Array(readFileSync(options.mask)) } : {}),
     ...(spec.prompt ? { promptTemplate: spec.prompt } : {}),
-    recordExtras: { scenario: { name: spec.name, model: spec.model } },
+    // the quality goes into the record only when asked for, as with jobs
+    recordExtras: { scenario: { name: spec.name, model: spec.model }, ...(options.quality !== undefined ? { quality } : {}) },
   };
   // refuse bad input (steps, guidance, reference, mask, parameters) before opening any session
   validateRequest(request);
@@ -144,6 +147,7 @@ export function registerGenerateCommand(program: Command): void {
     .option("--sampler <name>", `${SAMPLERS.join(" | ")} (default: the model's)`)
     .option("--steps <n>", `denoising steps (1..${MAX_STEPS}; default: the model's)`, numberOption("steps", "int"))
     .option("--guidance <g>", `classifier-free guidance scale (${GUIDANCE_RANGE.join("..")}; default: the model's)`, numberOption("guidance", "float"))
+    .option("--quality <quality>", `${SAMPLING_QUALITIES.join(" | ")}: where --sampler, --steps and --guidance left out come from (the model's defaults or its fast settings)`)
     .option("--eta <eta>", "DDIM eta (0 deterministic)", numberOption("eta", "float"))
     .option("--seed <seed>", "request seed; sample i's noise comes from (seed, i)", numberOption("seed", "int"), 0)
     .option("--batch <n>", "samples per batch", numberOption("batch", "int"), 8)

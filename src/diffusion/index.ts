@@ -40,6 +40,8 @@ export {
   DEFAULT_BATCH_SIZE,
   GUIDANCE_RANGE,
   FALLBACK_SAMPLING,
+  SAMPLING_QUALITIES,
+  type SamplingQuality,
   type SamplingSettings,
   type SamplingSettingsInput,
   type SamplingContext,

@@ -1,6 +1,9 @@
 // Sampling settings: one schema, one set of bounds, for every entry point (GraphQL, CLI, jobs, failure
 // searches, pathology insertion and the pipeline itself). Settings a caller leaves out take the model
-// manifest's `defaults`, then FALLBACK_SAMPLING.
+// manifest's `defaults`, then FALLBACK_SAMPLING — or, with quality "fast", the manifest's `fast` settings
+// (the cheapest sampler/steps its benchmark found within 2 points of the default's judged accuracy,
+// bench/throughput). A sampler, steps or guidance the caller gives still wins over either: quality only
+// chooses where the absent ones come from, and the resolved quality is recorded with the settings.
 import { z } from "zod";
 import { ValidationError, type FieldIssue } from "../errors.ts";
 import type { ModelManifest } from "../models/index.ts";
@@ -15,6 +18,9 @@ export const MAX_BATCH_SIZE = 1024;
 export const DEFAULT_BATCH_SIZE = 8;
 /** Sampling for a model whose manifest has no defaults. */
 export const FALLBACK_SAMPLING = { sampler: "ddim", steps: 20, guidance: 3 } as const satisfies { sampler: SamplerName; steps: number; guidance: number };
+/** Where absent sampler/steps/guidance come from: the manifest's `defaults` or its `fast` settings. */
+export const SAMPLING_QUALITIES = ["default", "fast"] as const;
+export type SamplingQuality = (typeof SAMPLING_QUALITIES)[number];
 
 const integerIn = (name: string, min: number, max: number) =>
   z.number({ error: `${name} must be a number` }).refine((v) => Number.isInteger(v) && v >= min && v <= max, { error: (issue) => `${name} must be an integer in [${min}, ${max}], got ${String(issue.input)}` });
@@ -34,6 +40,8 @@ export const samplingSettingsSchema = z.object({
   seed: integerIn("seed", 0, Number.MAX_SAFE_INTEGER),
   executionProvider: z.enum(EXECUTION_PROVIDERS, { error: (issue) => `unknown execution provider "${String(issue.input)}"; allowed: ${EXECUTION_PROVIDERS.join(", ")}` }),
   batchSize: integerIn("batchSize", 1, MAX_BATCH_SIZE),
+  /** Where the absent settings came from (resolveSamplingSettings always fills it; "default" when not asked). */
+  quality: z.enum(SAMPLING_QUALITIES, { error: (issue) => `unknown quality "${String(issue.input)}"; allowed: ${SAMPLING_QUALITIES.join(", ")}` }).optional(),
 });
 
 export type SamplingSettings = z.infer<typeof samplingSettingsSchema>;
@@ -43,7 +51,7 @@ export type SamplingSettingsInput = { [K in keyof SamplingSettings]?: SamplingSe
 
 export interface SamplingContext {
   /** The model the settings are for: its manifest defaults fill absent fields, its schedule bounds steps. */
-  manifest?: Pick<ModelManifest, "defaults" | "denoiser">;
+  manifest?: Pick<ModelManifest, "defaults" | "denoiser"> & Partial<Pick<ModelManifest, "fast" | "name">>;
   /** Provider when none is given (the service's RAREFORGE_EP). */
   executionProvider?: ExecutionProviderName;
   /** A lower batch-size ceiling than MAX_BATCH_SIZE (the service's RAREFORGE_MAX_BATCH_SIZE). */
@@ -63,8 +71,16 @@ export function modelSamplingDefaults(manifest: Pick<ModelManifest, "defaults"> 
  */
 export function resolveSamplingSettings(input: SamplingSettingsInput, context: SamplingContext = {}): SamplingSettings {
   const given = Object.fromEntries(Object.entries(input).filter(([, value]) => value !== null && value !== undefined));
+  const quality = given.quality;
+  const fast = quality === "fast" ? context.manifest?.fast : undefined;
+  if (quality === "fast" && !fast) {
+    const model = context.manifest?.name ? `model "${context.manifest.name}"` : "this model";
+    throw new ValidationError([{ path: "quality", message: `${model} has no fast sampling settings (model.json \`fast\`); ask for quality default` }], "invalid sampling settings");
+  }
   const parsed = samplingSettingsSchema.safeParse({
     ...modelSamplingDefaults(context.manifest),
+    ...(fast ? { sampler: fast.sampler, steps: fast.steps, guidance: fast.guidance } : {}),
+    quality: "default",
     seed: 0,
     executionProvider: context.executionProvider ?? "cpu",
     batchSize: DEFAULT_BATCH_SIZE,

@@ -1,7 +1,7 @@
 // One batch of samples end to end, as a worker runs it: draw each sample's parameters from (seed, index),
 // sample them with the model's diffusion runtime, encode each as a file with its provenance record
 // embedded. No database here: the caller stores the files and commits the records (src/jobs/).
-import { encodeSamplePng, generateSamples, openModelRuntime, samplePixels, type GeneratedSample, type ModelRuntime, type SamplerName } from "../diffusion/index.ts";
+import { encodeSamplePng, generateSamples, openModelRuntime, samplePixels, type GeneratedSample, type ModelRuntime, type SamplerName, type SamplingQuality } from "../diffusion/index.ts";
 import type { ExecutionProviderName } from "../runtime/index.ts";
 import { jobSampleUidNames, recordUidNames, writeMedicalSampleFiles, type CompanionFile, type PngPixels } from "../imaging/index.ts";
 import { recordExtras, type GenerationRecord } from "../provenance/index.ts";
@@ -31,6 +31,8 @@ export interface BatchRequest {
   jobCreatedAt?: Date;
   /** Parameters given per index (a failure search's proposals) instead of drawn from (seed, index). */
   parametersFor?: (index: number) => ScenarioParameters | undefined;
+  /** The quality the job asked for (quality FAST: sampler/steps/guidance came from the manifest's `fast`), recorded with each sample. */
+  quality?: SamplingQuality;
 }
 
 export interface SampleTimings {
@@ -143,7 +145,7 @@ export async function generateBatch(request: BatchRequest): Promise<BatchOutcome
       parameters: group.map((d) => d.parameters),
       batchSize: group.length,
       ...(request.spec.prompt ? { promptTemplate: request.spec.prompt } : {}),
-      recordExtras: { scenario: request.scenario, job: { id: request.jobId, ...(request.jobCreatedAt ? { createdAt: request.jobCreatedAt.toISOString() } : {}) } },
+      recordExtras: { scenario: request.scenario, job: { id: request.jobId, ...(request.jobCreatedAt ? { createdAt: request.jobCreatedAt.toISOString() } : {}) }, ...(request.quality ? { quality: request.quality } : {}) },
     });
     const generateMs = (performance.now() - started) / samples.length;
     const onnxMs = (request.runtime.onnxMillis() - onnxBefore) / samples.length;

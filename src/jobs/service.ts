@@ -129,6 +129,8 @@ export class JobService {
           ...(input.realism ? { realism: input.realism } : {}),
           ...(input.parameters ? { parameters: input.parameters } : {}),
           ...(background ? { background } : {}),
+          // only when asked: a job that named no quality took the model's defaults, as before
+          ...(input.quality != null ? { quality: settings.quality } : {}),
         } as unknown as Prisma.InputJsonValue,
       },
     });

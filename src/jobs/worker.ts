@@ -8,7 +8,7 @@ import type { JobWithMetadata, PgBoss } from "pg-boss";
 import type { Config } from "../config.ts";
 import { Prisma, type Database } from "../db/index.ts";
 import { changedRegionsOf, detectorFilesOf, scoreUntouchedFrames, scoreWithDetector, ScoringSessions, writeScores, type RealismGate, type SampleVerdict } from "../detection/index.ts";
-import { openModelRuntime, parseSampler, type ModelRuntime } from "../diffusion/index.ts";
+import { openModelRuntime, parseSampler, type ModelRuntime, type SamplingQuality } from "../diffusion/index.ts";
 import type { GenerationJob } from "../generated/prisma/client.ts";
 import { generateBatch, type BatchOutcome, type GeneratedArtifact } from "../generation/index.ts";
 import { decodeImage, imageFromPixels } from "../imaging/index.ts";
@@ -67,6 +67,8 @@ interface JobOptions {
   realism?: RealismGate;
   /** A background scenario's frames, frozen when the job was requested: samples are hazards inserted into them. */
   background?: ResolvedBackground;
+  /** The quality the request named (FAST: the settings came from the manifest's `fast`); recorded with each sample. */
+  quality?: SamplingQuality;
 }
 
 class JobCancelled extends Error {}
@@ -262,6 +264,7 @@ async function runBatch(ctx: WorkerContext, job: JobRow, indices: number[]): Pro
         executionProvider: job.executionProvider as ExecutionProviderName,
         indices,
         ...(options.parameters ? { parametersFor: (index: number) => options.parameters?.[index] } : {}),
+        ...(options.quality ? { quality: options.quality } : {}),
       });
     }
     return await generateBatch({
@@ -277,6 +280,7 @@ async function runBatch(ctx: WorkerContext, job: JobRow, indices: number[]): Pro
       indices,
       jobCreatedAt: job.createdAt,
       ...(options.parameters ? { parametersFor: (index: number) => options.parameters?.[index] } : {}),
+      ...(options.quality ? { quality: options.quality } : {}),
     });
   } catch (error) {
     return indices.map((index) => ({ status: "FAILED", index, parameters: null, error: `${(error as Error).name}: ${(error as Error).message}` }));

@@ -160,6 +160,13 @@ export const modelManifestSchema = z
     defaults: z
       .object({ sampler: z.string().optional(), steps: z.number().int().optional(), guidance: z.number().optional() })
       .default({}),
+    /**
+     * Recommended fast sampling (quality FAST): the cheapest sampler/steps the package's throughput benchmark
+     * found within 2 points of `defaults` on every field its critic judges; `evidence` says where that was measured.
+     */
+    fast: z
+      .object({ sampler: z.string().min(1), steps: z.number().int().min(1), guidance: z.number(), evidence: z.string().optional() })
+      .optional(),
     provenance: z.record(z.string(), z.unknown()).default({}),
     evaluation: z.record(z.string(), z.unknown()).default({}),
   })

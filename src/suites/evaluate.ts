@@ -26,6 +26,8 @@ export interface ScenarioEvidence {
   readonly sampler: string;
   readonly steps: number;
   readonly guidance: number;
+  /** Where the settings came from (the model's `defaults` or its `fast` settings). */
+  readonly quality?: "default" | "fast";
   readonly samples: readonly SuiteSample[];
 }
 
@@ -84,6 +86,7 @@ export interface ScenarioReport extends GroupReport {
   readonly sampler: string;
   readonly steps: number;
   readonly guidance: number;
+  readonly quality: "default" | "fast";
   readonly invalid: number;
   readonly validShare: number;
   readonly status: "PASSED" | "FAILED";
@@ -244,6 +247,7 @@ export function evaluateSuite(spec: SuiteSpec, evidence: readonly ScenarioEviden
       sampler: e.sampler,
       steps: e.steps,
       guidance: e.guidance,
+      quality: e.quality ?? "default",
       invalid: e.samples.length - valid.length,
       validShare: e.samples.length === 0 ? 0 : valid.length / e.samples.length,
       ...whole,

@@ -108,7 +108,7 @@ export function markdownSummary(run: SuiteRunSummary, galleryBaseUrl: string): s
   for (const s of ordered) {
     lines.push(`## ${s.scenario} (v${s.scenarioVersion}): ${s.status}`, "");
     lines.push(
-      `${s.samples} samples (seed ${s.seed}, ${s.sampler}, ${s.steps} steps, guidance ${s.guidance}): ${s.n} valid, ${s.invalid} refused by the realism gate. ` +
+      `${s.samples} samples (seed ${s.seed}, ${s.sampler}, ${s.steps} steps, guidance ${s.guidance}${s.quality === "fast" ? ", quality fast" : ""}): ${s.n} valid, ${s.invalid} refused by the realism gate. ` +
         `Miss rate ${s.missRate ? `${s.missRate.misses}/${s.missRate.n} = ${pct(s.missRate.rate)} [${pct(s.missRate.lower)}, ${pct(s.missRate.upper)}]` : "–"}` +
         (s.baselineMissRate ? `; baseline ${s.baselineMissRate.misses}/${s.baselineMissRate.n} = ${pct(s.baselineMissRate.rate)}` : "") +
         (s.paired ? `; paired: ${s.paired.baselineOnlyHit} found only by the baseline, ${s.paired.candidateOnlyHit} only by the candidate` : "") +

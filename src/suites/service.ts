@@ -7,7 +7,7 @@ import type { Config } from "../config.ts";
 import { currentCaller, runAsSystem } from "../access/index.ts";
 import { runDetached, type Database, type Prisma } from "../db/index.ts";
 import type { DetectorService } from "../detection/index.ts";
-import { resolveSamplingSettings } from "../diffusion/index.ts";
+import { resolveSamplingSettings, type SamplingQuality } from "../diffusion/index.ts";
 import { AlreadyExistsError, ArchivedError, NotFoundError, ValidationError, VersionConflictError, type FieldIssue } from "../errors.ts";
 import { changeSnapshots, JobEvents, type JobService } from "../jobs/index.ts";
 import type { Logger } from "../logger.ts";
@@ -25,6 +25,8 @@ export interface SuiteRunRequest {
   suiteId: string;
   detectorId: string;
   baselineDetectorId?: string | null;
+  /** Overrides every scenario's quality for this run (runSuite's `quality`). */
+  quality?: SamplingQuality | null;
 }
 
 export interface SuiteImportOutcome {
@@ -43,6 +45,8 @@ interface ScenarioPlan {
   sampler: string;
   steps: number;
   guidance: number;
+  /** Where the settings came from; "default" unless the run, the suite or the entry asked for fast. */
+  quality: SamplingQuality;
 }
 
 /** A stored sample a run uses. */
@@ -91,7 +95,7 @@ export class SuiteService {
           for (const name of Object.keys(c.where))
             if (!parameters.includes(name)) at(`criteria.conditions.${k}.where.${name}`, `scenario ${entry.scenario} has no parameter "${name}" (it has ${parameters.join(", ")})`);
         });
-        await collect(async () => void (await this.settingsOf(entry, spec)));
+        await collect(async () => void (await this.settingsOf(entry, spec, entry.quality ?? parsed.spec.quality)));
       });
     }
     if (issues.length > 0) throw new ValidationError(prefixed(issues), "invalid suite");
@@ -188,15 +192,15 @@ export class SuiteService {
   }
 
   /** The entry's sampling settings, checked by diffusion's rules; defaults from the scenario's model. */
-  private async settingsOf(entry: SuiteScenario, spec: ScenarioSpec) {
+  private async settingsOf(entry: SuiteScenario, spec: ScenarioSpec, quality: SamplingQuality | undefined) {
     const manifest = await this.jobs.modelManifest(spec.model);
-    return resolveSamplingSettings({ sampler: entry.sampler, steps: entry.steps, guidance: entry.guidance, seed: entry.seed }, { manifest, executionProvider: this.config.executionProvider });
+    return resolveSamplingSettings({ sampler: entry.sampler, steps: entry.steps, guidance: entry.guidance, seed: entry.seed, quality }, { manifest, executionProvider: this.config.executionProvider });
   }
 
   /** The scenario version and sampling settings an entry's samples are made with. */
-  private async plan(entry: SuiteScenario): Promise<ScenarioPlan> {
+  private async plan(entry: SuiteScenario, quality: SamplingQuality | undefined): Promise<ScenarioPlan> {
     const { scenario, version, spec } = await this.scenarioOf(entry);
-    const settings = await this.settingsOf(entry, spec);
+    const settings = await this.settingsOf(entry, spec, quality);
     return {
       entry,
       scenarioId: scenario.id,
@@ -206,6 +210,7 @@ export class SuiteService {
       sampler: settings.sampler,
       steps: settings.steps,
       guidance: settings.guidance,
+      quality: settings.quality ?? "default",
     };
   }
 
@@ -219,7 +224,8 @@ export class SuiteService {
     if (!suite || !version) throw new NotFoundError("suite", input.suiteId);
     const spec = version.spec as unknown as SuiteSpec;
     const plans: ScenarioPlan[] = [];
-    for (const entry of spec.scenarios) plans.push(await this.plan(entry));
+    // the run's quality, else the entry's, else the suite's
+    for (const entry of spec.scenarios) plans.push(await this.plan(entry, input.quality ?? entry.quality ?? spec.quality));
     for (const plan of plans) {
       await this.detectors.checkForScenario(input.detectorId, plan.spec);
       if (input.baselineDetectorId) await this.detectors.checkForScenario(input.baselineDetectorId, plan.spec);
@@ -260,7 +266,7 @@ export class SuiteService {
         const ids = samples.map((s) => s.id);
         // idempotent: samples this detector scored before (an earlier run, a job that named it) are left as they were
         for (const detectorId of new Set(detectorIds)) await this.detectors.scoreSamples({ sampleIds: ids }, detectorId);
-        evidence.push({ entry: plan.entry, scenarioVersion: plan.scenarioVersion, sampler: plan.sampler, steps: plan.steps, guidance: plan.guidance, samples: await this.outcomes(samples, run) });
+        evidence.push({ entry: plan.entry, scenarioVersion: plan.scenarioVersion, sampler: plan.sampler, steps: plan.steps, guidance: plan.guidance, quality: plan.quality, samples: await this.outcomes(samples, run) });
       }
       const report = evaluateSuite(spec, evidence, run.baselineDetectorPackageId !== null);
       await this.db.prisma.$transaction(async (tx) => {
@@ -310,6 +316,7 @@ export class SuiteService {
         sampler: plan.sampler,
         steps: plan.steps,
         guidance: plan.guidance,
+        quality: plan.quality,
         seed: plan.entry.seed,
         batchSize: Math.min(range.count, this.config.maxBatchSize, 16),
         ownerKeyId,

@@ -2,6 +2,7 @@
 // the criteria it must meet. Validated with zod; every issue names the path of the bad field. Sampling
 // settings are checked against the scenario's model by the service (diffusion's rule, not a copy here).
 import { z } from "zod";
+import { SAMPLING_QUALITIES } from "../diffusion/index.ts";
 import { SPEC_LIMITS } from "../scenarios/index.ts";
 
 export const SUITE_LIMITS = {
@@ -61,6 +62,8 @@ const suiteScenario = z.strictObject({
   sampler: z.string().min(1).max(40).optional(),
   steps: z.number().int().optional(),
   guidance: z.number().finite().optional(),
+  /** fast: sampler/steps/guidance left out come from the model's `fast` settings (default: the suite's quality, else its defaults). */
+  quality: z.enum(SAMPLING_QUALITIES).optional(),
   criteria,
 });
 export type SuiteScenario = z.infer<typeof suiteScenario>;
@@ -76,6 +79,8 @@ export const suiteSpecSchema = z
     alpha: z.number().gt(0).lt(1).default(0.05),
     /** Confidence level of the miss-rate intervals. */
     level: z.number().gt(0).lt(1).default(0.95),
+    /** Every scenario's quality unless it names its own: default (the models' `defaults`) or fast (their `fast` settings). */
+    quality: z.enum(SAMPLING_QUALITIES).optional(),
     scenarios: z.array(suiteScenario).min(1).max(SUITE_LIMITS.scenarios),
   })
   .superRefine((spec, ctx) => {

@@ -3,7 +3,7 @@
 // through the same path as a single insertion (insertHazardIntoFrame). The result is an ordinary sample: a PNG
 // with its record, ground truth in frame pixels, ready for scoring, reports and exports. No database here: the
 // worker stores and commits, as for model samples.
-import { openModelRuntime, type ModelRuntime, type SamplerName } from "../diffusion/index.ts";
+import { openModelRuntime, type ModelRuntime, type SamplerName, type SamplingQuality } from "../diffusion/index.ts";
 import { ReproductionError, type BatchOutcome, type GeneratedArtifact, type Reproduction, type ScenarioIdentity } from "../generation/index.ts";
 import { encodeCondition, loadModelPackageAsync, resolveModelDir, type GroundTruth, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import { recordExtras, type GenerationRecord } from "../provenance/index.ts";
@@ -61,6 +61,8 @@ export interface FrameBatchRequest {
   executionProvider: ExecutionProviderName;
   indices: readonly number[];
   parametersFor?: (index: number) => ScenarioParameters | undefined;
+  /** The quality the job asked for, recorded with each sample. */
+  quality?: SamplingQuality;
 }
 
 const errorText = (error: unknown) => `${(error as Error).name ?? "Error"}: ${(error as Error).message ?? String(error)}`;
@@ -104,6 +106,7 @@ async function insertIntoFrame(request: FrameBatchRequest, draw: FrameDraw, fram
       scenario: request.scenario,
       job: { id: request.jobId, ...(request.jobCreatedAt ? { createdAt: request.jobCreatedAt.toISOString() } : {}) },
       background: { referenceSetId: request.background.referenceSetId, referenceSet: request.background.name, drawn: draw.parameters },
+      ...(request.quality ? { quality: request.quality } : {}),
     },
     recordExtras: { referenceScanId: draw.frame.referenceScanId },
   });

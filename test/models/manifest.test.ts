@@ -26,6 +26,15 @@ describe("model packages", () => {
     expect(latent.decoderPath).toMatch(/decoder\.onnx$/);
   });
 
+  it("takes optional fast sampling settings with a sampler, whole steps and a guidance", () => {
+    const fast = { ...rawManifest(), fast: { sampler: "euler", steps: 10, guidance: 3, evidence: "BENCHMARKS.md" } };
+    expect(modelManifestSchema.parse(fast).fast).toEqual({ sampler: "euler", steps: 10, guidance: 3, evidence: "BENCHMARKS.md" });
+    expect(modelManifestSchema.parse(rawManifest()).fast).toBeUndefined();
+    for (const bad of [{ sampler: "euler", steps: 0, guidance: 3 }, { sampler: "euler", steps: 2.5, guidance: 3 }, { steps: 10, guidance: 3 }, { sampler: "euler", steps: 10 }]) {
+      expect(modelManifestSchema.safeParse({ ...rawManifest(), fast: bad }).success, JSON.stringify(bad)).toBe(false);
+    }
+  });
+
   it("refuses a directory without model.json", () => {
     expect(() => loadModelPackage(`${tinyDir}/nowhere`)).toThrow(ModelPackageError);
   });

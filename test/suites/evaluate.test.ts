@@ -214,6 +214,23 @@ describe("suite definitions", () => {
   });
 });
 
+describe("suite quality", () => {
+  it("takes quality fast or default for the suite and per scenario, and refuses anything else", () => {
+    const parsed = spec(`name: q\nquality: fast\nscenarios:\n  - {scenario: a, samples: 1, seed: 0, criteria: {}}\n  - {scenario: b, samples: 1, seed: 0, quality: default, criteria: {}}\n`);
+    expect(parsed.quality).toBe("fast");
+    expect(parsed.scenarios.map((s) => s.quality)).toEqual([undefined, "default"]);
+    const bad = parseSuiteSpec({ name: "q", quality: "turbo", scenarios: [{ scenario: "a", samples: 1, seed: 0, quality: "FAST", criteria: {} }] });
+    expect(bad.ok ? [] : bad.issues.map((i) => i.path)).toEqual(["quality", "scenarios.0.quality"]);
+  });
+
+  it("records in the report the quality each scenario's samples were made at", () => {
+    const fast = evaluateSuite(SUITE, evidence(samplesOf(200, 25), samplesOf(60, 0)).map((e) => ({ ...e, quality: "fast" as const })), true);
+    expect(fast.scenarios.every((s) => s.quality === "fast")).toBe(true);
+    const plain = evaluateSuite(SUITE, evidence(samplesOf(200, 25), samplesOf(60, 0)), true);
+    expect(plain.scenarios.every((s) => s.quality === "default")).toBe(true);
+  });
+});
+
 describe("outputs", () => {
   const dir = mkdtempSync(join(tmpdir(), "rareforge-suite-outputs-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

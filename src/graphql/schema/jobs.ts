@@ -5,7 +5,7 @@ import { ExecutionProviderUnavailableError, ReproductionUnavailableError, type J
 import { DetectorUnusableError } from "../../detection/index.ts";
 import { artifactUrl, builder } from "../builder.ts";
 import { decodeGlobalId } from "./global-ids.ts";
-import { SamplerEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
+import { SamplerEnum, SamplingQualityEnum, SAMPLING_DEFAULT_DESCRIPTIONS } from "./sampling.ts";
 import { ErrorInterface } from "./errors.ts";
 
 const JobStatusEnum = builder.enumType("JobStatus", { values: ["QUEUED", "RUNNING", "SUCCEEDED", "PARTIAL", "FAILED", "CANCELLED"] as const });
@@ -48,6 +48,13 @@ builder.prismaNode("GenerationJob", {
     sampler: t.exposeString("sampler"),
     steps: t.exposeInt("steps"),
     guidance: t.exposeFloat("guidance"),
+    quality: t.field({
+      type: SamplingQualityEnum,
+      nullable: true,
+      description: "The quality the request asked for (its samples' provenance records it too); null when it named none (the model's defaults).",
+      select: { options: true },
+      resolve: (j) => (j.options as { quality?: "default" | "fast" } | null)?.quality ?? null,
+    }),
     seed: t.float({ description: "Sample i draws parameters and noise from (seed, i).", select: { seed: true }, resolve: (j) => Number(j.seed) }),
     executionProvider: t.exposeString("executionProvider"),
     completedCount: t.exposeInt("completedCount"),
@@ -209,6 +216,7 @@ builder.mutationFields((t) => ({
       sampler: t.arg({ type: SamplerEnum, required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.sampler }),
       steps: t.arg.int({ required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.steps }),
       guidance: t.arg.float({ required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.guidance }),
+      quality: t.arg({ type: SamplingQualityEnum, required: false, description: SAMPLING_DEFAULT_DESCRIPTIONS.quality }),
       seed: t.arg.int({ required: true }),
       batchSize: t.arg.int({ required: true, description: "Samples per batch task." }),
       executionProvider: t.arg.string({ required: false, description: "cpu | cuda | webgpu | auto (default: the service's RAREFORGE_EP)" }),

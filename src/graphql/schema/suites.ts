@@ -4,6 +4,7 @@ import { AlreadyExistsError, ArchivedError, NotFoundError, ValidationError, Vers
 import { DetectorUnusableError } from "../../detection/index.ts";
 import { builder } from "../builder.ts";
 import { decodeGlobalId } from "./global-ids.ts";
+import { SamplingQualityEnum } from "./sampling.ts";
 
 const SuiteSourceEnum = builder.enumType("SuiteSource", { values: ["LIBRARY", "API"] as const });
 const SuiteRunStatusEnum = builder.enumType("SuiteRunStatus", {
@@ -153,6 +154,7 @@ builder.mutationFields((t) => ({
       suiteId: t.arg.globalID({ required: true }),
       detectorId: t.arg.globalID({ required: true }),
       baselineDetectorId: t.arg.globalID({ required: false }),
+      quality: t.arg({ type: SamplingQualityEnum, required: false, description: "Overrides every scenario's quality for this run (default: each scenario's, else the suite's `quality`, else DEFAULT)." }),
     },
     errors: { types: [ValidationError, NotFoundError, ArchivedError, DetectorUnusableError] },
     resolve: async (query, _root, args, ctx) => {
@@ -160,6 +162,7 @@ builder.mutationFields((t) => ({
         suiteId: decodeGlobalId("Suite", args.suiteId),
         detectorId: decodeGlobalId("DetectorPackage", args.detectorId),
         baselineDetectorId: args.baselineDetectorId ? decodeGlobalId("DetectorPackage", args.baselineDetectorId) : null,
+        quality: args.quality ?? null,
       });
       return ctx.db.prisma.suiteRun.findUniqueOrThrow({ ...query, where: { id: run.id } });
     },

@@ -1,0 +1,54 @@
+// Sampling quality: FAST takes the absent settings from the manifest's `fast`, DEFAULT (or nothing) from its
+// `defaults`; what the caller gives wins either way; FAST on a model without fast settings is a typed refusal.
+import { describe, expect, it } from "vitest";
+import { resolveSamplingSettings } from "../../src/diffusion/index.ts";
+import { ValidationError } from "../../src/errors.ts";
+import { modelManifestSchema } from "../../src/models/index.ts";
+import { readFileSync } from "node:fs";
+
+const schedule = { kind: "linear" as const, trainSteps: 1000, betaStart: 0.0001, betaEnd: 0.02 };
+const denoiser = { file: "d.onnx", inputs: { sample: "s", timestep: "t", condition: "c" }, output: "o", timestepDtype: "float32" as const, prediction: "v" as const, schedule };
+const withFast = { name: "m", denoiser, defaults: { sampler: "ddim", steps: 25, guidance: 3 }, fast: { sampler: "euler", steps: 10, guidance: 3 } };
+const withoutFast = { name: "plain", denoiser, defaults: { sampler: "ddim", steps: 25, guidance: 3 } };
+
+describe("sampling quality", () => {
+  it("fills sampler, steps and guidance from the manifest's fast settings and records quality fast", () => {
+    expect(resolveSamplingSettings({ quality: "fast" }, { manifest: withFast })).toMatchObject({ sampler: "euler", steps: 10, guidance: 3, quality: "fast" });
+  });
+
+  it("uses the defaults, quality default, when quality is default or absent", () => {
+    expect(resolveSamplingSettings({ quality: "default" }, { manifest: withFast })).toMatchObject({ sampler: "ddim", steps: 25, quality: "default" });
+    expect(resolveSamplingSettings({}, { manifest: withFast })).toMatchObject({ sampler: "ddim", steps: 25, quality: "default" });
+  });
+
+  it("lets settings the caller gives win over the fast ones", () => {
+    expect(resolveSamplingSettings({ quality: "fast", steps: 12 }, { manifest: withFast })).toMatchObject({ sampler: "euler", steps: 12, quality: "fast" });
+    expect(resolveSamplingSettings({ quality: "fast", sampler: "dpmpp-2m", guidance: 2 }, { manifest: withFast })).toMatchObject({ sampler: "dpmpp-2m", steps: 10, guidance: 2 });
+  });
+
+  it("refuses fast on a model without fast settings, naming the model and the field", () => {
+    const refused = (() => {
+      try {
+        resolveSamplingSettings({ quality: "fast" }, { manifest: withoutFast });
+      } catch (error) {
+        return error;
+      }
+      return null;
+    })();
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect((refused as ValidationError).issues).toEqual([{ path: "quality", message: expect.stringMatching(/model "plain" has no fast sampling settings/) }]);
+  });
+
+  it("refuses an unknown quality with the allowed ones", () => {
+    expect(() => resolveSamplingSettings({ quality: "turbo" }, { manifest: withFast })).toThrow(/quality: unknown quality "turbo"; allowed: default, fast/);
+  });
+
+  it("the shipped diffusion models carry fast settings the manifest schema accepts and the sampler knows", () => {
+    for (const name of ["road-hazards", "brain-mri"]) {
+      const manifest = modelManifestSchema.parse(JSON.parse(readFileSync(new URL(`../../models/${name}/model.json`, import.meta.url), "utf8")));
+      expect(manifest.fast, name).toBeDefined();
+      const settings = resolveSamplingSettings({ quality: "fast" }, { manifest });
+      expect(settings.steps).toBeLessThan(manifest.defaults.steps!);
+    }
+  });
+});
