@@ -176,7 +176,7 @@ def sha256(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
-def package(base, int8_path, ranges_path, out_dir, stat, keep_float, results_path):
+def package(base, int8_path, ranges_path, out_dir, stat, keep_float, results_path, fast=None, fast_evidence=None):
     _, manifest = load_denoiser(base)
     ranges = json.load(open(ranges_path))
     base_sha = manifest["files"][manifest["denoiser"]["file"]]
@@ -209,6 +209,14 @@ def package(base, int8_path, ranges_path, out_dir, stat, keep_float, results_pat
                     f"--stat {stat}" + (f" --float {','.join(sorted(keep_float))}" if keep_float else "")),
     }
     derived["provenance"] = dict(manifest.get("provenance", {}), quantization="training/quantize (training/README.md, \"int8\")")
+    # the base's fast settings were measured on the base: few steps cost an int8 denoiser more (bench/throughput),
+    # so the derived package carries only fast settings measured on itself
+    derived.pop("fast", None)
+    if fast:
+        sampler, steps = fast.split(":")
+        if not fast_evidence:
+            raise SystemExit("--fast needs --fast-evidence (where the setting was measured)")
+        derived["fast"] = {"sampler": sampler, "steps": int(steps), "guidance": manifest["defaults"]["guidance"], "evidence": fast_evidence}
     derived["evaluation"] = {}
     if results_path:
         report = json.load(open(results_path))
@@ -266,6 +274,8 @@ def main(argv):
     p.add_argument("--stat", choices=["max", "p9999"], required=True)
     p.add_argument("--float", default="")
     p.add_argument("--results", default=None)
+    p.add_argument("--fast", default=None, help="SAMPLER:STEPS measured on this int8 package within 2 points of the base's DDIM-25 (bench/throughput)")
+    p.add_argument("--fast-evidence", default=None)
     o = sub.add_parser("ops")
     o.add_argument("model")
     args = parser.parse_args(argv)
@@ -279,7 +289,7 @@ def main(argv):
         if args.command == "build":
             build(args.package, args.ranges, args.out, args.stat, keep)
         else:
-            package(args.package, args.int8, args.ranges, args.out, args.stat, keep, args.results)
+            package(args.package, args.int8, args.ranges, args.out, args.stat, keep, args.results, args.fast, args.fast_evidence)
     else:
         ops(args.model)
 
