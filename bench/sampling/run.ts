@@ -16,16 +16,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateSamples, openModelRuntime, parseSampler } from "../../src/diffusion/index.ts";
 import { loadModelPackage } from "../../src/models/index.ts";
+import { optionReader } from "../options.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = args[i + 1] ?? fallback;
-  args.splice(i, 2);
-  return value;
-};
+const option = optionReader(args);
 const threads = Number(option("threads", "2"));
 const steps = Number(option("steps", "20"));
 const batches = option("batches", "1,8,32").split(",").map(Number);

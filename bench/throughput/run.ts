@@ -41,16 +41,11 @@ import { findCriticPackage, judgeRealism, loadCritic, type Critic } from "../../
 import { loadModelPackage, type ModelManifest } from "../../src/models/index.ts";
 import { drawParameters, drawableValues, loadScenarioLibrary, type ScenarioSpec } from "../../src/scenarios/index.ts";
 import { countDenoiserFlops } from "./flops.ts";
+import { optionReader } from "../options.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = args[i + 1] ?? fallback;
-  args.splice(i, 2);
-  return value;
-};
+const option = optionReader(args);
 const quick = args.includes("--quick");
 const dryRun = args.includes("--dry-run"); // print the requests and stop
 const samplers = option("samplers", "ddim,dpmpp-2m,euler").split(",").map(parseSampler);

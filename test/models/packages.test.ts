@@ -146,14 +146,7 @@ for (const pkg of [...shipped, ...tiny]) {
       });
 
       it(`the guided DDIM trajectory ends within mean ${QUANTIZED_TOLERANCE.trajectoryMean}, max ${QUANTIZED_TOLERANCE.trajectoryMax} of the base's golden final`, async () => {
-        const golden = readGolden(pkg.fixtureDir);
-        const { error, meanError, timesteps } = await trajectoryError(runtime, pkg.fixtureDir, golden, {
-          sampler: "ddim",
-          steps: golden.ddim.steps,
-          guidance: golden.ddim.guidance,
-          eta: golden.ddim.eta,
-          final: golden.ddim.final,
-        });
+        const { golden, error, meanError, timesteps } = await goldenDdimTrajectory(runtime, pkg.fixtureDir);
         expect(timesteps).toEqual(golden.ddim.timesteps);
         expect(meanError).toBeLessThan(QUANTIZED_TOLERANCE.trajectoryMean);
         expect(error).toBeLessThan(QUANTIZED_TOLERANCE.trajectoryMax);
@@ -184,14 +177,7 @@ for (const pkg of [...shipped, ...tiny]) {
       });
 
       it("the DDIM trajectory with guidance matches the golden fixture to 1e-3", async () => {
-        const golden = readGolden(pkg.fixtureDir);
-        const { error, timesteps } = await trajectoryError(runtime, pkg.fixtureDir, golden, {
-          sampler: "ddim",
-          steps: golden.ddim.steps,
-          guidance: golden.ddim.guidance,
-          eta: golden.ddim.eta,
-          final: golden.ddim.final,
-        });
+        const { golden, error, timesteps } = await goldenDdimTrajectory(runtime, pkg.fixtureDir);
         expect(timesteps).toEqual(golden.ddim.timesteps);
         expect(error).toBeLessThan(1e-3);
       });
@@ -233,4 +219,11 @@ for (const pkg of [...shipped, ...tiny]) {
       });
     });
   }
+}
+
+/** The guided DDIM trajectory of a package's golden fixture run on `runtime`, and its error against the golden final. */
+async function goldenDdimTrajectory(runtime: ConditionRuntime, fixtureDir: string) {
+  const golden = readGolden(fixtureDir);
+  const { ddim } = golden;
+  return { golden, ...(await trajectoryError(runtime, fixtureDir, golden, { sampler: "ddim", steps: ddim.steps, guidance: ddim.guidance, eta: ddim.eta, final: ddim.final })) };
 }
