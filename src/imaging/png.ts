@@ -92,13 +92,7 @@ const bytesOf = (pixels: PngPixels) => Buffer.from(pixels.data.buffer, pixels.da
 function filteredRows(pixels: PngPixels, first: number, end: number): Buffer {
   const rowBytes = rowBytesOf(pixels);
   const from = Math.max(0, first - 1);
-  let samples: Buffer;
-  if (pixels.depth === 8) samples = bytesOf(pixels).subarray(from * rowBytes, end * rowBytes);
-  else {
-    samples = Buffer.allocUnsafe((end - from) * rowBytes);
-    const values = pixels.data as Uint16Array;
-    for (let k = 0, v = from * (rowBytes / 2); k < samples.length; k += 2, v++) samples.writeUInt16BE(values[v]!, k);
-  }
+  const samples = storedSamples(pixels, from, end);
   const out = Buffer.allocUnsafe((end - first) * (rowBytes + 1));
   for (let y = first; y < end; y++) {
     const row = (y - first) * (rowBytes + 1);
@@ -113,6 +107,16 @@ function filteredRows(pixels: PngPixels, first: number, end: number): Buffer {
     for (let k = 0; k < rowBytes; k++) out[row + 1 + k] = (samples[own + k]! - samples[above + k]!) & 0xff;
   }
   return out;
+}
+
+/** The samples of rows [from, end) as PNG stores them: 8-bit as they are (no copy), 16-bit big-endian. */
+function storedSamples(pixels: PngPixels, from: number, end: number): Buffer {
+  const rowBytes = rowBytesOf(pixels);
+  if (pixels.depth === 8) return bytesOf(pixels).subarray(from * rowBytes, end * rowBytes);
+  const samples = Buffer.allocUnsafe((end - from) * rowBytes);
+  const values = pixels.data as Uint16Array;
+  for (let k = 0, v = from * (rowBytes / 2); k < samples.length; k += 2, v++) samples.writeUInt16BE(values[v]!, k);
+  return samples;
 }
 
 const ADLER_BASE = 65521;
@@ -236,12 +240,8 @@ export function encodeStoredPng(pixels: PngPixels): Uint8Array {
   checkPixels(pixels);
   const rowBytes = rowBytesOf(pixels);
   const raw = Buffer.alloc(pixels.height * (rowBytes + 1)); // filter type 0 (None) in every row's first byte
-  const samples = bytesOf(pixels);
-  for (let y = 0; y < pixels.height; y++) {
-    const row = y * (rowBytes + 1) + 1;
-    if (pixels.depth === 8) samples.copy(raw, row, y * rowBytes, (y + 1) * rowBytes);
-    else for (let k = 0; k < rowBytes / 2; k++) raw.writeUInt16BE((pixels.data as Uint16Array)[y * (rowBytes / 2) + k]!, row + 2 * k);
-  }
+  const samples = storedSamples(pixels, 0, pixels.height);
+  for (let y = 0; y < pixels.height; y++) samples.copy(raw, y * (rowBytes + 1) + 1, y * rowBytes, (y + 1) * rowBytes);
   return assemblePng(pixels, deflateSync(raw, { level: 0 }));
 }
 

@@ -4,7 +4,7 @@
 // frame pixel outside the box and its band is copied, never computed, so it is the source's bit for bit.
 import { ValidationError } from "../errors.ts";
 import type { ModelRuntime, SamplingSettings } from "../diffusion/index.ts";
-import { compositeInto, decodeImage, type PngBands, type PngPixels, distanceToRegion, encodeLargePng, encodePngBands, encodeStoredPng, featherWeights, gridMask, ImageDecodeError, matchColourStatistics, regionMask, resizePlane } from "../imaging/index.ts";
+import { compositeInto, decodeImage, type PngBands, type PngPixels, distanceToRegion, encodeLargePng, encodePngBands, encodeStoredPng, featherWeights, gridMask, ImageDecodeError, matchColourStatistics, type PixelRect, regionMask, resizePlane } from "../imaging/index.ts";
 import { ConditionError, assertParametersFit, type ModelPackage, type ScenarioParameters } from "../models/index.ts";
 import type { GenerationRecord } from "../provenance/index.ts";
 import { InsertionRefusedError } from "./errors.ts";
@@ -321,11 +321,7 @@ export async function insertHazardIntoFrame(input: HazardInsertionInput): Promis
   //    the window. The box mask, the blend weights and the ring are computed on that part only; every weight
   //    outside it is 0, so those pixels stay the source's without being touched.
   const s = window.size;
-  const crop = frame.planes.map((plane) => {
-    const out = new Uint8Array(s * s);
-    for (let r = 0; r < s; r++) out.set(plane.subarray((window.y + r) * frame.width + window.x, (window.y + r) * frame.width + window.x + s), r * s);
-    return out;
-  });
+  const crop = frame.planes.map((plane) => planeRect(plane, frame.width, { x: window.x, y: window.y, width: s, height: s }));
   const { width: gridWidth, height: gridHeight, valueRange } = manifest.image;
   const ringWidth = feather + Math.ceil(s / gridWidth);
   const inWindow = { x: box.x - window.x, y: box.y - window.y };
@@ -372,14 +368,7 @@ export async function insertHazardIntoFrame(input: HazardInsertionInput): Promis
   const upsampled = [0, 1, 2].map((c) => resizePlane(image.subarray(c * plane, (c + 1) * plane).map((x) => ((x - lo) / (hi - lo)) * 255), gridWidth, gridHeight, s, s, part));
   const distance = distanceToRegion(boxMask, part.height, part.width, ringWidth);
   const ring = Uint8Array.from(distance, (d) => (d > 0 && d <= ringWidth ? 1 : 0));
-  const source = frame.planes.map((framePlane) => {
-    const out = new Uint8Array(part.width * part.height);
-    for (let r = 0; r < part.height; r++) {
-      const from = (window.y + part.y + r) * frame.width + window.x + part.x;
-      out.set(framePlane.subarray(from, from + part.width), r * part.width);
-    }
-    return out;
-  });
+  const source = frame.planes.map((framePlane) => planeRect(framePlane, frame.width, { ...part, x: window.x + part.x, y: window.y + part.y }));
   const matched = matchColourStatistics(upsampled, source, ring);
   const blended = source.map((values, c) => compositeInto(values, matched[c]!, weights, 0, 255));
 
@@ -419,6 +408,16 @@ function sourceBandsOf(frame: CameraFrame): Promise<PngBands> {
     bandsByFrame.set(frame, bands);
   }
   return bands;
+}
+
+/** A rectangle of a row-major plane `width` pixels wide, copied out row by row. */
+function planeRect(plane: Uint8Array, width: number, rect: PixelRect): Uint8Array {
+  const out = new Uint8Array(rect.width * rect.height);
+  for (let r = 0; r < rect.height; r++) {
+    const from = (rect.y + r) * width + rect.x;
+    out.set(plane.subarray(from, from + rect.width), r * rect.width);
+  }
+  return out;
 }
 
 /** RGB planes -> interleaved RGB (one pass per pixel, the three channels unrolled: a full frame is ~1M pixels). */
