@@ -127,13 +127,6 @@ function measuredPeak(): { clockMHz: number; peakGflops: number; flopPerCycle: n
 // ---- the requests ----------------------------------------------------------------------------------------
 type Parameters = Record<string, string | number>;
 
-/** The package a critic judges: critic.json names a model; a derived package (int8) names its base in derivedFrom. */
-function baseModelName(dir: string, manifest: ModelManifest): { name: string; precision: string } {
-  const raw = JSON.parse(readFileSync(join(dir, "model.json"), "utf8")) as { derivedFrom?: { method?: string; name?: string; model?: string; package?: string } };
-  const derived = raw.derivedFrom;
-  return { name: derived?.name ?? derived?.model ?? derived?.package ?? manifest.name, precision: derived?.method ?? "fp32" };
-}
-
 /** Every categorical cell x `count`, scalars drawn by the library scenarios that can ask for the cell's class. */
 function requestsFor(manifest: ModelManifest, modelName: string, library: readonly ScenarioSpec[]): Parameters[] {
   const categorical = manifest.condition.fields.filter((f) => f.kind === "categorical");
@@ -193,7 +186,9 @@ for (const dir of packageDirs.map((d) => resolve(d))) {
   const model = loadModelPackage(dir);
   if (model.kind !== "condition") throw new Error(`${dir}: only condition-vector packages are benchmarked here`);
   const manifest = model.manifest;
-  const { name: baseName, precision } = baseModelName(dir, manifest);
+  // a derived package (int8) is the base's model at another precision: the base's critic, requests and baseline
+  const baseName = manifest.derivedFrom?.name ?? manifest.name;
+  const precision = manifest.derivedFrom?.method ?? "fp32";
   const criticDir = findCriticPackage(dirname(dir), baseName) ?? findCriticPackage(join(root, "models"), baseName);
   if (!criticDir) throw new Error(`no critic for ${baseName} next to ${dir} or in models/`);
   const critic: Critic = await loadCritic(criticDir, { intraOpThreads: 1 });
