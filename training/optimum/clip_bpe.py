@@ -21,6 +21,7 @@ import html
 import json
 import unicodedata
 from pathlib import Path
+from typing import Sequence
 
 import regex
 
@@ -87,17 +88,22 @@ def merge_by_rank(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list
         best = min(pairs, key=lambda p: ranks.get(p, float("inf")))
         if best not in ranks:
             break
-        merged: list[str] = []
-        i = 0
-        while i < len(symbols):
-            if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
-                merged.append(symbols[i] + symbols[i + 1])
-                i += 2
-            else:
-                merged.append(symbols[i])
-                i += 1
-        symbols = merged
+        symbols = merge_pair(symbols, best)
     return symbols
+
+
+def merge_pair(symbols: Sequence[str], pair: tuple[str, str]) -> list[str]:
+    """Every occurrence of the adjacent pair, left to right, joined into one symbol."""
+    merged: list[str] = []
+    i = 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
+            merged.append(symbols[i] + symbols[i + 1])
+            i += 2
+        else:
+            merged.append(symbols[i])
+            i += 1
+    return merged
 
 
 class ClipBpe:
@@ -178,15 +184,7 @@ def learn_merges(corpus: list[str], count: int) -> list[tuple[str, str]]:
         merges.append(best)
         merged_freq: dict[tuple[str, ...], int] = {}
         for word, n in freq.items():
-            out: list[str] = []
-            i = 0
-            while i < len(word):
-                if i + 1 < len(word) and (word[i], word[i + 1]) == best:
-                    out.append(word[i] + word[i + 1])
-                    i += 2
-                else:
-                    out.append(word[i])
-                    i += 1
-            merged_freq[tuple(out)] = merged_freq.get(tuple(out), 0) + n
+            out = tuple(merge_pair(word, best))
+            merged_freq[out] = merged_freq.get(out, 0) + n
         freq = merged_freq
     return merges
