@@ -7,6 +7,16 @@ export const OPTIMUM_FIXTURES = fileURLToPath(new URL("../../fixtures/optimum/",
 export const TINY_EXPORTS = ["tiny-sd", "tiny-sd-inpaint"] as const;
 export type TinyExport = (typeof TINY_EXPORTS)[number];
 
+/** One of diffusers' timestep grids in golden-schedulers.json: the classes that share it under these options. */
+export interface SchedulerGrid {
+  readonly spacing: "leading" | "linspace" | "trailing";
+  readonly stepsOffset: number;
+  readonly steps: number;
+  readonly classes: string[];
+  readonly timesteps: number[];
+  readonly initNoiseSigma: number;
+}
+
 export interface StoredTensor {
   readonly dtype: "float32" | "int64";
   readonly dims: readonly number[];

@@ -64,13 +64,7 @@ for (const file of ["golden-txt2img.json", "golden-inpaint.json"]) {
   describe(file, () => {
     const golden = readJsonFixture<PipelineGolden>(file);
     const dir = join(OPTIMUM_FIXTURES, golden.export);
-    const sessions: Record<string, ort.InferenceSession> = {};
-    beforeAll(async () => {
-      for (const part of ["text_encoder", "unet", "vae_encoder", "vae_decoder"]) sessions[part] = await ort.InferenceSession.create(join(dir, part, "model.onnx"));
-    });
-    afterAll(async () => {
-      for (const session of Object.values(sessions)) await session.release();
-    });
+    const sessions = exportSessions(dir);
 
     it("stores the ids the TypeScript tokenizer gives its prompts and negative prompts", async () => {
       const tokenizer = await loadClipTokenizer(join(dir, "tokenizer"));
@@ -163,13 +157,7 @@ interface ImageToImageGolden {
 describe("golden-img2img.json", () => {
   const golden = readJsonFixture<ImageToImageGolden>("golden-img2img.json");
   const dir = join(OPTIMUM_FIXTURES, golden.export);
-  const sessions: Record<string, ort.InferenceSession> = {};
-  beforeAll(async () => {
-    for (const part of ["text_encoder", "unet", "vae_encoder", "vae_decoder"]) sessions[part] = await ort.InferenceSession.create(join(dir, part, "model.onnx"));
-  });
-  afterAll(async () => {
-    for (const session of Object.values(sessions)) await session.release();
-  });
+  const sessions = exportSessions(dir);
 
   it("start latents: the ONNX VAE encoder's mean of the reference frame times 0.18215, to 1e-4", async () => {
     const pixels = bytesOf(golden.referenceImage);
@@ -215,3 +203,15 @@ describe("golden-img2img.json", () => {
     });
   }
 });
+
+/** Sessions on every part of an export, opened before the describe block's tests and released after them. */
+function exportSessions(dir: string): Record<string, ort.InferenceSession> {
+  const sessions: Record<string, ort.InferenceSession> = {};
+  beforeAll(async () => {
+    for (const part of ["text_encoder", "unet", "vae_encoder", "vae_decoder"]) sessions[part] = await ort.InferenceSession.create(join(dir, part, "model.onnx"));
+  });
+  afterAll(async () => {
+    for (const session of Object.values(sessions)) await session.release();
+  });
+  return sessions;
+}

@@ -8,20 +8,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createScheduler, openModelRuntime, sampleOptimumLatents, type OptimumRuntime } from "../../../src/diffusion/index.ts";
 import { loadModelPackageAsync, parseSchedulerConfig, type OptimumSchedulerSettings } from "../../../src/models/index.ts";
-import { decodeFloats, maxAbsDiff, OPTIMUM_FIXTURES, readJsonFixture, type StoredTensor } from "./golden.ts";
+import { decodeFloats, maxAbsDiff, OPTIMUM_FIXTURES, readJsonFixture, type SchedulerGrid, type StoredTensor } from "./golden.ts";
 import { installExport, roadManifest } from "./install.ts";
 import { readFileSync } from "node:fs";
 
-interface Grid {
-  readonly spacing: "leading" | "linspace" | "trailing";
-  readonly stepsOffset: number;
-  readonly steps: number;
-  readonly classes: string[];
-  readonly timesteps: number[];
-  readonly initNoiseSigma: number;
-}
 interface SchedulerGoldens {
-  readonly grids: Grid[];
+  readonly grids: SchedulerGrid[];
   readonly guidance: number;
   readonly cases: { prompt: string; negativePrompt: string }[];
   readonly noise: StoredTensor;
@@ -42,7 +34,7 @@ const schedulerOf = (settings: OptimumSchedulerSettings) =>
  * diffusers' DPMSolverMultistepScheduler spaces "leading" over n + 1 points (its own grid); RareForge's dpmpp-2m uses
  * DDIM's "leading" grid (a known deviation, see scheduler-grids.test.ts). Every other combination must match.
  */
-const deviates = (className: string, grid: Grid) => className === "DPMSolverMultistepScheduler" && grid.spacing === "leading";
+const deviates = (className: string, grid: SchedulerGrid) => className === "DPMSolverMultistepScheduler" && grid.spacing === "leading";
 
 describe("scheduler_config.json gives diffusers' timestep grids", () => {
   for (const grid of golden.grids)

@@ -4,19 +4,11 @@
 // schedulers here, so the "leading" grids are checked at offset 0 (the offset-1 grids are in the fixture too).
 import { describe, expect, it } from "vitest";
 import { createScheduler, type SamplerName } from "../../../src/diffusion/index.ts";
-import { readJsonFixture } from "./golden.ts";
+import { readJsonFixture, type SchedulerGrid } from "./golden.ts";
 
-interface Grid {
-  readonly spacing: "leading" | "linspace" | "trailing";
-  readonly stepsOffset: number;
-  readonly steps: number;
-  readonly classes: string[];
-  readonly timesteps: number[];
-  readonly initNoiseSigma: number;
-}
 interface SchedulerGoldens {
   readonly config: { beta_start: number; beta_end: number; num_train_timesteps: number };
-  readonly grids: Grid[];
+  readonly grids: SchedulerGrid[];
 }
 
 const golden = readJsonFixture<SchedulerGoldens>("golden-schedulers.json");
