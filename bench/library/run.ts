@@ -9,10 +9,11 @@ import { writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { findCriticPackage, judgeRealism, loadCritic } from "../../src/detection/index.ts";
+import { findCriticPackage, loadCritic } from "../../src/detection/index.ts";
 import { generateSamples, modelSamplingDefaults, openModelRuntime, parseSampler } from "../../src/diffusion/index.ts";
 import { loadModelPackage, type ScenarioParameters } from "../../src/models/index.ts";
 import { drawParameters, loadScenarioLibrary, scenarioSpecSchema, type ScenarioSpec } from "../../src/scenarios/index.ts";
+import { categoricalFields, judgeSamples } from "../judge.ts";
 import { optionReader } from "../options.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -52,29 +53,21 @@ for (const modelName of [...new Set(library.map((spec) => spec.model))].sort()) 
   const critic = await loadCritic(criticDir, { intraOpThreads: 1 });
   const runtime = await openModelRuntime(model, { ep: "cpu", intraOpThreads: 1 });
   const defaults = modelSamplingDefaults(model.manifest);
-  const categorical = critic.manifest.fields.filter((f) => f.kind === "categorical").map((f) => f.name);
+  const categorical = categoricalFields(critic);
   for (const spec of library.filter((s) => s.model === modelName)) {
     const indices = Array.from({ length: samples }, (_, i) => i);
     const parameters = indices.map((i) => drawParameters(spec, seed, i) as ScenarioParameters);
     const made = await generateSamples({ model, runtime, sampler: parseSampler(defaults.sampler), steps: defaults.steps, guidance: defaults.guidance, seed, indices, parameters, batchSize: 8 });
-    const predictions = await critic.predict(made.map((s) => s.image.data));
     const correct = Object.fromEntries(categorical.map((f) => [f, 0]));
     let all = 0;
     let valid = 0;
     const reasons = new Map<string, number>();
-    predictions.forEach((p, i) => {
-      const requested = parameters[i]!;
-      let every = true;
-      for (const f of categorical) {
-        const right = p.values[f] === requested[f];
-        if (right) correct[f]! += 1;
-        every &&= right;
-      }
-      if (every) all += 1;
-      const verdict = judgeRealism(critic.manifest, p, requested);
+    for (const { correct: right, verdict } of await judgeSamples(critic, made.map((s) => s.image.data), parameters as Record<string, string | number>[])) {
+      for (const f of categorical) if (right[f]) correct[f]! += 1;
+      if (categorical.every((f) => right[f])) all += 1;
       if (verdict.valid) valid += 1;
       else for (const reason of verdict.reasons) reasons.set(reason.field, (reasons.get(reason.field) ?? 0) + 1);
-    });
+    }
     const row = {
       scenario: spec.name,
       model: `${model.manifest.name} ${model.manifest.version}`,

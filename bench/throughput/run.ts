@@ -37,10 +37,11 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateSamples, openConditionRuntime, parseSampler, type SamplerName } from "../../src/diffusion/index.ts";
-import { findCriticPackage, judgeRealism, loadCritic, type Critic } from "../../src/detection/index.ts";
+import { findCriticPackage, loadCritic, type Critic } from "../../src/detection/index.ts";
 import { loadModelPackage, type ModelManifest } from "../../src/models/index.ts";
 import { drawParameters, drawableValues, loadScenarioLibrary, type ScenarioSpec } from "../../src/scenarios/index.ts";
 import { countDenoiserFlops } from "./flops.ts";
+import { categoricalFields, judgeSamples } from "../judge.ts";
 import { optionReader } from "../options.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -205,7 +206,7 @@ for (const dir of packageDirs.map((d) => resolve(d))) {
     [manifest.denoiser.inputs.timestep]: { type: "float32", data: new Float32Array([500]), dims: [1] },
     [manifest.denoiser.inputs.condition]: { type: "float32", data: new Float32Array(manifest.condition.width), dims: [1, manifest.condition.width] },
   });
-  const categorical = critic.manifest.fields.filter((f) => f.kind === "categorical").map((f) => f.name);
+  const categorical = categoricalFields(critic);
   const tally = new Map<string, { cpuSeconds: number; wallSeconds: number; onnxSeconds: number; rows: number; judged: Judged }>();
   for (const c of configs) tally.set(configName(c), { cpuSeconds: 0, wallSeconds: 0, onnxSeconds: 0, rows: 0, judged: { correct: Object.fromEntries(categorical.map((f) => [f, []])), valid: [] } });
   console.log(`${manifest.name} (${precision}): ${requests.length} requests x ${configs.length} configs, critic ${basename(criticDir)}, ${(flops.flopPerRow / 1e9).toFixed(3)} GFLOP per denoiser row`);
@@ -228,11 +229,9 @@ for (const dir of packageDirs.map((d) => resolve(d))) {
       t.wallSeconds += wall / 1000;
       t.onnxSeconds += (runtime.onnxMillis() - onnxBefore) / 1000;
       t.rows += indices.length * config.steps * (guidance === 1 ? 1 : 2);
-      const predictions = await critic.predict(samples.map((s) => s.image.data));
-      predictions.forEach((p, i) => {
-        const requested = parameters[i]!;
-        for (const f of categorical) t.judged.correct[f]!.push(p.values[f] === requested[f]);
-        t.judged.valid.push(judgeRealism(critic.manifest, p, requested).valid);
+      (await judgeSamples(critic, samples.map((s) => s.image.data), parameters)).forEach((judged) => {
+        for (const f of categorical) t.judged.correct[f]!.push(judged.correct[f]!);
+        t.judged.valid.push(judged.verdict.valid);
       });
     }
     if (b % 4 === 3 || b === batches - 1) console.log(`  batch ${b + 1}/${batches}, load ${loadavg()[0]!.toFixed(2)}`);

@@ -1,0 +1,26 @@
+// How the bench scripts judge generated samples: the domain critic reads each image, every categorical field it
+// reads is compared with the request, and the product's realism gate (judgeRealism, default thresholds, as the
+// worker runs it) gives its verdict.
+import { judgeRealism, type Critic, type RealismVerdict } from "../src/detection/index.ts";
+
+export interface SampleJudgement {
+  /** Per categorical field the critic reads: did it read what was requested? */
+  correct: Record<string, boolean>;
+  verdict: RealismVerdict;
+}
+
+/** The categorical fields a critic reads (what judged accuracy is reported for). */
+export const categoricalFields = (critic: Critic) => critic.manifest.fields.filter((f) => f.kind === "categorical").map((f) => f.name);
+
+/** Judges images (model space, planar) against the parameters they were requested with, in order. */
+export async function judgeSamples(critic: Critic, images: readonly Float32Array[], requested: readonly Record<string, string | number>[]): Promise<SampleJudgement[]> {
+  const fields = categoricalFields(critic);
+  const predictions = await critic.predict(images);
+  return predictions.map((prediction, i) => {
+    const want = requested[i]!;
+    return {
+      correct: Object.fromEntries(fields.map((f) => [f, prediction.values[f] === want[f]])),
+      verdict: judgeRealism(critic.manifest, prediction, want),
+    };
+  });
+}
