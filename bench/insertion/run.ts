@@ -24,13 +24,10 @@ import { generateSamples, openModelRuntime } from "../../src/diffusion/index.ts"
 import { encodeLargePng, encodePngBands } from "../../src/imaging/index.ts";
 import { loadModelPackage } from "../../src/models/index.ts";
 import { cropWindowFor, decodeCameraFrame, insertHazardIntoFrame, type CameraFrame } from "../../src/uploads/index.ts";
+import { optionReader } from "../options.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i < 0 ? fallback : (args[i + 1] ?? fallback);
-};
+const option = optionReader(process.argv.slice(2));
 const framePath = option("frame", join(root, "../shared/data/images/udacity_test1.jpg"));
 const [bx, by, bw, bh] = option("box", "600,420,60,48").split(",").map(Number) as [number, number, number, number];
 const box = { x: bx, y: by, width: bw, height: bh };

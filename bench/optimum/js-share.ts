@@ -16,13 +16,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateSamples, openModelRuntime } from "../../src/diffusion/index.ts";
 import { loadModelPackageAsync, type ModelPackage } from "../../src/models/index.ts";
+import { optionReader } from "../options.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i < 0 ? fallback : (args[i + 1] ?? fallback);
-};
+const option = optionReader(process.argv.slice(2));
 const threads = Number(option("threads", "1"));
 const steps = Number(option("steps", "20"));
 const batches = option("batches", "1,8").split(",").map(Number);

@@ -12,13 +12,10 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadClipTokenizer } from "../../src/diffusion/optimum/tokenizer.ts";
+import { optionReader } from "../options.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i < 0 ? fallback : (args[i + 1] ?? fallback);
-};
+const option = optionReader(process.argv.slice(2));
 const repeats = Number(option("repeats", "5"));
 const clipDir = option("clip", join(root, "../shared/data/tokenizers/clip"));
 const out = option("out", join(root, "bench/optimum/results-tokenizer.json"));
