@@ -16,6 +16,7 @@ import { fetchReport, formatReport } from "../../src/commands/report.ts";
 import { formatSearch, runSearch, type SearchSnapshot } from "../../src/commands/search.ts";
 import { YOLOV8N_INT8, sharedDetectorAvailable } from "./helpers/shared-data.ts";
 import type { ServiceKey } from "../../src/commands/service-client.ts";
+import { decodeGlobalID } from "@pothos/plugin-relay";
 
 /** What `rareforge report` and `rareforge search` send: here the test service's admin key. */
 const adminKey = (api: TestService): ServiceKey => ({ secret: api.adminKey, source: "the test service's admin key" });
@@ -385,7 +386,7 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop on $
       s: scenarioId,
       d: detectorId,
     });
-    const own = await db.prisma.sample.count({ where: { scenarioVersion: { scenarioId: Buffer.from(scenarioId, "base64").toString().split(":")[1]! }, job: { searchId: null }, status: "OK" } });
+    const own = await db.prisma.sample.count({ where: { scenarioVersion: { scenarioId: decodeGlobalID(scenarioId).id }, job: { searchId: null }, status: "OK" } });
     expect(scenarioReport.data?.scenarioReport.data.samples).toBe(own);
   });
 

@@ -9,6 +9,7 @@ import { testBackends } from "../helpers/databases.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 import { readSharedDicom, sharedDicomAvailable } from "../imaging/helpers/shared-dicom.ts";
 import { ORTHANC_PASSWORD, ORTHANC_USER, orthancAvailable, OrthancServer } from "./helpers/orthanc.ts";
+import { decodeGlobalID } from "@pothos/plugin-relay";
 
 const globalId = (type: string, id: string) => Buffer.from(`${type}:${id}`).toString("base64");
 
@@ -54,7 +55,7 @@ for (const backend of testBackends()) {
       expect(instance.referenceScan).toMatchObject({ kind: "DICOM", domain: "MEDICAL" });
       expect(instance.referenceScan.studyInstanceUid).not.toBe(studyUid);
 
-      const scanId = Buffer.from(instance.referenceScan.id, "base64").toString().split(":")[1]!;
+      const scanId = decodeGlobalID(instance.referenceScan.id).id;
       const insertion = await api.service.services.referenceScans.insertPathology({
         referenceScanId: scanId,
         region: { kind: "box", x: 20, y: 20, width: 12, height: 12 },

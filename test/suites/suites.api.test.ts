@@ -15,6 +15,7 @@ import { testBackends } from "../helpers/databases.ts";
 import { startTestService, type TestService } from "../helpers/service.ts";
 import { subscribeSse } from "../jobs/helpers.ts";
 import { YOLOV8N_INT8, YOLOX_NANO, sharedDetectorAvailable, sharedYoloxAvailable } from "../detection/helpers/shared-data.ts";
+import { decodeGlobalID } from "@pothos/plugin-relay";
 
 const MODELS_DIR = new URL("../../models/", import.meta.url).pathname;
 const SCENARIOS_DIR = new URL("../../scenarios/", import.meta.url).pathname;
@@ -171,7 +172,7 @@ describe.skipIf(!shippedPresent).each(testBackends())("validation suites through
     });
     expect(samples.map((s) => s.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     const missed = (s: (typeof samples)[number], detector: string) => ["MISS", "WRONG_CLASS"].includes(s.scores.find((x) => x.detectorPackageId === detector)!.outcome);
-    const uuidOf = (globalId: string) => Buffer.from(globalId, "base64").toString().split(":")[1]!;
+    const uuidOf = (globalId: string) => decodeGlobalID(globalId).id;
     const candidateUuid = uuidOf(roadId);
     const baselineUuid = uuidOf(baselineId);
     const tableOf = (group: typeof samples) => ({
