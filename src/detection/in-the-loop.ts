@@ -115,15 +115,19 @@ export function shippedDetectorPackages(modelsDir: string): string[] {
 
 /**
  * The fidelity critic package for a diffusion model (critic.json whose `model` names it), or null. A package derived
- * from another (an int8 quantization: model.json `derivedFrom`) makes the images its base is asked for, so it is
- * judged by its base's critic when none names it.
+ * from another (quantized or distilled: model.json `derivedFrom`) makes the images its base is asked for, so it is
+ * judged by the critic of the nearest package up its chain of bases (an int8 build of a distilled build of
+ * road-hazards: road-hazards's) when none names it.
  */
 export function findCriticPackage(modelsDir: string, modelName: string): string | null {
   if (!existsSync(modelsDir)) return null;
-  const own = criticNaming(modelsDir, modelName);
-  if (own) return own;
-  const base = derivedFromName(modelsDir, modelName);
-  return base && base !== modelName ? criticNaming(modelsDir, base) : null;
+  const seen = new Set<string>();
+  for (let name: string | null = modelName; name !== null && !seen.has(name); name = derivedFromName(modelsDir, name)) {
+    seen.add(name);
+    const critic = criticNaming(modelsDir, name);
+    if (critic) return critic;
+  }
+  return null;
 }
 
 function criticNaming(modelsDir: string, modelName: string): string | null {

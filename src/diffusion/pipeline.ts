@@ -18,10 +18,11 @@ import {
 import { decodeImage, ImageDecodeError, maskToSampleGrid, normaliseStoredRange, resizeBilinear, toModelSpace, type DecodedImage, type ImageTensor } from "../imaging/index.ts";
 import { buildGenerationRecord, type GenerationRecord } from "../provenance/index.ts";
 import { GenerationInputError } from "./errors.ts";
+import { ValidationError } from "../errors.ts";
 import { createSession, onnxRuntimeVersion, type ExecutionProviderName, type OnnxSession, type ResolvedExecutionProvider, type TensorInput } from "../runtime/index.ts";
 import { SampleNoise } from "./noise.ts";
 import { createScheduler, type SamplerName, type Scheduler } from "./schedulers/index.ts";
-import { DEFAULT_BATCH_SIZE, resolveSamplingSettings } from "./settings.ts";
+import { DEFAULT_BATCH_SIZE, distilledGuidanceIssue, resolveSamplingSettings } from "./settings.ts";
 import { openOptimumRuntime, type OptimumRuntime } from "./optimum/runtime.ts";
 import { resizeNearest, sampleOptimumBatch } from "./optimum/pipeline.ts";
 import { denoiseLoop, type NoiseSource } from "./loop.ts";
@@ -301,9 +302,13 @@ export interface DenoiseBatchOptions {
 
 /** The denoising loop for one batch: returns the final samples [B, C, H, W] in model (or latent) space. */
 export async function denoiseBatch(options: DenoiseBatchOptions): Promise<Float32Array> {
-  const { runtime, guidance, conditions, noise } = options;
+  const { runtime, conditions, noise } = options;
   const manifest = runtime.model.manifest;
   const [c, h, w] = sampleShape(manifest);
+  // guidance distilled into the denoiser: its conditional pass alone is the guided output
+  const distilled = distilledGuidanceIssue(manifest, options.guidance);
+  if (distilled) throw new ValidationError([distilled], "invalid sampling settings");
+  const guidance = manifest.denoiser.distilledGuidance === undefined ? options.guidance : 1;
   const rowConditions = denoiserConditions(noise.length, conditions, unconditionalVector(manifest), guidance !== 1);
   return denoiseLoop({
     scheduler: options.scheduler,

@@ -65,6 +65,17 @@ export function modelSamplingDefaults(manifest: Pick<ModelManifest, "defaults"> 
 }
 
 /**
+ * A denoiser with guidance distilled into it (model.json `denoiser.distilledGuidance`) samples at that scale only:
+ * the issue for any other guidance, else null.
+ */
+export function distilledGuidanceIssue(manifest: Pick<ModelManifest, "denoiser"> & Partial<Pick<ModelManifest, "name">>, guidance: number): FieldIssue | null {
+  const distilled = manifest.denoiser.distilledGuidance;
+  if (distilled === undefined || guidance === distilled) return null;
+  const model = manifest.name ? `model "${manifest.name}"` : "this model";
+  return { path: "guidance", message: `${model} has guidance ${distilled} distilled into its denoiser (one pass per step): guidance must be ${distilled} or left out, got ${guidance}` };
+}
+
+/**
  * Fills absent settings from the model's defaults and checks all of them; throws a ValidationError that
  * names every bad field. The model's schedule also bounds steps (a schedule of 100 training steps
  * cannot be sampled in 200).
@@ -91,6 +102,8 @@ export function resolveSamplingSettings(input: SamplingSettingsInput, context: S
     const trainSteps = context.manifest?.denoiser.schedule.trainSteps;
     if (trainSteps !== undefined && parsed.data.steps > trainSteps)
       issues.push({ path: "steps", message: `steps must be an integer in [1, ${Math.min(MAX_STEPS, trainSteps)}] for this model's schedule, got ${parsed.data.steps}` });
+    const distilled = context.manifest ? distilledGuidanceIssue(context.manifest, parsed.data.guidance) : null;
+    if (distilled) issues.push(distilled);
     const maxBatchSize = context.maxBatchSize ?? MAX_BATCH_SIZE;
     if (parsed.data.batchSize > maxBatchSize) issues.push({ path: "batchSize", message: `batchSize must be an integer in [1, ${maxBatchSize}], got ${parsed.data.batchSize}` });
   }

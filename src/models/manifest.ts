@@ -100,9 +100,14 @@ const circleLabel = z.object({
 });
 export const labelRuleSchema = z.discriminatedUnion("kind", [boxLabel, circleLabel]);
 
-export const DERIVATION_METHODS = ["qdq-int8-static"] as const;
+/**
+ * How a derived package's weights were made from its base's: "qdq-int8-static" quantizes the same function to int8
+ * (training/quantize); "guidance-distillation" trains a student whose conditional output alone is the base's
+ * classifier-free-guided output (training/distill; the student's `denoiser.distilledGuidance` says at which scale).
+ */
+export const DERIVATION_METHODS = ["qdq-int8-static", "guidance-distillation"] as const;
 
-/** A package whose weights were derived from another's (e.g. quantized): which base, and how. */
+/** A package whose weights were derived from another's (quantized or distilled): which base, and how. */
 const derivedFrom = z.object({
   name: z.string().regex(PACKAGE_NAME, "lowercase letters, digits and dashes"),
   version: z.string().min(1),
@@ -150,6 +155,12 @@ export const modelManifestSchema = z
       timestepDtype: z.enum(TIMESTEP_DTYPES),
       prediction: z.enum(PREDICTION_TYPES),
       schedule: noiseScheduleSchema,
+      /**
+       * Classifier-free guidance distilled into the denoiser (training/distill/guidance.py): its conditional output
+       * alone is the base's guided output at this scale, so sampling runs one pass per step instead of two and
+       * accepts no other guidance.
+       */
+      distilledGuidance: z.number().positive().optional(),
     }),
     condition: z.object({
       width: z.number().int().min(1),
@@ -215,6 +226,13 @@ export const modelManifestSchema = z
     };
     declared(m.denoiser.file, ["denoiser", "file"]);
     if (m.latent) declared(m.latent.decoder, ["latent", "decoder"]);
+    const distilled = m.denoiser.distilledGuidance;
+    if (distilled !== undefined) {
+      if (m.defaults.guidance !== undefined && m.defaults.guidance !== distilled)
+        issue(["defaults", "guidance"], `is ${m.defaults.guidance}, but the denoiser has guidance ${distilled} distilled into it (denoiser.distilledGuidance)`);
+      if (m.fast && m.fast.guidance !== distilled)
+        issue(["fast", "guidance"], `is ${m.fast.guidance}, but the denoiser has guidance ${distilled} distilled into it (denoiser.distilledGuidance)`);
+    }
     const expected = m.latent ? m.latent.shape : null;
     if (expected && expected.length !== 3) issue(["latent", "shape"], "latent shape is [channels, height, width]");
   });

@@ -1,6 +1,8 @@
 // The realism gate: judging is pure (critic output vector + request -> valid/invalid with reasons); the
 // ONNX part is checked on the shipped critics' golden fixtures when they are there.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { criticManifestSchema, decodeCriticOutput, findCriticPackage, judgeRealism, loadCritic } from "../../src/detection/index.ts";
@@ -121,5 +123,28 @@ describe("the critic a model is judged by", () => {
     // neither a critic nor a base: no gate
     expect(findCriticPackage(modelsDir, "road-detector")).toBeNull();
     expect(findCriticPackage(modelsDir, "no-such-model")).toBeNull();
+  });
+
+  it("follows a chain of bases (int8 of a distilled package) to the first critic, and stops on a cycle", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rareforge-critic-chain-"));
+    try {
+      const write = (name: string, file: string, body: unknown) => {
+        mkdirSync(join(dir, name), { recursive: true });
+        writeFileSync(join(dir, name, file), JSON.stringify(body));
+      };
+      write("base", "model.json", { name: "base" });
+      write("base-distilled", "model.json", { name: "base-distilled", derivedFrom: { name: "base" } });
+      write("base-distilled-int8", "model.json", { name: "base-distilled-int8", derivedFrom: { name: "base-distilled" } });
+      write("loop-a", "model.json", { derivedFrom: { name: "loop-b" } });
+      write("loop-b", "model.json", { derivedFrom: { name: "loop-a" } });
+      expect(findCriticPackage(dir, "base-distilled-int8")).toBeNull(); // no critic anywhere yet
+      write("base-critic", "critic.json", { model: "base" });
+      expect(findCriticPackage(dir, "base-distilled-int8")).toBe(join(dir, "base-critic"));
+      write("distilled-critic", "critic.json", { model: "base-distilled" });
+      expect(findCriticPackage(dir, "base-distilled-int8")).toBe(join(dir, "distilled-critic")); // the nearest wins
+      expect(findCriticPackage(dir, "loop-a")).toBeNull();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -220,3 +220,49 @@ describe("bad input is refused with a typed error before any work", () => {
     expect(() => loadModelPackage(missing)).toThrow(/declares "denoiser.onnx" but it is missing/);
   });
 });
+
+describe("a denoiser with guidance distilled into it (denoiser.distilledGuidance)", () => {
+  // The tiny model's file under a manifest that declares guidance 3 distilled into it: sampling at guidance 3 must
+  // then be the conditional pass alone, i.e. exactly what the plain tiny model gives at guidance 1.
+  let distilled: ModelPackage;
+  let distilledRuntime: ConditionRuntime;
+  beforeAll(async () => {
+    const copy = mkdtempSync(join(tmpdir(), "rareforge-distilled-"));
+    cpSync(tinyDir, copy, { recursive: true });
+    const manifest = JSON.parse(readFileSync(join(copy, "model.json"), "utf8")) as { name: string; denoiser: Record<string, unknown> };
+    manifest.name = "tiny-model-distilled";
+    manifest.denoiser.distilledGuidance = 3;
+    writeFileSync(join(copy, "model.json"), JSON.stringify(manifest));
+    distilled = loadModelPackage(copy);
+    distilledRuntime = await openConditionRuntime(distilled, { ep: "cpu" });
+  });
+  afterAll(async () => distilledRuntime?.dispose());
+
+  it("runs one conditional pass per step at its distilled scale: the plain model's guidance-1 images, not its guidance-3 ones", async () => {
+    const calls: number[] = [];
+    const counting = { ...distilledRuntime, denoiser: { ...distilledRuntime.denoiser, run: (feeds: Parameters<typeof distilledRuntime.denoiser.run>[0]) => {
+      calls.push(Object.values(feeds)[0]!.dims[0] as number);
+      return distilledRuntime.denoiser.run(feeds);
+    } } } as ConditionRuntime;
+    const indices = [0, 1, 2];
+    const [own, conditional, guided] = await Promise.all([
+      generateSamples(request({ model: distilled, runtime: counting, sampler: "ddim", guidance: 3, indices, parameters: indices.map(hazard) })),
+      generateSamples(request({ sampler: "ddim", guidance: 1, indices, parameters: indices.map(hazard) })),
+      generateSamples(request({ sampler: "ddim", guidance: 3, indices, parameters: indices.map(hazard) })),
+    ]);
+    expect(calls).toEqual(new Array(8).fill(3)); // 8 steps, 3 rows each: no unconditional rows
+    own.forEach((sample, i) => {
+      expect(Buffer.from(sample.image.data.buffer).equals(Buffer.from(conditional[i]!.image.data.buffer))).toBe(true);
+      expect(Buffer.from(sample.image.data.buffer).equals(Buffer.from(guided[i]!.image.data.buffer))).toBe(false);
+      expect(sample.record.model.name).toBe("tiny-model-distilled");
+      expect(sample.record.guidance).toBe(3);
+    });
+  });
+
+  it("refuses any other guidance with a ValidationError naming guidance and the distilled scale", async () => {
+    await expect(generateSamples(request({ model: distilled, runtime: distilledRuntime, guidance: 1 }))).rejects.toThrow(ValidationError);
+    await expect(generateSamples(request({ model: distilled, runtime: distilledRuntime, guidance: 5 }))).rejects.toThrow(
+      /guidance: model "tiny-model-distilled" has guidance 3 distilled into its denoiser .*guidance must be 3 or left out, got 5/,
+    );
+  });
+});

@@ -52,3 +52,29 @@ describe("sampling quality", () => {
     }
   });
 });
+
+describe("a model with guidance distilled into its denoiser", () => {
+  const distilled = { name: "m-distilled", denoiser: { ...denoiser, distilledGuidance: 3 }, defaults: { sampler: "ddim", steps: 25, guidance: 3 } };
+
+  it("samples at its distilled scale when guidance is left out or given as that scale", () => {
+    expect(resolveSamplingSettings({}, { manifest: distilled })).toMatchObject({ guidance: 3 });
+    expect(resolveSamplingSettings({ guidance: 3, steps: 10 }, { manifest: distilled })).toMatchObject({ guidance: 3, steps: 10 });
+  });
+
+  it("refuses another guidance with a ValidationError on guidance naming the model and its scale", () => {
+    expect(() => resolveSamplingSettings({ guidance: 1 }, { manifest: distilled })).toThrow(ValidationError);
+    expect(() => resolveSamplingSettings({ guidance: 7.5 }, { manifest: distilled })).toThrow(
+      /guidance: model "m-distilled" has guidance 3 distilled into its denoiser .*guidance must be 3 or left out, got 7.5/,
+    );
+  });
+
+  it("its manifest may not recommend another guidance in defaults or fast", () => {
+    const base = JSON.parse(readFileSync(new URL("../../models/road-hazards/model.json", import.meta.url), "utf8")) as Record<string, unknown> & { denoiser: object };
+    const manifest = { ...base, denoiser: { ...base.denoiser, distilledGuidance: 3 } };
+    expect(modelManifestSchema.safeParse({ ...manifest, defaults: { sampler: "ddim", steps: 25, guidance: 3 }, fast: undefined }).success).toBe(true);
+    const wrongDefaults = modelManifestSchema.safeParse({ ...manifest, defaults: { sampler: "ddim", steps: 25, guidance: 2 }, fast: undefined });
+    expect(wrongDefaults.error?.issues.map((i) => i.path.join("."))).toEqual(["defaults.guidance"]);
+    const wrongFast = modelManifestSchema.safeParse({ ...manifest, defaults: { sampler: "ddim", steps: 25, guidance: 3 }, fast: { sampler: "ddim", steps: 8, guidance: 1 } });
+    expect(wrongFast.error?.issues.map((i) => i.path.join("."))).toEqual(["fast.guidance"]);
+  });
+});

@@ -1,0 +1,252 @@
+"""Guidance distillation (Meng et al. 2023, "On Distillation of Guided Diffusion Models", stage one):
+a student denoiser whose conditional output alone is the teacher's classifier-free-guided output at the
+product's guidance scale, so a sample costs one denoiser row per step instead of two.
+
+    python3 training/distill/guidance.py train <base> [--minutes N] [--threads 1] [--batch 24]
+    python3 training/distill/guidance.py package <base> [--threads 1]
+
+<base> is a shipped diffusion package (road-hazards, brain-mri). The teacher is its ONNX denoiser recovered into
+torch (rareforge_train/from_onnx.py, checked against the base's golden fixture); the student starts as a copy of
+it. Training pairs come from the teacher itself, so no training images are needed:
+  - trajectory pairs: chains of guided DDIM sampling run by the teacher (each chain with its own step count, drawn
+    from TRAJECTORY_STEPS, so the student sees every timestep grid the product's samplers use); each teacher step
+    yields (x_t, t, c) and its guided output, the target, at no extra cost. This is the distribution the student
+    meets when it samples.
+  - endpoint pairs: a finished chain's sample noised again at a uniform timestep (x_t = sqrt(a) x0 + sqrt(1-a) e),
+    with the teacher's guided output there as target, so timesteps off the DDIM grids are covered too.
+Conditions: road draws half from the scenario library (training/rareforge_train/library.py, every automotive
+scenario, with a random hazard x weather x time cell put over what it drew, as bench/throughput does) and half from
+the training renderer's draws; brain from the renderer's draws. Loss: squared error on the v output, weighted
+toward the requested object like the base model's training (diffusion.OBJECT_WEIGHT).
+
+Checkpoints (training/checkpoints/<base>-distilled/last.pt, written atomically every 50 steps) hold the student,
+its EMA, the optimizer and the clock: a rerun resumes, and --minutes is the budget of the whole run, resumed time
+included. `package` exports the EMA student as models/<base>-distilled/ (a derived package: `derivedFrom` with
+method "guidance-distillation" and `denoiser.distilledGuidance`, docs/model-package.md) with golden fixtures.
+"""
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TRAINING = os.path.dirname(HERE)
+sys.path.insert(0, TRAINING)
+
+from rareforge_train import diffusion, from_onnx, library, package  # noqa: E402
+from rareforge_train.domains import PACKAGES  # noqa: E402
+
+TRAJECTORY_STEPS = (8, 10, 12, 15, 20, 25)   # DDIM grids the chains use ("leading" spacing, as the runtime)
+ENDPOINT_SHARE = 0.25                          # share of each batch drawn from noised chain endpoints
+ENDPOINT_POOL = 512                            # finished samples kept for endpoint pairs
+LR, WARMUP, EMA_DECAY, CHECKPOINT_EVERY = 1e-4, 50, 0.995, 50
+SEED = 2207
+DISTILLED_VERSION_SUFFIX = "distilled.1"
+
+
+def teacher_of(base):
+    """The base package's denoiser as a torch module (recovered from its ONNX file and checked against its golden
+    fixture) and the package's manifest."""
+    kind, domain = PACKAGES[base]
+    if kind != "diffusion":
+        raise SystemExit(f"{base} is not a diffusion package")
+    package_dir = os.path.join(package.MODELS_DIR, base)
+    manifest = json.load(open(os.path.join(package_dir, "model.json")))
+    onnx_path = os.path.join(package_dir, manifest["denoiser"]["file"])
+    if package.sha256(onnx_path) != manifest["files"][manifest["denoiser"]["file"]]:
+        raise SystemExit(f"{onnx_path} does not match the sha256 in its manifest")
+    example, input_names, output_names, axes = package.export_signature("diffusion", domain)
+    model = from_onnx.recover(diffusion.build_denoiser(domain), onnx_path, example, input_names, output_names, axes,
+                              package.OPSET)
+    error = from_onnx.fixture_error(base, "diffusion", model, package.FIXTURES_DIR)
+    if not error <= 1e-4:
+        raise SystemExit(f"recovered {base} differs from its golden fixture by {error:.2e}")
+    return model.eval().requires_grad_(False), manifest, domain
+
+
+class ConditionSource:
+    """Draws condition vectors: road half from the scenario library (random cell over the drawn scalars), half from
+    the renderer; brain from the renderer."""
+
+    def __init__(self, domain, rng):
+        self.domain, self.rng, self.index = domain, rng, 0
+        self.scenarios = library.automotive_scenarios() if domain.name == "road" else []
+
+    def draw(self):
+        domain, rng = self.domain, self.rng
+        if self.scenarios and rng.random() < 0.5:
+            spec = self.scenarios[int(rng.integers(len(self.scenarios)))]
+            self.index += 1
+            drawn = library.to_condition(library.draw_parameters(spec, SEED, self.index))
+            for name in ("hazard", "weather", "timeOfDay"):
+                values = domain.layout.field(name)["values"]
+                drawn[name] = values[int(rng.integers(len(values)))]
+            if drawn["hazard"] != "none" and (drawn["hazardW"] <= 0 or drawn["hazardH"] <= 0):
+                return self.draw()
+            return domain.layout.encode(drawn)
+        return domain.layout.encode(domain.draw(rng))
+
+
+class Chains:
+    """Guided DDIM chains run by the teacher, advanced one step per training iteration."""
+
+    def __init__(self, teacher, domain, count, conditions, guidance, gen):
+        self.teacher, self.domain, self.count, self.conditions, self.guidance, self.gen = teacher, domain, count, conditions, guidance, gen
+        self.scheduler = diffusion.DDIMScheduler()
+        self.unconditional = torch.zeros(1, domain.layout.width)
+        self.x = torch.zeros(count, domain.channels, 64, 64)
+        self.cond = torch.zeros(count, domain.layout.width)
+        self.grid = [None] * count
+        self.position = [0] * count
+        self.finished = []
+        for i in range(count):
+            self._restart(i)
+        # spread the chains over their trajectories so every batch mixes noise levels
+        for i in range(count):
+            self.position[i] = int(torch.randint(0, len(self.grid[i]), (1,), generator=gen))
+
+    def _restart(self, i):
+        steps = TRAJECTORY_STEPS[int(torch.randint(0, len(TRAJECTORY_STEPS), (1,), generator=self.gen))]
+        self.grid[i] = [int(t) for t in self.scheduler.set_timesteps(steps)]
+        self.position[i] = 0
+        self.x[i] = torch.randn((self.domain.channels, 64, 64), generator=self.gen)
+        self.cond[i] = torch.from_numpy(self.conditions.draw())
+
+    @torch.no_grad()
+    def step(self):
+        """Advances every chain one step; returns (x_t, t, c, guided teacher output) for this step."""
+        t = torch.tensor([float(self.grid[i][self.position[i]]) for i in range(self.count)])
+        target = guided(self.teacher, self.x, t, self.cond, self.unconditional, self.guidance)
+        pairs = (self.x.clone(), t, self.cond.clone(), target)
+        for i in range(self.count):
+            ti = self.grid[i][self.position[i]]
+            ratio = self.scheduler.train_steps // len(self.grid[i])
+            self.x[i] = ddim_step(self.scheduler, target[i:i + 1], ti, ratio, self.x[i:i + 1])[0]
+            self.position[i] += 1
+            if self.position[i] == len(self.grid[i]):
+                self.finished.append((self.x[i].clone(), self.cond[i].clone()))
+                self.finished = self.finished[-ENDPOINT_POOL:]
+                self._restart(i)
+        return pairs
+
+
+def ddim_step(scheduler, output, t, ratio, sample):
+    scheduler.ratio = ratio
+    scheduler.timesteps = [t]
+    prev, _ = scheduler.step(output, t, sample)
+    return prev
+
+
+@torch.no_grad()
+def guided(model, x, t, cond, unconditional, guidance):
+    """Classifier-free guidance with per-row timesteps: rows [uncond..., cond...] in one call."""
+    n = x.shape[0]
+    out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([unconditional.expand(n, -1), cond]))
+    return out[:n] + guidance * (out[n:] - out[:n])
+
+
+def checkpoint_dir(base):
+    return os.path.join(TRAINING, "checkpoints", f"{base}-distilled")
+
+
+def save_atomic(state, path):
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train(base, minutes, batch, log):
+    teacher, manifest, domain = teacher_of(base)
+    guidance = float(manifest["defaults"]["guidance"])
+    student = copy.deepcopy(teacher).requires_grad_(True).train()
+    ema = copy.deepcopy(teacher)
+    opt = torch.optim.AdamW(student.parameters(), lr=LR, weight_decay=0.0)
+    step, elapsed, losses = 0, 0.0, []
+    os.makedirs(checkpoint_dir(base), exist_ok=True)
+    last = os.path.join(checkpoint_dir(base), "last.pt")
+    if os.path.exists(last):
+        state = torch.load(last)
+        student.load_state_dict(state["student"]); ema.load_state_dict(state["ema"]); opt.load_state_dict(state["opt"])
+        step, elapsed = state["step"], state["elapsed"]
+        log(f"resumed at step {step} ({elapsed:.0f}s of {minutes * 60:.0f}s)")
+    gen = torch.Generator().manual_seed(SEED + step)
+    rng = np.random.default_rng(SEED + step)
+    endpoints = int(round(batch * ENDPOINT_SHARE))
+    chains = Chains(teacher, domain, batch - endpoints, ConditionSource(domain, rng), guidance, gen)
+    acp = diffusion.alphas_cumprod()
+    started = time.time() - elapsed
+
+    def checkpoint():
+        save_atomic({"student": student.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
+                     "elapsed": time.time() - started, "base": base, "baseSha256": manifest["files"],
+                     "guidance": guidance}, last)
+
+    log(f"teacher {base} {manifest['version']}, guidance {guidance}, batch {batch} ({endpoints} endpoint pairs)")
+    while time.time() - started < minutes * 60:
+        x, t, cond, target = chains.step()
+        if endpoints and len(chains.finished) >= endpoints:
+            pick = torch.randint(0, len(chains.finished), (endpoints,), generator=gen)
+            x0 = torch.stack([chains.finished[int(i)][0] for i in pick])
+            c0 = torch.stack([chains.finished[int(i)][1] for i in pick])
+            t0 = torch.randint(0, acp.shape[0], (endpoints,), generator=gen)
+            a = acp[t0].view(-1, 1, 1, 1)
+            x0t = a.sqrt() * x0 + (1 - a).sqrt() * torch.randn(x0.shape, generator=gen)
+            target0 = guided(teacher, x0t, t0.float(), c0, chains.unconditional, guidance)
+            x, t, cond, target = (torch.cat([x, x0t]), torch.cat([t, t0.float()]), torch.cat([cond, c0]),
+                                  torch.cat([target, target0]))
+        frac = min(1.0, (time.time() - started) / (minutes * 60))
+        for g in opt.param_groups:
+            g["lr"] = LR * min(1.0, (step + 1) / WARMUP) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
+        with torch.no_grad():
+            weight = 1.0 + diffusion.OBJECT_WEIGHT * student.spatial_prior(cond)
+            weight = weight / weight.mean()
+        loss = (weight * (student(x, t, cond) - target) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        decay = min(EMA_DECAY, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), student.parameters()):
+                pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+        losses.append(loss.item())
+        step += 1
+        if step % CHECKPOINT_EVERY == 0:
+            log(f"step {step} loss {np.mean(losses[-CHECKPOINT_EVERY:]):.5f} run {time.time() - started:.0f}s")
+            checkpoint()
+    checkpoint()
+    log(f"done: {step} steps in {time.time() - started:.0f}s, final loss {np.mean(losses[-CHECKPOINT_EVERY:]) if losses else float('nan'):.5f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["train", "package"])
+    parser.add_argument("base", choices=["road-hazards", "brain-mri"])
+    parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of the whole run, resumed time included")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=24)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    os.makedirs(checkpoint_dir(args.base), exist_ok=True)
+    log_path = os.path.join(checkpoint_dir(args.base), "train.log")
+
+    def log(msg):
+        line = f"{time.strftime('%H:%M:%S')} [{args.base}-distilled] {msg}"
+        print(line, flush=True)
+        with open(log_path, "a") as f:
+            f.write(line + "\n")
+
+    if args.action == "train":
+        train(args.base, args.minutes, args.batch, log)
+    else:
+        from distill_package import build   # noqa: E402  (packaging never needs a training run)
+        build(args.base, checkpoint_dir(args.base), log)
+
+
+if __name__ == "__main__":
+    main()
