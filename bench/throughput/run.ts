@@ -5,8 +5,9 @@
 //     [--steps 4,5,6,8,10,15] [--per-cell 3] [--per-value 48] [--seed 22] [--quick] [--out bench/throughput/results.json]
 //     [--dry-run] [package dirs...]                       (default: models/road-hazards models/brain-mri)
 //
-// A derived package (an int8 one: `derivedFrom` in its model.json) given after its fp32 base in the same run is also
-// compared with the base's DDIM-25 (vsFp32Ddim25: ratio and paired differences; same requests, same seeds).
+// A derived package (int8 or guidance-distilled, or int8 of distilled: `derivedFrom` in its model.json) given after its
+// fp32 root base in the same run is also compared with the root's DDIM-25 (vsFp32Ddim25: ratio and paired differences;
+// same requests, same seeds). A guidance-distilled denoiser runs one row per step (denoiser.distilledGuidance).
 //
 // Requests: every combination of the package's categorical fields (road-hazards: hazard x weather x timeOfDay,
 // 84 cells; brain-mri: pathology, 4) times --per-cell (road) / --per-value (single-field packages) samples.
@@ -158,6 +159,25 @@ function requestsFor(manifest: ModelManifest, modelName: string, library: readon
   return requests;
 }
 
+/**
+ * A package's chain of bases (model.json `derivedFrom`, each base a sibling directory): the root's name and the
+ * derivation methods from the root down (road-hazards-distilled-int8: road-hazards, [guidance-distillation,
+ * qdq-int8-static]).
+ */
+function lineage(dir: string): { root: string; methods: string[] } {
+  const methods: string[] = [];
+  const seen = new Set<string>();
+  let manifest = JSON.parse(readFileSync(join(dir, "model.json"), "utf8")) as Pick<ModelManifest, "name" | "derivedFrom">;
+  while (manifest.derivedFrom && !seen.has(manifest.name)) {
+    seen.add(manifest.name);
+    methods.unshift(manifest.derivedFrom.method);
+    const parent = join(dirname(dir), manifest.derivedFrom.name, "model.json");
+    if (!existsSync(parent)) return { root: manifest.derivedFrom.name, methods };
+    manifest = JSON.parse(readFileSync(parent, "utf8")) as Pick<ModelManifest, "name" | "derivedFrom">;
+  }
+  return { root: manifest.name, methods };
+}
+
 // ---- statistics -----------------------------------------------------------------------------------------
 /** Mean and 95 % normal interval of paired differences (same request, same seed, two configs). */
 function pairedDifference(a: readonly boolean[], b: readonly boolean[]) {
@@ -187,9 +207,10 @@ for (const dir of packageDirs.map((d) => resolve(d))) {
   const model = loadModelPackage(dir);
   if (model.kind !== "condition") throw new Error(`${dir}: only condition-vector packages are benchmarked here`);
   const manifest = model.manifest;
-  // a derived package (int8) is the base's model at another precision: the base's critic, requests and baseline
-  const baseName = manifest.derivedFrom?.name ?? manifest.name;
-  const precision = manifest.derivedFrom?.method ?? "fp32";
+  // a derived package (int8, distilled, int8 of distilled) makes its root base's images another way: the root's
+  // critic, requests and baseline
+  const { root: baseName, methods } = lineage(dir);
+  const precision = methods.length > 0 ? methods.join("+") : "fp32";
   const criticDir = findCriticPackage(dirname(dir), baseName) ?? findCriticPackage(join(root, "models"), baseName);
   if (!criticDir) throw new Error(`no critic for ${baseName} next to ${dir} or in models/`);
   const critic: Critic = await loadCritic(criticDir, { intraOpThreads: 1 });
@@ -228,7 +249,7 @@ for (const dir of packageDirs.map((d) => resolve(d))) {
       t.cpuSeconds += (cpu.user + cpu.system) / 1e6;
       t.wallSeconds += wall / 1000;
       t.onnxSeconds += (runtime.onnxMillis() - onnxBefore) / 1000;
-      t.rows += indices.length * config.steps * (guidance === 1 ? 1 : 2);
+      t.rows += indices.length * config.steps * (guidance === 1 || manifest.denoiser.distilledGuidance !== undefined ? 1 : 2);
       (await judgeSamples(critic, samples.map((s) => s.image.data), parameters)).forEach((judged) => {
         for (const f of categorical) t.judged.correct[f]!.push(judged.correct[f]!);
         t.judged.valid.push(judged.verdict.valid);
@@ -295,7 +316,7 @@ for (const dir of packageDirs.map((d) => resolve(d))) {
       },
     };
   });
-  packages.push({ package: manifest.name, dir, precision, critic: basename(criticDir), requests: requests.length, flops, rows: rowsVsFp32 });
+  packages.push({ package: manifest.name, version: manifest.version, denoiserSha256: model.fileHashes[manifest.denoiser.file], dir, precision, critic: basename(criticDir), requests: requests.length, flops, rows: rowsVsFp32 });
   await runtime.dispose();
   await critic.dispose();
   const pct = (v: number) => (100 * v).toFixed(1);

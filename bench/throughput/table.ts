@@ -10,7 +10,9 @@ interface Row {
   config: string; steps: number; precision: string; samples: number; samplesPerSecond: number; samplesPerCpuSecond: number; cpuSeconds: number;
   accuracy: Record<string, number>; validShare: number; validPerCpuSecond: number; ratioVsDdim25: number;
   pairedVsDdim25: Record<string, Paired>; achievedGflops: number; flopUtilisation: number;
-  /** Derived (int8) packages run after their fp32 base: against the base's DDIM-25. */
+  /** Denoiser rows run (2 per sample and step with guidance, 1 for a guidance-distilled denoiser). */
+  rows?: number;
+  /** Derived (int8, distilled) packages run after their fp32 root base: against the root's DDIM-25. */
   vsFp32Ddim25?: { ratio: number; paired: Record<string, Paired> };
 }
 interface Results {
@@ -35,7 +37,7 @@ for (const file of args) {
     console.log(`| config | samples/s (wall) | samples/CPU-s | ${fields.map((f) => `${f} % (Δ vs DDIM-25, 95 % CI)`).join(" | ")} | valid % | valid/CPU-s | × DDIM-25 | GFLOP/CPU-s (of peak) |`);
     console.log(`|---|---|---|${fields.map(() => "---|").join("")}---|---|---|---|`);
     for (const r of p.rows) {
-      const gflopsPerCpu = (r.samples * r.steps * 2 * p.flops.flopPerRow) / r.cpuSeconds / 1e9;
+      const gflopsPerCpu = ((r.rows ?? r.samples * r.steps * 2) * p.flops.flopPerRow) / r.cpuSeconds / 1e9;
       // a derived package is compared with its fp32 base's DDIM-25, every row of it
       const paired = r.vsFp32Ddim25?.paired ?? (r.config === "ddim-25" ? null : r.pairedVsDdim25);
       const ratio = r.vsFp32Ddim25?.ratio ?? r.ratioVsDdim25;

@@ -50,23 +50,46 @@ export class StoredNoise implements NoiseSource {
   }
 }
 
+/** One denoiser call on the runtime: rows of samples, one timestep and one condition vector per row. */
+async function runDenoiser(runtime: ConditionRuntime, sample: Float32Array, sampleShape: number[], timesteps: readonly number[], condition: Float32Array): Promise<Float32Array> {
+  const manifest = runtime.model.manifest;
+  const rows = sampleShape[0] ?? 1;
+  const out = await runtime.denoiser.run({
+    [manifest.denoiser.inputs.sample]: { type: "float32", data: sample, dims: sampleShape },
+    [manifest.denoiser.inputs.timestep]:
+      manifest.denoiser.timestepDtype === "int64"
+        ? { type: "int64", data: BigInt64Array.from(timesteps.map((t) => BigInt(Math.round(t)))), dims: [rows] }
+        : { type: "float32", data: Float32Array.from(timesteps), dims: [rows] },
+    [manifest.denoiser.inputs.condition]: { type: "float32", data: condition, dims: [rows, condition.length / rows] },
+  });
+  const output = out[manifest.denoiser.output];
+  if (!output) throw new Error("no denoiser output");
+  return output.data;
+}
+
 /** The runtime's denoiser output for each call of the fixture (its stored inputs). */
 export async function denoiserCallOutputs(runtime: ConditionRuntime, dir: string, golden: GoldenFixture = readGolden(dir)): Promise<Float32Array[]> {
-  const inputs = runtime.model.manifest.denoiser.inputs;
   const outputs: Float32Array[] = [];
-  for (const call of golden.denoiserCalls) {
+  for (const call of golden.denoiserCalls)
+    outputs.push(await runDenoiser(runtime, readF32(dir, call.sample), call.sampleShape, call.timestep, readF32(dir, call.condition)));
+  return outputs;
+}
+
+/**
+ * The runtime's classifier-free-guided output for each call of the fixture: the same rows once more with the
+ * model's unconditional vector, out = uncond + guidance × (cond − uncond).
+ */
+export async function guidedCallOutputs(runtime: ConditionRuntime, dir: string, golden: GoldenFixture, guidance: number): Promise<Float32Array[]> {
+  const conditional = await denoiserCallOutputs(runtime, dir, golden);
+  const unconditionalRow = runtime.model.manifest.condition.unconditional;
+  const outputs: Float32Array[] = [];
+  for (const [i, call] of golden.denoiserCalls.entries()) {
     const rows = call.sampleShape[0] ?? 1;
-    const out = await runtime.denoiser.run({
-      [inputs.sample]: { type: "float32", data: readF32(dir, call.sample), dims: call.sampleShape },
-      [inputs.timestep]:
-        runtime.model.manifest.denoiser.timestepDtype === "int64"
-          ? { type: "int64", data: BigInt64Array.from(call.timestep.map((t) => BigInt(Math.round(t)))), dims: [rows] }
-          : { type: "float32", data: Float32Array.from(call.timestep), dims: [rows] },
-      [inputs.condition]: { type: "float32", data: readF32(dir, call.condition), dims: call.conditionShape },
-    });
-    const output = out[runtime.model.manifest.denoiser.output];
-    if (!output) throw new Error("no denoiser output");
-    outputs.push(output.data);
+    const unconditional = new Float32Array(rows * unconditionalRow.length);
+    for (let r = 0; r < rows; r++) unconditional.set(unconditionalRow, r * unconditionalRow.length);
+    const u = await runDenoiser(runtime, readF32(dir, call.sample), call.sampleShape, call.timestep, unconditional);
+    const c = conditional[i]!;
+    outputs.push(u.map((value, k) => value + guidance * ((c[k] ?? 0) - value)));
   }
   return outputs;
 }

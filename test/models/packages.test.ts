@@ -1,16 +1,18 @@
 // Every model package under models/ (model.json, detector.json, critic.json) plus the tiny test packages:
 // hashes verified, one call run, and for diffusion models the golden fixture test/fixtures/<model>/golden.json
 // matched (denoiser calls to 1e-4, the 10-step DDIM trajectory with guidance to 1e-3). A package derived from
-// another (`derivedFrom`, e.g. an int8 quantization) is checked against its base's fixture with the tolerance
-// of its method (QUANTIZED_TOLERANCE below).
+// another (`derivedFrom`) is checked against its base: an int8 quantization on its base's fixture with the tolerance
+// of its method (QUANTIZED_TOLERANCE below); a guidance-distilled student on its own fixture exactly, and against its
+// base's guided output (DISTILLED_TOLERANCE).
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openConditionRuntime, type ConditionRuntime } from "../../src/diffusion/index.ts";
-import { createSession } from "../../src/runtime/index.ts";
+import { createSession, type TensorInput } from "../../src/runtime/index.ts";
+import { alphasCumprod, makeBetas } from "../../src/diffusion/schedulers/index.ts";
 import { loadModelPackage, loadPackageIdentity, type DerivedFrom } from "../../src/models/index.ts";
-import { denoiserCallErrors, denoiserCallOutputs, maxAbsDiff, meanAbsDiff, readF32, readGolden, trajectoryError } from "./golden.ts";
+import { denoiserCallErrors, denoiserCallOutputs, guidedCallOutputs, maxAbsDiff, meanAbsDiff, readF32, readGolden, trajectoryError } from "./golden.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 // RAREFORGE_PACKAGES_ROOT checks a freshly built set (a directory with models/ and test/fixtures/) before it is committed.
@@ -21,7 +23,7 @@ const MANIFESTS = ["model.json", "detector.json", "critic.json"] as const;
 interface PackageUnderTest {
   dir: string;
   manifestFile: (typeof MANIFESTS)[number];
-  /** Where its golden fixture lives (a derived package's is its base's). */
+  /** Where its golden fixture lives (a quantized package's is its base's). */
   fixtureDir: string;
   derivedFrom?: DerivedFrom;
 }
@@ -52,7 +54,8 @@ const shipped: PackageUnderTest[] = (existsSync(modelsRoot) ? readdirSync(models
   const manifestFile = MANIFESTS.find((m) => existsSync(join(modelsRoot, name, m)));
   if (!manifestFile) return [];
   const derivedFrom = manifestFile === "model.json" ? derivation(join(modelsRoot, name)) : undefined;
-  const fixtureDir = join(packagesRoot, "test/fixtures", derivedFrom?.name ?? name);
+  // a quantized package computes its base's function (its base's fixture); a distilled one a new function (its own)
+  const fixtureDir = join(packagesRoot, "test/fixtures", derivedFrom?.method === "qdq-int8-static" ? derivedFrom.name : name);
   return [{ dir: join(modelsRoot, name), manifestFile, fixtureDir, ...(derivedFrom ? { derivedFrom } : {}) }];
 });
 const tiny: PackageUnderTest[] = ["test/fixtures/tiny-model", "test/fixtures/tiny-model/latent"].map((p) => ({
@@ -105,7 +108,8 @@ async function expectBatchIndependent(runtime: ConditionRuntime, fixtureDir: str
 for (const pkg of [...shipped, ...tiny]) {
   const label = pkg.dir.startsWith(root) ? pkg.dir.slice(root.length) : pkg.dir;
   const derivedFrom = pkg.derivedFrom;
-  if (derivedFrom) {
+  if (derivedFrom?.method === "guidance-distillation") describeDistillation(pkg, label, derivedFrom);
+  if (derivedFrom?.method === "qdq-int8-static") {
     describe(`derived package ${label} (${derivedFrom.method} of ${derivedFrom.name} ${derivedFrom.version})`, () => {
       let runtime: ConditionRuntime;
       let base: ConditionRuntime;
@@ -219,6 +223,94 @@ for (const pkg of [...shipped, ...tiny]) {
       });
     });
   }
+}
+
+/**
+ * How close a guidance-distilled student (one conditional pass) must come to its base's guided output (two passes),
+ * measured on the shipped students (2026-12-05; training/distill/guidance.py, BENCHMARKS.md "Guidance distillation"):
+ * DISTILLED_TOLERANCE below. Each is also held against doing nothing: the base's own conditional pass (what the student
+ * started as) must be at least twice as far from the guided output, so a student that did not learn the guidance fails.
+ */
+const DISTILLED_TOLERANCE = { callMean: 0.05, trajectoryMean: 0.1 } as const;
+
+function describeDistillation(pkg: PackageUnderTest, label: string, derivedFrom: DerivedFrom) {
+  describe(`distilled package ${label} (${derivedFrom.method} of ${derivedFrom.name} ${derivedFrom.version})`, () => {
+    let runtime: ConditionRuntime;
+    let base: ConditionRuntime;
+    const baseFixture = join(packagesRoot, "test/fixtures", derivedFrom.name);
+    beforeAll(async () => {
+      runtime = await openConditionRuntime(loadModelPackage(pkg.dir), { ep: "cpu" });
+      base = await openConditionRuntime(loadModelPackage(join(modelsRoot, derivedFrom.name)), { ep: "cpu" });
+    });
+    afterAll(async () => {
+      await runtime?.dispose();
+      await base?.dispose();
+    });
+
+    it("was distilled from the base package as shipped, and keeps its image, condition, labels and denoiser contract", () => {
+      const own = runtime.model.manifest;
+      const theirs = base.model.manifest;
+      expect(theirs.version).toBe(derivedFrom.version);
+      expect(base.model.fileHashes[theirs.denoiser.file]).toBe(derivedFrom.denoiserSha256);
+      expect(own.name).not.toBe(theirs.name);
+      expect(own.image).toEqual(theirs.image);
+      expect(own.condition).toEqual(theirs.condition);
+      expect(own.labels).toEqual(theirs.labels);
+      expect(own.denoiser.distilledGuidance).toBe(theirs.defaults.guidance);
+      expect({ ...own.denoiser, file: null, distilledGuidance: null }).toEqual({ ...theirs.denoiser, file: null, distilledGuidance: null });
+    });
+
+    it(`along the base's guided golden trajectory, its conditional pass gives the base's guided x0 estimate within mean ${DISTILLED_TOLERANCE.callMean}`, async () => {
+      // the points the sampler really meets (pure Gaussian inputs at small t, as in the golden calls, never occur)
+      const guidance = runtime.model.manifest.denoiser.distilledGuidance!;
+      const golden = readGolden(baseFixture);
+      const steps: { feeds: Record<string, TensorInput>; output: Float32Array }[] = [];
+      const recording = {
+        ...base,
+        denoiser: {
+          ...base.denoiser,
+          run: async (feeds: Record<string, TensorInput>) => {
+            const out = await base.denoiser.run(feeds);
+            steps.push({ feeds, output: out[base.model.manifest.denoiser.output]!.data });
+            return out;
+          },
+        },
+      } as ConditionRuntime;
+      await trajectoryError(recording, baseFixture, golden, { sampler: "ddim", steps: golden.ddim.steps, eta: golden.ddim.eta, guidance, final: golden.ddim.final });
+      expect(steps).toHaveLength(golden.ddim.steps);
+      const names = base.model.manifest.denoiser.inputs;
+      const { prediction, schedule } = base.model.manifest.denoiser;
+      const alphaBars = alphasCumprod(makeBetas(schedule));
+      const errors: number[] = [];
+      const baseline: number[] = [];
+      for (const { feeds, output } of steps) {
+        // rows [uncond, cond]: the conditional half of every input, and the guided combination of the outputs
+        const half = (input: TensorInput) => ({ ...input, data: input.data.slice(input.data.length / 2), dims: [1, ...input.dims.slice(1)] }) as TensorInput;
+        const n = output.length / 2;
+        const guided = output.slice(0, n).map((u, k) => u + guidance * ((output[n + k] ?? 0) - u));
+        const own = await runtime.denoiser.run({ [names.sample]: half(feeds[names.sample]!), [names.timestep]: half(feeds[names.timestep]!), [names.condition]: half(feeds[names.condition]!) });
+        // as an error of the x0 estimate the step makes from it (what reaches the image): |Δx0| = sqrt(1 − ᾱ)|Δv|, or
+        // sqrt((1 − ᾱ) / ᾱ)|Δε|; at the last steps a large error in v or ε barely moves x0
+        const t = Math.round(feeds[names.timestep]!.data[0] as number);
+        const alphaBar = alphaBars[t]!;
+        const scale = prediction === "v" ? Math.sqrt(1 - alphaBar) : prediction === "epsilon" ? Math.sqrt((1 - alphaBar) / alphaBar) : 1;
+        errors.push(scale * meanAbsDiff(own[runtime.model.manifest.denoiser.output]!.data, guided));
+        baseline.push(scale * meanAbsDiff(output.slice(n), guided));
+      }
+      console.log("DBG", errors.map((e) => e.toFixed(4)).join(" "), "/", baseline.map((e) => e.toFixed(4)).join(" "));
+      for (const error of errors) expect(error).toBeLessThan(DISTILLED_TOLERANCE.callMean);
+      expect(errors.reduce((a, b) => a + b, 0)).toBeLessThan(baseline.reduce((a, b) => a + b, 0) / 2);
+    });
+
+    it(`its one-pass 10-step DDIM trajectory ends within mean ${DISTILLED_TOLERANCE.trajectoryMean} of the base's guided golden final`, async () => {
+      const golden = readGolden(baseFixture);
+      const run = { sampler: "ddim", steps: golden.ddim.steps, eta: golden.ddim.eta, final: golden.ddim.final };
+      const own = await trajectoryError(runtime, baseFixture, golden, { ...run, guidance: golden.ddim.guidance });
+      const unguided = await trajectoryError(base, baseFixture, golden, { ...run, guidance: 1 });
+      expect(own.meanError).toBeLessThan(DISTILLED_TOLERANCE.trajectoryMean);
+      expect(own.meanError).toBeLessThan(unguided.meanError / 2);
+    });
+  });
 }
 
 /** The guided DDIM trajectory of a package's golden fixture run on `runtime`, and its error against the golden final. */

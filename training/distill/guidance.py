@@ -3,7 +3,7 @@ a student denoiser whose conditional output alone is the teacher's classifier-fr
 product's guidance scale, so a sample costs one denoiser row per step instead of two.
 
     python3 training/distill/guidance.py train <base> [--minutes N] [--threads 1] [--batch 24]
-    python3 training/distill/guidance.py package <base> [--threads 1]
+    python3 training/distill/guidance.py package <base> [--fast SAMPLER:STEPS --fast-evidence TEXT] [--results bench/throughput/results-….json]
 
 <base> is a shipped diffusion package (road-hazards, brain-mri). The teacher is its ONNX denoiser recovered into
 torch (rareforge_train/from_onnx.py, checked against the base's golden fixture); the student starts as a copy of
@@ -223,6 +223,88 @@ def train(base, minutes, batch, log):
     log(f"done: {step} steps in {time.time() - started:.0f}s, final loss {np.mean(losses[-CHECKPOINT_EVERY:]) if losses else float('nan'):.5f}")
 
 
+def evaluation_from(results_path, name, sha):
+    """The manifest's `evaluation`: the package's rows in a bench/throughput results file (run after its root base in
+    the same run, so paired against the base's DDIM-25 fp32 on the same requests and seeds)."""
+    report = json.load(open(results_path))
+    entry = next((p for p in report["packages"] if p["package"] == name), None)
+    if entry is None or entry.get("denoiserSha256") != sha:
+        raise SystemExit(f"{results_path} has no figures for this {name} denoiser ({sha[:12]})")
+    rows = {}
+    for r in entry["rows"]:
+        vs = r.get("vsFp32Ddim25") or {}
+        rows[r["config"]] = {
+            "attributeAccuracy": {k: round(v, 4) for k, v in r["accuracy"].items()},
+            "validShare": round(r["validShare"], 4),
+            "validPerCpuSecondVsBaseDdim25": round(vs["ratio"], 3) if vs else None,
+            "differencePointsVsBaseDdim25": {k: round(100 * v["mean"], 2) for k, v in vs.get("paired", {}).items()},
+        }
+    return {"report": os.path.relpath(os.path.abspath(results_path), package.REPO), "command": report["command"],
+            "judge": entry["critic"], "samples": entry["requests"], "measuredAt": report["started"], "configs": rows}
+
+
+def build(base, log, fast=None, fast_evidence=None, results=None):
+    """models/<base>-distilled/ (the EMA student, a derived package of the base) and test/fixtures/<base>-distilled/."""
+    state = torch.load(os.path.join(checkpoint_dir(base), "last.pt"))
+    teacher, manifest, domain = teacher_of(base)
+    if state["baseSha256"] != manifest["files"]:
+        raise SystemExit(f"the checkpoint was distilled from another {base} denoiser than the one shipped: retrain")
+    student = copy.deepcopy(teacher)
+    student.load_state_dict(state["ema"])
+    student.eval()
+    guidance = float(state["guidance"])
+    name = f"{base}-distilled"
+    out_dir, fixture_dir = os.path.join(package.MODELS_DIR, name), os.path.join(package.FIXTURES_DIR, name)
+    for d in (out_dir, fixture_dir):
+        os.makedirs(d, exist_ok=True)
+        for f in os.listdir(d):
+            os.remove(os.path.join(d, f))
+    onnx_path = os.path.join(out_dir, "denoiser.onnx")
+    example, input_names, output_names, axes = package.export_signature("diffusion", domain)
+    package._export(student, example, onnx_path, input_names, output_names, axes)
+    denoiser_file = manifest["denoiser"]["file"]
+    minutes = state["elapsed"] / 60
+    derived = {k: v for k, v in manifest.items() if k not in ("fast", "evaluation")}
+    derived.update({
+        "name": name,
+        "version": f"{manifest['version']}-{DISTILLED_VERSION_SUFFIX}",
+        "description": (f"{manifest['name']} {manifest['version']} with classifier-free guidance {guidance:g} distilled into its denoiser "
+                        f"(one pass per step instead of two). " + manifest["description"]),
+        "files": {"denoiser.onnx": package.sha256(onnx_path)},
+        "derivedFrom": {
+            "name": manifest["name"], "version": manifest["version"], "denoiserSha256": manifest["files"][denoiser_file],
+            "method": "guidance-distillation",
+            "calibration": (f"student initialised from the base, trained {state['step']} steps ({minutes:.0f} min, batch 24) to match the base's "
+                            f"guided output at guidance {guidance:g}: pairs from the base's own guided DDIM chains at "
+                            f"{'/'.join(str(s) for s in TRAJECTORY_STEPS)} steps, plus finished chains re-noised at uniform timesteps "
+                            f"({int(ENDPOINT_SHARE * 100)} %); conditions from "
+                            + ("the scenario library and the training renderer" if domain.name == "road" else "the training renderer")),
+            "command": f"/usr/bin/python3 training/distill/guidance.py train {base} && /usr/bin/python3 training/distill/guidance.py package {base}",
+        },
+        "denoiser": dict(manifest["denoiser"], file="denoiser.onnx", distilledGuidance=guidance),
+        "defaults": dict(manifest["defaults"], guidance=guidance),
+        "provenance": dict(manifest.get("provenance", {}), distillation={
+            "script": "training/distill/guidance.py", "steps": int(state["step"]), "wallTimeSeconds": round(float(state["elapsed"]), 1),
+            "hardware": package.hardware(), "torchVersion": torch.__version__}),
+        "evaluation": {},
+    })
+    if fast:
+        sampler, steps = fast.split(":")
+        if not fast_evidence:
+            raise SystemExit("--fast needs --fast-evidence (where the setting was measured)")
+        derived["fast"] = {"sampler": sampler, "steps": int(steps), "guidance": guidance, "evidence": fast_evidence}
+    if results:
+        derived["evaluation"] = evaluation_from(results, name, derived["files"]["denoiser.onnx"])
+    order = ["schema", "name", "version", "domain", "license", "description", "files", "derivedFrom"]
+    ordered = {k: derived[k] for k in order}
+    ordered.update({k: v for k, v in derived.items() if k not in ordered})
+    with open(os.path.join(out_dir, "model.json"), "w") as f:
+        json.dump(ordered, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    package.write_diffusion_fixtures(name, domain, student, fixture_dir, guidance, distilled=True)
+    log(f"wrote {out_dir} ({ordered['version']}, denoiser {ordered['files']['denoiser.onnx'][:12]}) and {fixture_dir}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["train", "package"])
@@ -230,6 +312,9 @@ def main():
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of the whole run, resumed time included")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=24)
+    parser.add_argument("--fast", default=None, help="package: SAMPLER:STEPS measured within 2 points of the base's DDIM-25 (bench/throughput)")
+    parser.add_argument("--fast-evidence", default=None, help="package: where --fast was measured")
+    parser.add_argument("--results", default=None, help="package: bench/throughput results with this package's figures (its evaluation)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(checkpoint_dir(args.base), exist_ok=True)
@@ -244,8 +329,7 @@ def main():
     if args.action == "train":
         train(args.base, args.minutes, args.batch, log)
     else:
-        from distill_package import build   # noqa: E402  (packaging never needs a training run)
-        build(args.base, checkpoint_dir(args.base), log)
+        build(args.base, log, args.fast, args.fast_evidence, args.results)
 
 
 if __name__ == "__main__":

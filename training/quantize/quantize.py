@@ -202,7 +202,9 @@ def package(base, int8_path, ranges_path, out_dir, stat, keep_float, results_pat
         "denoiserSha256": base_sha,
         "method": "qdq-int8-static",
         "calibration": (f"activation ranges ({'99.99 % quantiles' if stat == 'p9999' else 'min/max'}) of every Conv input and output over "
-                        f"{c['samples']} DDIM-{c['steps']} trajectories with guidance {c['guidance']} (both rows), {c['cells']} condition cells x {c['perCell']}, "
+                        f"{c['samples']} DDIM-{c['steps']} trajectories with guidance {c['guidance']} "
+                        f"({'the conditional rows alone: guidance distilled into the denoiser' if 'distilledGuidance' in manifest['denoiser'] else 'both rows'}), "
+                        f"{c['cells']} condition cells x {c['perCell']}, "
                         f"seed {c['seed']}, {c['denoiserCalls']} denoiser calls"),
         "ranges": os.path.relpath(os.path.abspath(ranges_path), ROOT),
         "command": (f"/usr/bin/python3 training/quantize/quantize.py build {base} {os.path.relpath(os.path.abspath(ranges_path), ROOT)} <int8.onnx> "

@@ -185,7 +185,15 @@ def _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, previou
     manifest["evaluation"] = previous_evaluation(previous, files)
     json.dump(manifest, open(manifest_path, "w"), indent=2)
 
-    # Golden fixtures: denoiser calls at a few timesteps and one guided 10-step DDIM trajectory.
+    write_diffusion_fixtures(name, domain, model, fixture_dir, guidance)
+
+
+def write_diffusion_fixtures(name, domain, model, fixture_dir, guidance, distilled=False):
+    """Golden fixtures: denoiser calls at a few timesteps and one guided 10-step DDIM trajectory, computed by the
+    PyTorch reference. distilled: the model has guidance distilled into it (denoiser.distilledGuidance), so the
+    trajectory at `guidance` is its conditional pass alone, as the runtime samples it."""
+    c = domain.channels
+    layout = domain.layout
     rng = np.random.default_rng(EVAL_SEED)
     gen = torch.Generator().manual_seed(EVAL_SEED)
     conditions = [layout.encode(domain.draw(rng, **{domain.class_field: v}))
@@ -207,7 +215,7 @@ def _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, previou
     cond = torch.from_numpy(conditions[0][None])
     scheduler = diffusion.DDIMScheduler()
     timesteps = [int(t) for t in scheduler.set_timesteps(10)]
-    final = diffusion.ddim_sample(model, noise, cond, steps=10, guidance=guidance)
+    final = diffusion.ddim_sample(model, noise, cond, steps=10, guidance=1.0 if distilled else guidance)
     write_f32(os.path.join(fixture_dir, "ddim_noise.f32"), noise)
     write_f32(os.path.join(fixture_dir, "ddim_condition.f32"), cond)
     write_f32(os.path.join(fixture_dir, "ddim_final.f32"), final)
