@@ -1,7 +1,7 @@
 // bench/throughput (issue 22): valid samples per CPU-second at a stated judged accuracy, per package and per
 // sampler / steps / precision, next to FLOP utilisation.
 //
-//   node --import tsx bench/throughput/run.ts [--configs ddim:25,dpmpp-2m:6,...] [--samplers ddim,dpmpp-2m,euler]
+//   node --import tsx bench/throughput/run.ts [--configs ddim:25,dpmpp-2m:6,...] [--root-configs ddim:25] [--samplers ddim,dpmpp-2m,euler]
 //     [--steps 4,5,6,8,10,15] [--per-cell 3] [--per-value 48] [--seed 22] [--quick] [--out bench/throughput/results.json]
 //     [--dry-run] [package dirs...]                       (default: models/road-hazards models/brain-mri)
 //
@@ -53,6 +53,7 @@ const dryRun = args.includes("--dry-run"); // print the requests and stop
 const samplers = option("samplers", "ddim,dpmpp-2m,euler").split(",").map(parseSampler);
 const stepsList = option("steps", quick ? "5" : "4,5,6,8,10,15").split(",").map(Number);
 const configsOption = option("configs", "");
+const rootConfigsOption = option("root-configs", "");
 const perCell = Number(option("per-cell", quick ? "1" : "3"));
 const perValue = Number(option("per-value", quick ? "8" : "48"));
 const seed = Number(option("seed", "22"));
@@ -67,13 +68,18 @@ interface Config {
 }
 const BASELINE: Config = { sampler: "ddim", steps: 25 };
 const configName = (c: Config) => `${c.sampler}-${c.steps}`;
-const configs: Config[] = configsOption
-  ? configsOption.split(",").map((c) => {
-      const [sampler = "", steps = ""] = c.split(":");
-      return { sampler: parseSampler(sampler), steps: Number(steps) };
-    })
-  : samplers.flatMap((sampler) => stepsList.map((steps) => ({ sampler, steps })));
+function parseConfigs(text: string): Config[] {
+  return text.split(",").map((c) => {
+    const [sampler = "", steps = ""] = c.split(":");
+    return { sampler: parseSampler(sampler), steps: Number(steps) };
+  });
+}
+const configs: Config[] = configsOption ? parseConfigs(configsOption) : samplers.flatMap((sampler) => stepsList.map((steps) => ({ sampler, steps })));
 if (!configs.some((c) => configName(c) === configName(BASELINE))) configs.unshift(BASELINE);
+// --root-configs: the configs an fp32 root package runs when derived packages follow it (default: --configs); its
+// DDIM-25 is always among them, since the derived packages are compared with it
+const rootConfigs: Config[] = rootConfigsOption ? parseConfigs(rootConfigsOption) : configs;
+if (!rootConfigs.some((c) => configName(c) === configName(BASELINE))) rootConfigs.unshift(BASELINE);
 
 // ---- the machine -----------------------------------------------------------------------------------------
 /**
@@ -228,17 +234,18 @@ for (const dir of packageDirs.map((d) => resolve(d))) {
     [manifest.denoiser.inputs.condition]: { type: "float32", data: new Float32Array(manifest.condition.width), dims: [1, manifest.condition.width] },
   });
   const categorical = categoricalFields(critic);
+  const packageConfigs = precision === "fp32" ? rootConfigs : configs;
   const tally = new Map<string, { cpuSeconds: number; wallSeconds: number; onnxSeconds: number; rows: number; judged: Judged }>();
-  for (const c of configs) tally.set(configName(c), { cpuSeconds: 0, wallSeconds: 0, onnxSeconds: 0, rows: 0, judged: { correct: Object.fromEntries(categorical.map((f) => [f, []])), valid: [] } });
-  console.log(`${manifest.name} (${precision}): ${requests.length} requests x ${configs.length} configs, critic ${basename(criticDir)}, ${(flops.flopPerRow / 1e9).toFixed(3)} GFLOP per denoiser row`);
+  for (const c of packageConfigs) tally.set(configName(c), { cpuSeconds: 0, wallSeconds: 0, onnxSeconds: 0, rows: 0, judged: { correct: Object.fromEntries(categorical.map((f) => [f, []])), valid: [] } });
+  console.log(`${manifest.name} (${precision}): ${requests.length} requests x ${packageConfigs.length} configs, critic ${basename(criticDir)}, ${(flops.flopPerRow / 1e9).toFixed(3)} GFLOP per denoiser row`);
   // warm-up: allocations and kernel selection, not timed
   await generateSamples({ model, runtime, sampler: "ddim", steps: 2, guidance, seed, indices: [0], parameters: [requests[0]!], batchSize });
   const batches = Math.ceil(requests.length / batchSize);
   for (let b = 0; b < batches; b++) {
     const indices = Array.from({ length: Math.min(batchSize, requests.length - b * batchSize) }, (_, i) => b * batchSize + i);
     const parameters = indices.map((i) => requests[i]!);
-    for (let k = 0; k < configs.length; k++) {
-      const config = configs[(b + k) % configs.length]!;
+    for (let k = 0; k < packageConfigs.length; k++) {
+      const config = packageConfigs[(b + k) % packageConfigs.length]!;
       const t = tally.get(configName(config))!;
       const onnxBefore = runtime.onnxMillis();
       const cpuBefore = process.cpuUsage();
@@ -263,7 +270,7 @@ for (const dir of packageDirs.map((d) => resolve(d))) {
   const all = (j: Judged) => j.valid.map((_, i) => categorical.every((f) => j.correct[f]![i]));
   const share = (v: readonly boolean[]) => v.filter(Boolean).length / v.length;
   const baseValidPerCpu = base.judged.valid.filter(Boolean).length / base.cpuSeconds;
-  const rows = configs.map((c) => {
+  const rows = packageConfigs.map((c) => {
     const t = tally.get(configName(c))!;
     const n = t.judged.valid.length;
     const validPerCpuSecond = t.judged.valid.filter(Boolean).length / t.cpuSeconds;
@@ -332,7 +339,7 @@ for (const dir of packageDirs.map((d) => resolve(d))) {
 const loadAfter = loadavg();
 writeFileSync(
   resultsFile,
-  `${JSON.stringify({ started, finished: new Date().toISOString(), command: `node --import tsx bench/throughput/run.ts ${process.argv.slice(2).join(" ")}`.trim(), machine, node: process.versions.node, loadAverage: { before: loadBefore, after: loadAfter }, threads: 1, batchSize, seed, configs: configs.map(configName), packages }, null, 2)}\n`,
+  `${JSON.stringify({ started, finished: new Date().toISOString(), command: `node --import tsx bench/throughput/run.ts ${process.argv.slice(2).join(" ")}`.trim(), machine, node: process.versions.node, loadAverage: { before: loadBefore, after: loadAfter }, threads: 1, batchSize, seed, configs: configs.map(configName), rootConfigs: rootConfigs.map(configName), packages }, null, 2)}\n`,
 );
 console.log(`\nload average before ${loadBefore.map((l) => l.toFixed(2)).join(", ")}, after ${loadAfter.map((l) => l.toFixed(2)).join(", ")}; peak ${machine.peakGflopsPerCore.toFixed(1)} GFLOP/s per core (${machine.flopPerCycleWhy} at ${machine.clockMHz} MHz); wrote ${resultsFile}`);
 if (!existsSync(resultsFile)) process.exitCode = 1;

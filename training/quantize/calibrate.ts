@@ -1,6 +1,7 @@
 // Activation ranges for the int8 build, from real denoising trajectories: the product's own DDIM loop
 // (denoiseBatch) runs on the calibration copy of the fp32 denoiser (quantize.py expose: every Conv's input and
-// output is a graph output), with guidance (both the unconditional and the conditional rows), over every
+// output is a graph output), with guidance (both the unconditional and the conditional rows; the conditional
+// rows alone for a guidance-distilled denoiser, as it samples), over every
 // condition cell of the model, and records each tensor's min/max and 0.01 / 99.99 percentiles.
 //
 //   /usr/bin/python3 training/quantize/quantize.py expose road-hazards /tmp/int8/road-calib.onnx
@@ -122,7 +123,7 @@ writeFileSync(
         cells: new Set(grid.map((s) => s.cell)).size,
         perCell,
         denoiserCalls: denoiser.calls,
-        rowsPerCall: "2 × batch (unconditional and conditional rows), batch 8",
+        rowsPerCall: manifest.denoiser.distilledGuidance === undefined ? "2 × batch (unconditional and conditional rows), batch 8" : "batch (the conditional rows: guidance distilled into the denoiser), batch 8",
         quantiles: "per call, 0.01 % / 99.99 % of a strided subsample of up to 65,536 values; lowest / highest over calls",
         seconds: Math.round((performance.now() - started) / 1000),
       },
