@@ -1,7 +1,8 @@
 // Runs each shipped ONNX file under onnxruntime-node on its golden fixture inputs and prints the
 // largest difference from the PyTorch reference outputs: node training/verify_onnx.mjs [package...]
-// A derived package (model.json derivedFrom, e.g. road-hazards-int8) runs on its base's fixture; its
-// difference is the quantization error, bounded in test/models/packages.test.ts (QUANTIZED_TOLERANCE).
+// A quantized package (model.json derivedFrom, method qdq-int8-static, e.g. road-hazards-int8) runs on its base's
+// fixture; its difference is the quantization error, bounded in test/models/packages.test.ts (QUANTIZED_TOLERANCE).
+// A guidance-distilled package (method guidance-distillation) has its own fixture, matched like any package.
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
@@ -18,7 +19,7 @@ const names = process.argv.slice(2).length ? process.argv.slice(2)
 for (const name of names) {
   const pkg = join(root, "models", name);
   const derivedFrom = existsSync(join(pkg, "model.json")) ? JSON.parse(readFileSync(join(pkg, "model.json"), "utf8")).derivedFrom : undefined;
-  const fixtures = join(root, "test/fixtures", derivedFrom?.name ?? name);
+  const fixtures = join(root, "test/fixtures", derivedFrom?.method === "qdq-int8-static" ? derivedFrom.name : name);
   if (!existsSync(join(fixtures, "golden.json"))) { console.log(`${name}: no fixture`); continue; }
   const golden = JSON.parse(readFileSync(join(fixtures, "golden.json"), "utf8"));
   if (golden.denoiserCalls) {

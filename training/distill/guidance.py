@@ -3,6 +3,7 @@ a student denoiser whose conditional output alone is the teacher's classifier-fr
 product's guidance scale, so a sample costs one denoiser row per step instead of two.
 
     python3 training/distill/guidance.py train <base> [--minutes N] [--threads 1] [--batch 24]
+    python3 training/distill/guidance.py resume-point <base>
     python3 training/distill/guidance.py package <base> [--fast SAMPLER:STEPS --fast-evidence TEXT] [--results bench/throughput/results-….json]
 
 <base> is a shipped diffusion package (road-hazards, brain-mri). The teacher is its ONNX denoiser recovered into
@@ -21,7 +22,8 @@ toward the requested object like the base model's training (diffusion.OBJECT_WEI
 
 Checkpoints (training/checkpoints/<base>-distilled/last.pt, written atomically every 50 steps) hold the student,
 its EMA, the optimizer and the clock: a rerun resumes, and --minutes is the budget of the whole run, resumed time
-included. `package` exports the EMA student as models/<base>-distilled/ (a derived package: `derivedFrom` with
+included. `resume-point` writes the committed training/resume/<base>-distilled/last.pt (EMA weights, step, clock;
+no optimizer state), from which a fresh checkout resumes when it has no checkpoint of its own. `package` exports the EMA student as models/<base>-distilled/ (a derived package: `derivedFrom` with
 method "guidance-distillation" and `denoiser.distilledGuidance`, docs/model-package.md) with golden fixtures.
 """
 import argparse
@@ -154,6 +156,22 @@ def checkpoint_dir(base):
     return os.path.join(TRAINING, "checkpoints", f"{base}-distilled")
 
 
+def resume_path(base):
+    """The committed resume point (training/resume/<base>-distilled/last.pt): the EMA weights, step and clock of the
+    run the shipped package came from, so a later session continues it (with fresh Adam moments)."""
+    return os.path.join(TRAINING, "resume", f"{base}-distilled", "last.pt")
+
+
+def save_resume_point(base, log):
+    state = torch.load(os.path.join(checkpoint_dir(base), "last.pt"))
+    ema = state["ema"]
+    slim = {"student": ema, "ema": ema, "opt": None,   # one set of tensors: torch.save stores shared storages once
+            **{k: state[k] for k in ("step", "elapsed", "base", "baseSha256", "guidance")}}
+    os.makedirs(os.path.dirname(resume_path(base)), exist_ok=True)
+    save_atomic(slim, resume_path(base))
+    log(f"wrote {os.path.relpath(resume_path(base), TRAINING)} (step {state['step']}, {os.path.getsize(resume_path(base)) / 1e6:.1f} MB)")
+
+
 def save_atomic(state, path):
     tmp = path + ".tmp"
     torch.save(state, tmp)
@@ -169,11 +187,17 @@ def train(base, minutes, batch, log):
     step, elapsed, losses = 0, 0.0, []
     os.makedirs(checkpoint_dir(base), exist_ok=True)
     last = os.path.join(checkpoint_dir(base), "last.pt")
-    if os.path.exists(last):
-        state = torch.load(last)
-        student.load_state_dict(state["student"]); ema.load_state_dict(state["ema"]); opt.load_state_dict(state["opt"])
+    committed = resume_path(base)
+    source = last if os.path.exists(last) else committed if os.path.exists(committed) else None
+    if source:
+        state = torch.load(source)
+        if state["baseSha256"] != manifest["files"]:
+            raise SystemExit(f"{source} was distilled from another {base} denoiser than the one shipped: remove it to start over")
+        student.load_state_dict(state["student"]); ema.load_state_dict(state["ema"])
+        if state.get("opt") is not None:   # None in the committed resume point (its Adam moments are not kept)
+            opt.load_state_dict(state["opt"])
         step, elapsed = state["step"], state["elapsed"]
-        log(f"resumed at step {step} ({elapsed:.0f}s of {minutes * 60:.0f}s)")
+        log(f"resumed from {os.path.relpath(source, TRAINING)} at step {step} ({elapsed:.0f}s of {minutes * 60:.0f}s)")
     gen = torch.Generator().manual_seed(SEED + step)
     rng = np.random.default_rng(SEED + step)
     endpoints = int(round(batch * ENDPOINT_SHARE))
@@ -307,7 +331,7 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["train", "package"])
+    parser.add_argument("action", choices=["train", "package", "resume-point"])
     parser.add_argument("base", choices=["road-hazards", "brain-mri"])
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of the whole run, resumed time included")
     parser.add_argument("--threads", type=int, default=1)
@@ -328,6 +352,8 @@ def main():
 
     if args.action == "train":
         train(args.base, args.minutes, args.batch, log)
+    elif args.action == "resume-point":
+        save_resume_point(args.base, log)
     else:
         build(args.base, log, args.fast, args.fast_evidence, args.results)
 
