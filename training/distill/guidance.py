@@ -40,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TRAINING = os.path.dirname(HERE)
 sys.path.insert(0, TRAINING)
 
-from rareforge_train import diffusion, from_onnx, library, package  # noqa: E402
+from rareforge_train import bench_results, diffusion, from_onnx, library, package  # noqa: E402
 from rareforge_train.domains import PACKAGES  # noqa: E402
 
 TRAJECTORY_STEPS = (8, 10, 12, 15, 20, 25)   # DDIM grids the chains use ("leading" spacing, as the runtime)
@@ -247,26 +247,6 @@ def train(base, minutes, batch, log):
     log(f"done: {step} steps in {time.time() - started:.0f}s, final loss {np.mean(losses[-CHECKPOINT_EVERY:]) if losses else float('nan'):.5f}")
 
 
-def evaluation_from(results_path, name, sha):
-    """The manifest's `evaluation`: the package's rows in a bench/throughput results file (run after its root base in
-    the same run, so paired against the base's DDIM-25 fp32 on the same requests and seeds)."""
-    report = json.load(open(results_path))
-    entry = next((p for p in report["packages"] if p["package"] == name), None)
-    if entry is None or entry.get("denoiserSha256") != sha:
-        raise SystemExit(f"{results_path} has no figures for this {name} denoiser ({sha[:12]})")
-    rows = {}
-    for r in entry["rows"]:
-        vs = r.get("vsFp32Ddim25") or {}
-        rows[r["config"]] = {
-            "attributeAccuracy": {k: round(v, 4) for k, v in r["accuracy"].items()},
-            "validShare": round(r["validShare"], 4),
-            "validPerCpuSecondVsBaseDdim25": round(vs["ratio"], 3) if vs else None,
-            "differencePointsVsBaseDdim25": {k: round(100 * v["mean"], 2) for k, v in vs.get("paired", {}).items()},
-        }
-    return {"report": os.path.relpath(os.path.abspath(results_path), package.REPO), "command": report["command"],
-            "judge": entry["critic"], "samples": entry["requests"], "measuredAt": report["started"], "configs": rows}
-
-
 def build(base, log, fast=None, fast_evidence=None, results=None):
     """models/<base>-distilled/ (the EMA student, a derived package of the base) and test/fixtures/<base>-distilled/."""
     state = torch.load(os.path.join(checkpoint_dir(base), "last.pt"))
@@ -318,7 +298,7 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
             raise SystemExit("--fast needs --fast-evidence (where the setting was measured)")
         derived["fast"] = {"sampler": sampler, "steps": int(steps), "guidance": guidance, "evidence": fast_evidence}
     if results:
-        derived["evaluation"] = evaluation_from(results, name, derived["files"]["denoiser.onnx"])
+        derived["evaluation"] = bench_results.throughput_evaluation(results, name, derived["files"]["denoiser.onnx"])
     order = ["schema", "name", "version", "domain", "license", "description", "files", "derivedFrom"]
     ordered = {k: derived[k] for k in order}
     ordered.update({k: v for k, v in derived.items() if k not in ordered})

@@ -14,6 +14,7 @@
         layers of the time and condition embeddings, which act on [batch, C] vectors and cost nothing)
         stays float. Same bytes on every run for the same inputs.
     /usr/bin/python3 training/quantize/quantize.py package <package> <int8.onnx> <ranges.json> <out dir> --stat S --float F [--results bench/int8/results.json]
+        [--throughput-results bench/throughput/results-….json] [--fast SAMPLER:STEPS --fast-evidence TEXT]
         A model package of its own beside the base: the base's model.json with its own name (<package>-int8)
         and version, the int8 file's sha256, `derivedFrom` (base name, version, denoiser sha256, method,
         calibration) and, from the bench's results, an `evaluation` of the int8 model's own measured figures.
@@ -176,7 +177,7 @@ def sha256(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
-def package(base, int8_path, ranges_path, out_dir, stat, keep_float, results_path, fast=None, fast_evidence=None):
+def package(base, int8_path, ranges_path, out_dir, stat, keep_float, results_path, fast=None, fast_evidence=None, throughput_results=None):
     _, manifest = load_denoiser(base)
     ranges = json.load(open(ranges_path))
     base_sha = manifest["files"][manifest["denoiser"]["file"]]
@@ -220,6 +221,10 @@ def package(base, int8_path, ranges_path, out_dir, stat, keep_float, results_pat
             raise SystemExit("--fast needs --fast-evidence (where the setting was measured)")
         derived["fast"] = {"sampler": sampler, "steps": int(steps), "guidance": manifest["defaults"]["guidance"], "evidence": fast_evidence}
     derived["evaluation"] = {}
+    if throughput_results:
+        sys.path.insert(0, os.path.join(ROOT, "training"))
+        from rareforge_train.bench_results import throughput_evaluation
+        derived["evaluation"] = throughput_evaluation(throughput_results, derived["name"], derived["files"]["denoiser.onnx"])
     if results_path:
         report = json.load(open(results_path))
         pair = next((r for r in report["results"] if r["base"]["name"] == base), None)
@@ -278,6 +283,7 @@ def main(argv):
     p.add_argument("--results", default=None)
     p.add_argument("--fast", default=None, help="SAMPLER:STEPS measured on this int8 package within 2 points of the base's DDIM-25 (bench/throughput)")
     p.add_argument("--fast-evidence", default=None)
+    p.add_argument("--throughput-results", default=None, help="bench/throughput results with this package's figures (its evaluation)")
     o = sub.add_parser("ops")
     o.add_argument("model")
     args = parser.parse_args(argv)
@@ -291,7 +297,7 @@ def main(argv):
         if args.command == "build":
             build(args.package, args.ranges, args.out, args.stat, keep)
         else:
-            package(args.package, args.int8, args.ranges, args.out, args.stat, keep, args.results, args.fast, args.fast_evidence)
+            package(args.package, args.int8, args.ranges, args.out, args.stat, keep, args.results, args.fast, args.fast_evidence, args.throughput_results)
     else:
         ops(args.model)
 
