@@ -93,6 +93,20 @@ it("finds the packages to check (shipped ones under models/, when present, and t
   expect(shipped.length + tiny.length).toBeGreaterThanOrEqual(2);
 });
 
+/** A derived package and its base, opened for a describe block (closed after it). */
+function openDerived(pkg: PackageUnderTest, derivedFrom: DerivedFrom): { runtime: ConditionRuntime; base: ConditionRuntime } {
+  const opened = {} as { runtime: ConditionRuntime; base: ConditionRuntime };
+  beforeAll(async () => {
+    opened.runtime = await openConditionRuntime(loadModelPackage(pkg.dir), { ep: "cpu" });
+    opened.base = await openConditionRuntime(loadModelPackage(join(modelsRoot, derivedFrom.name)), { ep: "cpu" });
+  });
+  afterAll(async () => {
+    await opened.runtime?.dispose();
+    await opened.base?.dispose();
+  });
+  return opened;
+}
+
 /** A row's output is bit-identical alone and as the last row of a batch of 8× the fixture's rows. */
 async function expectBatchIndependent(runtime: ConditionRuntime, fixtureDir: string) {
   const golden = readGolden(fixtureDir);
@@ -139,25 +153,16 @@ for (const pkg of [...shipped, ...tiny]) {
     const ofDistilled = derivation(join(modelsRoot, derivedFrom.name))?.method === "guidance-distillation";
     const tolerance = ofDistilled ? QUANTIZED_OF_DISTILLED_TOLERANCE : QUANTIZED_TOLERANCE;
     describe(`derived package ${label} (${derivedFrom.method} of ${derivedFrom.name} ${derivedFrom.version})`, () => {
-      let runtime: ConditionRuntime;
-      let base: ConditionRuntime;
-      beforeAll(async () => {
-        runtime = await openConditionRuntime(loadModelPackage(pkg.dir), { ep: "cpu" });
-        base = await openConditionRuntime(loadModelPackage(join(modelsRoot, derivedFrom.name)), { ep: "cpu" });
-      });
-      afterAll(async () => {
-        await runtime?.dispose();
-        await base?.dispose();
-      });
+      const opened = openDerived(pkg, derivedFrom);
 
       it("was derived from the base package as shipped (its version and denoiser file)", () => {
-        expect(base.model.manifest.version).toBe(derivedFrom.version);
-        expect(base.model.fileHashes[base.model.manifest.denoiser.file]).toBe(derivedFrom.denoiserSha256);
+        expect(opened.base.model.manifest.version).toBe(derivedFrom.version);
+        expect(opened.base.model.fileHashes[opened.base.model.manifest.denoiser.file]).toBe(derivedFrom.denoiserSha256);
       });
 
       it("samples as its base does: the same image, condition layout, labels, schedule and prediction", () => {
-        const own = runtime.model.manifest;
-        const theirs = base.model.manifest;
+        const own = opened.runtime.model.manifest;
+        const theirs = opened.base.model.manifest;
         expect(own.name).not.toBe(theirs.name);
         expect(own.image).toEqual(theirs.image);
         expect(own.condition).toEqual(theirs.condition);
@@ -167,8 +172,8 @@ for (const pkg of [...shipped, ...tiny]) {
 
       it(`denoiser calls on the base's golden inputs stay within mean ${tolerance.callMean}, max ${tolerance.callMax} of the fp32 denoiser`, async () => {
         const golden = readGolden(pkg.fixtureDir);
-        const own = await denoiserCallOutputs(runtime, pkg.fixtureDir, golden);
-        const fp32 = await denoiserCallOutputs(base, pkg.fixtureDir, golden);
+        const own = await denoiserCallOutputs(opened.runtime, pkg.fixtureDir, golden);
+        const fp32 = await denoiserCallOutputs(opened.base, pkg.fixtureDir, golden);
         expect(own.length).toBeGreaterThan(0);
         own.forEach((output, i) => {
           expect(meanAbsDiff(output, fp32[i]!)).toBeLessThan(tolerance.callMean);
@@ -178,14 +183,14 @@ for (const pkg of [...shipped, ...tiny]) {
       });
 
       it(`the guided DDIM trajectory ends within mean ${tolerance.trajectoryMean}, max ${tolerance.trajectoryMax} of the base's golden final`, async () => {
-        const { golden, error, meanError, timesteps } = await goldenDdimTrajectory(runtime, pkg.fixtureDir);
+        const { golden, error, meanError, timesteps } = await goldenDdimTrajectory(opened.runtime, pkg.fixtureDir);
         expect(timesteps).toEqual(golden.ddim.timesteps);
         expect(meanError).toBeLessThan(tolerance.trajectoryMean);
         expect(error).toBeLessThan(tolerance.trajectoryMax);
       });
 
       it("a row's denoiser output does not depend on the batch around it (CPU)", async () => {
-        await expectBatchIndependent(runtime, pkg.fixtureDir);
+        await expectBatchIndependent(opened.runtime, pkg.fixtureDir);
       });
     });
   } else if (pkg.manifestFile === "model.json") {
@@ -256,23 +261,14 @@ for (const pkg of [...shipped, ...tiny]) {
 
 function describeDistillation(pkg: PackageUnderTest, label: string, derivedFrom: DerivedFrom) {
   describe(`distilled package ${label} (${derivedFrom.method} of ${derivedFrom.name} ${derivedFrom.version})`, () => {
-    let runtime: ConditionRuntime;
-    let base: ConditionRuntime;
+    const opened = openDerived(pkg, derivedFrom);
     const baseFixture = join(packagesRoot, "test/fixtures", derivedFrom.name);
-    beforeAll(async () => {
-      runtime = await openConditionRuntime(loadModelPackage(pkg.dir), { ep: "cpu" });
-      base = await openConditionRuntime(loadModelPackage(join(modelsRoot, derivedFrom.name)), { ep: "cpu" });
-    });
-    afterAll(async () => {
-      await runtime?.dispose();
-      await base?.dispose();
-    });
 
     it("was distilled from the base package as shipped, and keeps its image, condition, labels and denoiser contract", () => {
-      const own = runtime.model.manifest;
-      const theirs = base.model.manifest;
+      const own = opened.runtime.model.manifest;
+      const theirs = opened.base.model.manifest;
       expect(theirs.version).toBe(derivedFrom.version);
-      expect(base.model.fileHashes[theirs.denoiser.file]).toBe(derivedFrom.denoiserSha256);
+      expect(opened.base.model.fileHashes[theirs.denoiser.file]).toBe(derivedFrom.denoiserSha256);
       expect(own.name).not.toBe(theirs.name);
       expect(own.image).toEqual(theirs.image);
       expect(own.condition).toEqual(theirs.condition);
@@ -283,24 +279,24 @@ function describeDistillation(pkg: PackageUnderTest, label: string, derivedFrom:
 
     it(`along the base's guided golden trajectory, its conditional pass gives the base's guided x0 estimate within mean ${DISTILLED_TOLERANCE.stepX0Mean} per step`, async () => {
       // the points the sampler really meets (pure Gaussian inputs at small t, as in the golden calls, never occur)
-      const guidance = runtime.model.manifest.denoiser.distilledGuidance!;
+      const guidance = opened.runtime.model.manifest.denoiser.distilledGuidance!;
       const golden = readGolden(baseFixture);
       const steps: { feeds: Record<string, TensorInput>; output: Float32Array }[] = [];
       const recording = {
-        ...base,
+        ...opened.base,
         denoiser: {
-          ...base.denoiser,
+          ...opened.base.denoiser,
           run: async (feeds: Record<string, TensorInput>) => {
-            const out = await base.denoiser.run(feeds);
-            steps.push({ feeds, output: out[base.model.manifest.denoiser.output]!.data });
+            const out = await opened.base.denoiser.run(feeds);
+            steps.push({ feeds, output: out[opened.base.model.manifest.denoiser.output]!.data });
             return out;
           },
         },
       } as ConditionRuntime;
       await trajectoryError(recording, baseFixture, golden, { sampler: "ddim", steps: golden.ddim.steps, eta: golden.ddim.eta, guidance, final: golden.ddim.final });
       expect(steps).toHaveLength(golden.ddim.steps);
-      const names = base.model.manifest.denoiser.inputs;
-      const { prediction, schedule } = base.model.manifest.denoiser;
+      const names = opened.base.model.manifest.denoiser.inputs;
+      const { prediction, schedule } = opened.base.model.manifest.denoiser;
       const alphaBars = alphasCumprod(makeBetas(schedule));
       const errors: number[] = [];
       const baseline: number[] = [];
@@ -309,13 +305,13 @@ function describeDistillation(pkg: PackageUnderTest, label: string, derivedFrom:
         const half = (input: TensorInput) => ({ ...input, data: input.data.slice(input.data.length / 2), dims: [1, ...input.dims.slice(1)] }) as TensorInput;
         const n = output.length / 2;
         const guided = output.slice(0, n).map((u, k) => u + guidance * ((output[n + k] ?? 0) - u));
-        const own = await runtime.denoiser.run({ [names.sample]: half(feeds[names.sample]!), [names.timestep]: half(feeds[names.timestep]!), [names.condition]: half(feeds[names.condition]!) });
+        const own = await opened.runtime.denoiser.run({ [names.sample]: half(feeds[names.sample]!), [names.timestep]: half(feeds[names.timestep]!), [names.condition]: half(feeds[names.condition]!) });
         // as an error of the x0 estimate the step makes from it (what reaches the image): |Δx0| = sqrt(1 − ᾱ)|Δv|, or
         // sqrt((1 − ᾱ) / ᾱ)|Δε|; at the last steps a large error in v or ε barely moves x0
         const t = Math.round(feeds[names.timestep]!.data[0] as number);
         const alphaBar = alphaBars[t]!;
         const scale = prediction === "v" ? Math.sqrt(1 - alphaBar) : prediction === "epsilon" ? Math.sqrt((1 - alphaBar) / alphaBar) : 1;
-        errors.push(scale * meanAbsDiff(own[runtime.model.manifest.denoiser.output]!.data, guided));
+        errors.push(scale * meanAbsDiff(own[opened.runtime.model.manifest.denoiser.output]!.data, guided));
         baseline.push(scale * meanAbsDiff(output.slice(n), guided));
       }
       for (const error of errors) expect(error).toBeLessThan(DISTILLED_TOLERANCE.stepX0Mean);
@@ -325,8 +321,8 @@ function describeDistillation(pkg: PackageUnderTest, label: string, derivedFrom:
     it(`its one-pass 10-step DDIM trajectory ends within mean ${DISTILLED_TOLERANCE.trajectoryMean} of the base's guided golden final`, async () => {
       const golden = readGolden(baseFixture);
       const run = { sampler: "ddim", steps: golden.ddim.steps, eta: golden.ddim.eta, final: golden.ddim.final };
-      const own = await trajectoryError(runtime, baseFixture, golden, { ...run, guidance: golden.ddim.guidance });
-      const unguided = await trajectoryError(base, baseFixture, golden, { ...run, guidance: 1 });
+      const own = await trajectoryError(opened.runtime, baseFixture, golden, { ...run, guidance: golden.ddim.guidance });
+      const unguided = await trajectoryError(opened.base, baseFixture, golden, { ...run, guidance: 1 });
       expect(own.meanError).toBeLessThan(DISTILLED_TOLERANCE.trajectoryMean);
       expect(own.meanError).toBeLessThan(DISTILLED_TOLERANCE.ofUndistilled * unguided.meanError);
     });

@@ -168,14 +168,8 @@ def save_resume_point(base, log):
     slim = {"student": ema, "ema": ema, "opt": None,   # one set of tensors: torch.save stores shared storages once
             **{k: state[k] for k in ("step", "elapsed", "base", "baseSha256", "guidance")}}
     os.makedirs(os.path.dirname(resume_path(base)), exist_ok=True)
-    save_atomic(slim, resume_path(base))
+    diffusion.save_atomic(slim, resume_path(base))
     log(f"wrote {os.path.relpath(resume_path(base), TRAINING)} (step {state['step']}, {os.path.getsize(resume_path(base)) / 1e6:.1f} MB)")
-
-
-def save_atomic(state, path):
-    tmp = path + ".tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
 
 
 def train(base, minutes, batch, log):
@@ -206,7 +200,7 @@ def train(base, minutes, batch, log):
     started = time.time() - elapsed
 
     def checkpoint():
-        save_atomic({"student": student.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
+        diffusion.save_atomic({"student": student.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
                      "elapsed": time.time() - started, "base": base, "baseSha256": manifest["files"],
                      "guidance": guidance}, last)
 
