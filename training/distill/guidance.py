@@ -224,14 +224,7 @@ def train(base, minutes, batch, log):
             weight = 1.0 + diffusion.OBJECT_WEIGHT * student.spatial_prior(cond)
             weight = weight / weight.mean()
         loss = (weight * (student(x, t, cond) - target) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
-        decay = min(EMA_DECAY, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), student.parameters()):
-                pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+        diffusion.update(student, ema, opt, loss, step, EMA_DECAY)
         losses.append(loss.item())
         step += 1
         if step % CHECKPOINT_EVERY == 0:

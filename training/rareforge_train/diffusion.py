@@ -120,6 +120,19 @@ def sampling_weights(domain, params):
     return torch.tensor(w, dtype=torch.float64)
 
 
+def update(model, ema, opt, loss, step, ema_decay=EMA_DECAY):
+    """One optimiser step on loss (gradient norm clipped at 1), then the EMA update (its decay warmed up over the
+    first steps: min(ema_decay, (1 + step) / (10 + step)))."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    decay = min(ema_decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for pe, pm in zip(ema.parameters(), model.parameters()):
+            pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+
+
 def save_atomic(state, path):
     """torch.save through a temporary file, so a reader (--package-only during a run) never sees half a file."""
     tmp = path + ".tmp"
@@ -186,14 +199,7 @@ def train(domain, checkpoint_dir, minutes, batch_size=32, lr=4e-4, dataset_size=
             weight = 1.0 + OBJECT_WEIGHT * model.spatial_prior(conditions[idx])
             weight = weight / weight.mean()
         loss = (weight * (model(xt, t.float(), cond) - target) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        decay = min(EMA_DECAY, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+        update(model, ema, opt, loss, step)
         losses.append(loss.item())
         step += 1
         if step % 100 == 0:
