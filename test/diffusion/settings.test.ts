@@ -44,11 +44,15 @@ describe("sampling quality", () => {
   });
 
   it("the shipped diffusion models carry fast settings the manifest schema accepts and the sampler knows", () => {
-    for (const name of ["road-hazards", "brain-mri"]) {
+    // the base models, their guidance-distilled students and the students' int8 builds (brain-mri-int8 has none:
+    // fewer steps lost more than 2 points)
+    const names = ["road-hazards", "brain-mri", "road-hazards-int8", "road-hazards-distilled", "brain-mri-distilled", "road-hazards-distilled-int8", "brain-mri-distilled-int8"];
+    for (const name of names) {
       const manifest = modelManifestSchema.parse(JSON.parse(readFileSync(new URL(`../../models/${name}/model.json`, import.meta.url), "utf8")));
       expect(manifest.fast, name).toBeDefined();
       const settings = resolveSamplingSettings({ quality: "fast" }, { manifest });
-      expect(settings.steps).toBeLessThan(manifest.defaults.steps!);
+      expect(settings.steps, name).toBeLessThan(manifest.defaults.steps!);
+      expect(settings.guidance, name).toBe(manifest.defaults.guidance);
     }
   });
 });
