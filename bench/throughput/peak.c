@@ -1,6 +1,6 @@
 // One core's clock and fp32 FMA peak, measured: the guest sees no cpufreq and its TSC rate (2096 MHz) is not
 // the core clock under load, so both are timed on the thread's own CPU time.
-//   clock: a chain of dependent 64-bit adds retires one add per cycle (1-cycle latency on Zen), so adds per
+//   clock: a chain of dependent register-register 64-bit adds retires one add per cycle (1-cycle latency on Zen), so adds per
 //          CPU-second = cycles per second.
 //   peak:  12 independent chains of 512-bit fused multiply-adds (vfmadd231ps zmm: 16 lanes x 2 FLOP), enough to
 //          keep both FMA pipes busy through the 4-cycle latency; FLOP per CPU-second is the reachable peak.
@@ -18,10 +18,12 @@ static double cpu_seconds(void) {
 
 int main(void) {
   const long adds = 2000000000L;
-  unsigned long x = 0;
+  unsigned long x = 1;
   double t0 = cpu_seconds();
   for (long i = 0; i < adds / 8; i++) {
-    __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0" : "+r"(x));
+    // x += x: register-register, so the core cannot fold the chain as it can a run of immediate adds (Zen 5 retired
+    // `add $1` chains at about 5 per cycle, reading 21 GHz; this chain and a 3-cycle imul chain agree at ~4 GHz)
+    __asm__ volatile("add %0, %0\n\tadd %0, %0\n\tadd %0, %0\n\tadd %0, %0\n\tadd %0, %0\n\tadd %0, %0\n\tadd %0, %0\n\tadd %0, %0" : "+r"(x));
   }
   double clock_hz = adds / (cpu_seconds() - t0); // the loop's own increment and branch run in parallel with the chain
 
