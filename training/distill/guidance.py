@@ -99,7 +99,10 @@ class Chains:
 
     def __init__(self, teacher, domain, count, conditions, guidance, gen):
         self.teacher, self.domain, self.count, self.conditions, self.guidance, self.gen = teacher, domain, count, conditions, guidance, gen
-        self.scheduler = diffusion.DDIMScheduler()
+        # one DDIM scheduler per step count: a chain steps with the one of its own grid
+        self.schedulers = {steps: diffusion.DDIMScheduler() for steps in TRAJECTORY_STEPS}
+        for steps, scheduler in self.schedulers.items():
+            scheduler.set_timesteps(steps)
         self.unconditional = torch.zeros(1, domain.layout.width)
         self.x = torch.zeros(count, domain.channels, 64, 64)
         self.cond = torch.zeros(count, domain.layout.width)
@@ -114,7 +117,7 @@ class Chains:
 
     def _restart(self, i):
         steps = TRAJECTORY_STEPS[int(torch.randint(0, len(TRAJECTORY_STEPS), (1,), generator=self.gen))]
-        self.grid[i] = [int(t) for t in self.scheduler.set_timesteps(steps)]
+        self.grid[i] = [int(t) for t in self.schedulers[steps].timesteps]
         self.position[i] = 0
         self.x[i] = torch.randn((self.domain.channels, 64, 64), generator=self.gen)
         self.cond[i] = torch.from_numpy(self.conditions.draw())
@@ -123,33 +126,17 @@ class Chains:
     def step(self):
         """Advances every chain one step; returns (x_t, t, c, guided teacher output) for this step."""
         t = torch.tensor([float(self.grid[i][self.position[i]]) for i in range(self.count)])
-        target = guided(self.teacher, self.x, t, self.cond, self.unconditional, self.guidance)
+        target = diffusion.guided_output(self.teacher, self.x, t, self.cond, self.unconditional, self.guidance)
         pairs = (self.x.clone(), t, self.cond.clone(), target)
         for i in range(self.count):
-            ti = self.grid[i][self.position[i]]
-            ratio = self.scheduler.train_steps // len(self.grid[i])
-            self.x[i] = ddim_step(self.scheduler, target[i:i + 1], ti, ratio, self.x[i:i + 1])[0]
+            scheduler = self.schedulers[len(self.grid[i])]
+            self.x[i] = scheduler.step(target[i:i + 1], self.grid[i][self.position[i]], self.x[i:i + 1])[0][0]
             self.position[i] += 1
             if self.position[i] == len(self.grid[i]):
                 self.finished.append((self.x[i].clone(), self.cond[i].clone()))
                 self.finished = self.finished[-ENDPOINT_POOL:]
                 self._restart(i)
         return pairs
-
-
-def ddim_step(scheduler, output, t, ratio, sample):
-    scheduler.ratio = ratio
-    scheduler.timesteps = [t]
-    prev, _ = scheduler.step(output, t, sample)
-    return prev
-
-
-@torch.no_grad()
-def guided(model, x, t, cond, unconditional, guidance):
-    """Classifier-free guidance with per-row timesteps: rows [uncond..., cond...] in one call."""
-    n = x.shape[0]
-    out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([unconditional.expand(n, -1), cond]))
-    return out[:n] + guidance * (out[n:] - out[:n])
 
 
 def checkpoint_dir(base):
@@ -214,7 +201,7 @@ def train(base, minutes, batch, log):
             t0 = torch.randint(0, acp.shape[0], (endpoints,), generator=gen)
             a = acp[t0].view(-1, 1, 1, 1)
             x0t = a.sqrt() * x0 + (1 - a).sqrt() * torch.randn(x0.shape, generator=gen)
-            target0 = guided(teacher, x0t, t0.float(), c0, chains.unconditional, guidance)
+            target0 = diffusion.guided_output(teacher, x0t, t0.float(), c0, chains.unconditional, guidance)
             x, t, cond, target = (torch.cat([x, x0t]), torch.cat([t, t0.float()]), torch.cat([cond, c0]),
                                   torch.cat([target, target0]))
         frac = min(1.0, (time.time() - started) / (minutes * 60))

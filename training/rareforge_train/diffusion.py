@@ -83,10 +83,11 @@ def build_denoiser(domain):
 
 @torch.no_grad()
 def guided_output(model, sample, t, condition, unconditional, guidance):
-    """Classifier-free guidance: batch = [uncond..., cond...], out = uncond + g * (cond - uncond)."""
+    """Classifier-free guidance: batch = [uncond..., cond...], out = uncond + g * (cond - uncond). t: one timestep
+    for every row, or a tensor of one per row."""
     n = sample.shape[0]
-    timestep = torch.full((2 * n,), float(t), dtype=torch.float32)
-    out = model(torch.cat([sample, sample]), timestep, torch.cat([unconditional.expand(n, -1), condition]))
+    per_row = t.float() if torch.is_tensor(t) else torch.full((n,), float(t), dtype=torch.float32)
+    out = model(torch.cat([sample, sample]), torch.cat([per_row, per_row]), torch.cat([unconditional.expand(n, -1), condition]))
     uncond, cond = out[:n], out[n:]
     return uncond + guidance * (cond - uncond)
 
