@@ -64,6 +64,9 @@ export function modelSamplingDefaults(manifest: Pick<ModelManifest, "defaults"> 
   return { sampler: defaults.sampler ?? FALLBACK_SAMPLING.sampler, steps: defaults.steps ?? FALLBACK_SAMPLING.steps, guidance: defaults.guidance ?? FALLBACK_SAMPLING.guidance };
 }
 
+/** How a refusal names the model: by its manifest name when the context has one. */
+const modelLabel = (manifest: Partial<Pick<ModelManifest, "name">> | undefined) => (manifest?.name ? `model "${manifest.name}"` : "this model");
+
 /**
  * A denoiser with guidance distilled into it (model.json `denoiser.distilledGuidance`) samples at that scale only:
  * the issue for any other guidance, else null.
@@ -71,8 +74,7 @@ export function modelSamplingDefaults(manifest: Pick<ModelManifest, "defaults"> 
 export function distilledGuidanceIssue(manifest: Pick<ModelManifest, "denoiser"> & Partial<Pick<ModelManifest, "name">>, guidance: number): FieldIssue | null {
   const distilled = manifest.denoiser.distilledGuidance;
   if (distilled === undefined || guidance === distilled) return null;
-  const model = manifest.name ? `model "${manifest.name}"` : "this model";
-  return { path: "guidance", message: `${model} has guidance ${distilled} distilled into its denoiser (one pass per step): guidance must be ${distilled} or left out, got ${guidance}` };
+  return { path: "guidance", message: `${modelLabel(manifest)} has guidance ${distilled} distilled into its denoiser (one pass per step): guidance must be ${distilled} or left out, got ${guidance}` };
 }
 
 /**
@@ -85,8 +87,7 @@ export function resolveSamplingSettings(input: SamplingSettingsInput, context: S
   const quality = given.quality;
   const fast = quality === "fast" ? context.manifest?.fast : undefined;
   if (quality === "fast" && !fast) {
-    const model = context.manifest?.name ? `model "${context.manifest.name}"` : "this model";
-    throw new ValidationError([{ path: "quality", message: `${model} has no fast sampling settings (model.json \`fast\`); ask for quality default` }], "invalid sampling settings");
+    throw new ValidationError([{ path: "quality", message: `${modelLabel(context.manifest)} has no fast sampling settings (model.json \`fast\`); ask for quality default` }], "invalid sampling settings");
   }
   const parsed = samplingSettingsSchema.safeParse({
     ...modelSamplingDefaults(context.manifest),

@@ -51,7 +51,7 @@ export class StoredNoise implements NoiseSource {
 }
 
 /** One denoiser call on the runtime: rows of samples, one timestep and one condition vector per row. */
-async function runDenoiser(runtime: ConditionRuntime, sample: Float32Array, sampleShape: number[], timesteps: readonly number[], condition: Float32Array): Promise<Float32Array> {
+export async function runDenoiser(runtime: ConditionRuntime, sample: Float32Array, sampleShape: number[], timesteps: readonly number[], condition: Float32Array): Promise<Float32Array> {
   const manifest = runtime.model.manifest;
   const rows = sampleShape[0] ?? 1;
   const out = await runtime.denoiser.run({
@@ -72,25 +72,6 @@ export async function denoiserCallOutputs(runtime: ConditionRuntime, dir: string
   const outputs: Float32Array[] = [];
   for (const call of golden.denoiserCalls)
     outputs.push(await runDenoiser(runtime, readF32(dir, call.sample), call.sampleShape, call.timestep, readF32(dir, call.condition)));
-  return outputs;
-}
-
-/**
- * The runtime's classifier-free-guided output for each call of the fixture: the same rows once more with the
- * model's unconditional vector, out = uncond + guidance × (cond − uncond).
- */
-export async function guidedCallOutputs(runtime: ConditionRuntime, dir: string, golden: GoldenFixture, guidance: number): Promise<Float32Array[]> {
-  const conditional = await denoiserCallOutputs(runtime, dir, golden);
-  const unconditionalRow = runtime.model.manifest.condition.unconditional;
-  const outputs: Float32Array[] = [];
-  for (const [i, call] of golden.denoiserCalls.entries()) {
-    const rows = call.sampleShape[0] ?? 1;
-    const unconditional = new Float32Array(rows * unconditionalRow.length);
-    for (let r = 0; r < rows; r++) unconditional.set(unconditionalRow, r * unconditionalRow.length);
-    const u = await runDenoiser(runtime, readF32(dir, call.sample), call.sampleShape, call.timestep, unconditional);
-    const c = conditional[i]!;
-    outputs.push(u.map((value, k) => value + guidance * ((c[k] ?? 0) - value)));
-  }
   return outputs;
 }
 

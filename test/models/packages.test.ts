@@ -12,7 +12,7 @@ import { openConditionRuntime, type ConditionRuntime } from "../../src/diffusion
 import { createSession, type TensorInput } from "../../src/runtime/index.ts";
 import { alphasCumprod, makeBetas } from "../../src/diffusion/schedulers/index.ts";
 import { loadModelPackage, loadPackageIdentity, type DerivedFrom } from "../../src/models/index.ts";
-import { denoiserCallErrors, denoiserCallOutputs, guidedCallOutputs, maxAbsDiff, meanAbsDiff, readF32, readGolden, trajectoryError } from "./golden.ts";
+import { denoiserCallErrors, denoiserCallOutputs, maxAbsDiff, meanAbsDiff, readF32, readGolden, runDenoiser, trajectoryError } from "./golden.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 // RAREFORGE_PACKAGES_ROOT checks a freshly built set (a directory with models/ and test/fixtures/) before it is committed.
@@ -116,26 +116,17 @@ async function expectBatchIndependent(runtime: ConditionRuntime, fixtureDir: str
   const width = call.conditionShape[1] ?? 0;
   const sample = readF32(fixtureDir, call.sample);
   const condition = readF32(fixtureDir, call.condition);
-  const names = runtime.model.manifest.denoiser.inputs;
   const run = async (batch: number) => {
     // the fixture's rows repeated to fill `batch` rows
     const x = new Float32Array(batch * n);
     const c = new Float32Array(batch * width);
-    const t = new Float32Array(batch);
+    const t: number[] = [];
     for (let b = 0; b < batch; b++) {
       x.set(sample.subarray((b % rows) * n, (b % rows + 1) * n), b * n);
       c.set(condition.subarray((b % rows) * width, (b % rows + 1) * width), b * width);
-      t[b] = call.timestep[b % rows] ?? 0;
+      t.push(call.timestep[b % rows] ?? 0);
     }
-    const out = await runtime.denoiser.run({
-      [names.sample]: { type: "float32", data: x, dims: [batch, ...shape] },
-      [names.timestep]:
-        runtime.model.manifest.denoiser.timestepDtype === "int64"
-          ? { type: "int64", data: BigInt64Array.from(t, (v) => BigInt(Math.round(v))), dims: [batch] }
-          : { type: "float32", data: t, dims: [batch] },
-      [names.condition]: { type: "float32", data: c, dims: [batch, width] },
-    });
-    return out[runtime.model.manifest.denoiser.output]!.data;
+    return runDenoiser(runtime, x, [batch, ...shape], t, c);
   };
   const small = await run(rows);
   const large = await run(8 * rows);
