@@ -40,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TRAINING = os.path.dirname(HERE)
 sys.path.insert(0, TRAINING)
 
-from rareforge_train import bench_results, diffusion, from_onnx, library, package  # noqa: E402
+from rareforge_train import derived as derived_manifest, diffusion, from_onnx, library, package  # noqa: E402
 from rareforge_train.domains import PACKAGES  # noqa: E402
 
 TRAJECTORY_STEPS = (8, 10, 12, 15, 20, 25)   # DDIM grids the chains use ("leading" spacing, as the runtime)
@@ -272,15 +272,10 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
             raise SystemExit("--fast needs --fast-evidence (where the setting was measured)")
         derived["fast"] = {"sampler": sampler, "steps": int(steps), "guidance": guidance, "evidence": fast_evidence}
     if results:
-        derived["evaluation"] = bench_results.throughput_evaluation(results, name, derived["files"]["denoiser.onnx"])
-    order = ["schema", "name", "version", "domain", "license", "description", "files", "derivedFrom"]
-    ordered = {k: derived[k] for k in order}
-    ordered.update({k: v for k, v in derived.items() if k not in ordered})
-    with open(os.path.join(out_dir, "model.json"), "w") as f:
-        json.dump(ordered, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+        derived["evaluation"] = derived_manifest.throughput_evaluation(results, name, derived["files"]["denoiser.onnx"])
+    derived_manifest.write_manifest(out_dir, derived)
     package.write_diffusion_fixtures(name, domain, student, fixture_dir, guidance, distilled=True)
-    log(f"wrote {out_dir} ({ordered['version']}, denoiser {ordered['files']['denoiser.onnx'][:12]}) and {fixture_dir}")
+    log(f"wrote {out_dir} ({derived['version']}, denoiser {derived['files']['denoiser.onnx'][:12]}) and {fixture_dir}")
 
 
 def main():

@@ -33,6 +33,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 FLOAT_CHOICES = {"first", "last", "attention"}
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "training"))
+from rareforge_train.derived import throughput_evaluation, write_manifest  # noqa: E402  (torch-free)
 
 
 def load_denoiser(package):
@@ -222,8 +224,6 @@ def package(base, int8_path, ranges_path, out_dir, stat, keep_float, results_pat
         derived["fast"] = {"sampler": sampler, "steps": int(steps), "guidance": manifest["defaults"]["guidance"], "evidence": fast_evidence}
     derived["evaluation"] = {}
     if throughput_results:
-        sys.path.insert(0, os.path.join(ROOT, "training"))
-        from rareforge_train.bench_results import throughput_evaluation
         derived["evaluation"] = throughput_evaluation(throughput_results, derived["name"], derived["files"]["denoiser.onnx"])
     if results_path:
         report = json.load(open(results_path))
@@ -246,13 +246,7 @@ def package(base, int8_path, ranges_path, out_dir, stat, keep_float, results_pat
             "imagesPerSecond": {"int8": sp["int8ImagesPerSecondMedian"], "fp32": sp["fp32ImagesPerSecondMedian"], "ratio": sp["ratioMedianOfRounds"],
                                 "batch": pair["speed"]["batch"], "intraOpThreads": pair["speed"]["intraOpThreads"], "measuredAt": report["startedAt"]},
         }
-    # key order as the base's, derivedFrom after the identity
-    order = ["schema", "name", "version", "domain", "license", "description", "files", "derivedFrom"]
-    ordered = {k: derived[k] for k in order if k in derived}
-    ordered.update({k: v for k, v in derived.items() if k not in ordered})
-    with open(os.path.join(out_dir, "model.json"), "w") as f:
-        json.dump(ordered, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+    write_manifest(out_dir, derived)   # key order as the base's, derivedFrom after the identity
     print(f"{out_dir}: {derived['name']} {derived['version']}, denoiser {derived['files']['denoiser.onnx'][:12]}")
 
 

@@ -1,4 +1,5 @@
-"""A derived package's `evaluation` from a bench/throughput results file (torch-free: training/quantize uses it too)."""
+"""Derived packages' manifests (int8 builds, distilled students): their `evaluation` from a bench/throughput results
+file, and writing model.json. Torch-free: training/quantize uses it too."""
 import json
 import os
 
@@ -23,3 +24,15 @@ def throughput_evaluation(results_path, name, sha):
         }
     return {"report": os.path.relpath(os.path.abspath(results_path), REPO), "command": report["command"],
             "judge": entry["critic"], "samples": entry["requests"], "measuredAt": report["started"], "configs": rows}
+
+
+MANIFEST_HEAD = ["schema", "name", "version", "domain", "license", "description", "files", "derivedFrom"]
+
+
+def write_manifest(out_dir, derived):
+    """out_dir/model.json: the identity and `derivedFrom` first, then the base's keys in their order."""
+    ordered = {k: derived[k] for k in MANIFEST_HEAD if k in derived}
+    ordered.update({k: v for k, v in derived.items() if k not in ordered})
+    with open(os.path.join(out_dir, "model.json"), "w") as f:
+        json.dump(ordered, f, indent=2, ensure_ascii=False)
+        f.write("\n")
