@@ -75,11 +75,11 @@ const configSchema = z.object({
   /** Realism gate of the detector in the loop: the domain's critic must see what was requested, or the sample is INVALID. */
   realismGate: z.boolean(),
   /** Minimum IoU of the critic's box with the requested one. */
-  realismMinBoxIoU: z.coerce.number().min(0).max(1),
+  realismMinBoxIoU: z.coerce.number().min(0).max(1).optional(),
   /** Allowed scalar error outside the box, as a fraction of the field's range. */
-  realismScalarTolerance: z.coerce.number().min(0).max(1),
+  realismScalarTolerance: z.coerce.number().min(0).max(1).optional(),
   /** Minimum critic probability for a categorical value to count as seen. */
-  realismMinProbability: z.coerce.number().min(0).max(1),
+  realismMinProbability: z.coerce.number().min(0).max(1).optional(),
   /** Condition fields the gate does not check (comma-separated; "box" skips the box). */
   realismIgnore: z.array(z.string().min(1)),
   /** API keys required on every surface; off only when the server binds a loopback address. */
@@ -135,9 +135,9 @@ export const CONFIG_VARIABLES = {
   RAREFORGE_TASK_EXPIRE_SECONDS: "900 — a batch task running longer is handed to another worker (crash recovery delay)",
   RAREFORGE_QUEUE_POLL_SECONDS: "0.5 — queue polling interval (LISTEN/NOTIFY wakes workers sooner)",
   RAREFORGE_REALISM_GATE: "true — judge scored samples with the domain's critic; refused ones are INVALID, not misses",
-  RAREFORGE_REALISM_MIN_BOX_IOU: "0.3 — realism gate: IoU of the critic's box with the requested box",
-  RAREFORGE_REALISM_SCALAR_TOLERANCE: "0.25 — realism gate: scalar error allowed, as a fraction of the range",
-  RAREFORGE_REALISM_MIN_PROBABILITY: "0 — realism gate: critic probability a categorical value needs",
+  RAREFORGE_REALISM_MIN_BOX_IOU: "the critic's calibrated floor per class (0.3 without one) — realism gate: IoU of the critic's box with the requested box; set, one floor for every class",
+  RAREFORGE_REALISM_SCALAR_TOLERANCE: "the critic's calibrated tolerance per field (0.25 without one) — realism gate: scalar error allowed, as a fraction of the range; set, one tolerance for every field",
+  RAREFORGE_REALISM_MIN_PROBABILITY: "the critic's calibrated floors (argmax rule without them) — realism gate: set, a categorical field passes only when the critic's most likely value is the requested one with at least this probability",
   RAREFORGE_REALISM_IGNORE: "empty — realism gate: comma-separated fields not checked (box = the box)",
   RAREFORGE_AUTH: "on — API keys required on every surface; off is accepted only with a loopback HOST",
   RAREFORGE_API_KEY: "unset — the key CLI commands that call the service send (default: <data dir>/secrets/admin-key)",
@@ -205,9 +205,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     taskExpireSeconds: env.RAREFORGE_TASK_EXPIRE_SECONDS ?? 900,
     queuePollSeconds: env.RAREFORGE_QUEUE_POLL_SECONDS ?? 0.5,
     realismGate: (env.RAREFORGE_REALISM_GATE ?? "true") !== "false",
-    realismMinBoxIoU: env.RAREFORGE_REALISM_MIN_BOX_IOU ?? 0.3,
-    realismScalarTolerance: env.RAREFORGE_REALISM_SCALAR_TOLERANCE ?? 0.25,
-    realismMinProbability: env.RAREFORGE_REALISM_MIN_PROBABILITY ?? 0,
+    realismMinBoxIoU: env.RAREFORGE_REALISM_MIN_BOX_IOU,
+    realismScalarTolerance: env.RAREFORGE_REALISM_SCALAR_TOLERANCE,
+    realismMinProbability: env.RAREFORGE_REALISM_MIN_PROBABILITY,
     realismIgnore: commaList(env.RAREFORGE_REALISM_IGNORE),
     auth: parseAuth(env.RAREFORGE_AUTH),
     urlSigningKey: env.RAREFORGE_URL_SIGNING_KEY || undefined,

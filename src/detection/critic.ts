@@ -17,14 +17,24 @@ export interface CriticPrediction {
   readonly values: Readonly<Record<string, ParameterValue>>;
   /** Softmax probability of the predicted value, per categorical field. */
   readonly probabilities: Readonly<Record<string, number>>;
+  /** Softmax probability of every value, per categorical field. */
+  readonly distributions: Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
 
+/**
+ * What the gate checks. A critic with a calibrated gate (critic.json `gate`) brings its own box and categorical
+ * floors; setting minBoxIoU or minProbability here replaces them with one uniform rule.
+ */
 export interface RealismThresholds {
-  /** Minimum IoU between the requested and the critic's box (when an object was requested). Default 0.3. */
+  /** Minimum IoU between the requested and the critic's box (when an object was requested). Default: the critic's
+   *  calibrated floor for the requested class, else 0.3. */
   readonly minBoxIoU: number;
-  /** Minimum softmax probability the critic must give a categorical value for it to count as seen. Default 0. */
+  /** Minimum softmax probability the critic must give a categorical value for it to count as seen: with it, a field
+   *  is refused whenever the critic's most likely value is not the requested one. Default: the critic's calibrated
+   *  rule (refused when the requested value's probability is below its floor), else 0 with the argmax rule. */
   readonly minProbability: number;
-  /** Allowed |predicted - requested| for scalar fields outside the box, as a fraction of the field's range. Default 0.25. */
+  /** Allowed |predicted - requested| for scalar fields outside the box, as a fraction of the field's range. Default: the
+   *  critic's calibrated tolerance for the field, else 0.25. */
   readonly scalarTolerance: number;
   /** Fields not to check (e.g. an attribute the critic is known to read poorly). */
   readonly ignore: readonly string[];
@@ -47,13 +57,14 @@ export interface RealismVerdict {
   readonly prediction: CriticPrediction;
 }
 
-type CriticLayout = Pick<CriticManifest, "fields" | "box" | "output">;
+type CriticLayout = Pick<CriticManifest, "fields" | "box" | "output"> & Partial<Pick<CriticManifest, "gate">>;
 
 /** Categorical slots are logits (argmax = value); scalar slots are 0..1 and map onto the field's range. */
 export function decodeCriticOutput(layout: CriticLayout, vector: ArrayLike<number>): CriticPrediction {
   if (vector.length < layout.output.width) throw new DetectorPackageError("unexpected-output-layout", `critic output has ${vector.length} values, expected ${layout.output.width}`);
   const values: Record<string, ParameterValue> = {};
   const probabilities: Record<string, number> = {};
+  const distributions: Record<string, Record<string, number>> = {};
   for (const field of layout.fields) {
     if (field.kind === "categorical") {
       const logits = Array.from({ length: field.values.length }, (_, i) => vector[field.offset + i] as number);
@@ -63,12 +74,13 @@ export function decodeCriticOutput(layout: CriticLayout, vector: ArrayLike<numbe
       const best = logits.indexOf(max);
       values[field.name] = field.values[best] as string;
       probabilities[field.name] = (exps[best] as number) / total;
+      distributions[field.name] = Object.fromEntries(field.values.map((v, i) => [v, (exps[i] as number) / total]));
     } else {
       const [lo, hi] = field.range;
       values[field.name] = lo + (vector[field.offset] as number) * (hi - lo);
     }
   }
-  return { values, probabilities };
+  return { values, probabilities, distributions };
 }
 
 /** The object's box (fractions of the image, as a PixelBox on a unit image) from parameters, or null when absent. */
@@ -88,6 +100,9 @@ export function judgeRealism(
   thresholds: Partial<RealismThresholds> = {},
 ): RealismVerdict {
   const t = { ...DEFAULT_REALISM_THRESHOLDS, ...thresholds };
+  // the critic's calibrated floors apply unless the caller set a uniform rule
+  const gate = layout.gate;
+  const floorOf = (field: string, value: ParameterValue): number | undefined => (thresholds.minProbability === undefined ? gate?.fields[field]?.[String(value)] : undefined);
   const reasons: RealismReason[] = [];
   const boxFields = new Set(layout.box ? (layout.box.kind === "box" ? [layout.box.cx, layout.box.cy, layout.box.w, layout.box.h] : [layout.box.cx, layout.box.cy, layout.box.radius]) : []);
   const objectAbsent = layout.box ? layout.box.absentWhen.includes(String(requested[layout.box.class])) : false;
@@ -97,13 +112,19 @@ export function judgeRealism(
     const seen = prediction.values[field.name] ?? null;
     if (field.kind === "categorical") {
       const probability = prediction.probabilities[field.name] ?? 0;
-      if (seen !== want) reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: requested ${want}, the critic sees ${seen} (p ${probability.toFixed(2)})` });
+      const floor = floorOf(field.name, want);
+      if (floor !== undefined) {
+        const ofWanted = prediction.distributions[field.name]?.[String(want)] ?? (seen === want ? probability : 0);
+        if (ofWanted < floor)
+          reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: requested ${want}, the critic sees ${seen} (p ${probability.toFixed(2)}) and gives ${want} p ${ofWanted.toFixed(3)}, below its calibrated floor ${floor}` });
+      } else if (seen !== want) reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: requested ${want}, the critic sees ${seen} (p ${probability.toFixed(2)})` });
       else if (probability < t.minProbability)
         reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: ${want} seen with probability ${probability.toFixed(2)} < ${t.minProbability}` });
     } else if (!boxFields.has(field.name) && !objectAbsent) {
       const [lo, hi] = field.range;
       const error = Math.abs(Number(seen) - Number(want)) / (hi - lo);
-      if (error > t.scalarTolerance)
+      const tolerance = thresholds.scalarTolerance ?? gate?.scalarTolerance[field.name] ?? t.scalarTolerance;
+      if (error > tolerance)
         reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: requested ${Number(want).toFixed(3)}, the critic reads ${Number(seen).toFixed(3)} (off by ${(error * 100).toFixed(0)} % of the range)` });
     }
   }
@@ -113,7 +134,9 @@ export function judgeRealism(
     if (wanted) {
       const seenBox = objectBox(layout.box, prediction.values);
       boxIoU = seenBox ? iou(wanted, seenBox) : 0;
-      if (boxIoU < t.minBoxIoU) reasons.push({ field: "box", requested: null, seen: null, message: `object box IoU ${boxIoU.toFixed(2)} with the request is below ${t.minBoxIoU}` });
+      const calibrated = thresholds.minBoxIoU === undefined ? gate?.boxMinIoU[String(requested[layout.box.class])] : undefined;
+      const floor = calibrated ?? t.minBoxIoU;
+      if (boxIoU < floor) reasons.push({ field: "box", requested: null, seen: null, message: `object box IoU ${boxIoU.toFixed(2)} with the request is below ${calibrated !== undefined ? `its calibrated floor ${floor}` : floor}` });
     }
   }
   return { valid: reasons.length === 0, reasons, boxIoU, prediction };

@@ -99,6 +99,26 @@ const criticBox = z.discriminatedUnion("kind", [
 ]);
 export type CriticBoxRule = z.infer<typeof criticBox>;
 
+const probability = z.number().min(0).max(1);
+
+/**
+ * The calibrated realism gate (issue 17): floors chosen from the critic's behaviour on exact renders, so that
+ * few renders of a request are refused. A categorical field is refused when the critic's probability for the
+ * requested value is below that value's floor (not when another value merely wins the argmax); the box when
+ * its IoU with the request is below the requested class's floor. `calibration` says what they were chosen on.
+ */
+const criticGate = z.looseObject({
+  rule: z.literal("requested-probability"),
+  /** field -> requested value -> floor on the probability the critic gives that value */
+  fields: z.record(z.string(), z.record(z.string(), probability)),
+  /** requested class -> floor on the IoU of the critic's box with the requested one */
+  boxMinIoU: z.record(z.string(), probability).default({}),
+  /** scalar field outside the box -> allowed |seen - requested| as a fraction of its range */
+  scalarTolerance: z.record(z.string(), probability).default({}),
+  calibration: z.looseObject({}).optional(),
+});
+export type CriticGate = z.infer<typeof criticGate>;
+
 export const criticManifestSchema = z
   .looseObject({
     schema: z.literal("rareforge.critic/1"),
@@ -115,10 +135,29 @@ export const criticManifestSchema = z
     output: z.looseObject({ name: z.string().min(1), width: z.number().int().positive(), layout: z.literal("condition") }),
     fields: z.array(criticField).min(1),
     box: criticBox.optional(),
+    gate: criticGate.optional(),
   })
   .superRefine((m, ctx) => {
     if (!(m.file in m.files)) ctx.addIssue({ code: "custom", path: ["file"], message: `"${m.file}" is not listed in files` });
     const names = new Set(m.fields.map((f) => f.name));
+    if (m.gate) {
+      for (const [name, floors] of Object.entries(m.gate.fields)) {
+        const field = m.fields.find((f) => f.name === name);
+        if (!field || field.kind !== "categorical") {
+          ctx.addIssue({ code: "custom", path: ["gate", "fields", name], message: `"${name}" is not a categorical field of the critic` });
+          continue;
+        }
+        for (const value of Object.keys(floors))
+          if (!field.values.includes(value)) ctx.addIssue({ code: "custom", path: ["gate", "fields", name, value], message: `"${value}" is not a value of ${name} (${field.values.join(", ")})` });
+      }
+      for (const name of Object.keys(m.gate.scalarTolerance))
+        if (m.fields.find((f) => f.name === name)?.kind !== "scalar") ctx.addIssue({ code: "custom", path: ["gate", "scalarTolerance", name], message: `"${name}" is not a scalar field of the critic` });
+      const classes = m.box ? m.fields.find((f) => f.name === m.box!.class) : undefined;
+      for (const value of Object.keys(m.gate.boxMinIoU)) {
+        if (!m.box || !classes || classes.kind !== "categorical" || !classes.values.includes(value) || m.box.absentWhen.includes(value))
+          ctx.addIssue({ code: "custom", path: ["gate", "boxMinIoU", value], message: `"${value}" is not a class with a box` });
+      }
+    }
     m.fields.forEach((f, i) => {
       if (f.offset + f.width > m.output.width)
         ctx.addIssue({ code: "custom", path: ["fields", i], message: `slots ${f.offset}..${f.offset + f.width - 1} exceed output width ${m.output.width}` });

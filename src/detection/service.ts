@@ -251,9 +251,10 @@ export class DetectorService {
     return {
       enabled: this.config.realismGate,
       thresholds: {
-        minBoxIoU: this.config.realismMinBoxIoU,
-        scalarTolerance: this.config.realismScalarTolerance,
-        minProbability: this.config.realismMinProbability,
+        // unset: the critic's calibrated floors (critic.json gate) decide
+        ...(this.config.realismMinBoxIoU !== undefined ? { minBoxIoU: this.config.realismMinBoxIoU } : {}),
+        ...(this.config.realismScalarTolerance !== undefined ? { scalarTolerance: this.config.realismScalarTolerance } : {}),
+        ...(this.config.realismMinProbability !== undefined ? { minProbability: this.config.realismMinProbability } : {}),
         ignore: this.config.realismIgnore,
       },
     };

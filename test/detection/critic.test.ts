@@ -82,6 +82,67 @@ describe("realism gate", () => {
   });
 });
 
+describe("calibrated realism gate (critic.json gate)", () => {
+  const calibrated = criticManifestSchema.parse({
+    ...roadLayout,
+    gate: {
+      rule: "requested-probability",
+      fields: { hazard: { animal: 0.05, none: 0.2 }, weather: { fog: 0.3 } },
+      boxMinIoU: { animal: 0.1 },
+    },
+  });
+  /** A critic output whose hazard logits give animal (index 3) the logit `animal` and pedestrian (1) logit 4. */
+  const torn = (animal: number, box: [number, number, number, number] = [0.5, 0.6, 0.2, 0.2]) => {
+    const v = criticSees(1, 2, 2, box);
+    v[3] = animal;
+    return decodeCriticOutput(calibrated, v);
+  };
+
+  it("keeps every value's probability, so the gate can read the requested one", () => {
+    const prediction = torn(2);
+    const total = Math.exp(4) + Math.exp(2) + 5 * Math.exp(-4);
+    expect(prediction.values.hazard).toBe("pedestrian");
+    expect(prediction.distributions.hazard!.animal).toBeCloseTo(Math.exp(2) / total, 6);
+    expect(Object.values(prediction.distributions.hazard!).reduce((s, p) => s + p, 0)).toBeCloseTo(1, 6);
+  });
+
+  it("refuses a class only when the requested value's probability is under its floor, not when another value wins", () => {
+    // p(animal) ≈ 0.12: pedestrian wins the argmax, but animal stays above its floor 0.05
+    expect(judgeRealism(calibrated, torn(2), request)).toMatchObject({ valid: true, reasons: [] });
+    // p(animal) ≈ 0.0003: under the floor; the reason names the requested value, its probability and the floor
+    const verdict = judgeRealism(calibrated, torn(-4), request);
+    expect(verdict.valid).toBe(false);
+    expect(verdict.reasons.map((r) => r.field)).toEqual(["hazard"]);
+    expect(verdict.reasons[0]!.message).toMatch(/requested animal, the critic sees pedestrian .* gives animal p 0\.000, below its calibrated floor 0\.05/);
+  });
+
+  it("uses the requested class's box floor, and the caller's uniform thresholds replace the calibrated ones", () => {
+    const offset = torn(4, [0.62, 0.6, 0.2, 0.2]); // IoU with the request 0.08/0.32 = 0.25: above animal's floor 0.1, under 0.3
+    expect(judgeRealism(calibrated, offset, request).valid).toBe(true);
+    expect(judgeRealism(calibrated, offset, request, { minBoxIoU: 0.3 }).reasons.map((r) => r.field)).toEqual(["box"]);
+    expect(judgeRealism(calibrated, torn(4, [0.75, 0.6, 0.2, 0.2]), request).reasons[0]!.message).toContain("below its calibrated floor 0.1");
+    // minProbability set: the argmax rule for every field (pedestrian wins over animal -> refused)
+    expect(judgeRealism(calibrated, torn(2), request, { minProbability: 0 }).reasons.map((r) => r.field)).toEqual(["hazard"]);
+  });
+
+  it("a value without a floor keeps the argmax rule", () => {
+    const pedestrianWanted = { ...request, hazard: "pedestrian", weather: "clear" };
+    // weather: the critic sees fog (index 2) for a clear request; clear has no floor -> argmax rule refuses it
+    expect(judgeRealism(calibrated, torn(2), pedestrianWanted).reasons.map((r) => r.field)).toEqual(["weather"]);
+    // pedestrian has no box floor: the default 0.3 applies (IoU 0.25 here)
+    expect(judgeRealism(calibrated, torn(-4, [0.62, 0.6, 0.2, 0.2]), { ...pedestrianWanted, weather: "fog" }).reasons.map((r) => r.field)).toEqual(["box"]);
+  });
+
+  it("refuses gates that name unknown fields, values or classes", () => {
+    const bad = (gate: unknown) => criticManifestSchema.safeParse({ ...roadLayout, gate }).error?.issues.map((i) => i.message) ?? [];
+    expect(bad({ rule: "requested-probability", fields: { hazardCx: { a: 0.1 } } })).toEqual(['"hazardCx" is not a categorical field of the critic']);
+    expect(bad({ rule: "requested-probability", fields: { hazard: { deer: 0.1 } } })[0]).toContain('"deer" is not a value of hazard');
+    expect(bad({ rule: "requested-probability", fields: {}, boxMinIoU: { none: 0.2 } })).toEqual(['"none" is not a class with a box']);
+    expect(bad({ rule: "requested-probability", fields: {}, scalarTolerance: { weather: 0.2 } })).toEqual(['"weather" is not a scalar field of the critic']);
+    expect(bad({ rule: "requested-probability", fields: { hazard: { animal: 1.5 } } }).length).toBe(1);
+  });
+});
+
 for (const name of ["road-critic", "brain-critic"]) {
   const dir = `${root}models/${name}`;
   const fixture = `${root}test/fixtures/${name}`;

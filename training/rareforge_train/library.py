@@ -113,13 +113,18 @@ def draw_parameters(spec, seed, index):
     return drawn
 
 
-def automotive_scenarios():
+def scenarios(domain):
+    """The library's scenarios of one domain ("automotive" or "medical"), by file name."""
     specs = []
     for path in sorted(glob.glob(os.path.join(SCENARIOS_DIR, "*.yaml"))):
         spec = yaml.safe_load(open(path))
-        if spec.get("domain") == "automotive":
+        if spec.get("domain") == domain:
             specs.append(spec)
     return specs
+
+
+def automotive_scenarios():
+    return scenarios("automotive")
 
 
 def values_of(spec, name):

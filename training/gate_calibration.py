@@ -1,0 +1,398 @@
+"""Calibrates a critic's realism gate (issue 17 item 5): python3 training/gate_calibration.py <critic> [...]
+
+The gate refuses a sample when the critic's probability for a requested categorical value is below that
+value's floor, when the critic's box overlaps the requested one less than the requested class's box floor,
+or when a scalar outside the box is off by more than its tolerance (src/detection/critic.ts judgeRealism,
+critic.json `gate`). The floors are chosen here from the critic's behaviour on exact renders of the requests
+users make (the scenario library's own ranges, per condition cell), so that few renders are refused, and among
+the floors that keep the renders' refusals under budget, the ones that refuse the most renders that do not
+show what was asked (another class in the requested box, the object elsewhere, another weather or time of day,
+another contrast): the gate's power, reported beside its false refusals.
+
+Two disjoint sets of requests and renders: calibration (seed 1701) chooses, held-out (seed 1702) reports.
+Budgets on the calibration set: CAL_OVERALL overall and CAL_CELL in every cell, below issue 17's bars
+(<= 3 % overall, <= 10 % per cell on exact renders) so the held-out figures keep a margin.
+
+  --checkpoint DIR   judge with a training checkpoint (best.pt / last.pt) instead of the shipped package
+  --apply            write the gate into models/<critic>/critic.json (only while its files are the report's)
+Writes training/reports/<critic>-gate.json and .md.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from rareforge_train import library, package, perception  # noqa: E402
+from rareforge_train.domains import PACKAGES  # noqa: E402
+
+REPORTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reports")
+SEEDS = {"calibration": 1701, "heldOut": 1702}
+PER_CELL = 48
+CAL_OVERALL, CAL_CELL = 0.02, 0.0625
+TARGET_OVERALL, TARGET_CELL = 0.03, 0.10
+PROBABILITY_FLOORS = [0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0]
+IOU_FLOORS = [0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05, 0.02, 0.0]
+SCALAR_TOLERANCES = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0]
+
+
+# ---- requests: every condition cell at the library's ranges ----------------------------------------------
+def _road_cells(domain, per_cell, seed):
+    specs = library.automotive_scenarios()
+    layout, out = domain.layout, []
+    for h, hazard in enumerate(layout.field("hazard")["values"]):
+        sources = [sp for sp in specs if hazard in library.values_of(sp, "hazard")]
+        for weather in layout.field("weather")["values"]:
+            for tod in layout.field("timeOfDay")["values"]:
+                cell = f"{hazard}/{weather}/{tod}"
+                for j in range(per_cell):
+                    spec = sources[j % len(sources)]
+                    drawn = library.draw_parameters(spec, seed, len(out))
+                    drawn.update({"hazard": hazard, "weather": weather, "timeOfDay": tod})
+                    out.append((library.to_condition(drawn), cell))
+    return out
+
+
+def _brain_cells(domain, per_cell, seed):
+    """Cells: (library scenario, pathology) for every pathology a medical scenario draws; each draw is the
+    scenario's own (indices whose pathology is the cell's)."""
+    keys = ("pathology", "lesionX", "lesionY", "lesionRadius", "lesionContrast")
+    out = []
+    for spec in library.scenarios("medical"):
+        for pathology in library.values_of(spec, "pathology"):
+            found, index = 0, 0
+            while found < per_cell:
+                drawn = library.draw_parameters(spec, seed, index)
+                index += 1
+                if drawn["pathology"] != pathology:
+                    continue
+                out.append(({k: drawn[k] for k in keys}, f"{spec['name']}/{pathology}"))
+                found += 1
+    return out
+
+
+def requests(domain, per_cell, seed):
+    return _road_cells(domain, per_cell, seed) if domain.name == "road" else _brain_cells(domain, per_cell, seed)
+
+
+# ---- renders that show what was asked, and renders that do not ---------------------------------------------
+def _moved(domain, p, rng):
+    """The request's object moved so that it does not overlap the requested box."""
+    box = domain.box_of(p)
+    w, h = box[2], box[3]
+    for _ in range(100):
+        if domain.name == "road":
+            cx, cy = rng.uniform(w / 2, 1 - w / 2), rng.uniform(max(0.5, 0.49 + h / 2), min(0.82, 0.99 - h / 2))
+            q = {**p, "hazardCx": float(cx), "hazardCy": float(cy)}
+        else:
+            r = p["lesionRadius"]
+            cx, cy = rng.uniform(0.3 + r, 0.7 - r), rng.uniform(0.3 + r, 0.7 - r)
+            q = {**p, "lesionX": float(cx), "lesionY": float(cy)}
+        if box_iou(domain.box_of(q), box) == 0.0:
+            return q
+    return None
+
+
+def wrong_versions(domain, p, rng):
+    """[(kind, rendered params)] of p that a good gate refuses: another class, the object elsewhere, and (road)
+    another weather and time of day, (brain) another contrast."""
+    layout, field = domain.layout, domain.class_field
+    values = layout.field(field)["values"]
+    others = [v for v in values if v != p[field]]
+    out = [("class", {**p, field: others[rng.integers(len(others))]})]
+    if p[field] != "none":
+        moved = _moved(domain, p, rng)
+        if moved is not None:
+            out.append(("place", moved))
+    if domain.name == "road":
+        for name in ("weather", "timeOfDay"):
+            vs = [v for v in layout.field(name)["values"] if v != p[name]]
+            out.append((name, {**p, name: vs[rng.integers(len(vs))]}))
+    elif p[field] != "none":
+        lo, hi = layout.field("lesionContrast")["range"]
+        far = [c for c in np.linspace(lo, hi, 7) if abs(c - p["lesionContrast"]) >= 0.4 * (hi - lo)]
+        out.append(("lesionContrast", {**p, "lesionContrast": float(far[rng.integers(len(far))])}))
+    return out
+
+
+def box_iou(a, b):
+    ax0, ay0, ax1, ay1 = a[0] - a[2] / 2, a[1] - a[3] / 2, a[0] + a[2] / 2, a[1] + a[3] / 2
+    bx0, by0, bx1, by1 = b[0] - b[2] / 2, b[1] - b[3] / 2, b[0] + b[2] / 2, b[1] + b[3] / 2
+    iw, ih = max(0.0, min(ax1, bx1) - max(ax0, bx0)), max(0.0, min(ay1, by1) - max(ay0, by0))
+    inter = iw * ih
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter + 1e-12)
+
+
+@torch.no_grad()
+def critic_reads(critic, domain, params, seed, batch=256):
+    """Per rendered param set: the critic's decoded values, the probability of every categorical value."""
+    rng = np.random.default_rng(seed)
+    layout, out = domain.layout, []
+    for i in range(0, len(params), batch):
+        chunk = params[i:i + batch]
+        x = np.stack([np.round(domain.render(p, rng) * 255) for p in chunk]).astype(np.float32) / 127.5 - 1.0
+        y = critic(torch.from_numpy(x)).numpy()
+        for vec in y:
+            probs = {}
+            for f in layout.fields:
+                if f["kind"] == "categorical":
+                    logits = vec[f["offset"]:f["offset"] + f["width"]]
+                    e = np.exp(logits - logits.max())
+                    probs[f["name"]] = dict(zip(f["values"], (e / e.sum()).tolist()))
+            out.append({"values": layout.decode(vec), "probs": probs})
+    return out
+
+
+# ---- the gate, as judgeRealism applies it ----------------------------------------------------------------
+def judge_parts(domain, request, read):
+    """What the gate needs from one judged render: p(requested) per categorical field, the box IoU (None: no
+    object requested; 0 when the critic sees none) and each scalar's error as a fraction of its range."""
+    layout, field = domain.layout, domain.class_field
+    p_req = {f["name"]: read["probs"][f["name"]][request[f["name"]]] for f in layout.fields if f["kind"] == "categorical"}
+    box = domain.box_of(request)
+    iou = None
+    if box is not None:
+        seen = domain.box_of(read["values"])
+        iou = 0.0 if seen is None else box_iou(box, seen)
+    scalars = {}
+    if box is not None:
+        for f in layout.fields:
+            if f["kind"] == "scalar" and f["name"] not in BOX_FIELDS[domain.name]:
+                lo, hi = f["range"]
+                scalars[f["name"]] = abs(read["values"][f["name"]] - request[f["name"]]) / (hi - lo)
+    return {"p": p_req, "iou": iou, "scalars": scalars}
+
+
+BOX_FIELDS = {"road": {"hazardCx", "hazardCy", "hazardW", "hazardH"}, "brain": {"lesionX", "lesionY", "lesionRadius"}}
+
+
+def refused_by(gate, request, parts, field_class):
+    """The fields the gate refuses this render for (empty: valid)."""
+    reasons = []
+    for name, p in parts["p"].items():
+        floor = gate["fields"].get(name, {}).get(request[name])
+        if floor is not None and p < floor:
+            reasons.append(name)
+    if parts["iou"] is not None:
+        floor = gate["boxMinIoU"].get(request[field_class])
+        if floor is not None and parts["iou"] < floor:
+            reasons.append("box")
+    for name, err in parts["scalars"].items():
+        tol = gate.get("scalarTolerance", {}).get(name)
+        if tol is not None and err > tol:
+            reasons.append(name)
+    return reasons
+
+
+def rates(domain, gate, rows):
+    """rows: [(request, cell, parts)] -> refused share overall, per cell, per class value, and reasons."""
+    field = domain.class_field
+    per_cell, per_class, reasons = {}, {}, {}
+    refused = 0
+    for request, cell, parts in rows:
+        why = refused_by(gate, request, parts, field)
+        r = bool(why)
+        refused += r
+        per_cell.setdefault(cell, []).append(r)
+        per_class.setdefault(request[field], []).append(r)
+        for w in why:
+            reasons[w] = reasons.get(w, 0) + 1
+    return {"n": len(rows), "refused": round(refused / max(1, len(rows)), 4),
+            "byCell": {k: round(float(np.mean(v)), 4) for k, v in per_cell.items()},
+            "byClass": {k: round(float(np.mean(v)), 4) for k, v in per_class.items()},
+            "reasons": dict(sorted(reasons.items(), key=lambda kv: -kv[1]))}
+
+
+def choose(domain, exact, wrong):
+    """Floors per requested value, strongest first, within the calibration budgets (see module doc)."""
+    layout, field = domain.layout, domain.class_field
+    gate = {"rule": "requested-probability", "fields": {}, "boxMinIoU": {}, "scalarTolerance": {}}
+    # 1. the other categorical fields (weather, time of day): per value, the highest floor that refuses at most
+    #    a quarter of the cell budget of that value's renders
+    for f in layout.fields:
+        if f["kind"] != "categorical" or f["name"] == field:
+            continue
+        gate["fields"][f["name"]] = {}
+        for v in f["values"]:
+            ps = np.array([parts["p"][f["name"]] for req, _, parts in exact if req[f["name"]] == v])
+            gate["fields"][f["name"]][v] = next((fl for fl in PROBABILITY_FLOORS if np.mean(ps < fl) <= CAL_CELL / 4), 0.0)
+    # 2. scalar tolerances: the tightest that refuses at most a quarter of the cell budget of any class's renders
+    scalar_names = sorted({n for _, _, parts in exact for n in parts["scalars"]})
+    for name in scalar_names:
+        def worst(tol):
+            by_class = {}
+            for req, _, parts in exact:
+                if name in parts["scalars"]:
+                    by_class.setdefault(req[field], []).append(parts["scalars"][name] > tol)
+            return max(np.mean(v) for v in by_class.values())
+        gate["scalarTolerance"][name] = next((t for t in SCALAR_TOLERANCES if worst(t) <= CAL_CELL / 4), 1.0)
+    # 3. per requested class: the (class floor, box floor) pair with the most power on wrong renders of that
+    #    class (another class in its box, the object moved away) whose refusals of exact renders stay in budget
+    gate["fields"][field] = {}
+    for value in layout.field(field)["values"]:
+        ex = [r for r in exact if r[0][field] == value]
+        wr = [r for r in wrong if r[0][field] == value and r[3] in ("class", "place")]
+        has_box = domain.box_of(ex[0][0]) is not None
+        best = None
+        for fl in PROBABILITY_FLOORS:
+            for bf in (IOU_FLOORS if has_box else [None]):
+                trial = {**gate, "fields": {**gate["fields"], field: {value: fl}},
+                         "boxMinIoU": ({value: bf} if bf is not None else {})}
+                cal = rates(domain, trial, [(r, c, p) for r, c, p in ex])
+                if cal["refused"] > CAL_OVERALL or max(cal["byCell"].values()) > CAL_CELL:
+                    continue
+                power = rates(domain, trial, [(r, c, p) for r, c, p, _ in wr])["refused"]
+                key = (power, fl, bf or 0.0)
+                if best is None or key > best[0]:
+                    best = (key, fl, bf)
+        if best is None:
+            best = ((0.0, 0.0, 0.0), 0.0, 0.0 if has_box else None)
+        gate["fields"][field][value] = best[1]
+        if best[2] is not None:
+            gate["boxMinIoU"][value] = best[2]
+    return gate
+
+
+def power(domain, gate, wrong):
+    """Share of wrong renders refused, per kind of wrongness (and per requested class for class and place)."""
+    out = {}
+    for kind in sorted({w[3] for w in wrong}):
+        rows = [(r, c, p) for r, c, p, k in wrong if k == kind]
+        res = rates(domain, gate, rows)
+        out[kind] = {"n": res["n"], "refused": res["refused"], "byClass": res["byClass"]}
+    return out
+
+
+def argmax_rates(domain, rows_exact, reads_exact):
+    """The gate before calibration (judgeRealism's fixed defaults): refused on any categorical argmax mismatch,
+    a box IoU under 0.3 or a scalar off by more than 0.25 of its range."""
+    field = domain.class_field
+    per_cell, refused = {}, []
+    for (request, cell, parts), read in zip(rows_exact, reads_exact):
+        r = any(read["values"][f] != request[f] for f in domain.categorical_attributes)
+        if parts["iou"] is not None and parts["iou"] < 0.3:
+            r = True
+        if any(err > 0.25 for err in parts["scalars"].values()):
+            r = True
+        refused.append(r)
+        per_cell.setdefault(cell, []).append(r)
+    return {"n": len(refused), "refused": round(float(np.mean(refused)), 4),
+            "maxCell": round(max(float(np.mean(v)) for v in per_cell.values()), 4)}
+
+
+def load_critic(name, domain, checkpoint):
+    if checkpoint:
+        model, _, _ = perception.load_trained("critic", domain, checkpoint)
+        return model
+    from rareforge_train import from_onnx
+    with tempfile.TemporaryDirectory() as tmp:
+        model = from_onnx.checkpoint_from_package(name, tmp)
+    return model.eval()
+
+
+def markdown(report):
+    lines = [f"# Realism gate of {report['critic']}: calibration on exact renders (issue 17 item 5)", "",
+             f"Reproduce: `{report['command']}`", "",
+             f"Requests: every condition cell at the scenario library's ranges, {report['perCell']} per cell and set; "
+             f"floors chosen on the calibration set (seed {SEEDS['calibration']}), figures below on the held-out set "
+             f"(seed {SEEDS['heldOut']}).", "",
+             "| | exact renders refused (overall) | worst cell | cells over 10 % | target |", "|---|---|---|---|---|"]
+    ho, before = report["heldOut"]["exact"], report["heldOut"]["argmaxGate"]
+    over = sum(v > TARGET_CELL for v in ho["byCell"].values())
+    lines.append(f"| calibrated gate | {ho['refused'] * 100:.1f} % | {max(ho['byCell'].values()) * 100:.1f} % | {over} of {len(ho['byCell'])} | ≤ 3 %, ≤ 10 % every cell |")
+    lines.append(f"| argmax gate (before: judgeRealism defaults) | {before['refused'] * 100:.1f} % | {before['maxCell'] * 100:.1f} % | | |")
+    lines += ["", "Power: share of renders that do not show the request that the calibrated gate refuses", "",
+              "| rendered instead | n | refused |", "|---|---|---|"]
+    for kind, res in report["heldOut"]["power"].items():
+        lines.append(f"| {kind} | {res['n']} | {res['refused'] * 100:.1f} % |")
+    lines += ["", "Per requested class (held-out): exact renders refused / wrong-class renders refused / moved-object renders refused", "",
+              "| class | floor p(requested) | box IoU floor | exact refused | another class refused | moved refused |", "|---|---|---|---|---|---|"]
+    gate, field = report["gate"], report["classField"]
+    for value, fl in gate["fields"][field].items():
+        p = report["heldOut"]["power"]
+        lines.append(f"| {value} | {fl} | {gate['boxMinIoU'].get(value, '—')} | {ho['byClass'].get(value, 0) * 100:.1f} % | "
+                     f"{p.get('class', {}).get('byClass', {}).get(value, 0) * 100:.1f} % | "
+                     + (f"{p['place']['byClass'].get(value, 0) * 100:.1f} %" if 'place' in p and value in p['place']['byClass'] else "—") + " |")
+    lines += ["", "Exact renders refused per cell (held-out):", "", "| cell | refused |", "|---|---|"]
+    for cell, v in ho["byCell"].items():
+        lines.append(f"| {cell} | {v * 100:.1f} %{' ✗' if v > TARGET_CELL else ''} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("critic", choices=[n for n, (k, _) in PACKAGES.items() if k == "critic"])
+    parser.add_argument("--checkpoint")
+    parser.add_argument("--per-cell", type=int, default=PER_CELL)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--apply", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    _, domain = PACKAGES[args.critic]
+    critic = load_critic(args.critic, domain, args.checkpoint)
+    sets = {}
+    for split, seed in SEEDS.items():
+        reqs = requests(domain, args.per_cell, seed)
+        rng = np.random.default_rng(seed)
+        wrong = [(kind, q, p, cell) for p, cell in reqs for kind, q in wrong_versions(domain, p, rng)]
+        reads = critic_reads(critic, domain, [p for p, _ in reqs] + [q for _, q, _, _ in wrong], seed)
+        exact = [(p, cell, judge_parts(domain, p, read)) for (p, cell), read in zip(reqs, reads)]
+        wrong_rows = [(p, cell, judge_parts(domain, p, read), kind) for (kind, _, p, cell), read in zip(wrong, reads[len(reqs):])]
+        sets[split] = (exact, wrong_rows, reads[:len(reqs)])
+        print(f"{split}: {len(exact)} exact renders, {len(wrong_rows)} wrong ones judged", flush=True)
+    gate = choose(domain, sets["calibration"][0], sets["calibration"][1])
+    manifest_path = os.path.join(package.MODELS_DIR, args.critic, "critic.json")
+    manifest = json.load(open(manifest_path))
+    command = f"python3 training/gate_calibration.py {args.critic}" + (f" --checkpoint {args.checkpoint}" if args.checkpoint else "")
+    report = {"critic": args.critic, "classField": domain.class_field, "command": command, "perCell": args.per_cell,
+              "seeds": SEEDS, "budgets": {"calibrationOverall": CAL_OVERALL, "calibrationCell": CAL_CELL,
+                                          "targetOverall": TARGET_OVERALL, "targetCell": TARGET_CELL},
+              "files": manifest["files"] if not args.checkpoint else None, "gate": gate}
+    for split, (exact, wrong_rows, reads) in sets.items():
+        report[split] = {"exact": rates(domain, gate, exact), "power": power(domain, gate, wrong_rows),
+                         "argmaxGate": argmax_rates(domain, exact, reads)}
+    ho = report["heldOut"]["exact"]
+    report["meetsTarget"] = ho["refused"] <= TARGET_OVERALL and max(ho["byCell"].values()) <= TARGET_CELL
+    os.makedirs(REPORTS, exist_ok=True)
+    base = os.path.join(REPORTS, f"{args.critic}-gate" + ("-candidate" if args.checkpoint else ""))
+    json.dump(report, open(base + ".json", "w"), indent=1)
+    open(base + ".md", "w").write(markdown(report))
+    print(markdown(report).split("Per requested class")[0], flush=True)
+    if args.apply:
+        if args.checkpoint:
+            raise SystemExit("--apply needs the shipped package (no --checkpoint)")
+        apply(args.critic, base + ".json")
+
+
+def gate_for(report, files):
+    """critic.json's gate from a report, while the files it was measured on are the package's."""
+    if report.get("files") != files:
+        return None
+    ho = report["heldOut"]["exact"]
+    return {**report["gate"], "calibration": {
+        "report": os.path.relpath(report["_path"], package.REPO) if "_path" in report else None,
+        "on": "exact renders of every condition cell at the scenario library's ranges",
+        "perCell": report["perCell"], "seeds": report["seeds"],
+        "heldOutRefused": ho["refused"], "heldOutWorstCell": max(ho["byCell"].values()),
+        "heldOutPower": {k: v["refused"] for k, v in report["heldOut"]["power"].items()}}}
+
+
+def apply(name, report_path):
+    manifest_path = os.path.join(package.MODELS_DIR, name, "critic.json")
+    manifest = json.load(open(manifest_path))
+    report = {**json.load(open(report_path)), "_path": report_path}
+    gate = gate_for(report, manifest["files"])
+    if gate is None:
+        raise SystemExit(f"{report_path} was measured on other files than {manifest_path}'s")
+    manifest["gate"] = gate
+    json.dump(manifest, open(manifest_path, "w"), indent=2)
+    print(f"wrote the gate into {os.path.relpath(manifest_path, package.REPO)}")
+
+
+if __name__ == "__main__":
+    main()
