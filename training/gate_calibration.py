@@ -359,7 +359,7 @@ def main():
     ho = report["heldOut"]["exact"]
     report["meetsTarget"] = ho["refused"] <= TARGET_OVERALL and max(ho["byCell"].values()) <= TARGET_CELL
     os.makedirs(REPORTS, exist_ok=True)
-    base = os.path.join(REPORTS, f"{args.critic}-gate" + ("-candidate" if args.checkpoint else ""))
+    base = package.gate_report_path(args.critic)[:-len(".json")] + ("-candidate" if args.checkpoint else "")
     json.dump(report, open(base + ".json", "w"), indent=1)
     open(base + ".md", "w").write(markdown(report))
     print(markdown(report).split("Per requested class")[0], flush=True)
@@ -369,24 +369,11 @@ def main():
         apply(args.critic, base + ".json")
 
 
-def gate_for(report, files):
-    """critic.json's gate from a report, while the files it was measured on are the package's."""
-    if report.get("files") != files:
-        return None
-    ho = report["heldOut"]["exact"]
-    return {**report["gate"], "calibration": {
-        "report": os.path.relpath(report["_path"], package.REPO) if "_path" in report else None,
-        "on": "exact renders of every condition cell at the scenario library's ranges",
-        "perCell": report["perCell"], "seeds": report["seeds"],
-        "heldOutRefused": ho["refused"], "heldOutWorstCell": max(ho["byCell"].values()),
-        "heldOutPower": {k: v["refused"] for k, v in report["heldOut"]["power"].items()}}}
-
-
 def apply(name, report_path):
     manifest_path = os.path.join(package.MODELS_DIR, name, "critic.json")
     manifest = json.load(open(manifest_path))
-    report = {**json.load(open(report_path)), "_path": report_path}
-    gate = gate_for(report, manifest["files"])
+    assert os.path.abspath(report_path) == os.path.abspath(package.gate_report_path(name))
+    gate = package.calibrated_gate(name, manifest["files"])
     if gate is None:
         raise SystemExit(f"{report_path} was measured on other files than {manifest_path}'s")
     manifest["gate"] = gate

@@ -109,6 +109,30 @@ def calibrated_fields(name, fields, files, log=print):
     return [{**f, "calibration": maps[f["name"]]} if f["name"] in maps and f["kind"] == "scalar" else f for f in fields]
 
 
+def gate_report_path(name):
+    return os.path.join(REPO, "training", "reports", f"{name}-gate.json")
+
+
+def calibrated_gate(name, files, log=print):
+    """critic.json's realism gate (training/gate_calibration.py's report), only while the critic's files are the
+    ones it was calibrated on; a rebuild with new weights ships without one (the gate then falls back to
+    judgeRealism's fixed thresholds) until gate_calibration.py --apply runs again."""
+    path = gate_report_path(name)
+    if not os.path.exists(path):
+        return None
+    report = json.load(open(path))
+    if report.get("files") != files:
+        log(f"{os.path.relpath(path, REPO)} was calibrated on other weights: {name} ships without a calibrated gate")
+        return None
+    held_out = report["heldOut"]["exact"]
+    return {**report["gate"], "calibration": {
+        "report": os.path.relpath(path, REPO),
+        "on": "exact renders of every condition cell at the scenario library's ranges",
+        "perCell": report["perCell"], "seeds": report["seeds"],
+        "heldOutRefused": held_out["refused"], "heldOutWorstCell": max(held_out["byCell"].values()),
+        "heldOutPower": {k: v["refused"] for k, v in report["heldOut"]["power"].items()}}}
+
+
 def default_guidance(name):
     if os.path.exists(GUIDANCE_PATH):
         return json.load(open(GUIDANCE_PATH)).get(name, DEFAULT_GUIDANCE[name])
@@ -283,6 +307,10 @@ def _build_perception(name, kind, domain, checkpoint_dir, out_dir, fixture_dir, 
             "evaluation": {},
         }
         manifest_path = os.path.join(out_dir, "critic.json")
+    if kind == "critic":
+        gate = calibrated_gate(name, manifest["files"], log=log)
+        if gate is not None:
+            manifest["gate"] = gate
     manifest["evaluation"] = previous_evaluation(previous, manifest["files"])
     json.dump(manifest, open(manifest_path, "w"), indent=2)
     write_f32(os.path.join(fixture_dir, "input.f32"), x)
