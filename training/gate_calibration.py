@@ -151,21 +151,24 @@ def critic_reads(critic, domain, params, seed, batch=256):
 # ---- the gate, as judgeRealism applies it ----------------------------------------------------------------
 def judge_parts(domain, request, read):
     """What the gate needs from one judged render: p(requested) per categorical field, the box IoU (None: no
-    object requested; 0 when the critic sees none) and each scalar's error as a fraction of its range."""
+    object requested) of the critic's box read as the requested class's (the calibrated gate: whether the object
+    is there at all is the class floor's question) and as the argmax gate reads it (0 when the critic sees none),
+    and each scalar's error as a fraction of its range."""
     layout, field = domain.layout, domain.class_field
     p_req = {f["name"]: read["probs"][f["name"]][request[f["name"]]] for f in layout.fields if f["kind"] == "categorical"}
     box = domain.box_of(request)
-    iou = None
+    iou = iou_argmax = None
     if box is not None:
+        iou = box_iou(box, domain.box_of({**read["values"], field: request[field]}))
         seen = domain.box_of(read["values"])
-        iou = 0.0 if seen is None else box_iou(box, seen)
+        iou_argmax = 0.0 if seen is None else box_iou(box, seen)
     scalars = {}
     if box is not None:
         for f in layout.fields:
             if f["kind"] == "scalar" and f["name"] not in BOX_FIELDS[domain.name]:
                 lo, hi = f["range"]
                 scalars[f["name"]] = abs(read["values"][f["name"]] - request[f["name"]]) / (hi - lo)
-    return {"p": p_req, "iou": iou, "scalars": scalars}
+    return {"p": p_req, "iou": iou, "iouArgmax": iou_argmax, "scalars": scalars}
 
 
 BOX_FIELDS = {"road": {"hazardCx", "hazardCy", "hazardW", "hazardH"}, "brain": {"lesionX", "lesionY", "lesionRadius"}}
@@ -275,7 +278,7 @@ def argmax_rates(domain, rows_exact, reads_exact):
     per_cell, refused = {}, []
     for (request, cell, parts), read in zip(rows_exact, reads_exact):
         r = any(read["values"][f] != request[f] for f in domain.categorical_attributes)
-        if parts["iou"] is not None and parts["iou"] < 0.3:
+        if parts["iouArgmax"] is not None and parts["iouArgmax"] < 0.3:
             r = True
         if any(err > 0.25 for err in parts["scalars"].values()):
             r = True

@@ -71,6 +71,8 @@ for (const modelName of [...new Set(library.map((spec) => spec.model))].sort()) 
     const row = {
       scenario: spec.name,
       model: `${model.manifest.name} ${model.manifest.version}`,
+      critic: `${critic.manifest.name} ${critic.manifest.version}`,
+      gate: critic.manifest.gate ? "calibrated (critic.json gate)" : "fixed thresholds (argmax rule)",
       settings: defaults,
       samples,
       validShare: valid / samples,

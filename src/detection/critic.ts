@@ -132,9 +132,11 @@ export function judgeRealism(
   if (layout.box && !t.ignore.includes("box")) {
     const wanted = objectBox(layout.box, requested);
     if (wanted) {
-      const seenBox = objectBox(layout.box, prediction.values);
-      boxIoU = seenBox ? iou(wanted, seenBox) : 0;
       const calibrated = thresholds.minBoxIoU === undefined ? gate?.boxMinIoU[String(requested[layout.box.class])] : undefined;
+      // a calibrated floor reads the critic's box as the requested class's (whether the object is there at all is
+      // the class floor's question); the uniform rule has no box when the critic sees no object
+      const seenBox = objectBox(layout.box, calibrated !== undefined ? { ...prediction.values, [layout.box.class]: requested[layout.box.class] as ParameterValue } : prediction.values);
+      boxIoU = seenBox ? iou(wanted, seenBox) : 0;
       const floor = calibrated ?? t.minBoxIoU;
       if (boxIoU < floor) reasons.push({ field: "box", requested: null, seen: null, message: `object box IoU ${boxIoU.toFixed(2)} with the request is below ${calibrated !== undefined ? `its calibrated floor ${floor}` : floor}` });
     }

@@ -121,6 +121,16 @@ describe("calibrated realism gate (critic.json gate)", () => {
     expect(judgeRealism(calibrated, offset, request).valid).toBe(true);
     expect(judgeRealism(calibrated, offset, request, { minBoxIoU: 0.3 }).reasons.map((r) => r.field)).toEqual(["box"]);
     expect(judgeRealism(calibrated, torn(4, [0.75, 0.6, 0.2, 0.2]), request).reasons[0]!.message).toContain("below its calibrated floor 0.1");
+    // the critic's most likely reading is "no object" but animal keeps p above its floor: with a calibrated box floor
+    // its box is read as the animal's (valid); with the uniform rule there is no box to compare (IoU 0, refused)
+    const unsure = criticSees(0, 2, 2, [0.5, 0.6, 0.2, 0.2]);
+    unsure[3] = 2;
+    const noneWins = decodeCriticOutput(calibrated, unsure);
+    expect(noneWins.values.hazard).toBe("none");
+    const calibratedVerdict = judgeRealism(calibrated, noneWins, request);
+    expect(calibratedVerdict.valid).toBe(true);
+    expect(calibratedVerdict.boxIoU).toBeCloseTo(1, 5);
+    expect(judgeRealism(calibrated, noneWins, request, { minBoxIoU: 0.3 })).toMatchObject({ valid: false, boxIoU: 0 });
     // minProbability set: the argmax rule for every field (pedestrian wins over animal -> refused)
     expect(judgeRealism(calibrated, torn(2), request, { minProbability: 0 }).reasons.map((r) => r.field)).toEqual(["hazard"]);
   });
@@ -168,6 +178,29 @@ for (const name of ["road-critic", "brain-critic"]) {
       } finally {
         await critic.dispose();
       }
+    });
+
+    it("carries a calibrated gate that is its calibration report's, measured on these very files", () => {
+      const manifest = criticManifestSchema.parse(JSON.parse(readFileSync(`${dir}/critic.json`, "utf8")));
+      expect(manifest.gate, `${name} ships without a calibrated gate: run training/gate_calibration.py ${name} --apply`).toBeDefined();
+      const calibration = manifest.gate!.calibration as { report: string; heldOutRefused: number; heldOutWorstCell: number };
+      const report = JSON.parse(readFileSync(`${root}${calibration.report}`, "utf8")) as {
+        files: Record<string, string>;
+        gate: { fields: unknown; boxMinIoU: unknown; scalarTolerance: unknown };
+        heldOut: { exact: { refused: number; byCell: Record<string, number> } };
+      };
+      expect(report.files).toEqual(manifest.files);
+      expect({ fields: manifest.gate!.fields, boxMinIoU: manifest.gate!.boxMinIoU, scalarTolerance: manifest.gate!.scalarTolerance }).toEqual({
+        fields: report.gate.fields,
+        boxMinIoU: report.gate.boxMinIoU,
+        scalarTolerance: report.gate.scalarTolerance,
+      });
+      expect(calibration.heldOutRefused).toBe(report.heldOut.exact.refused);
+      expect(calibration.heldOutWorstCell).toBe(Math.max(...Object.values(report.heldOut.exact.byCell)));
+      // every requested class has a floor, so no class silently falls back to the argmax rule
+      const classField = manifest.box!.class;
+      const classes = (manifest.fields.find((f) => f.name === classField) as { values: string[] }).values;
+      expect(Object.keys(manifest.gate!.fields[classField] ?? {}).sort()).toEqual([...classes].sort());
     });
   });
 }

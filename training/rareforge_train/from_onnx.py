@@ -157,7 +157,11 @@ def checkpoint_from_package(name, checkpoint_dir, log=print, tolerance=1e-4):
     onnx_path = os.path.join(package_dir, onnx_file)
     if package.sha256(onnx_path) != manifest["files"][onnx_file]:
         raise RuntimeError(f"{onnx_path} does not match the sha256 in its manifest")
-    model = diffusion.build_denoiser(domain) if kind == "diffusion" else perception.build(kind, domain)
+    if kind == "diffusion":
+        model = diffusion.build_denoiser(domain)
+    else:   # a critic's architecture shows in its weights' names (SpatialCritic has a dense head)
+        names = {i.name for i in onnx.load(onnx_path).graph.initializer}
+        model = perception.build(kind, domain, "spatial" if kind == "critic" and "dense.weight" in names else "flat")
     example, input_names, output_names, axes = package.export_signature(kind, domain)
     model = recover(model, onnx_path, example, input_names, output_names, axes, package.OPSET)
     if kind != "diffusion":
@@ -171,7 +175,8 @@ def checkpoint_from_package(name, checkpoint_dir, log=print, tolerance=1e-4):
         raise RuntimeError(f"recovered {name} differs from its golden fixture by {error:.2e} (> {tolerance})")
     step, elapsed = manifest["provenance"]["trainingSteps"], manifest["provenance"]["wallTimeSeconds"]
     os.makedirs(checkpoint_dir, exist_ok=True)
-    state = {"model": model.state_dict(), "step": step, "elapsed": elapsed, "opt": None, "recoveredFrom": onnx_file}
+    state = {"model": model.state_dict(), "step": step, "elapsed": elapsed, "opt": None, "recoveredFrom": onnx_file,
+             **({"arch": model.arch} if hasattr(model, "arch") else {})}
     if kind == "diffusion":
         state.update({"ema": model.state_dict(), "prediction": diffusion.PREDICTION})   # shipped weights are the EMA
     torch.save(state, last)
