@@ -322,18 +322,7 @@ def library_conditions(domain, per_cell=LIBRARY_PER_CELL, per_scenario=LIBRARY_P
     for spec in specs:
         for i in range(per_scenario):
             out.append((library.to_condition(library.draw_parameters(spec, LIBRARY_SEED, i)), spec["name"], "scenario"))
-    layout = domain.layout
-    cell = 0
-    for hazard in layout.field("hazard")["values"]:
-        sources = [sp for sp in specs if hazard in library.values_of(sp, "hazard")]
-        for weather in layout.field("weather")["values"]:
-            for tod in layout.field("timeOfDay")["values"]:
-                for j in range(per_cell):
-                    spec = sources[j % len(sources)]
-                    drawn = library.draw_parameters(spec, LIBRARY_SEED + 1, cell * per_cell + j)
-                    drawn.update({"hazard": hazard, "weather": weather, "timeOfDay": tod})
-                    out.append((library.to_condition(drawn), spec["name"], "cell"))
-                cell += 1
+    out += [(condition, name, "cell") for condition, name, _ in library.road_cells(domain.layout, per_cell, LIBRARY_SEED + 1)]
     return out
 
 

@@ -42,22 +42,6 @@ SCALAR_TOLERANCES = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0]
 
 
 # ---- requests: every condition cell at the library's ranges ----------------------------------------------
-def _road_cells(domain, per_cell, seed):
-    specs = library.automotive_scenarios()
-    layout, out = domain.layout, []
-    for h, hazard in enumerate(layout.field("hazard")["values"]):
-        sources = [sp for sp in specs if hazard in library.values_of(sp, "hazard")]
-        for weather in layout.field("weather")["values"]:
-            for tod in layout.field("timeOfDay")["values"]:
-                cell = f"{hazard}/{weather}/{tod}"
-                for j in range(per_cell):
-                    spec = sources[j % len(sources)]
-                    drawn = library.draw_parameters(spec, seed, len(out))
-                    drawn.update({"hazard": hazard, "weather": weather, "timeOfDay": tod})
-                    out.append((library.to_condition(drawn), cell))
-    return out
-
-
 def _brain_cells(domain, per_cell, seed):
     """Cells: (library scenario, pathology) for every pathology a medical scenario draws; each draw is the
     scenario's own (indices whose pathology is the cell's)."""
@@ -77,7 +61,9 @@ def _brain_cells(domain, per_cell, seed):
 
 
 def requests(domain, per_cell, seed):
-    return _road_cells(domain, per_cell, seed) if domain.name == "road" else _brain_cells(domain, per_cell, seed)
+    if domain.name == "road":
+        return [(condition, cell) for condition, _, cell in library.road_cells(domain.layout, per_cell, seed)]
+    return _brain_cells(domain, per_cell, seed)
 
 
 # ---- renders that show what was asked, and renders that do not ---------------------------------------------
@@ -121,11 +107,8 @@ def wrong_versions(domain, p, rng):
 
 
 def box_iou(a, b):
-    ax0, ay0, ax1, ay1 = a[0] - a[2] / 2, a[1] - a[3] / 2, a[0] + a[2] / 2, a[1] + a[3] / 2
-    bx0, by0, bx1, by1 = b[0] - b[2] / 2, b[1] - b[3] / 2, b[0] + b[2] / 2, b[1] + b[3] / 2
-    iw, ih = max(0.0, min(ax1, bx1) - max(ax0, bx0)), max(0.0, min(ay1, by1) - max(ay0, by0))
-    inter = iw * ih
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter + 1e-12)
+    """IoU of two (cx, cy, w, h) boxes, as evaluate.py measures it."""
+    return float(perception.box_iou(torch.tensor(a), torch.tensor(b)))
 
 
 @torch.no_grad()
@@ -165,13 +148,16 @@ def judge_parts(domain, request, read):
     scalars = {}
     if box is not None:
         for f in layout.fields:
-            if f["kind"] == "scalar" and f["name"] not in BOX_FIELDS[domain.name]:
+            if f["kind"] == "scalar" and f["name"] not in box_fields(domain):
                 lo, hi = f["range"]
                 scalars[f["name"]] = abs(read["values"][f["name"]] - request[f["name"]]) / (hi - lo)
     return {"p": p_req, "iou": iou, "iouArgmax": iou_argmax, "scalars": scalars}
 
 
-BOX_FIELDS = {"road": {"hazardCx", "hazardCy", "hazardW", "hazardH"}, "brain": {"lesionX", "lesionY", "lesionRadius"}}
+def box_fields(domain):
+    """The condition fields that place the object (model.json's label rule), which the box check covers."""
+    label = domain.label()
+    return {label[k] for k in ("cx", "cy", "w", "h", "radius") if k in label}
 
 
 def refused_by(gate, request, parts, field_class):
@@ -239,17 +225,17 @@ def choose(domain, exact, wrong):
     gate["fields"][field] = {}
     for value in layout.field(field)["values"]:
         ex = [r for r in exact if r[0][field] == value]
-        wr = [r for r in wrong if r[0][field] == value and r[3] in ("class", "place")]
+        wr = [(r, c, p) for r, c, p, kind in wrong if r[field] == value and kind in ("class", "place")]
         has_box = domain.box_of(ex[0][0]) is not None
         best = None
         for fl in PROBABILITY_FLOORS:
             for bf in (IOU_FLOORS if has_box else [None]):
                 trial = {**gate, "fields": {**gate["fields"], field: {value: fl}},
                          "boxMinIoU": ({value: bf} if bf is not None else {})}
-                cal = rates(domain, trial, [(r, c, p) for r, c, p in ex])
+                cal = rates(domain, trial, ex)
                 if cal["refused"] > CAL_OVERALL or max(cal["byCell"].values()) > CAL_CELL:
                     continue
-                power = rates(domain, trial, [(r, c, p) for r, c, p, _ in wr])["refused"]
+                power = rates(domain, trial, wr)["refused"]
                 key = (power, fl, bf or 0.0)
                 if best is None or key > best[0]:
                     best = (key, fl, bf)
@@ -369,16 +355,16 @@ def main():
     if args.apply:
         if args.checkpoint:
             raise SystemExit("--apply needs the shipped package (no --checkpoint)")
-        apply(args.critic, base + ".json")
+        apply(args.critic)
 
 
-def apply(name, report_path):
+def apply(name):
+    """Writes the gate of training/reports/<name>-gate.json into models/<name>/critic.json."""
     manifest_path = os.path.join(package.MODELS_DIR, name, "critic.json")
     manifest = json.load(open(manifest_path))
-    assert os.path.abspath(report_path) == os.path.abspath(package.gate_report_path(name))
     gate = package.calibrated_gate(name, manifest["files"])
     if gate is None:
-        raise SystemExit(f"{report_path} was measured on other files than {manifest_path}'s")
+        raise SystemExit(f"{package.gate_report_path(name)} was measured on other files than {manifest_path}'s")
     manifest["gate"] = gate
     json.dump(manifest, open(manifest_path, "w"), indent=2)
     print(f"wrote the gate into {os.path.relpath(manifest_path, package.REPO)}")

@@ -114,7 +114,7 @@ export function judgeRealism(
       const probability = prediction.probabilities[field.name] ?? 0;
       const floor = floorOf(field.name, want);
       if (floor !== undefined) {
-        const ofWanted = prediction.distributions[field.name]?.[String(want)] ?? (seen === want ? probability : 0);
+        const ofWanted = prediction.distributions[field.name]?.[String(want)] ?? 0;
         if (ofWanted < floor)
           reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: requested ${want}, the critic sees ${seen} (p ${probability.toFixed(2)}) and gives ${want} p ${ofWanted.toFixed(3)}, below its calibrated floor ${floor}` });
       } else if (seen !== want) reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: requested ${want}, the critic sees ${seen} (p ${probability.toFixed(2)})` });

@@ -127,6 +127,24 @@ def automotive_scenarios():
     return scenarios("automotive")
 
 
+def road_cells(layout, per_cell, seed):
+    """Every hazard x weather x timeOfDay cell of the road layout, per_cell conditions each, whose box (centre and
+    size) is drawn by the automotive scenarios that ask for that hazard, in turn (hazard none: the empty-road
+    control's box), at the cell's weather and time. Returns [(condition, scenario name, "hazard/weather/time")]."""
+    specs = automotive_scenarios()
+    out = []
+    for hazard in layout.field("hazard")["values"]:
+        sources = [sp for sp in specs if hazard in values_of(sp, "hazard")]
+        for weather in layout.field("weather")["values"]:
+            for tod in layout.field("timeOfDay")["values"]:
+                for j in range(per_cell):
+                    spec = sources[j % len(sources)]
+                    drawn = draw_parameters(spec, seed, len(out))
+                    drawn.update({"hazard": hazard, "weather": weather, "timeOfDay": tod})
+                    out.append((to_condition(drawn), spec["name"], f"{hazard}/{weather}/{tod}"))
+    return out
+
+
 def values_of(spec, name):
     """The values a categorical parameter can take in a scenario."""
     d = normalise(spec["parameters"])[name]

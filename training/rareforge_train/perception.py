@@ -392,6 +392,7 @@ def train(kind, domain, checkpoint_dir, minutes, batch_size=64, lr=2e-3, dataset
     best_path = os.path.join(checkpoint_dir, "best.pt")
     state = torch.load(last) if os.path.exists(last) else None
     arch = (state.get("arch", "flat") if state else NEW_CRITIC_ARCH) if kind == "critic" else None
+    sampling = None   # spatial critics: drawing weights per training image
     images, params = domain.dataset(dataset_size, TRAIN_SEED)
     if kind == "critic":
         extra = [CRITIC_EXTRA_DATA] + ([CRITIC_MORE_DATA] if arch == "spatial" else [])
@@ -435,7 +436,7 @@ def train(kind, domain, checkpoint_dir, minutes, batch_size=64, lr=2e-3, dataset
         frac = (time.time() - started) / (minutes * 60)
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (step - first_step + 1) / 100) * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac)))
-        if kind == "critic" and sampling is not None:
+        if sampling is not None:
             idx = torch.multinomial(sampling, batch_size, replacement=True, generator=gen)
         else:
             idx = torch.randint(0, len(images), (batch_size,), generator=gen)
