@@ -127,7 +127,7 @@ def critic_reads(critic, domain, params, seed, batch=256):
                     logits = vec[f["offset"]:f["offset"] + f["width"]]
                     e = np.exp(logits - logits.max())
                     probs[f["name"]] = dict(zip(f["values"], (e / e.sum()).tolist()))
-            out.append({"values": layout.decode(vec), "probs": probs})
+            out.append({"values": layout.decode(vec), "probs": probs, "vector": [float(v) for v in vec]})
     return out
 
 
@@ -274,6 +274,39 @@ def argmax_rates(domain, rows_exact, reads_exact):
             "maxCell": round(max(float(np.mean(v)) for v in per_cell.values()), 4)}
 
 
+MIRROR_CASES, MIRROR_MARGIN = 160, 1e-4
+
+
+def mirror_cases(domain, gate, judged, reads):
+    """Held-out cases for test/detection/critic.test.ts, which decodes each raw critic vector and judges it
+    against its request with judgeRealism: the TypeScript gate must refuse exactly what refused_by refuses here
+    (the rule lives in both languages; this pins them together). Half refused, half valid where there are
+    enough; none within MIRROR_MARGIN of a floor, where float32 and float64 could disagree."""
+    field = domain.class_field
+
+    def margin(request, parts):
+        gaps = [abs(p - gate["fields"][name][request[name]]) for name, p in parts["p"].items()
+                if request[name] in gate["fields"].get(name, {})]
+        if parts["iou"] is not None and request[field] in gate["boxMinIoU"]:
+            gaps.append(abs(parts["iou"] - gate["boxMinIoU"][request[field]]))
+        gaps += [abs(err - gate["scalarTolerance"][name]) for name, err in parts["scalars"].items()
+                 if name in gate["scalarTolerance"]]
+        return min(gaps, default=1.0)
+
+    refused, valid = [], []
+    for (request, parts), read in zip(judged, reads):
+        if margin(request, parts) < MIRROR_MARGIN:
+            continue
+        why = refused_by(gate, request, parts, field)
+        case = {"request": {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in request.items()},
+                "vector": read["vector"], "refusedBy": sorted(why)}
+        (refused if why else valid).append(case)
+    rng = np.random.default_rng(SEEDS["heldOut"])
+    pick = lambda cases, n: [cases[i] for i in sorted(rng.choice(len(cases), min(n, len(cases)), replace=False))]
+    half = MIRROR_CASES // 2
+    return pick(refused, half) + pick(valid, MIRROR_CASES - min(half, len(refused)))
+
+
 def load_critic(name, domain, checkpoint):
     if checkpoint:
         model, _, _ = perception.load_trained("critic", domain, checkpoint)
@@ -332,7 +365,7 @@ def main():
         reads = critic_reads(critic, domain, [p for p, _ in reqs] + [q for _, q, _, _ in wrong], seed)
         exact = [(p, cell, judge_parts(domain, p, read)) for (p, cell), read in zip(reqs, reads)]
         wrong_rows = [(p, cell, judge_parts(domain, p, read), kind) for (kind, _, p, cell), read in zip(wrong, reads[len(reqs):])]
-        sets[split] = (exact, wrong_rows, reads[:len(reqs)])
+        sets[split] = (exact, wrong_rows, reads)
         print(f"{split}: {len(exact)} exact renders, {len(wrong_rows)} wrong ones judged", flush=True)
     gate = choose(domain, sets["calibration"][0], sets["calibration"][1])
     manifest_path = os.path.join(package.MODELS_DIR, args.critic, "critic.json")
@@ -344,7 +377,10 @@ def main():
               "files": manifest["files"] if not args.checkpoint else None, "gate": gate}
     for split, (exact, wrong_rows, reads) in sets.items():
         report[split] = {"exact": rates(domain, gate, exact), "power": power(domain, gate, wrong_rows),
-                         "argmaxGate": argmax_rates(domain, exact, reads)}
+                         "argmaxGate": argmax_rates(domain, exact, reads[:len(exact)])}
+    exact, wrong_rows, reads = sets["heldOut"]
+    report["mirrorCases"] = mirror_cases(domain, gate, [(p, parts) for p, _, parts in exact]
+                                         + [(p, parts) for p, _, parts, _ in wrong_rows], reads)
     ho = report["heldOut"]["exact"]
     report["meetsTarget"] = ho["refused"] <= TARGET_OVERALL and max(ho["byCell"].values()) <= TARGET_CELL
     os.makedirs(REPORTS, exist_ok=True)
