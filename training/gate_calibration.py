@@ -1,7 +1,9 @@
 """Calibrates a critic's realism gate (issue 17 item 5): python3 training/gate_calibration.py <critic> [...]
 
 The gate refuses a sample when the critic's probability for a requested categorical value is below that
-value's floor, when the critic's box overlaps the requested one less than the requested class's box floor,
+value's floor, when the critic sees an object and its box overlaps the requested one less than the requested
+class's box floor (an object the critic cannot see has no box: an unlit pedestrian in fog at night differs from
+the empty road by a few grey levels, and would otherwise hold every pedestrian's box floor at 0),
 or when a scalar outside the box is off by more than its tolerance (src/detection/critic.ts judgeRealism,
 critic.json `gate`). The floors are chosen here from the critic's behaviour on exact renders of the requests
 users make (the scenario library's own ranges, per condition cell), so that few renders are refused, and among
@@ -133,16 +135,18 @@ def critic_reads(critic, domain, params, seed, batch=256):
 
 # ---- the gate, as judgeRealism applies it ----------------------------------------------------------------
 def judge_parts(domain, request, read):
-    """What the gate needs from one judged render: p(requested) per categorical field, the box IoU (None: no
-    object requested) of the critic's box read as the requested class's (the calibrated gate: whether the object
-    is there at all is the class floor's question) and as the argmax gate reads it (0 when the critic sees none),
-    and each scalar's error as a fraction of its range."""
+    """What the gate needs from one judged render: p(requested) per categorical field, the box IoU of the critic's
+    box read as the requested class's (the calibrated gate; None when no object was requested or the critic sees
+    none: whether the object is there at all is then the class floor's question) and as the argmax gate reads it
+    (0 when the critic sees none), and each scalar's error as a fraction of its range."""
     layout, field = domain.layout, domain.class_field
     p_req = {f["name"]: read["probs"][f["name"]][request[f["name"]]] for f in layout.fields if f["kind"] == "categorical"}
     box = domain.box_of(request)
     iou = iou_argmax = None
-    if box is not None:
+    if box is not None and domain.box_of(read["values"]) is not None:
+        # the box floor holds when the critic sees an object (see the module doc)
         iou = box_iou(box, domain.box_of({**read["values"], field: request[field]}))
+    if box is not None:
         seen = domain.box_of(read["values"])
         iou_argmax = 0.0 if seen is None else box_iou(box, seen)
     scalars = {}

@@ -133,12 +133,15 @@ export function judgeRealism(
     const wanted = objectBox(layout.box, requested);
     if (wanted) {
       const calibrated = thresholds.minBoxIoU === undefined ? gate?.boxMinIoU[String(requested[layout.box.class])] : undefined;
-      // a calibrated floor reads the critic's box as the requested class's (whether the object is there at all is
-      // the class floor's question); the uniform rule has no box when the critic sees no object
+      // a calibrated floor reads the critic's box as the requested class's and holds whenever the critic sees an
+      // object: an object it sees must be where it was asked. When it sees none there is no box to compare (whether
+      // the object is there at all is the class floor's question). The uniform rule has no box then: IoU 0.
+      const seesObject = !layout.box.absentWhen.includes(String(prediction.values[layout.box.class]));
       const seenBox = objectBox(layout.box, calibrated !== undefined ? { ...prediction.values, [layout.box.class]: requested[layout.box.class] as ParameterValue } : prediction.values);
       boxIoU = seenBox ? iou(wanted, seenBox) : 0;
       const floor = calibrated ?? t.minBoxIoU;
-      if (boxIoU < floor) reasons.push({ field: "box", requested: null, seen: null, message: `object box IoU ${boxIoU.toFixed(2)} with the request is below ${calibrated !== undefined ? `its calibrated floor ${floor}` : floor}` });
+      if (boxIoU < floor && (calibrated === undefined || seesObject))
+        reasons.push({ field: "box", requested: null, seen: null, message: `object box IoU ${boxIoU.toFixed(2)} with the request is below ${calibrated !== undefined ? `its calibrated floor ${floor}` : floor}` });
     }
   }
   return { valid: reasons.length === 0, reasons, boxIoU, prediction };

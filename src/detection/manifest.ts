@@ -105,13 +105,14 @@ const probability = z.number().min(0).max(1);
  * The calibrated realism gate (issue 17): floors chosen from the critic's behaviour on exact renders, so that
  * few renders of a request are refused. A categorical field is refused when the critic's probability for the
  * requested value is below that value's floor (not when another value merely wins the argmax); the box when
- * its IoU with the request is below the requested class's floor. `calibration` says what they were chosen on.
+ * the critic sees an object and its box's IoU with the request is below the requested class's floor (an object
+ * the critic cannot see has no box; the class floor judges it). `calibration` says what they were chosen on.
  */
 const criticGate = z.looseObject({
   rule: z.literal("requested-probability"),
   /** field -> requested value -> floor on the probability the critic gives that value */
   fields: z.record(z.string(), z.record(z.string(), probability)),
-  /** requested class -> floor on the IoU of the critic's box with the requested one */
+  /** requested class -> floor on the IoU of the critic's box with the requested one, when the critic sees an object */
   boxMinIoU: z.record(z.string(), probability).default({}),
   /** scalar field outside the box -> allowed |seen - requested| as a fraction of its range */
   scalarTolerance: z.record(z.string(), probability).default({}),

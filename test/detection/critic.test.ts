@@ -131,6 +131,12 @@ describe("calibrated realism gate (critic.json gate)", () => {
     expect(calibratedVerdict.valid).toBe(true);
     expect(calibratedVerdict.boxIoU).toBeCloseTo(1, 5);
     expect(judgeRealism(calibrated, noneWins, request, { minBoxIoU: 0.3 })).toMatchObject({ valid: false, boxIoU: 0 });
+    // ... and when it sees no object, a box elsewhere is no evidence: the class floor alone judges the request
+    const unseenElsewhere = criticSees(0, 2, 2, [0.1, 0.9, 0.05, 0.05]);
+    unseenElsewhere[3] = 2;
+    expect(judgeRealism(calibrated, decodeCriticOutput(calibrated, unseenElsewhere), request)).toMatchObject({ valid: true, boxIoU: 0 });
+    // an object it does see (even as another class) must be where it was asked
+    expect(judgeRealism(calibrated, torn(2, [0.1, 0.9, 0.05, 0.05]), request).reasons.map((r) => r.field)).toEqual(["box"]);
     // minProbability set: the argmax rule for every field (pedestrian wins over animal -> refused)
     expect(judgeRealism(calibrated, torn(2), request, { minProbability: 0 }).reasons.map((r) => r.field)).toEqual(["hazard"]);
   });
