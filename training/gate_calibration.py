@@ -115,12 +115,13 @@ def box_iou(a, b):
 
 @torch.no_grad()
 def critic_reads(critic, domain, params, seed, batch=256):
-    """Per rendered param set: the critic's decoded values, the probability of every categorical value."""
-    rng = np.random.default_rng(seed)
+    """Per rendered param set (the i-th rendered from np.random.default_rng([seed, i])): the critic's decoded
+    values, the probability of every categorical value and the raw output vector."""
     layout, out = domain.layout, []
     for i in range(0, len(params), batch):
         chunk = params[i:i + batch]
-        x = np.stack([np.round(domain.render(p, rng) * 255) for p in chunk]).astype(np.float32) / 127.5 - 1.0
+        x = np.stack([np.round(domain.render(p, np.random.default_rng([seed, i + j])) * 255)
+                      for j, p in enumerate(chunk)]).astype(np.float32) / 127.5 - 1.0
         y = critic(torch.from_numpy(x)).numpy()
         for vec in y:
             probs = {}
@@ -278,6 +279,23 @@ def argmax_rates(domain, rows_exact, reads_exact):
             "maxCell": round(max(float(np.mean(v)) for v in per_cell.values()), 4)}
 
 
+FAINT = 0.05   # an object that changes no pixel by this much (13 grey levels) is called faint
+
+
+def by_visibility(domain, gate, exact, seed):
+    """Exact renders refused, split by how visible the requested object is in its render (the generator's
+    visibility(): the largest pixel change the object makes): faint objects (an unlit pedestrian far off in fog at
+    night) are ones no judge can confirm on a 64-pixel frame."""
+    groups = {"none requested": [], f"faint (< {FAINT})": [], "visible": []}
+    for i, row in enumerate(exact):
+        v = domain.generator.visibility(row[0], [seed, i])
+        key = "none requested" if v is None else (f"faint (< {FAINT})" if v < FAINT else "visible")
+        groups[key].append(row)
+    return {k: {"n": len(rows), "refused": rates(domain, gate, rows)["refused"] if rows else None,
+                "maxCell": max(rates(domain, gate, rows)["byCell"].values()) if rows else None}
+            for k, rows in groups.items()}
+
+
 MIRROR_CASES, MIRROR_MARGIN = 160, 1e-4
 
 
@@ -332,6 +350,12 @@ def markdown(report):
     over = sum(v > TARGET_CELL for v in ho["byCell"].values())
     lines.append(f"| calibrated gate | {ho['refused'] * 100:.1f} % | {max(ho['byCell'].values()) * 100:.1f} % | {over} of {len(ho['byCell'])} | ≤ 3 %, ≤ 10 % every cell |")
     lines.append(f"| argmax gate (before: judgeRealism defaults) | {before['refused'] * 100:.1f} % | {before['maxCell'] * 100:.1f} % | | |")
+    if "byVisibility" in report["heldOut"]:
+        lines += ["", "Exact renders (held-out) by how visible the requested object is: the largest change it makes to any "
+                  "pixel against the same scene without it", "", "| object | n | refused | worst cell |", "|---|---|---|---|"]
+        for k, v in report["heldOut"]["byVisibility"].items():
+            if v["n"]:
+                lines.append(f"| {k} | {v['n']} | {v['refused'] * 100:.1f} % | {v['maxCell'] * 100:.1f} % |")
     lines += ["", "Power: share of renders that do not show the request that the calibrated gate refuses", "",
               "| rendered instead | n | refused |", "|---|---|---|"]
     for kind, res in report["heldOut"]["power"].items():
@@ -382,6 +406,8 @@ def main():
     for split, (exact, wrong_rows, reads) in sets.items():
         report[split] = {"exact": rates(domain, gate, exact), "power": power(domain, gate, wrong_rows),
                          "argmaxGate": argmax_rates(domain, exact, reads[:len(exact)])}
+        if hasattr(domain.generator, "visibility"):
+            report[split]["byVisibility"] = by_visibility(domain, gate, exact, SEEDS[split])
     exact, wrong_rows, reads = sets["heldOut"]
     report["mirrorCases"] = mirror_cases(domain, gate, [(p, parts) for p, _, parts in exact]
                                          + [(p, parts) for p, _, parts, _ in wrong_rows], reads)

@@ -376,8 +376,9 @@ def _draw_hazard(img, X, Y, kind, box, rng, s):
     return silhouette, lights
 
 
-def render(cond, rng, size=64):
-    """Renders one scene for cond; returns float32 [3, size, size] in [0, 1]."""
+def render(cond, rng, size=64, hide_object=False):
+    """Renders one scene for cond; returns float32 [3, size, size] in [0, 1]. hide_object: the same scene (the
+    same draws from rng) with the object left out, to measure how visible the object is (visibility())."""
     s = size * 2
     Y, X = np.mgrid[0:s, 0:s].astype(np.float32) + 0.5
     horizon = s * rng.uniform(0.4, 0.47)
@@ -423,9 +424,10 @@ def render(cond, rng, size=64):
     if cond["hazard"] != "none":
         cx, cy, w, h = (cond[k] * s for k in ("hazardCx", "hazardCy", "hazardW", "hazardH"))
         box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+        canvas = img.copy() if hide_object else img
         shadow = _ellipse(X, Y, cx, box[3], w * 0.55, h * 0.06 + 1, 0.5) * ground
-        _mix(img, shadow, [0.05, 0.05, 0.05], 0.5)
-        hazard_mask, lamps = _draw_hazard(img, X, Y, cond["hazard"], box, rng, s)
+        _mix(canvas, shadow, [0.05, 0.05, 0.05], 0.5)
+        hazard_mask, lamps = _draw_hazard(canvas, X, Y, cond["hazard"], box, rng, s)
 
     # Lighting: dusk dims the scene; at night only headlights and street lights reach it.
     if tod != "day":
@@ -450,7 +452,7 @@ def render(cond, rng, size=64):
             beam = np.clip(1 - np.abs((X - s / 2) / (0.25 * s + 0.6 * s * (1 - depth))), 0, 1)
             light += (1.3 if tod == "night" else 0.5) * beam * depth ** 1.5 * ground
         img *= np.clip(light, 0, 1.8)[None]
-        if tod == "night" and box is not None and cond["hazard"] == "vehicle":
+        if tod == "night" and box is not None and cond["hazard"] == "vehicle" and not hide_object:
             _mix(img, np.clip(lamps, 0, 1), [1.0, 0.2, 0.1])     # lamps stay lit
 
     # Weather on top of the lit scene.
@@ -478,6 +480,17 @@ def render(cond, rng, size=64):
     img += rng.normal(0, 0.015, img.shape).astype(np.float32)
     img = img.reshape(3, size, 2, size, 2).mean((2, 4))
     return np.clip(img, 0, 1).astype(np.float32)
+
+
+def visibility(cond, seed, size=64):
+    """How visible cond's object is in its render from np.random.default_rng(seed): the largest change, in 0..1
+    units over all pixels and channels, between that render and the same scene without the object (None: no
+    object). An unlit pedestrian far off in fog at night changes the frame by a few grey levels."""
+    if cond["hazard"] == "none":
+        return None
+    full = render(cond, np.random.default_rng(seed), size)
+    empty = render(cond, np.random.default_rng(seed), size, hide_object=True)
+    return float(np.abs(full - empty).max())
 
 
 def sample(rng, size=64, **fixed):
