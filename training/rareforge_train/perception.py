@@ -427,7 +427,7 @@ def train(kind, domain, checkpoint_dir, minutes, batch_size=64, lr=2e-3, dataset
     """Trains for a wall-clock budget of this run (resumed time included). The critic also holds out
     CRITIC_HELD_OUT images, scores itself there every CRITIC_EVAL_EVERY steps (mean categorical
     accuracy, clean and with augmentation, plus half the median box IoU), keeps the best weights in
-    best.pt and, past 60 % of the schedule, stops after CRITIC_PATIENCE evaluations without improvement."""
+    best.pt and, past 80 % of the schedule, stops after CRITIC_PATIENCE evaluations without improvement."""
     torch.manual_seed(TRAIN_SEED)
     last = os.path.join(checkpoint_dir, "last.pt")
     best_path = os.path.join(checkpoint_dir, "best.pt")
@@ -513,7 +513,7 @@ def train(kind, domain, checkpoint_dir, minutes, batch_size=64, lr=2e-3, dataset
             checkpoint()
             # Never while the learning rate is still high: a resumed run restarts the cosine schedule part-way up
             # (the held-out score first drops, then climbs past the old best as the rate decays).
-            if best["stale"] >= CRITIC_PATIENCE and frac > 0.6:
+            if best["stale"] >= CRITIC_PATIENCE and frac > 0.8:
                 log(f"early stop: no held-out improvement in {CRITIC_PATIENCE} evaluations")
                 break
     elapsed = base_elapsed + time.time() - started
