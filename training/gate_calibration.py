@@ -35,8 +35,11 @@ from rareforge_train.domains import PACKAGES  # noqa: E402
 
 REPORTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reports")
 SEEDS = {"calibration": 1701, "heldOut": 1702}
-PER_CELL = 48
-CAL_OVERALL, CAL_CELL = 0.02, 0.0625
+PER_CELL = {"road": 48, "brain": 96}   # the brain library has 10 cells, the road grid 84
+# Calibration budgets, well under the targets: floors chosen for the most power sit at the edge of the budget on
+# the calibration set, and a cell of 48 moves by a few renders between seeds (brain-critic 1.2.0 at 2 % / 6.25 %
+# and 48 per cell: 1.25 % refused on the calibration set, 3.3 % held-out, one cell at 12.5 %).
+CAL_OVERALL, CAL_CELL = 0.015, 0.045
 TARGET_OVERALL, TARGET_CELL = 0.03, 0.10
 PROBABILITY_FLOORS = [0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0]
 IOU_FLOORS = [0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05, 0.02, 0.0]
@@ -378,12 +381,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("critic", choices=[n for n, (k, _) in PACKAGES.items() if k == "critic"])
     parser.add_argument("--checkpoint")
-    parser.add_argument("--per-cell", type=int, default=PER_CELL)
+    parser.add_argument("--per-cell", type=int, help=f"requests per condition cell and set (default {PER_CELL})")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--apply", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     _, domain = PACKAGES[args.critic]
+    args.per_cell = args.per_cell or PER_CELL[domain.name]
     critic = load_critic(args.critic, domain, args.checkpoint)
     sets = {}
     for split, seed in SEEDS.items():
