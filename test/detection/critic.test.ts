@@ -208,6 +208,22 @@ for (const name of ["road-critic", "brain-critic"]) {
       const classes = (manifest.fields.find((f) => f.name === classField) as { values: string[] }).values;
       expect(Object.keys(manifest.gate!.fields[classField] ?? {}).sort()).toEqual([...classes].sort());
     });
+
+    it("refuses the calibration's held-out cases exactly as the calibration script did", () => {
+      // training/gate_calibration.py chooses the floors with its own copy of the rule (refused_by); the report
+      // keeps raw critic vectors of held-out renders, right and wrong, with the fields that copy refused
+      const manifest = criticManifestSchema.parse(JSON.parse(readFileSync(`${dir}/critic.json`, "utf8")));
+      const report = JSON.parse(readFileSync(`${root}${(manifest.gate!.calibration as { report: string }).report}`, "utf8")) as {
+        mirrorCases?: { request: Record<string, string | number>; vector: number[]; refusedBy: string[] }[];
+      };
+      const cases = report.mirrorCases ?? [];
+      expect(cases.length, `rerun training/gate_calibration.py ${name} --apply: its report has no mirror cases`).toBeGreaterThanOrEqual(100);
+      // both verdicts are exercised
+      expect(cases.filter((c) => c.refusedBy.length > 0).length).toBeGreaterThanOrEqual(20);
+      expect(cases.filter((c) => c.refusedBy.length === 0).length).toBeGreaterThanOrEqual(20);
+      const verdicts = cases.map((c) => judgeRealism(manifest, decodeCriticOutput(manifest, c.vector), c.request).reasons.map((r) => r.field).sort());
+      expect(verdicts).toEqual(cases.map((c) => c.refusedBy));
+    });
   });
 }
 
