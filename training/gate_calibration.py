@@ -147,25 +147,16 @@ def judge_parts(domain, request, read):
     p_req = {f["name"]: read["probs"][f["name"]][request[f["name"]]] for f in layout.fields if f["kind"] == "categorical"}
     box = domain.box_of(request)
     iou = iou_argmax = None
-    if box is not None and domain.box_of(read["values"]) is not None:
-        # the box floor holds when the critic sees an object (see the module doc)
-        iou = box_iou(box, domain.box_of({**read["values"], field: request[field]}))
+    scalars = {}
     if box is not None:
         seen = domain.box_of(read["values"])
         iou_argmax = 0.0 if seen is None else box_iou(box, seen)
-    scalars = {}
-    if box is not None:
-        for f in layout.fields:
-            if f["kind"] == "scalar" and f["name"] not in box_fields(domain):
-                lo, hi = f["range"]
-                scalars[f["name"]] = abs(read["values"][f["name"]] - request[f["name"]]) / (hi - lo)
+        if seen is not None:   # the box floor holds when the critic sees an object (see the module doc)
+            iou = box_iou(box, domain.box_of({**read["values"], field: request[field]}))
+        for name in perception.attribute_scalars(domain):
+            lo, hi = layout.field(name)["range"]
+            scalars[name] = abs(read["values"][name] - request[name]) / (hi - lo)
     return {"p": p_req, "iou": iou, "iouArgmax": iou_argmax, "scalars": scalars}
-
-
-def box_fields(domain):
-    """The condition fields that place the object (model.json's label rule), which the box check covers."""
-    label = domain.label()
-    return {label[k] for k in ("cx", "cy", "w", "h", "radius") if k in label}
 
 
 def refused_by(gate, request, parts, field_class):
@@ -294,9 +285,11 @@ def by_visibility(domain, gate, exact, seed):
         v = domain.generator.visibility(row[0], [seed, i])
         key = "none requested" if v is None else (f"faint (< {FAINT})" if v < FAINT else "visible")
         groups[key].append(row)
-    return {k: {"n": len(rows), "refused": rates(domain, gate, rows)["refused"] if rows else None,
-                "maxCell": max(rates(domain, gate, rows)["byCell"].values()) if rows else None}
-            for k, rows in groups.items()}
+    out = {}
+    for k, rows in groups.items():
+        res = rates(domain, gate, rows) if rows else None
+        out[k] = {"n": len(rows), "refused": res and res["refused"], "maxCell": res and max(res["byCell"].values())}
+    return out
 
 
 MIRROR_CASES, MIRROR_MARGIN = 160, 1e-4

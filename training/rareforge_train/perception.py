@@ -383,7 +383,8 @@ def critic_sampling_weights(params, domain):
 
 
 def attribute_scalars(domain):
-    """The object's scalars that are not its geometry (brain: lesionContrast), in the label's units."""
+    """The object's scalars that are not its geometry (the label rule's cx, cy, w, h or radius), which the box
+    check does not cover (brain: lesionContrast)."""
     geometry = {v for k, v in domain.label().items() if k in ("cx", "cy", "w", "h", "radius")}
     return [f["name"] for f in domain.layout.fields if f["kind"] == "scalar" and f["name"] not in geometry]
 
@@ -425,8 +426,7 @@ def critic_score(clean, augmented, iou, mae):
 
 def train(kind, domain, checkpoint_dir, minutes, batch_size=64, lr=2e-3, dataset_size=20000, log=print):
     """Trains for a wall-clock budget of this run (resumed time included). The critic also holds out
-    CRITIC_HELD_OUT images, scores itself there every CRITIC_EVAL_EVERY steps (mean categorical
-    accuracy, clean and with augmentation, plus half the median box IoU), keeps the best weights in
+    CRITIC_HELD_OUT images, scores itself there every CRITIC_EVAL_EVERY steps (critic_score), keeps the best weights in
     best.pt and, past 80 % of the schedule, stops after CRITIC_PATIENCE evaluations without improvement."""
     torch.manual_seed(TRAIN_SEED)
     last = os.path.join(checkpoint_dir, "last.pt")
