@@ -4,7 +4,7 @@ The gate refuses a sample when the critic's probability for a requested categori
 value's floor, when the critic sees an object and its box overlaps the requested one less than the requested
 class's box floor (an object the critic cannot see has no box: an unlit pedestrian in fog at night differs from
 the empty road by a few grey levels, and would otherwise hold every pedestrian's box floor at 0),
-or when a scalar outside the box is off by more than its tolerance (src/detection/critic.ts judgeRealism,
+or when a scalar outside the box is off by more than its tolerance for the requested class (src/detection/critic.ts judgeRealism,
 critic.json `gate`). The floors are chosen here from the critic's behaviour on exact renders of the requests
 users make (the scenario library's own ranges, per condition cell), so that few renders are refused, and among
 the floors that keep the renders' refusals under budget, the ones that refuse the most renders that do not
@@ -21,6 +21,7 @@ Writes training/reports/<critic>-gate.json and .md.
 """
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -35,10 +36,14 @@ from rareforge_train.domains import PACKAGES  # noqa: E402
 
 REPORTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reports")
 SEEDS = {"calibration": 1701, "heldOut": 1702}
-PER_CELL = {"road": 48, "brain": 96}   # the brain library has 10 cells, the road grid 84
+# Requests per cell and set. "<= 10 % in every cell" is judged on the held-out set's per-cell shares, so the cell size
+# bounds what that check can tell: with 48 per cell, a gate that refuses 3 % of every one of the road grid's 84 cells
+# shows some cell over 10 % in 70 % of held-out draws (96: 5 %) (measurement_noise(); the report states it for its own sizes).
+PER_CELL = {"road": 96, "brain": 192}   # the brain library has 10 cells, the road grid 84
 # Calibration budgets, well under the targets: floors chosen for the most power sit at the edge of the budget on
-# the calibration set, and a cell of 48 moves by a few renders between seeds (brain-critic 1.2.0 at 2 % / 6.25 %
-# and 48 per cell: 1.25 % refused on the calibration set, 3.3 % held-out, one cell at 12.5 %).
+# the calibration set, and a cell moves by a few renders between seeds (brain-critic 1.2.0 at 2 % / 6.25 %
+# and 48 per cell: 1.25 % refused on the calibration set, 3.3 % held-out, one cell at 12.5 %; at 1.5 % / 4.5 % and 96
+# per cell: the faint-low-contrast-lesion/tumour cell 4 of 96 on the calibration set, 10 of 96 held-out).
 CAL_OVERALL, CAL_CELL = 0.015, 0.045
 TARGET_OVERALL, TARGET_CELL = 0.03, 0.10
 PROBABILITY_FLOORS = [0.5, 0.4, 0.3, 0.25, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0]
@@ -89,6 +94,11 @@ def _moved(domain, p, rng):
     return None
 
 
+# Road: the share of requests that also get a render with another weather and one with another time of day (the
+# gate refuses all of them at every floor so far; a quarter keeps the road run's critic passes at 3.5 per request).
+ATTRIBUTE_WRONG_SHARE = 0.25
+
+
 def wrong_versions(domain, p, rng):
     """[(kind, rendered params)] of p that a good gate refuses: another class, the object elsewhere, and (road)
     another weather and time of day, (brain) another contrast."""
@@ -101,9 +111,10 @@ def wrong_versions(domain, p, rng):
         if moved is not None:
             out.append(("place", moved))
     if domain.name == "road":
-        for name in ("weather", "timeOfDay"):
-            vs = [v for v in layout.field(name)["values"] if v != p[name]]
-            out.append((name, {**p, name: vs[rng.integers(len(vs))]}))
+        if rng.random() < ATTRIBUTE_WRONG_SHARE:
+            for name in ("weather", "timeOfDay"):
+                vs = [v for v in layout.field(name)["values"] if v != p[name]]
+                out.append((name, {**p, name: vs[rng.integers(len(vs))]}))
     elif p[field] != "none":
         lo, hi = layout.field("lesionContrast")["range"]
         far = [c for c in np.linspace(lo, hi, 7) if abs(c - p["lesionContrast"]) >= 0.4 * (hi - lo)]
@@ -159,6 +170,12 @@ def judge_parts(domain, request, read):
     return {"p": p_req, "iou": iou, "iouArgmax": iou_argmax, "scalars": scalars}
 
 
+def tolerance_of(gate, name, requested_class):
+    """A scalar's tolerance for a request of this class (critic.json: one number, or one per class)."""
+    tol = gate.get("scalarTolerance", {}).get(name)
+    return tol.get(requested_class) if isinstance(tol, dict) else tol
+
+
 def refused_by(gate, request, parts, field_class):
     """The fields the gate refuses this render for (empty: valid)."""
     reasons = []
@@ -171,7 +188,7 @@ def refused_by(gate, request, parts, field_class):
         if floor is not None and parts["iou"] < floor:
             reasons.append("box")
     for name, err in parts["scalars"].items():
-        tol = gate.get("scalarTolerance", {}).get(name)
+        tol = tolerance_of(gate, name, request[field_class])
         if tol is not None and err > tol:
             reasons.append(name)
     return reasons
@@ -209,16 +226,15 @@ def choose(domain, exact, wrong):
         for v in f["values"]:
             ps = np.array([parts["p"][f["name"]] for req, _, parts in exact if req[f["name"]] == v])
             gate["fields"][f["name"]][v] = next((fl for fl in PROBABILITY_FLOORS if np.mean(ps < fl) <= CAL_CELL / 4), 0.0)
-    # 2. scalar tolerances: the tightest that refuses at most a quarter of the cell budget of any class's renders
+    # 2. scalar tolerances, per requested class (the critic reads lesion contrast better on a tumour than on
+    #    scattered small lesions): the tightest that refuses at most a quarter of the cell budget of that class's renders
     scalar_names = sorted({n for _, _, parts in exact for n in parts["scalars"]})
     for name in scalar_names:
-        def worst(tol):
-            by_class = {}
-            for req, _, parts in exact:
-                if name in parts["scalars"]:
-                    by_class.setdefault(req[field], []).append(parts["scalars"][name] > tol)
-            return max(np.mean(v) for v in by_class.values())
-        gate["scalarTolerance"][name] = next((t for t in SCALAR_TOLERANCES if worst(t) <= CAL_CELL / 4), 1.0)
+        gate["scalarTolerance"][name] = {}
+        for value in layout.field(field)["values"]:
+            errors = np.array([parts["scalars"][name] for req, _, parts in exact if req[field] == value and name in parts["scalars"]])
+            if len(errors):
+                gate["scalarTolerance"][name][value] = next((t for t in SCALAR_TOLERANCES if np.mean(errors > t) <= CAL_CELL / 4), 1.0)
     # 3. per requested class: the (class floor, box floor) pair with the most power on wrong renders of that
     #    class (another class in its box, the object moved away) whose refusals of exact renders stay in budget
     gate["fields"][field] = {}
@@ -273,6 +289,14 @@ def argmax_rates(domain, rows_exact, reads_exact):
             "maxCell": round(max(float(np.mean(v)) for v in per_cell.values()), 4)}
 
 
+def measurement_noise(per_cell, cells, rate=0.03, bar=TARGET_CELL):
+    """Probability that a gate refusing `rate` of every cell's renders shows at least one of `cells` cells of
+    `per_cell` over `bar` (independent binomial cells): what the per-cell check can tell at this size."""
+    over = int(np.floor(bar * per_cell)) + 1                  # refusals that put a cell over the bar
+    tail = sum(math.comb(per_cell, k) * rate ** k * (1 - rate) ** (per_cell - k) for k in range(over, per_cell + 1))
+    return 1 - (1 - tail) ** cells
+
+
 FAINT = 0.05   # an object that changes no pixel by this much (13 grey levels) is called faint
 
 
@@ -307,8 +331,8 @@ def mirror_cases(domain, gate, judged, reads):
                 if request[name] in gate["fields"].get(name, {})]
         if parts["iou"] is not None and request[field] in gate["boxMinIoU"]:
             gaps.append(abs(parts["iou"] - gate["boxMinIoU"][request[field]]))
-        gaps += [abs(err - gate["scalarTolerance"][name]) for name, err in parts["scalars"].items()
-                 if name in gate["scalarTolerance"]]
+        gaps += [abs(err - tolerance_of(gate, name, request[field])) for name, err in parts["scalars"].items()
+                 if tolerance_of(gate, name, request[field]) is not None]
         return min(gaps, default=1.0)
 
     refused, valid = [], []
@@ -340,7 +364,8 @@ def markdown(report):
              f"Reproduce: `{report['command']}`", "",
              f"Requests: every condition cell at the scenario library's ranges, {report['perCell']} per cell and set; "
              f"floors chosen on the calibration set (seed {SEEDS['calibration']}), figures below on the held-out set "
-             f"(seed {SEEDS['heldOut']}).", "",
+             f"(seed {SEEDS['heldOut']}). At {report['perCell']} per cell, a gate that refuses 3 % of every cell's renders "
+             f"would show some cell over 10 % in {report['perCellNoise'] * 100:.1f} % of held-out draws (measurement_noise).", "",
              "| | exact renders refused (overall) | worst cell | cells over 10 % | target |", "|---|---|---|---|---|"]
     ho, before = report["heldOut"]["exact"], report["heldOut"]["argmaxGate"]
     over = sum(v > TARGET_CELL for v in ho["byCell"].values())
@@ -356,12 +381,16 @@ def markdown(report):
               "| rendered instead | n | refused |", "|---|---|---|"]
     for kind, res in report["heldOut"]["power"].items():
         lines.append(f"| {kind} | {res['n']} | {res['refused'] * 100:.1f} % |")
-    lines += ["", "Per requested class (held-out): exact renders refused / wrong-class renders refused / moved-object renders refused", "",
-              "| class | floor p(requested) | box IoU floor | exact refused | another class refused | moved refused |", "|---|---|---|---|---|---|"]
     gate, field = report["gate"], report["classField"]
+    scalars = sorted(gate.get("scalarTolerance", {}))
+    lines += ["", "Per requested class (held-out): exact renders refused / wrong-class renders refused / moved-object renders refused"
+              + (f"; tolerance of {', '.join(scalars)} as a fraction of its range" if scalars else ""), "",
+              "| class | floor p(requested) | box IoU floor | " + "".join(f"{n} tolerance | " for n in scalars)
+              + "exact refused | another class refused | moved refused |", "|---|---|---|" + "---|" * len(scalars) + "---|---|---|"]
     for value, fl in gate["fields"][field].items():
         p = report["heldOut"]["power"]
-        lines.append(f"| {value} | {fl} | {gate['boxMinIoU'].get(value, '—')} | {ho['byClass'].get(value, 0) * 100:.1f} % | "
+        tolerances = "".join(f"{tolerance_of(gate, n, value) if tolerance_of(gate, n, value) is not None else '—'} | " for n in scalars)
+        lines.append(f"| {value} | {fl} | {gate['boxMinIoU'].get(value, '—')} | {tolerances}{ho['byClass'].get(value, 0) * 100:.1f} % | "
                      f"{p.get('class', {}).get('byClass', {}).get(value, 0) * 100:.1f} % | "
                      + (f"{p['place']['byClass'].get(value, 0) * 100:.1f} %" if 'place' in p and value in p['place']['byClass'] else "—") + " |")
     lines += ["", "Exact renders refused per cell (held-out):", "", "| cell | refused |", "|---|---|"]
@@ -399,6 +428,7 @@ def main():
     report = {"critic": args.critic, "classField": domain.class_field, "command": command, "perCell": args.per_cell,
               "seeds": SEEDS, "budgets": {"calibrationOverall": CAL_OVERALL, "calibrationCell": CAL_CELL,
                                           "targetOverall": TARGET_OVERALL, "targetCell": TARGET_CELL},
+              "perCellNoise": round(measurement_noise(args.per_cell, len({c for _, c, _ in sets["heldOut"][0]})), 4),
               "files": manifest["files"] if not args.checkpoint else None, "gate": gate}
     for split, (exact, wrong_rows, reads) in sets.items():
         report[split] = {"exact": rates(domain, gate, exact), "power": power(domain, gate, wrong_rows),

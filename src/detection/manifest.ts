@@ -114,8 +114,11 @@ const criticGate = z.looseObject({
   fields: z.record(z.string(), z.record(z.string(), probability)),
   /** requested class -> floor on the IoU of the critic's box with the requested one, when the critic sees an object */
   boxMinIoU: z.record(z.string(), probability).default({}),
-  /** scalar field outside the box -> allowed |seen - requested| as a fraction of its range */
-  scalarTolerance: z.record(z.string(), probability).default({}),
+  /**
+   * scalar field outside the box -> allowed |seen - requested| as a fraction of its range: one number for every
+   * class, or per requested class (the critic reads a scalar better on some classes than on others)
+   */
+  scalarTolerance: z.record(z.string(), z.union([probability, z.record(z.string(), probability)])).default({}),
   calibration: z.looseObject({}).optional(),
 });
 export type CriticGate = z.infer<typeof criticGate>;
@@ -151,9 +154,14 @@ export const criticManifestSchema = z
         for (const value of Object.keys(floors))
           if (!field.values.includes(value)) ctx.addIssue({ code: "custom", path: ["gate", "fields", name, value], message: `"${value}" is not a value of ${name} (${field.values.join(", ")})` });
       }
-      for (const name of Object.keys(m.gate.scalarTolerance))
-        if (m.fields.find((f) => f.name === name)?.kind !== "scalar") ctx.addIssue({ code: "custom", path: ["gate", "scalarTolerance", name], message: `"${name}" is not a scalar field of the critic` });
       const classes = m.box ? m.fields.find((f) => f.name === m.box!.class) : undefined;
+      for (const [name, tolerance] of Object.entries(m.gate.scalarTolerance)) {
+        if (m.fields.find((f) => f.name === name)?.kind !== "scalar") ctx.addIssue({ code: "custom", path: ["gate", "scalarTolerance", name], message: `"${name}" is not a scalar field of the critic` });
+        if (typeof tolerance === "number") continue;
+        for (const value of Object.keys(tolerance))
+          if (!m.box || !classes || classes.kind !== "categorical" || !classes.values.includes(value) || m.box.absentWhen.includes(value))
+            ctx.addIssue({ code: "custom", path: ["gate", "scalarTolerance", name, value], message: `"${value}" is not a class with an object` });
+      }
       for (const value of Object.keys(m.gate.boxMinIoU)) {
         if (!m.box || !classes || classes.kind !== "categorical" || !classes.values.includes(value) || m.box.absentWhen.includes(value))
           ctx.addIssue({ code: "custom", path: ["gate", "boxMinIoU", value], message: `"${value}" is not a class with a box` });

@@ -149,6 +149,40 @@ describe("calibrated realism gate (critic.json gate)", () => {
     expect(judgeRealism(calibrated, torn(-4, [0.62, 0.6, 0.2, 0.2]), { ...pedestrianWanted, weather: "fog" }).reasons.map((r) => r.field)).toEqual(["box"]);
   });
 
+  it("a scalar's tolerance may be one per requested class; a class without one keeps the default 0.25", () => {
+    // the road layout with one more scalar outside the box, "glare" on 0..2 (slot 18)
+    const withGlare = criticManifestSchema.parse({
+      ...roadLayout,
+      output: { ...roadLayout.output, width: 19 },
+      fields: [...roadLayout.fields, { name: "glare", kind: "scalar", range: [0, 2], offset: 18, width: 1 }],
+      gate: { rule: "requested-probability", fields: {}, scalarTolerance: { glare: { animal: 0.1, pedestrian: 0.6 } } },
+    });
+    const sees = (hazard: number, glare: number) => {
+      const v = new Float32Array(19);
+      v.set(criticSees(hazard, 2, 2, [0.5, 0.6, 0.2, 0.2]));
+      v[18] = glare; // normalised 0..1: reads glare 2 * value
+      return decodeCriticOutput(withGlare, v);
+    };
+    // requested glare 1.0, read 1.4: off by 0.4 / 2 = 20 % of the range
+    const animal = { ...request, glare: 1.0 };
+    const refused = judgeRealism(withGlare, sees(3, 0.7), animal);
+    expect(refused.reasons.map((r) => r.field)).toEqual(["glare"]);
+    expect(refused.reasons[0]!.message).toContain("off by 20 % of the range");
+    const pedestrian = { ...animal, hazard: "pedestrian" };
+    expect(judgeRealism(withGlare, sees(1, 0.7), pedestrian).valid).toBe(true);
+    // requested 1.8, read 0.3: off by 75 %, over pedestrian's 0.6
+    expect(judgeRealism(withGlare, sees(1, 0.15), { ...pedestrian, glare: 1.8 }).reasons.map((r) => r.field)).toEqual(["glare"]);
+    // cyclist has no tolerance of its own: the default 0.25 (20 % passes, 30 % does not)
+    const cyclist = { ...animal, hazard: "cyclist" };
+    expect(judgeRealism(withGlare, sees(2, 0.7), cyclist).valid).toBe(true);
+    expect(judgeRealism(withGlare, sees(2, 0.8), cyclist).reasons.map((r) => r.field)).toEqual(["glare"]);
+    // a caller's uniform tolerance replaces the calibrated ones
+    expect(judgeRealism(withGlare, sees(3, 0.7), animal, { scalarTolerance: 0.3 }).valid).toBe(true);
+    // per-class tolerances must name classes that have an object
+    const bad = criticManifestSchema.safeParse({ ...withGlare, gate: { ...withGlare.gate, scalarTolerance: { glare: { none: 0.1, deer: 0.2 } } } });
+    expect(bad.error?.issues.map((i) => i.message)).toEqual(['"none" is not a class with an object', '"deer" is not a class with an object']);
+  });
+
   it("refuses gates that name unknown fields, values or classes", () => {
     const bad = (gate: unknown) => criticManifestSchema.safeParse({ ...roadLayout, gate }).error?.issues.map((i) => i.message) ?? [];
     expect(bad({ rule: "requested-probability", fields: { hazardCx: { a: 0.1 } } })).toEqual(['"hazardCx" is not a categorical field of the critic']);
