@@ -34,6 +34,10 @@ def main():
                         help="first recover the checkpoint from the shipped models/<package> ONNX file (verified "
                              "against its golden fixture), so training resumes from the shipped weights")
     parser.add_argument("--no-package", action="store_true", help="train (or recover) only; leave models/ as it is")
+    parser.add_argument("--new-run", action="store_true",
+                        help="critic or detector: continue from the checkpoint's weights and optimizer, but as a new run "
+                             "(--minutes counts from now, the learning-rate schedule starts again), e.g. from a "
+                             "training/resume/ point that finished its own run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     kind, domain = PACKAGES[args.package]
@@ -57,7 +61,7 @@ def main():
             diffusion.train(domain, checkpoint_dir, minutes, log=log)
         else:
             from rareforge_train import perception
-            perception.train(kind, domain, checkpoint_dir, minutes, log=log)
+            perception.train(kind, domain, checkpoint_dir, minutes, log=log, new_run=args.new_run)
     if args.no_package:
         return
     from rareforge_train import package  # imported late: packaging never needs a training run

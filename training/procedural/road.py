@@ -154,11 +154,22 @@ def _inwards(lo, hi, digits=4):
     return [float(np.ceil(lo * scale - 1e-9) / scale), float(np.floor(hi * scale + 1e-9) / scale)]
 
 
+SMALL_SIDE = 10 / 64   # shape="small": a box of the mixture whose shorter side is under 10 px of the 64-px frame
+
+
 def draw_condition(rng, hazard=None, weather=None, time_of_day=None, shape=None):
     """Draws a condition; the box is placed on or beside the road. shape (default: drawn with
     SHAPE_WEIGHTS): "natural" (the class's typical box, sized by perspective), "library" (the
     scenario library's ranges for the class), "plausible" (any aspect plausible for the class),
-    "mismatched" (another class's typical box: for testing that class comes from the pixels)."""
+    "mismatched" (another class's typical box: for testing that class comes from the pixels),
+    "small" (the default mixture's draws whose box is under SMALL_SIDE on its shorter side, every class but none:
+    where the critic is weakest)."""
+    if shape == "small":
+        while True:
+            kind = hazard if hazard is not None else HAZARDS[1 + rng.integers(len(HAZARDS) - 1)]
+            cond = draw_condition(rng, kind, weather, time_of_day)
+            if min(cond["hazardW"], cond["hazardH"]) < SMALL_SIDE:
+                return cond
     hazard = hazard if hazard is not None else HAZARDS[rng.integers(len(HAZARDS))]
     weather = weather if weather is not None else WEATHERS[rng.integers(len(WEATHERS))]
     time_of_day = time_of_day if time_of_day is not None else TIMES_OF_DAY[rng.integers(len(TIMES_OF_DAY))]
