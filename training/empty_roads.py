@@ -1,4 +1,4 @@
-"""What the road critic reads on the road model's empty roads, and why: python3 training/empty_roads.py
+"""What the road critic reads on the road model's empty roads, and why: python3 training/empty_roads.py [--steps N]
 
 bench/library's empty-road-control scenario asks road-hazards for roads with no hazard; road-critic reads an
 object on many of its samples (training/README sections 7-8), never on renders of the same requests. This script
@@ -11,8 +11,10 @@ renders the same requests, and reports:
 - the size of the debris the critic reads on samples, beside the boxes of the library's smallest debris
   (tyre-debris-in-glare's own draws).
 
-Writes training/reports/road-empty-roads.json and .md.
+Writes training/reports/road-empty-roads.json and .md (with --steps or --guidance other than the defaults:
+road-empty-roads-ddim<steps>-g<guidance>.json and .md).
 """
+import argparse
 import json
 import os
 import sys
@@ -46,7 +48,12 @@ def speckle_share(x):
 
 
 def main():
-    torch.set_num_threads(int(os.environ.get("THREADS", "1")))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, help="DDIM steps (default: the manifest's)")
+    parser.add_argument("--guidance", type=float, help="guidance (default: the manifest's)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     started = time.time()
     _, domain = PACKAGES["road-hazards"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -54,6 +61,8 @@ def main():
         critic = from_onnx.checkpoint_from_package("road-critic", os.path.join(tmp, "critic")).eval()
     manifest = json.load(open(os.path.join(package.MODELS_DIR, "road-hazards", "model.json")))
     defaults = manifest["defaults"]
+    settings = {**defaults, "steps": args.steps or defaults["steps"],
+                "guidance": args.guidance if args.guidance is not None else defaults["guidance"]}
     if defaults["sampler"] != "ddim":
         raise SystemExit(f"road-hazards' default sampler is {defaults['sampler']}; this script samples DDIM only")
     spec = next(s for s in library.scenarios("automotive") if s["name"] == "empty-road-control")
@@ -61,7 +70,7 @@ def main():
     conditions = torch.from_numpy(np.stack([domain.layout.encode(p) for p in params]))
     noise = torch.stack([torch.randn((domain.channels, 64, 64), generator=torch.Generator().manual_seed(SEED * 100003 + i))
                          for i in range(SAMPLES)])
-    samples = diffusion.ddim_sample(model, noise, conditions, steps=defaults["steps"], guidance=defaults["guidance"]).clamp(-1, 1)
+    samples = diffusion.ddim_sample(model, noise, conditions, steps=settings["steps"], guidance=settings["guidance"]).clamp(-1, 1)
     samples = ((samples + 1) * 127.5).round() / 255.0
     renders = torch.from_numpy(np.stack([np.round(domain.render(p, np.random.default_rng([SEED, i])) * 255) / 255.0
                                          for i, p in enumerate(params)]).astype(np.float32))
@@ -90,26 +99,28 @@ def main():
     sizes = [(p["hazardW"] * 64, p["hazardH"] * 64) for p in
              (library.to_condition(library.draw_parameters(tyre, SEED, i)) for i in range(SAMPLES))]
     report = {
-        "command": "python3 training/empty_roads.py", "model": f"road-hazards {manifest['version']}",
+        "command": "python3 training/empty_roads.py" + (f" --steps {args.steps}" if args.steps else "")
+                   + (f" --guidance {args.guidance:g}" if args.guidance is not None else ""), "model": f"road-hazards {manifest['version']}",
         "critic": f"road-critic {json.load(open(os.path.join(package.MODELS_DIR, 'road-critic', 'critic.json')))['version']}",
-        "scenario": "empty-road-control", "seed": SEED, "samples": SAMPLES, "settings": defaults,
+        "scenario": "empty-road-control", "seed": SEED, "samples": SAMPLES, "settings": settings,
         **out,
         "tyreDebrisBoxPx": [round(float(np.median([s[0] for s in sizes])), 1), round(float(np.median([s[1] for s in sizes])), 1)],
         "wallTimeSeconds": round(time.time() - started, 1),
     }
     os.makedirs(REPORTS, exist_ok=True)
-    json.dump(report, open(os.path.join(REPORTS, "road-empty-roads.json"), "w"), indent=1)
+    base = os.path.join(REPORTS, "road-empty-roads" + ("" if settings == defaults else f"-ddim{settings['steps']}-g{settings['guidance']:g}"))
+    json.dump(report, open(base + ".json", "w"), indent=1)
     s, r, t = report["samples"], report["renders"], report["tyreDebrisBoxPx"]
     md = ["# What road-critic reads on road-hazards' empty roads", "",
           f"Reproduce: `{report['command']}` ({report['model']}, {report['critic']}, `empty-road-control` seed {SEED}, "
-          f"{SAMPLES} requests, {defaults['sampler']} {defaults['steps']} steps, guidance {defaults['guidance']})", "",
+          f"{SAMPLES} requests, {settings['sampler']} {settings['steps']} steps, guidance {settings['guidance']})", "",
           "| | samples | renders of the same requests |", "|---|---|---|",
           f"| read as | {s['readAs']} | {r['readAs']} |",
           f"| read none, per weather | {s['readNoneByWeather']} | {r['readNoneByWeather']} |",
           f"| speckle (pixels ≥ {SPECKLE} off their 3×3 median in colour) | {s['speckleShare'] * 100:.2f} % | {r['speckleShare'] * 100:.2f} % |",
           f"| box of the debris it reads (median w × h, px) | {s['debrisReadBoxPx']} | {r['debrisReadBoxPx']} |", "",
           f"The library's smallest debris (tyre-debris-in-glare's own draws): boxes {t[0]} × {t[1]} px (median w × h)."]
-    open(os.path.join(REPORTS, "road-empty-roads.md"), "w").write("\n".join(md) + "\n")
+    open(base + ".md", "w").write("\n".join(md) + "\n")
     print("\n".join(md))
 
 
