@@ -130,7 +130,8 @@ def automotive_scenarios():
 def road_cells(layout, per_cell, seed):
     """Every hazard x weather x timeOfDay cell of the road layout, per_cell conditions each, whose box (centre and
     size) is drawn by the automotive scenarios that ask for that hazard, in turn (hazard none: the empty-road
-    control's box), at the cell's weather and time. Returns [(condition, scenario name, "hazard/weather/time")]."""
+    control's box), with the cell's hazard, weather and time fixed (with_fixed). Returns [(condition, scenario
+    name, "hazard/weather/time")]."""
     specs = automotive_scenarios()
     out = []
     for hazard in layout.field("hazard")["values"]:
@@ -138,11 +139,17 @@ def road_cells(layout, per_cell, seed):
         for weather in layout.field("weather")["values"]:
             for tod in layout.field("timeOfDay")["values"]:
                 for j in range(per_cell):
-                    spec = sources[j % len(sources)]
+                    spec = with_fixed(sources[j % len(sources)], hazard=hazard, weather=weather, timeOfDay=tod)
                     drawn = draw_parameters(spec, seed, len(out))
-                    drawn.update({"hazard": hazard, "weather": weather, "timeOfDay": tod})
                     out.append((to_condition(drawn), spec["name"], f"{hazard}/{weather}/{tod}"))
     return out
+
+
+def with_fixed(spec, **values):
+    """The scenario with these parameters fixed (a cell's hazard, weather and time of day), so that the parameters
+    given by them are drawn for the cell's values: small-distant-hazards-sweep draws each class its own box, and a
+    pedestrian cell must get the pedestrian's box, not the box the sweep drew for debris at that index."""
+    return {**spec, "parameters": {**spec["parameters"], **values}}
 
 
 def values_of(spec, name):
