@@ -331,8 +331,8 @@ def mirror_cases(domain, gate, judged, reads):
                 if request[name] in gate["fields"].get(name, {})]
         if parts["iou"] is not None and request[field] in gate["boxMinIoU"]:
             gaps.append(abs(parts["iou"] - gate["boxMinIoU"][request[field]]))
-        gaps += [abs(err - tolerance_of(gate, name, request[field])) for name, err in parts["scalars"].items()
-                 if tolerance_of(gate, name, request[field]) is not None]
+        tolerances = {name: tolerance_of(gate, name, request[field]) for name in parts["scalars"]}
+        gaps += [abs(err - tolerances[name]) for name, err in parts["scalars"].items() if tolerances[name] is not None]
         return min(gaps, default=1.0)
 
     refused, valid = [], []
@@ -389,7 +389,7 @@ def markdown(report):
               + "exact refused | another class refused | moved refused |", "|---|---|---|" + "---|" * len(scalars) + "---|---|---|"]
     for value, fl in gate["fields"][field].items():
         p = report["heldOut"]["power"]
-        tolerances = "".join(f"{tolerance_of(gate, n, value) if tolerance_of(gate, n, value) is not None else '—'} | " for n in scalars)
+        tolerances = "".join(f"{'—' if tol is None else tol} | " for tol in (tolerance_of(gate, n, value) for n in scalars))
         lines.append(f"| {value} | {fl} | {gate['boxMinIoU'].get(value, '—')} | {tolerances}{ho['byClass'].get(value, 0) * 100:.1f} % | "
                      f"{p.get('class', {}).get('byClass', {}).get(value, 0) * 100:.1f} % | "
                      + (f"{p['place']['byClass'].get(value, 0) * 100:.1f} %" if 'place' in p and value in p['place']['byClass'] else "—") + " |")

@@ -36,7 +36,6 @@ from rareforge_train.domains import PACKAGES  # noqa: E402
 REPORTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reports")
 CLASSES = road.HAZARDS[1:]
 CROP = 16               # the reader's window, pixels of the 64-px frame
-SMALL = 10              # training boxes: shorter side under this many pixels
 TRAIN_JOBS = [(100 + k, 2500) for k in range(16)]   # (seed, renders): 40 000 training crops
 LIBRARY_SEED, PER_SCENARIO = 17, 168   # indices 0..167 of each scenario, as the service numbers a run's samples
 SIZE_BINS = ((3, "< 3 px"), (5, "3-5 px"), (8, "5-8 px"), (16, "8-16 px"), (1e9, ">= 16 px"))
@@ -64,9 +63,7 @@ def _training_crops(job):
     rng = np.random.default_rng(seed)
     crops, labels = [], []
     while len(crops) < count:
-        p = road.draw_condition(rng, hazard=CLASSES[rng.integers(len(CLASSES))])
-        if shorter_side(p) >= SMALL:
-            continue
+        p = road.draw_condition(rng, shape="small")
         crops.append(_to_uint8(crop(road.render(p, rng), p)))
         labels.append(CLASSES.index(p["hazard"]))
     return np.stack(crops), np.array(labels)
@@ -150,7 +147,7 @@ def markdown(report):
              f"of each, {report['renders']} renders, the empty-road control left out). Hazard class named right by the domain critic "
              f"({report['criticName']}, the whole frame) and by a location-aware reader (the {CROP} x {CROP} pixels around "
              f"the requested box's centre; trained {report['readerSteps']} steps on {report['readerTrainingCrops']} "
-             f"renders of the generator's mixture with boxes under {SMALL} px).", "",
+             f"renders of the generator's mixture with boxes under {road.SMALL_SIDE * 64:g} px).", "",
              "| object's shorter side | n | " + " | ".join(name for name, _ in rows) + " |",
              "|---|---|" + "---|" * len(rows)]
     for label, cell in report["critic"]["bySize"].items():

@@ -123,9 +123,10 @@ export function judgeRealism(
     } else if (!boxFields.has(field.name) && !objectAbsent) {
       const [lo, hi] = field.range;
       const error = Math.abs(Number(seen) - Number(want)) / (hi - lo);
+      // the calibrated tolerance: one for every class, or the requested class's
       const calibrated = gate?.scalarTolerance[field.name];
-      const ofClass = typeof calibrated === "object" && layout.box ? calibrated[String(requested[layout.box.class])] : calibrated;
-      const tolerance = thresholds.scalarTolerance ?? (typeof ofClass === "number" ? ofClass : undefined) ?? t.scalarTolerance;
+      const ofClass = typeof calibrated === "object" ? (layout.box ? calibrated[String(requested[layout.box.class])] : undefined) : calibrated;
+      const tolerance = thresholds.scalarTolerance ?? ofClass ?? t.scalarTolerance;
       if (error > tolerance)
         reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: requested ${Number(want).toFixed(3)}, the critic reads ${Number(seen).toFixed(3)} (off by ${(error * 100).toFixed(0)} % of the range)` });
     }

@@ -155,17 +155,16 @@ export const criticManifestSchema = z
           if (!field.values.includes(value)) ctx.addIssue({ code: "custom", path: ["gate", "fields", name, value], message: `"${value}" is not a value of ${name} (${field.values.join(", ")})` });
       }
       const classes = m.box ? m.fields.find((f) => f.name === m.box!.class) : undefined;
+      /** a value of the box's class field that has an object (not one of absentWhen) */
+      const hasObject = (value: string) => !!m.box && classes?.kind === "categorical" && classes.values.includes(value) && !m.box.absentWhen.includes(value);
       for (const [name, tolerance] of Object.entries(m.gate.scalarTolerance)) {
         if (m.fields.find((f) => f.name === name)?.kind !== "scalar") ctx.addIssue({ code: "custom", path: ["gate", "scalarTolerance", name], message: `"${name}" is not a scalar field of the critic` });
         if (typeof tolerance === "number") continue;
         for (const value of Object.keys(tolerance))
-          if (!m.box || !classes || classes.kind !== "categorical" || !classes.values.includes(value) || m.box.absentWhen.includes(value))
-            ctx.addIssue({ code: "custom", path: ["gate", "scalarTolerance", name, value], message: `"${value}" is not a class with an object` });
+          if (!hasObject(value)) ctx.addIssue({ code: "custom", path: ["gate", "scalarTolerance", name, value], message: `"${value}" is not a class with an object` });
       }
-      for (const value of Object.keys(m.gate.boxMinIoU)) {
-        if (!m.box || !classes || classes.kind !== "categorical" || !classes.values.includes(value) || m.box.absentWhen.includes(value))
-          ctx.addIssue({ code: "custom", path: ["gate", "boxMinIoU", value], message: `"${value}" is not a class with a box` });
-      }
+      for (const value of Object.keys(m.gate.boxMinIoU))
+        if (!hasObject(value)) ctx.addIssue({ code: "custom", path: ["gate", "boxMinIoU", value], message: `"${value}" is not a class with a box` });
     }
     m.fields.forEach((f, i) => {
       if (f.offset + f.width > m.output.width)
