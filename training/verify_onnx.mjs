@@ -41,5 +41,12 @@ for (const name of names) {
     const feeds = { [golden.input.name]: new ort.Tensor("float32", readF32(join(fixtures, golden.input.file)), golden.input.shape) };
     const out = (await session.run(feeds))[golden.output.name];
     console.log(`${name}: output dims ${JSON.stringify(out.dims)}, max |onnx - torch| = ${maxAbsDiff(out.data, readF32(join(fixtures, golden.output.file))).toExponential(2)}`);
+    // a critic's look (training/look.py) has its own fixture: a window and its logits
+    if (manifest.look && existsSync(join(fixtures, "look", "golden.json"))) {
+      const look = JSON.parse(readFileSync(join(fixtures, "look", "golden.json"), "utf8"));
+      const lookSession = await ort.InferenceSession.create(join(pkg, manifest.look.file));
+      const lookOut = (await lookSession.run({ [look.input.name]: new ort.Tensor("float32", readF32(join(fixtures, "look", look.input.file)), look.input.shape) }))[look.output.name];
+      console.log(`${name} look: output dims ${JSON.stringify(lookOut.dims)}, max |onnx - torch| = ${maxAbsDiff(lookOut.data, readF32(join(fixtures, "look", look.output.file))).toExponential(2)}`);
+    }
   }
 }

@@ -10,7 +10,7 @@ import { ModelPackageError, verifyPackageFiles } from "../models/index.ts";
 import type { ParameterValue } from "../scenarios/index.ts";
 import { iou, type PixelBox } from "./boxes.ts";
 import { DetectorPackageError } from "./errors.ts";
-import { criticManifestSchema, formatIssues, type CriticManifest } from "./manifest.ts";
+import { criticManifestSchema, formatIssues, type CriticLook, type CriticManifest } from "./manifest.ts";
 
 /** What the critic read from one sample, decoded with each field's rule. */
 export interface CriticPrediction {
@@ -19,6 +19,11 @@ export interface CriticPrediction {
   readonly probabilities: Readonly<Record<string, number>>;
   /** Softmax probability of every value, per categorical field. */
   readonly distributions: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /**
+   * What the critic's look (critic.json `look`) names at the requested object's place: the probability of every
+   * value of the class field there. Present when the critic has a look and an object was requested.
+   */
+  readonly look?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -59,6 +64,38 @@ export interface RealismVerdict {
 
 type CriticLayout = Pick<CriticManifest, "fields" | "box" | "output"> & Partial<Pick<CriticManifest, "gate">>;
 
+function softmax(logits: readonly number[]): number[] {
+  const max = Math.max(...logits);
+  const exps = logits.map((l) => Math.exp(l - max));
+  const total = exps.reduce((s, e) => s + e, 0);
+  return exps.map((e) => e / total);
+}
+
+/** The look's logits as the probability of every value of its field. */
+export function decodeLookOutput(look: Pick<CriticLook, "values">, logits: ArrayLike<number>): Record<string, number> {
+  if (logits.length < look.values.length) throw new DetectorPackageError("unexpected-output-layout", `critic look output has ${logits.length} values, expected ${look.values.length}`);
+  const p = softmax(Array.from({ length: look.values.length }, (_, i) => logits[i] as number));
+  return Object.fromEntries(look.values.map((v, i) => [v, p[i] as number]));
+}
+
+/**
+ * The size x size window of a model-space image ([C, H, W], planar) centred on (cx, cy), fractions of the image:
+ * its top-left pixel is floor(c * side - size / 2 + 0.5), and pixels outside the image repeat the nearest edge
+ * (training/look.py cuts the same window).
+ */
+export function lookWindow(image: Float32Array, shape: { channels: number; height: number; width: number }, cx: number, cy: number, size: number): Float32Array {
+  const { channels, height, width } = shape;
+  const x0 = Math.floor(cx * width - size / 2 + 0.5);
+  const y0 = Math.floor(cy * height - size / 2 + 0.5);
+  const out = new Float32Array(channels * size * size);
+  for (let c = 0; c < channels; c++)
+    for (let y = 0; y < size; y++) {
+      const row = Math.min(height - 1, Math.max(0, y0 + y));
+      for (let x = 0; x < size; x++) out[(c * size + y) * size + x] = image[(c * height + row) * width + Math.min(width - 1, Math.max(0, x0 + x))] as number;
+    }
+  return out;
+}
+
 /** Categorical slots are logits (argmax = value); scalar slots are 0..1 and map onto the field's range. */
 export function decodeCriticOutput(layout: CriticLayout, vector: ArrayLike<number>): CriticPrediction {
   if (vector.length < layout.output.width) throw new DetectorPackageError("unexpected-output-layout", `critic output has ${vector.length} values, expected ${layout.output.width}`);
@@ -68,19 +105,21 @@ export function decodeCriticOutput(layout: CriticLayout, vector: ArrayLike<numbe
   for (const field of layout.fields) {
     if (field.kind === "categorical") {
       const logits = Array.from({ length: field.values.length }, (_, i) => vector[field.offset + i] as number);
-      const max = Math.max(...logits);
-      const exps = logits.map((l) => Math.exp(l - max));
-      const total = exps.reduce((s, e) => s + e, 0);
-      const best = logits.indexOf(max);
+      const p = softmax(logits);
+      const best = logits.indexOf(Math.max(...logits));
       values[field.name] = field.values[best] as string;
-      probabilities[field.name] = (exps[best] as number) / total;
-      distributions[field.name] = Object.fromEntries(field.values.map((v, i) => [v, (exps[i] as number) / total]));
+      probabilities[field.name] = p[best] as number;
+      distributions[field.name] = Object.fromEntries(field.values.map((v, i) => [v, p[i] as number]));
     } else {
       const [lo, hi] = field.range;
       values[field.name] = lo + (vector[field.offset] as number) * (hi - lo);
     }
   }
   return { values, probabilities, distributions };
+}
+
+function mostLikely(distribution: Readonly<Record<string, number>>): string {
+  return Object.entries(distribution).reduce((best, entry) => (entry[1] > best[1] ? entry : best))[0];
 }
 
 /** The object's box (fractions of the image, as a PixelBox on a unit image) from parameters, or null when absent. */
@@ -109,15 +148,19 @@ export function judgeRealism(
   for (const field of layout.fields) {
     if (t.ignore.includes(field.name) || !(field.name in requested)) continue;
     const want = requested[field.name] as ParameterValue;
-    const seen = prediction.values[field.name] ?? null;
+    // where an object was requested, the class is what the critic's look names at the requested place
+    const look = layout.box && field.name === layout.box.class && !objectAbsent ? prediction.look : undefined;
+    const seen = look ? mostLikely(look) : (prediction.values[field.name] ?? null);
     if (field.kind === "categorical") {
-      const probability = prediction.probabilities[field.name] ?? 0;
+      const distribution = look ?? prediction.distributions[field.name];
+      const probability = look ? (look[String(seen)] ?? 0) : (prediction.probabilities[field.name] ?? 0);
+      const sees = look ? `at the requested place the critic sees ${seen}` : `the critic sees ${seen}`;
       const floor = floorOf(field.name, want);
       if (floor !== undefined) {
-        const ofWanted = prediction.distributions[field.name]?.[String(want)] ?? 0;
+        const ofWanted = distribution?.[String(want)] ?? 0;
         if (ofWanted < floor)
-          reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: requested ${want}, the critic sees ${seen} (p ${probability.toFixed(2)}) and gives ${want} p ${ofWanted.toFixed(3)}, below its calibrated floor ${floor}` });
-      } else if (seen !== want) reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: requested ${want}, the critic sees ${seen} (p ${probability.toFixed(2)})` });
+          reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: requested ${want}, ${sees} (p ${probability.toFixed(2)}) and gives ${want} p ${ofWanted.toFixed(3)}, below its calibrated floor ${floor}` });
+      } else if (seen !== want) reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: requested ${want}, ${sees} (p ${probability.toFixed(2)})` });
       else if (probability < t.minProbability)
         reasons.push({ field: field.name, requested: want, seen, message: `${field.name}: ${want} seen with probability ${probability.toFixed(2)} < ${t.minProbability}` });
     } else if (!boxFields.has(field.name) && !objectAbsent) {
@@ -154,8 +197,11 @@ export interface Critic {
   readonly manifest: CriticManifest;
   readonly onnxPath: string;
   readonly fileHashes: Readonly<Record<string, string>>;
-  /** Reads a batch of samples: model-space tensors [C*H*W] (as the diffusion model produced them) or decoded images. */
-  predict(samples: readonly (Float32Array | DecodedImage)[]): Promise<CriticPrediction[]>;
+  /**
+   * Reads a batch of samples: model-space tensors [C*H*W] (as the diffusion model produced them) or decoded images.
+   * With each sample's requested parameters, a critic with a look also reads the requested object's place.
+   */
+  predict(samples: readonly (Float32Array | DecodedImage)[], requested?: readonly Readonly<Record<string, ParameterValue>>[]): Promise<CriticPrediction[]>;
   /** Predicts and judges each sample against its requested parameters. */
   judge(samples: readonly (Float32Array | DecodedImage)[], requested: readonly Readonly<Record<string, ParameterValue>>[], thresholds?: Partial<RealismThresholds>): Promise<RealismVerdict[]>;
   dispose(): Promise<void>;
@@ -190,11 +236,13 @@ export async function loadCritic(dir: string, options: LoadCriticOptions = {}): 
   const absolute = resolve(dir);
   const { manifest, fileHashes } = readCriticManifest(absolute);
   const onnxPath = join(absolute, manifest.file);
-  const session = await createSession(onnxPath, {
+  const sessionOptions = {
     ep: options.ep ?? "cpu",
     ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
     ...(options.log ? { log: options.log } : {}),
-  });
+  } as const;
+  const session = await createSession(onnxPath, sessionOptions);
+  const lookSession = manifest.look ? await createSession(join(absolute, manifest.look.file), sessionOptions) : null;
   const { width, height, channels, valueRange } = manifest.input;
   const plane = width * height * channels;
   const toInput = (sample: Float32Array | DecodedImage): Float32Array => {
@@ -204,17 +252,46 @@ export async function loadCritic(dir: string, options: LoadCriticOptions = {}): 
     }
     return toModelSpace(resizeBilinear(sample, width, height), channels, valueRange);
   };
-  const predict = async (samples: readonly (Float32Array | DecodedImage)[]): Promise<CriticPrediction[]> => {
+  /** The look's reading at each requested object's place (samples whose request has no object are left out). */
+  const lookAt = async (inputs: readonly Float32Array[], requested: readonly Readonly<Record<string, ParameterValue>>[]): Promise<Map<number, Record<string, number>>> => {
+    const look = manifest.look;
+    const box = manifest.box;
+    const read = new Map<number, Record<string, number>>();
+    if (!lookSession || !look || !box) return read;
+    const centre = (k: number) => [Number(requested[k]?.[box.cx]), Number(requested[k]?.[box.cy])] as const;
+    const asked = inputs.flatMap((_, k) => (!box.absentWhen.includes(String(requested[k]?.[box.class])) && centre(k).every(Number.isFinite) ? [k] : []));
+    if (asked.length === 0) return read;
+    const size = look.window;
+    const windowPlane = channels * size * size;
+    const batch = new Float32Array(windowPlane * asked.length);
+    asked.forEach((k, j) => batch.set(lookWindow(inputs[k] as Float32Array, { channels, height, width }, ...centre(k), size), j * windowPlane));
+    const outputs = await lookSession.run({ [look.input]: { type: "float32", data: batch, dims: [asked.length, channels, size, size] } });
+    const output = outputs[look.output];
+    const n = look.values.length;
+    if (!output || output.dims[1] !== n) {
+      throw new DetectorPackageError("unexpected-output-layout", `critic look ${look.file} returned ${output ? `[${output.dims.join(", ")}]` : "nothing"} for "${look.output}", expected [batch, ${n}]`, onnxPath);
+    }
+    asked.forEach((k, j) => read.set(k, decodeLookOutput(look, output.data.subarray(j * n, (j + 1) * n))));
+    return read;
+  };
+  const predict = async (samples: readonly (Float32Array | DecodedImage)[], requested?: readonly Readonly<Record<string, ParameterValue>>[]): Promise<CriticPrediction[]> => {
     if (samples.length === 0) return [];
+    if (requested && requested.length !== samples.length) throw new DetectorPackageError("invalid-image", `predict needs one requested parameter set per sample (${samples.length} samples, ${requested.length} sets)`);
+    const inputs = samples.map(toInput);
     const batch = new Float32Array(plane * samples.length);
-    samples.forEach((s, i) => batch.set(toInput(s), i * plane));
+    inputs.forEach((input, i) => batch.set(input, i * plane));
     const outputs = await session.run({ [manifest.input.name]: { type: "float32", data: batch, dims: [samples.length, channels, height, width] } });
     const output = outputs[manifest.output.name];
     if (!output || output.dims[1] !== manifest.output.width) {
       throw new DetectorPackageError("unexpected-output-layout", `critic ${onnxPath} returned ${output ? `[${output.dims.join(", ")}]` : "nothing"} for "${manifest.output.name}", expected [batch, ${manifest.output.width}]`, onnxPath);
     }
     const w = manifest.output.width;
-    return samples.map((_, i) => decodeCriticOutput(manifest, output.data.subarray(i * w, (i + 1) * w)));
+    const looked = requested ? await lookAt(inputs, requested) : new Map<number, Record<string, number>>();
+    return samples.map((_, i) => {
+      const prediction = decodeCriticOutput(manifest, output.data.subarray(i * w, (i + 1) * w));
+      const look = looked.get(i);
+      return look ? { ...prediction, look } : prediction;
+    });
   };
   return {
     manifest,
@@ -223,9 +300,12 @@ export async function loadCritic(dir: string, options: LoadCriticOptions = {}): 
     predict,
     async judge(samples, requested, thresholds) {
       if (requested.length !== samples.length) throw new DetectorPackageError("invalid-image", `judge needs one requested parameter set per sample (${samples.length} samples, ${requested.length} sets)`);
-      const predictions = await predict(samples);
+      const predictions = await predict(samples, requested);
       return predictions.map((p, i) => judgeRealism(manifest, p, requested[i] as Readonly<Record<string, ParameterValue>>, thresholds));
     },
-    dispose: () => session.dispose(),
+    async dispose() {
+      await session.dispose();
+      await lookSession?.dispose();
+    },
   };
 }

@@ -227,8 +227,8 @@ export interface SampleVerdict {
   readonly iou: number | null;
   readonly falsePositives: number;
   readonly realismValid: boolean;
-  /** The critic's reasons, box IoU and readings; null without a critic. */
-  readonly realismDetails: { readonly critic: string; readonly boxIoU: number | null; readonly reasons: readonly string[]; readonly seen: Readonly<Record<string, ParameterValue>> } | null;
+  /** The critic's reasons, box IoU and readings (seen: from the whole frame; atRequestedPlace: its look's probability of each class at the requested object's place); null without a critic. */
+  readonly realismDetails: { readonly critic: string; readonly boxIoU: number | null; readonly reasons: readonly string[]; readonly seen: Readonly<Record<string, ParameterValue>>; readonly atRequestedPlace?: Readonly<Record<string, number>> } | null;
   readonly detections: readonly DetectionRow[];
 }
 
@@ -260,7 +260,7 @@ export async function scoreImages(detector: Detector, critic: Critic | null, gat
       falsePositives: score.falsePositives.filter((d) => !isContext(d)).length,
       realismValid: valid,
       realismDetails: realism
-        ? { critic: critic!.manifest.name, boxIoU: realism.boxIoU, reasons: realism.reasons.map((r) => r.message), seen: realism.prediction.values }
+        ? { critic: critic!.manifest.name, boxIoU: realism.boxIoU, reasons: realism.reasons.map((r) => r.message), seen: realism.prediction.values, ...(realism.prediction.look ? { atRequestedPlace: realism.prediction.look } : {}) }
         : null,
       detections: detections.map((d) => ({
         className: d.class,

@@ -35,6 +35,8 @@ export {
   loadCritic,
   readCriticManifest,
   decodeCriticOutput,
+  decodeLookOutput,
+  lookWindow,
   judgeRealism,
   DEFAULT_REALISM_THRESHOLDS,
   type Critic,

@@ -123,6 +123,27 @@ const criticGate = z.looseObject({
 });
 export type CriticGate = z.infer<typeof criticGate>;
 
+/**
+ * The critic's look (issue 17): a second network that sees only the window of the critic's input centred on where
+ * the object was asked to be (never its size or shape) and names what is there, one logit per value of the class
+ * field, `nothing` meaning no object. Where an object was requested, the gate reads the class field from it: the
+ * whole-frame critic names small objects poorly, and the gate always knows where to look.
+ */
+const criticLook = z.looseObject({
+  file: z.string().min(1),
+  /** the class field the look reads (the box rule's class) */
+  field: z.string().min(1),
+  /** side of the square window, in pixels of the critic's input */
+  window: z.number().int().positive(),
+  input: z.string().min(1),
+  output: z.string().min(1),
+  /** the value each logit stands for, in output order: the class field's values */
+  values: z.array(z.string().min(1)).min(2),
+  /** the value that means "nothing here": one of the box rule's absentWhen */
+  nothing: z.string().min(1),
+});
+export type CriticLook = z.infer<typeof criticLook>;
+
 export const criticManifestSchema = z
   .looseObject({
     schema: z.literal("rareforge.critic/1"),
@@ -140,6 +161,7 @@ export const criticManifestSchema = z
     fields: z.array(criticField).min(1),
     box: criticBox.optional(),
     gate: criticGate.optional(),
+    look: criticLook.optional(),
   })
   .superRefine((m, ctx) => {
     if (!(m.file in m.files)) ctx.addIssue({ code: "custom", path: ["file"], message: `"${m.file}" is not listed in files` });
@@ -165,6 +187,15 @@ export const criticManifestSchema = z
       }
       for (const value of Object.keys(m.gate.boxMinIoU))
         if (!hasObject(value)) ctx.addIssue({ code: "custom", path: ["gate", "boxMinIoU", value], message: `"${value}" is not a class with a box` });
+    }
+    if (m.look) {
+      const look = m.look;
+      if (!(look.file in m.files)) ctx.addIssue({ code: "custom", path: ["look", "file"], message: `"${look.file}" is not listed in files` });
+      if (!m.box || m.box.class !== look.field) ctx.addIssue({ code: "custom", path: ["look", "field"], message: `"${look.field}" is not the box's class field` });
+      const field = m.fields.find((f) => f.name === look.field);
+      if (field?.kind === "categorical" && [...field.values].sort().join("\n") !== [...look.values].sort().join("\n"))
+        ctx.addIssue({ code: "custom", path: ["look", "values"], message: `the look's values (${look.values.join(", ")}) are not ${look.field}'s (${field.values.join(", ")})` });
+      if (!m.box?.absentWhen.includes(look.nothing)) ctx.addIssue({ code: "custom", path: ["look", "nothing"], message: `"${look.nothing}" is not a value that means no object` });
     }
     m.fields.forEach((f, i) => {
       if (f.offset + f.width > m.output.width)

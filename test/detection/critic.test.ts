@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { criticManifestSchema, decodeCriticOutput, findCriticPackage, judgeRealism, loadCritic } from "../../src/detection/index.ts";
+import { criticManifestSchema, decodeCriticOutput, decodeLookOutput, findCriticPackage, judgeRealism, loadCritic, lookWindow } from "../../src/detection/index.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -141,6 +141,50 @@ describe("calibrated realism gate (critic.json gate)", () => {
     expect(judgeRealism(calibrated, torn(2), request, { minProbability: 0 }).reasons.map((r) => r.field)).toEqual(["hazard"]);
   });
 
+  describe("with a look at the requested place (critic.json look)", () => {
+    const values = ["none", "pedestrian", "cyclist", "animal", "debris", "cone", "vehicle"];
+    const look = { file: "look.onnx", field: "hazard", window: 16, input: "window", output: "logits", values, nothing: "none" };
+    const looking = criticManifestSchema.parse({ ...calibrated, files: { ...calibrated.files, "look.onnx": "1".repeat(64) }, look });
+    /** The look's reading: `seen` with logit 4, animal with logit `animal`, the rest -4. */
+    const sees = (seen: string, animal: number) => decodeLookOutput(look, values.map((v) => (v === seen ? 4 : v === "animal" ? animal : -4)));
+
+    it("judges a requested object's class by what the look names at its place, not by the whole frame", () => {
+      // the whole frame names a pedestrian and gives animal p 0.0003 (under the floor 0.05) ...
+      const wholeFrameRefuses = torn(-4);
+      expect(judgeRealism(looking, wholeFrameRefuses, request).valid).toBe(false);
+      // ... but at the requested place the look names the animal: valid
+      expect(judgeRealism(looking, { ...wholeFrameRefuses, look: sees("animal", 4) }, request)).toMatchObject({ valid: true, reasons: [] });
+      // the whole frame is sure of the animal, the look names nothing there: refused, and the reason says where
+      const verdict = judgeRealism(looking, { ...torn(8), look: sees("none", -4) }, request);
+      expect(verdict.reasons.map((r) => r.field)).toEqual(["hazard"]);
+      expect(verdict.reasons[0]!.message).toMatch(/requested animal, at the requested place the critic sees none \(p 1\.00\) and gives animal p 0\.000, below its calibrated floor 0\.05/);
+      expect(verdict.reasons[0]!.seen).toBe("none");
+      // the uniform argmax rule reads the look too
+      expect(judgeRealism(looking, { ...torn(-4), look: sees("animal", 4) }, request, { minProbability: 0 }).valid).toBe(true);
+      expect(judgeRealism(looking, { ...torn(8), look: sees("cone", -4) }, request, { minProbability: 0 }).reasons[0]!.seen).toBe("cone");
+    });
+
+    it("leaves a request for no object to the whole frame, and other fields and the box to the critic", () => {
+      const empty = { ...request, hazard: "none" };
+      const wholeSeesNone = decodeCriticOutput(looking, criticSees(0, 2, 2, [0.5, 0.6, 0.2, 0.2]));
+      expect(judgeRealism(looking, { ...wholeSeesNone, look: sees("animal", 4) }, empty).valid).toBe(true);
+      // weather is still the whole frame's (fog requested, the critic sees fog), the box still the critic's
+      const elsewhere = torn(8, [0.1, 0.9, 0.05, 0.05]);
+      expect(judgeRealism(looking, { ...elsewhere, look: sees("animal", 4) }, request).reasons.map((r) => r.field)).toEqual(["box"]);
+      expect(judgeRealism(looking, { ...torn(8), look: sees("animal", 4) }, { ...request, weather: "clear" }).reasons.map((r) => r.field)).toEqual(["weather"]);
+    });
+
+    it("refuses a look that names another field, other values, an unlisted file or a present value as nothing", () => {
+      const bad = (patch: Record<string, unknown>, files = looking.files) =>
+        criticManifestSchema.safeParse({ ...looking, files, look: { ...look, ...patch } }).error?.issues.map((i) => i.message) ?? [];
+      expect(bad({})).toEqual([]);
+      expect(bad({}, calibrated.files)).toEqual(['"look.onnx" is not listed in files']);
+      expect(bad({ field: "weather" })[0]).toBe('"weather" is not the box\'s class field');
+      expect(bad({ values: [...values.slice(0, 6), "deer"] })[0]).toContain("are not hazard's");
+      expect(bad({ nothing: "cone" })).toEqual(['"cone" is not a value that means no object']);
+    });
+  });
+
   it("a value without a floor keeps the argmax rule", () => {
     const pedestrianWanted = { ...request, hazard: "pedestrian", weather: "clear" };
     // weather: the critic sees fog (index 2) for a clear request; clear has no floor -> argmax rule refuses it
@@ -220,6 +264,36 @@ for (const name of ["road-critic", "brain-critic"]) {
       }
     });
 
+    it.skipIf(!existsSync(`${fixture}/look/golden.json`))("cuts the look's golden window from the golden frame and reads it as training/look.py did", async () => {
+      const golden = JSON.parse(readFileSync(`${fixture}/look/golden.json`, "utf8")) as {
+        params: Record<string, string | number>;
+        frame: { file: string; shape: number[] };
+        input: { file: string };
+        output: { file: string };
+      };
+      const f32 = (file: string) => {
+        const b = readFileSync(`${fixture}/look/${file}`);
+        return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      };
+      const critic = await loadCritic(dir, { intraOpThreads: 1 });
+      try {
+        const look = critic.manifest.look!;
+        const box = critic.manifest.box!;
+        const frame = f32(golden.frame.file);
+        const [, channels, height, width] = golden.frame.shape as [number, number, number, number];
+        expect(Array.from(lookWindow(frame, { channels, height, width }, Number(golden.params[box.cx]), Number(golden.params[box.cy]), look.window))).toEqual(Array.from(f32(golden.input.file)));
+        const expected = decodeLookOutput(look, f32(golden.output.file));
+        // the frame with its request, twice in a batch beside a request for no object (which gets no look)
+        const [first, empty, second] = await critic.predict([frame, frame, frame], [golden.params, { ...golden.params, [box.class]: look.nothing }, golden.params]);
+        expect(empty!.look).toBeUndefined();
+        for (const read of [first!, second!]) for (const [value, p] of Object.entries(expected)) expect(read.look![value]).toBeCloseTo(p, 4);
+        // no requests, no look
+        expect((await critic.predict([frame]))[0]!.look).toBeUndefined();
+      } finally {
+        await critic.dispose();
+      }
+    });
+
     it("carries a calibrated gate that is its calibration report's, measured on these very files", () => {
       const manifest = criticManifestSchema.parse(JSON.parse(readFileSync(`${dir}/critic.json`, "utf8")));
       expect(manifest.gate, `${name} ships without a calibrated gate: run training/gate_calibration.py ${name} --apply`).toBeDefined();
@@ -248,18 +322,37 @@ for (const name of ["road-critic", "brain-critic"]) {
       // keeps raw critic vectors of held-out renders, right and wrong, with the fields that copy refused
       const manifest = criticManifestSchema.parse(JSON.parse(readFileSync(`${dir}/critic.json`, "utf8")));
       const report = JSON.parse(readFileSync(`${root}${(manifest.gate!.calibration as { report: string }).report}`, "utf8")) as {
-        mirrorCases?: { request: Record<string, string | number>; vector: number[]; refusedBy: string[] }[];
+        mirrorCases?: { request: Record<string, string | number>; vector: number[]; look?: number[]; refusedBy: string[] }[];
       };
       const cases = report.mirrorCases ?? [];
       expect(cases.length, `rerun training/gate_calibration.py ${name} --apply: its report has no mirror cases`).toBeGreaterThanOrEqual(100);
       // both verdicts are exercised
       expect(cases.filter((c) => c.refusedBy.length > 0).length).toBeGreaterThanOrEqual(20);
       expect(cases.filter((c) => c.refusedBy.length === 0).length).toBeGreaterThanOrEqual(20);
-      const verdicts = cases.map((c) => judgeRealism(manifest, decodeCriticOutput(manifest, c.vector), c.request).reasons.map((r) => r.field).sort());
+      // a critic with a look: the cases of requested objects carry the look's logits at the requested place
+      if (manifest.look) expect(cases.filter((c) => c.look).length).toBeGreaterThanOrEqual(50);
+      const read = (c: (typeof cases)[number]) => ({ ...decodeCriticOutput(manifest, c.vector), ...(c.look ? { look: decodeLookOutput(manifest.look!, c.look) } : {}) });
+      const verdicts = cases.map((c) => judgeRealism(manifest, read(c), c.request).reasons.map((r) => r.field).sort());
       expect(verdicts).toEqual(cases.map((c) => c.refusedBy));
     });
   });
 }
+
+describe("the look's window", () => {
+  // a 2-channel 4x6 image whose value encodes channel, row and column: c * 100 + y * 10 + x
+  const shape = { channels: 2, height: 4, width: 6 };
+  const image = Float32Array.from({ length: 48 }, (_, i) => Math.floor(i / 24) * 100 + Math.floor((i % 24) / 6) * 10 + (i % 6));
+  it("is centred on the request (top-left floor(c * side - size / 2 + 0.5)) and repeats the edge outside the image", () => {
+    // cx 0.5 -> x0 floor(3 - 1 + 0.5) = 2; cy 0.5 -> y0 floor(2 - 1 + 0.5) = 1
+    expect(Array.from(lookWindow(image, shape, 0.5, 0.5, 2))).toEqual([12, 13, 22, 23, 112, 113, 122, 123]);
+    // a half-pixel boundary rounds up: cx 0.25 -> floor(1.5 - 1 + 0.5) = 1
+    expect(Array.from(lookWindow(image, shape, 0.25, 0.5, 2)).slice(0, 2)).toEqual([11, 12]);
+    // the top-left corner: rows and columns before 0 repeat row and column 0
+    expect(Array.from(lookWindow(image, shape, 0, 0, 4)).slice(0, 8)).toEqual([0, 0, 0, 1, 0, 0, 0, 1]);
+    // past the right and bottom edges: the last row and column
+    expect(Array.from(lookWindow(image, shape, 1, 1, 2)).slice(0, 4)).toEqual([35, 35, 35, 35]);
+  });
+});
 
 describe("the critic a model is judged by", () => {
   const modelsDir = `${root}models`;

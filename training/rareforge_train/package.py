@@ -307,6 +307,12 @@ def _build_perception(name, kind, domain, checkpoint_dir, out_dir, fixture_dir, 
             "evaluation": {},
         }
         manifest_path = os.path.join(out_dir, "critic.json")
+    if kind == "critic" and previous is not None and previous.get("look") \
+            and os.path.exists(os.path.join(out_dir, previous["look"]["file"])):
+        # the look (training/look.py) is trained on its own: a rebuild of the critic keeps it
+        look_file = previous["look"]["file"]
+        manifest["files"][look_file] = sha256(os.path.join(out_dir, look_file))
+        manifest["look"] = previous["look"]
     if kind == "critic":
         gate = calibrated_gate(name, manifest["files"], log=log)
         if gate is not None:

@@ -76,7 +76,7 @@ builder.prismaObject("Score", {
     iou: t.exposeFloat("iou", { nullable: true }),
     falsePositives: t.exposeInt("falsePositives"),
     realismValid: t.exposeBoolean("realismValid"),
-    realismDetails: t.expose("realismDetails", { type: "JSON", nullable: true, description: "detectorOutcome, the critic's name, box IoU, reasons and readings." }),
+    realismDetails: t.expose("realismDetails", { type: "JSON", nullable: true, description: "detectorOutcome, the critic's name, box IoU, reasons and readings (seen: the whole frame's; atRequestedPlace: its look's probability of each class at the requested object's place)." }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     detector: t.relation("detectorPackage"),
     sample: t.relation("sample"),
