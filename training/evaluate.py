@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -360,19 +361,45 @@ def load_library_samples(label, count):
 
 
 @torch.no_grad()
-def library_tables(critic, domain, images, conditions):
-    """Per scenario, per hazard x weather x time cell, per class: hazard accuracy (critic's argmax),
-    weather and time accuracy, median requested-vs-found box IoU."""
+def looked_classes(look, domain, images, conditions, whole):
+    """The class the realism gate reads at each requested object's place: the critic's distribution (whole, [N, V])
+    and its look's (training/look.py) combined; None where no object was requested or the critic has no look."""
+    out = [None] * len(conditions)
+    asked = [i for i, (p, _, _) in enumerate(conditions) if domain.box_of(p) is not None]
+    if look is None or not asked:
+        return out
+    cx = [conditions[i][0]["hazardCx"] for i in asked]
+    cy = [conditions[i][0]["hazardCy"] for i in asked]
+    windows = look.windows(images[asked], look.window_origin(cx), look.window_origin(cy))
+    at_place = torch.cat([look.net(windows[i:i + 500]).softmax(1) for i in range(0, len(windows), 500)]).numpy()
+    named = look.combine(whole[asked], at_place, look.weight).argmax(1)
+    for i, k in zip(asked, named):
+        out[i] = look.VALUES[k]
+    return out
+
+
+@torch.no_grad()
+def library_tables(critic, domain, images, conditions, look=None):
+    """Per scenario, per hazard x weather x time cell, per class: hazard accuracy (as the realism gate reads it: the
+    critic's look at the requested place where an object was requested, else the critic's argmax; and the critic's
+    argmax alone), weather and time accuracy, median requested-vs-found box IoU."""
     predicted = torch.cat([critic(images[i:i + 250]) for i in range(0, len(images), 250)]).numpy()
+    field = domain.layout.field("hazard")
+    whole = torch.from_numpy(predicted[:, field["offset"]:field["offset"] + field["width"]]).softmax(1).numpy()
+    looked = looked_classes(look, domain, images, conditions, whole)
     rows = []
-    for (p, scenario, group), vec in zip(conditions, predicted):
+    for (p, scenario, group), vec, at_place in zip(conditions, predicted, looked):
         found = domain.layout.decode(vec)
+        whole_frame = found["hazard"]
+        if at_place is not None:
+            found = {**found, "hazard": at_place}
         box = domain.box_of(p)
         iou = None
         if box is not None:
             iou = float(perception.box_iou(torch.tensor(box), torch.tensor(domain.box_of({**found, "hazard": p["hazard"]}))))
         rows.append({"scenario": scenario, "group": group, "hazard": p["hazard"], "weather": p["weather"],
                      "timeOfDay": p["timeOfDay"], "foundHazard": found["hazard"], "hazardOk": found["hazard"] == p["hazard"],
+                     "wholeFrameOk": whole_frame == p["hazard"],
                      "weatherOk": found["weather"] == p["weather"], "timeOk": found["timeOfDay"] == p["timeOfDay"], "iou": iou})
 
     def summary(rs):
@@ -382,6 +409,7 @@ def library_tables(critic, domain, images, conditions):
             if not r["hazardOk"]:
                 confusions[r["foundHazard"]] = confusions.get(r["foundHazard"], 0) + 1
         return {"samples": len(rs), "hazard": round(float(np.mean([r["hazardOk"] for r in rs])), 4),
+                "hazardWholeFrame": round(float(np.mean([r["wholeFrameOk"] for r in rs])), 4),
                 "weather": round(float(np.mean([r["weatherOk"] for r in rs])), 4),
                 "timeOfDay": round(float(np.mean([r["timeOk"] for r in rs])), 4),
                 "medianBoxIoU": round(float(np.median(ious)), 4) if ious else None,
@@ -438,7 +466,8 @@ def library_markdown(report):
     for l in labels + ["generator"]:
         src = report["models"][l] if l != "generator" else report["generator"]
         o = src["overall"]
-        lines.append(f"- **{l}**: hazard {o['hazard'] * 100:.1f} %, weather {o['weather'] * 100:.1f} %, time {o['timeOfDay'] * 100:.1f} %, "
+        whole = f" (the whole-frame critic alone: {o['hazardWholeFrame'] * 100:.1f} %)" if "hazardWholeFrame" in o else ""
+        lines.append(f"- **{l}**: hazard {o['hazard'] * 100:.1f} %{whole}, weather {o['weather'] * 100:.1f} %, time {o['timeOfDay'] * 100:.1f} %, "
                      f"median IoU {o['medianBoxIoU']:.3f}; cells below 70 %: {src['againstTargets']['cellsBelow']} of {len(src['perCell'])}")
     lines.append("")
     lines += block("Per class (cell grid)", "perClass")
@@ -590,21 +619,29 @@ def library_main(args):
         json.dump({"label": label, "checkpointStep": int(step), "guidance": guidance, "checkpoint": args.checkpoint}, open(meta, "w"))
         return
     critic_name = SIBLINGS[name][1]
-    critic, critic_step, _ = perception.load_trained("critic", domain, os.path.join(CHECKPOINTS, critic_name))
+    # the shipped critic package, as the service's realism gate judges: the whole-frame critic and its look
+    with tempfile.TemporaryDirectory() as tmp:
+        critic = from_onnx.checkpoint_from_package(critic_name, tmp).eval()
+    critic_manifest = json.load(open(os.path.join(package.MODELS_DIR, critic_name, "critic.json")))
+    look = None
+    if "look" in critic_manifest:
+        import look
+        look.net, look.weight = look.load_look(), critic_manifest["look"]["weight"]
     labels = args.compare or [manifest["version"]]
-    report = {"model": name, "judge": f"{critic_name} (checkpoint step {critic_step})", "perCell": LIBRARY_PER_CELL,
+    judge = f"{critic_name} {critic_manifest['version']}" + (" with its look (the class at the requested place)" if look else "")
+    report = {"model": name, "judge": judge, "perCell": LIBRARY_PER_CELL,
               "perScenario": LIBRARY_PER_SCENARIO, "sampler": "ddim", "steps": STEPS, "librarySeed": LIBRARY_SEED,
               "command": f"python3 training/evaluate.py {name} --library --compare {' '.join(labels)}",
               "models": {}, "meta": {}}
     for label in labels:
         images = load_library_samples(label, len(conditions))
-        report["models"][label] = library_tables(critic, domain, images, conditions)
+        report["models"][label] = library_tables(critic, domain, images, conditions, look)
         meta = os.path.join(SAMPLES_DIR, f"{label}.json")
         report["meta"][label] = json.load(open(meta)) if os.path.exists(meta) else {}
         log(f"{label}: {report['models'][label]['overall']} per class "
             + str({k: v['hazard'] for k, v in report['models'][label]['perClass'].items()}))
     real = render_images(domain, [c for c, _, _ in conditions], LIBRARY_SEED)
-    report["generator"] = library_tables(critic, domain, real, conditions)
+    report["generator"] = library_tables(critic, domain, real, conditions, look)
     log(f"generator renders: {report['generator']['overall']}")
     os.makedirs(REPORTS_DIR, exist_ok=True)
     path = os.path.join(REPORTS_DIR, f"{name}-library-eval.json")

@@ -127,24 +127,43 @@ def box_iou(a, b):
     return float(perception.box_iou(torch.tensor(a), torch.tensor(b)))
 
 
+def softmax(logits):
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
+
+
 @torch.no_grad()
-def critic_reads(critic, domain, params, seed, batch=256):
+def critic_reads(critic, domain, params, seed, look=None, at=None, batch=256):
     """Per rendered param set (the i-th rendered from np.random.default_rng([seed, i])): the critic's decoded
-    values, the probability of every categorical value and the raw output vector."""
+    values, the probability of every categorical value and the raw output vector; with the critic's look (a torch
+    module, training/look.py) and the requests the renders answer (at), also the look's logits and probabilities at
+    each requested object's place (requests without an object: none)."""
     layout, out = domain.layout, []
     for i in range(0, len(params), batch):
         chunk = params[i:i + batch]
-        x = np.stack([np.round(domain.render(p, np.random.default_rng([seed, i + j])) * 255)
-                      for j, p in enumerate(chunk)]).astype(np.float32) / 127.5 - 1.0
-        y = critic(torch.from_numpy(x)).numpy()
-        for vec in y:
+        x = torch.from_numpy(np.stack([np.round(domain.render(p, np.random.default_rng([seed, i + j])) * 255)
+                                       for j, p in enumerate(chunk)]).astype(np.float32) / 127.5 - 1.0)
+        y = critic(x).numpy()
+        looked = [None] * len(chunk)
+        if look is not None:
+            asked = [j for j in range(len(chunk)) if domain.box_of(at[i + j]) is not None]
+            if asked:
+                cx = [at[i + j]["hazardCx"] for j in asked]
+                cy = [at[i + j]["hazardCy"] for j in asked]
+                logits = look.net(look.windows(x[asked], look.window_origin(cx), look.window_origin(cy))).numpy()
+                for j, lg in zip(asked, logits):
+                    looked[j] = lg
+        for vec, lg in zip(y, looked):
             probs = {}
             for f in layout.fields:
                 if f["kind"] == "categorical":
-                    logits = vec[f["offset"]:f["offset"] + f["width"]]
-                    e = np.exp(logits - logits.max())
-                    probs[f["name"]] = dict(zip(f["values"], (e / e.sum()).tolist()))
-            out.append({"values": layout.decode(vec), "probs": probs, "vector": [float(v) for v in vec]})
+                    probs[f["name"]] = dict(zip(f["values"], softmax(vec[f["offset"]:f["offset"] + f["width"]]).tolist()))
+            read = {"values": layout.decode(vec), "probs": probs, "vector": [float(v) for v in vec]}
+            if lg is not None:
+                read["look"] = dict(zip(look.VALUES, softmax(lg).tolist()))
+                read["lookLogits"] = [float(v) for v in lg]
+                read["lookWeight"] = look.weight
+            out.append(read)
     return out
 
 
@@ -157,6 +176,8 @@ def judge_parts(domain, request, read):
     layout, field = domain.layout, domain.class_field
     p_req = {f["name"]: read["probs"][f["name"]][request[f["name"]]] for f in layout.fields if f["kind"] == "categorical"}
     box = domain.box_of(request)
+    if box is not None and "look" in read:   # the class at the requested place: critic and look combined
+        p_req[field] = at_place(read, field)[request[field]]
     iou = iou_argmax = None
     scalars = {}
     if box is not None:
@@ -168,6 +189,15 @@ def judge_parts(domain, request, read):
             lo, hi = layout.field(name)["range"]
             scalars[name] = abs(read["values"][name] - request[name]) / (hi - lo)
     return {"p": p_req, "iou": iou, "iouArgmax": iou_argmax, "scalars": scalars}
+
+
+def at_place(read, field):
+    """The class reading at the requested place: p ~ critic^(1 - weight) * look^weight (judgeRealism's combineLook)."""
+    w = read["lookWeight"]
+    mixed = {v: math.exp((1 - w) * math.log(max(read["probs"][field][v], 1e-12)) + w * math.log(max(p, 1e-12)))
+             for v, p in read["look"].items()}
+    total = sum(mixed.values())
+    return {v: m / total for v, m in mixed.items()}
 
 
 def tolerance_of(gate, name, requested_class):
@@ -278,7 +308,9 @@ def argmax_rates(domain, rows_exact, reads_exact):
     field = domain.class_field
     per_cell, refused = {}, []
     for (request, cell, parts), read in zip(rows_exact, reads_exact):
-        r = any(read["values"][f] != request[f] for f in domain.categorical_attributes)
+        place = at_place(read, field) if "look" in read else None
+        seen = {**read["values"], **({field: max(place, key=place.get)} if place else {})}
+        r = any(seen[f] != request[f] for f in domain.categorical_attributes)
         if parts["iouArgmax"] is not None and parts["iouArgmax"] < 0.3:
             r = True
         if any(err > 0.25 for err in parts["scalars"].values()):
@@ -341,7 +373,8 @@ def mirror_cases(domain, gate, judged, reads):
             continue
         why = refused_by(gate, request, parts, field)
         case = {"request": {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in request.items()},
-                "vector": read["vector"], "refusedBy": sorted(why)}
+                "vector": read["vector"], **({"look": read["lookLogits"]} if "lookLogits" in read else {}),
+                "refusedBy": sorted(why)}
         (refused if why else valid).append(case)
     rng = np.random.default_rng(SEEDS["heldOut"])
     pick = lambda cases, n: [cases[i] for i in sorted(rng.choice(len(cases), min(n, len(cases)), replace=False))]
@@ -359,13 +392,27 @@ def load_critic(name, domain, checkpoint):
     return model.eval()
 
 
+def load_look(name):
+    """The package's look (critic.json `look`, training/look.py) as that module with its shipped weights in .net,
+    or None when the package has none."""
+    if "look" not in json.load(open(os.path.join(package.MODELS_DIR, name, "critic.json"))):
+        return None
+    import look
+    look.net = look.load_look()
+    look.weight = json.load(open(os.path.join(package.MODELS_DIR, name, "critic.json")))["look"]["weight"]
+    return look
+
+
 def markdown(report):
     lines = [f"# Realism gate of {report['critic']}: calibration on exact renders (issue 17 item 5)", "",
              f"Reproduce: `{report['command']}`", "",
              f"Requests: every condition cell at the scenario library's ranges, {report['perCell']} per cell and set; "
              f"floors chosen on the calibration set (seed {SEEDS['calibration']}), figures below on the held-out set "
              f"(seed {SEEDS['heldOut']}). At {report['perCell']} per cell, a gate that refuses 3 % of every cell's renders "
-             f"would show some cell over 10 % in {report['perCellNoise'] * 100:.1f} % of held-out draws (measurement_noise).", "",
+             f"would show some cell over 10 % in {report['perCellNoise'] * 100:.1f} % of held-out draws (measurement_noise)."
+             + (f" The class of a requested object is read at the requested place: the critic's and its look's "
+                f"(training/look.py) distributions combined; a request for no object is judged by the whole-frame critic."
+                if report.get("look") else ""), "",
              "| | exact renders refused (overall) | worst cell | cells over 10 % | target |", "|---|---|---|---|---|"]
     ho, before = report["heldOut"]["exact"], report["heldOut"]["argmaxGate"]
     over = sum(v > TARGET_CELL for v in ho["byCell"].values())
@@ -411,12 +458,14 @@ def main():
     _, domain = PACKAGES[args.critic]
     args.per_cell = args.per_cell or PER_CELL[domain.name]
     critic = load_critic(args.critic, domain, args.checkpoint)
+    look = load_look(args.critic)
     sets = {}
     for split, seed in SEEDS.items():
         reqs = requests(domain, args.per_cell, seed)
         rng = np.random.default_rng(seed)
         wrong = [(kind, q, p, cell) for p, cell in reqs for kind, q in wrong_versions(domain, p, rng)]
-        reads = critic_reads(critic, domain, [p for p, _ in reqs] + [q for _, q, _, _ in wrong], seed)
+        reads = critic_reads(critic, domain, [p for p, _ in reqs] + [q for _, q, _, _ in wrong], seed, look=look,
+                             at=[p for p, _ in reqs] + [p for _, _, p, _ in wrong])
         exact = [(p, cell, judge_parts(domain, p, read)) for (p, cell), read in zip(reqs, reads)]
         wrong_rows = [(p, cell, judge_parts(domain, p, read), kind) for (kind, _, p, cell), read in zip(wrong, reads[len(reqs):])]
         sets[split] = (exact, wrong_rows, reads)
@@ -429,7 +478,7 @@ def main():
               "seeds": SEEDS, "budgets": {"calibrationOverall": CAL_OVERALL, "calibrationCell": CAL_CELL,
                                           "targetOverall": TARGET_OVERALL, "targetCell": TARGET_CELL},
               "perCellNoise": round(measurement_noise(args.per_cell, len({c for _, c, _ in sets["heldOut"][0]})), 4),
-              "files": manifest["files"] if not args.checkpoint else None, "gate": gate}
+              "files": manifest["files"] if not args.checkpoint else None, "look": look is not None, "gate": gate}
     for split, (exact, wrong_rows, reads) in sets.items():
         report[split] = {"exact": rates(domain, gate, exact), "power": power(domain, gate, wrong_rows),
                          "argmaxGate": argmax_rates(domain, exact, reads[:len(exact)])}

@@ -62,7 +62,7 @@ export interface RealismVerdict {
   readonly prediction: CriticPrediction;
 }
 
-type CriticLayout = Pick<CriticManifest, "fields" | "box" | "output"> & Partial<Pick<CriticManifest, "gate">>;
+type CriticLayout = Pick<CriticManifest, "fields" | "box" | "output"> & Partial<Pick<CriticManifest, "gate" | "look">>;
 
 function softmax(logits: readonly number[]): number[] {
   const max = Math.max(...logits);
@@ -76,6 +76,17 @@ export function decodeLookOutput(look: Pick<CriticLook, "values">, logits: Array
   if (logits.length < look.values.length) throw new DetectorPackageError("unexpected-output-layout", `critic look output has ${logits.length} values, expected ${look.values.length}`);
   const p = softmax(Array.from({ length: look.values.length }, (_, i) => logits[i] as number));
   return Object.fromEntries(look.values.map((v, i) => [v, p[i] as number]));
+}
+
+/**
+ * The class reading where an object was requested: the whole-frame critic's and the look's distributions mixed
+ * geometrically, p ~ critic^(1 - weight) * look^weight, over the look's values (training/look.py combine).
+ */
+export function combineLook(critic: Readonly<Record<string, number>> | undefined, look: Readonly<Record<string, number>>, weight: number): Record<string, number> {
+  const logOf = (p: number | undefined) => Math.log(Math.max(p ?? 0, 1e-12));
+  const mixed = Object.entries(look).map(([value, p]) => [value, Math.exp((1 - weight) * logOf(critic?.[value]) + weight * logOf(p))] as const);
+  const total = mixed.reduce((s, [, m]) => s + m, 0);
+  return Object.fromEntries(mixed.map(([value, m]) => [value, m / total]));
 }
 
 /**
@@ -118,6 +129,23 @@ export function decodeCriticOutput(layout: CriticLayout, vector: ArrayLike<numbe
   return { values, probabilities, distributions };
 }
 
+/**
+ * The class field as the gate reads it where an object was requested and the critic has a look: the look's reading
+ * at the requested place, with the whole frame's in the share look.weight leaves it. Undefined where the gate reads
+ * the class from the whole frame (no look, or no object requested).
+ */
+export function readingAtPlace(layout: CriticLayout, prediction: CriticPrediction, requested: Readonly<Record<string, ParameterValue>>): Record<string, number> | undefined {
+  const box = layout.box;
+  if (!box || !prediction.look || box.absentWhen.includes(String(requested[box.class]))) return undefined;
+  return combineLook(prediction.distributions[box.class], prediction.look, layout.look?.weight ?? 1);
+}
+
+/** What the gate reads for each field: the critic's values, with the class read at the requested place where it is. */
+export function seenValues(layout: CriticLayout, prediction: CriticPrediction, requested: Readonly<Record<string, ParameterValue>>): Readonly<Record<string, ParameterValue>> {
+  const atPlace = readingAtPlace(layout, prediction, requested);
+  return atPlace && layout.box ? { ...prediction.values, [layout.box.class]: mostLikely(atPlace) } : prediction.values;
+}
+
 function mostLikely(distribution: Readonly<Record<string, number>>): string {
   return Object.entries(distribution).reduce((best, entry) => (entry[1] > best[1] ? entry : best))[0];
 }
@@ -145,11 +173,11 @@ export function judgeRealism(
   const reasons: RealismReason[] = [];
   const boxFields = new Set(layout.box ? (layout.box.kind === "box" ? [layout.box.cx, layout.box.cy, layout.box.w, layout.box.h] : [layout.box.cx, layout.box.cy, layout.box.radius]) : []);
   const objectAbsent = layout.box ? layout.box.absentWhen.includes(String(requested[layout.box.class])) : false;
+  const atPlace = readingAtPlace(layout, prediction, requested);
   for (const field of layout.fields) {
     if (t.ignore.includes(field.name) || !(field.name in requested)) continue;
     const want = requested[field.name] as ParameterValue;
-    // where an object was requested, the class is what the critic's look names at the requested place
-    const look = layout.box && field.name === layout.box.class && !objectAbsent ? prediction.look : undefined;
+    const look = field.name === layout.box?.class ? atPlace : undefined;
     const seen = look ? mostLikely(look) : (prediction.values[field.name] ?? null);
     if (field.kind === "categorical") {
       const distribution = look ?? prediction.distributions[field.name];

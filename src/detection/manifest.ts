@@ -141,6 +141,8 @@ const criticLook = z.looseObject({
   values: z.array(z.string().min(1)).min(2),
   /** the value that means "nothing here": one of the box rule's absentWhen */
   nothing: z.string().min(1),
+  /** the look's share of the class reading: p ~ critic^(1 - weight) * look^weight (1: the look alone) */
+  weight: probability.default(1),
 });
 export type CriticLook = z.infer<typeof criticLook>;
 

@@ -5,7 +5,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { criticManifestSchema, decodeCriticOutput, decodeLookOutput, findCriticPackage, judgeRealism, loadCritic, lookWindow } from "../../src/detection/index.ts";
+import {
+  combineLook,
+  criticManifestSchema,
+  decodeCriticOutput,
+  decodeLookOutput,
+  findCriticPackage,
+  judgeRealism,
+  loadCritic,
+  lookWindow,
+  seenValues,
+} from "../../src/detection/index.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -159,9 +169,32 @@ describe("calibrated realism gate (critic.json gate)", () => {
       expect(verdict.reasons.map((r) => r.field)).toEqual(["hazard"]);
       expect(verdict.reasons[0]!.message).toMatch(/requested animal, at the requested place the critic sees none \(p 1\.00\) and gives animal p 0\.000, below its calibrated floor 0\.05/);
       expect(verdict.reasons[0]!.seen).toBe("none");
+      // what the bench reports as read: the class at the requested place, the rest from the whole frame
+      expect(seenValues(looking, { ...torn(8), look: sees("none", -4) }, request)).toMatchObject({ hazard: "none", weather: "fog" });
+      expect(seenValues(looking, torn(8), request).hazard).toBe("animal");
+      expect(seenValues(looking, { ...torn(8), look: sees("none", -4) }, { ...request, hazard: "none" }).hazard).toBe("animal");
       // the uniform argmax rule reads the look too
       expect(judgeRealism(looking, { ...torn(-4), look: sees("animal", 4) }, request, { minProbability: 0 }).valid).toBe(true);
       expect(judgeRealism(looking, { ...torn(8), look: sees("cone", -4) }, request, { minProbability: 0 }).reasons[0]!.seen).toBe("cone");
+    });
+
+    it("mixes the whole frame's reading in by the look's weight (p ~ critic^(1 - weight) * look^weight)", () => {
+      const critic = { none: 0.1, pedestrian: 0.6, cyclist: 0.3 };
+      const lookSees = { none: 0.2, pedestrian: 0.2, cyclist: 0.6 };
+      expect(combineLook(critic, lookSees, 1)).toEqual(lookSees);
+      const alone = combineLook(critic, lookSees, 0);
+      for (const [v, p] of Object.entries(critic)) expect(alone[v]).toBeCloseTo(p, 9);
+      const half = combineLook(critic, lookSees, 0.5);
+      const z = Math.sqrt(0.02) + Math.sqrt(0.12) + Math.sqrt(0.18);
+      expect(half.cyclist).toBeCloseTo(Math.sqrt(0.18) / z, 9);
+      expect(Object.values(half).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
+      // the whole frame is sure of the animal (a large one, whose middle is all the window holds), the look names
+      // nothing there: the look alone refuses it, at weight 0.5 the combined reading keeps animal p ≈ 0.78
+      const large = { ...torn(8), look: sees("none", -4) };
+      expect(judgeRealism(looking, large, request).valid).toBe(false);
+      const halfWeight = criticManifestSchema.parse({ ...looking, look: { ...look, weight: 0.5 } });
+      expect(judgeRealism(halfWeight, large, request)).toMatchObject({ valid: true, reasons: [] });
+      expect(criticManifestSchema.safeParse({ ...looking, look: { ...look, weight: 1.5 } }).success).toBe(false);
     });
 
     it("leaves a request for no object to the whole frame, and other fields and the box to the critic", () => {
@@ -264,7 +297,9 @@ for (const name of ["road-critic", "brain-critic"]) {
       }
     });
 
-    it.skipIf(!existsSync(`${fixture}/look/golden.json`))("cuts the look's golden window from the golden frame and reads it as training/look.py did", async () => {
+    const hasLook = available && "look" in (JSON.parse(readFileSync(`${dir}/critic.json`, "utf8")) as object);
+    it.skipIf(!hasLook)("cuts the look's golden window from the golden frame and reads it as training/look.py did", async () => {
+      expect(existsSync(`${fixture}/look/golden.json`), `${name} has a look but no fixture: run training/look.py --apply`).toBe(true);
       const golden = JSON.parse(readFileSync(`${fixture}/look/golden.json`, "utf8")) as {
         params: Record<string, string | number>;
         frame: { file: string; shape: number[] };

@@ -1,0 +1,413 @@
+"""The road critic's look: what is at the place the object was asked to be? python3 training/look.py [--minutes 30]
+
+road-critic names the hazard class from the whole 64-px frame and reads small objects poorly (89.5 % on the scenario
+library's own draws; under 3 px 80.3 %), while a reader that sees only the 16 x 16 pixels around the requested box's
+centre names 96.5 % of the same renders (training/small_objects.py). The realism gate always knows where the object was
+asked to be, so the critic package carries such a reader: look.onnx. It sees the WINDOW x WINDOW window of the critic's
+input centred on the requested centre (edge-padded; x0 = floor(cx * 64 - WINDOW / 2 + 0.5), the same in src/detection/
+critic.ts), never the box's size or shape, and names what is there: one of the hazard field's values, "none" meaning
+nothing here. Where an object was requested, the gate reads the class from the critic's and the look's distributions
+combined, p ~ critic^(1 - weight) * look^weight (critic.json `look`): the look names small objects better, the whole
+frame large ones, whose middle is all the window holds. The weight is chosen on the critic's early-stopping renders
+(seed 3), not on the renders reported.
+
+Training: renders of the generator's mixture (every box shape kind, mismatched included) and of small objects, with the
+critic's sample-like augmentation (blur, noise, colour drift, blotches, blockiness, the diffusion models' speckle)
+applied to the whole frame before the window is cut; the window is centred on the object (jittered by up to a pixel)
+or, for a quarter of the batch, on a place whose window holds no part of the object (label none). Resumable:
+training/checkpoints/road-look/last.pt.
+
+Judged on held-out renders (evaluate.py's seed 2: the mixture, and every box of another class's shape) and on the
+library scenarios' own draws (seed 17, samples 0-167 of each), against the critic alone; writes
+training/reports/road-critic-look.json and .md, and with --apply the package's look.onnx, its golden fixture and
+critic.json's `look` (the gate must then be calibrated again: training/gate_calibration.py road-critic --apply).
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from multiprocessing import Pool
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+from procedural import road  # noqa: E402
+from rareforge_train import from_onnx, library, package, perception  # noqa: E402
+from rareforge_train.domains import EVAL_SEED, PACKAGES  # noqa: E402
+
+TRAINING = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(TRAINING)
+REPORTS = os.path.join(TRAINING, "reports")
+DATA = os.path.join(TRAINING, "data", "road-look-frames.npz")
+CHECKPOINTS = os.path.join(TRAINING, "checkpoints", "road-look")
+PACKAGE = os.path.join(REPO, "models", "road-critic")
+FIXTURE = os.path.join(REPO, "test", "fixtures", "road-critic", "look")
+VALUES = road.HAZARDS              # the hazard field's values; "none" = nothing at this place
+WINDOW = 16
+FRAME = 64
+# (seed, renders, shape): the generator's mixture, and small objects (where the whole-frame critic is weakest)
+JOBS = [(200 + k, 3000, None) for k in range(16)] + [(300 + k, 2000, "small") for k in range(8)]
+NOTHING_SHARE = 0.25               # windows that hold no part of the object
+BATCH, LR = 256, 2e-3
+LIBRARY_SEED, PER_SCENARIO = 17, 168
+
+
+def window_origin(c):
+    """The window's top-left pixel for a centre c (fraction of the frame): floor(c * 64 - WINDOW / 2 + 0.5)."""
+    return np.floor(np.asarray(c, np.float64) * FRAME - WINDOW / 2 + 0.5).astype(np.int64)
+
+
+def windows(x, x0, y0):
+    """x: [B, C, 64, 64]; x0, y0: int arrays [B] (may fall outside the frame: edge-padded). -> [B, C, W, W]."""
+    padded = F.pad(x, (WINDOW, WINDOW, WINDOW, WINDOW), mode="replicate")
+    ar = torch.arange(WINDOW)
+    rows = (torch.as_tensor(y0) + WINDOW)[:, None] + ar[None]          # [B, W]
+    cols = (torch.as_tensor(x0) + WINDOW)[:, None] + ar[None]
+    b = torch.arange(len(x))[:, None, None]
+    return padded.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+
+
+def reader(fused=False):
+    """The look: eight 3x3 convolutions (48, 96, 192 channels) over the window, pooled, one logit per value. Trained
+    with batch normalisation; fused=True is the shipped form, each normalisation folded into its convolution (what
+    look.onnx holds, and what from_onnx.recover can read back)."""
+    def block(cin, cout):
+        if fused:
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.SiLU())
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.SiLU())
+    return nn.Sequential(block(3, 48), block(48, 48), nn.MaxPool2d(2), block(48, 96), block(96, 96), nn.MaxPool2d(2),
+                         block(96, 192), block(192, 192), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(192, len(VALUES)))
+
+
+@torch.no_grad()
+def fuse(net):
+    """The trained look (eval mode) with each batch normalisation folded into the convolution before it."""
+    out = reader(fused=True).eval()
+    for trained, shipped in zip(net, out):
+        if isinstance(trained, nn.Sequential):
+            conv, bn = trained[0], trained[1]
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            shipped[0].weight.copy_(conv.weight * scale[:, None, None, None])
+            shipped[0].bias.copy_((conv.bias - bn.running_mean) * scale + bn.bias)
+        elif isinstance(trained, nn.Linear):
+            shipped.load_state_dict(trained.state_dict())
+    return out
+
+
+def _render_job(job):
+    seed, count, shape = job
+    rng = np.random.default_rng(seed)
+    frames, boxes, labels = np.zeros((count, 3, FRAME, FRAME), np.uint8), np.zeros((count, 4), np.float32), []
+    for i in range(count):
+        p = road.draw_condition(rng, shape=shape)
+        frames[i] = np.round(road.render(p, rng) * 255)
+        boxes[i] = [p["hazardCx"], p["hazardCy"], p["hazardW"], p["hazardH"]]
+        labels.append(VALUES.index(p["hazard"]))
+    return frames, boxes, np.array(labels)
+
+
+def training_frames(threads, log):
+    if os.path.exists(DATA):
+        d = np.load(DATA)
+        return d["frames"], d["boxes"], d["labels"]
+    started = time.time()
+    with Pool(threads) as pool:
+        parts = pool.map(_render_job, JOBS)
+    frames, boxes, labels = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    os.makedirs(os.path.dirname(DATA), exist_ok=True)
+    np.savez(DATA, frames=frames, boxes=boxes, labels=labels)
+    log(f"rendered {len(frames)} training frames in {time.time() - started:.0f} s")
+    return frames, boxes, labels
+
+
+def nothing_origins(boxes, rng):
+    """Window origins whose window holds no part of each box (drawn uniformly over the frame, rejected when they
+    overlap the box grown by a pixel)."""
+    out = np.zeros((len(boxes), 2), np.int64)
+    for i, (cx, cy, w, h) in enumerate(boxes):
+        bx0, bx1 = (cx - w / 2) * FRAME - 1, (cx + w / 2) * FRAME + 1
+        by0, by1 = (cy - h / 2) * FRAME - 1, (cy + h / 2) * FRAME + 1
+        while True:
+            x0, y0 = rng.integers(-WINDOW // 2, FRAME - WINDOW // 2, size=2)
+            if x0 + WINDOW <= bx0 or x0 >= bx1 or y0 + WINDOW <= by0 or y0 >= by1:
+                out[i] = (x0, y0)
+                break
+    return out
+
+
+def batch_windows(frames, boxes, labels, idx, gen, rng):
+    """One training batch: the augmented frames' windows and their labels."""
+    x = perception.augment_like_samples(torch.from_numpy(frames[idx]).float() / 127.5 - 1, gen)
+    b = boxes[idx]
+    y = labels[idx].copy()
+    x0, y0 = window_origin(b[:, 0]), window_origin(b[:, 1])
+    jitter = rng.integers(-1, 2, size=(len(idx), 2))
+    x0, y0 = x0 + jitter[:, 0], y0 + jitter[:, 1]
+    # a none frame's drawn box has nothing in it: its window is "nothing" as is; others move off the object
+    away = (rng.random(len(idx)) < NOTHING_SHARE) & (y != 0)
+    if away.any():
+        o = nothing_origins(b[away], rng)
+        x0[away], y0[away] = o[:, 0], o[:, 1]
+        y[away] = 0
+    x = windows(x, x0, y0)
+    flip = rng.random(len(idx)) < 0.5
+    x[flip] = x[flip].flip(-1)
+    return x, torch.from_numpy(y).long()
+
+
+def train(frames, boxes, labels, minutes, log):
+    os.makedirs(CHECKPOINTS, exist_ok=True)
+    last = os.path.join(CHECKPOINTS, "last.pt")
+    net = reader()
+    opt = torch.optim.AdamW(net.parameters(), LR, weight_decay=1e-4)
+    step, elapsed = 0, 0.0
+    if os.path.exists(last):
+        state = torch.load(last)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, elapsed = state["step"], state["elapsed"]
+        log(f"resumed at step {step} ({elapsed / 60:.1f} of {minutes:g} min)")
+    budget = minutes * 60
+    torch.manual_seed(1000 + step)
+    gen = torch.Generator().manual_seed(2000 + step)
+    rng = np.random.default_rng(3000 + step)
+    # small objects (longer side under 8 px) drawn 3x as often, as the critic's own sampling does
+    weights = np.where(np.maximum(boxes[:, 2], boxes[:, 3]) * FRAME < 8, 3.0, 1.0)
+    weights /= weights.sum()
+    net.train()
+    mark, saved = time.time(), time.time()
+    while elapsed < budget:
+        frac = min(1.0, elapsed / budget)
+        for group in opt.param_groups:
+            group["lr"] = LR * 0.5 * (1 + np.cos(np.pi * frac))
+        idx = rng.choice(len(frames), BATCH, p=weights)
+        x, y = batch_windows(frames, boxes, labels, idx, gen, rng)
+        loss = F.cross_entropy(net(x), y, label_smoothing=0.05)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        now = time.time()
+        elapsed += now - mark
+        mark = now
+        if step % 200 == 0:
+            log(f"step {step}, {elapsed / 60:.1f} min, loss {loss.item():.3f}")
+        if now - saved > 120 or elapsed >= budget:
+            torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed}, last)
+            saved = now
+    return net.eval(), step, elapsed
+
+
+# ---- judging ----
+
+def _library_job(ks):
+    frames, params, names = [], [], []
+    specs = [s for s in library.scenarios("automotive")]
+    for k in ks:
+        spec = specs[k]
+        for i in range(PER_SCENARIO):
+            p = library.to_condition(library.draw_parameters(spec, LIBRARY_SEED, i))
+            frames.append(np.round(road.render(p, np.random.default_rng([LIBRARY_SEED, k, i])) * 255).astype(np.uint8))
+            params.append(p)
+            names.append(spec["name"])
+    return np.stack(frames), params, names
+
+
+@torch.no_grad()
+def read(net, critic, frames, params):
+    """Per frame: the critic's hazard distribution, the look's at the requested centre, and the look's at a place
+    with nothing (object frames only; None elsewhere)."""
+    x = torch.from_numpy(frames).float() / 127.5 - 1
+    field = PACKAGES["road-critic"][1].layout.field("hazard")
+    sl = slice(field["offset"], field["offset"] + field["width"])
+    whole = torch.cat([critic(x[i:i + 250])[:, sl].softmax(1) for i in range(0, len(x), 250)]).numpy()
+    cx = np.array([p["hazardCx"] for p in params])
+    cy = np.array([p["hazardCy"] for p in params])
+    at = windows(x, window_origin(cx), window_origin(cy))
+    look = torch.cat([net(at[i:i + 500]).softmax(1) for i in range(0, len(at), 500)]).numpy()
+    boxes = np.array([[p["hazardCx"], p["hazardCy"], p["hazardW"], p["hazardH"]] for p in params])
+    o = nothing_origins(boxes, np.random.default_rng(EVAL_SEED))
+    off = windows(x, o[:, 0], o[:, 1])
+    empty = torch.cat([net(off[i:i + 500]).softmax(1) for i in range(0, len(off), 500)]).numpy()
+    return whole, look, empty
+
+
+WEIGHTS = [round(w, 2) for w in np.linspace(0, 1, 11)]
+WEIGHT_SEED, WEIGHT_SET = 3, 1500   # the critic's own early-stopping renders: the weight is not chosen on seed 2
+
+
+def combine(whole, look, weight):
+    """The gate's reading of the class where an object was requested: the critic's and the look's distributions
+    mixed geometrically, p ~ whole^(1 - weight) * look^weight (src/detection/critic.ts combineLook)."""
+    mixed = np.exp((1 - weight) * np.log(np.maximum(whole, 1e-12)) + weight * np.log(np.maximum(look, 1e-12)))
+    return mixed / mixed.sum(1, keepdims=True)
+
+
+def gate_reading(params, whole, look, weight):
+    truth = np.array([VALUES.index(p["hazard"]) for p in params])
+    return truth, np.where(truth != 0, combine(whole, look, weight).argmax(1), whole.argmax(1))
+
+
+def choose_weight(net, critic, domain):
+    """The look's weight that names the most classes right on the critic's early-stopping renders."""
+    imgs, ps = domain.dataset(WEIGHT_SET, WEIGHT_SEED)
+    whole, look, _ = read(net, critic, imgs, ps)
+    scores = {}
+    for w in WEIGHTS:
+        truth, named = gate_reading(ps, whole, look, w)
+        scores[w] = round(float(np.mean(named == truth)), 4)
+    return max(scores, key=lambda w: (scores[w], w)), scores
+
+
+def figures(params, whole, look, empty, weight):
+    """Hazard named right by the critic alone, the look alone, and the gate's reading (critic and look combined
+    with weight where an object was asked for, the critic where none was), per class and by the object's shorter
+    side; and how often the look calls an
+    empty place empty: a place away from the object, and (renders of no object) the place their condition's box
+    names: a look that read the class from where the window is, not from what is in it, would name one there."""
+    truth, gate_read = gate_reading(params, whole, look, weight)
+    obj = truth != 0
+    side = np.array([min(p["hazardW"], p["hazardH"]) * FRAME for p in params])
+    out = {"n": int(len(truth)), "critic": round(float(np.mean(whole.argmax(1) == truth)), 4),
+           "lookAlone": round(float(np.mean(np.where(obj, look.argmax(1), whole.argmax(1)) == truth)), 4),
+           "withLook": round(float(np.mean(gate_read == truth)), 4),
+           "emptyPlaceReadEmpty": round(float(np.mean(empty[obj].argmax(1) == 0)), 4) if obj.any() else None,
+           "noObjectAtItsBoxReadEmpty": round(float(np.mean(look[~obj].argmax(1) == 0)), 4) if (~obj).any() else None,
+           "byClass": {}, "bySize": {}}
+    for k, v in enumerate(VALUES):
+        m = truth == k
+        if m.any():
+            out["byClass"][v] = {"n": int(m.sum()), "critic": round(float(np.mean(whole[m].argmax(1) == k)), 4),
+                                 "withLook": round(float(np.mean(gate_read[m] == k)), 4)}
+    for lo, hi, label in ((0, 3, "< 3 px"), (3, 5, "3-5 px"), (5, 8, "5-8 px"), (8, 16, "8-16 px"), (16, 1e9, ">= 16 px")):
+        m = obj & (side >= lo) & (side < hi)
+        if m.any():
+            out["bySize"][label] = {"n": int(m.sum()), "critic": round(float(np.mean(whole[m].argmax(1) == truth[m])), 4),
+                                    "withLook": round(float(np.mean(gate_read[m] == truth[m])), 4)}
+    return out
+
+
+def markdown(report):
+    lines = ["# road-critic's look: the hazard at the requested place", "",
+             f"Reproduce: `{report['command']}` (training {report['minutes']:g} min, {report['steps']} steps of {BATCH}; "
+             f"{report['wallTimeSeconds'] / 60:.0f} min in all on this machine)", "",
+             "Hazard class named right by the critic alone (the whole frame), by the look alone (its "
+             f"{WINDOW} x {WINDOW} window at the requested centre) and by the gate's reading (where an object was asked "
+             f"for, critic and look combined, p ~ critic^{1 - report['weight']:.2g} x look^{report['weight']:.2g}, the look's "
+             f"weight chosen on the critic's early-stopping renders, seed {WEIGHT_SEED}: "
+             + ", ".join(f"{w:g} → {v * 100:.1f} %" for w, v in report["weightScores"].items()) + "; where none "
+             "was, the critic); exact renders. \"Empty place\": the look, moved to a place whose window holds no part of the object, "
+             "names none; \"no object\": renders of an empty road, the look at the place their condition's box names "
+             "(a look that read the class from where its window is would name one there).", "",
+             "| set | n | critic | look alone | gate's reading | empty place read empty | no object, read empty |",
+             "|---|---|---|---|---|---|---|"]
+    pct = lambda v: "—" if v is None else f"{v * 100:.1f} %"  # noqa: E731
+    for name, f in report["sets"].items():
+        lines.append(f"| {name} | {f['n']} | {pct(f['critic'])} | {pct(f['lookAlone'])} | {pct(f['withLook'])} | "
+                     f"{pct(f['emptyPlaceReadEmpty'])} | {pct(f['noObjectAtItsBoxReadEmpty'])} |")
+    for name, f in report["sets"].items():
+        lines += ["", f"{name}, per class and by the object's shorter side:", "", "| | n | critic | gate's reading |",
+                  "|---|---|---|---|"]
+        for k, c in list(f["byClass"].items()) + list(f["bySize"].items()):
+            lines.append(f"| {k} | {c['n']} | {c['critic'] * 100:.1f} % | {c['withLook'] * 100:.1f} % |")
+    return "\n".join(lines) + "\n"
+
+
+def export(net, weight, report):
+    """look.onnx into the package, its golden fixture, and critic.json's files and look."""
+    path = os.path.join(PACKAGE, "look.onnx")
+    net = fuse(net.eval())
+    example = torch.zeros(1, 3, WINDOW, WINDOW)
+    torch.onnx.export(net, (example,), path, opset_version=package.OPSET, input_names=["window"], output_names=["logits"],
+                      dynamic_axes={"window": {0: "batch"}, "logits": {0: "batch"}})
+    manifest_path = os.path.join(PACKAGE, "critic.json")
+    manifest = json.load(open(manifest_path))
+    manifest["files"] = {**manifest["files"], "look.onnx": package.sha256(path)}
+    manifest["look"] = {
+        "file": "look.onnx", "field": "hazard", "window": WINDOW, "input": "window", "output": "logits",
+        "values": VALUES, "nothing": "none", "weight": weight,
+        "origin": "floor(c * input size - window / 2 + 0.5), c the requested centre's fraction; edge-padded",
+        "description": "Names what is in the window of the critic's input centred on the requested object's centre "
+                       "(never its size); where an object was requested the gate reads the class from the critic's and "
+                       "the look's distributions, p ~ critic^(1 - weight) * look^weight."}
+    manifest.pop("gate", None)   # calibrated without the look: gate_calibration.py road-critic --apply
+    manifest.setdefault("evaluation", {})["look"] = {
+        "report": "training/reports/road-critic-look.json", "weight": weight,
+        "hazardAccuracy": {name: {"critic": f["critic"], "lookAlone": f["lookAlone"], "gateReading": f["withLook"],
+                                  "emptyPlaceReadEmpty": f["emptyPlaceReadEmpty"]} for name, f in report["sets"].items()}}
+    json.dump(manifest, open(manifest_path, "w"), indent=2)
+    # golden fixture: one render of the evaluation seed, its window at the requested centre, and the logits
+    rng = np.random.default_rng(EVAL_SEED)
+    p = road.draw_condition(rng, hazard="cyclist", shape="small")
+    frame = torch.from_numpy(np.round(road.render(p, rng) * 255)[None]).float() / 127.5 - 1
+    w = windows(frame, window_origin([p["hazardCx"]]), window_origin([p["hazardCy"]]))
+    with torch.no_grad():
+        y = net(w)
+    os.makedirs(FIXTURE, exist_ok=True)
+    package.write_f32(os.path.join(FIXTURE, "frame.f32"), frame)
+    package.write_f32(os.path.join(FIXTURE, "input.f32"), w)
+    package.write_f32(os.path.join(FIXTURE, "output.f32"), y)
+    json.dump({"model": "road-critic/look", "params": p,
+               "frame": {"file": "frame.f32", "shape": list(frame.shape)},
+               "input": {"name": "window", "file": "input.f32", "shape": list(w.shape)},
+               "output": {"name": "logits", "file": "output.f32", "shape": list(y.shape)}},
+              open(os.path.join(FIXTURE, "golden.json"), "w"), indent=2)
+
+
+def load_look(path=None):
+    """The shipped look.onnx's weights as a torch module (from_onnx's recovery), for calibration and evaluation."""
+    path = path or os.path.join(PACKAGE, "look.onnx")
+    net = reader(fused=True)
+    from_onnx.recover(net, path, torch.zeros(1, 3, WINDOW, WINDOW), ["window"], ["logits"],
+                      {"window": {0: "batch"}, "logits": {0: "batch"}}, opset=package.OPSET)
+    return net.eval()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=30, help="training budget (resumed time included)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--apply", action="store_true", help="write look.onnx, its fixture and critic.json's look")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    started = time.time()
+    log = lambda msg: print(f"{time.strftime('%H:%M:%S')} [look] {msg}", flush=True)  # noqa: E731
+    frames, boxes, labels = training_frames(args.threads, log)
+    net, steps, elapsed = train(frames, boxes, labels, args.minutes, log)
+    del frames
+    domain = PACKAGES["road-critic"][1]
+    with tempfile.TemporaryDirectory() as tmp:
+        critic = from_onnx.checkpoint_from_package("road-critic", tmp).eval()
+    weight, weight_scores = choose_weight(net, critic, domain)
+    log(f"the look's weight: {weight} ({weight_scores})")
+    sets = {}
+    for shape in (None, "mismatched"):
+        imgs, ps = domain.dataset(2000, EVAL_SEED, shape=shape)
+        sets["held-out mixture" if shape is None else "held-out, another class's box shape"] = figures(ps, *read(net, critic, imgs, ps), weight)
+    specs = library.scenarios("automotive")
+    with Pool(args.threads) as pool:
+        parts = pool.map(_library_job, [range(0, len(specs), 2), range(1, len(specs), 2)])
+    lib_frames = np.concatenate([f for f, _, _ in parts])
+    lib_params = [p for _, ps, _ in parts for p in ps]
+    sets["library scenarios' own draws"] = figures(lib_params, *read(net, critic, lib_frames, lib_params), weight)
+    report = {"command": "python3 training/look.py" + (f" --minutes {args.minutes:g}" if args.minutes != 30 else ""),
+              "window": WINDOW, "minutes": args.minutes, "steps": steps, "trainingFrames": int(len(labels)),
+              "weight": weight, "weightScores": weight_scores,
+              "sets": sets, "wallTimeSeconds": round(time.time() - started, 1)}
+    if args.apply:
+        export(net, weight, report)
+        report["files"] = {"look.onnx": package.sha256(os.path.join(PACKAGE, "look.onnx"))}
+    os.makedirs(REPORTS, exist_ok=True)
+    json.dump(report, open(os.path.join(REPORTS, "road-critic-look.json"), "w"), indent=1)
+    open(os.path.join(REPORTS, "road-critic-look.md"), "w").write(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
