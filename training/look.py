@@ -296,12 +296,12 @@ def figures(params, whole, look, empty, weight):
 def markdown(report):
     lines = ["# road-critic's look: the hazard at the requested place", "",
              f"Reproduce: `{report['command']}` (training {report['minutes']:g} min, {report['steps']} steps of {BATCH}; "
-             f"{report['wallTimeSeconds'] / 60:.0f} min in all on this machine)", "",
+             f"this run {report['wallTimeSeconds'] / 60:.0f} min on this machine, rendering and judging)", "",
              "Hazard class named right by the critic alone (the whole frame), by the look alone (its "
              f"{WINDOW} x {WINDOW} window at the requested centre) and by the gate's reading (where an object was asked "
              f"for, critic and look combined, p ~ critic^{1 - report['weight']:.2g} x look^{report['weight']:.2g}, the look's "
              f"weight chosen on the critic's early-stopping renders, seed {WEIGHT_SEED}: "
-             + ", ".join(f"{w:g} → {v * 100:.1f} %" for w, v in report["weightScores"].items()) + "; where none "
+             + ", ".join(f"{float(w):g} → {v * 100:.1f} %" for w, v in report["weightScores"].items()) + "; where none "
              "was, the critic); exact renders. \"Empty place\": the look, moved to a place whose window holds no part of the object, "
              "names none; \"no object\": renders of an empty road, the look at the place their condition's box names "
              "(a look that read the class from where its window is would name one there).", "",
