@@ -309,6 +309,16 @@ describe.skipIf(!shippedPresent).each(testBackends())("detector in the loop on $
     const invalid = rows.filter((r) => r.outcome === "INVALID");
     expect(invalid).toHaveLength(first.data?.scoreSamples.data.invalid);
     for (const r of invalid) expect((r.realismDetails as { critic: string; reasons: string[] }).reasons.length).toBeGreaterThan(0);
+    // road-critic has a look: every score (each of these requests asks for an object) keeps its reading at the
+    // requested place, a distribution over the hazard values
+    const look = (JSON.parse(readFileSync(path.join(MODELS_DIR, "road-critic", "critic.json"), "utf8")) as { look?: { values: string[] } }).look;
+    if (look) {
+      for (const r of rows) {
+        const atPlace = (r.realismDetails as { atRequestedPlace?: Record<string, number> }).atRequestedPlace;
+        expect(Object.keys(atPlace ?? {}).sort()).toEqual([...look.values].sort());
+        expect(Object.values(atPlace!).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+      }
+    }
     // INVALID samples are counted and left out of every rate
     const report = (await api.graphql(REPORT, { jobId: id, detectorId })).data?.jobReport.data;
     expect(report.invalidCount).toBe(invalid.length);
