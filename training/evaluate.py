@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+import look as look_module  # noqa: E402
 from rareforge_train import diffusion, from_onnx, package, perception  # noqa: E402
 from rareforge_train.domains import EVAL_SEED, PACKAGES  # noqa: E402
 
@@ -363,18 +364,14 @@ def load_library_samples(label, count):
 @torch.no_grad()
 def looked_classes(look, domain, images, conditions, whole):
     """The class the realism gate reads at each requested object's place: the critic's distribution (whole, [N, V])
-    and its look's (training/look.py) combined; None where no object was requested or the critic has no look."""
+    and its look's (look.Shipped) combined; None where no object was requested or the critic has no look."""
     out = [None] * len(conditions)
     asked = [i for i, (p, _, _) in enumerate(conditions) if domain.box_of(p) is not None]
     if look is None or not asked:
         return out
-    cx = [conditions[i][0]["hazardCx"] for i in asked]
-    cy = [conditions[i][0]["hazardCy"] for i in asked]
-    windows = look.windows(images[asked], look.window_origin(cx), look.window_origin(cy))
-    at_place = torch.cat([look.net(windows[i:i + 500]).softmax(1) for i in range(0, len(windows), 500)]).numpy()
-    named = look.combine(whole[asked], at_place, look.weight).argmax(1)
-    for i, k in zip(asked, named):
-        out[i] = look.VALUES[k]
+    at_place = look.probabilities_at(images[asked], [conditions[i][0] for i in asked])
+    for i, k in zip(asked, look.combine(whole[asked], at_place).argmax(1)):
+        out[i] = look_module.VALUES[k]
     return out
 
 
@@ -623,10 +620,7 @@ def library_main(args):
     with tempfile.TemporaryDirectory() as tmp:
         critic = from_onnx.checkpoint_from_package(critic_name, tmp).eval()
     critic_manifest = json.load(open(os.path.join(package.MODELS_DIR, critic_name, "critic.json")))
-    look = None
-    if "look" in critic_manifest:
-        import look
-        look.net, look.weight = look.load_look(), critic_manifest["look"]["weight"]
+    look = look_module.shipped(critic_name)
     labels = args.compare or [manifest["version"]]
     judge = f"{critic_name} {critic_manifest['version']}" + (" with its look (the class at the requested place)" if look else "")
     report = {"model": name, "judge": judge, "perCell": LIBRARY_PER_CELL,

@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import look as look_module  # noqa: E402
 from rareforge_train import library, package, perception  # noqa: E402
 from rareforge_train.domains import PACKAGES  # noqa: E402
 
@@ -135,9 +136,9 @@ def softmax(logits):
 @torch.no_grad()
 def critic_reads(critic, domain, params, seed, look=None, at=None, batch=256):
     """Per rendered param set (the i-th rendered from np.random.default_rng([seed, i])): the critic's decoded
-    values, the probability of every categorical value and the raw output vector; with the critic's look (a torch
-    module, training/look.py) and the requests the renders answer (at), also the look's logits and probabilities at
-    each requested object's place (requests without an object: none)."""
+    values, the probability of every categorical value and the raw output vector; with the critic's look
+    (look.Shipped) and the requests the renders answer (at), also the look's logits at each requested object's place
+    and the class reading there, critic and look combined (requests without an object: none)."""
     layout, out = domain.layout, []
     for i in range(0, len(params), batch):
         chunk = params[i:i + batch]
@@ -148,10 +149,7 @@ def critic_reads(critic, domain, params, seed, look=None, at=None, batch=256):
         if look is not None:
             asked = [j for j in range(len(chunk)) if domain.box_of(at[i + j]) is not None]
             if asked:
-                cx = [at[i + j]["hazardCx"] for j in asked]
-                cy = [at[i + j]["hazardCy"] for j in asked]
-                logits = look.net(look.windows(x[asked], look.window_origin(cx), look.window_origin(cy))).numpy()
-                for j, lg in zip(asked, logits):
+                for j, lg in zip(asked, look.logits_at(x[asked], [at[i + j] for j in asked])):
                     looked[j] = lg
         for vec, lg in zip(y, looked):
             probs = {}
@@ -160,9 +158,9 @@ def critic_reads(critic, domain, params, seed, look=None, at=None, batch=256):
                     probs[f["name"]] = dict(zip(f["values"], softmax(vec[f["offset"]:f["offset"] + f["width"]]).tolist()))
             read = {"values": layout.decode(vec), "probs": probs, "vector": [float(v) for v in vec]}
             if lg is not None:
-                read["look"] = dict(zip(look.VALUES, softmax(lg).tolist()))
                 read["lookLogits"] = [float(v) for v in lg]
-                read["lookWeight"] = look.weight
+                critic_sees = np.array([[probs[domain.class_field][v] for v in look_module.VALUES]])
+                read["atPlace"] = look.combine(critic_sees, softmax(lg)[None])[0]
             out.append(read)
     return out
 
@@ -176,8 +174,8 @@ def judge_parts(domain, request, read):
     layout, field = domain.layout, domain.class_field
     p_req = {f["name"]: read["probs"][f["name"]][request[f["name"]]] for f in layout.fields if f["kind"] == "categorical"}
     box = domain.box_of(request)
-    if box is not None and "look" in read:   # the class at the requested place: critic and look combined
-        p_req[field] = at_place(read, field)[request[field]]
+    if box is not None and "atPlace" in read:   # the class at the requested place: critic and look combined
+        p_req[field] = float(read["atPlace"][look_module.VALUES.index(request[field])])
     iou = iou_argmax = None
     scalars = {}
     if box is not None:
@@ -189,15 +187,6 @@ def judge_parts(domain, request, read):
             lo, hi = layout.field(name)["range"]
             scalars[name] = abs(read["values"][name] - request[name]) / (hi - lo)
     return {"p": p_req, "iou": iou, "iouArgmax": iou_argmax, "scalars": scalars}
-
-
-def at_place(read, field):
-    """The class reading at the requested place: p ~ critic^(1 - weight) * look^weight (judgeRealism's combineLook)."""
-    w = read["lookWeight"]
-    mixed = {v: math.exp((1 - w) * math.log(max(read["probs"][field][v], 1e-12)) + w * math.log(max(p, 1e-12)))
-             for v, p in read["look"].items()}
-    total = sum(mixed.values())
-    return {v: m / total for v, m in mixed.items()}
 
 
 def tolerance_of(gate, name, requested_class):
@@ -308,8 +297,7 @@ def argmax_rates(domain, rows_exact, reads_exact):
     field = domain.class_field
     per_cell, refused = {}, []
     for (request, cell, parts), read in zip(rows_exact, reads_exact):
-        place = at_place(read, field) if "look" in read else None
-        seen = {**read["values"], **({field: max(place, key=place.get)} if place else {})}
+        seen = {**read["values"], **({field: look_module.VALUES[int(read["atPlace"].argmax())]} if "atPlace" in read else {})}
         r = any(seen[f] != request[f] for f in domain.categorical_attributes)
         if parts["iouArgmax"] is not None and parts["iouArgmax"] < 0.3:
             r = True
@@ -392,17 +380,6 @@ def load_critic(name, domain, checkpoint):
     return model.eval()
 
 
-def load_look(name):
-    """The package's look (critic.json `look`, training/look.py) as that module with its shipped weights in .net,
-    or None when the package has none."""
-    if "look" not in json.load(open(os.path.join(package.MODELS_DIR, name, "critic.json"))):
-        return None
-    import look
-    look.net = look.load_look()
-    look.weight = json.load(open(os.path.join(package.MODELS_DIR, name, "critic.json")))["look"]["weight"]
-    return look
-
-
 def markdown(report):
     lines = [f"# Realism gate of {report['critic']}: calibration on exact renders (issue 17 item 5)", "",
              f"Reproduce: `{report['command']}`", "",
@@ -458,7 +435,7 @@ def main():
     _, domain = PACKAGES[args.critic]
     args.per_cell = args.per_cell or PER_CELL[domain.name]
     critic = load_critic(args.critic, domain, args.checkpoint)
-    look = load_look(args.critic)
+    look = look_module.shipped(args.critic)
     sets = {}
     for split, seed in SEEDS.items():
         reqs = requests(domain, args.per_cell, seed)

@@ -73,16 +73,17 @@ def windows(x, x0, y0):
     return padded.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
 
 
-def reader(fused=False):
-    """The look: eight 3x3 convolutions (48, 96, 192 channels) over the window, pooled, one logit per value. Trained
-    with batch normalisation; fused=True is the shipped form, each normalisation folded into its convolution (what
-    look.onnx holds, and what from_onnx.recover can read back)."""
+def reader(fused=False, outputs=len(VALUES)):
+    """The look: eight 3x3 convolutions (48, 96, 192 channels) over the window, pooled, one logit per value (outputs;
+    training/small_objects.py's reader names the six classes only). Trained with batch normalisation; fused=True is
+    the shipped form, each normalisation folded into its convolution (what look.onnx holds, and what
+    from_onnx.recover can read back)."""
     def block(cin, cout):
         if fused:
             return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.SiLU())
         return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.SiLU())
     return nn.Sequential(block(3, 48), block(48, 48), nn.MaxPool2d(2), block(48, 96), block(96, 96), nn.MaxPool2d(2),
-                         block(96, 192), block(192, 192), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(192, len(VALUES)))
+                         block(96, 192), block(192, 192), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(192, outputs))
 
 
 @torch.no_grad()
@@ -206,9 +207,16 @@ def train(frames, boxes, labels, minutes, log):
 
 # ---- judging ----
 
-def _library_job(ks):
+def library_scenarios(without=()):
+    return [s for s in library.scenarios("automotive") if s["name"] not in without]
+
+
+def library_renders(ks, without=()):
+    """Exact renders of the automotive library scenarios' own draws (those not named in without): samples
+    0..PER_SCENARIO-1 of each k-th scenario, as a run numbers them (its sweeps cycle through their values), each
+    rendered from np.random.default_rng([LIBRARY_SEED, k, i]). Also training/small_objects.py's."""
     frames, params, names = [], [], []
-    specs = [s for s in library.scenarios("automotive")]
+    specs = library_scenarios(without)
     for k in ks:
         spec = specs[k]
         for i in range(PER_SCENARIO):
@@ -220,6 +228,14 @@ def _library_job(ks):
 
 
 @torch.no_grad()
+def logits_at(net, x, params, batch=500):
+    """The look's logits for the window at each request's centre: x model space [N, C, 64, 64], params the N
+    requests (the place is theirs; their box's size is never read). -> torch [N, len(VALUES)]."""
+    at = windows(x, window_origin([p["hazardCx"] for p in params]), window_origin([p["hazardCy"] for p in params]))
+    return torch.cat([net(at[i:i + batch]) for i in range(0, len(at), batch)])
+
+
+@torch.no_grad()
 def read(net, critic, frames, params):
     """Per frame: the critic's hazard distribution, the look's at the requested centre, and the look's at a place
     with nothing (object frames only; None elsewhere)."""
@@ -227,10 +243,7 @@ def read(net, critic, frames, params):
     field = PACKAGES["road-critic"][1].layout.field("hazard")
     sl = slice(field["offset"], field["offset"] + field["width"])
     whole = torch.cat([critic(x[i:i + 250])[:, sl].softmax(1) for i in range(0, len(x), 250)]).numpy()
-    cx = np.array([p["hazardCx"] for p in params])
-    cy = np.array([p["hazardCy"] for p in params])
-    at = windows(x, window_origin(cx), window_origin(cy))
-    look = torch.cat([net(at[i:i + 500]).softmax(1) for i in range(0, len(at), 500)]).numpy()
+    look = logits_at(net, x, params).softmax(1).numpy()
     boxes = np.array([[p["hazardCx"], p["hazardCy"], p["hazardW"], p["hazardH"]] for p in params])
     o = nothing_origins(boxes, np.random.default_rng(EVAL_SEED))
     off = windows(x, o[:, 0], o[:, 1])
@@ -369,6 +382,30 @@ def load_look(path=None):
     return net.eval()
 
 
+class Shipped:
+    """A critic package's look as the realism gate applies it: its shipped weights and its weight."""
+
+    def __init__(self, net, weight):
+        self.net, self.weight = net, weight
+
+    def logits_at(self, x, params):
+        return logits_at(self.net, x, params).numpy()
+
+    def probabilities_at(self, x, params):
+        return logits_at(self.net, x, params).softmax(1).numpy()
+
+    def combine(self, whole, look):
+        return combine(whole, look, self.weight)
+
+
+def shipped(name):
+    """models/<name>'s look (critic.json `look`), or None when the package has none."""
+    manifest = json.load(open(os.path.join(package.MODELS_DIR, name, "critic.json")))
+    if "look" not in manifest:
+        return None
+    return Shipped(load_look(os.path.join(package.MODELS_DIR, name, manifest["look"]["file"])), manifest["look"]["weight"])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=30, help="training budget (resumed time included)")
@@ -390,9 +427,9 @@ def main():
     for shape in (None, "mismatched"):
         imgs, ps = domain.dataset(2000, EVAL_SEED, shape=shape)
         sets["held-out mixture" if shape is None else "held-out, another class's box shape"] = figures(ps, *read(net, critic, imgs, ps), weight)
-    specs = library.scenarios("automotive")
+    count = len(library_scenarios())
     with Pool(args.threads) as pool:
-        parts = pool.map(_library_job, [range(0, len(specs), 2), range(1, len(specs), 2)])
+        parts = pool.map(library_renders, [range(0, count, 2), range(1, count, 2)])
     lib_frames = np.concatenate([f for f, _, _ in parts])
     lib_params = [p for _, ps, _ in parts for p in ps]
     sets["library scenarios' own draws"] = figures(lib_params, *read(net, critic, lib_frames, lib_params), weight)

@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+from functools import partial
 from multiprocessing import Pool
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,15 +30,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+import look  # noqa: E402   (the reader's architecture: the critic's look's, with six outputs)
 from procedural import road  # noqa: E402
-from rareforge_train import from_onnx, library  # noqa: E402
+from rareforge_train import from_onnx  # noqa: E402
 from rareforge_train.domains import PACKAGES  # noqa: E402
 
 REPORTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reports")
 CLASSES = road.HAZARDS[1:]
 CROP = 16               # the reader's window, pixels of the 64-px frame
 TRAIN_JOBS = [(100 + k, 2500) for k in range(16)]   # (seed, renders): 40 000 training crops
-LIBRARY_SEED, PER_SCENARIO = 17, 168   # indices 0..167 of each scenario, as the service numbers a run's samples
+LIBRARY_SEED, PER_SCENARIO = look.LIBRARY_SEED, look.PER_SCENARIO   # seed 17, indices 0..167 of each scenario
 SIZE_BINS = ((3, "< 3 px"), (5, "3-5 px"), (8, "5-8 px"), (16, "8-16 px"), (1e9, ">= 16 px"))
 
 
@@ -69,36 +71,14 @@ def _training_crops(job):
     return np.stack(crops), np.array(labels)
 
 
-def _scenarios():
-    return [s for s in library.scenarios("automotive") if s["name"] != "empty-road-control"]
-
-
-def _library_renders(job):
-    """Exact renders of the library scenarios' own draws: samples 0..PER_SCENARIO-1 of each scenario in job (its
-    sweeps cycle through their values as a run's samples do)."""
-    frames, params, names = [], [], []
-    for k in job:
-        spec = _scenarios()[k]
-        for i in range(PER_SCENARIO):
-            p = library.to_condition(library.draw_parameters(spec, LIBRARY_SEED, i))
-            frames.append(_to_uint8(road.render(p, np.random.default_rng([LIBRARY_SEED, k, i]))))
-            params.append(p)
-            names.append(spec["name"])
-    return np.stack(frames), params, names
-
-
-def reader():
-    def block(cin, cout):
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.SiLU())
-    return nn.Sequential(block(3, 48), block(48, 48), nn.MaxPool2d(2), block(48, 96), block(96, 96), nn.MaxPool2d(2),
-                         block(96, 192), block(192, 192), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(192, len(CLASSES)))
+WITHOUT = ("empty-road-control",)   # no object to name
 
 
 def train_reader(crops, labels, minutes, log):
     torch.manual_seed(0)
     x_all = torch.from_numpy(crops).float() / 127.5 - 1
     y_all = torch.from_numpy(labels).long()
-    net = reader()
+    net = look.reader(outputs=len(CLASSES))
     opt = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(0)
     started, step, budget = time.time(), 0, minutes * 60
@@ -170,10 +150,10 @@ def main():
     torch.set_num_threads(args.threads)
     started = time.time()
     log = lambda msg: print(f"{time.strftime('%H:%M:%S')} [small objects] {msg}", flush=True)  # noqa: E731
-    count = len(_scenarios())
+    count = len(look.library_scenarios(WITHOUT))
     with Pool(args.threads) as pool:
         parts = pool.map(_training_crops, TRAIN_JOBS)
-        judged = pool.map(_library_renders, [range(0, count, 2), range(1, count, 2)])
+        judged = pool.map(partial(look.library_renders, without=WITHOUT), [range(0, count, 2), range(1, count, 2)])
     crops, labels = np.concatenate([c for c, _ in parts]), np.concatenate([y for _, y in parts])
     frames = np.concatenate([f for f, _, _ in judged])
     params = [p for _, ps, _ in judged for p in ps]
