@@ -270,7 +270,8 @@ export async function loadCritic(dir: string, options: LoadCriticOptions = {}): 
     ...(options.log ? { log: options.log } : {}),
   } as const;
   const session = await createSession(onnxPath, sessionOptions);
-  const lookSession = manifest.look ? await createSession(join(absolute, manifest.look.file), sessionOptions) : null;
+  const lookPath = manifest.look ? join(absolute, manifest.look.file) : null;
+  const lookSession = lookPath ? await createSession(lookPath, sessionOptions) : null;
   const { width, height, channels, valueRange } = manifest.input;
   const plane = width * height * channels;
   const toInput = (sample: Float32Array | DecodedImage): Float32Array => {
@@ -297,7 +298,7 @@ export async function loadCritic(dir: string, options: LoadCriticOptions = {}): 
     const output = outputs[look.output];
     const n = look.values.length;
     if (!output || output.dims[1] !== n) {
-      throw new DetectorPackageError("unexpected-output-layout", `critic look ${look.file} returned ${output ? `[${output.dims.join(", ")}]` : "nothing"} for "${look.output}", expected [batch, ${n}]`, onnxPath);
+      throw new DetectorPackageError("unexpected-output-layout", `critic look ${look.file} returned ${output ? `[${output.dims.join(", ")}]` : "nothing"} for "${look.output}", expected [batch, ${n}]`, lookPath ?? onnxPath);
     }
     asked.forEach((k, j) => read.set(k, decodeLookOutput(look, output.data.subarray(j * n, (j + 1) * n))));
     return read;
