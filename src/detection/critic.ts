@@ -107,6 +107,31 @@ export function lookWindow(image: Float32Array, shape: { channels: number; heigh
   return out;
 }
 
+/**
+ * What the look sees at (cx, cy): its window ([C, window, window], lookWindow) and, where the look has a context,
+ * the context x context window on the same centre average-pooled to window x window, as C more channels
+ * (training/look.py look_input).
+ */
+export function lookInput(image: Float32Array, shape: { channels: number; height: number; width: number }, cx: number, cy: number, look: Pick<CriticLook, "window" | "context">): Float32Array {
+  const size = look.window;
+  const near = lookWindow(image, shape, cx, cy, size);
+  if (look.context === undefined) return near;
+  const factor = look.context / size;
+  const wide = lookWindow(image, shape, cx, cy, look.context);
+  const out = new Float32Array(2 * near.length);
+  out.set(near);
+  const { channels } = shape;
+  for (let c = 0; c < channels; c++)
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++) {
+        let sum = 0;
+        for (let dy = 0; dy < factor; dy++)
+          for (let dx = 0; dx < factor; dx++) sum += wide[(c * look.context + y * factor + dy) * look.context + x * factor + dx] as number;
+        out[near.length + (c * size + y) * size + x] = sum / (factor * factor);
+      }
+  return out;
+}
+
 /** Categorical slots are logits (argmax = value); scalar slots are 0..1 and map onto the field's range. */
 export function decodeCriticOutput(layout: CriticLayout, vector: ArrayLike<number>): CriticPrediction {
   if (vector.length < layout.output.width) throw new DetectorPackageError("unexpected-output-layout", `critic output has ${vector.length} values, expected ${layout.output.width}`);
@@ -291,10 +316,11 @@ export async function loadCritic(dir: string, options: LoadCriticOptions = {}): 
     const asked = inputs.flatMap((_, k) => (!box.absentWhen.includes(String(requested[k]?.[box.class])) && centre(k).every(Number.isFinite) ? [k] : []));
     if (asked.length === 0) return read;
     const size = look.window;
-    const windowPlane = channels * size * size;
+    const lookChannels = look.context === undefined ? channels : 2 * channels;
+    const windowPlane = lookChannels * size * size;
     const batch = new Float32Array(windowPlane * asked.length);
-    asked.forEach((k, j) => batch.set(lookWindow(inputs[k] as Float32Array, { channels, height, width }, ...centre(k), size), j * windowPlane));
-    const outputs = await lookSession.run({ [look.input]: { type: "float32", data: batch, dims: [asked.length, channels, size, size] } });
+    asked.forEach((k, j) => batch.set(lookInput(inputs[k] as Float32Array, { channels, height, width }, ...centre(k), look), j * windowPlane));
+    const outputs = await lookSession.run({ [look.input]: { type: "float32", data: batch, dims: [asked.length, lookChannels, size, size] } });
     const output = outputs[look.output];
     const n = look.values.length;
     if (!output || output.dims[1] !== n) {

@@ -40,6 +40,7 @@ export {
   readingAtPlace,
   seenValues,
   lookWindow,
+  lookInput,
   judgeRealism,
   DEFAULT_REALISM_THRESHOLDS,
   type Critic,

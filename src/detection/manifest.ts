@@ -135,6 +135,11 @@ const criticLook = z.looseObject({
   field: z.string().min(1),
   /** side of the square window, in pixels of the critic's input */
   window: z.number().int().positive(),
+  /**
+   * side of a wider window on the same centre, average-pooled to window x window and given to the look after the
+   * window's channels (a large object's whole, where the window holds only its middle); absent: the window alone
+   */
+  context: z.number().int().positive().optional(),
   input: z.string().min(1),
   output: z.string().min(1),
   /** the value each logit stands for, in output order: the class field's values */
@@ -198,6 +203,8 @@ export const criticManifestSchema = z
       if (field?.kind === "categorical" && [...field.values].sort().join("\n") !== [...look.values].sort().join("\n"))
         ctx.addIssue({ code: "custom", path: ["look", "values"], message: `the look's values (${look.values.join(", ")}) are not ${look.field}'s (${field.values.join(", ")})` });
       if (!m.box?.absentWhen.includes(look.nothing)) ctx.addIssue({ code: "custom", path: ["look", "nothing"], message: `"${look.nothing}" is not a value that means no object` });
+      if (look.context !== undefined && (look.context <= look.window || look.context % look.window !== 0 || (look.context - look.window) % 2 !== 0))
+        ctx.addIssue({ code: "custom", path: ["look", "context"], message: `context ${look.context} must be a multiple of the window (${look.window}) larger than it, centred on it` });
     }
     m.fields.forEach((f, i) => {
       if (f.offset + f.width > m.output.width)

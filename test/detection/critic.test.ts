@@ -14,6 +14,7 @@ import {
   judgeRealism,
   loadCritic,
   lookWindow,
+  lookInput,
   seenValues,
 } from "../../src/detection/index.ts";
 
@@ -207,7 +208,7 @@ describe("calibrated realism gate (critic.json gate)", () => {
       expect(judgeRealism(looking, { ...torn(8), look: sees("animal", 4) }, { ...request, weather: "clear" }).reasons.map((r) => r.field)).toEqual(["weather"]);
     });
 
-    it("refuses a look that names another field, other values, an unlisted file or a present value as nothing", () => {
+    it("refuses a look that names another field, other values, an unlisted file, a present value as nothing or a context that is no wider multiple of its window", () => {
       const bad = (patch: Record<string, unknown>, files = looking.files) =>
         criticManifestSchema.safeParse({ ...looking, files, look: { ...look, ...patch } }).error?.issues.map((i) => i.message) ?? [];
       expect(bad({})).toEqual([]);
@@ -215,6 +216,8 @@ describe("calibrated realism gate (critic.json gate)", () => {
       expect(bad({ field: "weather" })[0]).toBe('"weather" is not the box\'s class field');
       expect(bad({ values: [...values.slice(0, 6), "deer"] })[0]).toContain("are not hazard's");
       expect(bad({ nothing: "cone" })).toEqual(['"cone" is not a value that means no object']);
+      expect(bad({ context: 32 })).toEqual([]);
+      for (const context of [16, 8, 24, 48 + 1]) expect(bad({ context })[0]).toMatch(new RegExp(`^context ${context} must be a multiple of the window \\(16\\)`));
     });
   });
 
@@ -316,7 +319,10 @@ for (const name of ["road-critic", "brain-critic"]) {
         const box = critic.manifest.box!;
         const frame = f32(golden.frame.file);
         const [, channels, height, width] = golden.frame.shape as [number, number, number, number];
-        expect(Array.from(lookWindow(frame, { channels, height, width }, Number(golden.params[box.cx]), Number(golden.params[box.cy]), look.window))).toEqual(Array.from(f32(golden.input.file)));
+        const cut = lookInput(frame, { channels, height, width }, Number(golden.params[box.cx]), Number(golden.params[box.cy]), look);
+        const input = f32(golden.input.file);
+        expect(cut.length).toBe(input.length);
+        cut.forEach((v, i) => expect(v).toBeCloseTo(input[i] as number, 5));
         const expected = decodeLookOutput(look, f32(golden.output.file));
         // the frame with its request, twice in a batch beside a request for no object (which gets no look)
         const [first, empty, second] = await critic.predict([frame, frame, frame], [golden.params, { ...golden.params, [box.class]: look.nothing }, golden.params]);
@@ -386,6 +392,18 @@ describe("the look's window", () => {
     expect(Array.from(lookWindow(image, shape, 0, 0, 4)).slice(0, 8)).toEqual([0, 0, 0, 1, 0, 0, 0, 1]);
     // past the right and bottom edges: the last row and column
     expect(Array.from(lookWindow(image, shape, 1, 1, 2)).slice(0, 4)).toEqual([35, 35, 35, 35]);
+  });
+  it("with a context, appends the wider window on the same centre, average-pooled to the window's size", () => {
+    // window 2 at cx 0.5, cy 0.5: x0 2, y0 1; context 4: x0 1, y0 0, pooled 2x2
+    const seen = Array.from(lookInput(image, shape, 0.5, 0.5, { window: 2, context: 4 }));
+    expect(seen.slice(0, 8)).toEqual(Array.from(lookWindow(image, shape, 0.5, 0.5, 2)));
+    // channel 0: rows 0-1 x cols 1-2 -> mean(1, 2, 11, 12) = 6.5; cols 3-4 -> 8.5; rows 2-3 -> 26.5, 28.5
+    expect(seen.slice(8, 12)).toEqual([6.5, 8.5, 26.5, 28.5]);
+    expect(seen.slice(12, 16)).toEqual([106.5, 108.5, 126.5, 128.5]);
+    // at the corner the context repeats the edge before pooling: rows -2..1, cols -2..1 of channel 0
+    expect(Array.from(lookInput(image, shape, 0, 0, { window: 2, context: 4 })).slice(8, 12)).toEqual([0, 0.5, 5, 5.5]);
+    // no context: the window alone
+    expect(Array.from(lookInput(image, shape, 0.5, 0.5, { window: 2 }))).toEqual(Array.from(lookWindow(image, shape, 0.5, 0.5, 2)));
   });
 });
 
