@@ -5,17 +5,20 @@ library's own draws; under 3 px 80.3 %), while a reader that sees only the 16 x 
 centre names 96.5 % of the same renders (training/small_objects.py). The realism gate always knows where the object was
 asked to be, so the critic package carries such a reader: look.onnx. It sees the WINDOW x WINDOW window of the critic's
 input centred on the requested centre (edge-padded; x0 = floor(cx * 64 - WINDOW / 2 + 0.5), the same in src/detection/
-critic.ts), never the box's size or shape, and names what is there: one of the hazard field's values, "none" meaning
-nothing here. Where an object was requested, the gate reads the class from the critic's and the look's distributions
+critic.ts) and, as further channels, the CONTEXT x CONTEXT window on the same centre average-pooled to WINDOW x WINDOW
+(a large object's whole, where the window holds only its middle); never the box's size or shape. It names what is at
+the centre: one of the hazard field's values, "none" meaning nothing here. Where an object was requested, the gate reads the class from the critic's and the look's distributions
 combined, p ~ critic^(1 - weight) * look^weight (critic.json `look`): the look names small objects better, the whole
 frame large ones, whose middle is all the window holds. The weight is chosen on the critic's early-stopping renders
 (seed 3), not on the renders reported.
 
 Training: renders of the generator's mixture (every box shape kind, mismatched included) and of small objects, with the
 critic's sample-like augmentation (blur, noise, colour drift, blotches, blockiness, the diffusion models' speckle)
-applied to the whole frame before the window is cut; the window is centred on the object (jittered by up to a pixel)
-or, for a quarter of the batch, on a place whose window holds no part of the object (label none). Resumable:
-training/checkpoints/road-look/last.pt.
+applied to the whole frame before the window is cut (to CLEAN_SHARE of them only slight noise: the speckle and blur
+erase what tells a 2-px object's class, which exact renders keep); the window is centred on the object (jittered by up to a pixel)
+or, for a quarter of the batch, on a place whose window holds no part of the object (label none; its context may
+hold it: the look names what is at the centre). Starts from the one-scale look (training/resume/road-look, 55 min;
+the context's weights zero). Resumable: training/checkpoints/road-look-context/last.pt.
 
 Judged on held-out renders (evaluate.py's seed 2: the mixture, and every box of another class's shape) and on the
 library scenarios' own draws (seed 17, samples 0-167 of each), against the critic alone; writes
@@ -45,15 +48,20 @@ TRAINING = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TRAINING)
 REPORTS = os.path.join(TRAINING, "reports")
 DATA = os.path.join(TRAINING, "data", "road-look-frames.npz")
-CHECKPOINTS = os.path.join(TRAINING, "checkpoints", "road-look")
+CHECKPOINTS = os.path.join(TRAINING, "checkpoints", "road-look-context")
+# the one-scale look (16-px window only, 55 min) the two-scale look starts from: its convolutions as they were, the
+# context's channels of the first one zero
+WARM_START = os.path.join(TRAINING, "resume", "road-look", "last.pt")
 PACKAGE = os.path.join(REPO, "models", "road-critic")
 FIXTURE = os.path.join(REPO, "test", "fixtures", "road-critic", "look")
 VALUES = road.HAZARDS              # the hazard field's values; "none" = nothing at this place
 WINDOW = 16
+CONTEXT = 32                       # a second window on the same centre, average-pooled to WINDOW x WINDOW
 FRAME = 64
 # (seed, renders, shape): the generator's mixture, and small objects (where the whole-frame critic is weakest)
 JOBS = [(200 + k, 3000, None) for k in range(16)] + [(300 + k, 2000, "small") for k in range(8)]
 NOTHING_SHARE = 0.25               # windows that hold no part of the object
+CLEAN_SHARE = 0.3                  # frames given only slight noise instead of the sample-like augmentation
 BATCH, LR = 256, 2e-3
 LIBRARY_SEED, PER_SCENARIO = 17, 168
 
@@ -63,26 +71,36 @@ def window_origin(c):
     return np.floor(np.asarray(c, np.float64) * FRAME - WINDOW / 2 + 0.5).astype(np.int64)
 
 
-def windows(x, x0, y0):
-    """x: [B, C, 64, 64]; x0, y0: int arrays [B] (may fall outside the frame: edge-padded). -> [B, C, W, W]."""
-    padded = F.pad(x, (WINDOW, WINDOW, WINDOW, WINDOW), mode="replicate")
-    ar = torch.arange(WINDOW)
-    rows = (torch.as_tensor(y0) + WINDOW)[:, None] + ar[None]          # [B, W]
-    cols = (torch.as_tensor(x0) + WINDOW)[:, None] + ar[None]
+def windows(x, x0, y0, size=WINDOW):
+    """x: [B, C, 64, 64]; x0, y0: int arrays [B] (may fall outside the frame: edge-padded). -> [B, C, size, size]."""
+    padded = F.pad(x, (size, size, size, size), mode="replicate")
+    ar = torch.arange(size)
+    rows = (torch.as_tensor(y0) + size)[:, None] + ar[None]            # [B, size]
+    cols = (torch.as_tensor(x0) + size)[:, None] + ar[None]
     b = torch.arange(len(x))[:, None, None]
     return padded.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
 
 
-def reader(fused=False, outputs=len(VALUES)):
-    """The look: eight 3x3 convolutions (48, 96, 192 channels) over the window, pooled, one logit per value (outputs;
-    training/small_objects.py's reader names the six classes only). Trained with batch normalisation; fused=True is
+def look_input(x, x0, y0):
+    """What the look sees for windows at origins x0, y0: the WINDOW x WINDOW window, and after its channels the
+    CONTEXT x CONTEXT window on the same centre (origin x0 - (CONTEXT - WINDOW) / 2) average-pooled to WINDOW x WINDOW
+    (src/detection/critic.ts lookInput). -> [B, 2C, W, W]."""
+    half = (CONTEXT - WINDOW) // 2
+    wide = windows(x, np.asarray(x0) - half, np.asarray(y0) - half, CONTEXT)
+    return torch.cat([windows(x, x0, y0), F.avg_pool2d(wide, CONTEXT // WINDOW)], 1)
+
+
+def reader(fused=False, outputs=len(VALUES), inputs=6):
+    """The look: eight 3x3 convolutions (48, 96, 192 channels) over the window and its pooled context (inputs
+    channels), pooled, one logit per value (outputs; training/small_objects.py's reader names the six classes only
+    from the window alone: inputs=3). Trained with batch normalisation; fused=True is
     the shipped form, each normalisation folded into its convolution (what look.onnx holds, and what
     from_onnx.recover can read back)."""
     def block(cin, cout):
         if fused:
             return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.SiLU())
         return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.SiLU())
-    return nn.Sequential(block(3, 48), block(48, 48), nn.MaxPool2d(2), block(48, 96), block(96, 96), nn.MaxPool2d(2),
+    return nn.Sequential(block(inputs, 48), block(48, 48), nn.MaxPool2d(2), block(48, 96), block(96, 96), nn.MaxPool2d(2),
                          block(96, 192), block(192, 192), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(192, outputs))
 
 
@@ -144,7 +162,10 @@ def nothing_origins(boxes, rng):
 
 def batch_windows(frames, boxes, labels, idx, gen, rng):
     """One training batch: the augmented frames' windows and their labels."""
-    x = perception.augment_like_samples(torch.from_numpy(frames[idx]).float() / 127.5 - 1, gen)
+    exact = torch.from_numpy(frames[idx]).float() / 127.5 - 1
+    clean = torch.rand(len(idx), 1, 1, 1, generator=gen) < CLEAN_SHARE
+    slight = exact + torch.randn(exact.shape, generator=gen) * torch.rand(len(idx), 1, 1, 1, generator=gen) * 0.03
+    x = torch.where(clean, slight, perception.augment_like_samples(exact, gen))
     b = boxes[idx]
     y = labels[idx].copy()
     x0, y0 = window_origin(b[:, 0]), window_origin(b[:, 1])
@@ -156,10 +177,19 @@ def batch_windows(frames, boxes, labels, idx, gen, rng):
         o = nothing_origins(b[away], rng)
         x0[away], y0[away] = o[:, 0], o[:, 1]
         y[away] = 0
-    x = windows(x, x0, y0)
+    x = look_input(x, x0, y0)
     flip = rng.random(len(idx)) < 0.5
     x[flip] = x[flip].flip(-1)
     return x, torch.from_numpy(y).long()
+
+
+def warm_state(one_scale, net):
+    """The one-scale look's weights for the two-scale look: the first convolution's context channels zero."""
+    state = dict(one_scale)
+    first = state["0.0.weight"]
+    state["0.0.weight"] = torch.cat([first, torch.zeros_like(first)], 1)
+    assert state["0.0.weight"].shape == net.state_dict()["0.0.weight"].shape
+    return state
 
 
 def train(frames, boxes, labels, minutes, log):
@@ -174,6 +204,9 @@ def train(frames, boxes, labels, minutes, log):
         opt.load_state_dict(state["opt"])
         step, elapsed = state["step"], state["elapsed"]
         log(f"resumed at step {step} ({elapsed / 60:.1f} of {minutes:g} min)")
+    elif os.path.exists(WARM_START):
+        net.load_state_dict(warm_state(torch.load(WARM_START)["model"], net))
+        log(f"started from the one-scale look ({WARM_START})")
     budget = minutes * 60
     torch.manual_seed(1000 + step)
     gen = torch.Generator().manual_seed(2000 + step)
@@ -231,7 +264,7 @@ def library_renders(ks, without=()):
 def logits_at(net, x, params, batch=500):
     """The look's logits for the window at each request's centre: x model space [N, C, 64, 64], params the N
     requests (the place is theirs; their box's size is never read). -> torch [N, len(VALUES)]."""
-    at = windows(x, window_origin([p["hazardCx"] for p in params]), window_origin([p["hazardCy"] for p in params]))
+    at = look_input(x, window_origin([p["hazardCx"] for p in params]), window_origin([p["hazardCy"] for p in params]))
     return torch.cat([net(at[i:i + batch]) for i in range(0, len(at), batch)])
 
 
@@ -246,7 +279,7 @@ def read(net, critic, frames, params):
     look = logits_at(net, x, params).softmax(1).numpy()
     boxes = np.array([[p["hazardCx"], p["hazardCy"], p["hazardW"], p["hazardH"]] for p in params])
     o = nothing_origins(boxes, np.random.default_rng(EVAL_SEED))
-    off = windows(x, o[:, 0], o[:, 1])
+    off = look_input(x, o[:, 0], o[:, 1])
     empty = torch.cat([net(off[i:i + 500]).softmax(1) for i in range(0, len(off), 500)]).numpy()
     return whole, look, empty
 
@@ -278,7 +311,29 @@ def choose_weight(net, critic, domain):
     return max(scores, key=lambda w: (scores[w], w)), scores
 
 
-def figures(params, whole, look, empty, weight):
+FAINT = 0.05   # gate_calibration.py's: an object that changes no pixel of its render by this much is faint
+
+
+def held_out_visibility(domain, images, seed, shape=None):
+    """How visible each object of domain.dataset(len(images), seed, shape) is (road.visibility: the largest pixel
+    change the object makes, None where none was drawn), replaying the dataset's draws: each render again, and the
+    same render without the object from the same random state."""
+    rng, out = np.random.default_rng(seed), []
+    for i in range(len(images)):
+        p = domain.draw(rng, shape=shape)
+        state = rng.bit_generator.state
+        full = domain.render(p, rng)
+        assert np.array_equal(np.round(full * 255).astype(np.uint8), images[i]), "the replay drew another dataset"
+        if p["hazard"] == "none":
+            out.append(None)
+            continue
+        replay = np.random.default_rng()
+        replay.bit_generator.state = state
+        out.append(float(np.abs(full - road.render(p, replay, hide_object=True)).max()))
+    return out
+
+
+def figures(params, whole, look, empty, weight, visible=None):
     """Hazard named right by the critic alone, the look alone, and the gate's reading (critic and look combined
     with weight where an object was asked for, the critic where none was), per class and by the object's shorter
     side; and how often the look calls an
@@ -298,6 +353,13 @@ def figures(params, whole, look, empty, weight):
         if m.any():
             out["byClass"][v] = {"n": int(m.sum()), "critic": round(float(np.mean(whole[m].argmax(1) == k)), 4),
                                  "withLook": round(float(np.mean(gate_read[m] == k)), 4)}
+    if visible is not None:
+        faint = np.array([v is not None and v < FAINT for v in visible])
+        out["byVisibility"] = {}
+        for label, m in ((f"faint (< {FAINT})", obj & faint), ("visible", obj & ~faint)):
+            if m.any():
+                out["byVisibility"][label] = {"n": int(m.sum()), "critic": round(float(np.mean(whole[m].argmax(1) == truth[m])), 4),
+                                              "withLook": round(float(np.mean(gate_read[m] == truth[m])), 4)}
     for lo, hi, label in ((0, 3, "< 3 px"), (3, 5, "3-5 px"), (5, 8, "5-8 px"), (8, 16, "8-16 px"), (16, 1e9, ">= 16 px")):
         m = obj & (side >= lo) & (side < hi)
         if m.any():
@@ -317,7 +379,9 @@ def markdown(report):
              + ", ".join(f"{float(w):g} → {v * 100:.1f} %" for w, v in report["weightScores"].items()) + "; where none "
              "was, the critic); exact renders. \"Empty place\": the look, moved to a place whose window holds no part of the object, "
              "names none; \"no object\": renders of an empty road, the look at the place their condition's box names "
-             "(a look that read the class from where its window is would name one there).", "",
+             "(a look that read the class from where its window is would name one there). Held-out objects are also "
+             f"split by how visible they are: faint ones change no pixel of their render by {FAINT} or more "
+             "(training/gate_calibration.py's split; an unlit pedestrian far off in fog at night).", "",
              "| set | n | critic | look alone | gate's reading | empty place read empty | no object, read empty |",
              "|---|---|---|---|---|---|---|"]
     pct = lambda v: "—" if v is None else f"{v * 100:.1f} %"  # noqa: E731
@@ -327,7 +391,7 @@ def markdown(report):
     for name, f in report["sets"].items():
         lines += ["", f"{name}, per class and by the object's shorter side:", "", "| | n | critic | gate's reading |",
                   "|---|---|---|---|"]
-        for k, c in list(f["byClass"].items()) + list(f["bySize"].items()):
+        for k, c in list(f["byClass"].items()) + list(f["bySize"].items()) + list(f.get("byVisibility", {}).items()):
             lines.append(f"| {k} | {c['n']} | {c['critic'] * 100:.1f} % | {c['withLook'] * 100:.1f} % |")
     return "\n".join(lines) + "\n"
 
@@ -336,16 +400,18 @@ def export(net, weight, report):
     """look.onnx into the package, its golden fixture, and critic.json's files and look."""
     path = os.path.join(PACKAGE, "look.onnx")
     net = fuse(net.eval())
-    example = torch.zeros(1, 3, WINDOW, WINDOW)
+    example = torch.zeros(1, 6, WINDOW, WINDOW)
     torch.onnx.export(net, (example,), path, opset_version=package.OPSET, input_names=["window"], output_names=["logits"],
                       dynamic_axes={"window": {0: "batch"}, "logits": {0: "batch"}})
     manifest_path = os.path.join(PACKAGE, "critic.json")
     manifest = json.load(open(manifest_path))
     manifest["files"] = {**manifest["files"], "look.onnx": package.sha256(path)}
     manifest["look"] = {
-        "file": "look.onnx", "field": "hazard", "window": WINDOW, "input": "window", "output": "logits",
+        "file": "look.onnx", "field": "hazard", "window": WINDOW, "context": CONTEXT, "input": "window", "output": "logits",
         "values": VALUES, "nothing": "none", "weight": weight,
-        "origin": "floor(c * input size - window / 2 + 0.5), c the requested centre's fraction; edge-padded",
+        "origin": "floor(c * input size - window / 2 + 0.5), c the requested centre's fraction; edge-padded; the "
+                  "context window's origin (context - window) / 2 before it, average-pooled to window x window and "
+                  "appended after the window's channels",
         "description": "Names what is in the window of the critic's input centred on the requested object's centre "
                        "(never its size); where an object was requested the gate reads the class from the critic's and "
                        "the look's distributions, p ~ critic^(1 - weight) * look^weight."}
@@ -359,7 +425,7 @@ def export(net, weight, report):
     rng = np.random.default_rng(EVAL_SEED)
     p = road.draw_condition(rng, hazard="cyclist", shape="small")
     frame = torch.from_numpy(np.round(road.render(p, rng) * 255)[None]).float() / 127.5 - 1
-    w = windows(frame, window_origin([p["hazardCx"]]), window_origin([p["hazardCy"]]))
+    w = look_input(frame, window_origin([p["hazardCx"]]), window_origin([p["hazardCy"]]))
     with torch.no_grad():
         y = net(w)
     os.makedirs(FIXTURE, exist_ok=True)
@@ -377,7 +443,7 @@ def load_look(path=None):
     """The shipped look.onnx's weights as a torch module (from_onnx's recovery), for calibration and evaluation."""
     path = path or os.path.join(PACKAGE, "look.onnx")
     net = reader(fused=True)
-    from_onnx.recover(net, path, torch.zeros(1, 3, WINDOW, WINDOW), ["window"], ["logits"],
+    from_onnx.recover(net, path, torch.zeros(1, 6, WINDOW, WINDOW), ["window"], ["logits"],
                       {"window": {0: "batch"}, "logits": {0: "batch"}}, opset=package.OPSET)
     return net.eval()
 
@@ -426,7 +492,8 @@ def main():
     sets = {}
     for shape in (None, "mismatched"):
         imgs, ps = domain.dataset(2000, EVAL_SEED, shape=shape)
-        sets["held-out mixture" if shape is None else "held-out, another class's box shape"] = figures(ps, *read(net, critic, imgs, ps), weight)
+        visible = held_out_visibility(domain, imgs, EVAL_SEED, shape)
+        sets["held-out mixture" if shape is None else "held-out, another class's box shape"] = figures(ps, *read(net, critic, imgs, ps), weight, visible)
     count = len(library_scenarios())
     with Pool(args.threads) as pool:
         parts = pool.map(library_renders, [range(0, count, 2), range(1, count, 2)])

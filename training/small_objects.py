@@ -78,7 +78,7 @@ def train_reader(crops, labels, minutes, log):
     torch.manual_seed(0)
     x_all = torch.from_numpy(crops).float() / 127.5 - 1
     y_all = torch.from_numpy(labels).long()
-    net = look.reader(outputs=len(CLASSES))
+    net = look.reader(outputs=len(CLASSES), inputs=3)
     opt = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=1e-4)
     gen = torch.Generator().manual_seed(0)
     started, step, budget = time.time(), 0, minutes * 60
