@@ -10,6 +10,10 @@ fit                          Measures the "before" samples with contrast_meter a
                              piecewise-linear map requested -> encoded into the manifest (lesionContrast's
                              `calibration`) and training/reports/brain-mri-contrast-calibration.json.
 report                       Measures "after" and adds the before/after tables to the report.
+beyond                       What the model draws when fed contrasts below the field's floor (BEYOND_FED; the
+                             condition's slot set past 0, which the service never does): can an encoded range wider
+                             than the request's reach faint requests? Writes training/reports/
+                             brain-mri-contrast-beyond.json; changes no manifest.
 """
 import argparse
 import json
@@ -225,14 +229,56 @@ def report():
     print(json.dumps({k: data["after"][k] for k in ("n", "mae", "bias", "maeOfCellMeans", "byPathology", "byRequested")}, indent=1))
 
 
+BEYOND_FED = [0.25, 0.1, 0.0, -0.2]
+BEYOND_SEEDS, BEYOND_SEED = 6, 4242
+BEYOND_REPORT = os.path.join(TRAINING_DIR, "reports", "brain-mri-contrast-beyond.json")
+
+
+@torch.no_grad()
+def beyond(batch=24):
+    """Per pathology BEYOND_SEEDS geometries, each sampled from the same noise at every fed value in BEYOND_FED
+    (the range's floor and below it: the condition slot (fed - lo) / (hi - lo) goes negative), measured by the meter."""
+    manifest = json.load(open(MANIFEST))
+    defaults, (lo, hi) = manifest["defaults"], field_of(manifest)["range"]
+    slot = BRAIN.layout.field(FIELD)["offset"]
+    rng = np.random.default_rng(BEYOND_SEED)
+    rows = []
+    for pathology in PATHOLOGIES:
+        for seed in range(BEYOND_SEEDS):
+            geometry = BRAIN.draw(rng, pathology=pathology)
+            rows += [({**geometry, FIELD: lo}, fed, seed) for fed in BEYOND_FED]
+    conditions = np.stack([BRAIN.layout.encode(r) for r, _, _ in rows])
+    conditions[:, slot] = [(fed - lo) / (hi - lo) for _, fed, _ in rows]
+    model = load_model()
+    images = []
+    for start in range(0, len(rows), batch):
+        part = rows[start:start + batch]
+        noise = torch.stack([torch.randn((1, 64, 64), generator=torch.Generator().manual_seed(
+            BEYOND_SEED * 100003 + PATHOLOGIES.index(r["pathology"]) * 1000 + seed)) for r, _, seed in part])
+        x = diffusion.ddim_sample(model, noise, torch.from_numpy(conditions[start:start + len(part)]),
+                                  steps=defaults["steps"], guidance=defaults["guidance"])
+        images.append(((x.clamp(-1, 1) + 1) / 2).numpy()[:, 0])
+    measured = measure(np.concatenate(images), [r for r, _, _ in rows], contrast_meter.ContrastMeter())
+    out = {"command": "python3 training/contrast_calibration.py beyond", "settings": defaults, "range": [lo, hi],
+           "seedsPerCell": BEYOND_SEEDS, "producedByFed": {}}
+    for pathology in PATHOLOGIES:
+        out["producedByFed"][pathology] = {}
+        for fed in BEYOND_FED:
+            m = np.array([r["pathology"] == pathology and f == fed for r, f, _ in rows])
+            out["producedByFed"][pathology][f"{fed:g}"] = {"mean": round(float(measured[m].mean()), 4),
+                                                          "sd": round(float(measured[m].std()), 4)}
+    json.dump(out, open(BEYOND_REPORT, "w"), indent=1)
+    print(json.dumps(out["producedByFed"], indent=1))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["sample", "fit", "report"])
+    parser.add_argument("command", choices=["sample", "fit", "report", "beyond"])
     parser.add_argument("--label", choices=["before", "after"], default="before")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    {"sample": lambda: sample(args.label), "fit": fit, "report": report}[args.command]()
+    {"sample": lambda: sample(args.label), "fit": fit, "report": report, "beyond": beyond}[args.command]()
 
 
 if __name__ == "__main__":
