@@ -7,17 +7,17 @@ asked to be, so the critic package carries such a reader: look.onnx. It sees the
 input centred on the requested centre (edge-padded; x0 = floor(cx * 64 - WINDOW / 2 + 0.5), the same in src/detection/
 critic.ts) and, as further channels, the CONTEXT x CONTEXT window on the same centre average-pooled to WINDOW x WINDOW
 (a large object's whole, where the window holds only its middle); never the box's size or shape. It names what is at
-the centre: one of the hazard field's values, "none" meaning nothing here. Where an object was requested, the gate reads the class from the critic's and the look's distributions
-combined, p ~ critic^(1 - weight) * look^weight (critic.json `look`): the look names small objects better, the whole
-frame large ones, whose middle is all the window holds. The weight is chosen on the critic's early-stopping renders
-(seed 3), not on the renders reported.
+the centre: one of the hazard field's values, "none" meaning nothing here. Where an object was requested, the gate
+reads the class from the critic's and the look's distributions combined, p ~ critic^(1 - weight) * look^weight
+(critic.json `look`): the look names small objects better, the whole frame large ones. The weight is chosen on the
+critic's early-stopping renders (seed 3), not on the renders reported.
 
 Training: renders of the generator's mixture (every box shape kind, mismatched included) and of small objects, with the
 critic's sample-like augmentation (blur, noise, colour drift, blotches, blockiness, the diffusion models' speckle)
 applied to the whole frame before the window is cut (to CLEAN_SHARE of them only slight noise: the speckle and blur
-erase what tells a 2-px object's class, which exact renders keep); the window is centred on the object (jittered by up to a pixel)
-or, for a quarter of the batch, on a place whose window holds no part of the object (label none; its context may
-hold it: the look names what is at the centre). Starts from the one-scale look (training/resume/road-look, 55 min;
+erase what tells a 2-px object's class, which exact renders keep); the window is centred on the object (jittered by
+up to a pixel) or, for a quarter of the batch, on a place whose window holds no part of the object (label none; its
+context may hold it: the look names what is at the centre). Starts from the one-scale look (training/resume/road-look, 55 min;
 the context's weights zero). Resumable: training/checkpoints/road-look-context/last.pt.
 
 Judged on held-out renders (evaluate.py's seed 2: the mixture, and every box of another class's shape) and on the
