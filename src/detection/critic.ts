@@ -316,11 +316,11 @@ export async function loadCritic(dir: string, options: LoadCriticOptions = {}): 
     const asked = inputs.flatMap((_, k) => (!box.absentWhen.includes(String(requested[k]?.[box.class])) && centre(k).every(Number.isFinite) ? [k] : []));
     if (asked.length === 0) return read;
     const size = look.window;
-    const lookChannels = look.context === undefined ? channels : 2 * channels;
-    const windowPlane = lookChannels * size * size;
-    const batch = new Float32Array(windowPlane * asked.length);
-    asked.forEach((k, j) => batch.set(lookInput(inputs[k] as Float32Array, { channels, height, width }, ...centre(k), look), j * windowPlane));
-    const outputs = await lookSession.run({ [look.input]: { type: "float32", data: batch, dims: [asked.length, lookChannels, size, size] } });
+    const cuts = asked.map((k) => lookInput(inputs[k] as Float32Array, { channels, height, width }, ...centre(k), look));
+    const windowPlane = (cuts[0] as Float32Array).length;
+    const batch = new Float32Array(windowPlane * cuts.length);
+    cuts.forEach((cut, j) => batch.set(cut, j * windowPlane));
+    const outputs = await lookSession.run({ [look.input]: { type: "float32", data: batch, dims: [asked.length, windowPlane / (size * size), size, size] } });
     const output = outputs[look.output];
     const n = look.values.length;
     if (!output || output.dims[1] !== n) {
