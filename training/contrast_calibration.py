@@ -84,6 +84,24 @@ def grid_requests(seed=SAMPLE_SEED):
 
 
 @torch.no_grad()
+def ddim_images(model, conditions, keys, defaults, batch, progress=None):
+    """DDIM samples at the manifest's defaults, 0..1 [N, 64, 64], of conditions (torch [N, D]); each from the noise
+    keyed by keys[i] = (seed, pathology, index), so one geometry is sampled from the same noise at every contrast.
+    progress(done) after each batch."""
+    images = []
+    for start in range(0, len(keys), batch):
+        part = keys[start:start + batch]
+        noise = torch.stack([torch.randn((1, 64, 64), generator=torch.Generator().manual_seed(
+            seed * 100003 + PATHOLOGIES.index(pathology) * 1000 + index)) for seed, pathology, index in part])
+        x = diffusion.ddim_sample(model, noise, conditions[start:start + len(part)], steps=defaults["steps"],
+                                  guidance=defaults["guidance"])
+        images.append(((x.clamp(-1, 1) + 1) / 2).numpy()[:, 0])
+        if progress:
+            progress(start + len(part))
+    return np.concatenate(images)
+
+
+@torch.no_grad()
 def sample(label, batch=36):
     manifest = json.load(open(MANIFEST))
     defaults, field = manifest["defaults"], field_of(manifest)
@@ -96,18 +114,10 @@ def sample(label, batch=36):
     requests = grid_requests(seed)
     encoded = [calibrated_value(field, r[FIELD], r) if use_map else r[FIELD] for r in requests]
     conditions = torch.from_numpy(np.stack([BRAIN.layout.encode({**r, FIELD: e}) for r, e in zip(requests, encoded)]))
-    model = load_model()
-    images = []
-    for start in range(0, len(requests), batch):
-        n = min(batch, len(requests) - start)
-        # Noise keyed by (pathology, seed), so one geometry is sampled from the same noise at every contrast.
-        noise = torch.stack([torch.randn((1, 64, 64), generator=torch.Generator().manual_seed(
-            seed * 100003 + PATHOLOGIES.index(r["pathology"]) * 1000 + r["seed"])) for r in requests[start:start + n]])
-        x = diffusion.ddim_sample(model, noise, conditions[start:start + n], steps=defaults["steps"], guidance=defaults["guidance"])
-        images.append(((x.clamp(-1, 1) + 1) / 2).numpy()[:, 0])
-        print(f"{time.strftime('%H:%M:%S')} {label}: sampled {start + n}/{len(requests)}", flush=True)
+    images = ddim_images(load_model(), conditions, [(seed, r["pathology"], r["seed"]) for r in requests], defaults,
+                         batch, lambda done: print(f"{time.strftime('%H:%M:%S')} {label}: sampled {done}/{len(requests)}", flush=True))
     os.makedirs(DATA_DIR, exist_ok=True)
-    np.savez(os.path.join(DATA_DIR, f"contrast-{label}.npz"), images=np.concatenate(images),
+    np.savez(os.path.join(DATA_DIR, f"contrast-{label}.npz"), images=images,
              requests=np.array(requests, dtype=object), encoded=np.array(encoded),
              settings=np.array(defaults, dtype=object))
 
@@ -249,16 +259,9 @@ def beyond(batch=24):
             rows += [({**geometry, FIELD: lo}, fed, seed) for fed in BEYOND_FED]
     conditions = np.stack([BRAIN.layout.encode(r) for r, _, _ in rows])
     conditions[:, slot] = [(fed - lo) / (hi - lo) for _, fed, _ in rows]
-    model = load_model()
-    images = []
-    for start in range(0, len(rows), batch):
-        part = rows[start:start + batch]
-        noise = torch.stack([torch.randn((1, 64, 64), generator=torch.Generator().manual_seed(
-            BEYOND_SEED * 100003 + PATHOLOGIES.index(r["pathology"]) * 1000 + seed)) for r, _, seed in part])
-        x = diffusion.ddim_sample(model, noise, torch.from_numpy(conditions[start:start + len(part)]),
-                                  steps=defaults["steps"], guidance=defaults["guidance"])
-        images.append(((x.clamp(-1, 1) + 1) / 2).numpy()[:, 0])
-    measured = measure(np.concatenate(images), [r for r, _, _ in rows], contrast_meter.ContrastMeter())
+    images = ddim_images(load_model(), torch.from_numpy(conditions),
+                         [(BEYOND_SEED, r["pathology"], seed) for r, _, seed in rows], defaults, batch)
+    measured = measure(images, [r for r, _, _ in rows], contrast_meter.ContrastMeter())
     out = {"command": "python3 training/contrast_calibration.py beyond", "settings": defaults, "range": [lo, hi],
            "seedsPerCell": BEYOND_SEEDS, "producedByFed": {}}
     for pathology in PATHOLOGIES:
