@@ -370,7 +370,7 @@ def looked_classes(look, domain, images, conditions, whole):
     if look is None or not asked:
         return out
     at_place = look.probabilities_at(images[asked], [conditions[i][0] for i in asked])
-    for i, k in zip(asked, look.combine(whole[asked], at_place).argmax(1)):
+    for i, k in zip(asked, look.combine(whole[asked], at_place, [conditions[i][0] for i in asked]).argmax(1)):
         out[i] = look_module.VALUES[k]
     return out
 

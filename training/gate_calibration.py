@@ -151,7 +151,7 @@ def critic_reads(critic, domain, params, seed, look=None, at=None, batch=256):
             if asked:
                 for j, lg in zip(asked, look.logits_at(x[asked], [at[i + j] for j in asked])):
                     looked[j] = lg
-        for vec, lg in zip(y, looked):
+        for j, (vec, lg) in enumerate(zip(y, looked)):
             probs = {}
             for f in layout.fields:
                 if f["kind"] == "categorical":
@@ -160,7 +160,7 @@ def critic_reads(critic, domain, params, seed, look=None, at=None, batch=256):
             if lg is not None:
                 read["lookLogits"] = [float(v) for v in lg]
                 critic_sees = np.array([[probs[domain.class_field][v] for v in look_module.VALUES]])
-                read["atPlace"] = look.combine(critic_sees, softmax(lg)[None])[0]
+                read["atPlace"] = look.combine(critic_sees, softmax(lg)[None], [at[i + j]])[0]
             out.append(read)
     return out
 

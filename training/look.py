@@ -8,17 +8,21 @@ input centred on the requested centre (edge-padded; x0 = floor(cx * 64 - WINDOW 
 critic.ts) and, as further channels, the CONTEXT x CONTEXT window on the same centre average-pooled to WINDOW x WINDOW
 (a large object's whole, where the window holds only its middle); never the box's size or shape. It names what is at
 the centre: one of the hazard field's values, "none" meaning nothing here. Where an object was requested, the gate
-reads the class from the critic's and the look's distributions combined, p ~ critic^(1 - weight) * look^weight
-(critic.json `look`): the look names small objects better, the whole frame large ones. The weight is chosen on the
-critic's early-stopping renders (seed 3), not on the renders reported.
+reads the class from the critic's and the look's distributions combined, p ~ critic^(1 - w) * look^w (critic.json
+`look`): the look names small objects better, the whole frame large ones, so w is chosen per band of the requested
+box's longer side (SIZE_BANDS; the size picks whose reading counts, never which class), on the critic's early-stopping
+renders (seed 3), not on the renders reported.
 
 Training: renders of the generator's mixture (every box shape kind, mismatched included) and of small objects, with the
 critic's sample-like augmentation (blur, noise, colour drift, blotches, blockiness, the diffusion models' speckle)
 applied to the whole frame before the window is cut (to CLEAN_SHARE of them only slight noise: the speckle and blur
 erase what tells a 2-px object's class, which exact renders keep); the window is centred on the object (jittered by
 up to a pixel) or, for a quarter of the batch, on a place whose window holds no part of the object (label none; its
-context may hold it: the look names what is at the centre). Starts from the one-scale look (training/resume/road-look, 55 min;
-the context's weights zero). Resumable: training/checkpoints/road-look-context/last.pt.
+context may hold it: the look names what is at the centre). Objects whose longer side is under 8 px are drawn
+SMALL_WEIGHT times as often. Trained in stages: the one-scale look (window only, 55 min: training/resume/road-look),
+the two-scale look started from it with the context's weights zero (40 min, CLEAN_SHARE 0.3, small objects 3x, LR 2e-3:
+training/resume/road-look-context), and this stage started from that (WARM_START: half the frames clean, small objects
+4x, LR 1e-3). Resumable: training/checkpoints/road-look-clean/last.pt.
 
 Judged on held-out renders (evaluate.py's seed 2: the mixture, and every box of another class's shape) and on the
 library scenarios' own draws (seed 17, samples 0-167 of each), against the critic alone; writes
@@ -48,10 +52,10 @@ TRAINING = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(TRAINING)
 REPORTS = os.path.join(TRAINING, "reports")
 DATA = os.path.join(TRAINING, "data", "road-look-frames.npz")
-CHECKPOINTS = os.path.join(TRAINING, "checkpoints", "road-look-context")
-# the one-scale look (16-px window only, 55 min) the two-scale look starts from: its convolutions as they were, the
-# context's channels of the first one zero
-WARM_START = os.path.join(TRAINING, "resume", "road-look", "last.pt")
+CHECKPOINTS = os.path.join(TRAINING, "checkpoints", "road-look-clean")
+# where this stage starts: the two-scale look after 40 min (training/resume/road-look-context, itself started from the
+# one-scale look, training/resume/road-look, its context's channels zero: warm_state)
+WARM_START = os.path.join(TRAINING, "resume", "road-look-context", "last.pt")
 PACKAGE = os.path.join(REPO, "models", "road-critic")
 FIXTURE = os.path.join(REPO, "test", "fixtures", "road-critic", "look")
 VALUES = road.HAZARDS              # the hazard field's values; "none" = nothing at this place
@@ -61,8 +65,9 @@ FRAME = 64
 # (seed, renders, shape): the generator's mixture, and small objects (where the whole-frame critic is weakest)
 JOBS = [(200 + k, 3000, None) for k in range(16)] + [(300 + k, 2000, "small") for k in range(8)]
 NOTHING_SHARE = 0.25               # windows that hold no part of the object
-CLEAN_SHARE = 0.3                  # frames given only slight noise instead of the sample-like augmentation
-BATCH, LR = 256, 2e-3
+CLEAN_SHARE = 0.5                  # frames given only slight noise instead of the sample-like augmentation
+SMALL_WEIGHT = 4.0                 # how much more often objects whose longer side is under 8 px are drawn
+BATCH, LR = 256, 1e-3
 LIBRARY_SEED, PER_SCENARIO = 17, 168
 
 
@@ -184,10 +189,12 @@ def batch_windows(frames, boxes, labels, idx, gen, rng):
 
 
 def warm_state(one_scale, net):
-    """The one-scale look's weights for the two-scale look: the first convolution's context channels zero."""
+    """A earlier look's weights for this one: a one-scale look's first convolution gets zero weights for the context's
+    channels; a two-scale look's are taken as they are."""
     state = dict(one_scale)
     first = state["0.0.weight"]
-    state["0.0.weight"] = torch.cat([first, torch.zeros_like(first)], 1)
+    if first.shape[1] * 2 == net.state_dict()["0.0.weight"].shape[1]:
+        state["0.0.weight"] = torch.cat([first, torch.zeros_like(first)], 1)
     assert state["0.0.weight"].shape == net.state_dict()["0.0.weight"].shape
     return state
 
@@ -206,13 +213,13 @@ def train(frames, boxes, labels, minutes, log):
         log(f"resumed at step {step} ({elapsed / 60:.1f} of {minutes:g} min)")
     elif os.path.exists(WARM_START):
         net.load_state_dict(warm_state(torch.load(WARM_START)["model"], net))
-        log(f"started from the one-scale look ({WARM_START})")
+        log(f"started from {WARM_START}")
     budget = minutes * 60
     torch.manual_seed(1000 + step)
     gen = torch.Generator().manual_seed(2000 + step)
     rng = np.random.default_rng(3000 + step)
-    # small objects (longer side under 8 px) drawn 3x as often, as the critic's own sampling does
-    weights = np.where(np.maximum(boxes[:, 2], boxes[:, 3]) * FRAME < 8, 3.0, 1.0)
+    # small objects (longer side under 8 px) drawn SMALL_WEIGHT times as often (the look errs most on them)
+    weights = np.where(np.maximum(boxes[:, 2], boxes[:, 3]) * FRAME < 8, SMALL_WEIGHT, 1.0)
     weights /= weights.sum()
     net.train()
     mark, saved = time.time(), time.time()
@@ -286,29 +293,59 @@ def read(net, critic, frames, params):
 
 WEIGHTS = [round(w, 2) for w in np.linspace(0, 1, 11)]
 WEIGHT_SEED, WEIGHT_SET = 3, 1500   # the critic's own early-stopping renders: the weight is not chosen on seed 2
+# the look's weight is chosen per band of the requested box's longer side (fraction of the frame: 8 and 16 px): the
+# look names small objects better, the whole frame large ones, whose middle is all the look's window holds
+SIZE_BANDS = [0.125, 0.25]
+
+
+def weights_for(params, weight):
+    """The look's weight for each request: weight {"weight": w, "bySize": [{"below": b, "weight": w_b}, ...]}
+    (critic.json `look`), the first band the requested box's longer side is under, else w (src/detection/critic.ts
+    lookWeight). -> [N]."""
+    longer = np.array([max(p["hazardW"], p["hazardH"]) for p in params])
+    out = np.full(len(params), float(weight["weight"]))
+    for band in reversed(weight.get("bySize", [])):
+        out[longer < band["below"]] = band["weight"]
+    return out
 
 
 def combine(whole, look, weight):
     """The gate's reading of the class where an object was requested: the critic's and the look's distributions
-    mixed geometrically, p ~ whole^(1 - weight) * look^weight (src/detection/critic.ts combineLook)."""
+    mixed geometrically, p ~ whole^(1 - weight) * look^weight (src/detection/critic.ts combineLook); weight a number
+    or one per row."""
+    weight = np.asarray(weight, np.float64).reshape(-1, 1)
     mixed = np.exp((1 - weight) * np.log(np.maximum(whole, 1e-12)) + weight * np.log(np.maximum(look, 1e-12)))
     return mixed / mixed.sum(1, keepdims=True)
 
 
 def gate_reading(params, whole, look, weight):
+    """The class the gate reads per request (weight as weights_for takes it): critic and look combined where an
+    object was requested, the critic where none was."""
     truth = np.array([VALUES.index(p["hazard"]) for p in params])
-    return truth, np.where(truth != 0, combine(whole, look, weight).argmax(1), whole.argmax(1))
+    return truth, np.where(truth != 0, combine(whole, look, weights_for(params, weight)).argmax(1), whole.argmax(1))
+
+
+def size_band(params):
+    """Each request's band of SIZE_BANDS (len(SIZE_BANDS): past every band)."""
+    return np.searchsorted(SIZE_BANDS, [max(p["hazardW"], p["hazardH"]) for p in params], side="right")
 
 
 def choose_weight(net, critic, domain):
-    """The look's weight that names the most classes right on the critic's early-stopping renders."""
+    """Per band of the requested box's longer side, the look's weight that names the most classes right on the
+    critic's early-stopping renders (ties: the larger weight). -> (critic.json look's weight and bySize, the
+    accuracy of every weight per band)."""
     imgs, ps = domain.dataset(WEIGHT_SET, WEIGHT_SEED)
     whole, look, _ = read(net, critic, imgs, ps)
-    scores = {}
-    for w in WEIGHTS:
-        truth, named = gate_reading(ps, whole, look, w)
-        scores[w] = round(float(np.mean(named == truth)), 4)
-    return max(scores, key=lambda w: (scores[w], w)), scores
+    truth = np.array([VALUES.index(p["hazard"]) for p in ps])
+    band = size_band(ps)
+    labels = [f"< {b * FRAME:g} px" for b in SIZE_BANDS] + [f">= {SIZE_BANDS[-1] * FRAME:g} px"]
+    chosen, scores = [], {}
+    for k, label in enumerate(labels):
+        m = (band == k) & (truth != 0)
+        scores[label] = {w: round(float(np.mean(combine(whole[m], look[m], w).argmax(1) == truth[m])), 4) for w in WEIGHTS}
+        scores[label]["n"] = int(m.sum())
+        chosen.append(max(WEIGHTS, key=lambda w: (scores[label][w], w)))
+    return {"weight": chosen[-1], "bySize": [{"below": b, "weight": w} for b, w in zip(SIZE_BANDS, chosen)]}, scores
 
 
 FAINT = 0.05   # gate_calibration.py's: an object that changes no pixel of its render by this much is faint
@@ -374,10 +411,11 @@ def markdown(report):
              f"this run {report['wallTimeSeconds'] / 60:.0f} min on this machine, rendering and judging)", "",
              "Hazard class named right by the critic alone (the whole frame), by the look alone (its "
              f"{WINDOW} x {WINDOW} window at the requested centre) and by the gate's reading (where an object was asked "
-             f"for, critic and look combined, p ~ critic^{1 - report['weight']:.2g} x look^{report['weight']:.2g}, the look's "
-             f"weight chosen on the critic's early-stopping renders, seed {WEIGHT_SEED}: "
-             + ", ".join(f"{float(w):g} → {v * 100:.1f} %" for w, v in report["weightScores"].items()) + "; where none "
-             "was, the critic); exact renders. \"Empty place\": the look, moved to a place whose window holds no part of the object, "
+             "for, critic and look combined, p ~ critic^(1 - w) x look^w, the look's weight w chosen per band of the "
+             f"requested box's longer side on the critic's early-stopping renders, seed {WEIGHT_SEED}: "
+             + "; ".join(f"{label} (n {s['n']}): w = {w:g}, " + ", ".join(f"{float(k):g} → {v * 100:.1f} %" for k, v in s.items() if k != "n")
+                         for (label, s), w in zip(report["weightScores"].items(), [b["weight"] for b in report["weight"]["bySize"]] + [report["weight"]["weight"]]))
+             + "; where none was, the critic); exact renders. \"Empty place\": the look, moved to a place whose window holds no part of the object, "
              "names none; \"no object\": renders of an empty road, the look at the place their condition's box names "
              "(a look that read the class from where its window is would name one there). Held-out objects are also "
              f"split by how visible they are: faint ones change no pixel of their render by {FAINT} or more "
@@ -408,13 +446,14 @@ def export(net, weight, report):
     manifest["files"] = {**manifest["files"], "look.onnx": package.sha256(path)}
     manifest["look"] = {
         "file": "look.onnx", "field": "hazard", "window": WINDOW, "context": CONTEXT, "input": "window", "output": "logits",
-        "values": VALUES, "nothing": "none", "weight": weight,
+        "values": VALUES, "nothing": "none", "weight": weight["weight"], "bySize": weight["bySize"],
         "origin": "floor(c * input size - window / 2 + 0.5), c the requested centre's fraction; edge-padded; the "
                   "context window's origin (context - window) / 2 before it, average-pooled to window x window and "
                   "appended after the window's channels",
         "description": "Names what is in the window of the critic's input centred on the requested object's centre "
                        "(never its size); where an object was requested the gate reads the class from the critic's and "
-                       "the look's distributions, p ~ critic^(1 - weight) * look^weight."}
+                       "the look's distributions, p ~ critic^(1 - w) * look^w, w the first bySize band the requested "
+                       "box's longer side (fraction of the input) is under, else weight."}
     manifest.pop("gate", None)   # calibrated without the look: gate_calibration.py road-critic --apply
     manifest.setdefault("evaluation", {})["look"] = {
         "report": "training/reports/road-critic-look.json", "weight": weight,
@@ -449,7 +488,8 @@ def load_look(path=None):
 
 
 class Shipped:
-    """A critic package's look as the realism gate applies it: its shipped weights and its weight."""
+    """A critic package's look as the realism gate applies it: its shipped weights and its weight (critic.json
+    look's weight and bySize)."""
 
     def __init__(self, net, weight):
         self.net, self.weight = net, weight
@@ -460,8 +500,9 @@ class Shipped:
     def probabilities_at(self, x, params):
         return logits_at(self.net, x, params).softmax(1).numpy()
 
-    def combine(self, whole, look):
-        return combine(whole, look, self.weight)
+    def combine(self, whole, look, params):
+        """The class reading for requests params (their box's longer side picks the weight)."""
+        return combine(whole, look, weights_for(params, self.weight))
 
 
 def shipped(name):
@@ -469,7 +510,9 @@ def shipped(name):
     manifest = json.load(open(os.path.join(package.MODELS_DIR, name, "critic.json")))
     if "look" not in manifest:
         return None
-    return Shipped(load_look(os.path.join(package.MODELS_DIR, name, manifest["look"]["file"])), manifest["look"]["weight"])
+    look = manifest["look"]
+    return Shipped(load_look(os.path.join(package.MODELS_DIR, name, look["file"])),
+                   {"weight": look["weight"], "bySize": look.get("bySize", [])})
 
 
 def main():

@@ -156,13 +156,23 @@ export function decodeCriticOutput(layout: CriticLayout, vector: ArrayLike<numbe
 
 /**
  * The class field as the gate reads it where an object was requested and the critic has a look: the look's reading
- * at the requested place, with the whole frame's in the share look.weight leaves it. Undefined where the gate reads
+ * at the requested place, with the whole frame's in the share the look's weight (lookWeight) leaves it. Undefined where the gate reads
  * the class from the whole frame (no look, or no object requested).
  */
 export function readingAtPlace(layout: CriticLayout, prediction: CriticPrediction, requested: Readonly<Record<string, ParameterValue>>): Record<string, number> | undefined {
   const box = layout.box;
   if (!box || !prediction.look || box.absentWhen.includes(String(requested[box.class]))) return undefined;
-  return combineLook(prediction.distributions[box.class], prediction.look, layout.look?.weight ?? 1);
+  return combineLook(prediction.distributions[box.class], prediction.look, layout.look ? lookWeight(layout.look, objectBox(box, requested)) : 1);
+}
+
+/**
+ * The look's share of the class reading for a requested box (fractions of the image; null: none requested): the
+ * first of look.bySize's bands the box's longer side is under, else look.weight (training/look.py weights_for).
+ */
+export function lookWeight(look: Pick<CriticLook, "weight" | "bySize">, box: PixelBox | null): number {
+  if (!box || !look.bySize) return look.weight;
+  const longer = Math.max(box.width, box.height);
+  return look.bySize.find((band) => longer < band.below)?.weight ?? look.weight;
 }
 
 /** What the gate reads for each field: the critic's values, with the class read at the requested place where it is. */

@@ -37,6 +37,7 @@ export {
   decodeCriticOutput,
   decodeLookOutput,
   combineLook,
+  lookWeight,
   readingAtPlace,
   seenValues,
   lookWindow,

@@ -148,6 +148,16 @@ const criticLook = z.looseObject({
   nothing: z.string().min(1),
   /** the look's share of the class reading: p ~ critic^(1 - weight) * look^weight (1: the look alone) */
   weight: probability.default(1),
+  /**
+   * the look's share by the requested object's size (the look names small objects better, the whole frame large
+   * ones): the first band whose `below` exceeds the requested box's longer side, a fraction of the image, gives the
+   * weight; a box no band holds keeps `weight`. Bands in increasing order.
+   */
+  bySize: z
+    .array(z.looseObject({ below: z.number().gt(0).max(1), weight: probability }))
+    .min(1)
+    .refine((bands) => bands.every((b, i) => i === 0 || b.below > (bands[i - 1] as { below: number }).below), "bySize bands must be in increasing order of below")
+    .optional(),
 });
 export type CriticLook = z.infer<typeof criticLook>;
 

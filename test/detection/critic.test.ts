@@ -15,6 +15,7 @@ import {
   loadCritic,
   lookWindow,
   lookInput,
+  lookWeight,
   seenValues,
 } from "../../src/detection/index.ts";
 
@@ -196,6 +197,33 @@ describe("calibrated realism gate (critic.json gate)", () => {
       const halfWeight = criticManifestSchema.parse({ ...looking, look: { ...look, weight: 0.5 } });
       expect(judgeRealism(halfWeight, large, request)).toMatchObject({ valid: true, reasons: [] });
       expect(criticManifestSchema.safeParse({ ...looking, look: { ...look, weight: 1.5 } }).success).toBe(false);
+    });
+
+    it("weighs the look by the requested box's longer side where the critic declares bands (look.bySize)", () => {
+      const bySize = [{ below: 0.125, weight: 0.9 }, { below: 0.25, weight: 0.7 }];
+      const banded = criticManifestSchema.parse({ ...looking, look: { ...look, weight: 0.5, bySize } });
+      const box = (width: number, height: number) => ({ x: 0.4, y: 0.4, width, height });
+      expect(lookWeight(banded.look!, box(0.05, 0.1))).toBe(0.9);
+      expect(lookWeight(banded.look!, box(0.124, 0.02))).toBe(0.9);
+      // the longer side decides, whichever it is; a band's edge belongs to the next band
+      expect(lookWeight(banded.look!, box(0.02, 0.125))).toBe(0.7);
+      expect(lookWeight(banded.look!, box(0.2, 0.1))).toBe(0.7);
+      expect(lookWeight(banded.look!, box(0.25, 0.1))).toBe(0.5);
+      expect(lookWeight(banded.look!, null)).toBe(0.5);
+      expect(lookWeight(looking.look!, box(0.05, 0.05))).toBe(1);
+      // the whole frame is sure of the animal, the look names nothing at its place: a small box (0.1) is the look's
+      // (refused), a large one (0.3) mostly the whole frame's (valid, animal p ≈ 0.78 at weight 0.5)
+      const large = { ...torn(8), look: sees("none", -4) };
+      expect(judgeRealism(banded, large, { ...request, hazardW: 0.1, hazardH: 0.1 }).valid).toBe(false);
+      expect(judgeRealism(banded, large, { ...request, hazardW: 0.3, hazardH: 0.3 })).toMatchObject({ valid: true, reasons: [] });
+      expect(seenValues(banded, large, { ...request, hazardW: 0.1, hazardH: 0.1 }).hazard).toBe("none");
+      expect(seenValues(banded, large, { ...request, hazardW: 0.3, hazardH: 0.3 }).hazard).toBe("animal");
+      const bad = (sizes: unknown) => criticManifestSchema.safeParse({ ...looking, look: { ...look, bySize: sizes } }).error?.issues.map((i) => i.message) ?? [];
+      expect(bad(bySize)).toEqual([]);
+      expect(bad([...bySize].reverse())).toEqual(["bySize bands must be in increasing order of below"]);
+      expect(bad([{ below: 0, weight: 0.5 }])).toHaveLength(1);
+      expect(bad([{ below: 0.2, weight: 1.2 }])).toHaveLength(1);
+      expect(bad([])).toHaveLength(1);
     });
 
     it("leaves a request for no object to the whole frame, and other fields and the box to the critic", () => {
