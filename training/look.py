@@ -11,7 +11,9 @@ the centre: one of the hazard field's values, "none" meaning nothing here. Where
 reads the class from the critic's and the look's distributions combined, p ~ critic^(1 - w) * look^w (critic.json
 `look`): the look names small objects better, the whole frame large ones, so w is chosen per band of the requested
 box's longer side (SIZE_BANDS; the size picks whose reading counts, never which class), on the critic's early-stopping
-renders (seed 3), not on the renders reported.
+renders (seed 3), not on the renders reported; there too the choice whether the gate reads the look mirrored as well
+(the mean of its reading of the input and of the input mirrored left to right; it is trained on randomly mirrored
+windows).
 
 Training: renders of the generator's mixture (every box shape kind, mismatched included) and of small objects, with the
 critic's sample-like augmentation (blur, noise, colour drift, blotches, blockiness, the diffusion models' speckle)
@@ -268,26 +270,37 @@ def library_renders(ks, without=()):
 
 
 @torch.no_grad()
-def logits_at(net, x, params, batch=500):
-    """The look's logits for the window at each request's centre: x model space [N, C, 64, 64], params the N
-    requests (the place is theirs; their box's size is never read). -> torch [N, len(VALUES)]."""
-    at = look_input(x, window_origin([p["hazardCx"] for p in params]), window_origin([p["hazardCy"] for p in params]))
-    return torch.cat([net(at[i:i + batch]) for i in range(0, len(at), batch)])
+def distributions(net, at, mirror=False, batch=500):
+    """The look's distribution for each input at ([N, 2C, W, W]); mirror: the mean of its reading of the input and of
+    the input mirrored left to right (critic.json look.mirror; src/detection/critic.ts mirrorLookInput). -> torch."""
+    def run(v):
+        return torch.cat([net(v[i:i + batch]).softmax(1) for i in range(0, len(v), batch)])
+    p = run(at)
+    return (p + run(at.flip(-1))) / 2 if mirror else p
 
 
 @torch.no_grad()
-def read(net, critic, frames, params):
+def logits_at(net, x, params, mirror=False):
+    """The look's reading of the window at each request's centre, as log-probabilities (their softmax is the
+    distribution): x model space [N, C, 64, 64], params the N requests (the place is theirs; their box's size is never
+    read). -> torch [N, len(VALUES)]."""
+    at = look_input(x, window_origin([p["hazardCx"] for p in params]), window_origin([p["hazardCy"] for p in params]))
+    return distributions(net, at, mirror).clamp_min(1e-30).log()
+
+
+@torch.no_grad()
+def read(net, critic, frames, params, mirror=False):
     """Per frame: the critic's hazard distribution, the look's at the requested centre, and the look's at a place
     with nothing (object frames only; None elsewhere)."""
     x = torch.from_numpy(frames).float() / 127.5 - 1
     field = PACKAGES["road-critic"][1].layout.field("hazard")
     sl = slice(field["offset"], field["offset"] + field["width"])
     whole = torch.cat([critic(x[i:i + 250])[:, sl].softmax(1) for i in range(0, len(x), 250)]).numpy()
-    look = logits_at(net, x, params).softmax(1).numpy()
+    look = logits_at(net, x, params, mirror).softmax(1).numpy()
     boxes = np.array([[p["hazardCx"], p["hazardCy"], p["hazardW"], p["hazardH"]] for p in params])
     o = nothing_origins(boxes, np.random.default_rng(EVAL_SEED))
     off = look_input(x, o[:, 0], o[:, 1])
-    empty = torch.cat([net(off[i:i + 500]).softmax(1) for i in range(0, len(off), 500)]).numpy()
+    empty = distributions(net, off, mirror).numpy()
     return whole, look, empty
 
 
@@ -331,21 +344,29 @@ def size_band(params):
 
 
 def choose_weight(net, critic, domain):
-    """Per band of the requested box's longer side, the look's weight that names the most classes right on the
-    critic's early-stopping renders (ties: the larger weight). -> (critic.json look's weight and bySize, the
-    accuracy of every weight per band)."""
+    """On the critic's early-stopping renders: whether the look is read mirrored too (the choice that names more
+    classes right), and per band of the requested box's longer side the look's weight that names the most classes
+    right (ties: the larger weight). -> (critic.json look's weight, bySize and mirror; the accuracy of every weight
+    per band, read mirrored and not)."""
     imgs, ps = domain.dataset(WEIGHT_SET, WEIGHT_SEED)
-    whole, look, _ = read(net, critic, imgs, ps)
     truth = np.array([VALUES.index(p["hazard"]) for p in ps])
     band = size_band(ps)
     labels = [f"< {b * FRAME:g} px" for b in SIZE_BANDS] + [f">= {SIZE_BANDS[-1] * FRAME:g} px"]
-    chosen, scores = [], {}
-    for k, label in enumerate(labels):
-        m = (band == k) & (truth != 0)
-        scores[label] = {w: round(float(np.mean(combine(whole[m], look[m], w).argmax(1) == truth[m])), 4) for w in WEIGHTS}
-        scores[label]["n"] = int(m.sum())
-        chosen.append(max(WEIGHTS, key=lambda w: (scores[label][w], w)))
-    return {"weight": chosen[-1], "bySize": [{"below": b, "weight": w} for b, w in zip(SIZE_BANDS, chosen)]}, scores
+    options = {}
+    for mirror in (False, True):
+        whole, look, _ = read(net, critic, imgs, ps, mirror)
+        chosen, scores, right = [], {}, 0
+        for k, label in enumerate(labels):
+            m = (band == k) & (truth != 0)
+            hits = {w: int(np.sum(combine(whole[m], look[m], w).argmax(1) == truth[m])) for w in WEIGHTS}
+            best = max(WEIGHTS, key=lambda w: (hits[w], w))
+            scores[label] = {**{w: round(h / max(int(m.sum()), 1), 4) for w, h in hits.items()}, "n": int(m.sum())}
+            chosen.append(best)
+            right += hits[best]
+        options[mirror] = ({"weight": chosen[-1], "bySize": [{"below": b, "weight": w} for b, w in zip(SIZE_BANDS, chosen)],
+                            "mirror": mirror}, scores, right)
+    mirror = options[True][2] > options[False][2]
+    return options[mirror][0], {"mirrored" if m else "plain": {"objectsRight": o[2], **o[1]} for m, o in options.items()}
 
 
 FAINT = 0.05   # gate_calibration.py's: an object that changes no pixel of its render by this much is faint
@@ -412,9 +433,12 @@ def markdown(report):
              "Hazard class named right by the critic alone (the whole frame), by the look alone (its "
              f"{WINDOW} x {WINDOW} window at the requested centre) and by the gate's reading (where an object was asked "
              "for, critic and look combined, p ~ critic^(1 - w) x look^w, the look's weight w chosen per band of the "
-             f"requested box's longer side on the critic's early-stopping renders, seed {WEIGHT_SEED}: "
-             + "; ".join(f"{label} (n {s['n']}): w = {w:g}, " + ", ".join(f"{float(k):g} → {v * 100:.1f} %" for k, v in s.items() if k != "n")
-                         for (label, s), w in zip(report["weightScores"].items(), [b["weight"] for b in report["weight"]["bySize"]] + [report["weight"]["weight"]]))
+             f"requested box's longer side on the critic's early-stopping renders, seed {WEIGHT_SEED}, the look read "
+             + ("mirrored too (the mean of the two readings), which named more of them right" if report["weight"]["mirror"] else "as it is (reading it mirrored too named no more right)")
+             + ": " + "; ".join(f"{how}: " + ", ".join(f"{label} (n {s['n']}) " + ", ".join(f"{float(k):g} → {v * 100:.1f} %" for k, v in s.items() if k != "n")
+                                               for label, s in scores.items() if label != "objectsRight")
+                                + f" ({scores['objectsRight']} objects right)" for how, scores in report["weightScores"].items())
+             + f"; chosen: w = {', '.join(str(b['weight']) for b in report['weight']['bySize'])}, {report['weight']['weight']} past the last band"
              + "; where none was, the critic); exact renders. \"Empty place\": the look, moved to a place whose window holds no part of the object, "
              "names none; \"no object\": renders of an empty road, the look at the place their condition's box names "
              "(a look that read the class from where its window is would name one there). Held-out objects are also "
@@ -446,7 +470,7 @@ def export(net, weight, report):
     manifest["files"] = {**manifest["files"], "look.onnx": package.sha256(path)}
     manifest["look"] = {
         "file": "look.onnx", "field": "hazard", "window": WINDOW, "context": CONTEXT, "input": "window", "output": "logits",
-        "values": VALUES, "nothing": "none", "weight": weight["weight"], "bySize": weight["bySize"],
+        "values": VALUES, "nothing": "none", "weight": weight["weight"], "bySize": weight["bySize"], "mirror": weight["mirror"],
         "origin": "floor(c * input size - window / 2 + 0.5), c the requested centre's fraction; edge-padded; the "
                   "context window's origin (context - window) / 2 before it, average-pooled to window x window and "
                   "appended after the window's channels",
@@ -466,16 +490,22 @@ def export(net, weight, report):
     frame = torch.from_numpy(np.round(road.render(p, rng) * 255)[None]).float() / 127.5 - 1
     w = look_input(frame, window_origin([p["hazardCx"]]), window_origin([p["hazardCy"]]))
     with torch.no_grad():
-        y = net(w)
+        y, y_mirrored = net(w), net(w.flip(-1))
     os.makedirs(FIXTURE, exist_ok=True)
     package.write_f32(os.path.join(FIXTURE, "frame.f32"), frame)
     package.write_f32(os.path.join(FIXTURE, "input.f32"), w)
     package.write_f32(os.path.join(FIXTURE, "output.f32"), y)
-    json.dump({"model": "road-critic/look", "params": p,
-               "frame": {"file": "frame.f32", "shape": list(frame.shape)},
-               "input": {"name": "window", "file": "input.f32", "shape": list(w.shape)},
-               "output": {"name": "logits", "file": "output.f32", "shape": list(y.shape)}},
-              open(os.path.join(FIXTURE, "golden.json"), "w"), indent=2)
+    golden = {"model": "road-critic/look", "params": p,
+              "frame": {"file": "frame.f32", "shape": list(frame.shape)},
+              "input": {"name": "window", "file": "input.f32", "shape": list(w.shape)},
+              "output": {"name": "logits", "file": "output.f32", "shape": list(y.shape)}}
+    mirrored_path = os.path.join(FIXTURE, "mirrored-output.f32")
+    if weight["mirror"]:   # the look's logits for the input mirrored left to right
+        package.write_f32(mirrored_path, y_mirrored)
+        golden["mirroredOutput"] = {"name": "logits", "file": "mirrored-output.f32", "shape": list(y_mirrored.shape)}
+    elif os.path.exists(mirrored_path):
+        os.remove(mirrored_path)
+    json.dump(golden, open(os.path.join(FIXTURE, "golden.json"), "w"), indent=2)
 
 
 def load_look(path=None):
@@ -495,10 +525,10 @@ class Shipped:
         self.net, self.weight = net, weight
 
     def logits_at(self, x, params):
-        return logits_at(self.net, x, params).numpy()
+        return logits_at(self.net, x, params, self.weight.get("mirror", False)).numpy()
 
     def probabilities_at(self, x, params):
-        return logits_at(self.net, x, params).softmax(1).numpy()
+        return logits_at(self.net, x, params, self.weight.get("mirror", False)).softmax(1).numpy()
 
     def combine(self, whole, look, params):
         """The class reading for requests params (their box's longer side picks the weight)."""
@@ -512,7 +542,7 @@ def shipped(name):
         return None
     look = manifest["look"]
     return Shipped(load_look(os.path.join(package.MODELS_DIR, name, look["file"])),
-                   {"weight": look["weight"], "bySize": look.get("bySize", [])})
+                   {"weight": look["weight"], "bySize": look.get("bySize", []), "mirror": look.get("mirror", False)})
 
 
 def main():
@@ -532,17 +562,17 @@ def main():
         critic = from_onnx.checkpoint_from_package("road-critic", tmp).eval()
     weight, weight_scores = choose_weight(net, critic, domain)
     log(f"the look's weight: {weight} ({weight_scores})")
-    sets = {}
+    sets, mirror = {}, weight["mirror"]
     for shape in (None, "mismatched"):
         imgs, ps = domain.dataset(2000, EVAL_SEED, shape=shape)
         visible = held_out_visibility(domain, imgs, EVAL_SEED, shape)
-        sets["held-out mixture" if shape is None else "held-out, another class's box shape"] = figures(ps, *read(net, critic, imgs, ps), weight, visible)
+        sets["held-out mixture" if shape is None else "held-out, another class's box shape"] = figures(ps, *read(net, critic, imgs, ps, mirror), weight, visible)
     count = len(library_scenarios())
     with Pool(args.threads) as pool:
         parts = pool.map(library_renders, [range(0, count, 2), range(1, count, 2)])
     lib_frames = np.concatenate([f for f, _, _ in parts])
     lib_params = [p for _, ps, _ in parts for p in ps]
-    sets["library scenarios' own draws"] = figures(lib_params, *read(net, critic, lib_frames, lib_params), weight)
+    sets["library scenarios' own draws"] = figures(lib_params, *read(net, critic, lib_frames, lib_params, mirror), weight)
     report = {"command": "python3 training/look.py" + (f" --minutes {args.minutes:g}" if args.minutes != 30 else ""),
               "window": WINDOW, "minutes": args.minutes, "steps": steps, "trainingFrames": int(len(labels)),
               "weight": weight, "weightScores": weight_scores,

@@ -78,6 +78,11 @@ export function decodeLookOutput(look: Pick<CriticLook, "values">, logits: Array
   return Object.fromEntries(look.values.map((v, i) => [v, p[i] as number]));
 }
 
+/** The mean of two distributions over the same values. */
+function meanOf(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): Record<string, number> {
+  return Object.fromEntries(Object.entries(a).map(([value, p]) => [value, (p + (b[value] ?? 0)) / 2]));
+}
+
 /**
  * The class reading where an object was requested: the whole-frame critic's and the look's distributions mixed
  * geometrically, p ~ critic^(1 - weight) * look^weight, over the look's values (training/look.py combine).
@@ -104,6 +109,15 @@ export function lookWindow(image: Float32Array, shape: { channels: number; heigh
       const row = Math.min(height - 1, Math.max(0, y0 + y));
       for (let x = 0; x < size; x++) out[(c * size + y) * size + x] = image[(c * height + row) * width + Math.min(width - 1, Math.max(0, x0 + x))] as number;
     }
+  return out;
+}
+
+/** A look input ([C, size, size] planes) mirrored left to right: each row of every channel reversed. */
+export function mirrorLookInput(input: Float32Array, size: number): Float32Array {
+  const out = new Float32Array(input.length);
+  for (let row = 0; row < input.length / size; row++) {
+    for (let x = 0; x < size; x++) out[row * size + x] = input[row * size + size - 1 - x] as number;
+  }
   return out;
 }
 
@@ -326,17 +340,20 @@ export async function loadCritic(dir: string, options: LoadCriticOptions = {}): 
     const asked = inputs.flatMap((_, k) => (!box.absentWhen.includes(String(requested[k]?.[box.class])) && centre(k).every(Number.isFinite) ? [k] : []));
     if (asked.length === 0) return read;
     const size = look.window;
-    const cuts = asked.map((k) => lookInput(inputs[k] as Float32Array, { channels, height, width }, ...centre(k), look));
+    const direct = asked.map((k) => lookInput(inputs[k] as Float32Array, { channels, height, width }, ...centre(k), look));
+    // with look.mirror, the mirrored inputs follow in the same batch
+    const cuts = look.mirror ? [...direct, ...direct.map((cut) => mirrorLookInput(cut, size))] : direct;
     const windowPlane = (cuts[0] as Float32Array).length;
     const batch = new Float32Array(windowPlane * cuts.length);
     cuts.forEach((cut, j) => batch.set(cut, j * windowPlane));
-    const outputs = await lookSession.run({ [look.input]: { type: "float32", data: batch, dims: [asked.length, windowPlane / (size * size), size, size] } });
+    const outputs = await lookSession.run({ [look.input]: { type: "float32", data: batch, dims: [cuts.length, windowPlane / (size * size), size, size] } });
     const output = outputs[look.output];
     const n = look.values.length;
     if (!output || output.dims[1] !== n) {
       throw new DetectorPackageError("unexpected-output-layout", `critic look ${look.file} returned ${output ? `[${output.dims.join(", ")}]` : "nothing"} for "${look.output}", expected [batch, ${n}]`, lookPath ?? onnxPath);
     }
-    asked.forEach((k, j) => read.set(k, decodeLookOutput(look, output.data.subarray(j * n, (j + 1) * n))));
+    const decoded = (j: number) => decodeLookOutput(look, output.data.subarray(j * n, (j + 1) * n));
+    asked.forEach((k, j) => read.set(k, look.mirror ? meanOf(decoded(j), decoded(j + asked.length)) : decoded(j)));
     return read;
   };
   const predict = async (samples: readonly (Float32Array | DecodedImage)[], requested?: readonly Readonly<Record<string, ParameterValue>>[]): Promise<CriticPrediction[]> => {

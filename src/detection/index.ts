@@ -42,6 +42,7 @@ export {
   seenValues,
   lookWindow,
   lookInput,
+  mirrorLookInput,
   judgeRealism,
   DEFAULT_REALISM_THRESHOLDS,
   type Critic,

@@ -149,6 +149,11 @@ const criticLook = z.looseObject({
   /** the look's share of the class reading: p ~ critic^(1 - weight) * look^weight (1: the look alone) */
   weight: probability.default(1),
   /**
+   * the look also reads its input mirrored left to right and the gate takes the mean of the two distributions (a
+   * look trained on randomly mirrored windows names the same class either way; the mean errs less)
+   */
+  mirror: z.boolean().default(false),
+  /**
    * the look's share by the requested object's size (the look names small objects better, the whole frame large
    * ones): the first band whose `below` exceeds the requested box's longer side, a fraction of the image, gives the
    * weight; a box no band holds keeps `weight`. Bands in increasing order.

@@ -16,6 +16,7 @@ import {
   lookWindow,
   lookInput,
   lookWeight,
+  mirrorLookInput,
   seenValues,
 } from "../../src/detection/index.ts";
 
@@ -199,6 +200,16 @@ describe("calibrated realism gate (critic.json gate)", () => {
       expect(criticManifestSchema.safeParse({ ...looking, look: { ...look, weight: 1.5 } }).success).toBe(false);
     });
 
+    it("mirrors a look input left to right, channel by channel", () => {
+      // 2 channels of 3 x 3: value = channel * 100 + row * 10 + column
+      const input = Float32Array.from({ length: 18 }, (_, i) => Math.floor(i / 9) * 100 + Math.floor((i % 9) / 3) * 10 + (i % 3));
+      const mirrored = mirrorLookInput(input, 3);
+      expect(Array.from(mirrored.subarray(0, 3))).toEqual([2, 1, 0]);
+      expect(Array.from(mirrored.subarray(12, 15))).toEqual([112, 111, 110]);
+      expect(Array.from(mirrorLookInput(mirrored, 3))).toEqual(Array.from(input));
+      expect(criticManifestSchema.parse({ ...looking, look }).look!.mirror).toBe(false);
+    });
+
     it("weighs the look by the requested box's longer side where the critic declares bands (look.bySize)", () => {
       const bySize = [{ below: 0.125, weight: 0.9 }, { below: 0.25, weight: 0.7 }];
       const banded = criticManifestSchema.parse({ ...looking, look: { ...look, weight: 0.5, bySize } });
@@ -336,6 +347,7 @@ for (const name of ["road-critic", "brain-critic"]) {
         frame: { file: string; shape: number[] };
         input: { file: string };
         output: { file: string };
+        mirroredOutput?: { file: string };
       };
       const f32 = (file: string) => {
         const b = readFileSync(`${fixture}/look/${file}`);
@@ -351,7 +363,12 @@ for (const name of ["road-critic", "brain-critic"]) {
         const input = f32(golden.input.file);
         expect(cut.length).toBe(input.length);
         cut.forEach((v, i) => expect(v).toBeCloseTo(input[i] as number, 5));
-        const expected = decodeLookOutput(look, f32(golden.output.file));
+        const direct = decodeLookOutput(look, f32(golden.output.file));
+        // a look read mirrored too: the mean of its reading of the window and of the window mirrored (the fixture's
+        // mirroredOutput, what training/look.py's look gave for its input flipped left to right)
+        expect(golden.mirroredOutput !== undefined, `${name}'s look is read mirrored but its fixture has no mirroredOutput`).toBe(look.mirror);
+        const mirrored = look.mirror ? decodeLookOutput(look, f32(golden.mirroredOutput!.file)) : direct;
+        const expected = Object.fromEntries(Object.entries(direct).map(([v, p]) => [v, (p + (mirrored[v] as number)) / 2]));
         // the frame with its request, twice in a batch beside a request for no object (which gets no look)
         const [first, empty, second] = await critic.predict([frame, frame, frame], [golden.params, { ...golden.params, [box.class]: look.nothing }, golden.params]);
         expect(empty!.look).toBeUndefined();
