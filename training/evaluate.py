@@ -369,8 +369,9 @@ def looked_classes(look, domain, images, conditions, whole):
     asked = [i for i, (p, _, _) in enumerate(conditions) if domain.box_of(p) is not None]
     if look is None or not asked:
         return out
-    at_place = look.probabilities_at(images[asked], [conditions[i][0] for i in asked])
-    for i, k in zip(asked, look.combine(whole[asked], at_place, [conditions[i][0] for i in asked]).argmax(1)):
+    requests = [conditions[i][0] for i in asked]
+    at_place = look.probabilities_at(images[asked], requests)
+    for i, k in zip(asked, look.combine(whole[asked], at_place, requests).argmax(1)):
         out[i] = look_module.VALUES[k]
     return out
 

@@ -170,8 +170,8 @@ export function decodeCriticOutput(layout: CriticLayout, vector: ArrayLike<numbe
 
 /**
  * The class field as the gate reads it where an object was requested and the critic has a look: the look's reading
- * at the requested place, with the whole frame's in the share the look's weight (lookWeight) leaves it. Undefined where the gate reads
- * the class from the whole frame (no look, or no object requested).
+ * at the requested place, with the whole frame's in the share the look's weight for the requested box (lookWeight)
+ * leaves it. Undefined where the gate reads the class from the whole frame (no look, or no object requested).
  */
 export function readingAtPlace(layout: CriticLayout, prediction: CriticPrediction, requested: Readonly<Record<string, ParameterValue>>): Record<string, number> | undefined {
   const box = layout.box;
