@@ -191,7 +191,7 @@ def batch_windows(frames, boxes, labels, idx, gen, rng):
 
 
 def warm_state(one_scale, net):
-    """A earlier look's weights for this one: a one-scale look's first convolution gets zero weights for the context's
+    """An earlier look's weights for this one: a one-scale look's first convolution gets zero weights for the context's
     channels; a two-scale look's are taken as they are."""
     state = dict(one_scale)
     first = state["0.0.weight"]
@@ -280,12 +280,16 @@ def distributions(net, at, mirror=False, batch=500):
 
 
 @torch.no_grad()
-def logits_at(net, x, params, mirror=False):
-    """The look's reading of the window at each request's centre, as log-probabilities (their softmax is the
-    distribution): x model space [N, C, 64, 64], params the N requests (the place is theirs; their box's size is never
-    read). -> torch [N, len(VALUES)]."""
+def probabilities_at(net, x, params, mirror=False):
+    """The look's distribution for the window at each request's centre: x model space [N, C, 64, 64], params the N
+    requests (the place is theirs; their box's size is never read). -> torch [N, len(VALUES)]."""
     at = look_input(x, window_origin([p["hazardCx"] for p in params]), window_origin([p["hazardCy"] for p in params]))
-    return distributions(net, at, mirror).clamp_min(1e-30).log()
+    return distributions(net, at, mirror)
+
+
+def logits_at(net, x, params, mirror=False):
+    """probabilities_at as log-probabilities (their softmax is the distribution), what the gate's reports keep."""
+    return probabilities_at(net, x, params, mirror).clamp_min(1e-30).log()
 
 
 @torch.no_grad()
@@ -296,7 +300,7 @@ def read(net, critic, frames, params, mirror=False):
     field = PACKAGES["road-critic"][1].layout.field("hazard")
     sl = slice(field["offset"], field["offset"] + field["width"])
     whole = torch.cat([critic(x[i:i + 250])[:, sl].softmax(1) for i in range(0, len(x), 250)]).numpy()
-    look = logits_at(net, x, params, mirror).softmax(1).numpy()
+    look = probabilities_at(net, x, params, mirror).numpy()
     boxes = np.array([[p["hazardCx"], p["hazardCy"], p["hazardW"], p["hazardH"]] for p in params])
     o = nothing_origins(boxes, np.random.default_rng(EVAL_SEED))
     off = look_input(x, o[:, 0], o[:, 1])
@@ -315,11 +319,9 @@ def weights_for(params, weight):
     """The look's weight for each request: weight {"weight": w, "bySize": [{"below": b, "weight": w_b}, ...]}
     (critic.json `look`), the first band the requested box's longer side is under, else w (src/detection/critic.ts
     lookWeight). -> [N]."""
-    longer = np.array([max(p["hazardW"], p["hazardH"]) for p in params])
-    out = np.full(len(params), float(weight["weight"]))
-    for band in reversed(weight.get("bySize", [])):
-        out[longer < band["below"]] = band["weight"]
-    return out
+    bands = weight.get("bySize", [])
+    values = np.array([b["weight"] for b in bands] + [weight["weight"]], np.float64)
+    return values[size_band(params, [b["below"] for b in bands])]
 
 
 def combine(whole, look, weight):
@@ -338,9 +340,10 @@ def gate_reading(params, whole, look, weight):
     return truth, np.where(truth != 0, combine(whole, look, weights_for(params, weight)).argmax(1), whole.argmax(1))
 
 
-def size_band(params):
-    """Each request's band of SIZE_BANDS (len(SIZE_BANDS): past every band)."""
-    return np.searchsorted(SIZE_BANDS, [max(p["hazardW"], p["hazardH"]) for p in params], side="right")
+def size_band(params, edges=SIZE_BANDS):
+    """Each request's band: the index of the first of edges (increasing) its box's longer side is under, len(edges)
+    past every one."""
+    return np.searchsorted(edges, [max(p["hazardW"], p["hazardH"]) for p in params], side="right")
 
 
 def choose_weight(net, critic, domain):
@@ -525,10 +528,10 @@ class Shipped:
         self.net, self.weight = net, weight
 
     def logits_at(self, x, params):
-        return logits_at(self.net, x, params, self.weight.get("mirror", False)).numpy()
+        return logits_at(self.net, x, params, self.weight["mirror"]).numpy()
 
     def probabilities_at(self, x, params):
-        return logits_at(self.net, x, params, self.weight.get("mirror", False)).softmax(1).numpy()
+        return probabilities_at(self.net, x, params, self.weight["mirror"]).numpy()
 
     def combine(self, whole, look, params):
         """The class reading for requests params (their box's longer side picks the weight)."""
