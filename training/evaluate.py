@@ -362,29 +362,32 @@ def load_library_samples(label, count):
 
 
 @torch.no_grad()
-def looked_classes(look, domain, images, conditions, whole):
-    """The class the realism gate reads at each requested object's place: the critic's distribution (whole, [N, V])
-    and its look's (look.Shipped) combined; None where no object was requested or the critic has no look."""
+def looked_classes(look, domain, images, conditions, whole, seen):
+    """The class the realism gate reads where it reads the critic's look (look.Shipped.places: each requested
+    object's place; for a request of no object, with the look's confirm, the box the critic sees, seen its decoded
+    values): the critic's distribution (whole, [N, V]) and the look's combined; None elsewhere or without a look."""
     out = [None] * len(conditions)
-    asked = [i for i, (p, _, _) in enumerate(conditions) if domain.box_of(p) is not None]
-    if look is None or not asked:
+    if look is None:
         return out
-    requests = [conditions[i][0] for i in asked]
-    at_place = look.probabilities_at(images[asked], requests)
-    for i, k in zip(asked, look.combine(whole[asked], at_place, requests).argmax(1)):
+    places = look.places([p for p, _, _ in conditions], seen)
+    asked = [i for i, place in enumerate(places) if place is not None]
+    if not asked:
+        return out
+    at = [places[i] for i in asked]
+    for i, k in zip(asked, look.combine(whole[asked], look.probabilities_at(images[asked], at), at).argmax(1)):
         out[i] = look_module.VALUES[k]
     return out
 
 
 @torch.no_grad()
 def library_tables(critic, domain, images, conditions, look=None):
-    """Per scenario, per hazard x weather x time cell, per class: hazard accuracy (as the realism gate reads it: the
-    critic's look at the requested place where an object was requested, else the critic's argmax; and the critic's
-    argmax alone), weather and time accuracy, median requested-vs-found box IoU."""
+    """Per scenario, per hazard x weather x time cell, per class: hazard accuracy (as the realism gate reads it: critic
+    and look combined where the gate reads the look, looked_classes, else the critic's argmax; and the critic's argmax
+    alone), weather and time accuracy, median requested-vs-found box IoU."""
     predicted = torch.cat([critic(images[i:i + 250]) for i in range(0, len(images), 250)]).numpy()
     field = domain.layout.field("hazard")
     whole = torch.from_numpy(predicted[:, field["offset"]:field["offset"] + field["width"]]).softmax(1).numpy()
-    looked = looked_classes(look, domain, images, conditions, whole)
+    looked = looked_classes(look, domain, images, conditions, whole, [domain.layout.decode(vec) for vec in predicted])
     rows = []
     for (p, scenario, group), vec, at_place in zip(conditions, predicted, looked):
         found = domain.layout.decode(vec)

@@ -137,19 +137,21 @@ def softmax(logits):
 def critic_reads(critic, domain, params, seed, look=None, at=None, batch=256):
     """Per rendered param set (the i-th rendered from np.random.default_rng([seed, i])): the critic's decoded
     values, the probability of every categorical value and the raw output vector; with the critic's look
-    (look.Shipped) and the requests the renders answer (at), also the look's logits at each requested object's place
-    and the class reading there, critic and look combined (requests without an object: none)."""
+    (look.Shipped) and the requests the renders answer (at), also the look's logits where the gate reads it (each
+    requested object's place; for a request of no object, with the look's confirm, the box the critic sees where it
+    names one: look.Shipped.places) and the class reading there, critic and look combined."""
     layout, out = domain.layout, []
     for i in range(0, len(params), batch):
         chunk = params[i:i + batch]
         x = torch.from_numpy(np.stack([np.round(domain.render(p, np.random.default_rng([seed, i + j])) * 255)
                                        for j, p in enumerate(chunk)]).astype(np.float32) / 127.5 - 1.0)
         y = critic(x).numpy()
-        looked = [None] * len(chunk)
+        looked, places = [None] * len(chunk), [None] * len(chunk)
         if look is not None:
-            asked = [j for j in range(len(chunk)) if domain.box_of(at[i + j]) is not None]
+            places = look.places(at[i:i + len(chunk)], [layout.decode(vec) for vec in y])
+            asked = [j for j, place in enumerate(places) if place is not None]
             if asked:
-                for j, lg in zip(asked, look.logits_at(x[asked], [at[i + j] for j in asked])):
+                for j, lg in zip(asked, look.logits_at(x[asked], [places[j] for j in asked])):
                     looked[j] = lg
         for j, (vec, lg) in enumerate(zip(y, looked)):
             probs = {}
@@ -160,7 +162,7 @@ def critic_reads(critic, domain, params, seed, look=None, at=None, batch=256):
             if lg is not None:
                 read["lookLogits"] = [float(v) for v in lg]
                 critic_sees = np.array([[probs[domain.class_field][v] for v in look_module.VALUES]])
-                read["atPlace"] = look.combine(critic_sees, softmax(lg)[None], [at[i + j]])[0]
+                read["atPlace"] = look.combine(critic_sees, softmax(lg)[None], [places[j]])[0]
             out.append(read)
     return out
 
@@ -174,7 +176,7 @@ def judge_parts(domain, request, read):
     layout, field = domain.layout, domain.class_field
     p_req = {f["name"]: read["probs"][f["name"]][request[f["name"]]] for f in layout.fields if f["kind"] == "categorical"}
     box = domain.box_of(request)
-    if box is not None and "atPlace" in read:   # the class at the requested place: critic and look combined
+    if "atPlace" in read:   # the class where the gate reads the look (Shipped.places): critic and look combined
         p_req[field] = float(read["atPlace"][look_module.VALUES.index(request[field])])
     iou = iou_argmax = None
     scalars = {}

@@ -61,6 +61,7 @@ WARM_START = os.path.join(TRAINING, "resume", "road-look-context", "last.pt")
 PACKAGE = os.path.join(REPO, "models", "road-critic")
 FIXTURE = os.path.join(REPO, "test", "fixtures", "road-critic", "look")
 VALUES = road.HAZARDS              # the hazard field's values; "none" = nothing at this place
+BOX = ("hazardCx", "hazardCy", "hazardW", "hazardH")
 WINDOW = 16
 CONTEXT = 32                       # a second window on the same centre, average-pooled to WINDOW x WINDOW
 FRAME = 64
@@ -280,32 +281,41 @@ def distributions(net, at, mirror=False, batch=500):
 
 
 @torch.no_grad()
-def probabilities_at(net, x, params, mirror=False):
-    """The look's distribution for the window at each request's centre: x model space [N, C, 64, 64], params the N
-    requests (the place is theirs; their box's size is never read). -> torch [N, len(VALUES)]."""
-    at = look_input(x, window_origin([p["hazardCx"] for p in params]), window_origin([p["hazardCy"] for p in params]))
-    return distributions(net, at, mirror)
+def probabilities_at(net, x, places, mirror=False, shifts=((0, 0),)):
+    """The look's distribution at each place's centre (x model space [N, C, 64, 64]; places dicts with hazardCx and
+    hazardCy, whose size is never read): the mean of its readings of the window moved by each of shifts (pixels;
+    critic.json look.shifts), each read mirrored too where mirror is. -> torch [N, len(VALUES)]."""
+    x0, y0 = window_origin([p["hazardCx"] for p in places]), window_origin([p["hazardCy"] for p in places])
+    return sum(distributions(net, look_input(x, x0 + dx, y0 + dy), mirror) for dx, dy in shifts) / len(shifts)
 
 
-def logits_at(net, x, params, mirror=False):
+def logits_at(net, x, places, mirror=False, shifts=((0, 0),)):
     """probabilities_at as log-probabilities (their softmax is the distribution), what the gate's reports keep."""
-    return probabilities_at(net, x, params, mirror).clamp_min(1e-30).log()
+    return probabilities_at(net, x, places, mirror, shifts).clamp_min(1e-30).log()
+
+
+def critic_boxes(vectors):
+    """The box the whole-frame critic sees in each of its output vectors ([N, width]), as a place."""
+    layout = PACKAGES["road-critic"][1].layout
+    return [{name: float(v[layout.field(name)["offset"]]) for name in BOX} for v in vectors]
 
 
 @torch.no_grad()
-def read(net, critic, frames, params, mirror=False):
-    """Per frame: the critic's hazard distribution, the look's at the requested centre, and the look's at a place
-    with nothing (object frames only; None elsewhere)."""
+def read(net, critic, frames, params, how):
+    """Per frame, the look read as how says (mirror, shifts): the critic's hazard distribution ("whole"), the look's
+    at the requested centre ("look"), at a place with nothing ("empty"; meaningful for object frames only), and at
+    the centre of the box the critic sees ("atCritic", with that box: "criticBox")."""
     x = torch.from_numpy(frames).float() / 127.5 - 1
     field = PACKAGES["road-critic"][1].layout.field("hazard")
     sl = slice(field["offset"], field["offset"] + field["width"])
-    whole = torch.cat([critic(x[i:i + 250])[:, sl].softmax(1) for i in range(0, len(x), 250)]).numpy()
-    look = probabilities_at(net, x, params, mirror).numpy()
-    boxes = np.array([[p["hazardCx"], p["hazardCy"], p["hazardW"], p["hazardH"]] for p in params])
+    vectors = torch.cat([critic(x[i:i + 250]) for i in range(0, len(x), 250)])
+    whole = vectors[:, sl].softmax(1).numpy()
+    at = lambda places: probabilities_at(net, x, places, how["mirror"], how["shifts"]).numpy()  # noqa: E731
+    boxes = np.array([[p[k] for k in BOX] for p in params])
     o = nothing_origins(boxes, np.random.default_rng(EVAL_SEED))
-    off = look_input(x, o[:, 0], o[:, 1])
-    empty = distributions(net, off, mirror).numpy()
-    return whole, look, empty
+    empty = sum(distributions(net, look_input(x, o[:, 0] + dx, o[:, 1] + dy), how["mirror"]) for dx, dy in how["shifts"]) / len(how["shifts"])
+    seen = critic_boxes(vectors.numpy())
+    return {"whole": whole, "look": at(params), "empty": empty.numpy(), "atCritic": at(seen), "criticBox": seen}
 
 
 WEIGHTS = [round(w, 2) for w in np.linspace(0, 1, 11)]
@@ -333,11 +343,27 @@ def combine(whole, look, weight):
     return mixed / mixed.sum(1, keepdims=True)
 
 
-def gate_reading(params, whole, look, weight):
-    """The class the gate reads per request (weight as weights_for takes it): critic and look combined where an
-    object was requested, the critic where none was."""
+def gate_reading(params, r, how):
+    """The class the gate reads per request (how: critic.json look's weight, bySize, confirm): critic and look
+    combined at the requested place where an object was requested; where none was, the critic, and with confirm,
+    where the critic names an object, critic and look combined at the critic's own box (the box's size picks the
+    weight). r: read()'s. -> (truth, reading)."""
     truth = np.array([VALUES.index(p["hazard"]) for p in params])
-    return truth, np.where(truth != 0, combine(whole, look, weights_for(params, weight)).argmax(1), whole.argmax(1))
+    whole = r["whole"].argmax(1)
+    out = np.where(truth != 0, combine(r["whole"], r["look"], weights_for(params, how)).argmax(1), whole)
+    if how.get("confirm"):
+        confirmed = combine(r["whole"], r["atCritic"], weights_for(r["criticBox"], how)).argmax(1)
+        out = np.where((truth == 0) & (whole != 0), confirmed, out)
+    return truth, out
+
+
+def names_an_object(r, how):
+    """Per frame: whether the gate, asked for no object, reads one (the critic names one and, with confirm, the
+    look at the critic's box agrees)."""
+    whole = r["whole"].argmax(1) != 0
+    if not how.get("confirm"):
+        return whole
+    return whole & (combine(r["whole"], r["atCritic"], weights_for(r["criticBox"], how)).argmax(1) != 0)
 
 
 def size_band(params, edges=SIZE_BANDS):
@@ -346,30 +372,42 @@ def size_band(params, edges=SIZE_BANDS):
     return np.searchsorted(edges, [max(p["hazardW"], p["hazardH"]) for p in params], side="right")
 
 
+# how the look may be read: as it is, mirrored too, and mirrored at the window and the window moved one pixel each way
+# (the mean of the readings; small objects sit a pixel off the window's centre as often as on it)
+SHIFTS = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]
+READINGS = {"plain": (False, [(0, 0)]), "mirrored": (True, [(0, 0)]), "mirrored, shifted": (True, SHIFTS)}
+
+
 def choose_weight(net, critic, domain):
-    """On the critic's early-stopping renders: whether the look is read mirrored too (the choice that names more
-    classes right), and per band of the requested box's longer side the look's weight that names the most classes
-    right (ties: the larger weight). -> (critic.json look's weight, bySize and mirror; the accuracy of every weight
-    per band, read mirrored and not)."""
+    """On the critic's early-stopping renders: how the look is read (READINGS: the one that names the most objects
+    right, ties the simpler), per band of the requested box's longer side the look's weight that names the most
+    classes right (ties: the larger weight), and whether a request for no object is confirmed at the box the critic
+    sees (when that names more of them right). -> (critic.json look's weight, bySize, mirror, shifts and confirm; the
+    accuracy of every weight per band for every reading, and the none requests named right with and without
+    confirming)."""
     imgs, ps = domain.dataset(WEIGHT_SET, WEIGHT_SEED)
     truth = np.array([VALUES.index(p["hazard"]) for p in ps])
     band = size_band(ps)
     labels = [f"< {b * FRAME:g} px" for b in SIZE_BANDS] + [f">= {SIZE_BANDS[-1] * FRAME:g} px"]
-    options = {}
-    for mirror in (False, True):
-        whole, look, _ = read(net, critic, imgs, ps, mirror)
+    options, reads = {}, {}
+    for name, (mirror, shifts) in READINGS.items():
+        reads[name] = r = read(net, critic, imgs, ps, {"mirror": mirror, "shifts": shifts})
         chosen, scores, right = [], {}, 0
         for k, label in enumerate(labels):
             m = (band == k) & (truth != 0)
-            hits = {w: int(np.sum(combine(whole[m], look[m], w).argmax(1) == truth[m])) for w in WEIGHTS}
+            hits = {w: int(np.sum(combine(r["whole"][m], r["look"][m], w).argmax(1) == truth[m])) for w in WEIGHTS}
             best = max(WEIGHTS, key=lambda w: (hits[w], w))
             scores[label] = {**{w: round(h / max(int(m.sum()), 1), 4) for w, h in hits.items()}, "n": int(m.sum())}
             chosen.append(best)
             right += hits[best]
-        options[mirror] = ({"weight": chosen[-1], "bySize": [{"below": b, "weight": w} for b, w in zip(SIZE_BANDS, chosen)],
-                            "mirror": mirror}, scores, right)
-    mirror = options[True][2] > options[False][2]
-    return options[mirror][0], {"mirrored" if m else "plain": {"objectsRight": o[2], **o[1]} for m, o in options.items()}
+        options[name] = ({"weight": chosen[-1], "bySize": [{"below": b, "weight": w} for b, w in zip(SIZE_BANDS, chosen)],
+                          "mirror": mirror, "shifts": [list(d) for d in shifts]}, scores, right)
+    name = max(READINGS, key=lambda n: (options[n][2], -list(READINGS).index(n)))
+    how = options[name][0]
+    none_right = {c: int(np.sum(gate_reading(ps, reads[name], {**how, "confirm": c})[1][truth == 0] == 0)) for c in (False, True)}
+    how["confirm"] = none_right[True] > none_right[False]
+    return how, {**{n: {"objectsRight": o[2], **o[1]} for n, o in options.items()},
+                 "noneRight": {"n": int(np.sum(truth == 0)), "asIs": none_right[False], "confirmed": none_right[True]}}
 
 
 FAINT = 0.05   # gate_calibration.py's: an object that changes no pixel of its render by this much is faint
@@ -394,13 +432,15 @@ def held_out_visibility(domain, images, seed, shape=None):
     return out
 
 
-def figures(params, whole, look, empty, weight, visible=None):
-    """Hazard named right by the critic alone, the look alone, and the gate's reading (critic and look combined
-    with weight where an object was asked for, the critic where none was), per class and by the object's shorter
-    side; and how often the look calls an
-    empty place empty: a place away from the object, and (renders of no object) the place their condition's box
-    names: a look that read the class from where the window is, not from what is in it, would name one there."""
-    truth, gate_read = gate_reading(params, whole, look, weight)
+def figures(params, r, how, visible=None):
+    """Hazard named right by the critic alone, the look alone, and the gate's reading (gate_reading), per class and
+    by the object's shorter side; how often the look calls an empty place empty: a place away from the object, and
+    (renders of no object) the place their condition's box names: a look that read the class from where the window
+    is, not from what is in it, would name one there; and on object frames, how often the gate asked for no object
+    would still read one (the critic alone, and as the gate reads it: with confirm, the look at the critic's box must
+    agree; a confirmation that hid drawn objects would lower it). r: read()'s."""
+    whole, look, empty = r["whole"], r["look"], r["empty"]
+    truth, gate_read = gate_reading(params, r, how)
     obj = truth != 0
     side = np.array([min(p["hazardW"], p["hazardH"]) * FRAME for p in params])
     out = {"n": int(len(truth)), "critic": round(float(np.mean(whole.argmax(1) == truth)), 4),
@@ -408,6 +448,8 @@ def figures(params, whole, look, empty, weight, visible=None):
            "withLook": round(float(np.mean(gate_read == truth)), 4),
            "emptyPlaceReadEmpty": round(float(np.mean(empty[obj].argmax(1) == 0)), 4) if obj.any() else None,
            "noObjectAtItsBoxReadEmpty": round(float(np.mean(look[~obj].argmax(1) == 0)), 4) if (~obj).any() else None,
+           "objectSeenWhenNoneAsked": {"critic": round(float(np.mean(whole[obj].argmax(1) != 0)), 4),
+                                       "gate": round(float(np.mean(names_an_object(r, how)[obj])), 4)} if obj.any() else None,
            "byClass": {}, "bySize": {}}
     for k, v in enumerate(VALUES):
         m = truth == k
@@ -430,29 +472,41 @@ def figures(params, whole, look, empty, weight, visible=None):
 
 
 def markdown(report):
+    how = report["weight"]
+    scores = report["weightScores"]
+    reading = next(n for n, (m, sh) in READINGS.items() if m == how["mirror"] and [list(d) for d in sh] == how["shifts"])
+    none = scores["noneRight"]
     lines = ["# road-critic's look: the hazard at the requested place", "",
              f"Reproduce: `{report['command']}` (training {report['minutes']:g} min, {report['steps']} steps of {BATCH}; "
              f"this run {report['wallTimeSeconds'] / 60:.0f} min on this machine, rendering and judging)", "",
              "Hazard class named right by the critic alone (the whole frame), by the look alone (its "
-             f"{WINDOW} x {WINDOW} window at the requested centre) and by the gate's reading (where an object was asked "
+             f"{WINDOW} x {WINDOW} window at the requested centre) and by the gate's reading: where an object was asked "
              "for, critic and look combined, p ~ critic^(1 - w) x look^w, the look's weight w chosen per band of the "
-             f"requested box's longer side on the critic's early-stopping renders, seed {WEIGHT_SEED}, the look read "
-             + ("mirrored too (the mean of the two readings), which named more of them right" if report["weight"]["mirror"] else "as it is (reading it mirrored too named no more right)")
-             + ": " + "; ".join(f"{how}: " + ", ".join(f"{label} (n {s['n']}) " + ", ".join(f"{float(k):g} → {v * 100:.1f} %" for k, v in s.items() if k != "n")
-                                               for label, s in scores.items() if label != "objectsRight")
-                                + f" ({scores['objectsRight']} objects right)" for how, scores in report["weightScores"].items())
-             + f"; chosen: w = {', '.join(str(b['weight']) for b in report['weight']['bySize'])}, {report['weight']['weight']} past the last band"
-             + "; where none was, the critic); exact renders. \"Empty place\": the look, moved to a place whose window holds no part of the object, "
+             f"requested box's longer side on the critic's early-stopping renders (seed {WEIGHT_SEED}), and the look read "
+             "as it is, mirrored too, or mirrored and at its window moved one pixel each way (the mean of the readings), "
+             f"whichever named the most objects right there; chosen: **{reading}**, w = "
+             f"{', '.join(str(b['weight']) for b in how['bySize'])}, {how['weight']} past the last band. Where none was asked "
+             "for, the critic" + (", and where it names an object anyway, critic and look combined at the critic's own "
+             "box (confirmed: " if how["confirm"] else " (confirming its object with the look at its box: ")
+             + f"{none['confirmed']} of {none['n']} none requests right on seed {WEIGHT_SEED}, {none['asIs']} without). "
+             "Every weight per band and reading: " + "; ".join(f"{name}: " + ", ".join(f"{label} (n {s['n']}) " + ", ".join(f"{float(k):g} → {v * 100:.1f} %" for k, v in s.items() if k != "n")
+                                               for label, s in sc.items() if label != "objectsRight")
+                                + f" ({sc['objectsRight']} objects right)" for name, sc in scores.items() if name in READINGS)
+             + ". Exact renders. \"Empty place\": the look, moved to a place whose window holds no part of the object, "
              "names none; \"no object\": renders of an empty road, the look at the place their condition's box names "
-             "(a look that read the class from where its window is would name one there). Held-out objects are also "
+             "(a look that read the class from where its window is would name one there); \"object seen, none asked\": "
+             "renders of an object judged as a request for no object, how often the critic names one, and the gate "
+             "(a confirmation that hid drawn objects would lower it). Held-out objects are also "
              f"split by how visible they are: faint ones change no pixel of their render by {FAINT} or more "
              "(training/gate_calibration.py's split; an unlit pedestrian far off in fog at night).", "",
-             "| set | n | critic | look alone | gate's reading | empty place read empty | no object, read empty |",
-             "|---|---|---|---|---|---|---|"]
+             "| set | n | critic | look alone | gate's reading | empty place read empty | no object, read empty | object seen, none asked: critic / gate |",
+             "|---|---|---|---|---|---|---|---|"]
     pct = lambda v: "—" if v is None else f"{v * 100:.1f} %"  # noqa: E731
     for name, f in report["sets"].items():
+        seen = f.get("objectSeenWhenNoneAsked")
         lines.append(f"| {name} | {f['n']} | {pct(f['critic'])} | {pct(f['lookAlone'])} | {pct(f['withLook'])} | "
-                     f"{pct(f['emptyPlaceReadEmpty'])} | {pct(f['noObjectAtItsBoxReadEmpty'])} |")
+                     f"{pct(f['emptyPlaceReadEmpty'])} | {pct(f['noObjectAtItsBoxReadEmpty'])} | "
+                     + (f"{pct(seen['critic'])} / {pct(seen['gate'])} |" if seen else "— |"))
     for name, f in report["sets"].items():
         lines += ["", f"{name}, per class and by the object's shorter side:", "", "| | n | critic | gate's reading |",
                   "|---|---|---|---|"]
@@ -474,36 +528,42 @@ def export(net, weight, report):
     manifest["look"] = {
         "file": "look.onnx", "field": "hazard", "window": WINDOW, "context": CONTEXT, "input": "window", "output": "logits",
         "values": VALUES, "nothing": "none", "weight": weight["weight"], "bySize": weight["bySize"], "mirror": weight["mirror"],
+        "shifts": weight["shifts"], "confirm": weight["confirm"],
         "origin": "floor(c * input size - window / 2 + 0.5), c the requested centre's fraction; edge-padded; the "
                   "context window's origin (context - window) / 2 before it, average-pooled to window x window and "
                   "appended after the window's channels",
         "description": "Names what is in the window of the critic's input centred on the requested object's centre "
                        "(never its size); where an object was requested the gate reads the class from the critic's and "
                        "the look's distributions, p ~ critic^(1 - w) * look^w, w the first bySize band the requested "
-                       "box's longer side (fraction of the input) is under, else weight."}
+                       "box's longer side (fraction of the input) is under, else weight; the look's distribution is the "
+                       "mean of its readings of the window moved by each of shifts (pixels), each also mirrored where "
+                       "mirror is. With confirm, where no object was requested but the critic names one, the gate reads "
+                       "the class the same way at the critic's own box (that box's size picks w)."}
     manifest.pop("gate", None)   # calibrated without the look: gate_calibration.py road-critic --apply
     manifest.setdefault("evaluation", {})["look"] = {
         "report": "training/reports/road-critic-look.json", "weight": weight,
         "hazardAccuracy": {name: {"critic": f["critic"], "lookAlone": f["lookAlone"], "gateReading": f["withLook"],
                                   "emptyPlaceReadEmpty": f["emptyPlaceReadEmpty"]} for name, f in report["sets"].items()}}
     json.dump(manifest, open(manifest_path, "w"), indent=2)
-    # golden fixture: one render of the evaluation seed, its window at the requested centre, and the logits
+    # golden fixture: one render of the evaluation seed, the look's input at the requested centre moved by each shift,
+    # and its logits for each (and for each mirrored, where the gate reads it mirrored too)
     rng = np.random.default_rng(EVAL_SEED)
     p = road.draw_condition(rng, hazard="cyclist", shape="small")
     frame = torch.from_numpy(np.round(road.render(p, rng) * 255)[None]).float() / 127.5 - 1
-    w = look_input(frame, window_origin([p["hazardCx"]]), window_origin([p["hazardCy"]]))
+    x0, y0 = window_origin([p["hazardCx"]]), window_origin([p["hazardCy"]])
+    w = torch.cat([look_input(frame, x0 + dx, y0 + dy) for dx, dy in weight["shifts"]])
     with torch.no_grad():
         y, y_mirrored = net(w), net(w.flip(-1))
     os.makedirs(FIXTURE, exist_ok=True)
     package.write_f32(os.path.join(FIXTURE, "frame.f32"), frame)
     package.write_f32(os.path.join(FIXTURE, "input.f32"), w)
     package.write_f32(os.path.join(FIXTURE, "output.f32"), y)
-    golden = {"model": "road-critic/look", "params": p,
+    golden = {"model": "road-critic/look", "params": p, "shifts": weight["shifts"],
               "frame": {"file": "frame.f32", "shape": list(frame.shape)},
               "input": {"name": "window", "file": "input.f32", "shape": list(w.shape)},
               "output": {"name": "logits", "file": "output.f32", "shape": list(y.shape)}}
     mirrored_path = os.path.join(FIXTURE, "mirrored-output.f32")
-    if weight["mirror"]:   # the look's logits for the input mirrored left to right
+    if weight["mirror"]:   # the look's logits for the inputs mirrored left to right
         package.write_f32(mirrored_path, y_mirrored)
         golden["mirroredOutput"] = {"name": "logits", "file": "mirrored-output.f32", "shape": list(y_mirrored.shape)}
     elif os.path.exists(mirrored_path):
@@ -521,21 +581,29 @@ def load_look(path=None):
 
 
 class Shipped:
-    """A critic package's look as the realism gate applies it: its shipped weights and its weight (critic.json
-    look's weight and bySize)."""
+    """A critic package's look as the realism gate applies it: its shipped weights and how it is read (critic.json
+    look's weight, bySize, mirror, shifts and confirm)."""
 
-    def __init__(self, net, weight):
-        self.net, self.weight = net, weight
+    def __init__(self, net, how):
+        self.net, self.weight = net, how
 
-    def logits_at(self, x, params):
-        return logits_at(self.net, x, params, self.weight["mirror"]).numpy()
+    def places(self, requests, seen):
+        """Where the gate reads the look for each request: its box where it asks for an object; where it asks for
+        none, with confirm, the box the critic sees (seen: the critic's decoded values) where the critic names an
+        object; else None."""
+        if not self.weight["confirm"]:
+            return [p if p["hazard"] != "none" else None for p in requests]
+        return [p if p["hazard"] != "none" else (s if s["hazard"] != "none" else None) for p, s in zip(requests, seen)]
 
-    def probabilities_at(self, x, params):
-        return probabilities_at(self.net, x, params, self.weight["mirror"]).numpy()
+    def logits_at(self, x, places):
+        return logits_at(self.net, x, places, self.weight["mirror"], self.weight["shifts"]).numpy()
 
-    def combine(self, whole, look, params):
-        """The class reading for requests params (their box's longer side picks the weight)."""
-        return combine(whole, look, weights_for(params, self.weight))
+    def probabilities_at(self, x, places):
+        return probabilities_at(self.net, x, places, self.weight["mirror"], self.weight["shifts"]).numpy()
+
+    def combine(self, whole, look, places):
+        """The class reading at places (their box's longer side picks the weight)."""
+        return combine(whole, look, weights_for(places, self.weight))
 
 
 def shipped(name):
@@ -545,7 +613,8 @@ def shipped(name):
         return None
     look = manifest["look"]
     return Shipped(load_look(os.path.join(package.MODELS_DIR, name, look["file"])),
-                   {"weight": look["weight"], "bySize": look.get("bySize", []), "mirror": look.get("mirror", False)})
+                   {"weight": look["weight"], "bySize": look.get("bySize", []), "mirror": look.get("mirror", False),
+                    "shifts": look.get("shifts", [[0, 0]]), "confirm": look.get("confirm", False)})
 
 
 def main():
@@ -565,17 +634,17 @@ def main():
         critic = from_onnx.checkpoint_from_package("road-critic", tmp).eval()
     weight, weight_scores = choose_weight(net, critic, domain)
     log(f"the look's weight: {weight} ({weight_scores})")
-    sets, mirror = {}, weight["mirror"]
+    sets = {}
     for shape in (None, "mismatched"):
         imgs, ps = domain.dataset(2000, EVAL_SEED, shape=shape)
         visible = held_out_visibility(domain, imgs, EVAL_SEED, shape)
-        sets["held-out mixture" if shape is None else "held-out, another class's box shape"] = figures(ps, *read(net, critic, imgs, ps, mirror), weight, visible)
+        sets["held-out mixture" if shape is None else "held-out, another class's box shape"] = figures(ps, read(net, critic, imgs, ps, weight), weight, visible)
     count = len(library_scenarios())
     with Pool(args.threads) as pool:
         parts = pool.map(library_renders, [range(0, count, 2), range(1, count, 2)])
     lib_frames = np.concatenate([f for f, _, _ in parts])
     lib_params = [p for _, ps, _ in parts for p in ps]
-    sets["library scenarios' own draws"] = figures(lib_params, *read(net, critic, lib_frames, lib_params, mirror), weight)
+    sets["library scenarios' own draws"] = figures(lib_params, read(net, critic, lib_frames, lib_params, weight), weight)
     report = {"command": "python3 training/look.py" + (f" --minutes {args.minutes:g}" if args.minutes != 30 else ""),
               "window": WINDOW, "minutes": args.minutes, "steps": steps, "trainingFrames": int(len(labels)),
               "weight": weight, "weightScores": weight_scores,

@@ -20,8 +20,9 @@ export interface CriticPrediction {
   /** Softmax probability of every value, per categorical field. */
   readonly distributions: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /**
-   * What the critic's look (critic.json `look`) names at the requested object's place: the probability of every
-   * value of the class field there. Present when the critic has a look and an object was requested.
+   * What the critic's look (critic.json `look`) names where the gate reads it (lookPlace): the probability of every
+   * value of the class field there. Present when the critic has a look and an object was requested (read at the
+   * requested place), or with look.confirm when none was but the critic names one (read at the critic's box).
    */
   readonly look?: Readonly<Record<string, number>>;
 }
@@ -78,9 +79,10 @@ export function decodeLookOutput(look: Pick<CriticLook, "values">, logits: Array
   return Object.fromEntries(look.values.map((v, i) => [v, p[i] as number]));
 }
 
-/** The mean of two distributions over the same values. */
-function meanOf(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): Record<string, number> {
-  return Object.fromEntries(Object.entries(a).map(([value, p]) => [value, (p + (b[value] ?? 0)) / 2]));
+/** The mean of distributions over the same values (the first's). */
+function meanOf(distributions: readonly Readonly<Record<string, number>>[]): Record<string, number> {
+  const first = distributions[0] as Readonly<Record<string, number>>;
+  return Object.fromEntries(Object.keys(first).map((value) => [value, distributions.reduce((s, d) => s + (d[value] ?? 0), 0) / distributions.length]));
 }
 
 /**
@@ -94,15 +96,18 @@ export function combineLook(critic: Readonly<Record<string, number>> | undefined
   return Object.fromEntries(mixed.map(([value, m]) => [value, m / total]));
 }
 
+/** A move of the look's window, in pixels of the critic's input: [dx, dy]. */
+export type LookShift = readonly [number, number];
+
 /**
- * The size x size window of a model-space image ([C, H, W], planar) centred on (cx, cy), fractions of the image:
- * its top-left pixel is floor(c * side - size / 2 + 0.5), and pixels outside the image repeat the nearest edge
- * (training/look.py cuts the same window).
+ * The size x size window of a model-space image ([C, H, W], planar) centred on (cx, cy), fractions of the image,
+ * moved by shift: its top-left pixel is floor(c * side - size / 2 + 0.5) + d, and pixels outside the image repeat
+ * the nearest edge (training/look.py cuts the same window).
  */
-export function lookWindow(image: Float32Array, shape: { channels: number; height: number; width: number }, cx: number, cy: number, size: number): Float32Array {
+export function lookWindow(image: Float32Array, shape: { channels: number; height: number; width: number }, cx: number, cy: number, size: number, shift: LookShift = [0, 0]): Float32Array {
   const { channels, height, width } = shape;
-  const x0 = Math.floor(cx * width - size / 2 + 0.5);
-  const y0 = Math.floor(cy * height - size / 2 + 0.5);
+  const x0 = Math.floor(cx * width - size / 2 + 0.5) + shift[0];
+  const y0 = Math.floor(cy * height - size / 2 + 0.5) + shift[1];
   const out = new Float32Array(channels * size * size);
   for (let c = 0; c < channels; c++)
     for (let y = 0; y < size; y++) {
@@ -122,16 +127,16 @@ export function mirrorLookInput(input: Float32Array, size: number): Float32Array
 }
 
 /**
- * What the look sees at (cx, cy): its window ([C, window, window], lookWindow) and, where the look has a context,
- * the context x context window on the same centre average-pooled to window x window, as C more channels
- * (training/look.py look_input).
+ * What the look sees at (cx, cy), its window moved by shift: the window ([C, window, window], lookWindow) and, where
+ * the look has a context, the context x context window on the same centre (moved with it) average-pooled to
+ * window x window, as C more channels (training/look.py look_input).
  */
-export function lookInput(image: Float32Array, shape: { channels: number; height: number; width: number }, cx: number, cy: number, look: Pick<CriticLook, "window" | "context">): Float32Array {
+export function lookInput(image: Float32Array, shape: { channels: number; height: number; width: number }, cx: number, cy: number, look: Pick<CriticLook, "window" | "context">, shift: LookShift = [0, 0]): Float32Array {
   const size = look.window;
-  const near = lookWindow(image, shape, cx, cy, size);
+  const near = lookWindow(image, shape, cx, cy, size, shift);
   if (look.context === undefined) return near;
   const factor = look.context / size;
-  const wide = lookWindow(image, shape, cx, cy, look.context);
+  const wide = lookWindow(image, shape, cx, cy, look.context, shift);
   const out = new Float32Array(2 * near.length);
   out.set(near);
   const { channels } = shape;
@@ -168,20 +173,44 @@ export function decodeCriticOutput(layout: CriticLayout, vector: ArrayLike<numbe
   return { values, probabilities, distributions };
 }
 
-/**
- * The class field as the gate reads it where an object was requested and the critic has a look: the look's reading
- * at the requested place, with the whole frame's in the share the look's weight for the requested box (lookWeight)
- * leaves it. Undefined where the gate reads the class from the whole frame (no look, or no object requested).
- */
-export function readingAtPlace(layout: CriticLayout, prediction: CriticPrediction, requested: Readonly<Record<string, ParameterValue>>): Record<string, number> | undefined {
-  const box = layout.box;
-  if (!box || !prediction.look || box.absentWhen.includes(String(requested[box.class]))) return undefined;
-  return combineLook(prediction.distributions[box.class], prediction.look, layout.look ? lookWeight(layout.look, objectBox(box, requested)) : 1);
+/** Where the gate reads the critic's look: a box and its centre (fractions of the image), and whose box it is. */
+export interface LookPlace {
+  readonly box: PixelBox;
+  readonly centre: readonly [number, number];
+  readonly at: "requested" | "critic";
 }
 
 /**
- * The look's share of the class reading for a requested box (fractions of the image; null: none requested): the
- * first of look.bySize's bands the box's longer side is under, else look.weight (training/look.py weights_for).
+ * Where the gate reads the look for a request: the requested object's box; where no object was requested, with
+ * look.confirm, the box the critic sees (seen: its decoded values) where it names an object; else null (no look, or
+ * the class is read from the whole frame).
+ */
+export function lookPlace(layout: CriticLayout, seen: Readonly<Record<string, ParameterValue>>, requested: Readonly<Record<string, ParameterValue>>): LookPlace | null {
+  const rule = layout.box;
+  if (!rule || !layout.look) return null;
+  const placeOf = (values: Readonly<Record<string, ParameterValue>>, at: LookPlace["at"]): LookPlace | null => {
+    const box = objectBox(rule, values);
+    const centre = [Number(values[rule.cx]), Number(values[rule.cy])] as const;
+    return box && [box.x, box.y, box.width, box.height, ...centre].every(Number.isFinite) ? { box, centre, at } : null;
+  };
+  if (!rule.absentWhen.includes(String(requested[rule.class]))) return placeOf(requested, "requested");
+  return layout.look.confirm ? placeOf(seen, "critic") : null;
+}
+
+/**
+ * The class field as the gate reads it where it reads the critic's look (lookPlace): the look's reading there, with
+ * the whole frame's in the share the look's weight for that box (lookWeight) leaves it. Undefined where the gate
+ * reads the class from the whole frame.
+ */
+export function readingAtPlace(layout: CriticLayout, prediction: CriticPrediction, requested: Readonly<Record<string, ParameterValue>>): Record<string, number> | undefined {
+  const place = lookPlace(layout, prediction.values, requested);
+  if (!place || !prediction.look || !layout.box || !layout.look) return undefined;
+  return combineLook(prediction.distributions[layout.box.class], prediction.look, lookWeight(layout.look, place.box));
+}
+
+/**
+ * The look's share of the class reading for the box it reads (fractions of the image; null: none): the first of
+ * look.bySize's bands the box's longer side is under, else look.weight (training/look.py weights_for).
  */
 export function lookWeight(look: Pick<CriticLook, "weight" | "bySize">, box: PixelBox | null): number {
   if (!box || !look.bySize) return look.weight;
@@ -231,7 +260,7 @@ export function judgeRealism(
     if (field.kind === "categorical") {
       const distribution = look ?? prediction.distributions[field.name];
       const probability = look ? (look[String(seen)] ?? 0) : (prediction.probabilities[field.name] ?? 0);
-      const sees = look ? `at the requested place the critic sees ${seen}` : `the critic sees ${seen}`;
+      const sees = !look ? `the critic sees ${seen}` : objectAbsent ? `at the object the critic claims, it and its look see ${seen}` : `at the requested place the critic sees ${seen}`;
       const floor = floorOf(field.name, want);
       if (floor !== undefined) {
         const ofWanted = distribution?.[String(want)] ?? 0;
@@ -330,18 +359,17 @@ export async function loadCritic(dir: string, options: LoadCriticOptions = {}): 
     }
     return toModelSpace(resizeBilinear(sample, width, height), channels, valueRange);
   };
-  /** The look's reading at each requested object's place (samples whose request has no object are left out). */
-  const lookAt = async (inputs: readonly Float32Array[], requested: readonly Readonly<Record<string, ParameterValue>>[]): Promise<Map<number, Record<string, number>>> => {
+  /** The look's reading at each of places (lookPlace; null: not read): the mean over look.shifts, each read
+   *  mirrored too with look.mirror, all in one batch. */
+  const lookAt = async (inputs: readonly Float32Array[], places: readonly (LookPlace | null)[]): Promise<Map<number, Record<string, number>>> => {
     const look = manifest.look;
-    const box = manifest.box;
     const read = new Map<number, Record<string, number>>();
-    if (!lookSession || !look || !box) return read;
-    const centre = (k: number) => [Number(requested[k]?.[box.cx]), Number(requested[k]?.[box.cy])] as const;
-    const asked = inputs.flatMap((_, k) => (!box.absentWhen.includes(String(requested[k]?.[box.class])) && centre(k).every(Number.isFinite) ? [k] : []));
-    if (asked.length === 0) return read;
+    const asked = places.flatMap((place, k) => (place ? [k] : []));
+    if (!lookSession || !look || asked.length === 0) return read;
     const size = look.window;
-    const direct = asked.map((k) => lookInput(inputs[k] as Float32Array, { channels, height, width }, ...centre(k), look));
-    // with look.mirror, the mirrored inputs follow in the same batch
+    const centre = (k: number) => (places[k] as LookPlace).centre;
+    // per asked place: its windows at every shift, then (look.mirror) the same mirrored
+    const direct = asked.flatMap((k) => look.shifts.map((shift) => lookInput(inputs[k] as Float32Array, { channels, height, width }, ...centre(k), look, shift)));
     const cuts = look.mirror ? [...direct, ...direct.map((cut) => mirrorLookInput(cut, size))] : direct;
     const windowPlane = (cuts[0] as Float32Array).length;
     const batch = new Float32Array(windowPlane * cuts.length);
@@ -353,7 +381,11 @@ export async function loadCritic(dir: string, options: LoadCriticOptions = {}): 
       throw new DetectorPackageError("unexpected-output-layout", `critic look ${look.file} returned ${output ? `[${output.dims.join(", ")}]` : "nothing"} for "${look.output}", expected [batch, ${n}]`, lookPath ?? onnxPath);
     }
     const decoded = (j: number) => decodeLookOutput(look, output.data.subarray(j * n, (j + 1) * n));
-    asked.forEach((k, j) => read.set(k, look.mirror ? meanOf(decoded(j), decoded(j + asked.length)) : decoded(j)));
+    const shifts = look.shifts.length;
+    asked.forEach((k, j) => {
+      const mine = Array.from({ length: shifts }, (_, s) => j * shifts + s);
+      read.set(k, meanOf((look.mirror ? [...mine, ...mine.map((i) => direct.length + i)] : mine).map(decoded)));
+    });
     return read;
   };
   const predict = async (samples: readonly (Float32Array | DecodedImage)[], requested?: readonly Readonly<Record<string, ParameterValue>>[]): Promise<CriticPrediction[]> => {
@@ -368,9 +400,10 @@ export async function loadCritic(dir: string, options: LoadCriticOptions = {}): 
       throw new DetectorPackageError("unexpected-output-layout", `critic ${onnxPath} returned ${output ? `[${output.dims.join(", ")}]` : "nothing"} for "${manifest.output.name}", expected [batch, ${manifest.output.width}]`, onnxPath);
     }
     const w = manifest.output.width;
-    const looked = requested ? await lookAt(inputs, requested) : new Map<number, Record<string, number>>();
-    return samples.map((_, i) => {
-      const prediction = decodeCriticOutput(manifest, output.data.subarray(i * w, (i + 1) * w));
+    const predictions = samples.map((_, i) => decodeCriticOutput(manifest, output.data.subarray(i * w, (i + 1) * w)));
+    if (!requested) return predictions;
+    const looked = await lookAt(inputs, predictions.map((p, i) => lookPlace(manifest, p.values, requested[i] as Readonly<Record<string, ParameterValue>>)));
+    return predictions.map((prediction, i) => {
       const look = looked.get(i);
       return look ? { ...prediction, look } : prediction;
     });

@@ -9,7 +9,7 @@ import type { ExecutionProviderName } from "../runtime/index.ts";
 import type { DecodedImage } from "../imaging/index.ts";
 import type { ParameterValue } from "../scenarios/index.ts";
 import { normaliseClassMap, type ClassMap } from "./class-map.ts";
-import { loadCritic, type Critic, type RealismThresholds } from "./critic.ts";
+import { loadCritic, lookPlace, type Critic, type RealismThresholds, type RealismVerdict } from "./critic.ts";
 import { describeDetector, openDetector, type Detector, type DetectorKind, type ResolvedDescription } from "./detector.ts";
 import { DetectorPackageError } from "./errors.ts";
 import { resolveDetectorExport, type DetectorFiles } from "./files.ts";
@@ -227,9 +227,27 @@ export interface SampleVerdict {
   readonly iou: number | null;
   readonly falsePositives: number;
   readonly realismValid: boolean;
-  /** The critic's reasons, box IoU and readings (seen: from the whole frame; atRequestedPlace: its look's probability of each class at the requested object's place); null without a critic. */
-  readonly realismDetails: { readonly critic: string; readonly boxIoU: number | null; readonly reasons: readonly string[]; readonly seen: Readonly<Record<string, ParameterValue>>; readonly atRequestedPlace?: Readonly<Record<string, number>> } | null;
+  /**
+   * The critic's reasons, box IoU and readings (seen: from the whole frame; atRequestedPlace: its look's probability
+   * of each class at the requested object's place; atCriticsBox: where no object was requested but the critic names
+   * one, its look's at the critic's box); null without a critic.
+   */
+  readonly realismDetails: {
+    readonly critic: string;
+    readonly boxIoU: number | null;
+    readonly reasons: readonly string[];
+    readonly seen: Readonly<Record<string, ParameterValue>>;
+    readonly atRequestedPlace?: Readonly<Record<string, number>>;
+    readonly atCriticsBox?: Readonly<Record<string, number>>;
+  } | null;
   readonly detections: readonly DetectionRow[];
+}
+
+/** The look's reading in a score's realism details, named by where the gate read it (lookPlace). */
+function lookReading(critic: Critic, realism: RealismVerdict, requested: Readonly<Record<string, ParameterValue>>): { atRequestedPlace?: Readonly<Record<string, number>>; atCriticsBox?: Readonly<Record<string, number>> } {
+  const look = realism.prediction.look;
+  if (!look) return {};
+  return lookPlace(critic.manifest, realism.prediction.values, requested)?.at === "critic" ? { atCriticsBox: look } : { atRequestedPlace: look };
 }
 
 /**
@@ -260,7 +278,7 @@ export async function scoreImages(detector: Detector, critic: Critic | null, gat
       falsePositives: score.falsePositives.filter((d) => !isContext(d)).length,
       realismValid: valid,
       realismDetails: realism
-        ? { critic: critic!.manifest.name, boxIoU: realism.boxIoU, reasons: realism.reasons.map((r) => r.message), seen: realism.prediction.values, ...(realism.prediction.look ? { atRequestedPlace: realism.prediction.look } : {}) }
+        ? { critic: critic!.manifest.name, boxIoU: realism.boxIoU, reasons: realism.reasons.map((r) => r.message), seen: realism.prediction.values, ...lookReading(critic!, realism, item.parameters) }
         : null,
       detections: detections.map((d) => ({
         className: d.class,

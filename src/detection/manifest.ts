@@ -154,6 +154,23 @@ const criticLook = z.looseObject({
    */
   mirror: z.boolean().default(false),
   /**
+   * where the look reads its window: moved by each of these [dx, dy] (pixels of the critic's input, the context
+   * window with it) from the place's window; the gate takes the mean of the readings (an object a pixel off the
+   * window's centre is read as often as one on it). [[0, 0]]: the window at the place only
+   */
+  shifts: z
+    .array(z.tuple([z.number().int(), z.number().int()]))
+    .min(1)
+    .max(25)
+    .refine((shifts) => new Set(shifts.map((s) => s.join(","))).size === shifts.length, "shifts must not repeat")
+    .default([[0, 0]]),
+  /**
+   * where no object was requested but the whole-frame critic names one, the gate reads the class the same way at
+   * the critic's own box (critic and look combined, the weight by that box's size): the critic's claim of an object
+   * must be confirmed by the look where the critic says it is
+   */
+  confirm: z.boolean().default(false),
+  /**
    * the look's share by the requested object's size (the look names small objects better, the whole frame large
    * ones): the first band whose `below` exceeds the requested box's longer side, a fraction of the image, gives the
    * weight; a box no band holds keeps `weight`. Bands in increasing order.
@@ -220,6 +237,10 @@ export const criticManifestSchema = z
       if (!m.box?.absentWhen.includes(look.nothing)) ctx.addIssue({ code: "custom", path: ["look", "nothing"], message: `"${look.nothing}" is not a value that means no object` });
       if (look.context !== undefined && (look.context <= look.window || look.context % look.window !== 0 || (look.context - look.window) % 2 !== 0))
         ctx.addIssue({ code: "custom", path: ["look", "context"], message: `context ${look.context} must be a multiple of the window (${look.window}) larger than it, centred on it` });
+      look.shifts.forEach((shift, i) => {
+        if (shift.some((d) => Math.abs(d) > look.window / 4))
+          ctx.addIssue({ code: "custom", path: ["look", "shifts", i], message: `shift [${shift.join(", ")}] moves the window by more than a quarter of its side (${look.window / 4} px): the place would fall out of its middle` });
+      });
     }
     m.fields.forEach((f, i) => {
       if (f.offset + f.width > m.output.width)

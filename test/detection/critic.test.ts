@@ -15,6 +15,7 @@ import {
   loadCritic,
   lookWindow,
   lookInput,
+  lookPlace,
   lookWeight,
   mirrorLookInput,
   seenValues,
@@ -247,6 +248,54 @@ describe("calibrated realism gate (critic.json gate)", () => {
       expect(judgeRealism(looking, { ...torn(8), look: sees("animal", 4) }, { ...request, weather: "clear" }).reasons.map((r) => r.field)).toEqual(["weather"]);
     });
 
+    it("with look.confirm, reads a request for no object at the box the critic claims (lookPlace)", () => {
+      const confirming = criticManifestSchema.parse({ ...looking, look: { ...look, confirm: true } });
+      const empty = { ...request, hazard: "none" };
+      // the critic names a pedestrian with its box at (0.3, 0.7), 0.1 x 0.1; the request asks for no object
+      const claims = torn(-4, [0.3, 0.7, 0.1, 0.1]);
+      const place = lookPlace(confirming, claims.values, empty)!;
+      expect(place.at).toBe("critic");
+      // (the critic's output is float32)
+      [place.box.x, place.box.y, place.box.width, place.box.height, ...place.centre].forEach((v, i) => expect(v).toBeCloseTo([0.25, 0.65, 0.1, 0.1, 0.3, 0.7][i] as number, 6));
+      expect(lookPlace(looking, claims.values, empty)).toBeNull();
+      // a requested object is read at its own place either way; a critic that names no object has no box to read
+      expect(lookPlace(confirming, claims.values, request)).toMatchObject({ centre: [0.5, 0.6], at: "requested" });
+      expect(lookPlace(confirming, decodeCriticOutput(confirming, criticSees(0, 2, 2, [0.3, 0.7, 0.1, 0.1])).values, empty)).toBeNull();
+      // the look names nothing at the critic's box: confirmed empty (valid); without confirm the whole frame refuses
+      expect(judgeRealism(confirming, { ...claims, look: sees("none", -4) }, empty)).toMatchObject({ valid: true, reasons: [] });
+      expect(seenValues(confirming, { ...claims, look: sees("none", -4) }, empty).hazard).toBe("none");
+      expect(judgeRealism(looking, { ...claims, look: sees("none", -4) }, empty).reasons.map((r) => r.field)).toEqual(["hazard"]);
+      // the look sees the pedestrian there too: refused, and the reason says where it looked
+      const seen = judgeRealism(confirming, { ...claims, look: sees("pedestrian", -4) }, empty);
+      expect(seen.reasons.map((r) => r.field)).toEqual(["hazard"]);
+      expect(seen.reasons[0]!.message).toMatch(/requested none, at the object the critic claims, it and its look see pedestrian/);
+      // no look read (a prediction without one): the whole frame's reading stands
+      expect(judgeRealism(confirming, claims, empty).valid).toBe(false);
+      expect(criticManifestSchema.parse({ ...looking, look }).look!.confirm).toBe(false);
+    });
+
+    it("moves the look's window by a shift, its context with it, and refuses repeated or too large shifts", () => {
+      // one channel of 8 x 8: value = row * 10 + column; a window of 4 centred at (0.5, 0.5) starts at pixel 2
+      const image = Float32Array.from({ length: 64 }, (_, i) => Math.floor(i / 8) * 10 + (i % 8));
+      const shape = { channels: 1, height: 8, width: 8 };
+      expect(Array.from(lookWindow(image, shape, 0.5, 0.5, 4).subarray(0, 4))).toEqual([22, 23, 24, 25]);
+      expect(Array.from(lookWindow(image, shape, 0.5, 0.5, 4, [1, -1]).subarray(0, 4))).toEqual([13, 14, 15, 16]);
+      // moved past the edge: the edge repeats
+      expect(Array.from(lookWindow(image, shape, 0.5, 0.5, 4, [3, 0]).subarray(0, 4))).toEqual([25, 26, 27, 27]);
+      // the context window moves with the window: its pooled first pixel is the mean of the 2 x 2 block at (1, 0)
+      const moved = lookInput(image, shape, 0.5, 0.5, { window: 4, context: 8 }, [1, 0]);
+      expect(moved[16]).toBeCloseTo((1 + 2 + 11 + 12) / 4, 6);
+      expect(lookInput(image, shape, 0.5, 0.5, { window: 4, context: 8 })[16]).toBeCloseTo((0 + 1 + 10 + 11) / 4, 6);
+      const parsed = criticManifestSchema.parse({ ...looking, look });
+      expect(parsed.look!.shifts).toEqual([[0, 0]]);
+      const bad = (shifts: unknown) => criticManifestSchema.safeParse({ ...looking, look: { ...look, shifts } }).error?.issues.map((i) => i.message) ?? [];
+      expect(bad([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]])).toEqual([]);
+      expect(bad([[0, 0], [0, 0]])).toEqual(["shifts must not repeat"]);
+      expect(bad([[0, 5]])[0]).toMatch(/^shift \[0, 5\] moves the window by more than a quarter of its side \(4 px\)/);
+      expect(bad([[0.5, 0]])).toHaveLength(1);
+      expect(bad([])).toHaveLength(1);
+    });
+
     it("refuses a look that names another field, other values, an unlisted file, a present value as nothing or a context that is no wider multiple of its window", () => {
       const bad = (patch: Record<string, unknown>, files = looking.files) =>
         criticManifestSchema.safeParse({ ...looking, files, look: { ...look, ...patch } }).error?.issues.map((i) => i.message) ?? [];
@@ -344,6 +393,7 @@ for (const name of ["road-critic", "brain-critic"]) {
       expect(existsSync(`${fixture}/look/golden.json`), `${name} has a look but no fixture: run training/look.py --apply`).toBe(true);
       const golden = JSON.parse(readFileSync(`${fixture}/look/golden.json`, "utf8")) as {
         params: Record<string, string | number>;
+        shifts?: [number, number][];
         frame: { file: string; shape: number[] };
         input: { file: string };
         output: { file: string };
@@ -359,20 +409,35 @@ for (const name of ["road-critic", "brain-critic"]) {
         const box = critic.manifest.box!;
         const frame = f32(golden.frame.file);
         const [, channels, height, width] = golden.frame.shape as [number, number, number, number];
-        const cut = lookInput(frame, { channels, height, width }, Number(golden.params[box.cx]), Number(golden.params[box.cy]), look);
+        // the fixture holds the look's input at the requested place moved by each of the shipped shifts
+        const shifts = golden.shifts ?? [[0, 0]];
+        expect(shifts).toEqual(look.shifts);
         const input = f32(golden.input.file);
-        expect(cut.length).toBe(input.length);
-        cut.forEach((v, i) => expect(v).toBeCloseTo(input[i] as number, 5));
-        const direct = decodeLookOutput(look, f32(golden.output.file));
-        // a look read mirrored too: the mean of its reading of the window and of the window mirrored (the fixture's
-        // mirroredOutput, what training/look.py's look gave for its input flipped left to right)
+        const plane = input.length / shifts.length;
+        shifts.forEach((shift, k) => {
+          const cut = lookInput(frame, { channels, height, width }, Number(golden.params[box.cx]), Number(golden.params[box.cy]), look, shift);
+          expect(cut.length).toBe(plane);
+          cut.forEach((v, i) => expect(v).toBeCloseTo(input[k * plane + i] as number, 5));
+        });
+        // the gate's reading: the mean of the look's reading of every shifted window and, with look.mirror, of each
+        // mirrored (the fixture's mirroredOutput, what training/look.py's look gave for its inputs flipped left to right)
+        const n = look.values.length;
+        const readingsOf = (logits: Float32Array) => shifts.map((_, k) => decodeLookOutput(look, logits.subarray(k * n, (k + 1) * n)));
         expect(golden.mirroredOutput !== undefined, `${name}'s look is read mirrored but its fixture has no mirroredOutput`).toBe(look.mirror);
-        const mirrored = look.mirror ? decodeLookOutput(look, f32(golden.mirroredOutput!.file)) : direct;
-        const expected = Object.fromEntries(Object.entries(direct).map(([v, p]) => [v, (p + (mirrored[v] as number)) / 2]));
-        // the frame with its request, twice in a batch beside a request for no object (which gets no look)
-        const [first, empty, second] = await critic.predict([frame, frame, frame], [golden.params, { ...golden.params, [box.class]: look.nothing }, golden.params]);
-        expect(empty!.look).toBeUndefined();
+        const readings = [...readingsOf(f32(golden.output.file)), ...(look.mirror ? readingsOf(f32(golden.mirroredOutput!.file)) : [])];
+        const expected = Object.fromEntries(look.values.map((v) => [v, readings.reduce((sum, r) => sum + (r[v] as number), 0) / readings.length]));
+        // the frame with its request, twice in a batch beside a request for no object
+        const none = { ...golden.params, [box.class]: look.nothing };
+        const [first, empty, second] = await critic.predict([frame, frame, frame], [golden.params, none, golden.params]);
         for (const read of [first!, second!]) for (const [value, p] of Object.entries(expected)) expect(read.look![value]).toBeCloseTo(p, 4);
+        // the request for no object: with look.confirm and a critic that names an object in the frame, the look is
+        // read at the critic's box (as if that object had been requested there); else not at all
+        const claimed = lookPlace(critic.manifest, empty!.values, none);
+        expect(claimed !== null).toBe(look.confirm && empty!.values[box.class] !== look.nothing);
+        if (claimed) {
+          const [there] = await critic.predict([frame], [empty!.values]);
+          for (const [value, p] of Object.entries(there!.look!)) expect(empty!.look![value]).toBeCloseTo(p, 6);
+        } else expect(empty!.look).toBeUndefined();
         // no requests, no look
         expect((await critic.predict([frame]))[0]!.look).toBeUndefined();
       } finally {

@@ -76,7 +76,7 @@ builder.prismaObject("Score", {
     iou: t.exposeFloat("iou", { nullable: true }),
     falsePositives: t.exposeInt("falsePositives"),
     realismValid: t.exposeBoolean("realismValid"),
-    realismDetails: t.expose("realismDetails", { type: "JSON", nullable: true, description: "detectorOutcome, the critic's name, box IoU, reasons and readings (seen: the whole frame's; atRequestedPlace: its look's probability of each class at the requested object's place)." }),
+    realismDetails: t.expose("realismDetails", { type: "JSON", nullable: true, description: "detectorOutcome, the critic's name, box IoU, reasons and readings (seen: the whole frame's; atRequestedPlace: its look's probability of each class at the requested object's place; atCriticsBox: where no object was requested but the critic names one, its look's at the critic's box)." }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
     detector: t.relation("detectorPackage"),
     sample: t.relation("sample"),
