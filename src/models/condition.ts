@@ -42,7 +42,8 @@ type ScalarField = Extract<ConditionField, { kind: "scalar" }>;
 
 /**
  * The value fed to the model for a requested scalar: the field's calibration map (piecewise-linear between its
- * points, the end points' values beyond them, clamped to the field's range), or the request itself without one.
+ * points, the end points' values beyond them, clamped to the map's encodedRange, else the field's range), or the
+ * request itself without one.
  * With `byValue`, the map of the sample's value of that categorical field (e.g. its pathology) when there is one.
  * training/contrast_calibration.py's calibrated_value is the same rule.
  */
@@ -50,7 +51,7 @@ export function calibratedValue(field: ScalarField, requested: number, parameter
   const calibration = field.calibration;
   const selector = calibration?.byValue ? parameters[calibration.byValue.field] : undefined;
   const points = (typeof selector === "string" ? calibration?.byValue?.points[selector] : undefined) ?? calibration?.points;
-  const [lo, hi] = field.range;
+  const [lo, hi] = calibration?.encodedRange ?? field.range;
   let value = requested;
   if (points && points.length > 0) {
     const first = points[0]!;
@@ -79,7 +80,8 @@ export function calibratedParameters(manifest: ModelManifest, parameters: Scenar
 
 /**
  * Encodes parameters into the condition vector: categorical one-hot, scalar (v - lo) / (hi - lo) of the calibrated
- * value (calibratedValue: the request itself when the field has no calibration).
+ * value (calibratedValue: the request itself when the field has no calibration; below 0 or above 1 where the map's
+ * encodedRange reaches past the field's range).
  */
 export function encodeCondition(manifest: ModelManifest, parameters: ScenarioParameters): Float32Array {
   assertParametersFit(manifest, parameters);

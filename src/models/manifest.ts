@@ -45,6 +45,12 @@ const calibration = z.object({
   points: calibrationPoints,
   /** Maps measured per value of a categorical field (e.g. per pathology); `points` serves the values without one. */
   byValue: z.object({ field: z.string().min(1), points: z.record(z.string(), calibrationPoints) }).optional(),
+  /**
+   * The values the map may feed the model, a range holding the field's (default: the field's range). Wider only
+   * where the model's response there was measured (`report`): a model that draws more than it is fed at the
+   * range's floor reaches faint requests only when fed below it. Requests stay inside the field's range.
+   */
+  encodedRange: range.optional(),
   measuredBy: z.string().min(1),
   command: z.string().min(1),
   report: z.string().optional(),
@@ -196,14 +202,17 @@ export const modelManifestSchema = z
       }
       if (field.kind === "scalar" && field.calibration) {
         const path = ["condition", "fields", i, "calibration"];
-        calibrationIssues(field.calibration.points, field.range).forEach((message) => issue(path, message));
+        const encodedRange = field.calibration.encodedRange ?? field.range;
+        if (encodedRange[0] > field.range[0] || encodedRange[1] < field.range[1])
+          issue([...path, "encodedRange"], `encodedRange [${encodedRange.join(", ")}] must hold the field's range [${field.range.join(", ")}]`);
+        calibrationIssues(field.calibration.points, field.range, encodedRange).forEach((message) => issue(path, message));
         const byValue = field.calibration.byValue;
         if (byValue) {
           const by = m.condition.fields.find((f) => f.name === byValue.field);
           if (by?.kind !== "categorical") issue([...path, "byValue"], `"${byValue.field}" is not a categorical field`);
           for (const [value, points] of Object.entries(byValue.points)) {
             if (by?.kind === "categorical" && !by.values.includes(value)) issue([...path, "byValue", value], `"${value}" is not a value of "${byValue.field}"`);
-            calibrationIssues(points, field.range).forEach((message) => issue([...path, "byValue", value], message));
+            calibrationIssues(points, field.range, encodedRange).forEach((message) => issue([...path, "byValue", value], message));
           }
         }
       }
@@ -238,10 +247,12 @@ export const modelManifestSchema = z
   });
 
 /** A calibration map is monotone and stays inside its field's range. */
-function calibrationIssues(points: [number, number][], [lo, hi]: [number, number]): string[] {
+/** A map's points: requested inside the field's range, encoded inside the encoded range, both monotone. */
+function calibrationIssues(points: [number, number][], [lo, hi]: [number, number], [encodedLo, encodedHi]: [number, number]): string[] {
   const issues: string[] = [];
   points.forEach(([requested, encoded], i) => {
-    if (requested < lo || requested > hi || encoded < lo || encoded > hi) issues.push(`point ${i} [${requested}, ${encoded}] lies outside the range [${lo}, ${hi}]`);
+    if (requested < lo || requested > hi) issues.push(`point ${i} [${requested}, ${encoded}] requests a value outside the range [${lo}, ${hi}]`);
+    if (encoded < encodedLo || encoded > encodedHi) issues.push(`point ${i} [${requested}, ${encoded}] feeds a value outside the encoded range [${encodedLo}, ${encodedHi}]`);
     const previous = points[i - 1];
     if (previous && !(requested > previous[0])) issues.push(`point ${i}: requested values must increase (${previous[0]} then ${requested})`);
     if (previous && encoded < previous[1]) issues.push(`point ${i}: encoded values must not decrease (${previous[1]} then ${encoded})`);

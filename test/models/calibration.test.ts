@@ -60,6 +60,38 @@ describe("calibratedValue", () => {
   });
 });
 
+describe("a map with an encodedRange past the field's range", () => {
+  const below = (points: number[][], encodedRange?: number[]) => {
+    const raw = calibratedTiny(points);
+    if (encodedRange) (raw.condition.fields[1]!.calibration as Record<string, unknown>).encodedRange = encodedRange;
+    return raw;
+  };
+
+  it("feeds values below the range's floor, down to the encoded range's, and encodes them below 0", () => {
+    const manifest = modelManifestSchema.parse(below([[0, -0.4], [0.5, 0.2], [1, 1]], [-0.5, 1]));
+    const field = manifest.condition.fields[1]!;
+    if (field.kind !== "scalar") throw new Error("hazardCx is a scalar");
+    expect(calibratedValue(field, 0)).toBeCloseTo(-0.4, 12);
+    expect(calibratedValue(field, 0.25)).toBeCloseTo(-0.1, 12);
+    // the slot is (v - lo) / (hi - lo) of the field's own range: below 0 here
+    expect(encodeCondition(manifest, { ...parameters, hazardCx: 0 })[3]).toBeCloseTo(-0.4, 6);
+    // requests outside the field's range are still refused before anything is encoded
+    expect(() => encodeCondition(manifest, { ...parameters, hazardCx: -0.1 })).toThrow(/hazardCx/);
+  });
+
+  it("is clamped to the encoded range, and refused when it does not hold the field's range or a point leaves it", () => {
+    const field = scalar([0, 1], [[0, -0.9], [1, 1]]);
+    const wide = { ...field, calibration: { ...field.calibration!, encodedRange: [-0.5, 1] as [number, number] } };
+    expect(calibratedValue(wide, 0)).toBe(-0.5);
+    const issues = (points: number[][], encodedRange: number[]) => modelManifestSchema.safeParse(below(points, encodedRange)).error?.issues.map((i) => i.message) ?? [];
+    expect(issues([[0, -0.4], [1, 1]], [-0.5, 1])).toEqual([]);
+    expect(issues([[0, -0.6], [1, 1]], [-0.5, 1])).toEqual(["point 0 [0, -0.6] feeds a value outside the encoded range [-0.5, 1]"]);
+    expect(issues([[0, 0.1], [1, 0.9]], [0.1, 0.9])).toEqual(["encodedRange [0.1, 0.9] must hold the field's range [0, 1]"]);
+    // without one, the field's range bounds what is fed
+    expect(modelManifestSchema.safeParse(below([[0, -0.4], [1, 1]])).error?.issues.map((i) => i.message)).toEqual(["point 0 [0, -0.4] feeds a value outside the encoded range [0, 1]"]);
+  });
+});
+
 describe("the manifest's calibration", () => {
   it("encodes a requested value to the mapped one", () => {
     const manifest = modelManifestSchema.parse(calibratedTiny([[0, 0], [0.5, 0.3], [1, 0.8]]));
@@ -73,7 +105,8 @@ describe("the manifest's calibration", () => {
     expect(issues([[0, 0], [1, 1]])).toEqual([]);
     expect(issues([[0, 0.5], [1, 0.4]])).toEqual(["point 1: encoded values must not decrease (0.5 then 0.4)"]);
     expect(issues([[0.5, 0], [0.5, 1]])).toEqual(["point 1: requested values must increase (0.5 then 0.5)"]);
-    expect(issues([[0, 0], [1, 1.2]])).toEqual(["point 1 [1, 1.2] lies outside the range [0, 1]"]);
+    expect(issues([[0, 0], [1, 1.2]])).toEqual(["point 1 [1, 1.2] feeds a value outside the encoded range [0, 1]"]);
+    expect(issues([[-0.1, 0], [1, 1]])).toEqual(["point 0 [-0.1, 0] requests a value outside the range [0, 1]"]);
     expect(issues([[0, 0]])).toHaveLength(1);
   });
 
