@@ -1,14 +1,18 @@
 """Requested vs produced lesion contrast of brain-mri, and the calibration map that corrects it:
 python3 training/contrast_calibration.py <sample|fit|report> (see training/README.md, "Contrast calibration").
 
-sample --label before|after  DDIM samples of the shipped ONNX weights (recovered into torch; the golden
+sample --label before|below|after
+                             DDIM samples of the shipped ONNX weights (recovered into torch; the golden
                              fixture checks they compute the same function) at the manifest's defaults over
-                             GRID_CONTRASTS x lesion pathologies x SEEDS; "after" encodes each request through
-                             the manifest's calibration map (calibrated_value, the rule src/models/condition.ts
-                             applies). Images and conditions go to training/data/contrast-<label>.npz.
-fit                          Measures the "before" samples with contrast_meter and writes the monotone
-                             piecewise-linear map requested -> encoded into the manifest (lesionContrast's
-                             `calibration`) and training/reports/brain-mri-contrast-calibration.json.
+                             GRID_CONTRASTS x lesion pathologies x SEEDS; "below" feeds the same geometries, from
+                             the same noise, the values BELOW_FED under the field's floor (the condition's slot
+                             past 0, inside ENCODED_RANGE); "after" encodes each request through the manifest's
+                             calibration map (calibrated_value, the rule src/models/condition.ts applies), on
+                             other geometries and noise. Images and conditions go to training/data/contrast-<label>.npz.
+fit                          Measures the "before" and "below" samples with contrast_meter and writes the monotone
+                             piecewise-linear map requested -> encoded (encoded within ENCODED_RANGE, the map's
+                             encodedRange) into the manifest (lesionContrast's `calibration`) and
+                             training/reports/brain-mri-contrast-calibration.json.
 report                       Measures "after" and adds the before/after tables to the report.
 beyond                       What the model draws when fed contrasts below the field's floor (BEYOND_FED; the
                              condition's slot set past 0, which the service never does): can an encoded range wider
@@ -41,7 +45,11 @@ PATHOLOGIES = ["tumour", "haemorrhage", "lesions"]
 SEEDS = 12
 SAMPLE_SEED = 17
 # "after" draws other geometries and noise than "before" (which the map was fitted on): a held-out check.
-SAMPLE_SEEDS = {"before": SAMPLE_SEED, "after": SAMPLE_SEED + 1000}
+SAMPLE_SEEDS = {"before": SAMPLE_SEED, "below": SAMPLE_SEED, "after": SAMPLE_SEED + 1000}
+# what the map may feed the model: below the field's floor 0.25 too, where the model, fed the floor, still draws
+# ~0.4 (section 11's `beyond`: its contrast keeps falling down to -0.2, the lowest value measured there)
+BELOW_FED = [-0.2, 0.0, 0.1]
+ENCODED_RANGE = [-0.2, 1.0]
 
 
 def field_of(manifest, name=FIELD):
@@ -50,11 +58,11 @@ def field_of(manifest, name=FIELD):
 
 def calibrated_value(field, requested, params=None):
     """The value fed to the model for a requested one: the field's calibration map (piecewise-linear, the end
-    points' values beyond them, clamped to the field's range; with byValue, the map of params' value of that
-    field when it has one), or the request itself when there is none. src/models/condition.ts
-    calibratedValue is the same rule."""
-    lo, hi = field["range"]
+    points' values beyond them, clamped to the map's encodedRange, else the field's range; with byValue, the map of
+    params' value of that field when it has one), or the request itself when there is none.
+    src/models/condition.ts calibratedValue is the same rule."""
     calibration = field.get("calibration") or {}
+    lo, hi = calibration.get("encodedRange") or field["range"]
     by = calibration.get("byValue")
     points = (by["points"].get((params or {}).get(by["field"])) if by else None) or calibration.get("points")
     value = float(np.interp(requested, [p[0] for p in points], [p[1] for p in points])) if points else requested
@@ -101,6 +109,15 @@ def ddim_images(model, conditions, keys, defaults, batch, progress=None):
     return np.concatenate(images)
 
 
+def encode_fed(request, fed):
+    """The condition vector of request with lesionContrast's slot fed `fed`: (fed - lo) / (hi - lo) of the field's
+    range, below 0 for a value under its floor (src/models/condition.ts encodeCondition)."""
+    lo, hi = BRAIN.layout.field(FIELD)["range"]
+    vec = BRAIN.layout.encode({**request, FIELD: lo})
+    vec[BRAIN.layout.field(FIELD)["offset"]] = (fed - lo) / (hi - lo)
+    return vec
+
+
 @torch.no_grad()
 def sample(label, batch=36):
     manifest = json.load(open(MANIFEST))
@@ -112,8 +129,12 @@ def sample(label, batch=36):
         raise RuntimeError("--label after needs a calibration map in the manifest (run fit first)")
     seed = SAMPLE_SEEDS[label]
     requests = grid_requests(seed)
-    encoded = [calibrated_value(field, r[FIELD], r) if use_map else r[FIELD] for r in requests]
-    conditions = torch.from_numpy(np.stack([BRAIN.layout.encode({**r, FIELD: e}) for r, e in zip(requests, encoded)]))
+    if label == "below":   # each geometry once per value under the floor (requested: the floor, what it stands for)
+        requests = [{**r, FIELD: GRID_CONTRASTS[0]} for r in requests if r[FIELD] == GRID_CONTRASTS[0] for _ in BELOW_FED]
+        encoded = [fed for _ in range(len(requests) // len(BELOW_FED)) for fed in BELOW_FED]
+    else:
+        encoded = [calibrated_value(field, r[FIELD], r) if use_map else r[FIELD] for r in requests]
+    conditions = torch.from_numpy(np.stack([encode_fed(r, e) for r, e in zip(requests, encoded)]))
     images = ddim_images(load_model(), conditions, [(seed, r["pathology"], r["seed"]) for r in requests], defaults,
                          batch, lambda done: print(f"{time.strftime('%H:%M:%S')} {label}: sampled {done}/{len(requests)}", flush=True))
     os.makedirs(DATA_DIR, exist_ok=True)
@@ -163,10 +184,10 @@ def table(requests, measured, encoded=None):
                                           "mae": round(float(np.abs(err[mc]).mean()), 4), "bias": round(float(err[mc].mean()), 4)}
     out["maeOfCellMeans"] = round(float(np.mean(cell_errors)), 4)
     if encoded is not None:
-        # Requests the map could serve: their encoded value is above the range's floor (below it, clamped at the floor,
-        # the model draws more contrast than asked whatever it is fed).
-        served = np.asarray(encoded) > BRAIN.layout.field(FIELD)["range"][0] + 1e-9
-        served_cells = [c for c in out["cells"] if c["encoded"] > BRAIN.layout.field(FIELD)["range"][0] + 1e-9]
+        # Requests the map could serve: their encoded value is above the encoded range's floor (at it, the model
+        # draws more contrast than asked whatever it is fed).
+        served = np.asarray(encoded) > ENCODED_RANGE[0] + 1e-9
+        served_cells = [c for c in out["cells"] if c["encoded"] > ENCODED_RANGE[0] + 1e-9]
         out["servedRequests"] = {"n": int(served.sum()), "mae": round(float(np.abs(err[served]).mean()), 4),
                                  "bias": round(float(err[served].mean()), 4),
                                  "maeOfCellMeans": round(float(np.mean([abs(c["producedMean"] - c["requested"]) for c in served_cells])), 4),
@@ -188,30 +209,39 @@ def monotone(values):
     return [v for v, n in blocks for _ in range(n)]
 
 
-def fit_map(requests, measured, lo, hi, pathology=None):
-    """Requested -> encoded: the inverse of the (monotone) produced-vs-fed curve at the grid's contrasts, for one
-    pathology or pooled over all; requests the model cannot reach within the range are clamped to its ends."""
-    req = np.array([r[FIELD] for r in requests])
-    keep = np.array([pathology is None or r["pathology"] == pathology for r in requests])
-    produced = monotone([float(measured[keep & np.isclose(req, c)].mean()) for c in GRID_CONTRASTS])
+def fit_map(fed, pathologies, measured, lo, hi, pathology=None):
+    """Requested -> encoded: the inverse of the (monotone) produced-vs-fed curve (fed: the value each sample was fed,
+    at FEEDS), at the grid's contrasts, for one pathology or pooled over all; requests the model cannot reach within
+    [lo, hi] (the encoded range) are clamped to its ends."""
+    keep = np.array([pathology is None or p == pathology for p in pathologies])
+    produced = monotone([float(measured[keep & np.isclose(fed, c)].mean()) for c in FEEDS])
     # np.interp needs increasing x: nudge ties apart (they come from pooled violators).
     xs = np.array(produced) + np.arange(len(produced)) * 1e-6
-    points = [[c, round(float(np.clip(np.interp(c, xs, GRID_CONTRASTS), lo, hi)), 4)] for c in GRID_CONTRASTS]
+    points = [[c, round(float(np.clip(np.interp(c, xs, FEEDS), lo, hi)), 4)] for c in GRID_CONTRASTS]
     return points, [round(p, 4) for p in produced]
+
+
+FEEDS = BELOW_FED + GRID_CONTRASTS   # every value fed in "before" and "below"
 
 
 def fit():
     images, requests, encoded, settings = load("before")
+    below_images, below_requests, below_fed, _ = load("below")
     meter = contrast_meter.ContrastMeter()
     measured = measure(images, requests, meter)
+    below_measured = measure(below_images, below_requests, meter)
     manifest = json.load(open(MANIFEST))
-    field = field_of(manifest)
-    points, produced = fit_map(requests, measured, *field["range"])
-    by_pathology = {p: fit_map(requests, measured, *field["range"], pathology=p) for p in PATHOLOGIES}
+    fed = np.concatenate([np.asarray(encoded, np.float64), np.asarray(below_fed, np.float64)])
+    kinds = [r["pathology"] for r in requests + below_requests]
+    every = np.concatenate([measured, below_measured])
+    points, produced = fit_map(fed, kinds, every, *ENCODED_RANGE)
+    by_pathology = {p: fit_map(fed, kinds, every, *ENCODED_RANGE, pathology=p) for p in PATHOLOGIES}
     renders = render_grid(requests)
     calibration = {"points": points, "byValue": {"field": "pathology", "points": {p: m for p, (m, _) in by_pathology.items()}},
+                   "encodedRange": ENCODED_RANGE,
                    "measuredBy": "training/contrast_meter.py (pixel meter; validity in report.meter)",
                    "command": "python3 training/contrast_calibration.py sample --label before && "
+                              "python3 training/contrast_calibration.py sample --label below && "
                               "python3 training/contrast_calibration.py fit",
                    "report": os.path.relpath(REPORT, package.REPO)}
     report = {
@@ -220,8 +250,8 @@ def fit():
                   "heldOutAugmented": contrast_meter.validity(meter, 300, augmented=True),
                   "gridRenders": table(requests, measure(renders, requests, meter))},
         "before": table(requests, measured, encoded),
-        "producedByFed": {"pooled": dict(zip([f"{c:.2f}" for c in GRID_CONTRASTS], produced)),
-                          **{p: dict(zip([f"{c:.2f}" for c in GRID_CONTRASTS], pr)) for p, (_, pr) in by_pathology.items()}},
+        "producedByFed": {"pooled": dict(zip([f"{c:.2f}" for c in FEEDS], produced)),
+                          **{p: dict(zip([f"{c:.2f}" for c in FEEDS], pr)) for p, (_, pr) in by_pathology.items()}},
         "calibration": {"files": manifest["files"], "fields": {FIELD: calibration}},
     }
     json.dump(report, open(REPORT, "w"), indent=1)
@@ -277,7 +307,7 @@ def beyond(batch=24):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["sample", "fit", "report", "beyond"])
-    parser.add_argument("--label", choices=["before", "after"], default="before")
+    parser.add_argument("--label", choices=["before", "below", "after"], default="before")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
