@@ -389,8 +389,10 @@ def markdown(report):
              f"floors chosen on the calibration set (seed {SEEDS['calibration']}), figures below on the held-out set "
              f"(seed {SEEDS['heldOut']}). At {report['perCell']} per cell, a gate that refuses 3 % of every cell's renders "
              f"would show some cell over 10 % in {report['perCellNoise'] * 100:.1f} % of held-out draws (measurement_noise)."
-             + (f" The class of a requested object is read at the requested place: the critic's and its look's "
-                f"(training/look.py) distributions combined; a request for no object is judged by the whole-frame critic."
+             + (" The class of a requested object is read at the requested place: the critic's and its look's "
+                "(training/look.py) distributions combined; a request for no object is judged by the whole-frame critic"
+                + (", and where that names an object, by the critic and the look combined at the critic's own box "
+                   "(critic.json look.confirm)." if isinstance(report.get("look"), dict) and report["look"].get("confirm") else ".")
                 if report.get("look") else ""), "",
              "| | exact renders refused (overall) | worst cell | cells over 10 % | target |", "|---|---|---|---|---|"]
     ho, before = report["heldOut"]["exact"], report["heldOut"]["argmaxGate"]
@@ -457,7 +459,7 @@ def main():
               "seeds": SEEDS, "budgets": {"calibrationOverall": CAL_OVERALL, "calibrationCell": CAL_CELL,
                                           "targetOverall": TARGET_OVERALL, "targetCell": TARGET_CELL},
               "perCellNoise": round(measurement_noise(args.per_cell, len({c for _, c, _ in sets["heldOut"][0]})), 4),
-              "files": manifest["files"] if not args.checkpoint else None, "look": look is not None, "gate": gate}
+              "files": manifest["files"] if not args.checkpoint else None, "look": look.weight if look is not None else None, "gate": gate}
     for split, (exact, wrong_rows, reads) in sets.items():
         report[split] = {"exact": rates(domain, gate, exact), "power": power(domain, gate, wrong_rows),
                          "argmaxGate": argmax_rates(domain, exact, reads[:len(exact)])}

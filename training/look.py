@@ -379,12 +379,14 @@ READINGS = {"plain": (False, [(0, 0)]), "mirrored": (True, [(0, 0)]), "mirrored,
 
 
 def choose_weight(net, critic, domain):
-    """On the critic's early-stopping renders: how the look is read (READINGS: the one that names the most objects
-    right, ties the simpler), per band of the requested box's longer side the look's weight that names the most
-    classes right (ties: the larger weight), and whether a request for no object is confirmed at the box the critic
-    sees (when that names more of them right). -> (critic.json look's weight, bySize, mirror, shifts and confirm; the
-    accuracy of every weight per band for every reading, and the none requests named right with and without
-    confirming)."""
+    """On the critic's early-stopping renders: how the look is read (READINGS: the one that reads the most right,
+    ties the simpler), per band of the requested box's longer side the look's weight that reads the most right
+    (ties: the larger weight), and whether a request for no object is confirmed at the box the critic sees (when that
+    names more of them right). Reading right counts twice per object: its class named at its place, and none named
+    at a place away from it, with the same box (the gate's reading must refuse an object drawn elsewhere: the whole
+    frame sees it wherever it is, so its share lets a moved object pass). -> (critic.json look's weight, bySize,
+    mirror, shifts and confirm; per reading and band, every weight's share read right, and the none requests named
+    right with and without confirming)."""
     imgs, ps = domain.dataset(WEIGHT_SET, WEIGHT_SEED)
     truth = np.array([VALUES.index(p["hazard"]) for p in ps])
     band = size_band(ps)
@@ -395,9 +397,10 @@ def choose_weight(net, critic, domain):
         chosen, scores, right = [], {}, 0
         for k, label in enumerate(labels):
             m = (band == k) & (truth != 0)
-            hits = {w: int(np.sum(combine(r["whole"][m], r["look"][m], w).argmax(1) == truth[m])) for w in WEIGHTS}
+            hits = {w: int(np.sum(combine(r["whole"][m], r["look"][m], w).argmax(1) == truth[m]))
+                    + int(np.sum(combine(r["whole"][m], r["empty"][m], w).argmax(1) == 0)) for w in WEIGHTS}
             best = max(WEIGHTS, key=lambda w: (hits[w], w))
-            scores[label] = {**{w: round(h / max(int(m.sum()), 1), 4) for w, h in hits.items()}, "n": int(m.sum())}
+            scores[label] = {**{w: round(h / max(2 * int(m.sum()), 1), 4) for w, h in hits.items()}, "n": int(m.sum())}
             chosen.append(best)
             right += hits[best]
         options[name] = ({"weight": chosen[-1], "bySize": [{"below": b, "weight": w} for b, w in zip(SIZE_BANDS, chosen)],
@@ -406,7 +409,7 @@ def choose_weight(net, critic, domain):
     how = options[name][0]
     none_right = {c: int(np.sum(gate_reading(ps, reads[name], {**how, "confirm": c})[1][truth == 0] == 0)) for c in (False, True)}
     how["confirm"] = none_right[True] > none_right[False]
-    return how, {**{n: {"objectsRight": o[2], **o[1]} for n, o in options.items()},
+    return how, {**{n: {"readRight": o[2], **o[1]} for n, o in options.items()},
                  "noneRight": {"n": int(np.sum(truth == 0)), "asIs": none_right[False], "confirmed": none_right[True]}}
 
 
@@ -484,14 +487,16 @@ def markdown(report):
              "for, critic and look combined, p ~ critic^(1 - w) x look^w, the look's weight w chosen per band of the "
              f"requested box's longer side on the critic's early-stopping renders (seed {WEIGHT_SEED}), and the look read "
              "as it is, mirrored too, or mirrored and at its window moved one pixel each way (the mean of the readings), "
-             f"whichever named the most objects right there; chosen: **{reading}**, w = "
+             "whichever read the most right there: each object's class at its place, and none at a place away from it "
+             "with the same box (the whole frame sees an object wherever it is: its share lets an object drawn elsewhere "
+             f"pass); chosen: **{reading}**, w = "
              f"{', '.join(str(b['weight']) for b in how['bySize'])}, {how['weight']} past the last band. Where none was asked "
              "for, the critic" + (", and where it names an object anyway, critic and look combined at the critic's own "
              "box (confirmed: " if how["confirm"] else " (confirming its object with the look at its box: ")
              + f"{none['confirmed']} of {none['n']} none requests right on seed {WEIGHT_SEED}, {none['asIs']} without). "
-             "Every weight per band and reading: " + "; ".join(f"{name}: " + ", ".join(f"{label} (n {s['n']}) " + ", ".join(f"{float(k):g} → {v * 100:.1f} %" for k, v in s.items() if k != "n")
-                                               for label, s in sc.items() if label != "objectsRight")
-                                + f" ({sc['objectsRight']} objects right)" for name, sc in scores.items() if name in READINGS)
+             "Every weight per band and reading (share of objects and empty places read right): " + "; ".join(f"{name}: " + ", ".join(f"{label} (n {s['n']}) " + ", ".join(f"{float(k):g} → {v * 100:.1f} %" for k, v in s.items() if k != "n")
+                                               for label, s in sc.items() if label != "readRight")
+                                + f" ({sc['readRight']} read right)" for name, sc in scores.items() if name in READINGS)
              + ". Exact renders. \"Empty place\": the look, moved to a place whose window holds no part of the object, "
              "names none; \"no object\": renders of an empty road, the look at the place their condition's box names "
              "(a look that read the class from where its window is would name one there); \"object seen, none asked\": "
