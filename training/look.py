@@ -280,13 +280,19 @@ def distributions(net, at, mirror=False, batch=500):
     return (p + run(at.flip(-1))) / 2 if mirror else p
 
 
+def reading_at(net, x, x0, y0, mirror=False, shifts=((0, 0),)):
+    """The look's distribution for the windows at origins x0, y0: the mean of its readings of the window moved by
+    each of shifts (pixels; critic.json look.shifts), each read mirrored too where mirror is. -> torch."""
+    return sum(distributions(net, look_input(x, x0 + dx, y0 + dy), mirror) for dx, dy in shifts) / len(shifts)
+
+
 @torch.no_grad()
 def probabilities_at(net, x, places, mirror=False, shifts=((0, 0),)):
     """The look's distribution at each place's centre (x model space [N, C, 64, 64]; places dicts with hazardCx and
     hazardCy, whose size is never read): the mean of its readings of the window moved by each of shifts (pixels;
     critic.json look.shifts), each read mirrored too where mirror is. -> torch [N, len(VALUES)]."""
-    x0, y0 = window_origin([p["hazardCx"] for p in places]), window_origin([p["hazardCy"] for p in places])
-    return sum(distributions(net, look_input(x, x0 + dx, y0 + dy), mirror) for dx, dy in shifts) / len(shifts)
+    return reading_at(net, x, window_origin([p["hazardCx"] for p in places]), window_origin([p["hazardCy"] for p in places]),
+                      mirror, shifts)
 
 
 def logits_at(net, x, places, mirror=False, shifts=((0, 0),)):
@@ -313,7 +319,7 @@ def read(net, critic, frames, params, how):
     at = lambda places: probabilities_at(net, x, places, how["mirror"], how["shifts"]).numpy()  # noqa: E731
     boxes = np.array([[p[k] for k in BOX] for p in params])
     o = nothing_origins(boxes, np.random.default_rng(EVAL_SEED))
-    empty = sum(distributions(net, look_input(x, o[:, 0] + dx, o[:, 1] + dy), how["mirror"]) for dx, dy in how["shifts"]) / len(how["shifts"])
+    empty = reading_at(net, x, o[:, 0], o[:, 1], how["mirror"], how["shifts"])
     seen = critic_boxes(vectors.numpy())
     return {"whole": whole, "look": at(params), "empty": empty.numpy(), "atCritic": at(seen), "criticBox": seen}
 
