@@ -15,9 +15,9 @@ fit                          Measures the "before" and "below" samples with cont
                              training/reports/brain-mri-contrast-calibration.json.
 report                       Measures "after" and adds the before/after tables to the report.
 beyond                       What the model draws when fed contrasts below the field's floor (BEYOND_FED; the
-                             condition's slot set past 0, which the service never does): can an encoded range wider
-                             than the request's reach faint requests? Writes training/reports/
-                             brain-mri-contrast-beyond.json; changes no manifest.
+                             condition's slot set past 0): the question that led to ENCODED_RANGE (training/README
+                             sections 11 and 13). Writes training/reports/brain-mri-contrast-beyond.json; changes no
+                             manifest.
 """
 import argparse
 import json
