@@ -387,10 +387,10 @@ def library_tables(critic, domain, images, conditions, look=None):
     predicted = torch.cat([critic(images[i:i + 250]) for i in range(0, len(images), 250)]).numpy()
     field = domain.layout.field("hazard")
     whole = torch.from_numpy(predicted[:, field["offset"]:field["offset"] + field["width"]]).softmax(1).numpy()
-    looked = looked_classes(look, domain, images, conditions, whole, [domain.layout.decode(vec) for vec in predicted])
+    seen = [domain.layout.decode(vec) for vec in predicted]
+    looked = looked_classes(look, domain, images, conditions, whole, seen)
     rows = []
-    for (p, scenario, group), vec, at_place in zip(conditions, predicted, looked):
-        found = domain.layout.decode(vec)
+    for (p, scenario, group), found, at_place in zip(conditions, seen, looked):
         whole_frame = found["hazard"]
         if at_place is not None:
             found = {**found, "hazard": at_place}

@@ -146,9 +146,10 @@ def critic_reads(critic, domain, params, seed, look=None, at=None, batch=256):
         x = torch.from_numpy(np.stack([np.round(domain.render(p, np.random.default_rng([seed, i + j])) * 255)
                                        for j, p in enumerate(chunk)]).astype(np.float32) / 127.5 - 1.0)
         y = critic(x).numpy()
+        seen = [layout.decode(vec) for vec in y]
         looked, places = [None] * len(chunk), [None] * len(chunk)
         if look is not None:
-            places = look.places(at[i:i + len(chunk)], [layout.decode(vec) for vec in y])
+            places = look.places(at[i:i + len(chunk)], seen)
             asked = [j for j, place in enumerate(places) if place is not None]
             if asked:
                 for j, lg in zip(asked, look.logits_at(x[asked], [places[j] for j in asked])):
@@ -158,7 +159,7 @@ def critic_reads(critic, domain, params, seed, look=None, at=None, batch=256):
             for f in layout.fields:
                 if f["kind"] == "categorical":
                     probs[f["name"]] = dict(zip(f["values"], softmax(vec[f["offset"]:f["offset"] + f["width"]]).tolist()))
-            read = {"values": layout.decode(vec), "probs": probs, "vector": [float(v) for v in vec]}
+            read = {"values": seen[j], "probs": probs, "vector": [float(v) for v in vec]}
             if lg is not None:
                 read["lookLogits"] = [float(v) for v in lg]
                 critic_sees = np.array([[probs[domain.class_field][v] for v in look_module.VALUES]])

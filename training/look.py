@@ -358,18 +358,20 @@ def gate_reading(params, r, how):
     whole = r["whole"].argmax(1)
     out = np.where(truth != 0, combine(r["whole"], r["look"], weights_for(params, how)).argmax(1), whole)
     if how.get("confirm"):
-        confirmed = combine(r["whole"], r["atCritic"], weights_for(r["criticBox"], how)).argmax(1)
-        out = np.where((truth == 0) & (whole != 0), confirmed, out)
+        out = np.where((truth == 0) & (whole != 0), at_critics_box(r, how), out)
     return truth, out
+
+
+def at_critics_box(r, how):
+    """Per frame: the class critic and look read at the box the critic sees (its size picks the weight)."""
+    return combine(r["whole"], r["atCritic"], weights_for(r["criticBox"], how)).argmax(1)
 
 
 def names_an_object(r, how):
     """Per frame: whether the gate, asked for no object, reads one (the critic names one and, with confirm, the
     look at the critic's box agrees)."""
     whole = r["whole"].argmax(1) != 0
-    if not how.get("confirm"):
-        return whole
-    return whole & (combine(r["whole"], r["atCritic"], weights_for(r["criticBox"], how)).argmax(1) != 0)
+    return whole & (at_critics_box(r, how) != 0) if how.get("confirm") else whole
 
 
 def size_band(params, edges=SIZE_BANDS):

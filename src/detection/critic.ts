@@ -218,7 +218,7 @@ export function lookWeight(look: Pick<CriticLook, "weight" | "bySize">, box: Pix
   return look.bySize.find((band) => longer < band.below)?.weight ?? look.weight;
 }
 
-/** What the gate reads for each field: the critic's values, with the class read at the requested place where it is. */
+/** What the gate reads for each field: the critic's values, with the class read where the gate reads the look (lookPlace). */
 export function seenValues(layout: CriticLayout, prediction: CriticPrediction, requested: Readonly<Record<string, ParameterValue>>): Readonly<Record<string, ParameterValue>> {
   const atPlace = readingAtPlace(layout, prediction, requested);
   return atPlace && layout.box ? { ...prediction.values, [layout.box.class]: mostLikely(atPlace) } : prediction.values;
