@@ -226,7 +226,9 @@ FEEDS = BELOW_FED + GRID_CONTRASTS   # every value fed in "before" and "below"
 
 def fit():
     images, requests, encoded, settings = load("before")
-    below_images, below_requests, below_fed, _ = load("below")
+    below_images, below_requests, below_fed, below_settings = load("below")
+    if below_settings != settings:
+        raise SystemExit(f"the 'below' samples were drawn at {below_settings}, the 'before' ones at {settings}: sample both again")
     meter = contrast_meter.ContrastMeter()
     measured = measure(images, requests, meter)
     below_measured = measure(below_images, below_requests, meter)
@@ -239,6 +241,9 @@ def fit():
     renders = render_grid(requests)
     calibration = {"points": points, "byValue": {"field": "pathology", "points": {p: m for p, (m, _) in by_pathology.items()}},
                    "encodedRange": ENCODED_RANGE,
+                   # the model's response to the field depends on the guidance scale (training/README.md section 14):
+                   # the map serves the sampling it was measured at, which must stay the manifest's defaults
+                   "measuredAt": {"sampler": settings["sampler"], "steps": int(settings["steps"]), "guidance": float(settings["guidance"])},
                    "measuredBy": "training/contrast_meter.py (pixel meter; validity in report.meter)",
                    "command": "python3 training/contrast_calibration.py sample --label before && "
                               "python3 training/contrast_calibration.py sample --label below && "
@@ -261,9 +266,11 @@ def fit():
 
 
 def report():
-    images, requests, encoded, _ = load("after")
+    images, requests, encoded, settings = load("after")
     measured = measure(images, requests, contrast_meter.ContrastMeter())
     data = json.load(open(REPORT))
+    if settings != data["settings"]:
+        raise SystemExit(f"the 'after' samples were drawn at {settings}, the map was fitted at {data['settings']}: sample 'after' again")
     data["after"] = table(requests, measured, encoded)
     json.dump(data, open(REPORT, "w"), indent=1)
     print(json.dumps({k: data["after"][k] for k in ("n", "mae", "bias", "maeOfCellMeans", "byPathology", "byRequested")}, indent=1))

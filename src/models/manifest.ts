@@ -51,6 +51,14 @@ const calibration = z.object({
    * range's floor reaches faint requests only when fed below it. Requests stay inside the field's range.
    */
   encodedRange: range.optional(),
+  /**
+   * The sampling the map was measured at. A guided model's response to a scalar depends on the guidance scale
+   * (brain-mri's lesion contrast: training/README.md section 14), so a map serves the guidance it was measured at
+   * and the manifest's `defaults.guidance` must be that one.
+   */
+  measuredAt: z
+    .object({ sampler: z.string().min(1), steps: z.number().int().min(1), guidance: z.number().min(0) })
+    .optional(),
   measuredBy: z.string().min(1),
   command: z.string().min(1),
   report: z.string().optional(),
@@ -206,6 +214,15 @@ export const modelManifestSchema = z
         if (encodedRange[0] > field.range[0] || encodedRange[1] < field.range[1])
           issue([...path, "encodedRange"], `encodedRange [${encodedRange.join(", ")}] must hold the field's range [${field.range.join(", ")}]`);
         calibrationIssues(field.calibration.points, field.range, encodedRange).forEach((message) => issue(path, message));
+        const measuredAt = field.calibration.measuredAt;
+        if (measuredAt && m.defaults.guidance !== undefined && m.defaults.guidance !== measuredAt.guidance)
+          issue(
+            ["defaults", "guidance"],
+            `is ${m.defaults.guidance}, but the calibration map of "${field.name}" was measured at guidance ${measuredAt.guidance} ` +
+              `(condition.fields[${i}].calibration.measuredAt): measure the map again at the new default (its command), or keep ${measuredAt.guidance}`,
+          );
+        if (measuredAt && m.fast && m.fast.guidance !== measuredAt.guidance)
+          issue(["fast", "guidance"], `is ${m.fast.guidance}, but the calibration map of "${field.name}" was measured at guidance ${measuredAt.guidance} (condition.fields[${i}].calibration.measuredAt)`);
         const byValue = field.calibration.byValue;
         if (byValue) {
           const by = m.condition.fields.find((f) => f.name === byValue.field);

@@ -123,6 +123,37 @@ describe("the manifest's calibration", () => {
   });
 });
 
+describe("the sampling a map was measured at (measuredAt)", () => {
+  const measured = (guidance: number, fast?: number) => {
+    const raw = calibratedTiny([[0, 0], [1, 1]]) as Manifest & { defaults: Record<string, unknown>; fast?: Record<string, unknown> };
+    (raw.condition.fields[1]!.calibration as Record<string, unknown>).measuredAt = { sampler: "ddim", steps: 10, guidance };
+    if (fast !== undefined) raw.fast = { sampler: "ddim", steps: 5, guidance: fast, evidence: "a test" };
+    return raw;
+  };
+  const messages = (raw: unknown) => modelManifestSchema.safeParse(raw).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`) ?? [];
+
+  it("serves the default guidance it was measured at (the tiny model's default is 3), other steps included", () => {
+    expect(messages(measured(3))).toEqual([]);
+    expect(messages(measured(3, 3))).toEqual([]);
+  });
+
+  it("is refused when the defaults or the fast setting sample at another guidance, naming the field and both scales", () => {
+    expect(messages(measured(1.5))).toEqual([
+      'defaults.guidance: is 3, but the calibration map of "hazardCx" was measured at guidance 1.5 (condition.fields[1].calibration.measuredAt): measure the map again at the new default (its command), or keep 1.5',
+    ]);
+    expect(messages(measured(3, 1.5))).toEqual([
+      'fast.guidance: is 1.5, but the calibration map of "hazardCx" was measured at guidance 3 (condition.fields[1].calibration.measuredAt)',
+    ]);
+  });
+
+  it("the shipped brain-mri's map was measured at its own default sampling", () => {
+    const brain = modelManifestSchema.parse(shipped("brain-mri"));
+    const field = brain.condition.fields.find((f) => f.name === "lesionContrast");
+    if (field?.kind !== "scalar" || !field.calibration) throw new Error("brain-mri calibrates lesionContrast");
+    expect(field.calibration.measuredAt).toEqual({ sampler: brain.defaults.sampler, steps: brain.defaults.steps, guidance: brain.defaults.guidance });
+  });
+});
+
 describe("maps per value of a categorical field (byValue)", () => {
   const withByValue = (byValue: unknown) => {
     const raw = calibratedTiny([[0, 0], [1, 1]]);

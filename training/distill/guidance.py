@@ -174,6 +174,9 @@ def train(base, minutes, batch, log):
         state = torch.load(source)
         if state["baseSha256"] != manifest["files"]:
             raise SystemExit(f"{source} was distilled from another {base} denoiser than the one shipped: remove it to start over")
+        if float(state["guidance"]) != guidance:
+            raise SystemExit(f"{source} was distilled at guidance {state['guidance']:g}, the base's default is now {guidance:g}: "
+                             "remove it to start over")
         student.load_state_dict(state["student"]); ema.load_state_dict(state["ema"])
         if state.get("opt") is not None:   # None in the committed resume point (its Adam moments are not kept)
             opt.load_state_dict(state["opt"])
