@@ -34,6 +34,7 @@ import contrast_meter  # noqa: E402
 from procedural import brain  # noqa: E402
 from rareforge_train import diffusion, from_onnx, package  # noqa: E402
 from rareforge_train.domains import BRAIN  # noqa: E402
+from rareforge_train.served import calibrated_value  # noqa: E402,F401  (the rule src/models/condition.ts applies)
 
 TRAINING_DIR = os.path.dirname(os.path.abspath(__file__))
 DATA_DIR = os.path.join(TRAINING_DIR, "data")
@@ -54,19 +55,6 @@ ENCODED_RANGE = [-0.2, 1.0]
 
 def field_of(manifest, name=FIELD):
     return next(f for f in manifest["condition"]["fields"] if f["name"] == name)
-
-
-def calibrated_value(field, requested, params=None):
-    """The value fed to the model for a requested one: the field's calibration map (piecewise-linear, the end
-    points' values beyond them, clamped to the map's encodedRange, else the field's range; with byValue, the map of
-    params' value of that field when it has one), or the request itself when there is none.
-    src/models/condition.ts calibratedValue is the same rule."""
-    calibration = field.get("calibration") or {}
-    lo, hi = calibration.get("encodedRange") or field["range"]
-    by = calibration.get("byValue")
-    points = (by["points"].get((params or {}).get(by["field"])) if by else None) or calibration.get("points")
-    value = float(np.interp(requested, [p[0] for p in points], [p[1] for p in points])) if points else requested
-    return float(min(max(value, lo), hi))
 
 
 def load_model():

@@ -412,7 +412,7 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
             index,
             parameters: sampleParameters,
             condition,
-            calibrated: calibratedParameters(manifest, sampleParameters),
+            calibrated: calibratedParameters(manifest, sampleParameters, guidance),
             executionProvider: runtime.provider,
             ...(reference ? { imageToImage: { strength: reference.strength, referenceSha256: reference.referenceSha256, maskSha256: reference.maskSha256 } } : {}),
             ...(drawnPrompts[start + b] ? { prompt: drawnPrompts[start + b]! } : {}),

@@ -45,7 +45,7 @@ type ScalarField = Extract<ConditionField, { kind: "scalar" }>;
  * points, the end points' values beyond them, clamped to the map's encodedRange, else the field's range), or the
  * request itself without one.
  * With `byValue`, the map of the sample's value of that categorical field (e.g. its pathology) when there is one.
- * training/contrast_calibration.py's calibrated_value is the same rule.
+ * training/rareforge_train/served.py's calibrated_value is the same rule.
  */
 export function calibratedValue(field: ScalarField, requested: number, parameters: ScenarioParameters = {}): number {
   const calibration = field.calibration;
@@ -68,12 +68,29 @@ export function calibratedValue(field: ScalarField, requested: number, parameter
   return Math.min(Math.max(value, lo), hi);
 }
 
-/** Per calibrated scalar field, the requested value and the one fed to the model (what a provenance record keeps). */
-export function calibratedParameters(manifest: ModelManifest, parameters: ScenarioParameters): Record<string, { requested: number; encoded: number }> {
-  const out: Record<string, { requested: number; encoded: number }> = {};
+/** A calibrated field in a provenance record: requested and fed value, and where the sample's guidance is not the one
+ * the map was measured at (its `measuredAt`), that guidance: the map did not measure this sampling. */
+export interface CalibratedParameter {
+  requested: number;
+  encoded: number;
+  measuredAtGuidance?: number;
+}
+
+/**
+ * Per calibrated scalar field, the requested value and the one fed to the model (what a provenance record keeps).
+ * `guidance`, the sample's: where the map was measured at another scale, the entry names that scale.
+ */
+export function calibratedParameters(manifest: ModelManifest, parameters: ScenarioParameters, guidance?: number): Record<string, CalibratedParameter> {
+  const out: Record<string, CalibratedParameter> = {};
   for (const field of manifest.condition.fields) {
     const value = parameters[field.name];
-    if (field.kind === "scalar" && field.calibration && typeof value === "number") out[field.name] = { requested: value, encoded: calibratedValue(field, value, parameters) };
+    if (field.kind !== "scalar" || !field.calibration || typeof value !== "number") continue;
+    const measuredAt = field.calibration.measuredAt?.guidance;
+    out[field.name] = {
+      requested: value,
+      encoded: calibratedValue(field, value, parameters),
+      ...(guidance !== undefined && measuredAt !== undefined && measuredAt !== guidance ? { measuredAtGuidance: measuredAt } : {}),
+    };
   }
   return out;
 }

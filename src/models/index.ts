@@ -39,6 +39,7 @@ export {
   encodeCondition,
   calibratedValue,
   calibratedParameters,
+  type CalibratedParameter,
   unconditionalVector,
   conditionIssues,
   assertParametersFit,

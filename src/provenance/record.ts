@@ -14,8 +14,11 @@ export interface GenerationRecord {
   readonly index: number;
   readonly parameters: Readonly<Record<string, string | number>>;
   readonly condition?: readonly number[];
-  /** Per calibrated scalar field (manifest `calibration`): the requested value and the one fed to the model. */
-  readonly calibrated?: Readonly<Record<string, { readonly requested: number; readonly encoded: number }>>;
+  /**
+   * Per calibrated scalar field (manifest `calibration`): the requested value and the one fed to the model, and
+   * `measuredAtGuidance` when the sample was drawn at another guidance than the map was measured at.
+   */
+  readonly calibrated?: Readonly<Record<string, { readonly requested: number; readonly encoded: number; readonly measuredAtGuidance?: number }>>;
   readonly executionProvider: string;
   readonly imageToImage?: { readonly strength: number; readonly referenceSha256: string; readonly maskSha256: string | null };
   /** Text-conditioned models (Optimum exports): the prompt and negative prompt drawn from the template. */
@@ -36,7 +39,7 @@ export interface SampleOrigin {
   parameters: Readonly<Record<string, string | number>>;
   condition: ArrayLike<number>;
   /** Calibrated scalar fields: requested and encoded value (parameters keep the request, condition the encoding). */
-  calibrated?: Readonly<Record<string, { requested: number; encoded: number }>>;
+  calibrated?: Readonly<Record<string, { requested: number; encoded: number; measuredAtGuidance?: number }>>;
   /** The provider the sessions resolved to (never "auto"). */
   executionProvider: string;
   imageToImage?: { strength: number; referenceSha256: string; maskSha256: string | null };

@@ -187,6 +187,21 @@ describe("provenance of a calibrated request", () => {
     expect(sample!.record.condition?.[3]).toBeCloseTo(0.55, 6);
   });
 
+  it("names the guidance the map was measured at when the sample is drawn at another one, and only then", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rf-calibrated-"));
+    cpSync(tinyDir, dir, { recursive: true });
+    const raw = calibratedTiny([[0, 0], [0.5, 0.3], [1, 0.8]]);
+    (raw.condition.fields[1]!.calibration as Record<string, unknown>).measuredAt = { sampler: "ddim", steps: 10, guidance: 3 };
+    writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
+    const model = loadModelPackage(dir);
+    const at = async (guidance: number) =>
+      (await generateSamples({ model, sampler: "ddim", steps: 2, guidance, seed: 1, indices: [0], parameters: [{ ...parameters, hazardCx: 0.75 }] }))[0]!.record;
+    expect((await at(3)).calibrated).toEqual({ hazardCx: { requested: 0.75, encoded: expect.closeTo(0.55, 12) } });
+    const other = await at(1.5);
+    expect(other.calibrated).toEqual({ hazardCx: { requested: 0.75, encoded: expect.closeTo(0.55, 12), measuredAtGuidance: 3 } });
+    expect(other.guidance).toBe(1.5);
+  });
+
   it("a model without calibration writes no calibrated key", async () => {
     const [sample] = await generateSamples({ model: loadModelPackage(tinyDir), sampler: "ddim", steps: 2, guidance: 1, seed: 1, indices: [0], parameters: [parameters] });
     expect(sample!.record).not.toHaveProperty("calibrated");

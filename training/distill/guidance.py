@@ -42,13 +42,14 @@ sys.path.insert(0, TRAINING)
 
 from rareforge_train import derived as derived_manifest, diffusion, from_onnx, library, package  # noqa: E402
 from rareforge_train.domains import PACKAGES  # noqa: E402
+from rareforge_train.served import served_vector  # noqa: E402
 
 TRAJECTORY_STEPS = (8, 10, 12, 15, 20, 25)   # DDIM grids the chains use ("leading" spacing, as the runtime)
 ENDPOINT_SHARE = 0.25                          # share of each batch drawn from noised chain endpoints
 ENDPOINT_POOL = 512                            # finished samples kept for endpoint pairs
 LR, WARMUP, EMA_DECAY, CHECKPOINT_EVERY = 1e-4, 50, 0.995, 50
 SEED = 2207
-DISTILLED_VERSION_SUFFIX = "distilled.1"
+DISTILLED_VERSION_SUFFIX = "distilled"   # <base version>-distilled.<n>: n counts the students packaged from that base
 
 
 def teacher_of(base):
@@ -73,10 +74,11 @@ def teacher_of(base):
 
 class ConditionSource:
     """Draws condition vectors: road half from the scenario library (random cell over the drawn scalars), half from
-    the renderer; brain from the renderer."""
+    the renderer; brain from the renderer. Each is encoded as the product serves it (rareforge_train/served.py: the
+    base's calibration maps applied), so the student learns the conditions it will be fed."""
 
-    def __init__(self, domain, rng):
-        self.domain, self.rng, self.index = domain, rng, 0
+    def __init__(self, domain, rng, fields=()):
+        self.domain, self.rng, self.index, self.fields = domain, rng, 0, list(fields)
         self.scenarios = library.automotive_scenarios() if domain.name == "road" else []
 
     def draw(self):
@@ -90,8 +92,8 @@ class ConditionSource:
                 drawn[name] = values[int(rng.integers(len(values)))]
             if drawn["hazard"] != "none" and (drawn["hazardW"] <= 0 or drawn["hazardH"] <= 0):
                 return self.draw()
-            return domain.layout.encode(drawn)
-        return domain.layout.encode(domain.draw(rng))
+            return served_vector(domain.layout, self.fields, drawn)
+        return served_vector(domain.layout, self.fields, domain.draw(rng))
 
 
 class Chains:
@@ -185,7 +187,7 @@ def train(base, minutes, batch, log):
     gen = torch.Generator().manual_seed(SEED + step)
     rng = np.random.default_rng(SEED + step)
     endpoints = int(round(batch * ENDPOINT_SHARE))
-    chains = Chains(teacher, domain, batch - endpoints, ConditionSource(domain, rng), guidance, gen)
+    chains = Chains(teacher, domain, batch - endpoints, ConditionSource(domain, rng, manifest["condition"]["fields"]), guidance, gen)
     acp = diffusion.alphas_cumprod()
     started = time.time() - elapsed
 
@@ -236,6 +238,8 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
     guidance = float(state["guidance"])
     name = f"{base}-distilled"
     out_dir, fixture_dir = os.path.join(package.MODELS_DIR, name), os.path.join(package.FIXTURES_DIR, name)
+    previous_path = os.path.join(out_dir, "model.json")
+    previous = json.load(open(previous_path)) if os.path.exists(previous_path) else None
     for d in (out_dir, fixture_dir):
         os.makedirs(d, exist_ok=True)
         for f in os.listdir(d):
@@ -244,11 +248,17 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
     example, input_names, output_names, axes = package.export_signature("diffusion", domain)
     package._export(student, example, onnx_path, input_names, output_names, axes)
     denoiser_file = manifest["denoiser"]["file"]
+    # another student of the same base is another version: a record made with the previous one is not reproducible
+    # from this one (and says so by its version, before its hashes are compared)
+    prefix = f"{manifest['version']}-{DISTILLED_VERSION_SUFFIX}."
+    number = int(previous["version"][len(prefix):]) if previous and previous["version"].startswith(prefix) and previous["version"][len(prefix):].isdigit() else 0
+    if not previous or previous["files"].get("denoiser.onnx") != package.sha256(onnx_path):
+        number += 1
     minutes = state["elapsed"] / 60
     derived = {k: v for k, v in manifest.items() if k not in ("fast", "evaluation")}
     derived.update({
         "name": name,
-        "version": f"{manifest['version']}-{DISTILLED_VERSION_SUFFIX}",
+        "version": f"{prefix}{number}",
         "description": (f"{manifest['name']} {manifest['version']} with classifier-free guidance {guidance:g} distilled into its denoiser "
                         f"(one pass per step instead of two). " + manifest["description"]),
         "files": {"denoiser.onnx": package.sha256(onnx_path)},
@@ -259,7 +269,8 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
                             f"guided output at guidance {guidance:g}: pairs from the base's own guided DDIM chains at "
                             f"{'/'.join(str(s) for s in TRAJECTORY_STEPS)} steps, plus finished chains re-noised at uniform timesteps "
                             f"({int(ENDPOINT_SHARE * 100)} %); conditions from "
-                            + ("the scenario library and the training renderer" if domain.name == "road" else "the training renderer")),
+                            + ("the scenario library and the training renderer" if domain.name == "road" else "the training renderer")
+                            + ", encoded as the product serves them (calibration maps applied)"),
             "command": f"/usr/bin/python3 training/distill/guidance.py train {base} && /usr/bin/python3 training/distill/guidance.py package {base}",
         },
         "denoiser": dict(manifest["denoiser"], file="denoiser.onnx", distilledGuidance=guidance),
