@@ -566,7 +566,8 @@ def main():
         log(f"guidance {guidance}: the scale the calibration map was measured at (the sweep's best is reported only)")
     chosen = json.load(open(package.GUIDANCE_PATH)) if os.path.exists(package.GUIDANCE_PATH) else {}
     chosen[name] = guidance
-    json.dump(chosen, open(package.GUIDANCE_PATH, "w"), indent=2)
+    with open(package.GUIDANCE_PATH, "w") as f:
+        f.write(json.dumps(chosen, indent=2) + "\n")
     shipped = json.load(open(os.path.join(package.MODELS_DIR, name, "model.json")))["defaults"]["guidance"]
     if guidance != shipped:
         log(f"guidance default {shipped} -> {guidance}: re-exporting {name} and its fixtures")
