@@ -546,7 +546,8 @@ def main():
 
     # 1. Guidance sweep on a small balanced grid (conditions encoded as served: calibration maps applied; a map
     # measured at one guidance serves the others only approximately).
-    fields = json.load(open(os.path.join(package.MODELS_DIR, name, "model.json")))["condition"]["fields"]
+    shipped_manifest = json.load(open(os.path.join(package.MODELS_DIR, name, "model.json")))
+    fields = shipped_manifest["condition"]["fields"]
     sweep = {}
     for g in ([] if args.guidance else GUIDANCE_CANDIDATES):
         verdict = judge(critic, domain, sample_images(model, domain, sweep_params, g, EVAL_SEED + 10, fields=fields), sweep_params)
@@ -558,9 +559,7 @@ def main():
     # A calibration map serves the guidance it was measured at (model.json's measuredAt; brain-mri's lesion contrast:
     # training/README.md section 14, where guidance was chosen on the library's validity and the contrast error, which
     # this sweep's score does not see): the sweep is reported, but does not move the default away from the map.
-    measured_at = {f["calibration"]["measuredAt"]["guidance"] for f in
-                   json.load(open(os.path.join(package.MODELS_DIR, name, "model.json")))["condition"]["fields"]
-                   if (f.get("calibration") or {}).get("measuredAt")}
+    measured_at = {f["calibration"]["measuredAt"]["guidance"] for f in fields if (f.get("calibration") or {}).get("measuredAt")}
     if measured_at and not args.guidance:
         guidance = float(measured_at.pop())
         log(f"guidance {guidance}: the scale the calibration map was measured at (the sweep's best is reported only)")
@@ -568,7 +567,7 @@ def main():
     chosen[name] = guidance
     with open(package.GUIDANCE_PATH, "w") as f:
         f.write(json.dumps(chosen, indent=2) + "\n")
-    shipped = json.load(open(os.path.join(package.MODELS_DIR, name, "model.json")))["defaults"]["guidance"]
+    shipped = shipped_manifest["defaults"]["guidance"]
     if guidance != shipped:
         log(f"guidance default {shipped} -> {guidance}: re-exporting {name} and its fixtures")
         package.build(name, os.path.join(CHECKPOINTS, name), log=log)   # defaults.guidance and the DDIM fixture use it

@@ -248,11 +248,12 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
     example, input_names, output_names, axes = package.export_signature("diffusion", domain)
     package._export(student, example, onnx_path, input_names, output_names, axes)
     denoiser_file = manifest["denoiser"]["file"]
+    student_sha256 = package.sha256(onnx_path)
     # another student of the same base is another version: a record made with the previous one is not reproducible
     # from this one (and says so by its version, before its hashes are compared)
     prefix = f"{manifest['version']}-{DISTILLED_VERSION_SUFFIX}."
     number = int(previous["version"][len(prefix):]) if previous and previous["version"].startswith(prefix) and previous["version"][len(prefix):].isdigit() else 0
-    if not previous or previous["files"].get("denoiser.onnx") != package.sha256(onnx_path):
+    if not previous or previous["files"].get("denoiser.onnx") != student_sha256:
         number += 1
     minutes = state["elapsed"] / 60
     derived = {k: v for k, v in manifest.items() if k not in ("fast", "evaluation")}
@@ -261,7 +262,7 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
         "version": f"{prefix}{number}",
         "description": (f"{manifest['name']} {manifest['version']} with classifier-free guidance {guidance:g} distilled into its denoiser "
                         f"(one pass per step instead of two). " + manifest["description"]),
-        "files": {"denoiser.onnx": package.sha256(onnx_path)},
+        "files": {"denoiser.onnx": student_sha256},
         "derivedFrom": {
             "name": manifest["name"], "version": manifest["version"], "denoiserSha256": manifest["files"][denoiser_file],
             "method": "guidance-distillation",
