@@ -1,19 +1,22 @@
 """Requested vs produced lesion contrast of brain-mri, and the calibration map that corrects it:
 python3 training/contrast_calibration.py <sample|fit|report> (see training/README.md, "Contrast calibration").
 
-sample --label before|below|after
+sample --label before|below|above|after
                              DDIM samples of the shipped ONNX weights (recovered into torch; the golden
                              fixture checks they compute the same function) at the manifest's defaults over
                              GRID_CONTRASTS x lesion pathologies x SEEDS; "below" feeds the same geometries, from
                              the same noise, the values BELOW_FED under the field's floor (the condition's slot
-                             past 0, inside ENCODED_RANGE); "after" encodes each request through the manifest's
+                             past 0, inside ENCODED_RANGE), "above" the values ABOVE_FED over its ceiling (the
+                             slot past 1); "after" encodes each request through the manifest's
                              calibration map (calibrated_value, the rule src/models/condition.ts applies), on
                              other geometries and noise. Images and conditions go to training/data/contrast-<label>.npz.
-fit                          Measures the "before" and "below" samples with contrast_meter and writes the monotone
+fit                          Measures the "before", "below" and "above" samples with contrast_meter and writes the monotone
                              piecewise-linear map requested -> encoded (encoded within ENCODED_RANGE, the map's
                              encodedRange) into the manifest (lesionContrast's `calibration`) and
                              training/reports/brain-mri-contrast-calibration.json.
-report                       Measures "after" and adds the before/after tables to the report.
+report                       Measures "after" and adds the before/after tables to the report, and the meter's reading
+                             of the renderer's own images of the "after" requests ("afterRenders": the floor an
+                             exact model would score).
 beyond                       What the model draws when fed contrasts below the field's floor (BEYOND_FED; the
                              condition's slot set past 0): the question that led to ENCODED_RANGE (training/README
                              sections 11 and 13). Writes training/reports/brain-mri-contrast-beyond.json; changes no
@@ -46,11 +49,15 @@ PATHOLOGIES = ["tumour", "haemorrhage", "lesions"]
 SEEDS = 12
 SAMPLE_SEED = 17
 # "after" draws other geometries and noise than "before" (which the map was fitted on): a held-out check.
-SAMPLE_SEEDS = {"before": SAMPLE_SEED, "below": SAMPLE_SEED, "after": SAMPLE_SEED + 1000}
+SAMPLE_SEEDS = {"before": SAMPLE_SEED, "below": SAMPLE_SEED, "above": SAMPLE_SEED, "after": SAMPLE_SEED + 1000}
 # what the map may feed the model: below the field's floor 0.25 too, where the model, fed the floor, still draws
 # ~0.4 (section 11's `beyond`: its contrast keeps falling down to -0.2, the lowest value measured there)
 BELOW_FED = [-0.2, 0.0, 0.1]
-ENCODED_RANGE = [-0.2, 1.0]
+# and above its ceiling 1.0, where "lesions" fed 1.0 drew 0.81 at guidance 1.5 (training/README section 14)
+ABOVE_FED = [1.15, 1.3]
+ENCODED_RANGE = [-0.2, 1.3]
+# each extra label: the grid contrast whose geometries it feeds again, and the values it feeds them
+EXTRA_FEEDS = {"below": (0, BELOW_FED), "above": (-1, ABOVE_FED)}
 
 
 def field_of(manifest, name=FIELD):
@@ -117,9 +124,10 @@ def sample(label, batch=36):
         raise RuntimeError("--label after needs a calibration map in the manifest (run fit first)")
     seed = SAMPLE_SEEDS[label]
     requests = grid_requests(seed)
-    if label == "below":   # each geometry once per value under the floor (requested: the floor, what it stands for)
-        requests = [{**r, FIELD: GRID_CONTRASTS[0]} for r in requests if r[FIELD] == GRID_CONTRASTS[0] for _ in BELOW_FED]
-        encoded = [fed for _ in range(len(requests) // len(BELOW_FED)) for fed in BELOW_FED]
+    if label in EXTRA_FEEDS:   # each geometry once per value past the range's end (requested: that end, what it stands for)
+        end, feeds = GRID_CONTRASTS[EXTRA_FEEDS[label][0]], EXTRA_FEEDS[label][1]
+        requests = [{**r, FIELD: end} for r in requests if r[FIELD] == end for _ in feeds]
+        encoded = [fed for _ in range(len(requests) // len(feeds)) for fed in feeds]
     else:
         encoded = [calibrated_value(field, r[FIELD], r) if use_map else r[FIELD] for r in requests]
     conditions = torch.from_numpy(np.stack([encode_fed(r, e) for r, e in zip(requests, encoded)]))
@@ -172,10 +180,12 @@ def table(requests, measured, encoded=None):
                                           "mae": round(float(np.abs(err[mc]).mean()), 4), "bias": round(float(err[mc].mean()), 4)}
     out["maeOfCellMeans"] = round(float(np.mean(cell_errors)), 4)
     if encoded is not None:
-        # Requests the map could serve: their encoded value is above the encoded range's floor (at it, the model
-        # draws more contrast than asked whatever it is fed).
-        served = np.asarray(encoded) > ENCODED_RANGE[0] + 1e-9
-        served_cells = [c for c in out["cells"] if c["encoded"] > ENCODED_RANGE[0] + 1e-9]
+        # Requests the map could serve: their encoded value lies strictly inside the encoded range (at its floor the
+        # model draws more contrast than asked whatever it is fed, at its ceiling less).
+        def inside(e):
+            return (e > ENCODED_RANGE[0] + 1e-9) & (e < ENCODED_RANGE[1] - 1e-9)
+        served = inside(np.asarray(encoded))
+        served_cells = [c for c in out["cells"] if inside(c["encoded"])]
         out["servedRequests"] = {"n": int(served.sum()), "mae": round(float(np.abs(err[served]).mean()), 4),
                                  "bias": round(float(err[served].mean()), 4),
                                  "maeOfCellMeans": round(float(np.mean([abs(c["producedMean"] - c["requested"]) for c in served_cells])), 4),
@@ -209,21 +219,23 @@ def fit_map(fed, pathologies, measured, lo, hi, pathology=None):
     return points, [round(p, 4) for p in produced]
 
 
-FEEDS = BELOW_FED + GRID_CONTRASTS   # every value fed in "before" and "below"
+FEEDS = BELOW_FED + GRID_CONTRASTS + ABOVE_FED   # every value fed in "before", "below" and "above"
 
 
 def fit():
     images, requests, encoded, settings = load("before")
-    below_images, below_requests, below_fed, below_settings = load("below")
-    if below_settings != settings:
-        raise SystemExit(f"the 'below' samples were drawn at {below_settings}, the 'before' ones at {settings}: sample both again")
     meter = contrast_meter.ContrastMeter()
     measured = measure(images, requests, meter)
-    below_measured = measure(below_images, below_requests, meter)
+    fed, kinds, every = [np.asarray(encoded, np.float64)], [r["pathology"] for r in requests], [measured]
+    for label in EXTRA_FEEDS:
+        extra_images, extra_requests, extra_fed, extra_settings = load(label)
+        if extra_settings != settings:
+            raise SystemExit(f"the '{label}' samples were drawn at {extra_settings}, the 'before' ones at {settings}: sample both again")
+        fed.append(np.asarray(extra_fed, np.float64))
+        kinds += [r["pathology"] for r in extra_requests]
+        every.append(measure(extra_images, extra_requests, meter))
     manifest = json.load(open(MANIFEST))
-    fed = np.concatenate([np.asarray(encoded, np.float64), np.asarray(below_fed, np.float64)])
-    kinds = [r["pathology"] for r in requests + below_requests]
-    every = np.concatenate([measured, below_measured])
+    fed, every = np.concatenate(fed), np.concatenate(every)
     points, produced = fit_map(fed, kinds, every, *ENCODED_RANGE)
     by_pathology = {p: fit_map(fed, kinds, every, *ENCODED_RANGE, pathology=p) for p in PATHOLOGIES}
     renders = render_grid(requests)
@@ -235,6 +247,7 @@ def fit():
                    "measuredBy": "training/contrast_meter.py (pixel meter; validity in report.meter)",
                    "command": "python3 training/contrast_calibration.py sample --label before && "
                               "python3 training/contrast_calibration.py sample --label below && "
+                              "python3 training/contrast_calibration.py sample --label above && "
                               "python3 training/contrast_calibration.py fit",
                    "report": os.path.relpath(REPORT, package.REPO)}
     report = {
@@ -260,8 +273,12 @@ def report():
     if settings != data["settings"]:
         raise SystemExit(f"the 'after' samples were drawn at {settings}, the map was fitted at {data['settings']}: sample 'after' again")
     data["after"] = table(requests, measured, encoded)
+    # The meter's own error on the renderer's images of the same held-out requests: what an exact model would score
+    # (the meter reads contrast from pixels, within report.meter's error), the floor under data["after"].
+    data["afterRenders"] = table(requests, measure(render_grid(requests), requests, contrast_meter.ContrastMeter()))
     json.dump(data, open(REPORT, "w"), indent=1)
-    print(json.dumps({k: data["after"][k] for k in ("n", "mae", "bias", "maeOfCellMeans", "byPathology", "byRequested")}, indent=1))
+    print(json.dumps({**{k: data["after"][k] for k in ("n", "mae", "bias", "maeOfCellMeans", "byPathology", "byRequested")},
+                      "renders": {k: data["afterRenders"][k] for k in ("mae", "maeOfCellMeans", "byPathology")}}, indent=1))
 
 
 BEYOND_FED = [0.25, 0.1, 0.0, -0.2]
@@ -302,7 +319,7 @@ def beyond(batch=24):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["sample", "fit", "report", "beyond"])
-    parser.add_argument("--label", choices=["before", "below", "after"], default="before")
+    parser.add_argument("--label", choices=["before", "below", "above", "after"], default="before")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -34,6 +34,9 @@ def main():
                         help="first recover the checkpoint from the shipped models/<package> ONNX file (verified "
                              "against its golden fixture), so training resumes from the shipped weights")
     parser.add_argument("--no-package", action="store_true", help="train (or recover) only; leave models/ as it is")
+    parser.add_argument("--lr", type=float, default=4e-4,
+                        help="diffusion: the run's peak learning rate (after its 100-step warm-up; cosine decay to a "
+                             "tenth over the budget), e.g. 2e-4 to fine-tune a shipped model")
     parser.add_argument("--new-run", action="store_true",
                         help="critic or detector: continue from the checkpoint's weights and optimizer, but as a new run "
                              "(--minutes counts from now, the learning-rate schedule starts again), e.g. from a "
@@ -58,7 +61,7 @@ def main():
     if not args.package_only:
         if kind == "diffusion":
             from rareforge_train import diffusion
-            diffusion.train(domain, checkpoint_dir, minutes, log=log)
+            diffusion.train(domain, checkpoint_dir, minutes, lr=args.lr, log=log)
         else:
             from rareforge_train import perception
             perception.train(kind, domain, checkpoint_dir, minutes, log=log, new_run=args.new_run)

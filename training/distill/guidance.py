@@ -2,7 +2,7 @@
 a student denoiser whose conditional output alone is the teacher's classifier-free-guided output at the
 product's guidance scale, so a sample costs one denoiser row per step instead of two.
 
-    python3 training/distill/guidance.py train <base> [--minutes N] [--threads 1] [--batch 24]
+    python3 training/distill/guidance.py train <base> [--minutes N] [--threads 1] [--batch 24] [--warm-start]
     python3 training/distill/guidance.py resume-point <base>
     python3 training/distill/guidance.py package <base> [--fast SAMPLER:STEPS --fast-evidence TEXT] [--results bench/throughput/results-….json]
 
@@ -23,7 +23,10 @@ toward the requested object like the base model's training (diffusion.OBJECT_WEI
 Checkpoints (training/checkpoints/<base>-distilled/last.pt, written atomically every 50 steps) hold the student,
 its EMA, the optimizer and the clock: a rerun resumes, and --minutes is the budget of the whole run, resumed time
 included. `resume-point` writes the committed training/resume/<base>-distilled/last.pt (EMA weights, step, clock;
-no optimizer state), from which a fresh checkout resumes when it has no checkpoint of its own. `package` exports the EMA student as models/<base>-distilled/ (a derived package: `derivedFrom` with
+no optimizer state), from which a fresh checkout resumes when it has no checkpoint of its own. A checkpoint distilled
+from another teacher (the base was retrained) is refused, unless `--warm-start`: then a new run (step 0, its own
+clock) starts from that student's EMA weights instead of from a copy of the teacher, provided it was distilled at
+the base's current default guidance; the package records which student it started from. `package` exports the EMA student as models/<base>-distilled/ (a derived package: `derivedFrom` with
 method "guidance-distillation" and `denoiser.distilledGuidance`, docs/model-package.md) with golden fixtures.
 """
 import argparse
@@ -155,35 +158,44 @@ def save_resume_point(base, log):
     state = torch.load(os.path.join(checkpoint_dir(base), "last.pt"))
     ema = state["ema"]
     slim = {"student": ema, "ema": ema, "opt": None,   # one set of tensors: torch.save stores shared storages once
-            **{k: state[k] for k in ("step", "elapsed", "base", "baseSha256", "guidance")}}
+            **{k: state[k] for k in ("step", "elapsed", "base", "baseSha256", "guidance")},
+            **{k: state.get(k) for k in ("baseVersion", "startedFrom")}}
     os.makedirs(os.path.dirname(resume_path(base)), exist_ok=True)
     diffusion.save_atomic(slim, resume_path(base))
     log(f"wrote {os.path.relpath(resume_path(base), TRAINING)} (step {state['step']}, {os.path.getsize(resume_path(base)) / 1e6:.1f} MB)")
 
 
-def train(base, minutes, batch, log):
+def train(base, minutes, batch, log, warm_start=False):
     teacher, manifest, domain = teacher_of(base)
     guidance = float(manifest["defaults"]["guidance"])
     student = copy.deepcopy(teacher).requires_grad_(True).train()
     ema = copy.deepcopy(teacher)
     opt = torch.optim.AdamW(student.parameters(), lr=LR, weight_decay=0.0)
-    step, elapsed, losses = 0, 0.0, []
+    step, elapsed, losses, started_from = 0, 0.0, [], None
     os.makedirs(checkpoint_dir(base), exist_ok=True)
     last = os.path.join(checkpoint_dir(base), "last.pt")
     committed = resume_path(base)
     source = last if os.path.exists(last) else committed if os.path.exists(committed) else None
     if source:
         state = torch.load(source)
-        if state["baseSha256"] != manifest["files"]:
-            raise SystemExit(f"{source} was distilled from another {base} denoiser than the one shipped: remove it to start over")
         if float(state["guidance"]) != guidance:
             raise SystemExit(f"{source} was distilled at guidance {state['guidance']:g}, the base's default is now {guidance:g}: "
                              "remove it to start over")
-        student.load_state_dict(state["student"]); ema.load_state_dict(state["ema"])
-        if state.get("opt") is not None:   # None in the committed resume point (its Adam moments are not kept)
-            opt.load_state_dict(state["opt"])
-        step, elapsed = state["step"], state["elapsed"]
-        log(f"resumed from {os.path.relpath(source, TRAINING)} at step {step} ({elapsed:.0f}s of {minutes * 60:.0f}s)")
+        if state["baseSha256"] != manifest["files"] and not warm_start:
+            raise SystemExit(f"{source} was distilled from another {base} denoiser than the one shipped: remove it to start over, "
+                             "or --warm-start from it")
+        if state["baseSha256"] != manifest["files"]:
+            # a new run from the other teacher's student: its weights, none of its optimizer state, step count or clock
+            student.load_state_dict(state["ema"]); ema.load_state_dict(state["ema"])
+            started_from = {"baseVersion": state.get("baseVersion"), "baseSha256": state["baseSha256"], "steps": int(state["step"])}
+            log(f"warm start from {os.path.relpath(source, TRAINING)}: a student of another {base} denoiser "
+                f"({state['step']} steps), distilled at the same guidance")
+        else:
+            student.load_state_dict(state["student"]); ema.load_state_dict(state["ema"])
+            if state.get("opt") is not None:   # None in the committed resume point (its Adam moments are not kept)
+                opt.load_state_dict(state["opt"])
+            step, elapsed, started_from = state["step"], state["elapsed"], state.get("startedFrom")
+            log(f"resumed from {os.path.relpath(source, TRAINING)} at step {step} ({elapsed:.0f}s of {minutes * 60:.0f}s)")
     gen = torch.Generator().manual_seed(SEED + step)
     rng = np.random.default_rng(SEED + step)
     endpoints = int(round(batch * ENDPOINT_SHARE))
@@ -194,7 +206,7 @@ def train(base, minutes, batch, log):
     def checkpoint():
         diffusion.save_atomic({"student": student.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
                      "elapsed": time.time() - started, "base": base, "baseSha256": manifest["files"],
-                     "guidance": guidance}, last)
+                     "baseVersion": manifest["version"], "guidance": guidance, "startedFrom": started_from}, last)
 
     log(f"teacher {base} {manifest['version']}, guidance {guidance}, batch {batch} ({endpoints} endpoint pairs)")
     while time.time() - started < minutes * 60:
@@ -256,6 +268,10 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
     if not previous or previous["files"].get("denoiser.onnx") != student_sha256:
         number += 1
     minutes = state["elapsed"] / 60
+    started_from = state.get("startedFrom")
+    init = ("student initialised from the base" if not started_from else
+            f"student initialised from the student of {base} {started_from.get('baseVersion') or 'denoiser ' + started_from['baseSha256']['denoiser.onnx'][:12]} "
+            f"({started_from['steps']} steps distilled from that denoiser at the same guidance)")
     derived = {k: v for k, v in manifest.items() if k not in ("fast", "evaluation")}
     derived.update({
         "name": name,
@@ -266,19 +282,21 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
         "derivedFrom": {
             "name": manifest["name"], "version": manifest["version"], "denoiserSha256": manifest["files"][denoiser_file],
             "method": "guidance-distillation",
-            "calibration": (f"student initialised from the base, trained {state['step']} steps ({minutes:.0f} min, batch 24) to match the base's "
+            "calibration": (f"{init}, trained {state['step']} steps ({minutes:.0f} min, batch 24) to match the base's "
                             f"guided output at guidance {guidance:g}: pairs from the base's own guided DDIM chains at "
                             f"{'/'.join(str(s) for s in TRAJECTORY_STEPS)} steps, plus finished chains re-noised at uniform timesteps "
                             f"({int(ENDPOINT_SHARE * 100)} %); conditions from "
                             + ("the scenario library and the training renderer" if domain.name == "road" else "the training renderer")
                             + ", encoded as the product serves them (calibration maps applied)"),
-            "command": f"/usr/bin/python3 training/distill/guidance.py train {base} && /usr/bin/python3 training/distill/guidance.py package {base}",
+            "command": (f"/usr/bin/python3 training/distill/guidance.py train {base}{' --warm-start' if started_from else ''} && "
+                        f"/usr/bin/python3 training/distill/guidance.py package {base}"),
         },
         "denoiser": dict(manifest["denoiser"], file="denoiser.onnx", distilledGuidance=guidance),
         "defaults": dict(manifest["defaults"], guidance=guidance),
         "provenance": dict(manifest.get("provenance", {}), distillation={
             "script": "training/distill/guidance.py", "steps": int(state["step"]), "wallTimeSeconds": round(float(state["elapsed"]), 1),
-            "hardware": package.hardware(), "torchVersion": torch.__version__}),
+            "hardware": package.hardware(), "torchVersion": torch.__version__,
+            **({"startedFrom": started_from} if started_from else {})}),
         "evaluation": {},
     })
     if fast:
@@ -300,6 +318,8 @@ def main():
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of the whole run, resumed time included")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=24)
+    parser.add_argument("--warm-start", action="store_true",
+                        help="train: start a new run from a checkpoint distilled from another denoiser of the base (at the same guidance)")
     parser.add_argument("--fast", default=None, help="package: SAMPLER:STEPS measured within 2 points of the base's DDIM-25 (bench/throughput)")
     parser.add_argument("--fast-evidence", default=None, help="package: where --fast was measured")
     parser.add_argument("--results", default=None, help="package: bench/throughput results with this package's figures (its evaluation)")
@@ -315,7 +335,7 @@ def main():
             f.write(line + "\n")
 
     if args.action == "train":
-        train(args.base, args.minutes, args.batch, log)
+        train(args.base, args.minutes, args.batch, log, warm_start=args.warm_start)
     elif args.action == "resume-point":
         save_resume_point(args.base, log)
     else:

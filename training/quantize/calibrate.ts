@@ -6,7 +6,7 @@
 //
 //   /usr/bin/python3 training/quantize/quantize.py expose road-hazards /tmp/int8/road-calib.onnx
 //   npx tsx training/quantize/calibrate.ts road-hazards /tmp/int8/road-calib.onnx training/quantize/road-hazards-ranges.json
-//   (brain-mri likewise; options: --per-cell N (default: road 1, brain 8), --seed S (default 2201), --steps 25, --guidance 3)
+//   (brain-mri likewise; options: --per-cell N (default: road 1, brain 8), --seed S (default 2201), --steps 25, --guidance G (default: the manifest's defaults.guidance))
 import { readFileSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -74,7 +74,7 @@ function watching(session: OnnxSession, watched: readonly string[], stats: Map<s
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { "per-cell": { type: "string" }, seed: { type: "string", default: "2201" }, steps: { type: "string", default: "25" }, guidance: { type: "string", default: "3" } },
+  options: { "per-cell": { type: "string" }, seed: { type: "string", default: "2201" }, steps: { type: "string", default: "25" }, guidance: { type: "string" } },
 });
 const [packageName, calibrationOnnx, out] = positionals;
 if (!packageName || !calibrationOnnx || !out) throw new Error("usage: calibrate.ts <package> <calibration.onnx> <ranges.json> [--per-cell N] [--seed S]");
@@ -83,7 +83,8 @@ const manifest = model.manifest;
 const perCell = Number(values["per-cell"] ?? (manifest.condition.fields.filter((f) => f.kind === "categorical").length > 1 ? 1 : 8));
 const seed = Number(values.seed);
 const steps = Number(values.steps);
-const guidance = Number(values.guidance);
+// the package's own default guidance unless told otherwise: the trajectories the int8 build will serve
+const guidance = values.guidance !== undefined ? Number(values.guidance) : manifest.defaults.guidance;
 const tensors = JSON.parse(readFileSync(`${calibrationOnnx}.tensors.json`, "utf8")) as { convs: { node: string; input: string; output: string }[] };
 const watched = [...new Set(tensors.convs.flatMap((c) => [c.input, c.output]))];
 const stats = new Map<string, TensorStats>();
