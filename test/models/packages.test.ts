@@ -44,10 +44,6 @@ interface PackageUnderTest {
  * A build that quantizes the sensitive convolutions too (no --float set) fails them (brain: golden-call mean 0.103,
  * trajectory mean 0.147). Other x86 kernels (AVX2 u8s8 without VNNI can saturate) may differ: remeasure there.
  * The error is also required to exceed the fp32 golden tolerance (1e-4): the file really is quantized.
- * brain-mri-int8 1.2.0-int8.1 (2026-12-06, from the fine-tuned brain-mri 1.2.0, ranges at guidance 1.5): with the
- * four float convolutions above, golden call 1 (t 250, 20.5) measured mean 0.057, over the bound; with
- * /down_blocks.0/conv2 and /upsamples.1 float too (the next two by the sensitivity report at steps 13 and 25)
- * 0.0101 / 0.0469 / 0.0304, max 0.11 / 0.37 / 0.33 (bench/int8/results-brain-mri.json). The bound was not moved.
  */
 const QUANTIZED_TOLERANCE = { callMean: 0.05, callMax: 0.5, trajectoryMean: 0.1, trajectoryMax: 0.7 } as const;
 
