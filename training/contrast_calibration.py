@@ -140,7 +140,11 @@ def sample(label, batch=36):
 
 
 def load(label):
-    data = np.load(os.path.join(DATA_DIR, f"contrast-{label}.npz"), allow_pickle=True)
+    path = os.path.join(DATA_DIR, f"contrast-{label}.npz")
+    if not os.path.exists(path):
+        raise SystemExit(f"no '{label}' samples ({os.path.relpath(path, package.REPO)}): "
+                         f"run python3 training/contrast_calibration.py sample --label {label} first")
+    data = np.load(path, allow_pickle=True)
     return data["images"], list(data["requests"]), data["encoded"], data["settings"].item()
 
 
