@@ -159,8 +159,10 @@ def render_grid(requests):
     return np.stack([brain.render({k: v for k, v in r.items() if k != "seed"}, rng)[0] for r in requests])
 
 
-def table(requests, measured, encoded=None):
-    """Requested vs produced: per pathology x requested contrast (n, mean, sd), and MAE overall / per pathology / per level."""
+def table(requests, measured, encoded=None, encoded_range=ENCODED_RANGE):
+    """Requested vs produced: per pathology x requested contrast (n, mean, sd), and MAE overall / per pathology / per level;
+    with encoded (the value each request was fed), which requests the map could serve within encoded_range (the map's
+    encodedRange)."""
     req = np.array([r[FIELD] for r in requests])
     kinds = np.array([r["pathology"] for r in requests])
     err = measured - req
@@ -187,7 +189,7 @@ def table(requests, measured, encoded=None):
         # Requests the map could serve: their encoded value lies strictly inside the encoded range (at its floor the
         # model draws more contrast than asked whatever it is fed, at its ceiling less).
         def inside(e):
-            return (e > ENCODED_RANGE[0] + 1e-9) & (e < ENCODED_RANGE[1] - 1e-9)
+            return (e > encoded_range[0] + 1e-9) & (e < encoded_range[1] - 1e-9)
         served = inside(np.asarray(encoded))
         served_cells = [c for c in out["cells"] if inside(c["encoded"])]
         out["servedRequests"] = {"n": int(served.sum()), "mae": round(float(np.abs(err[served]).mean()), 4),
@@ -276,7 +278,10 @@ def report():
     data = json.load(open(REPORT))
     if settings != data["settings"]:
         raise SystemExit(f"the 'after' samples were drawn at {settings}, the map was fitted at {data['settings']}: sample 'after' again")
-    data["after"] = table(requests, measured, encoded)
+    # served within the range of the map the "after" samples were fed through (the manifest's; it may have been fitted
+    # with another ENCODED_RANGE than this script's)
+    calibration = field_of(json.load(open(MANIFEST))).get("calibration") or {}
+    data["after"] = table(requests, measured, encoded, calibration.get("encodedRange") or ENCODED_RANGE)
     # The meter's own error on the renderer's images of the same held-out requests: what an exact model would score
     # (the meter reads contrast from pixels, within report.meter's error), the floor under data["after"].
     data["afterRenders"] = table(requests, measure(render_grid(requests), requests, contrast_meter.ContrastMeter()))

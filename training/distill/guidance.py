@@ -181,10 +181,11 @@ def train(base, minutes, batch, log, warm_start=False):
         if float(state["guidance"]) != guidance:
             raise SystemExit(f"{source} was distilled at guidance {state['guidance']:g}, the base's default is now {guidance:g}: "
                              "remove it to start over")
-        if state["baseSha256"] != manifest["files"] and not warm_start:
+        other_teacher = state["baseSha256"] != manifest["files"]
+        if other_teacher and not warm_start:
             raise SystemExit(f"{source} was distilled from another {base} denoiser than the one shipped: remove it to start over, "
                              "or --warm-start from it")
-        if state["baseSha256"] != manifest["files"]:
+        if other_teacher:
             # a new run from the other teacher's student: its weights, none of its optimizer state, step count or clock
             student.load_state_dict(state["ema"]); ema.load_state_dict(state["ema"])
             started_from = {"baseVersion": state.get("baseVersion"), "baseSha256": state["baseSha256"], "steps": int(state["step"])}

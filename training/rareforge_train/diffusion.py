@@ -102,33 +102,25 @@ def ddim_sample(model, noise, condition, steps=25, guidance=3.0):
     return x
 
 
-# Sampling weights for training images (road): the classes the judge found weakest (issue 17) and small
-# boxes are drawn more often; the weights are relative (mean over the data set need not be 1).
+# Sampling weights for training images, per domain: what the judge found weakest is drawn more often; the weights
+# are relative (their mean over the data set need not be 1).
+# Road (issue 17): the weak classes, and small boxes.
 CLASS_SAMPLING_WEIGHT = {"none": 0.6, "pedestrian": 1.6, "cyclist": 2.2, "animal": 2.0, "debris": 1.6,
                          "cone": 1.0, "vehicle": 1.0}
 SMALL_BOX_SIDE, SMALL_BOX_WEIGHT = 0.09, 1.6      # sqrt(w * h) below this (about 6 px) weighs 1.6x
-
-
-# Brain (issue 17, brain-mri 1.2.0): the cases the critic judged weakest in the model's samples at guidance 1.5
-# (evaluate.py brain-mri: lesions 89.8 %, low contrast 90.4 %, small 92.6 %; haemorrhage's contrast spread per
-# sample, training/README section 14) are drawn more often.
+# Brain (issue 17; the 1.2.0 candidate of training/README section 15, not shipped: brain-mri 1.1.0 was trained on
+# uniform draws): what the critic judged weakest in 1.1.0's samples at guidance 1.5 (lesions 89.8 %, low contrast
+# 90.4 %, small 92.6 %; haemorrhage's contrast spread per sample, section 14).
 PATHOLOGY_SAMPLING_WEIGHT = {"none": 0.6, "tumour": 0.8, "haemorrhage": 1.5, "lesions": 1.8}
 LOW_CONTRAST, LOW_CONTRAST_WEIGHT = 0.5, 1.6      # lesionContrast below this weighs 1.6x
 SMALL_RADIUS, SMALL_RADIUS_WEIGHT = 4 / 64, 1.4   # radius under 4 px (a disk under 8 px across) weighs 1.4x
 
 
-def sampling_weights(domain, params):
-    if domain.name == "brain":
-        return torch.tensor([_brain_sampling_weight(p) for p in params], dtype=torch.float64)
-    if domain.name != "road":
-        return torch.ones(len(params), dtype=torch.float64)
-    w = []
-    for p in params:
-        x = CLASS_SAMPLING_WEIGHT[p["hazard"]]
-        if p["hazard"] != "none" and (p["hazardW"] * p["hazardH"]) ** 0.5 < SMALL_BOX_SIDE:
-            x *= SMALL_BOX_WEIGHT
-        w.append(x)
-    return torch.tensor(w, dtype=torch.float64)
+def _road_sampling_weight(p):
+    x = CLASS_SAMPLING_WEIGHT[p["hazard"]]
+    if p["hazard"] != "none" and (p["hazardW"] * p["hazardH"]) ** 0.5 < SMALL_BOX_SIDE:
+        x *= SMALL_BOX_WEIGHT
+    return x
 
 
 def _brain_sampling_weight(p):
@@ -137,6 +129,14 @@ def _brain_sampling_weight(p):
         x *= LOW_CONTRAST_WEIGHT if p["lesionContrast"] < LOW_CONTRAST else 1.0
         x *= SMALL_RADIUS_WEIGHT if p["lesionRadius"] < SMALL_RADIUS else 1.0
     return x
+
+
+SAMPLING_WEIGHT = {"road": _road_sampling_weight, "brain": _brain_sampling_weight}
+
+
+def sampling_weights(domain, params):
+    weight = SAMPLING_WEIGHT.get(domain.name, lambda p: 1.0)
+    return torch.tensor([weight(p) for p in params], dtype=torch.float64)
 
 
 def update(model, ema, opt, loss, step, ema_decay=EMA_DECAY):
