@@ -5,6 +5,7 @@ product's guidance scale, so a sample costs one denoiser row per step instead of
     python3 training/distill/guidance.py train <base> [--minutes N] [--threads 1] [--batch 24] [--warm-start]
     python3 training/distill/guidance.py resume-point <base>
     python3 training/distill/guidance.py package <base> [--fast SAMPLER:STEPS --fast-evidence TEXT] [--results bench/throughput/results-….json]
+    python3 training/distill/guidance.py check <base> [--teacher ONNX --student ONNX] [--trajectories 48] [--out JSON]
 
 <base> is a shipped diffusion package (road-hazards, brain-mri). The teacher is its ONNX denoiser recovered into
 torch (rareforge_train/from_onnx.py, checked against the base's golden fixture); the student starts as a copy of
@@ -28,6 +29,9 @@ from another teacher (the base was retrained) is refused, unless `--warm-start`:
 clock) starts from that student's EMA weights instead of from a copy of the teacher, provided it was distilled at
 the base's current default guidance; the package records which student it started from. `package` exports the EMA student as models/<base>-distilled/ (a derived package: `derivedFrom` with
 method "guidance-distillation" and `denoiser.distilledGuidance`, docs/model-package.md) with golden fixtures.
+`check` measures what the packages test measures on one golden trajectory (the student's 10-step DDIM final against
+the teacher's guided final, as a ratio to the teacher's unguided final) on many: random served conditions and noise
+(fixed seeds), the shipped pair unless --teacher/--student name other ONNX files (e.g. from git history).
 """
 import argparse
 import copy
@@ -312,9 +316,56 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
     log(f"wrote {out_dir} ({derived['version']}, denoiser {derived['files']['denoiser.onnx'][:12]}) and {fixture_dir}")
 
 
+def recovered(path, domain):
+    example, input_names, output_names, axes = package.export_signature("diffusion", domain)
+    return from_onnx.recover(diffusion.build_denoiser(domain), path, example, input_names, output_names, axes,
+                             package.OPSET).eval().requires_grad_(False)
+
+
+CHECK_SEED, CHECK_STEPS = 4242, 10   # the golden trajectory's step count
+
+
+@torch.no_grad()
+def check(base, log, teacher_path=None, student_path=None, trajectories=48, out=None):
+    """Student vs the teacher's guided output on `trajectories` random 10-step DDIM trajectories (served conditions,
+    fixed noise) and on the golden one: mean |student final - guided final| against mean |unguided final - guided
+    final| (the packages test's ofUndistilled ratio, which it reads on the golden trajectory alone)."""
+    kind, domain = PACKAGES[base]
+    manifest = json.load(open(os.path.join(package.MODELS_DIR, base, "model.json")))
+    guidance = float(manifest["defaults"]["guidance"])
+    teacher_path = teacher_path or os.path.join(package.MODELS_DIR, base, manifest["denoiser"]["file"])
+    student_path = student_path or os.path.join(package.MODELS_DIR, f"{base}-distilled", "denoiser.onnx")
+    teacher, student = recovered(teacher_path, domain), recovered(student_path, domain)
+    rng = np.random.default_rng(CHECK_SEED)
+    source = ConditionSource(domain, rng, manifest["condition"]["fields"])
+    cond = torch.from_numpy(np.stack([source.draw() for _ in range(trajectories)]))
+    noise = torch.randn((trajectories, domain.channels, 64, 64), generator=torch.Generator().manual_seed(CHECK_SEED))
+    golden_dir = os.path.join(package.FIXTURES_DIR, base)
+    golden = json.load(open(os.path.join(golden_dir, "golden.json")))["ddim"]
+    read = lambda name, shape: torch.from_numpy(np.fromfile(os.path.join(golden_dir, name), np.float32).reshape(shape))  # noqa: E731
+    sets = {"golden": (read(golden["noise"], golden["shape"]), read(golden["condition"], (1, -1))), "random": (noise, cond)}
+    result = {"base": base, "guidance": guidance, "steps": CHECK_STEPS, "seed": CHECK_SEED,
+              "teacherSha256": package.sha256(teacher_path), "studentSha256": package.sha256(student_path)}
+    for name, (x, c) in sets.items():
+        guided = diffusion.ddim_sample(teacher, x, c, steps=CHECK_STEPS, guidance=guidance)
+        unguided = diffusion.ddim_sample(teacher, x, c, steps=CHECK_STEPS, guidance=1.0)
+        own = diffusion.ddim_sample(student, x, c, steps=CHECK_STEPS, guidance=1.0)
+        s, u = (own - guided).abs().mean((1, 2, 3)).numpy(), (unguided - guided).abs().mean((1, 2, 3)).numpy()
+        result[name] = {"n": len(s), "student": round(float(s.mean()), 5), "unguided": round(float(u.mean()), 5),
+                        "ratio": round(float(s.mean() / u.mean()), 3), "medianRatio": round(float(np.median(s / u)), 3),
+                        "shareUnderHalf": round(float(np.mean(s / u < 0.5)), 3),
+                        "ratios": [round(float(v), 3) for v in s / u]}
+        log(f"{name}: student {s.mean():.5f} vs unguided {u.mean():.5f} from the guided final (ratio {s.mean() / u.mean():.3f}, "
+            f"median {np.median(s / u):.3f}, {np.mean(s / u < 0.5) * 100:.0f} % of trajectories under 0.5)")
+    if out:
+        json.dump(result, open(out, "w"), indent=1)
+        log(f"wrote {out}")
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["train", "package", "resume-point"])
+    parser.add_argument("action", choices=["train", "package", "resume-point", "check"])
     parser.add_argument("base", choices=["road-hazards", "brain-mri"])
     parser.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of the whole run, resumed time included")
     parser.add_argument("--threads", type=int, default=1)
@@ -324,6 +375,10 @@ def main():
     parser.add_argument("--fast", default=None, help="package: SAMPLER:STEPS measured within 2 points of the base's DDIM-25 (bench/throughput)")
     parser.add_argument("--fast-evidence", default=None, help="package: where --fast was measured")
     parser.add_argument("--results", default=None, help="package: bench/throughput results with this package's figures (its evaluation)")
+    parser.add_argument("--teacher", default=None, help="check: the teacher's ONNX file (default: the shipped base's)")
+    parser.add_argument("--student", default=None, help="check: the student's ONNX file (default: the shipped <base>-distilled's)")
+    parser.add_argument("--trajectories", type=int, default=48, help="check: random trajectories")
+    parser.add_argument("--out", default=None, help="check: write the figures here (JSON)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(checkpoint_dir(args.base), exist_ok=True)
@@ -339,6 +394,8 @@ def main():
         train(args.base, args.minutes, args.batch, log, warm_start=args.warm_start)
     elif args.action == "resume-point":
         save_resume_point(args.base, log)
+    elif args.action == "check":
+        check(args.base, log, args.teacher, args.student, args.trajectories, args.out)
     else:
         build(args.base, log, args.fast, args.fast_evidence, args.results)
 
