@@ -70,13 +70,18 @@ def teacher_of(base):
     onnx_path = os.path.join(package_dir, manifest["denoiser"]["file"])
     if package.sha256(onnx_path) != manifest["files"][manifest["denoiser"]["file"]]:
         raise SystemExit(f"{onnx_path} does not match the sha256 in its manifest")
-    example, input_names, output_names, axes = package.export_signature("diffusion", domain)
-    model = from_onnx.recover(diffusion.build_denoiser(domain), onnx_path, example, input_names, output_names, axes,
-                              package.OPSET)
+    model = recovered(onnx_path, domain)
     error = from_onnx.fixture_error(base, "diffusion", model, package.FIXTURES_DIR)
     if not error <= 1e-4:
         raise SystemExit(f"recovered {base} differs from its golden fixture by {error:.2e}")
-    return model.eval().requires_grad_(False), manifest, domain
+    return model, manifest, domain
+
+
+def recovered(path, domain):
+    """An ONNX denoiser recovered into torch (eval mode, no gradients)."""
+    example, input_names, output_names, axes = package.export_signature("diffusion", domain)
+    return from_onnx.recover(diffusion.build_denoiser(domain), path, example, input_names, output_names, axes,
+                             package.OPSET).eval().requires_grad_(False)
 
 
 class ConditionSource:
@@ -316,12 +321,6 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
     log(f"wrote {out_dir} ({derived['version']}, denoiser {derived['files']['denoiser.onnx'][:12]}) and {fixture_dir}")
 
 
-def recovered(path, domain):
-    example, input_names, output_names, axes = package.export_signature("diffusion", domain)
-    return from_onnx.recover(diffusion.build_denoiser(domain), path, example, input_names, output_names, axes,
-                             package.OPSET).eval().requires_grad_(False)
-
-
 CHECK_SEED, CHECK_STEPS = 4242, 10   # the golden trajectory's step count
 
 
@@ -330,7 +329,7 @@ def check(base, log, teacher_path=None, student_path=None, trajectories=48, out=
     """Student vs the teacher's guided output on `trajectories` random 10-step DDIM trajectories (served conditions,
     fixed noise) and on the golden one: mean |student final - guided final| against mean |unguided final - guided
     final| (the packages test's ofUndistilled ratio, which it reads on the golden trajectory alone)."""
-    kind, domain = PACKAGES[base]
+    domain = PACKAGES[base][1]
     manifest = json.load(open(os.path.join(package.MODELS_DIR, base, "model.json")))
     guidance = float(manifest["defaults"]["guidance"])
     teacher_path = teacher_path or os.path.join(package.MODELS_DIR, base, manifest["denoiser"]["file"])
