@@ -16,7 +16,8 @@ fit                          Measures the "before", "below" and "above" samples 
                              training/reports/brain-mri-contrast-calibration.json.
 report                       Measures "after" and adds the before/after tables to the report, and the meter's reading
                              of the renderer's own images of the "after" requests ("afterRenders": the floor an
-                             exact model would score).
+                             exact model would score); both read again by the sharper meter of version 2
+                             ("judged": contrast_meter.py, which the map was not fitted to).
 beyond                       What the model draws when fed contrasts below the field's floor (BEYOND_FED; the
                              condition's slot set past 0): the question that led to ENCODED_RANGE (training/README
                              sections 11 and 13). Writes training/reports/brain-mri-contrast-beyond.json; changes no
@@ -284,10 +285,22 @@ def report():
     data["after"] = table(requests, measured, encoded, calibration.get("encodedRange") or ENCODED_RANGE)
     # The meter's own error on the renderer's images of the same held-out requests: what an exact model would score
     # (the meter reads contrast from pixels, within report.meter's error), the floor under data["after"].
-    data["afterRenders"] = table(requests, measure(render_grid(requests), requests, contrast_meter.ContrastMeter()))
+    renders = render_grid(requests)
+    data["afterRenders"] = table(requests, measure(renders, requests, contrast_meter.ContrastMeter()))
+    # The same read by the sharper meter of version 2, which the map was not fitted to (its floor is lower).
+    judge = contrast_meter.ContrastMeter(contrast_meter.WEIGHTS_2)
+    data["judged"] = {
+        "by": "training/contrast_meter.py version 2 (reports/contrast-meter-2.npz): the map was fitted with version 1",
+        "meter": {"heldOut": contrast_meter.validity(judge, 300, augmented=False),
+                  "heldOutAugmented": contrast_meter.validity(judge, 300, augmented=True)},
+        "after": table(requests, measure(images, requests, judge), encoded, calibration.get("encodedRange") or ENCODED_RANGE),
+        "afterRenders": table(requests, measure(renders, requests, judge))}
     json.dump(data, open(REPORT, "w"), indent=1)
+    brief = ("mae", "maeOfCellMeans", "byPathology")
     print(json.dumps({**{k: data["after"][k] for k in ("n", "mae", "bias", "maeOfCellMeans", "byPathology", "byRequested")},
-                      "renders": {k: data["afterRenders"][k] for k in ("mae", "maeOfCellMeans", "byPathology")}}, indent=1))
+                      "renders": {k: data["afterRenders"][k] for k in brief},
+                      "judged": {k: {f: data["judged"][k][f] for f in brief} for k in ("after", "afterRenders")},
+                      "judgeHeldOut": {k: data["judged"]["meter"][k]["mae"] for k in ("heldOut", "heldOutAugmented")}}, indent=1))
 
 
 BEYOND_FED = [0.25, 0.1, 0.0, -0.2]

@@ -12,6 +12,13 @@ bright rim (both are in the features, the network learns the renderer's shape of
 Fitted on renders with known contrast (seed FIT_SEED, blur/noise augmentation imitating diffusion
 output), judged on held-out renders (seed CHECK_SEED): `check` prints MAE overall, per pathology and per
 contrast bin and fails above MAX_MAE. Weights: training/reports/contrast-meter.npz.
+
+Version 2 (`fit --version 2`, training/reports/contrast-meter-2.npz; training/README.md section 16) is the sharper
+judge: a second, wider window (WINDOWS_2: ±3.5 radii, which shows the ventricles and cortex the lesion may lie
+over) beside a finer lesion window, a tower of convolutions per window, 24 000 renders (POOL_SEED, each seen in two
+augmented copies) and the mean of its reading over the 8 flips/rotations of the windows. It judges the contrast
+the map produces; version 1 fitted the map (contrast_calibration.py), so the judge is not the meter the map was
+fitted to. Its held-out figures are read on the same renders as version 1's.
 """
 import argparse
 import json
@@ -66,9 +73,44 @@ def features(image, pathology, cx, cy, radius):
 GLOBAL_QUANTILES = [10, 25, 40, 50, 60, 75, 90, 97]
 EXTRAS = 2 + len(PATHOLOGIES) + len(GLOBAL_QUANTILES)   # radius, ring level, pathology one-hot, slice tissue levels
 
+WEIGHTS_2 = os.path.join(TRAINING_DIR, "reports", "contrast-meter-2.npz")
+WINDOWS_2 = ((24, 1.6), (16, 3.5))   # version 2: (samples per side, half-width in radii): the lesion, its context
+POOL_SEED, POOL_CHUNK = 41, 500      # version 2's training renders: chunks of POOL_CHUNK per pathology
 
-def build_network():
+
+def _level(image, cx, cy, radius):
+    h, w = image.shape
+    Y, X = (np.mgrid[0:h, 0:w] + 0.5) / w
+    d = np.sqrt((X - cx) ** 2 + (Y - cy) ** 2) / radius
+    ring = image[(d > RING[0]) & (d < RING[1])]
+    return float(np.median(ring)) if ring.size else float(image.mean())
+
+
+def features_2(image, pathology, cx, cy, radius):
+    """Version 2's input: each of WINDOWS_2 resampled and divided by the ring's level, then the same extras as
+    version 1 (radius, ring level, pathology one-hot, slice tissue levels)."""
+    w = image.shape[1]
+    level = _level(image, cx, cy, radius)
+    windows = []
+    for crop, half in WINDOWS_2:
+        t = np.linspace(-half, half, crop)
+        xs, ys = (cx + t[None, :] * radius) * w - 0.5, (cy + t[:, None] * radius) * w - 0.5
+        windows.append(_bilinear(image, np.broadcast_to(xs, (crop, crop)), np.broadcast_to(ys, (crop, crop))).reshape(-1)
+                       / max(level, 0.05) - 1.0)
+    onehot = [1.0 if pathology == p else 0.0 for p in PATHOLOGIES]
+    head = image[image > 0.2]
+    tissue = np.percentile(head, GLOBAL_QUANTILES) / max(level, 0.05)
+    return np.concatenate(windows + [[radius / 0.15, level], onehot, tissue]).astype(np.float32)
+
+
+FEATURES = {1: features, 2: features_2}
+CROPS = {1: (CROP,), 2: tuple(crop for crop, _ in WINDOWS_2)}
+
+
+def build_network(version=1):
     import torch.nn as nn
+    if version == 2:
+        return _build_network_2()
 
     class Meter(nn.Module):
         def __init__(self):
@@ -87,23 +129,56 @@ def build_network():
     return Meter()
 
 
+def _build_network_2(width=32):
+    import torch
+    import torch.nn as nn
+    (c1, c2) = CROPS[2]
+
+    def tower():
+        return nn.Sequential(nn.Conv2d(1, width // 2, 3, padding=1), nn.ReLU(), nn.Conv2d(width // 2, width, 3, padding=1), nn.ReLU(),
+                             nn.MaxPool2d(2), nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+                             nn.Conv2d(width, width, 3, padding=1), nn.ReLU())
+
+    class TwoWindowMeter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.t1, self.t2 = tower(), tower()
+            self.head = nn.Sequential(nn.Linear(4 * width + EXTRAS, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 1))
+
+        def forward(self, x):
+            lesion = x[:, :c1 * c1].reshape(-1, 1, c1, c1)
+            context = x[:, c1 * c1:c1 * c1 + c2 * c2].reshape(-1, 1, c2, c2)
+            h1, h2 = self.t1(lesion), self.t2(context)
+            return self.head(torch.cat([h1.mean((2, 3)), h1.amax((2, 3)), h2.mean((2, 3)), h2.amax((2, 3)),
+                                        x[:, c1 * c1 + c2 * c2:]], 1))[:, 0]
+
+    return TwoWindowMeter()
+
+
 class ContrastMeter:
+    """A fitted meter (version 1 or 2, as its weights file says)."""
+
     def __init__(self, path=WEIGHTS):
         import torch
         data = np.load(path)
+        self.version = int(data["version"]) if "version" in data.files else 1
         self.range = tuple(float(x) for x in data["range"])
-        self.net = build_network().eval()
+        self.net = build_network(self.version).eval()
         self.net.load_state_dict({k[len("net."):]: torch.from_numpy(data[k]) for k in data.files if k.startswith("net.")})
 
     def measure_features(self, feats):
         import torch
+        x = torch.from_numpy(np.atleast_2d(feats).astype(np.float32))
         with torch.no_grad():
-            out = self.net(torch.from_numpy(np.atleast_2d(feats).astype(np.float32))).numpy()
+            if self.version == 1:
+                out = self.net(x).numpy()
+            else:   # the mean over the 8 flips/rotations of the windows
+                out = np.mean([self.net(_dihedral(x, k, CROPS[2])).numpy() for k in range(8)], 0)
         return np.clip(out, *self.range)
 
     def measure(self, image, pathology, cx, cy, radius):
         """Estimated lesion contrast of one image (renderer's definition, clipped to its range)."""
-        return float(self.measure_features(features(image, pathology, cx, cy, radius))[0])
+        return float(self.measure_features(FEATURES[self.version](image, pathology, cx, cy, radius))[0])
 
 
 def augment(image, rng):
@@ -119,9 +194,11 @@ def augment(image, rng):
     return np.clip(blurred + rng.normal(0, rng.uniform(0, 0.02), image.shape), 0, 1)
 
 
-def renders(seed, per_pathology, augmented):
-    """(features, true contrast, pathology) of renders drawn as the generator draws them (cached in training/data/)."""
-    path = os.path.join(DATA_DIR, f"contrast-meter-s{seed}-n{per_pathology}-{'aug' if augmented else 'clean'}-c{CROP}-g{len(GLOBAL_QUANTILES)}.npz")
+def renders(seed, per_pathology, augmented, version=1):
+    """(features, true contrast, pathology) of renders drawn as the generator draws them (cached in training/data/);
+    the same renders for either version, read by that version's features."""
+    tag = f"c{CROP}-g{len(GLOBAL_QUANTILES)}" if version == 1 else "v2"
+    path = os.path.join(DATA_DIR, f"contrast-meter-s{seed}-n{per_pathology}-{'aug' if augmented else 'clean'}-{tag}.npz")
     if os.path.exists(path):
         data = np.load(path)
         return data["feats"], data["truth"], data["kinds"]
@@ -133,7 +210,7 @@ def renders(seed, per_pathology, augmented):
             image = brain.render(c, rng)[0]
             if augmented:
                 image = augment(image, rng)
-            feats.append(features(image, pathology, c["lesionX"], c["lesionY"], c["lesionRadius"]))
+            feats.append(FEATURES[version](image, pathology, c["lesionX"], c["lesionY"], c["lesionRadius"]))
             truth.append(c["lesionContrast"])
             kinds.append(pathology)
     os.makedirs(DATA_DIR, exist_ok=True)
@@ -142,14 +219,17 @@ def renders(seed, per_pathology, augmented):
     return out
 
 
-def _dihedral(x, k):
+def _dihedral(x, k, crops=(CROP,)):
     """The k-th of the 8 flips/rotations of each crop (extras unchanged)."""
     import torch
-    crop = x[:, :CROP * CROP].reshape(-1, CROP, CROP)
-    crop = torch.rot90(crop, k % 4, (1, 2))
-    if k >= 4:
-        crop = torch.flip(crop, (2,))
-    return torch.cat([crop.reshape(len(x), -1), x[:, CROP * CROP:]], 1)
+    parts, at = [], 0
+    for size in crops:
+        crop = torch.rot90(x[:, at:at + size * size].reshape(-1, size, size), k % 4, (1, 2))
+        if k >= 4:
+            crop = torch.flip(crop, (2,))
+        parts.append(crop.reshape(len(x), -1))
+        at += size * size
+    return torch.cat(parts + [x[:, at:]], 1)
 
 
 def fit(per_pathology=5000, epochs=45, weights=WEIGHTS, log=print):
@@ -179,12 +259,72 @@ def fit(per_pathology=5000, epochs=45, weights=WEIGHTS, log=print):
     log(f"wrote {weights}")
 
 
+def render_pool(per_pathology, seed=POOL_SEED, log=print):
+    """Version 2's training renders, clean, as float16 images with (pathology index, x, y, radius, contrast); chunk i
+    (POOL_CHUNK per pathology) draws from its own generator [seed, i * POOL_CHUNK], cached in training/data/."""
+    images, conds = [], []
+    for start in range(0, per_pathology, POOL_CHUNK):
+        path = os.path.join(DATA_DIR, f"contrast-meter-pool-s{seed}-c{start}.npz")
+        if not os.path.exists(path):
+            rng = np.random.default_rng([seed, start])
+            chunk_images, chunk_conds = [], []
+            for index, pathology in enumerate(PATHOLOGIES):
+                for _ in range(min(POOL_CHUNK, per_pathology - start)):
+                    c = brain.draw_condition(rng, pathology)
+                    chunk_images.append(brain.render(c, rng)[0].astype(np.float16))
+                    chunk_conds.append([index, c["lesionX"], c["lesionY"], c["lesionRadius"], c["lesionContrast"]])
+            os.makedirs(DATA_DIR, exist_ok=True)
+            np.savez(path + ".part.npz", imgs=np.stack(chunk_images), conds=np.array(chunk_conds, np.float32))
+            os.replace(path + ".part.npz", path)
+            log(f"{time.strftime('%H:%M:%S')} rendered {os.path.relpath(path, TRAINING_DIR)}")
+        data = np.load(path)
+        images.append(data["imgs"].astype(np.float32))
+        conds.append(data["conds"])
+    return np.concatenate(images), np.concatenate(conds)
+
+
+def fit_2(per_pathology=8000, epochs=40, weights=WEIGHTS_2, log=print):
+    """Version 2: every pool render in two augmented copies (augmentation generators 1 and 2), read through
+    features_2; trained like version 1 with its windows flipped/rotated at random."""
+    import torch
+    started = time.time()
+    images, conds = render_pool(per_pathology, log=log)
+    copies = []
+    for aug_seed in (1, 2):
+        rng = np.random.default_rng(aug_seed)
+        copies.append(np.stack([features_2(augment(image, rng), PATHOLOGIES[int(c[0])], c[1], c[2], c[3])
+                                for image, c in zip(images, conds)]))
+    x, y = np.concatenate(copies), np.concatenate([conds[:, 4], conds[:, 4]]).astype(np.float32)
+    log(f"{len(y)} training windows ready in {time.time() - started:.0f}s")
+    torch.manual_seed(0)
+    net = build_network(2)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-5)
+    steps = epochs * ((len(yt) + 127) // 128)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    for epoch in range(epochs):
+        perm = torch.randperm(len(yt))
+        for i in range(0, len(yt), 128):
+            idx = perm[i:i + 128]
+            loss = torch.nn.functional.smooth_l1_loss(net(_dihedral(xt[idx], int(torch.randint(8, ())), CROPS[2])), yt[idx], beta=0.05)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        if epoch % 5 == 4 or epoch == epochs - 1:
+            with torch.no_grad():
+                log(f"{time.strftime('%H:%M:%S')} epoch {epoch}: train MAE {float((net(xt[:3000]) - yt[:3000]).abs().mean()):.4f}")
+    np.savez(weights, version=np.array(2), range=np.array(brain.CONTRAST_RANGE),
+             **{f"net.{k}": v.numpy() for k, v in net.state_dict().items()})
+    log(f"wrote {weights}")
+
+
 BINS = [0.25, 0.4, 0.55, 0.7, 0.85, 1.0001]
 
 
 def validity(meter, per_pathology, augmented):
     """The meter's error on held-out renders: MAE overall, per pathology, per contrast bin (with bias)."""
-    x, y, kinds = renders(CHECK_SEED + int(augmented), per_pathology, augmented)
+    x, y, kinds = renders(CHECK_SEED + int(augmented), per_pathology, augmented, meter.version)
     err = meter.measure_features(x) - y
     table = {"n": int(len(y)), "mae": round(float(np.abs(err).mean()), 4), "bias": round(float(err.mean()), 4),
              "p95AbsError": round(float(np.percentile(np.abs(err), 95)), 4), "byPathology": {}, "byContrast": {}}
@@ -203,14 +343,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["fit", "check"])
     parser.add_argument("--per-pathology", type=int, default=None, help="renders per pathology (fit 5000, check 300)")
-    parser.add_argument("--epochs", type=int, default=45)
-    parser.add_argument("--weights", default=WEIGHTS)
+    parser.add_argument("--epochs", type=int, default=None, help="fit: version 1 45, version 2 40")
+    parser.add_argument("--weights", default=None, help="default: reports/contrast-meter.npz (version 1), contrast-meter-2.npz (2)")
+    parser.add_argument("--version", type=int, choices=[1, 2], default=1)
     args = parser.parse_args()
     import torch
     torch.set_num_threads(1)
-    if args.command == "fit":
-        fit(per_pathology=args.per_pathology or 5000, epochs=args.epochs, weights=args.weights)
-    meter = ContrastMeter(args.weights)
+    weights = args.weights or (WEIGHTS if args.version == 1 else WEIGHTS_2)
+    if args.command == "fit" and args.version == 1:
+        fit(per_pathology=args.per_pathology or 5000, epochs=args.epochs or 45, weights=weights)
+    elif args.command == "fit":
+        fit_2(per_pathology=args.per_pathology or 8000, epochs=args.epochs or 40, weights=weights)
+    meter = ContrastMeter(weights)
     n = args.per_pathology or 300 if args.command == "check" else 300
     tables = {"renders": validity(meter, n, augmented=False), "augmentedRenders": validity(meter, n, augmented=True)}
     print(json.dumps(tables, indent=1))
