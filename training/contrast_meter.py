@@ -52,22 +52,37 @@ def _bilinear(image, xs, ys):
             + fy * ((1 - fx) * image[y0 + 1, x0] + fx * image[y0 + 1, x0 + 1]))
 
 
-def features(image, pathology, cx, cy, radius):
-    """image: [H, W] in [0, 1]; the circle in fractions of the width. Returns the meter's input vector."""
+def _level(image, cx, cy, radius):
+    """The median of the ring of tissue around the labelled circle (removes the bias field and the tissue's level)."""
     h, w = image.shape
     Y, X = (np.mgrid[0:h, 0:w] + 0.5) / w
     d = np.sqrt((X - cx) ** 2 + (Y - cy) ** 2) / radius
     ring = image[(d > RING[0]) & (d < RING[1])]
-    level = float(np.median(ring)) if ring.size else float(image.mean())
-    t = np.linspace(-WINDOW, WINDOW, CROP)
+    return float(np.median(ring)) if ring.size else float(image.mean())
+
+
+def _window(image, cx, cy, radius, crop, half, level):
+    """crop x crop samples over centre +- half radii, divided by the ring's level."""
+    w = image.shape[1]
+    t = np.linspace(-half, half, crop)
     xs, ys = (cx + t[None, :] * radius) * w - 0.5, (cy + t[:, None] * radius) * w - 0.5
-    crop = _bilinear(image, np.broadcast_to(xs, (CROP, CROP)), np.broadcast_to(ys, (CROP, CROP)))
+    return _bilinear(image, np.broadcast_to(xs, (crop, crop)), np.broadcast_to(ys, (crop, crop))).reshape(-1) / max(level, 0.05) - 1.0
+
+
+def _extras(image, pathology, radius, level):
     onehot = [1.0 if pathology == p else 0.0 for p in PATHOLOGIES]
     # The tissue levels of the whole slice (white matter dominates the head's histogram, CSF its top): with them
     # the ring's level says which tissue surrounds the lesion, and the absolute target levels become usable.
     head = image[image > 0.2]
     tissue = np.percentile(head, GLOBAL_QUANTILES) / max(level, 0.05) if head.size else np.zeros(len(GLOBAL_QUANTILES))
-    return np.concatenate([crop.reshape(-1) / max(level, 0.05) - 1.0, [radius / 0.15, level], onehot, tissue]).astype(np.float32)
+    return np.concatenate([[radius / 0.15, level], onehot, tissue])
+
+
+def features(image, pathology, cx, cy, radius):
+    """image: [H, W] in [0, 1]; the circle in fractions of the width. Returns the meter's input vector."""
+    level = _level(image, cx, cy, radius)
+    return np.concatenate([_window(image, cx, cy, radius, CROP, WINDOW, level),
+                           _extras(image, pathology, radius, level)]).astype(np.float32)
 
 
 GLOBAL_QUANTILES = [10, 25, 40, 50, 60, 75, 90, 97]
@@ -78,29 +93,12 @@ WINDOWS_2 = ((24, 1.6), (16, 3.5))   # version 2: (samples per side, half-width 
 POOL_SEED, POOL_CHUNK = 41, 500      # version 2's training renders: chunks of POOL_CHUNK per pathology
 
 
-def _level(image, cx, cy, radius):
-    h, w = image.shape
-    Y, X = (np.mgrid[0:h, 0:w] + 0.5) / w
-    d = np.sqrt((X - cx) ** 2 + (Y - cy) ** 2) / radius
-    ring = image[(d > RING[0]) & (d < RING[1])]
-    return float(np.median(ring)) if ring.size else float(image.mean())
-
-
 def features_2(image, pathology, cx, cy, radius):
     """Version 2's input: each of WINDOWS_2 resampled and divided by the ring's level, then the same extras as
     version 1 (radius, ring level, pathology one-hot, slice tissue levels)."""
-    w = image.shape[1]
     level = _level(image, cx, cy, radius)
-    windows = []
-    for crop, half in WINDOWS_2:
-        t = np.linspace(-half, half, crop)
-        xs, ys = (cx + t[None, :] * radius) * w - 0.5, (cy + t[:, None] * radius) * w - 0.5
-        windows.append(_bilinear(image, np.broadcast_to(xs, (crop, crop)), np.broadcast_to(ys, (crop, crop))).reshape(-1)
-                       / max(level, 0.05) - 1.0)
-    onehot = [1.0 if pathology == p else 0.0 for p in PATHOLOGIES]
-    head = image[image > 0.2]
-    tissue = np.percentile(head, GLOBAL_QUANTILES) / max(level, 0.05)
-    return np.concatenate(windows + [[radius / 0.15, level], onehot, tissue]).astype(np.float32)
+    return np.concatenate([_window(image, cx, cy, radius, crop, half, level) for crop, half in WINDOWS_2]
+                          + [_extras(image, pathology, radius, level)]).astype(np.float32)
 
 
 FEATURES = {1: features, 2: features_2}
@@ -238,8 +236,15 @@ def fit(per_pathology=5000, epochs=45, weights=WEIGHTS, log=print):
     started = time.time()
     x, y, _ = renders(FIT_SEED, per_pathology, augmented=True)
     log(f"{len(y)} training renders ready in {time.time() - started:.0f}s")
+    net = _train(build_network(1), x, y, epochs, CROPS[1], log)
+    np.savez(weights, range=np.array(brain.CONTRAST_RANGE), **{f"net.{k}": v.numpy() for k, v in net.state_dict().items()})
+    log(f"wrote {weights}")
+
+
+def _train(net, x, y, epochs, crops, log):
+    """Adam with a one-cycle schedule, batches of 128, each batch's windows flipped/rotated at random."""
+    import torch
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    net = build_network()
     opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-5)
     steps = epochs * ((len(yt) + 127) // 128)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
@@ -247,16 +252,15 @@ def fit(per_pathology=5000, epochs=45, weights=WEIGHTS, log=print):
         perm = torch.randperm(len(yt))
         for i in range(0, len(yt), 128):
             idx = perm[i:i + 128]
-            loss = torch.nn.functional.smooth_l1_loss(net(_dihedral(xt[idx], int(torch.randint(8, ())))), yt[idx], beta=0.05)
+            loss = torch.nn.functional.smooth_l1_loss(net(_dihedral(xt[idx], int(torch.randint(8, ())), crops)), yt[idx], beta=0.05)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-        if epoch % 5 == 0 or epoch == epochs - 1:
+        if epoch % 5 == 4 or epoch == epochs - 1:
             with torch.no_grad():
                 log(f"{time.strftime('%H:%M:%S')} epoch {epoch}: train MAE {float((net(xt[:3000]) - yt[:3000]).abs().mean()):.4f}")
-    np.savez(weights, range=np.array(brain.CONTRAST_RANGE), **{f"net.{k}": v.numpy() for k, v in net.state_dict().items()})
-    log(f"wrote {weights}")
+    return net
 
 
 def render_pool(per_pathology, seed=POOL_SEED, log=print):
@@ -297,23 +301,7 @@ def fit_2(per_pathology=8000, epochs=40, weights=WEIGHTS_2, log=print):
     x, y = np.concatenate(copies), np.concatenate([conds[:, 4], conds[:, 4]]).astype(np.float32)
     log(f"{len(y)} training windows ready in {time.time() - started:.0f}s")
     torch.manual_seed(0)
-    net = build_network(2)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-5)
-    steps = epochs * ((len(yt) + 127) // 128)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
-    for epoch in range(epochs):
-        perm = torch.randperm(len(yt))
-        for i in range(0, len(yt), 128):
-            idx = perm[i:i + 128]
-            loss = torch.nn.functional.smooth_l1_loss(net(_dihedral(xt[idx], int(torch.randint(8, ())), CROPS[2])), yt[idx], beta=0.05)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-        if epoch % 5 == 4 or epoch == epochs - 1:
-            with torch.no_grad():
-                log(f"{time.strftime('%H:%M:%S')} epoch {epoch}: train MAE {float((net(xt[:3000]) - yt[:3000]).abs().mean()):.4f}")
+    net = _train(build_network(2), x, y, epochs, CROPS[2], log)
     np.savez(weights, version=np.array(2), range=np.array(brain.CONTRAST_RANGE),
              **{f"net.{k}": v.numpy() for k, v in net.state_dict().items()})
     log(f"wrote {weights}")
