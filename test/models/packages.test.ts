@@ -63,7 +63,8 @@ const QUANTIZED_TOLERANCE = { callMean: 0.05, callMax: 0.5, trajectoryMean: 0.1,
  *   training/reports/brain-mri-distilled-check.json, 2026-12-07) the same student measures 0.79 (ratio of the means;
  *   median 0.53, 44 % of the trajectories under 0.5), and a student of the brain-mri 1.2.0 candidate distilled from a
  *   copy of its teacher (3937 steps) 0.70 on this golden trajectory, failing the bound, and 0.71 on the 48 (median
- *   0.56; training/README.md section 15). The bound was not moved.
+ *   0.56; training/README.md section 15); continued to 6521 steps it passes here (0.41) and measures 0.53 on the 48
+ *   (median 0.47, 60 % under 0.5). The bound was not moved.
  * Both relative bounds fail a student that did not learn the guidance (the base's own weights: ratio 1).
  */
 const DISTILLED_TOLERANCE = { stepX0Mean: 0.15, trajectoryMean: 0.1, ofUndistilled: 0.5 } as const;
