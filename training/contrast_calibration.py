@@ -275,25 +275,26 @@ def fit():
 
 def report():
     images, requests, encoded, settings = load("after")
-    measured = measure(images, requests, contrast_meter.ContrastMeter())
+    meter = contrast_meter.ContrastMeter()
+    measured = measure(images, requests, meter)
     data = json.load(open(REPORT))
     if settings != data["settings"]:
         raise SystemExit(f"the 'after' samples were drawn at {settings}, the map was fitted at {data['settings']}: sample 'after' again")
     # served within the range of the map the "after" samples were fed through (the manifest's; it may have been fitted
     # with another ENCODED_RANGE than this script's)
-    calibration = field_of(json.load(open(MANIFEST))).get("calibration") or {}
-    data["after"] = table(requests, measured, encoded, calibration.get("encodedRange") or ENCODED_RANGE)
+    encoded_range = (field_of(json.load(open(MANIFEST))).get("calibration") or {}).get("encodedRange") or ENCODED_RANGE
+    data["after"] = table(requests, measured, encoded, encoded_range)
     # The meter's own error on the renderer's images of the same held-out requests: what an exact model would score
     # (the meter reads contrast from pixels, within report.meter's error), the floor under data["after"].
     renders = render_grid(requests)
-    data["afterRenders"] = table(requests, measure(renders, requests, contrast_meter.ContrastMeter()))
+    data["afterRenders"] = table(requests, measure(renders, requests, meter))
     # The same read by the sharper meter of version 2, which the map was not fitted to (its floor is lower).
     judge = contrast_meter.ContrastMeter(contrast_meter.WEIGHTS_2)
     data["judged"] = {
         "by": "training/contrast_meter.py version 2 (reports/contrast-meter-2.npz): the map was fitted with version 1",
         "meter": {"heldOut": contrast_meter.validity(judge, 300, augmented=False),
                   "heldOutAugmented": contrast_meter.validity(judge, 300, augmented=True)},
-        "after": table(requests, measure(images, requests, judge), encoded, calibration.get("encodedRange") or ENCODED_RANGE),
+        "after": table(requests, measure(images, requests, judge), encoded, encoded_range),
         "afterRenders": table(requests, measure(renders, requests, judge))}
     json.dump(data, open(REPORT, "w"), indent=1)
     brief = ("mae", "maeOfCellMeans", "byPathology")

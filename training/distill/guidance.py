@@ -321,13 +321,13 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
     log(f"wrote {out_dir} ({derived['version']}, denoiser {derived['files']['denoiser.onnx'][:12]}) and {fixture_dir}")
 
 
-CHECK_SEED, CHECK_STEPS = 4242, 10   # the golden trajectory's step count
+CHECK_SEED = 4242
 
 
 @torch.no_grad()
 def check(base, log, teacher_path=None, student_path=None, trajectories=48, out=None):
-    """Student vs the teacher's guided output on `trajectories` random 10-step DDIM trajectories (served conditions,
-    fixed noise) and on the golden one: mean |student final - guided final| against mean |unguided final - guided
+    """Student vs the teacher's guided output on `trajectories` random DDIM trajectories (served conditions, fixed
+    noise, as many steps as the golden one) and on the golden one: mean |student final - guided final| against mean |unguided final - guided
     final| (the packages test's ofUndistilled ratio, which it reads on the golden trajectory alone)."""
     domain = PACKAGES[base][1]
     manifest = json.load(open(os.path.join(package.MODELS_DIR, base, "model.json")))
@@ -339,16 +339,15 @@ def check(base, log, teacher_path=None, student_path=None, trajectories=48, out=
     source = ConditionSource(domain, rng, manifest["condition"]["fields"])
     cond = torch.from_numpy(np.stack([source.draw() for _ in range(trajectories)]))
     noise = torch.randn((trajectories, domain.channels, 64, 64), generator=torch.Generator().manual_seed(CHECK_SEED))
-    golden_dir = os.path.join(package.FIXTURES_DIR, base)
-    golden = json.load(open(os.path.join(golden_dir, "golden.json")))["ddim"]
-    read = lambda name, shape: torch.from_numpy(np.fromfile(os.path.join(golden_dir, name), np.float32).reshape(shape))  # noqa: E731
-    sets = {"golden": (read(golden["noise"], golden["shape"]), read(golden["condition"], (1, -1))), "random": (noise, cond)}
-    result = {"base": base, "guidance": guidance, "steps": CHECK_STEPS, "seed": CHECK_SEED,
+    golden, golden_noise, golden_cond = from_onnx.golden_trajectory(base, package.FIXTURES_DIR)
+    steps = golden["steps"]
+    sets = {"golden": (golden_noise, golden_cond), "random": (noise, cond)}
+    result = {"base": base, "guidance": guidance, "steps": steps, "seed": CHECK_SEED,
               "teacherSha256": package.sha256(teacher_path), "studentSha256": package.sha256(student_path)}
     for name, (x, c) in sets.items():
-        guided = diffusion.ddim_sample(teacher, x, c, steps=CHECK_STEPS, guidance=guidance)
-        unguided = diffusion.ddim_sample(teacher, x, c, steps=CHECK_STEPS, guidance=1.0)
-        own = diffusion.ddim_sample(student, x, c, steps=CHECK_STEPS, guidance=1.0)
+        guided = diffusion.ddim_sample(teacher, x, c, steps=steps, guidance=guidance)
+        unguided = diffusion.ddim_sample(teacher, x, c, steps=steps, guidance=1.0)
+        own = diffusion.ddim_sample(student, x, c, steps=steps, guidance=1.0)
         s, u = (own - guided).abs().mean((1, 2, 3)).numpy(), (unguided - guided).abs().mean((1, 2, 3)).numpy()
         result[name] = {"n": len(s), "student": round(float(s.mean()), 5), "unguided": round(float(u.mean()), 5),
                         "ratio": round(float(s.mean() / u.mean()), 3), "medianRatio": round(float(np.median(s / u)), 3),

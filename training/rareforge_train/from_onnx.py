@@ -116,6 +116,14 @@ def _read_f32(path, shape):
 
 
 @torch.no_grad()
+def golden_trajectory(name, fixtures_dir):
+    """A diffusion package's golden DDIM trajectory: its settings (golden.json's "ddim"), noise and condition."""
+    d = os.path.join(fixtures_dir, name)
+    ddim = json.load(open(os.path.join(d, "golden.json")))["ddim"]
+    return (ddim, _read_f32(os.path.join(d, ddim["noise"]), ddim["shape"]),
+            _read_f32(os.path.join(d, ddim["condition"]), [ddim["shape"][0], -1]))
+
+
 def fixture_error(name, kind, model, fixtures_dir):
     """Largest |torch - golden| over the package's golden fixture (denoiser calls and the guided
     DDIM trajectory for a diffusion model; the single input/output for a detector or critic)."""
@@ -129,9 +137,7 @@ def fixture_error(name, kind, model, fixtures_dir):
             condition = _read_f32(os.path.join(d, call["condition"]), call["conditionShape"])
             expected = _read_f32(os.path.join(d, call["output"]), call["sampleShape"])
             errors.append((model(sample, torch.tensor(call["timestep"], dtype=torch.float32), condition) - expected).abs().max())
-        ddim = golden["ddim"]
-        noise = _read_f32(os.path.join(d, ddim["noise"]), ddim["shape"])
-        condition = _read_f32(os.path.join(d, ddim["condition"]), [ddim["shape"][0], -1])
+        ddim, noise, condition = golden_trajectory(name, fixtures_dir)
         final = diffusion.ddim_sample(model, noise, condition, steps=ddim["steps"], guidance=ddim["guidance"])
         errors.append((final - _read_f32(os.path.join(d, ddim["final"]), ddim["shape"])).abs().max())
     else:
