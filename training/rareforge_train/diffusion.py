@@ -108,7 +108,7 @@ def ddim_sample(model, noise, condition, steps=25, guidance=3.0):
 CLASS_SAMPLING_WEIGHT = {"none": 0.6, "pedestrian": 1.6, "cyclist": 2.2, "animal": 2.0, "debris": 1.6,
                          "cone": 1.0, "vehicle": 1.0}
 SMALL_BOX_SIDE, SMALL_BOX_WEIGHT = 0.09, 1.6      # sqrt(w * h) below this (about 6 px) weighs 1.6x
-# Brain (issue 17; the 1.2.0 candidate of training/README section 15, not shipped: brain-mri 1.1.0 was trained on
+# Brain (issue 17; brain-mri 1.2.0, fine-tuned from 1.1.0, training/README section 15: 1.1.0 was trained on
 # uniform draws): what the critic judged weakest in 1.1.0's samples at guidance 1.5 (lesions 89.8 %, low contrast
 # 90.4 %, small 92.6 %; haemorrhage's contrast spread per sample, section 14).
 PATHOLOGY_SAMPLING_WEIGHT = {"none": 0.6, "tumour": 0.8, "haemorrhage": 1.5, "lesions": 1.8}
