@@ -4,7 +4,8 @@ python3 training/contrast_calibration.py <sample|fit|report> (see training/READM
 sample --label before|below|above|after
                              DDIM samples of the shipped ONNX weights (recovered into torch; the golden
                              fixture checks they compute the same function) at the manifest's defaults over
-                             GRID_CONTRASTS x lesion pathologies x SEEDS; "below" feeds the same geometries, from
+                             GRID_CONTRASTS x lesion pathologies x FIT_GEOMETRIES geometries ("after": SEEDS);
+                             "below" feeds the same geometries, from
                              the same noise, the values BELOW_FED under the field's floor (the condition's slot
                              past 0, inside ENCODED_RANGE), "above" the values ABOVE_FED over its ceiling (the
                              slot past 1); "after" encodes each request through the manifest's
@@ -12,7 +13,9 @@ sample --label before|below|above|after
                              other geometries and noise. Images and conditions go to training/data/contrast-<label>.npz.
 fit                          Measures the "before", "below" and "above" samples with contrast_meter and writes the monotone
                              piecewise-linear map requested -> encoded (encoded within ENCODED_RANGE, the map's
-                             encodedRange) into the manifest (lesionContrast's `calibration`) and
+                             encodedRange): pooled, per pathology, and per pathology along the lesion radius
+                             (byValue.across: one map per RADIUS_BANDS band of the geometries, training/README
+                             section 17), into the manifest (lesionContrast's `calibration`) and
                              training/reports/brain-mri-contrast-calibration.json.
 report                       Measures "after" and adds the before/after tables to the report, and the meter's reading
                              of the renderer's own images of the "after" requests ("afterRenders": the floor an
@@ -47,7 +50,11 @@ MANIFEST = os.path.join(package.MODELS_DIR, "brain-mri", "model.json")
 FIELD = "lesionContrast"
 GRID_CONTRASTS = [0.25, 0.4, 0.55, 0.7, 0.85, 1.0]
 PATHOLOGIES = ["tumour", "haemorrhage", "lesions"]
-SEEDS = 12
+SEEDS = 12             # geometries per pathology in "after" (the held-out check)
+# geometries per pathology in "before" (and "below"/"above", which feed the same ones): enough that each third of a
+# pathology's radius range holds SEEDS of them, since the map is fitted per radius band (RADIUS_BANDS)
+FIT_GEOMETRIES = 36
+RADIUS_BANDS = 3
 SAMPLE_SEED = 17
 # "after" draws other geometries and noise than "before" (which the map was fitted on): a held-out check.
 SAMPLE_SEEDS = {"before": SAMPLE_SEED, "below": SAMPLE_SEED, "above": SAMPLE_SEED, "after": SAMPLE_SEED + 1000}
@@ -76,12 +83,13 @@ def load_model():
     return model
 
 
-def grid_requests(seed=SAMPLE_SEED):
-    """Per pathology and seed one lesion geometry (drawn as the renderer draws it), requested at every grid contrast."""
+def grid_requests(seed=SAMPLE_SEED, geometries=SEEDS):
+    """Per pathology `geometries` lesion geometries (drawn as the renderer draws them), each requested at every grid
+    contrast."""
     rng = np.random.default_rng(seed)
     out = []
     for pathology in PATHOLOGIES:
-        for seed in range(SEEDS):
+        for seed in range(geometries):
             geometry = BRAIN.draw(rng, pathology=pathology)
             out += [{**geometry, FIELD: c, "seed": seed} for c in GRID_CONTRASTS]
     return out
@@ -124,7 +132,7 @@ def sample(label, batch=36):
     if use_map and not field.get("calibration"):
         raise RuntimeError("--label after needs a calibration map in the manifest (run fit first)")
     seed = SAMPLE_SEEDS[label]
-    requests = grid_requests(seed)
+    requests = grid_requests(seed, SEEDS if use_map else FIT_GEOMETRIES)
     if label in EXTRA_FEEDS:   # each geometry once per value past the range's end (requested: that end, what it stands for)
         end, feeds = GRID_CONTRASTS[EXTRA_FEEDS[label][0]], EXTRA_FEEDS[label][1]
         requests = [{**r, FIELD: end} for r in requests if r[FIELD] == end for _ in feeds]
@@ -214,11 +222,11 @@ def monotone(values):
     return [v for v, n in blocks for _ in range(n)]
 
 
-def fit_map(fed, pathologies, measured, lo, hi, pathology=None):
+def fit_map(fed, pathologies, measured, lo, hi, pathology=None, keep=None):
     """Requested -> encoded: the inverse of the (monotone) produced-vs-fed curve (fed: the value each sample was fed,
-    at FEEDS), at the grid's contrasts, for one pathology or pooled over all; requests the model cannot reach within
-    [lo, hi] (the encoded range) are clamped to its ends."""
-    keep = np.array([pathology is None or p == pathology for p in pathologies])
+    at FEEDS), at the grid's contrasts, for one pathology or pooled over all (and only the samples `keep` marks);
+    requests the model cannot reach within [lo, hi] (the encoded range) are clamped to its ends."""
+    keep = np.array([pathology is None or p == pathology for p in pathologies]) & (True if keep is None else keep)
     produced = monotone([float(measured[keep & np.isclose(fed, c)].mean()) for c in FEEDS])
     # np.interp needs increasing x: nudge ties apart (they come from pooled violators).
     xs = np.array(produced) + np.arange(len(produced)) * 1e-6
@@ -227,6 +235,33 @@ def fit_map(fed, pathologies, measured, lo, hi, pathology=None):
 
 
 FEEDS = BELOW_FED + GRID_CONTRASTS + ABOVE_FED   # every value fed in "before", "below" and "above"
+ACROSS = "lesionRadius"
+
+
+def radius_bands(radii, pathologies, pathology, bands=RADIUS_BANDS, keep=None):
+    """The pathology's fitted geometries (those `keep` marks) split into `bands` bands of equal count by radius: per
+    band, the mask of its samples (every fed value of its geometries) and its median radius, where its map is placed."""
+    own = np.array([p == pathology for p in pathologies]) & (True if keep is None else keep)
+    edges = np.quantile(np.unique(radii[own]), np.linspace(0, 1, bands + 1))
+    out = []
+    for b in range(bands):
+        upper = radii <= edges[b + 1] if b == bands - 1 else radii < edges[b + 1]
+        mask = own & (radii >= edges[b]) & upper
+        out.append((mask, float(np.median(np.unique(radii[mask])))))
+    return out
+
+
+def fit_across(fed, pathologies, radii, measured, lo, hi):
+    """Per pathology, a map per radius band (radius_bands), placed at the band's median radius: the runtime
+    interpolates between them by the request's radius (byValue.across; src/models/condition.ts calibratedValue).
+    The model's contrast response depends on the lesion's size (brain-mri 1.2.0: haemorrhage of radius under 0.06
+    drawn +0.04 too strong, over 0.1 0.05 too faint through one map per pathology; training/README section 17)."""
+    maps, produced = {}, {}
+    for p in PATHOLOGIES:
+        fitted = [(fit_map(fed, pathologies, measured, lo, hi, pathology=p, keep=mask), at) for mask, at in radius_bands(radii, pathologies, p)]
+        maps[p] = {"at": [round(at, 4) for _, at in fitted], "points": [points for (points, _), _ in fitted]}
+        produced[p] = [{"at": round(at, 4), "producedByFed": dict(zip([f"{c:.2f}" for c in FEEDS], pr))} for (_, pr), at in fitted]
+    return {"field": ACROSS, "maps": maps}, produced
 
 
 def fit():
@@ -234,19 +269,23 @@ def fit():
     meter = contrast_meter.ContrastMeter()
     measured = measure(images, requests, meter)
     fed, kinds, every = [np.asarray(encoded, np.float64)], [r["pathology"] for r in requests], [measured]
+    radii = [np.array([r[ACROSS] for r in requests])]
     for label in EXTRA_FEEDS:
         extra_images, extra_requests, extra_fed, extra_settings = load(label)
         if extra_settings != settings:
             raise SystemExit(f"the '{label}' samples were drawn at {extra_settings}, the 'before' ones at {settings}: sample both again")
         fed.append(np.asarray(extra_fed, np.float64))
         kinds += [r["pathology"] for r in extra_requests]
+        radii.append(np.array([r[ACROSS] for r in extra_requests]))
         every.append(measure(extra_images, extra_requests, meter))
     manifest = json.load(open(MANIFEST))
-    fed, every = np.concatenate(fed), np.concatenate(every)
+    fed, every, radii = np.concatenate(fed), np.concatenate(every), np.concatenate(radii)
     points, produced = fit_map(fed, kinds, every, *ENCODED_RANGE)
     by_pathology = {p: fit_map(fed, kinds, every, *ENCODED_RANGE, pathology=p) for p in PATHOLOGIES}
+    across, produced_across = fit_across(fed, kinds, radii, every, *ENCODED_RANGE)
     renders = render_grid(requests)
-    calibration = {"points": points, "byValue": {"field": "pathology", "points": {p: m for p, (m, _) in by_pathology.items()}},
+    calibration = {"points": points, "byValue": {"field": "pathology", "points": {p: m for p, (m, _) in by_pathology.items()},
+                                                 "across": across},
                    "encodedRange": ENCODED_RANGE,
                    # the model's response to the field depends on the guidance scale (training/README.md section 14):
                    # the map serves the sampling it was measured at, which must stay the manifest's defaults
@@ -258,13 +297,15 @@ def fit():
                               "python3 training/contrast_calibration.py fit",
                    "report": os.path.relpath(REPORT, package.REPO)}
     report = {
-        "settings": settings, "grid": {"contrasts": GRID_CONTRASTS, "pathologies": PATHOLOGIES, "seedsPerCell": SEEDS},
+        "settings": settings, "grid": {"contrasts": GRID_CONTRASTS, "pathologies": PATHOLOGIES, "seedsPerCell": FIT_GEOMETRIES,
+                                       "radiusBands": RADIUS_BANDS},
         "meter": {"heldOut": contrast_meter.validity(meter, 300, augmented=False),
                   "heldOutAugmented": contrast_meter.validity(meter, 300, augmented=True),
                   "gridRenders": table(requests, measure(renders, requests, meter))},
         "before": table(requests, measured, encoded),
         "producedByFed": {"pooled": dict(zip([f"{c:.2f}" for c in FEEDS], produced)),
-                          **{p: dict(zip([f"{c:.2f}" for c in FEEDS], pr)) for p, (_, pr) in by_pathology.items()}},
+                          **{p: dict(zip([f"{c:.2f}" for c in FEEDS], pr)) for p, (_, pr) in by_pathology.items()},
+                          "byRadius": produced_across},
         "calibration": {"files": manifest["files"], "fields": {FIELD: calibration}},
     }
     json.dump(report, open(REPORT, "w"), indent=1)
@@ -304,6 +345,47 @@ def report():
                       "judgeHeldOut": {k: data["judged"]["meter"][k]["mae"] for k in ("heldOut", "heldOutAugmented")}}, indent=1))
 
 
+def crossval(bands=RADIUS_BANDS, folds=2):
+    """One map per pathology against maps along the radius (fit_across with `bands` bands), chosen on the fitting set:
+    the geometries of "before"/"below"/"above" split into `folds` folds; each map is fitted on the other folds and
+    read on a held-out geometry through that geometry's own produced-vs-fed curve (the same noise fed every value in
+    FEEDS), at the value the map feeds it; per pathology and meter (version 1 fits the map, version 2 judges), the
+    mean |produced - requested|."""
+    sets = [load(label) for label in ["before", *EXTRA_FEEDS]]
+    requests = [r for _, reqs, _, _ in sets for r in reqs]
+    fed = np.concatenate([np.asarray(enc, np.float64) for _, _, enc, _ in sets])
+    kinds = [r["pathology"] for r in requests]
+    radii = np.array([r[ACROSS] for r in requests])
+    geometry = np.array([r["seed"] for r in requests])
+    out = {"bands": bands, "folds": folds}
+    for version, weights in ((1, contrast_meter.WEIGHTS), (2, contrast_meter.WEIGHTS_2)):
+        meter = contrast_meter.ContrastMeter(weights)
+        measured = np.concatenate([measure(images, reqs, meter) for images, reqs, _, _ in sets])
+        out[f"version{version}"] = {}
+        for p in PATHOLOGIES:
+            errors = {"onePerPathology": [], "alongRadius": []}
+            for fold in range(folds):
+                train = geometry % folds != fold
+                single, _ = fit_map(fed, kinds, measured, *ENCODED_RANGE, pathology=p, keep=train)
+                fitted = [(fit_map(fed, kinds, measured, *ENCODED_RANGE, pathology=p, keep=mask)[0], at)
+                          for mask, at in radius_bands(radii, kinds, p, bands, keep=train)]
+                calibration = {"points": single, "encodedRange": ENCODED_RANGE,
+                               "byValue": {"field": "pathology", "points": {p: single}}}
+                along = {**calibration, "byValue": {**calibration["byValue"], "across": {"field": ACROSS, "maps": {
+                    p: {"at": [at for _, at in fitted], "points": [points for points, _ in fitted]}}}}}
+                for g in sorted(set(geometry[~train & np.array([k == p for k in kinds])])):
+                    own = (geometry == g) & np.array([k == p for k in kinds])
+                    order = np.argsort(fed[own])
+                    xs, ys, radius = fed[own][order], measured[own][order], radii[own][0]
+                    for c in GRID_CONTRASTS:
+                        for name, cal in (("onePerPathology", calibration), ("alongRadius", along)):
+                            value = calibrated_value({"range": [GRID_CONTRASTS[0], GRID_CONTRASTS[-1]], "calibration": cal}, c,
+                                                     {"pathology": p, ACROSS: radius})
+                            errors[name].append(abs(float(np.interp(value, xs, ys)) - c))
+            out[f"version{version}"][p] = {k: round(float(np.mean(v)), 4) for k, v in errors.items()}
+    print(json.dumps(out, indent=1))
+
+
 BEYOND_FED = [0.25, 0.1, 0.0, -0.2]
 BEYOND_SEEDS, BEYOND_SEED = 6, 4242
 BEYOND_REPORT = os.path.join(TRAINING_DIR, "reports", "brain-mri-contrast-beyond.json")
@@ -341,12 +423,14 @@ def beyond(batch=24):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["sample", "fit", "report", "beyond"])
+    parser.add_argument("command", choices=["sample", "fit", "report", "beyond", "crossval"])
     parser.add_argument("--label", choices=["before", "below", "above", "after"], default="before")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--bands", type=int, default=RADIUS_BANDS, help="crossval: radius bands of the maps along the radius")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    {"sample": lambda: sample(args.label), "fit": fit, "report": report, "beyond": beyond}[args.command]()
+    {"sample": lambda: sample(args.label), "fit": fit, "report": report, "beyond": beyond,
+     "crossval": lambda: crossval(args.bands)}[args.command]()
 
 
 if __name__ == "__main__":

@@ -40,31 +40,40 @@ export function assertParametersFit(manifest: ModelManifest, parameters: Scenari
 
 type ScalarField = Extract<ConditionField, { kind: "scalar" }>;
 
+/** Piecewise-linear through [x, y] points (x increasing), the end points' y beyond them. */
+function through(points: ReadonlyArray<readonly [number, number]>, x: number): number {
+  const first = points[0]!;
+  const last = points[points.length - 1]!;
+  if (x <= first[0]) return first[1];
+  if (x >= last[0]) return last[1];
+  const k = points.findIndex(([px]) => px >= x);
+  const [x0, y0] = points[k - 1]!;
+  const [x1, y1] = points[k]!;
+  return y0 + ((x - x0) / (x1 - x0)) * (y1 - y0);
+}
+
 /**
  * The value fed to the model for a requested scalar: the field's calibration map (piecewise-linear between its
  * points, the end points' values beyond them, clamped to the map's encodedRange, else the field's range), or the
  * request itself without one.
  * With `byValue`, the map of the sample's value of that categorical field (e.g. its pathology) when there is one.
+ * With `byValue.across`, that value's maps placed along another scalar field (e.g. the lesion radius, at `at`): each
+ * is read at the request and the results interpolated linearly by the sample's value of that field (the end maps'
+ * results beyond them); a blend of monotone maps is monotone.
  * training/rareforge_train/served.py's calibrated_value is the same rule.
  */
 export function calibratedValue(field: ScalarField, requested: number, parameters: ScenarioParameters = {}): number {
   const calibration = field.calibration;
-  const selector = calibration?.byValue ? parameters[calibration.byValue.field] : undefined;
-  const points = (typeof selector === "string" ? calibration?.byValue?.points[selector] : undefined) ?? calibration?.points;
+  const byValue = calibration?.byValue;
+  const selector = byValue ? parameters[byValue.field] : undefined;
+  const across = typeof selector === "string" && byValue?.across ? byValue.across.maps[selector] : undefined;
+  const position = across && byValue?.across ? parameters[byValue.across.field] : undefined;
+  const points = (typeof selector === "string" ? byValue?.points[selector] : undefined) ?? calibration?.points;
   const [lo, hi] = calibration?.encodedRange ?? field.range;
   let value = requested;
-  if (points && points.length > 0) {
-    const first = points[0]!;
-    const last = points[points.length - 1]!;
-    if (requested <= first[0]) value = first[1];
-    else if (requested >= last[0]) value = last[1];
-    else {
-      const k = points.findIndex(([x]) => x >= requested);
-      const [x0, y0] = points[k - 1]!;
-      const [x1, y1] = points[k]!;
-      value = y0 + ((requested - x0) / (x1 - x0)) * (y1 - y0);
-    }
-  }
+  if (across && typeof position === "number") {
+    value = through(across.at.map((at, k) => [at, through(across.points[k]!, requested)] as const), position);
+  } else if (points && points.length > 0) value = through(points, requested);
   return Math.min(Math.max(value, lo), hi);
 }
 

@@ -44,7 +44,24 @@ const calibrationPoints = z.array(z.tuple([z.number(), z.number()])).min(2);
 const calibration = z.object({
   points: calibrationPoints,
   /** Maps measured per value of a categorical field (e.g. per pathology); `points` serves the values without one. */
-  byValue: z.object({ field: z.string().min(1), points: z.record(z.string(), calibrationPoints) }).optional(),
+  byValue: z
+    .object({
+      field: z.string().min(1),
+      points: z.record(z.string(), calibrationPoints),
+      /**
+       * Per value of `field`, maps measured at several values of another scalar field (`at`, strictly increasing,
+       * one map per entry), for a model whose error depends on it too (brain-mri: on the lesion radius). The runtime
+       * reads each at the request and interpolates by the sample's value of that field; `points` serves the values
+       * without maps here.
+       */
+      across: z
+        .object({
+          field: z.string().min(1),
+          maps: z.record(z.string(), z.object({ at: z.array(z.number()).min(2), points: z.array(calibrationPoints).min(2) })),
+        })
+        .optional(),
+    })
+    .optional(),
   /**
    * The values the map may feed the model, a range holding the field's (default: the field's range). Wider only
    * where the model's response there was measured (`report`): a model that draws more than it is fed at the
@@ -230,6 +247,23 @@ export const modelManifestSchema = z
           for (const [value, points] of Object.entries(byValue.points)) {
             if (by?.kind === "categorical" && !by.values.includes(value)) issue([...path, "byValue", value], `"${value}" is not a value of "${byValue.field}"`);
             calibrationIssues(points, field.range, encodedRange).forEach((message) => issue([...path, "byValue", value], message));
+          }
+          const across = byValue.across;
+          if (across) {
+            const along = m.condition.fields.find((f) => f.name === across.field);
+            if (along?.kind !== "scalar" || along.name === field.name)
+              issue([...path, "byValue", "across"], `"${across.field}" is not another scalar field`);
+            for (const [value, maps] of Object.entries(across.maps)) {
+              const at = [...path, "byValue", "across", "maps", value];
+              if (by?.kind === "categorical" && !by.values.includes(value)) issue(at, `"${value}" is not a value of "${byValue.field}"`);
+              if (maps.at.length !== maps.points.length) issue(at, `has ${maps.at.length} positions (at) but ${maps.points.length} maps`);
+              maps.at.forEach((x, k) => {
+                if (k > 0 && x <= maps.at[k - 1]!) issue([...at, "at"], `positions must increase (${maps.at[k - 1]} then ${x})`);
+                if (along?.kind === "scalar" && (x < along.range[0] || x > along.range[1]))
+                  issue([...at, "at"], `${x} is outside "${along.name}"'s range [${along.range.join(", ")}]`);
+              });
+              maps.points.forEach((points, k) => calibrationIssues(points, field.range, encodedRange).forEach((message) => issue([...at, "points", k], message)));
+            }
           }
         }
       }

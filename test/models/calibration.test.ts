@@ -116,10 +116,19 @@ describe("the manifest's calibration", () => {
     expect(field?.kind === "scalar" && field.calibration).toMatchObject({ measuredBy: expect.any(String), command: expect.stringContaining("contrast_calibration.py") });
     if (field?.kind !== "scalar" || !field.calibration) return;
     expect(Object.keys(field.calibration.byValue?.points ?? {})).toEqual(["tumour", "haemorrhage", "lesions"]);
-    const tumourMap = field.calibration.byValue!.points.tumour!;
-    const [requested, encoded] = tumourMap[2]!;
-    const vector = encodeCondition(brain, { pathology: "tumour", lesionX: 0.5, lesionY: 0.5, lesionRadius: 0.1, lesionContrast: requested });
-    expect(vector[7]).toBeCloseTo((encoded - 0.25) / 0.75, 6);
+    // per pathology, maps along the lesion radius (training/README.md section 17): a request at a map's own radius
+    // is fed that map's value
+    const across = field.calibration.byValue?.across;
+    expect(across?.field).toBe("lesionRadius");
+    expect(Object.keys(across?.maps ?? {})).toEqual(["tumour", "haemorrhage", "lesions"]);
+    for (const [pathology, maps] of Object.entries(across!.maps)) {
+      expect(maps.at.length).toBeGreaterThanOrEqual(2);
+      maps.at.forEach((radius, k) => {
+        const [requested, encoded] = maps.points[k]![2]!;
+        const vector = encodeCondition(brain, { pathology, lesionX: 0.5, lesionY: 0.5, lesionRadius: radius, lesionContrast: requested });
+        expect(vector[7]).toBeCloseTo((encoded - 0.25) / 0.75, 6);
+      });
+    }
   });
 });
 
@@ -172,6 +181,61 @@ describe("maps per value of a categorical field (byValue)", () => {
     expect(messages({ field: "hazardCy", points: {} })).toEqual(['"hazardCy" is not a categorical field']);
     expect(messages({ field: "hazard", points: { moose: [[0, 0], [1, 1]] } })).toEqual(['"moose" is not a value of "hazard"']);
     expect(messages({ field: "hazard", points: { cone: [[0, 1], [1, 0]] } })).toEqual(["point 1: encoded values must not decrease (1 then 0)"]);
+  });
+});
+
+describe("maps placed along another scalar field (byValue.across)", () => {
+  // hazardCx calibrated per hazard, and for cones also by hazardW: the map [0, 0]-[1, 0.5] at width 0.1 and
+  // [0, 0.2]-[1, 1] at width 0.3
+  const across = (maps: unknown, field = "hazardW") => {
+    const raw = calibratedTiny([[0, 0], [1, 1]]);
+    (raw.condition.fields[1]!.calibration as Record<string, unknown>).byValue = {
+      field: "hazard", points: { cone: [[0, 0], [1, 0.9]] }, across: { field, maps },
+    };
+    return raw;
+  };
+  const coneMaps = { cone: { at: [0.1, 0.3], points: [[[0, 0], [1, 0.5]], [[0, 0.2], [1, 1]]] } };
+  const encode = (manifest: ReturnType<typeof modelManifestSchema.parse>, p: Record<string, string | number>) => encodeCondition(manifest, { ...parameters, ...p })[3]!;
+
+  it("reads each map at the request and interpolates by the sample's value of the other field", () => {
+    const manifest = modelManifestSchema.parse(across(coneMaps));
+    expect(encode(manifest, { hazard: "cone", hazardCx: 0.5, hazardW: 0.1 })).toBeCloseTo(0.25, 6);
+    expect(encode(manifest, { hazard: "cone", hazardCx: 0.5, hazardW: 0.3 })).toBeCloseTo(0.6, 6);
+    // halfway between the positions: halfway between 0.25 and 0.6
+    expect(encode(manifest, { hazard: "cone", hazardCx: 0.5, hazardW: 0.2 })).toBeCloseTo(0.425, 6);
+    // beyond the end positions: the end maps
+    expect(encode(manifest, { hazard: "cone", hazardCx: 0.5, hazardW: 0.05 })).toBeCloseTo(0.25, 6);
+    expect(encode(manifest, { hazard: "cone", hazardCx: 0.5, hazardW: 0.9 })).toBeCloseTo(0.6, 6);
+  });
+
+  it("falls back to the value's own map, then the pooled one, where it has no maps", () => {
+    const manifest = modelManifestSchema.parse(across({ pedestrian: coneMaps.cone }));
+    expect(encode(manifest, { hazard: "cone", hazardCx: 0.5, hazardW: 0.3 })).toBeCloseTo(0.45, 6);
+    expect(encode(manifest, { hazard: "none", hazardCx: 0.5, hazardW: 0.3 })).toBeCloseTo(0.5, 6);
+    expect(encode(manifest, { hazard: "pedestrian", hazardCx: 0.5, hazardW: 0.3 })).toBeCloseTo(0.6, 6);
+  });
+
+  it("stays monotone in the request at every position", () => {
+    const manifest = modelManifestSchema.parse(across(coneMaps));
+    for (const w of [0.05, 0.1, 0.17, 0.25, 0.3, 0.6]) {
+      let previous = -Infinity;
+      for (let v = 0; v <= 1; v += 0.02) {
+        const encoded = encode(manifest, { hazard: "cone", hazardCx: v, hazardW: w });
+        expect(encoded).toBeGreaterThanOrEqual(previous - 1e-7);
+        previous = encoded;
+      }
+    }
+  });
+
+  it("is refused naming the problem: not another scalar field, an unknown value, positions out of order or range, a count mismatch, a map not monotone", () => {
+    const messages = (maps: unknown, field?: string) => modelManifestSchema.safeParse(across(maps, field)).error?.issues.map((i) => i.message) ?? [];
+    expect(messages(coneMaps, "weather")).toEqual(['"weather" is not another scalar field']);
+    expect(messages(coneMaps, "hazardCx")).toEqual(['"hazardCx" is not another scalar field']);
+    expect(messages({ moose: coneMaps.cone })).toEqual(['"moose" is not a value of "hazard"']);
+    expect(messages({ cone: { ...coneMaps.cone, at: [0.3, 0.1] } })).toEqual(["positions must increase (0.3 then 0.1)"]);
+    expect(messages({ cone: { ...coneMaps.cone, at: [0.1, 1.5] } })).toEqual(['1.5 is outside "hazardW"\'s range [0, 1]']);
+    expect(messages({ cone: { at: [0.1, 0.2, 0.3], points: coneMaps.cone.points } })).toEqual(["has 3 positions (at) but 2 maps"]);
+    expect(messages({ cone: { at: [0.1, 0.3], points: [[[0, 0], [1, 0.5]], [[0, 1], [1, 0]]] } })).toEqual(["point 1: encoded values must not decrease (1 then 0)"]);
   });
 });
 

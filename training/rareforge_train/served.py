@@ -4,15 +4,28 @@ same rules), so training and evaluation sample what a request really feeds the m
 import numpy as np
 
 
+def _through(points, requested):
+    return float(np.interp(requested, [p[0] for p in points], [p[1] for p in points]))
+
+
 def calibrated_value(field, requested, params=None):
     """The value fed to the model for a requested one: the field's calibration map (piecewise-linear, the end
     points' values beyond them, clamped to the map's encodedRange, else the field's range; with byValue, the map of
-    params' value of that field when it has one), or the request itself when there is none."""
+    params' value of that field when it has one; with byValue.across, that value's maps placed along a scalar field
+    (`at`), each read at the request and interpolated linearly by params' value of that field, the end maps beyond
+    them), or the request itself when there is none. src/models/condition.ts calibratedValue is the same rule."""
     calibration = field.get("calibration") or {}
+    params = params or {}
     lo, hi = calibration.get("encodedRange") or field["range"]
     by = calibration.get("byValue")
-    points = (by["points"].get((params or {}).get(by["field"])) if by else None) or calibration.get("points")
-    value = float(np.interp(requested, [p[0] for p in points], [p[1] for p in points])) if points else requested
+    selector = params.get(by["field"]) if by else None
+    across = ((by.get("across") or {}).get("maps") or {}).get(selector) if by else None
+    position = params.get(by["across"]["field"]) if across else None
+    if across and isinstance(position, (int, float)):
+        value = float(np.interp(position, across["at"], [_through(points, requested) for points in across["points"]]))
+    else:
+        points = (by["points"].get(selector) if by else None) or calibration.get("points")
+        value = _through(points, requested) if points else requested
     return float(min(max(value, lo), hi))
 
 
