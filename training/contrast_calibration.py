@@ -364,6 +364,7 @@ def crossval(bands=RADIUS_BANDS, folds=2):
         out[f"version{version}"] = {}
         for p in PATHOLOGIES:
             errors = {"onePerPathology": [], "alongRadius": []}
+            of_p = np.array([k == p for k in kinds])
             for fold in range(folds):
                 train = geometry % folds != fold
                 single, _ = fit_map(fed, kinds, measured, *ENCODED_RANGE, pathology=p, keep=train)
@@ -373,8 +374,8 @@ def crossval(bands=RADIUS_BANDS, folds=2):
                                "byValue": {"field": "pathology", "points": {p: single}}}
                 along = {**calibration, "byValue": {**calibration["byValue"], "across": {"field": ACROSS, "maps": {
                     p: {"at": [at for _, at in fitted], "points": [points for points, _ in fitted]}}}}}
-                for g in sorted(set(geometry[~train & np.array([k == p for k in kinds])])):
-                    own = (geometry == g) & np.array([k == p for k in kinds])
+                for g in sorted(set(geometry[~train & of_p])):
+                    own = (geometry == g) & of_p
                     order = np.argsort(fed[own])
                     xs, ys, radius = fed[own][order], measured[own][order], radii[own][0]
                     for c in GRID_CONTRASTS:

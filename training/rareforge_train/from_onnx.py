@@ -115,7 +115,6 @@ def _read_f32(path, shape):
     return torch.from_numpy(np.fromfile(path, dtype="<f4").reshape(shape))
 
 
-@torch.no_grad()
 def golden_trajectory(name, fixtures_dir):
     """A diffusion package's golden DDIM trajectory: its settings (golden.json's "ddim"), noise and condition."""
     d = os.path.join(fixtures_dir, name)
@@ -124,6 +123,7 @@ def golden_trajectory(name, fixtures_dir):
             _read_f32(os.path.join(d, ddim["condition"]), [ddim["shape"][0], -1]))
 
 
+@torch.no_grad()
 def fixture_error(name, kind, model, fixtures_dir):
     """Largest |torch - golden| over the package's golden fixture (denoiser calls and the guided
     DDIM trajectory for a diffusion model; the single input/output for a detector or critic)."""
