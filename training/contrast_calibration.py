@@ -95,18 +95,29 @@ def grid_requests(seed=SAMPLE_SEED, geometries=SEEDS):
     return out
 
 
+def meter_readers():
+    """The runtime's meters by file name, read as the exported ONNX reads them (contrast_meter.export)."""
+    return contrast_meter.readers()
+
+
 @torch.no_grad()
-def ddim_images(model, conditions, keys, defaults, batch, progress=None):
+def ddim_images(model, conditions, keys, defaults, batch, progress=None, feedback=None):
     """DDIM samples at the manifest's defaults, 0..1 [N, 64, 64], of conditions (torch [N, D]); each from the noise
     keyed by keys[i] = (seed, pathology, index), so one geometry is sampled from the same noise at every contrast.
-    progress(done) after each batch."""
+    progress(done) after each batch. feedback: (manifest, requests) to sample with the manifest's feedback, as served."""
     images = []
+    meters = meter_readers() if feedback else None
     for start in range(0, len(keys), batch):
         part = keys[start:start + batch]
         noise = torch.stack([torch.randn((1, 64, 64), generator=torch.Generator().manual_seed(
             seed * 100003 + PATHOLOGIES.index(pathology) * 1000 + index)) for seed, pathology, index in part])
+        refine = None
+        if feedback:
+            manifest, requests = feedback
+            params = [{k: v for k, v in r.items() if k != "seed"} for r in requests[start:start + len(part)]]
+            refine = diffusion.feedback_refine(manifest, params, meters)
         x = diffusion.ddim_sample(model, noise, conditions[start:start + len(part)], steps=defaults["steps"],
-                                  guidance=defaults["guidance"])
+                                  guidance=defaults["guidance"], refine=refine)
         images.append(((x.clamp(-1, 1) + 1) / 2).numpy()[:, 0])
         if progress:
             progress(start + len(part))
@@ -140,12 +151,15 @@ def sample(label, batch=36):
     else:
         encoded = [calibrated_value(field, r[FIELD], r) if use_map else r[FIELD] for r in requests]
     conditions = torch.from_numpy(np.stack([encode_fed(r, e) for r, e in zip(requests, encoded)]))
+    # "after" is sampled as served: through the map and, where the manifest has it, the feedback
+    feedback = (manifest, requests) if use_map and field.get("feedback") else None
     images = ddim_images(load_model(), conditions, [(seed, r["pathology"], r["seed"]) for r in requests], defaults,
-                         batch, lambda done: print(f"{time.strftime('%H:%M:%S')} {label}: sampled {done}/{len(requests)}", flush=True))
+                         batch, lambda done: print(f"{time.strftime('%H:%M:%S')} {label}: sampled {done}/{len(requests)}", flush=True),
+                         feedback)
     os.makedirs(DATA_DIR, exist_ok=True)
     np.savez(os.path.join(DATA_DIR, f"contrast-{label}.npz"), images=images,
              requests=np.array(requests, dtype=object), encoded=np.array(encoded),
-             settings=np.array(defaults, dtype=object))
+             settings=np.array(defaults, dtype=object), feedback=np.array(field.get("feedback") if use_map else None, dtype=object))
 
 
 def load(label):
@@ -306,7 +320,7 @@ def fit():
         "producedByFed": {"pooled": dict(zip([f"{c:.2f}" for c in FEEDS], produced)),
                           **{p: dict(zip([f"{c:.2f}" for c in FEEDS], pr)) for p, (_, pr) in by_pathology.items()},
                           "byRadius": produced_across},
-        "calibration": {"files": manifest["files"], "fields": {FIELD: calibration}},
+        "calibration": {"files": {manifest["denoiser"]["file"]: manifest["files"][manifest["denoiser"]["file"]]}, "fields": {FIELD: calibration}},
     }
     json.dump(report, open(REPORT, "w"), indent=1)
     manifest["condition"]["fields"] = package.calibrated_fields("brain-mri", manifest["condition"]["fields"], manifest["files"])
@@ -392,6 +406,129 @@ BEYOND_SEEDS, BEYOND_SEED = 6, 4242
 BEYOND_REPORT = os.path.join(TRAINING_DIR, "reports", "brain-mri-contrast-beyond.json")
 
 
+# Feedback candidates (fromStep, strength, feather, maxRatio; docs/model-package.md "Feedback"), each sampled on the
+# fitting set's geometries and noise ("before": FIT_GEOMETRIES per pathology) through the shipped map; the one with
+# the lowest per-sample MAE by the judge (meter version 2: the runtime reads version 1) is written to the manifest.
+FEEDBACK_CANDIDATES = [(0.4, 1.0, 0.15, 2.0), (0.2, 1.0, 0.15, 2.0), (0.6, 1.0, 0.15, 2.0), (0.0, 1.0, 0.15, 2.0),
+                       (0.4, 0.5, 0.15, 2.0), (0.4, 1.0, 0.3, 2.0), (0.4, 1.0, 0.15, 3.0)]
+FEEDBACK_REPORT = os.path.join(TRAINING_DIR, "reports", "brain-mri-contrast-feedback.json")
+FEEDBACK_COMMAND = "python3 training/contrast_calibration.py feedback"
+
+
+def feedback_spec(candidate):
+    from_step, strength, feather, max_ratio = candidate
+    return {**contrast_meter.FEATURE_SPEC, "fromStep": from_step, "strength": strength, "maxRatio": max_ratio, "feather": feather,
+            "measuredBy": "training/contrast_calibration.py feedback: candidates judged by training/contrast_meter.py version 2 "
+                          "on the calibration's fitting set",
+            "command": FEEDBACK_COMMAND, "report": os.path.relpath(FEEDBACK_REPORT, package.REPO)}
+
+
+def feedback(threads, batch=36):
+    """Samples the fitting set through the shipped map with no feedback and with each FEEDBACK_CANDIDATES setting
+    (cached per setting in training/data), judges each, writes the best into the manifest with the meter
+    (models/brain-mri/contrast-meter.onnx, contrast_meter.export) and the report; then `sample --label after` and
+    `report` measure it on the held-out set."""
+    manifest = json.load(open(MANIFEST))
+    defaults, field = manifest["defaults"], field_of(manifest)
+    if not field.get("calibration"):
+        raise SystemExit("feedback acts on top of the calibration map: run fit first")
+    requests = grid_requests(SAMPLE_SEED, FIT_GEOMETRIES)
+    encoded = [calibrated_value(field, r[FIELD], r) for r in requests]
+    conditions = torch.from_numpy(np.stack([encode_fed(r, e) for r, e in zip(requests, encoded)]))
+    keys = [(SAMPLE_SEED, r["pathology"], r["seed"]) for r in requests]
+    meter, judge = contrast_meter.ContrastMeter(), contrast_meter.ContrastMeter(contrast_meter.WEIGHTS_2)
+    model = load_model()
+    rows = []
+    for candidate in [None] + FEEDBACK_CANDIDATES:
+        tag = "none" if candidate is None else "-".join(f"{v:g}" for v in candidate)
+        path = os.path.join(DATA_DIR, f"contrast-feedback-{tag}.npz")
+        trial = json.loads(json.dumps(manifest))
+        if candidate is not None:
+            field_of(trial)["feedback"] = feedback_spec(candidate)
+        if os.path.exists(path) and np.load(path, allow_pickle=True)["settings"].item() == {**defaults, "map": field["calibration"]}:
+            images = np.load(path, allow_pickle=True)["images"]
+        else:
+            start = time.time()
+            images = ddim_images(model, conditions, keys, defaults, batch,
+                                 lambda done: print(f"{time.strftime('%H:%M:%S')} feedback {tag}: sampled {done}/{len(requests)}", flush=True),
+                                 (trial, requests) if candidate is not None else None)
+            print(f"{tag}: {time.time() - start:.0f} s", flush=True)
+            os.makedirs(DATA_DIR, exist_ok=True)
+            np.savez(path, images=images, settings=np.array({**defaults, "map": field["calibration"]}, dtype=object))
+        row = {"setting": None if candidate is None else dict(zip(["fromStep", "strength", "feather", "maxRatio"], candidate)),
+               "judged": table(requests, measure(images, requests, judge)), "meter": table(requests, measure(images, requests, meter))}
+        rows.append(row)
+        print(json.dumps({"setting": tag, "judge": row["judged"]["mae"], "meter": row["meter"]["mae"],
+                          "byPathology": {p: v["mae"] for p, v in row["judged"]["byPathology"].items()}}), flush=True)
+    best = min(rows[1:], key=lambda r: r["judged"]["mae"])
+    chosen = tuple(best["setting"][k] for k in ("fromStep", "strength", "feather", "maxRatio"))
+    contrast_meter.export(os.path.join(os.path.dirname(MANIFEST), contrast_meter.METER_FILE))
+    manifest = json.load(open(MANIFEST))
+    manifest["files"][contrast_meter.METER_FILE] = package.sha256(os.path.join(os.path.dirname(MANIFEST), contrast_meter.METER_FILE))
+    spec = feedback_spec(chosen)
+    field_of(manifest)["feedback"] = spec
+    with open(MANIFEST, "w") as f:
+        f.write(json.dumps(manifest, indent=2) + "\n")
+    report = {"command": FEEDBACK_COMMAND, "settings": defaults, "denoiserSha256": manifest["files"][manifest["denoiser"]["file"]],
+              "meterSha256": manifest["files"][contrast_meter.METER_FILE],
+              "set": f"the fitting set: {FIT_GEOMETRIES} geometries per pathology x {GRID_CONTRASTS} (seed {SAMPLE_SEED}), through the map",
+              "chosenBy": "lowest per-sample MAE by the judge (training/contrast_meter.py version 2)",
+              "chosen": best["setting"], "candidates": rows, "feedback": {FIELD: spec}}
+    json.dump(report, open(FEEDBACK_REPORT, "w"), indent=1)
+    print(json.dumps({"chosen": best["setting"], "judge": best["judged"]["mae"], "none": rows[0]["judged"]["mae"]}))
+    feedback_fixture()
+
+
+FEEDBACK_FIXTURE = os.path.join(package.REPO, "test", "fixtures", "brain-mri", "feedback")
+
+
+@torch.no_grad()
+def feedback_fixture(seed=5):
+    """test/fixtures/brain-mri/feedback/: the meter's features and readings of augmented renders (served.meter_features,
+    the torch meter), and 10-step guided DDIM trajectories of three requests with and without the manifest's feedback,
+    from the PyTorch reference; test/diffusion/feedback.test.ts holds src/diffusion/feedback.ts to them."""
+    from rareforge_train import served
+    manifest = json.load(open(MANIFEST))
+    spec = field_of(manifest).get("feedback")
+    if not spec:
+        raise SystemExit("the manifest has no feedback: run feedback first")
+    os.makedirs(FEEDBACK_FIXTURE, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    images, circles, classes = [], [], []
+    for pathology in PATHOLOGIES:
+        for _ in range(2):
+            cond = brain.draw_condition(rng, pathology)
+            images.append(contrast_meter.augment(brain.render(cond, rng)[0], rng).astype(np.float32))
+            circles.append([cond["lesionX"], cond["lesionY"], cond["lesionRadius"]])
+            classes.append(PATHOLOGIES.index(pathology))
+    features = np.stack([served.meter_features(img.astype(np.float64), c, k, spec) for img, c, k in zip(images, circles, classes)])
+    readings = meter_readers()[spec["meter"]](features)
+    package.write_f32(os.path.join(FEEDBACK_FIXTURE, "images.f32"), np.stack(images))
+    package.write_f32(os.path.join(FEEDBACK_FIXTURE, "features.f32"), features)
+    # trajectories: a faint haemorrhage, a mid tumour, strong lesions, each geometry drawn as the renderer draws it
+    field = field_of(manifest)
+    params = [{**BRAIN.draw(rng, pathology=p), FIELD: c} for p, c in (("haemorrhage", 0.3), ("tumour", 0.55), ("lesions", 0.85))]
+    conditions = np.stack([served.served_vector(BRAIN.layout, manifest["condition"]["fields"], p) for p in params]).astype(np.float32)
+    noise = torch.randn((len(params), 1, 64, 64), generator=torch.Generator().manual_seed(seed))
+    model, guidance, steps = load_model(), manifest["defaults"]["guidance"], 10
+    cond = torch.from_numpy(conditions)
+    final = diffusion.ddim_sample(model, noise, cond, steps=steps, guidance=guidance,
+                                  refine=diffusion.feedback_refine(manifest, params, meter_readers()))
+    plain = diffusion.ddim_sample(model, noise, cond, steps=steps, guidance=guidance)
+    for name, tensor in (("noise", noise), ("conditions", conditions), ("final", final), ("plain", plain)):
+        package.write_f32(os.path.join(FEEDBACK_FIXTURE, f"{name}.f32"), tensor)
+    golden = {"model": "brain-mri", "denoiserSha256": manifest["files"][manifest["denoiser"]["file"]],
+              "meterSha256": manifest["files"][spec["meter"]], "field": FIELD, "feedback": spec,
+              "meter": {"images": "images.f32", "shape": [len(images), 64, 64], "circles": circles, "classes": classes,
+                        "features": "features.f32", "width": int(features.shape[1]), "readings": [float(v) for v in readings]},
+              "trajectory": {"sampler": "ddim", "steps": steps, "guidance": guidance, "parameters": params,
+                             "noise": "noise.f32", "conditions": "conditions.f32", "final": "final.f32", "plain": "plain.f32",
+                             "fedContrast": [calibrated_value(field, p[FIELD], p) for p in params]}}
+    json.dump(golden, open(os.path.join(FEEDBACK_FIXTURE, "golden.json"), "w"), indent=1)
+    print(json.dumps({"written": os.path.relpath(FEEDBACK_FIXTURE, package.REPO), "readings": golden["meter"]["readings"],
+                      "feedbackMoved": float((final - plain).abs().max())}))
+
+
 @torch.no_grad()
 def beyond(batch=24):
     """Per pathology BEYOND_SEEDS geometries, each sampled from the same noise at every fed value in BEYOND_FED
@@ -424,14 +561,15 @@ def beyond(batch=24):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["sample", "fit", "report", "beyond", "crossval"])
+    parser.add_argument("command", choices=["sample", "fit", "report", "beyond", "crossval", "feedback", "fixture"])
     parser.add_argument("--label", choices=["before", "below", "above", "after"], default="before")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--bands", type=int, default=RADIUS_BANDS, help="crossval: radius bands of the maps along the radius")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     {"sample": lambda: sample(args.label), "fit": fit, "report": report, "beyond": beyond,
-     "crossval": lambda: crossval(args.bands)}[args.command]()
+     "crossval": lambda: crossval(args.bands), "feedback": lambda: feedback(args.threads),
+     "fixture": feedback_fixture}[args.command]()
 
 
 if __name__ == "__main__":

@@ -327,9 +327,64 @@ def validity(meter, per_pathology, augmented):
     return table
 
 
+# The runtime's feedback reads contrast with version 1 (model.json `condition.fields[].feedback`, kind
+# "circle-contrast"): its feature recipe as the manifest declares it (rareforge_train/served.py meter_features and
+# src/diffusion/feedback.ts meterFeatures compute it from these), and the ONNX file `export` writes.
+METER_FILE = "contrast-meter.onnx"
+FEATURE_SPEC = {"kind": "circle-contrast", "meter": METER_FILE, "input": "features", "output": "value", "classes": PATHOLOGIES,
+                "window": {"samples": CROP, "halfWidth": WINDOW}, "ring": list(RING), "tissueQuantiles": GLOBAL_QUANTILES,
+                "tissueFloor": 0.2, "radiusScale": 0.15}
+
+
+def readers():
+    """The runtime's meters by file name (served.feedback_x0's `meters`), read as their exported ONNX reads them."""
+    return {METER_FILE: ContrastMeter().measure_features}
+
+
+def export(path, weights=WEIGHTS):
+    """Version 1 as ONNX (opset 17): input "features" [N, F] -> output "value" [N], clipped to the meter's range, as
+    ContrastMeter.measure_features reads it. Checked against the torch meter and the manifest's feature recipe
+    (served.meter_features equals features() on renders) before it is written."""
+    import torch
+    from rareforge_train import served
+    meter = ContrastMeter(weights)
+    if meter.version != 1:
+        raise SystemExit("the runtime's feedback reads version 1 (its features); this weights file is another version")
+
+    class Clipped(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = meter.net
+
+        def forward(self, features):
+            return torch.clamp(self.net(features), meter.range[0], meter.range[1])
+
+    rng = np.random.default_rng(CHECK_SEED)
+    feats = []
+    for pathology in PATHOLOGIES:
+        for _ in range(8):
+            cond = brain.draw_condition(rng, pathology)
+            image = augment(brain.render(cond, rng)[0], rng)
+            circle = (cond["lesionX"], cond["lesionY"], cond["lesionRadius"])
+            ours = features(image, pathology, *circle)
+            served_feats = served.meter_features(image.astype(np.float64), circle, PATHOLOGIES.index(pathology), FEATURE_SPEC)
+            if np.abs(ours - served_feats).max() > 1e-5:
+                raise SystemExit(f"served.meter_features differs from features() by {np.abs(ours - served_feats).max():.2e}")
+            feats.append(ours)
+    example = torch.from_numpy(np.stack(feats))
+    module = Clipped().eval()
+    torch.onnx.export(module, (example,), path, opset_version=17, input_names=["features"], output_names=["value"],
+                      dynamic_axes={"features": {0: "batch"}, "value": {0: "batch"}})
+    import onnx
+    onnx.checker.check_model(onnx.load(path))
+    print(json.dumps({"written": path, "inputWidth": int(example.shape[1]),
+                      "torch": [round(float(v), 6) for v in meter.measure_features(example.numpy())[:4]]}))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["fit", "check"])
+    parser.add_argument("command", choices=["fit", "check", "export"])
+    parser.add_argument("--out", default=None, help="export: the ONNX file (default: models/brain-mri/contrast-meter.onnx)")
     parser.add_argument("--per-pathology", type=int, default=None, help="renders per pathology (fit 5000, check 300)")
     parser.add_argument("--epochs", type=int, default=None, help="fit: version 1 45, version 2 40")
     parser.add_argument("--weights", default=None, help="default: reports/contrast-meter.npz (version 1), contrast-meter-2.npz (2)")
@@ -338,6 +393,9 @@ def main():
     import torch
     torch.set_num_threads(1)
     weights = args.weights or (WEIGHTS if args.version == 1 else WEIGHTS_2)
+    if args.command == "export":
+        export(args.out or os.path.join(os.path.dirname(TRAINING_DIR), "models", "brain-mri", METER_FILE), weights)
+        return
     if args.command == "fit" and args.version == 1:
         fit(per_pathology=args.per_pathology or 5000, epochs=args.epochs or 45, weights=weights)
     elif args.command == "fit":

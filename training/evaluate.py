@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+import contrast_meter  # noqa: E402
 import look as look_module  # noqa: E402
 from rareforge_train import diffusion, from_onnx, package, perception  # noqa: E402
 from rareforge_train.domains import EVAL_SEED, PACKAGES  # noqa: E402
@@ -69,16 +70,20 @@ def sweep_grid(domain, rng):
     return [domain.draw(rng, pathology=p) for p in layout.field("pathology")["values"] for _ in range(8)]
 
 
-def sample_images(model, domain, params, guidance, seed, batch=48, fields=()):
-    """DDIM samples for params, each from noise keyed by (seed, index); returns model space [-1,1]. fields: the
-    manifest's condition fields, so calibrated scalars are fed their map's value, as the product feeds them."""
+def sample_images(model, domain, params, guidance, seed, batch=48, manifest=None):
+    """DDIM samples for params, each from noise keyed by (seed, index); returns model space [-1,1]. manifest: the
+    package's, so calibrated scalars are fed their map's value and fields with feedback are held by it, as the
+    product serves them."""
+    fields = manifest["condition"]["fields"] if manifest else ()
     conditions = torch.from_numpy(np.stack([served_vector(domain.layout, fields, p) for p in params]))
+    meters = contrast_meter.readers() if any(f.get("feedback") for f in fields) else None
     out = []
     for start in range(0, len(params), batch):
         n = min(batch, len(params) - start)
         noise = torch.stack([torch.randn((domain.channels, 64, 64), generator=torch.Generator().manual_seed(seed * 100003 + start + i))
                              for i in range(n)])
-        out.append(diffusion.ddim_sample(model, noise, conditions[start:start + n], steps=STEPS, guidance=guidance))
+        refine = diffusion.feedback_refine(manifest, params[start:start + n], meters) if meters else None
+        out.append(diffusion.ddim_sample(model, noise, conditions[start:start + n], steps=STEPS, guidance=guidance, refine=refine))
         print(f"{time.strftime('%H:%M:%S')}   sampled {start + n}/{len(params)} at guidance {guidance}", flush=True)
     return torch.cat(out).clamp(-1, 1)
 
@@ -550,7 +555,7 @@ def main():
     fields = shipped_manifest["condition"]["fields"]
     sweep = {}
     for g in ([] if args.guidance else GUIDANCE_CANDIDATES):
-        verdict = judge(critic, domain, sample_images(model, domain, sweep_params, g, EVAL_SEED + 10, fields=fields), sweep_params)
+        verdict = judge(critic, domain, sample_images(model, domain, sweep_params, g, EVAL_SEED + 10, manifest=shipped_manifest), sweep_params)
         score = float(np.mean(list(verdict["attributeAccuracy"].values()))) + (verdict["medianBoxIoU"] or 0)
         sweep[str(g)] = {"attributeAccuracy": verdict["attributeAccuracy"], "medianBoxIoU": verdict["medianBoxIoU"],
                          "score": round(score, 4)}
@@ -573,7 +578,7 @@ def main():
         package.build(name, os.path.join(CHECKPOINTS, name), log=log)   # defaults.guidance and the DDIM fixture use it
 
     # 2. Balanced grid at the shipped defaults; the generator's renders of the same conditions are the ceiling.
-    samples = sample_images(model, domain, params, guidance, EVAL_SEED, fields=fields)
+    samples = sample_images(model, domain, params, guidance, EVAL_SEED, manifest=shipped_manifest)
     real = render_images(domain, params, EVAL_SEED)
     model_verdict, real_verdict = judge(critic, domain, samples, params), judge(critic, domain, real, params)
     log(f"model samples: {model_verdict['attributeAccuracy']} IoU {model_verdict['medianBoxIoU']}")

@@ -21,6 +21,8 @@ export interface DenoiseLoopOptions {
   blendMask: Float32Array | null;
   /** The (guided) model output for the batch's scaled model input at timestep t. */
   predict(modelInput: Float32Array, t: number): Promise<Float32Array>;
+  /** Rewrites the model output before the step (feedback on the x0 estimate, ./feedback.ts); step counts from 0. */
+  refine?: (modelInput: Float32Array, output: Float32Array, t: number, step: number, steps: number) => Promise<Float32Array>;
   onStep?: (step: number, steps: number) => void;
 }
 
@@ -52,7 +54,9 @@ export async function denoiseLoop(options: DenoiseLoopOptions): Promise<Float32A
   for (let i = 0; i < timesteps.length; i++) {
     const t = timesteps[i] ?? 0;
     // 3. guided model output on the (scaled) sample
-    const modelOutput = await options.predict(scheduler.scaleModelInput(x, t), t);
+    const modelInput = scheduler.scaleModelInput(x, t);
+    let modelOutput = await options.predict(modelInput, t);
+    if (options.refine) modelOutput = await options.refine(modelInput, modelOutput, t, i, timesteps.length);
     // 4. scheduler step, with per-sample variance noise for ancestral samplers
     let stepNoise: Float32Array | undefined;
     if (scheduler.stochastic) {

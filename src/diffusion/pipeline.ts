@@ -2,6 +2,7 @@
 // batch, any batch size, latent decoding, image-to-image (strength) and inpainting (mask blended every step).
 // Sample i draws all its noise from SampleNoise(seed, i), so it is the same alone or in any batch.
 import { createHash } from "node:crypto";
+import { join } from "node:path";
 import {
   assertParametersFit,
   deriveLabels,
@@ -26,6 +27,7 @@ import { DEFAULT_BATCH_SIZE, distilledGuidanceIssue, resolveSamplingSettings } f
 import { openOptimumRuntime, type OptimumRuntime } from "./optimum/runtime.ts";
 import { resizeNearest, sampleOptimumBatch } from "./optimum/pipeline.ts";
 import { denoiseLoop, type NoiseSource } from "./loop.ts";
+import { createFeedback } from "./feedback.ts";
 
 export { denoiseLoop, type DenoiseLoopOptions, type NoiseSource } from "./loop.ts";
 
@@ -36,7 +38,9 @@ export interface ConditionRuntime {
   readonly provider: ResolvedExecutionProvider;
   readonly denoiser: OnnxSession;
   readonly decoder: OnnxSession | null;
-  /** Milliseconds spent inside onnxruntime by both sessions. */
+  /** Per scalar field with feedback (docs/model-package.md), its meter's session. */
+  readonly meters: ReadonlyMap<string, OnnxSession>;
+  /** Milliseconds spent inside onnxruntime by its sessions. */
   onnxMillis(): number;
   dispose(): Promise<void>;
 }
@@ -68,16 +72,39 @@ export async function openConditionRuntime(model: ModelPackage, options: Runtime
   const denoiser = await createSession(model.denoiserPath, settings);
   // the decoder goes on the provider the denoiser got, so one sample never mixes providers
   const decoder = model.decoderPath ? await createSession(model.decoderPath, { ...settings, ep: denoiser.provider }) : null;
+  const meters = new Map<string, OnnxSession>();
+  const dispose = async () => {
+    await denoiser.dispose();
+    await decoder?.dispose();
+    for (const meter of meters.values()) await meter.dispose();
+  };
   const expected = Object.values(model.manifest.denoiser.inputs);
   const missing = expected.filter((name) => !denoiser.inputNames.includes(name));
   if (missing.length > 0) {
-    await denoiser.dispose();
-    await decoder?.dispose();
+    await dispose();
     throw new ModelPackageError(
       "invalid-manifest",
       `denoiser ${model.denoiserPath} has inputs [${denoiser.inputNames.join(", ")}]; the manifest names [${missing.join(", ")}] which it lacks`,
       model.dir,
     );
+  }
+  try {
+    for (const field of model.manifest.condition.fields) {
+      if (field.kind !== "scalar" || !field.feedback) continue;
+      // small regressors: on the CPU, beside a denoiser on any provider
+      const meter = await createSession(join(model.dir, field.feedback.meter), { ...settings, ep: "cpu" });
+      meters.set(field.name, meter);
+      if (!meter.inputNames.includes(field.feedback.input) || !meter.outputNames.includes(field.feedback.output)) {
+        throw new ModelPackageError(
+          "invalid-manifest",
+          `meter ${field.feedback.meter} has inputs [${meter.inputNames.join(", ")}] and outputs [${meter.outputNames.join(", ")}]; "${field.name}"'s feedback names "${field.feedback.input}" and "${field.feedback.output}"`,
+          model.dir,
+        );
+      }
+    }
+  } catch (error) {
+    await dispose();
+    throw error;
   }
   return {
     kind: "condition",
@@ -85,11 +112,9 @@ export async function openConditionRuntime(model: ModelPackage, options: Runtime
     provider: denoiser.provider,
     denoiser,
     decoder,
-    onnxMillis: () => denoiser.runMillis + (decoder?.runMillis ?? 0),
-    async dispose() {
-      await denoiser.dispose();
-      await decoder?.dispose();
-    },
+    meters,
+    onnxMillis: () => denoiser.runMillis + (decoder?.runMillis ?? 0) + [...meters.values()].reduce((sum, m) => sum + m.runMillis, 0),
+    dispose,
   };
 }
 
@@ -297,6 +322,8 @@ export interface DenoiseBatchOptions {
   /** One noise source per sample, in batch order. */
   noise: readonly NoiseSource[];
   reference?: PreparedReference | null;
+  /** Each sample's scenario parameters: with them, the manifest's feedback holds its fields to the request. */
+  parameters?: readonly ScenarioParameters[];
   onStep?: (step: number, steps: number) => void;
 }
 
@@ -310,6 +337,7 @@ export async function denoiseBatch(options: DenoiseBatchOptions): Promise<Float3
   if (distilled) throw new ValidationError([distilled], "invalid sampling settings");
   const guidance = manifest.denoiser.distilledGuidance === undefined ? options.guidance : 1;
   const rowConditions = denoiserConditions(noise.length, conditions, unconditionalVector(manifest), guidance !== 1);
+  const refine = options.parameters ? createFeedback(manifest, runtime.meters, options.parameters, runtime.model.dir) : null;
   return denoiseLoop({
     scheduler: options.scheduler,
     steps: options.steps,
@@ -318,6 +346,7 @@ export async function denoiseBatch(options: DenoiseBatchOptions): Promise<Float3
     start: options.reference ? { sample: options.reference.sample, strength: options.reference.strength } : null,
     blendMask: options.reference?.mask ?? null,
     predict: (modelInput, t) => guidedModelOutput(runtime, modelInput, noise.length, t, rowConditions, guidance),
+    ...(refine ? { refine } : {}),
     ...(options.onStep ? { onStep: options.onStep } : {}),
   });
 }
@@ -395,7 +424,8 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
           onStep,
         });
       } else {
-        const samples = await denoiseBatch({ runtime, scheduler, steps, guidance, conditions: batchConditions, noise, reference, onStep });
+        const batchParameters = batchIndices.map((_, b) => parameters[start + b] ?? {});
+        const samples = await denoiseBatch({ runtime, scheduler, steps, guidance, conditions: batchConditions, noise, reference, parameters: batchParameters, onStep });
         images = await decodeSamples(runtime, samples, count);
       }
       batchIndices.forEach((index, b) => {

@@ -11,6 +11,7 @@ export {
   type ModelManifest,
   type ConditionField,
   type ScalarCalibration,
+  type ScalarFeedback,
   type LabelRule,
   type PlausibleBox,
   type PlausibleCircle,

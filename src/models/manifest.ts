@@ -80,6 +80,37 @@ const calibration = z.object({
   command: z.string().min(1),
   report: z.string().optional(),
 });
+/**
+ * Sampling-time feedback on a scalar the model draws with a spread a map cannot narrow (brain-mri's lesion contrast:
+ * the map corrects the mean; training/README.md section 18). Kind "circle-contrast": from step fromStep x steps on,
+ * the runtime reads the value off each step's x0 estimate with `meter` (ONNX, [N, F] features -> [N] values, the
+ * features below) inside the manifest's circle label, and scales the circle's deviation from the median of its
+ * surrounding `ring` by (requested / read) ^ strength, clamped to [1 / maxRatio, maxRatio], with a weight of 1
+ * inside the circle falling to 0 over `feather` radii past it. The meter is not the critic the realism gate reads.
+ * Features, per sample, of the x0 estimate mapped to 0..1 (image.valueRange): the window (samples x samples, bilinear,
+ * centre +- halfWidth radii) divided by the ring's median (at least 0.05) minus 1; radius / radiusScale; the ring's
+ * median; the one-hot of the class among `classes`; the slice's `tissueQuantiles` (percentiles of the pixels above
+ * tissueFloor) divided by the ring's median. training/rareforge_train/served.py applies the same rule.
+ */
+const scalarFeedback = z.object({
+  kind: z.literal("circle-contrast"),
+  meter: fileName,
+  input: z.string().min(1),
+  output: z.string().min(1),
+  classes: z.array(z.string().min(1)).min(1),
+  window: z.object({ samples: z.number().int().min(2), halfWidth: z.number().positive() }),
+  ring: range,
+  tissueQuantiles: z.array(z.number().min(0).max(100)),
+  tissueFloor: z.number(),
+  radiusScale: z.number().positive(),
+  fromStep: z.number().min(0).max(1),
+  strength: z.number().positive().max(1),
+  maxRatio: z.number().min(1),
+  feather: z.number().positive(),
+  measuredBy: z.string().min(1),
+  command: z.string().min(1),
+  report: z.string().optional(),
+});
 const scalarField = z.object({
   name: z.string().min(1),
   kind: z.literal("scalar"),
@@ -87,6 +118,7 @@ const scalarField = z.object({
   offset: z.number().int().min(0),
   width: z.literal(1),
   calibration: calibration.optional(),
+  feedback: scalarFeedback.optional(),
 });
 export const conditionFieldSchema = z.discriminatedUnion("kind", [categoricalField, scalarField]);
 
@@ -150,8 +182,7 @@ const derivedFrom = z.object({
   command: z.string().optional(),
 });
 
-export const modelManifestSchema = z
-  .object({
+const manifestObject = z.object({
     schema: z.literal("rareforge.model/1"),
     name: z.string().regex(PACKAGE_NAME, "lowercase letters, digits and dashes"),
     version: z.string().min(1),
@@ -211,8 +242,9 @@ export const modelManifestSchema = z
       .optional(),
     provenance: z.record(z.string(), z.unknown()).default({}),
     evaluation: z.record(z.string(), z.unknown()).default({}),
-  })
-  .superRefine((m, ctx) => {
+  });
+
+export const modelManifestSchema = manifestObject.superRefine((m, ctx) => {
     const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: "custom", path, message });
     if (m.condition.unconditional.length !== m.condition.width) {
       issue(["condition", "unconditional"], `has ${m.condition.unconditional.length} entries, condition.width is ${m.condition.width}`);
@@ -267,6 +299,7 @@ export const modelManifestSchema = z
           }
         }
       }
+      if (field.kind === "scalar" && field.feedback) feedbackIssues(m, field.feedback).forEach((message) => issue(["condition", "fields", i, "feedback"], message));
       for (let slot = field.offset; slot < field.offset + field.width; slot++) {
         if (slot >= m.condition.width) {
           issue(["condition", "fields", i], `field "${field.name}" reaches slot ${slot}, past condition.width ${m.condition.width}`);
@@ -296,6 +329,22 @@ export const modelManifestSchema = z
     const expected = m.latent ? m.latent.shape : null;
     if (expected && expected.length !== 3) issue(["latent", "shape"], "latent shape is [channels, height, width]");
   });
+
+/** Feedback needs a one-channel pixel-space image, one circle label whose class field has its classes, its meter listed in files. */
+function feedbackIssues(m: z.infer<typeof manifestObject>, feedback: z.infer<typeof scalarFeedback>): string[] {
+  const issues: string[] = [];
+  if (m.latent) issues.push("needs a pixel-space model (the meter reads the x0 estimate's pixels); this one has a latent decoder");
+  if (m.image.channels !== 1) issues.push(`needs a one-channel image; this one has ${m.image.channels} channels`);
+  const circles = m.labels.filter((rule) => rule.kind === "circle");
+  if (circles.length !== 1) issues.push(`needs exactly one circle label (the region it reads and scales); labels has ${circles.length}`);
+  const circle = circles[0];
+  const classField = circle ? m.condition.fields.find((f) => f.name === circle.class) : undefined;
+  if (classField?.kind === "categorical")
+    for (const c of feedback.classes) if (!classField.values.includes(c)) issues.push(`class "${c}" is not a value of "${classField.name}"`);
+  if (feedback.ring[0] <= 1) issues.push(`ring [${feedback.ring.join(", ")}] must lie outside the circle (inner radius above 1)`);
+  if (!(feedback.meter in m.files)) issues.push(`meter "${feedback.meter}" is not listed in files (so its hash could not be verified)`);
+  return issues;
+}
 
 /** A calibration map is monotone and stays inside its field's range. */
 /** A map's points: requested inside the field's range, encoded inside the encoded range, both monotone. */
@@ -333,6 +382,7 @@ export type PlausibleBox = z.infer<typeof plausibleBox>;
 export type PlausibleCircle = z.infer<typeof plausibleCircle>;
 export type ConditionField = z.infer<typeof conditionFieldSchema>;
 export type ScalarCalibration = z.infer<typeof calibration>;
+export type ScalarFeedback = z.infer<typeof scalarFeedback>;
 export type LabelRule = z.infer<typeof labelRuleSchema>;
 export type NoiseSchedule = z.infer<typeof noiseScheduleSchema>;
 export type DerivedFrom = z.infer<typeof derivedFrom>;

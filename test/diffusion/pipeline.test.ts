@@ -155,6 +155,7 @@ describe("bad input is refused with a typed error before any work", () => {
     provider: "cpu",
     denoiser: { ...runtime.denoiser, run: async () => { calls++; throw new Error("denoiser ran"); } },
     decoder: null,
+    meters: new Map(),
     onnxMillis: () => 0,
     dispose: async () => {},
   });

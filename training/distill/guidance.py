@@ -316,6 +316,7 @@ def build(base, log, fast=None, fast_evidence=None, results=None):
         derived["fast"] = {"sampler": sampler, "steps": int(steps), "guidance": guidance, "evidence": fast_evidence}
     if results:
         derived["evaluation"] = derived_manifest.throughput_evaluation(results, name, derived["files"]["denoiser.onnx"])
+    derived["files"] = derived_manifest.carry_condition_files(manifest, os.path.join(package.MODELS_DIR, base), out_dir, derived["files"])
     derived_manifest.write_manifest(out_dir, derived)
     package.write_diffusion_fixtures(name, domain, student, fixture_dir, guidance, distilled=True)
     log(f"wrote {out_dir} ({derived['version']}, denoiser {derived['files']['denoiser.onnx'][:12]}) and {fixture_dir}")

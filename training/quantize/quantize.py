@@ -34,7 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 FLOAT_CHOICES = {"first", "last", "attention"}
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "training"))
-from rareforge_train.derived import throughput_evaluation, write_manifest  # noqa: E402  (torch-free)
+from rareforge_train.derived import carry_condition_files, throughput_evaluation, write_manifest  # noqa: E402  (torch-free)
 
 
 def load_denoiser(package):
@@ -197,7 +197,7 @@ def package(base, int8_path, ranges_path, out_dir, stat, keep_float, results_pat
     derived["description"] = (f"{manifest['name']} {manifest['version']} with its denoiser quantized to int8 (static, QDQ: Conv weights int8 "
                               f"per output channel, activations uint8 per tensor; float: {float_text} convolution(s), normalisation, attention, embeddings). "
                               + manifest["description"])
-    derived["files"] = {"denoiser.onnx": sha256(target)}
+    derived["files"] = carry_condition_files(manifest, os.path.join(ROOT, "models", base), out_dir, {"denoiser.onnx": sha256(target)})
     derived["denoiser"] = dict(manifest["denoiser"], file="denoiser.onnx")
     derived["derivedFrom"] = {
         "name": manifest["name"],

@@ -1,7 +1,15 @@
 """Derived packages' manifests (int8 builds, distilled students): their `evaluation` from a bench/throughput results
-file, and writing model.json. Torch-free: training/quantize uses it too."""
+file, and writing model.json. Torch-free: training/quantize uses it too.
+
+python3 training/rareforge_train/derived.py sync <package>
+    gives a derived package its base's condition again (calibration maps and feedback, with the feedback's meter
+    files) after the base's condition changed on the same weights: the runtime refuses a derived package whose
+    condition differs from its base's."""
+import hashlib
 import json
 import os
+import shutil
+import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -36,3 +44,45 @@ def write_manifest(out_dir, derived):
     with open(os.path.join(out_dir, "model.json"), "w") as f:
         json.dump(ordered, f, indent=2, ensure_ascii=False)
         f.write("\n")
+
+
+def _sha256(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def carry_condition_files(base_manifest, base_dir, out_dir, files):
+    """files with the files the base's condition names (each feedback's meter) copied beside the derived denoiser:
+    a derived package samples with its base's condition, feedback included."""
+    files = dict(files)
+    for field in base_manifest["condition"]["fields"]:
+        spec = field.get("feedback")
+        if not spec:
+            continue
+        target = os.path.join(out_dir, spec["meter"])
+        if os.path.abspath(target) != os.path.abspath(os.path.join(base_dir, spec["meter"])):
+            shutil.copyfile(os.path.join(base_dir, spec["meter"]), target)
+        if _sha256(target) != base_manifest["files"][spec["meter"]]:
+            raise SystemExit(f"{target} does not hash to the base's {spec['meter']}")
+        files[spec["meter"]] = base_manifest["files"][spec["meter"]]
+    return files
+
+
+def sync(name):
+    out_dir = os.path.join(REPO, "models", name)
+    derived = json.load(open(os.path.join(out_dir, "model.json")))
+    base_dir = os.path.join(REPO, "models", derived["derivedFrom"]["name"])
+    base = json.load(open(os.path.join(base_dir, "model.json")))
+    if base["version"] != derived["derivedFrom"]["version"]:
+        raise SystemExit(f"{name} was derived from {base['name']} {derived['derivedFrom']['version']}, which is now {base['version']}: derive it again")
+    for stale in set(derived["files"]) - {derived["denoiser"]["file"]}:
+        os.remove(os.path.join(out_dir, stale))
+    derived["condition"] = base["condition"]
+    derived["files"] = carry_condition_files(base, base_dir, out_dir, {derived["denoiser"]["file"]: derived["files"][derived["denoiser"]["file"]]})
+    write_manifest(out_dir, derived)
+    print(json.dumps({"package": name, "files": derived["files"]}))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "sync":
+        raise SystemExit(__doc__)
+    sync(sys.argv[2])

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import torch
 
+from . import served
 from .domains import TRAIN_SEED
 from .unet import ConditionalUNet, SpatialPrior
 
@@ -93,13 +94,40 @@ def guided_output(model, sample, t, condition, unconditional, guidance):
 
 
 @torch.no_grad()
-def ddim_sample(model, noise, condition, steps=25, guidance=3.0):
+def ddim_sample(model, noise, condition, steps=25, guidance=3.0, refine=None):
+    """refine(x, output, t, step, steps) -> output: rewrites the guided output before each step (feedback_refine)."""
     scheduler = DDIMScheduler()
     unconditional = torch.zeros(1, condition.shape[1])
     x = noise
-    for t in scheduler.set_timesteps(steps):
-        x, _ = scheduler.step(guided_output(model, x, int(t), condition, unconditional, guidance), int(t), x)
+    timesteps = scheduler.set_timesteps(steps)
+    for i, t in enumerate(timesteps):
+        out = guided_output(model, x, int(t), condition, unconditional, guidance)
+        if refine is not None:
+            out = refine(x, out, int(t), i, len(timesteps))
+        x, _ = scheduler.step(out, int(t), x)
     return x
+
+
+def feedback_refine(manifest, params, meters):
+    """ddim_sample's refine for the manifest's scalar feedback (served.feedback_x0; src/diffusion/feedback.ts), or None
+    where it holds none of params (the samples in batch order). meters: see served.feedback_x0."""
+    targets = served.feedback_targets(manifest, params)
+    if not targets:
+        return None
+    alphas = alphas_cumprod(manifest["denoiser"]["schedule"]).double()
+    v = manifest["denoiser"]["prediction"] == "v"
+
+    def refine(x, out, t, step, steps):
+        a = alphas[t]
+        xd, od = x.double(), out.double()
+        x0 = a ** 0.5 * xd - (1 - a) ** 0.5 * od if v else (xd - (1 - a) ** 0.5 * od) / a ** 0.5
+        delta = served.feedback_x0(manifest, targets, x0.numpy(), step, steps, meters)
+        if delta is None:
+            return out
+        x0 = x0 + torch.from_numpy(delta)
+        eps = (xd - a ** 0.5 * x0) / (1 - a) ** 0.5
+        return (a ** 0.5 * eps - (1 - a) ** 0.5 * x0 if v else eps).to(out.dtype)
+    return refine
 
 
 # Sampling weights for training images, per domain: what the judge found weakest is drawn more often; the weights

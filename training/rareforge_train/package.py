@@ -126,6 +126,25 @@ def calibrated_fields(name, fields, files, log=print):
     return [{**f, "calibration": maps[f["name"]]} if f["name"] in maps and f["kind"] == "scalar" else f for f in fields]
 
 
+FEEDBACK_REPORTS = {"brain-mri": os.path.join(REPO, "training", "reports", "brain-mri-contrast-feedback.json")}
+
+
+def with_feedback(name, fields, files, out_dir, log=print):
+    """fields with each scalar's feedback (training/contrast_calibration.py feedback's report) and files with its meter,
+    only while the denoiser is the one the settings were chosen on and the meter file is in out_dir (it is made on its
+    own, contrast_meter.py export: a rebuild keeps it); a rebuild with new weights ships without feedback."""
+    path = FEEDBACK_REPORTS.get(name)
+    if not path or not os.path.exists(path):
+        return fields
+    report = json.load(open(path))
+    meter = os.path.join(out_dir, report["feedback"][next(iter(report["feedback"]))]["meter"])
+    if report.get("denoiserSha256") != files.get("denoiser.onnx") or not os.path.exists(meter) or sha256(meter) != report.get("meterSha256"):
+        log(f"{os.path.relpath(path, REPO)} was chosen on other weights or another meter: {name} ships without feedback")
+        return fields
+    files[os.path.basename(meter)] = report["meterSha256"]
+    return [{**f, "feedback": report["feedback"][f["name"]]} if f["name"] in report["feedback"] else f for f in fields]
+
+
 def gate_report_path(name):
     return os.path.join(REPO, "training", "reports", f"{name}-gate.json")
 
@@ -216,7 +235,8 @@ def _build_diffusion(name, domain, checkpoint_dir, out_dir, fixture_dir, previou
                      "inputs": {"sample": "sample", "timestep": "timestep", "condition": "condition"},
                      "output": "model_output", "timestepDtype": "float32", "prediction": diffusion.PREDICTION,
                      "schedule": dict(diffusion.SCHEDULE)},
-        "condition": {"width": layout.width, "fields": calibrated_fields(name, layout.manifest(), files, log),
+        "condition": {"width": layout.width,
+                      "fields": with_feedback(name, calibrated_fields(name, layout.manifest(), files, log), files, out_dir, log),
                       "unconditional": [0.0] * layout.width},
         "labels": labels,
         "defaults": {"sampler": "ddim", "steps": 25, "guidance": guidance},

@@ -38,3 +38,92 @@ def served_vector(layout, fields, params):
             lo, hi = field["range"]
             vector[field["offset"]] = (calibrated_value(field, params[field["name"]], params) - lo) / (hi - lo)
     return vector
+
+
+# Sampling-time feedback (model.json `condition.fields[].feedback`, kind "circle-contrast"; src/diffusion/feedback.ts is
+# the same rule): a meter reads the value each step's x0 estimate shows inside the circle label, and the circle's
+# deviation from the median of its surrounding ring is scaled toward the request.
+LEVEL_FLOOR = 0.05
+
+
+def _distances(size, circle):
+    Y, X = (np.mgrid[0:size, 0:size].astype(np.float64) + 0.5) / size
+    cx, cy, radius = circle
+    return np.sqrt((X - cx) ** 2 + (Y - cy) ** 2) / radius
+
+
+def ring_level(image, circle, ring):
+    d = _distances(image.shape[1], circle)
+    values = image[(d > ring[0]) & (d < ring[1])]
+    return float(np.median(values)) if values.size else float(image.mean())
+
+
+def _bilinear(image, xs, ys):
+    h, w = image.shape
+    xs, ys = np.clip(xs, 0, w - 1), np.clip(ys, 0, h - 1)
+    x0, y0 = np.minimum(xs.astype(int), w - 2), np.minimum(ys.astype(int), h - 2)
+    fx, fy = xs - x0, ys - y0
+    return ((1 - fy) * ((1 - fx) * image[y0, x0] + fx * image[y0, x0 + 1])
+            + fy * ((1 - fx) * image[y0 + 1, x0] + fx * image[y0 + 1, x0 + 1]))
+
+
+def meter_features(image, circle, class_index, spec):
+    """The meter's input for one square image in 0..1 (kind "circle-contrast"; docs/model-package.md)."""
+    size = image.shape[1]
+    cx, cy, radius = circle
+    level = ring_level(image, circle, spec["ring"])
+    divisor = max(level, LEVEL_FLOOR)
+    n, half = spec["window"]["samples"], spec["window"]["halfWidth"]
+    t = np.linspace(-half, half, n)
+    xs = np.broadcast_to((cx + t[None, :] * radius) * size - 0.5, (n, n))
+    ys = np.broadcast_to((cy + t[:, None] * radius) * size - 0.5, (n, n))
+    window = _bilinear(image, xs, ys).reshape(-1) / divisor - 1.0
+    onehot = [1.0 if k == class_index else 0.0 for k in range(len(spec["classes"]))]
+    tissue = image[image > spec["tissueFloor"]]
+    quantiles = (np.percentile(tissue, spec["tissueQuantiles"]) / divisor if tissue.size
+                 else np.zeros(len(spec["tissueQuantiles"])))
+    return np.concatenate([window, [radius / spec["radiusScale"], level], onehot, quantiles]).astype(np.float32)
+
+
+def scale_circle(image, circle, level, k, feather):
+    weight = np.clip((1 + feather - _distances(image.shape[1], circle)) / feather, 0, 1)
+    return level + (image - level) * (1 + (k - 1) * weight)
+
+
+def feedback_factor(requested, read, spec):
+    ratio = min(max(requested / max(read, LEVEL_FLOOR), 1 / spec["maxRatio"]), spec["maxRatio"])
+    return ratio ** spec["strength"]
+
+
+def feedback_targets(manifest, params):
+    """[(spec, [(index, circle, class_index, requested)])] per scalar field with feedback, for the samples it holds."""
+    circle = next((rule for rule in manifest.get("labels", []) if rule["kind"] == "circle"), None)
+    out = []
+    for field in manifest["condition"]["fields"]:
+        spec = field.get("feedback") if field["kind"] == "scalar" else None
+        if not spec or not circle:
+            continue
+        held = [(i, (p[circle["cx"]], p[circle["cy"]], p[circle["radius"]]), spec["classes"].index(p[circle["class"]]), p[field["name"]])
+                for i, p in enumerate(params) if p.get(circle["class"]) in spec["classes"] and field["name"] in p]
+        if held:
+            out.append((spec, held))
+    return out
+
+
+def feedback_x0(manifest, targets, x0, step, steps, meters):
+    """The x0 estimates x0 ([N, 1, H, W] numpy, model units) after the feedback of step `step` of `steps`: the change
+    to add, or None where no field's feedback acts at this step. meters: spec["meter"] -> callable(features [M, F]) ->
+    [M] readings."""
+    lo, hi = manifest["image"]["valueRange"]
+    delta = None
+    for spec, held in targets:
+        if step < spec["fromStep"] * steps:
+            continue
+        delta = np.zeros_like(x0, dtype=np.float64) if delta is None else delta
+        images = [(np.clip(x0[i, 0] + delta[i, 0], lo, hi) - lo) / (hi - lo) for i, _, _, _ in held]
+        read = meters[spec["meter"]](np.stack([meter_features(img, c, k, spec) for img, (_, c, k, _) in zip(images, held)]))
+        for img, (i, c, _, requested), value in zip(images, held, read):
+            level = ring_level(img, c, spec["ring"])
+            scaled = scale_circle(img, c, level, feedback_factor(requested, float(value), spec), spec["feather"])
+            delta[i, 0] += (scaled - img) * (hi - lo)
+    return delta
