@@ -406,21 +406,50 @@ BEYOND_SEEDS, BEYOND_SEED = 6, 4242
 BEYOND_REPORT = os.path.join(TRAINING_DIR, "reports", "brain-mri-contrast-beyond.json")
 
 
-# Feedback candidates (fromStep, strength, feather, maxRatio; docs/model-package.md "Feedback"), each sampled on the
-# fitting set's geometries and noise ("before": FIT_GEOMETRIES per pathology) through the shipped map; the one with
-# the lowest per-sample MAE by the judge (meter version 2: the runtime reads version 1) is written to the manifest.
-FEEDBACK_CANDIDATES = [(0.4, 1.0, 0.15, 2.0), (0.2, 1.0, 0.15, 2.0), (0.6, 1.0, 0.15, 2.0), (0.0, 1.0, 0.15, 2.0),
-                       (0.4, 0.5, 0.15, 2.0), (0.4, 1.0, 0.3, 2.0), (0.4, 1.0, 0.15, 3.0)]
+# Feedback candidates (fromStep, strength, feather, maxRatio, classes (None: every pathology); docs/model-package.md
+# "Feedback"), each sampled on the fitting set's geometries and noise ("before": FIT_GEOMETRIES per pathology) through
+# the shipped map. Written to the manifest: the one with the lowest per-sample MAE by the judge (meter version 2: the
+# runtime reads version 1) among those under which brain-critic's pathology accuracy on the same samples falls by at
+# most FEEDBACK_MAX_PATHOLOGY_LOSS (2 samples in 216) for every pathology it holds, against no feedback: a lesion held
+# to a faint request must still read as its pathology (training/README.md section 18: held at full strength, faint
+# multi-focus lesions read as lesions less often).
+FEEDBACK_CANDIDATES = [(0.4, 1.0, 0.15, 2.0, None), (0.2, 1.0, 0.15, 2.0, None), (0.6, 1.0, 0.15, 2.0, None),
+                       (0.0, 1.0, 0.15, 2.0, None), (0.4, 0.5, 0.15, 2.0, None), (0.4, 1.0, 0.3, 2.0, None),
+                       (0.4, 1.0, 0.15, 3.0, None), (0.6, 1.0, 0.15, 2.0, ("tumour", "haemorrhage")),
+                       (0.4, 1.0, 0.15, 2.0, ("tumour", "haemorrhage"))]
+FEEDBACK_MAX_PATHOLOGY_LOSS = 0.01
 FEEDBACK_REPORT = os.path.join(TRAINING_DIR, "reports", "brain-mri-contrast-feedback.json")
 FEEDBACK_COMMAND = "python3 training/contrast_calibration.py feedback"
 
 
 def feedback_spec(candidate):
-    from_step, strength, feather, max_ratio = candidate
+    from_step, strength, feather, max_ratio, classes = candidate
+    # the meter's one-hot stays over every pathology (its input); `classes` says which samples it holds
     return {**contrast_meter.FEATURE_SPEC, "fromStep": from_step, "strength": strength, "maxRatio": max_ratio, "feather": feather,
+            **({"holds": list(classes)} if classes else {}),
             "measuredBy": "training/contrast_calibration.py feedback: candidates judged by training/contrast_meter.py version 2 "
-                          "on the calibration's fitting set",
+                          "(contrast) and brain-critic (pathology) on the calibration's fitting set",
             "command": FEEDBACK_COMMAND, "report": os.path.relpath(FEEDBACK_REPORT, package.REPO)}
+
+
+def brain_critic():
+    """brain-critic as the realism gate's whole-image verdict reads it (training/evaluate.py's judge), from its package."""
+    from rareforge_train import perception
+    checkpoint = os.path.join(TRAINING_DIR, "checkpoints", "brain-critic")
+    if not os.path.exists(os.path.join(checkpoint, "last.pt")):
+        from_onnx.checkpoint_from_package("brain-critic", checkpoint)
+    critic, _, _ = perception.load_trained("critic", BRAIN, checkpoint)
+    version = json.load(open(os.path.join(package.MODELS_DIR, "brain-critic", "critic.json")))["version"]
+    return critic.eval(), f"brain-critic {version}"
+
+
+@torch.no_grad()
+def judge_pathology(critic, images, params):
+    """The critic's pathology accuracy on images (0..1 [N, 64, 64]), overall and per requested pathology."""
+    found = [BRAIN.layout.decode(v)["pathology"] for v in critic(torch.from_numpy(images[:, None] * 2 - 1).float()).numpy()]
+    ok = np.array([f == p["pathology"] for f, p in zip(found, params)])
+    kinds = np.array([p["pathology"] for p in params])
+    return {"accuracy": round(float(ok.mean()), 4), "byValue": {k: round(float(ok[kinds == k].mean()), 4) for k in PATHOLOGIES}}
 
 
 def feedback(threads, batch=36):
@@ -437,10 +466,12 @@ def feedback(threads, batch=36):
     conditions = torch.from_numpy(np.stack([encode_fed(r, e) for r, e in zip(requests, encoded)]))
     keys = [(SAMPLE_SEED, r["pathology"], r["seed"]) for r in requests]
     meter, judge = contrast_meter.ContrastMeter(), contrast_meter.ContrastMeter(contrast_meter.WEIGHTS_2)
+    critic, critic_version = brain_critic()
+    params = [{k: v for k, v in r.items() if k != "seed"} for r in requests]
     model = load_model()
     rows = []
     for candidate in [None] + FEEDBACK_CANDIDATES:
-        tag = "none" if candidate is None else "-".join(f"{v:g}" for v in candidate)
+        tag = "none" if candidate is None else "-".join(f"{v:g}" for v in candidate[:4]) + ("-" + "-".join(candidate[4]) if candidate[4] else "")
         path = os.path.join(DATA_DIR, f"contrast-feedback-{tag}.npz")
         trial = json.loads(json.dumps(manifest))
         if candidate is not None:
@@ -455,13 +486,26 @@ def feedback(threads, batch=36):
             print(f"{tag}: {time.time() - start:.0f} s", flush=True)
             os.makedirs(DATA_DIR, exist_ok=True)
             np.savez(path, images=images, settings=np.array({**defaults, "map": field["calibration"]}, dtype=object))
-        row = {"setting": None if candidate is None else dict(zip(["fromStep", "strength", "feather", "maxRatio"], candidate)),
-               "judged": table(requests, measure(images, requests, judge)), "meter": table(requests, measure(images, requests, meter))}
+        verdict = judge_pathology(critic, images, params)
+        row = {"setting": None if candidate is None else dict(zip(["fromStep", "strength", "feather", "maxRatio", "holds"], candidate)),
+               "judged": table(requests, measure(images, requests, judge)), "meter": table(requests, measure(images, requests, meter)),
+               "pathology": verdict}
         rows.append(row)
         print(json.dumps({"setting": tag, "judge": row["judged"]["mae"], "meter": row["meter"]["mae"],
-                          "byPathology": {p: v["mae"] for p, v in row["judged"]["byPathology"].items()}}), flush=True)
-    best = min(rows[1:], key=lambda r: r["judged"]["mae"])
-    chosen = tuple(best["setting"][k] for k in ("fromStep", "strength", "feather", "maxRatio"))
+                          "byPathology": {p: v["mae"] for p, v in row["judged"]["byPathology"].items()},
+                          "pathology": verdict["accuracy"], "pathologyByValue": verdict["byValue"]}), flush=True)
+    before = rows[0]["pathology"]["byValue"]
+
+    def keeps_pathology(row):
+        held = row["setting"]["holds"] or PATHOLOGIES
+        return all(row["pathology"]["byValue"][p] >= before[p] - FEEDBACK_MAX_PATHOLOGY_LOSS - 1e-9 for p in held)
+    for row in rows[1:]:
+        row["keepsPathology"] = keeps_pathology(row)
+    allowed = [r for r in rows[1:] if r["keepsPathology"]]
+    if not allowed:
+        raise SystemExit(f"every candidate costs some pathology it holds more than {FEEDBACK_MAX_PATHOLOGY_LOSS} of accuracy: the manifest is unchanged")
+    best = min(allowed, key=lambda r: r["judged"]["mae"])
+    chosen = tuple(best["setting"][k] for k in ("fromStep", "strength", "feather", "maxRatio", "holds"))
     contrast_meter.export(os.path.join(os.path.dirname(MANIFEST), contrast_meter.METER_FILE))
     manifest = json.load(open(MANIFEST))
     manifest["files"][contrast_meter.METER_FILE] = package.sha256(os.path.join(os.path.dirname(MANIFEST), contrast_meter.METER_FILE))
@@ -472,7 +516,9 @@ def feedback(threads, batch=36):
     report = {"command": FEEDBACK_COMMAND, "settings": defaults, "denoiserSha256": manifest["files"][manifest["denoiser"]["file"]],
               "meterSha256": manifest["files"][contrast_meter.METER_FILE],
               "set": f"the fitting set: {FIT_GEOMETRIES} geometries per pathology x {GRID_CONTRASTS} (seed {SAMPLE_SEED}), through the map",
-              "chosenBy": "lowest per-sample MAE by the judge (training/contrast_meter.py version 2)",
+              "chosenBy": (f"lowest per-sample MAE by the judge (training/contrast_meter.py version 2) among the settings under which "
+                           f"{critic_version}'s pathology accuracy falls at most {FEEDBACK_MAX_PATHOLOGY_LOSS} below no feedback's "
+                           f"for every pathology held"),
               "chosen": best["setting"], "candidates": rows, "feedback": {FIELD: spec}}
     json.dump(report, open(FEEDBACK_REPORT, "w"), indent=1)
     print(json.dumps({"chosen": best["setting"], "judge": best["judged"]["mae"], "none": rows[0]["judged"]["mae"]}))

@@ -105,7 +105,7 @@ interface HeldSample {
   requested: number;
 }
 
-/** The scalar fields with feedback, and per field the samples of the batch it applies to (class among its classes). */
+/** The scalar fields with feedback, and per field the samples of the batch it holds (class among its `holds`, else its classes). */
 export function feedbackTargets(manifest: ModelManifest, parameters: readonly ScenarioParameters[]): { field: string; spec: ScalarFeedback; samples: HeldSample[] }[] {
   const circle = manifest.labels.find((rule) => rule.kind === "circle");
   if (!circle || circle.kind !== "circle") return [];
@@ -114,7 +114,9 @@ export function feedbackTargets(manifest: ModelManifest, parameters: readonly Sc
     if (field.kind !== "scalar" || !field.feedback) continue;
     const spec = field.feedback;
     const samples: HeldSample[] = [];
+    const held = spec.holds ?? spec.classes;
     parameters.forEach((p, index) => {
+      if (!held.includes(String(p[circle.class]))) return;
       const classIndex = spec.classes.indexOf(String(p[circle.class]));
       const [cx, cy, radius, requested] = [p[circle.cx], p[circle.cy], p[circle.radius], p[field.name]];
       if (classIndex < 0 || typeof cx !== "number" || typeof cy !== "number" || typeof radius !== "number" || typeof requested !== "number") return;

@@ -98,6 +98,8 @@ const scalarFeedback = z.object({
   input: z.string().min(1),
   output: z.string().min(1),
   classes: z.array(z.string().min(1)).min(1),
+  /** The classes it holds (default: every one of `classes`, the meter's one-hot, which it reads). */
+  holds: z.array(z.string().min(1)).min(1).optional(),
   window: z.object({ samples: z.number().int().min(2), halfWidth: z.number().positive() }),
   ring: range,
   tissueQuantiles: z.array(z.number().min(0).max(100)),
@@ -341,6 +343,7 @@ function feedbackIssues(m: z.infer<typeof manifestObject>, feedback: z.infer<typ
   const classField = circle ? m.condition.fields.find((f) => f.name === circle.class) : undefined;
   if (classField?.kind === "categorical")
     for (const c of feedback.classes) if (!classField.values.includes(c)) issues.push(`class "${c}" is not a value of "${classField.name}"`);
+  for (const c of feedback.holds ?? []) if (!feedback.classes.includes(c)) issues.push(`holds "${c}", which is not among its classes (${feedback.classes.join(", ")})`);
   if (feedback.ring[0] <= 1) issues.push(`ring [${feedback.ring.join(", ")}] must lie outside the circle (inner radius above 1)`);
   if (!(feedback.meter in m.files)) issues.push(`meter "${feedback.meter}" is not listed in files (so its hash could not be verified)`);
   return issues;

@@ -102,6 +102,23 @@ describe("a guided DDIM trajectory with feedback ends where the reference's did"
     expect(meanAbsDiff(await run(), readF32(fixtureDir, fixture.trajectory.plain))).toBeLessThan(2e-4);
   });
 
+  it("a sample of a class it does not hold is left alone, the others are held as the reference held them", async () => {
+    const held = spec!.holds ?? spec!.classes;
+    const parameters = fixture.trajectory.parameters;
+    const ours = await run(parameters);
+    const final = readF32(fixtureDir, fixture.trajectory.final);
+    const plain = readF32(fixtureDir, fixture.trajectory.plain);
+    const n = plain.length / parameters.length;
+    parameters.forEach((p, b) => {
+      const slice = (x: Float32Array) => x.slice(b * n, (b + 1) * n);
+      const error = meanAbsDiff(slice(ours), slice(final));
+      expect(error).toBeLessThan(2e-4);
+      // held: moved off the plain trajectory by more than the runtime differs from the reference; not held: on it
+      if (held.includes(String(p.pathology))) expect(meanAbsDiff(slice(final), slice(plain))).toBeGreaterThan(3 * error);
+      else expect(meanAbsDiff(slice(ours), slice(plain))).toBeLessThan(2e-4);
+    });
+  });
+
   it("a sample whose class the meter does not read (no pathology) is left alone", async () => {
     const parameters = fixture.trajectory.parameters.map((p, b) => (b === 0 ? { ...p, pathology: "none" } : p));
     const ours = await run(parameters);
@@ -160,6 +177,12 @@ describe("the manifest refuses feedback it cannot serve, naming the problem", ()
     const m = raw();
     feedbackOf(m).classes = ["tumour", "cyst"];
     expect(issues(m).join("\n")).toMatch(/class "cyst" is not a value of "pathology"/);
+  });
+
+  it("holding a class the meter does not read", () => {
+    const m = raw();
+    feedbackOf(m).holds = ["tumour", "none"];
+    expect(issues(m).join("\n")).toMatch(/holds "none", which is not among its classes/);
   });
 
   it("no circle label to read and scale", () => {

@@ -103,8 +103,9 @@ def feedback_targets(manifest, params):
         spec = field.get("feedback") if field["kind"] == "scalar" else None
         if not spec or not circle:
             continue
+        holds = spec.get("holds") or spec["classes"]
         held = [(i, (p[circle["cx"]], p[circle["cy"]], p[circle["radius"]]), spec["classes"].index(p[circle["class"]]), p[field["name"]])
-                for i, p in enumerate(params) if p.get(circle["class"]) in spec["classes"] and field["name"] in p]
+                for i, p in enumerate(params) if p.get(circle["class"]) in holds and field["name"] in p]
         if held:
             out.append((spec, held))
     return out
