@@ -1,15 +1,16 @@
 """Derived packages' manifests (int8 builds, distilled students): their `evaluation` from a bench/throughput results
 file, and writing model.json. Torch-free: training/quantize uses it too.
 
-python3 training/rareforge_train/derived.py sync <package>
+python3 training/rareforge_train/derived.py sync <package> [--throughput RESULTS.json] [--fast SAMPLER:STEPS --fast-evidence TEXT]
     gives a derived package its base's condition again (calibration maps and feedback, with the feedback's meter
     files) after the base's condition changed on the same weights: the runtime refuses a derived package whose
-    condition differs from its base's."""
+    condition differs from its base's. Its `evaluation` and `fast` were measured with the old condition: --throughput
+    replaces the evaluation with the package's rows in a bench/throughput results file measured with the new one, and
+    --fast sets the fast setting measured there (without --fast the package keeps none)."""
 import hashlib
 import json
 import os
 import shutil
-import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -67,7 +68,7 @@ def carry_condition_files(base_manifest, base_dir, out_dir, files):
     return files
 
 
-def sync(name):
+def sync(name, throughput=None, fast=None, fast_evidence=None):
     out_dir = os.path.join(REPO, "models", name)
     derived = json.load(open(os.path.join(out_dir, "model.json")))
     base_dir = os.path.join(REPO, "models", derived["derivedFrom"]["name"])
@@ -76,13 +77,32 @@ def sync(name):
         raise SystemExit(f"{name} was derived from {base['name']} {derived['derivedFrom']['version']}, which is now {base['version']}: derive it again")
     for stale in set(derived["files"]) - {derived["denoiser"]["file"]}:
         os.remove(os.path.join(out_dir, stale))
+    changed = derived["condition"] != base["condition"]
     derived["condition"] = base["condition"]
+    if changed and not throughput and derived.get("evaluation"):
+        # say so rather than leave figures measured with another condition looking current
+        derived["evaluation"]["conditionChangedSince"] = (f"{base['name']} {base['version']}'s condition changed after these figures were "
+                                                          "measured (calibration or feedback; derived.py sync): bench/throughput measures it again")
     derived["files"] = carry_condition_files(base, base_dir, out_dir, {derived["denoiser"]["file"]: derived["files"][derived["denoiser"]["file"]]})
+    if throughput:
+        derived["evaluation"] = throughput_evaluation(throughput, name, derived["files"][derived["denoiser"]["file"]])
+        derived.pop("fast", None)
+    if fast:
+        if not (throughput and fast_evidence):
+            raise SystemExit("--fast needs --throughput and --fast-evidence (where the setting was measured)")
+        sampler, steps = fast.split(":")
+        derived["fast"] = {"sampler": sampler, "steps": int(steps), "guidance": derived["defaults"]["guidance"], "evidence": fast_evidence}
     write_manifest(out_dir, derived)
     print(json.dumps({"package": name, "files": derived["files"]}))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "sync":
-        raise SystemExit(__doc__)
-    sync(sys.argv[2])
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["sync"])
+    parser.add_argument("package")
+    parser.add_argument("--throughput", default=None)
+    parser.add_argument("--fast", default=None)
+    parser.add_argument("--fast-evidence", default=None)
+    args = parser.parse_args()
+    sync(args.package, args.throughput, args.fast, args.fast_evidence)
