@@ -15,8 +15,8 @@ export interface Circle {
   radius: number;
 }
 
-/** Pixel centres in fractions of the width, as the renderer places them: ((i + 0.5) / width). */
-function distances(size: number, circle: Circle): Float64Array {
+/** Each pixel's distance from the circle's centre in radii; pixel centres at ((i + 0.5) / width), as the renderer places them. */
+export function circleDistances(size: number, circle: Circle): Float64Array {
   const d = new Float64Array(size * size);
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
@@ -35,8 +35,7 @@ function percentileSorted(sorted: Float64Array, q: number): number {
 }
 
 /** The median of the ring of tissue around the circle (the image's mean when the ring holds no pixel). */
-export function ringLevel(image: Float32Array, size: number, circle: Circle, ring: readonly [number, number]): number {
-  const d = distances(size, circle);
+export function ringLevel(image: Float32Array, size: number, circle: Circle, ring: readonly [number, number], d = circleDistances(size, circle)): number {
   const values: number[] = [];
   for (let i = 0; i < d.length; i++) if ((d[i] ?? 0) > ring[0] && (d[i] ?? 0) < ring[1]) values.push(image[i] ?? 0);
   if (values.length === 0) return image.reduce((a, b) => a + b, 0) / image.length;
@@ -56,8 +55,7 @@ function bilinear(image: Float32Array, size: number, px: number, py: number): nu
 }
 
 /** The meter's input for one square image in 0..1 (the feature recipe of kind "circle-contrast"). */
-export function meterFeatures(image: Float32Array, size: number, circle: Circle, classIndex: number, spec: ScalarFeedback): Float32Array {
-  const level = ringLevel(image, size, circle, spec.ring);
+export function meterFeatures(image: Float32Array, size: number, circle: Circle, classIndex: number, spec: ScalarFeedback, level = ringLevel(image, size, circle, spec.ring)): Float32Array {
   const divisor = Math.max(level, LEVEL_FLOOR);
   const { samples, halfWidth } = spec.window;
   const out = new Float32Array(samples * samples + 2 + spec.classes.length + spec.tissueQuantiles.length);
@@ -83,8 +81,7 @@ export function meterFeatures(image: Float32Array, size: number, circle: Circle,
  * The x0 estimate (0..1) with the circle's deviation from `level` scaled by k: 1 inside the circle, falling to 0 over
  * `feather` radii past it.
  */
-export function scaleCircle(image: Float32Array, size: number, circle: Circle, level: number, k: number, feather: number): Float32Array {
-  const d = distances(size, circle);
+export function scaleCircle(image: Float32Array, size: number, circle: Circle, level: number, k: number, feather: number, d = circleDistances(size, circle)): Float32Array {
   return image.map((v, i) => {
     const weight = Math.min(Math.max((1 + feather - (d[i] ?? 0)) / feather, 0), 1);
     return level + (v - level) * (1 + (k - 1) * weight);
@@ -101,6 +98,8 @@ export function feedbackFactor(requested: number, read: number, spec: ScalarFeed
 interface HeldSample {
   index: number;
   circle: Circle;
+  /** circleDistances of the circle, computed once per batch. */
+  distance: Float64Array;
   classIndex: number;
   requested: number;
 }
@@ -120,7 +119,7 @@ export function feedbackTargets(manifest: ModelManifest, parameters: readonly Sc
       const classIndex = spec.classes.indexOf(String(p[circle.class]));
       const [cx, cy, radius, requested] = [p[circle.cx], p[circle.cy], p[circle.radius], p[field.name]];
       if (classIndex < 0 || typeof cx !== "number" || typeof cy !== "number" || typeof radius !== "number" || typeof requested !== "number") return;
-      samples.push({ index, circle: { cx, cy, radius }, classIndex, requested });
+      samples.push({ index, circle: { cx, cy, radius }, distance: circleDistances(manifest.image.width, { cx, cy, radius }), classIndex, requested });
     });
     if (samples.length > 0) out.push({ field: field.name, spec, samples });
   }
@@ -177,7 +176,8 @@ export function createFeedback(manifest: ModelManifest, meters: ReadonlyMap<stri
         }),
       );
       // 2. the meter's reading of each
-      const features = samples.map((s, b) => meterFeatures(images[b]!, size, s.circle, s.classIndex, spec));
+      const levels = samples.map((s, b) => ringLevel(images[b]!, size, s.circle, spec.ring, s.distance));
+      const features = samples.map((s, b) => meterFeatures(images[b]!, size, s.circle, s.classIndex, spec, levels[b]!));
       const width = features[0]!.length;
       const feeds = new Float32Array(samples.length * width);
       features.forEach((f, b) => feeds.set(f, b * width));
@@ -189,8 +189,7 @@ export function createFeedback(manifest: ModelManifest, meters: ReadonlyMap<stri
       // 3. the circle's deviation from its ring scaled toward the request, as a move of x0 in model units
       samples.forEach((s, b) => {
         const image = images[b]!;
-        const level = ringLevel(image, size, s.circle, spec.ring);
-        const scaled = scaleCircle(image, size, s.circle, level, feedbackFactor(s.requested, read[b] ?? 0, spec), spec.feather);
+        const scaled = scaleCircle(image, size, s.circle, levels[b]!, feedbackFactor(s.requested, read[b] ?? 0, spec), spec.feather, s.distance);
         for (let i = 0; i < n; i++) delta[s.index * n + i] = (delta[s.index * n + i] ?? 0) + ((scaled[i] ?? 0) - (image[i] ?? 0)) * (hi - lo);
       });
       moved = true;

@@ -1,13 +1,14 @@
 // Sampling-time feedback (src/diffusion/feedback.ts) against the PyTorch reference's fixture
 // (training/contrast_calibration.py fixture: test/fixtures/brain-mri/feedback/), and the manifest rules that guard it.
-import { readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { denoiseBatch, openConditionRuntime, type ConditionRuntime } from "../../src/diffusion/index.ts";
 import { feedbackFactor, meterFeatures, ringLevel, scaleCircle } from "../../src/diffusion/feedback.ts";
 import { createScheduler } from "../../src/diffusion/schedulers/index.ts";
-import { loadModelPackage, modelManifestSchema, type ScalarFeedback, type ScenarioParameters } from "../../src/models/index.ts";
+import { loadModelPackage, ModelPackageError, modelManifestSchema, type ScalarFeedback, type ScenarioParameters } from "../../src/models/index.ts";
 import { maxAbsDiff, meanAbsDiff, readF32, StoredNoise } from "../models/golden.ts";
 
 const modelDir = fileURLToPath(new URL("../../models/brain-mri/", import.meta.url));
@@ -154,6 +155,23 @@ describe("the scaling rule", () => {
     expect(feedbackFactor(0.25, 0.9, s)).toBe(0.5);
     expect(feedbackFactor(0.5, 0, s)).toBe(2);
     expect(feedbackFactor(0.5, 0.4, { ...s, strength: 0.5 })).toBeCloseTo(Math.sqrt(1.25), 12);
+  });
+});
+
+describe("a meter that does not take what the manifest names is refused when the runtime opens it", () => {
+  it("a typed error naming the meter's inputs and outputs and the field's, and no session left open", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rf-feedback-"));
+    try {
+      cpSync(modelDir, dir, { recursive: true });
+      const manifest = JSON.parse(readFileSync(join(dir, "model.json"), "utf8")) as { condition: { fields: { name: string; feedback?: { input: string } }[] } };
+      manifest.condition.fields.find((f) => f.name === fixture.field)!.feedback!.input = "pixels";
+      writeFileSync(join(dir, "model.json"), JSON.stringify(manifest));
+      const opened = openConditionRuntime(loadModelPackage(dir));
+      await expect(opened).rejects.toBeInstanceOf(ModelPackageError);
+      await expect(opened).rejects.toThrow(/meter contrast-meter.onnx has inputs \[features\] and outputs \[value\]; "lesionContrast"'s feedback names "pixels" and "value"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
