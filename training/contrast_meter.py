@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 from procedural import brain  # noqa: E402
+from rareforge_train.served import bilinear  # noqa: E402  (pixel centres at integers, edges clamped)
 
 TRAINING_DIR = os.path.dirname(os.path.abspath(__file__))
 WEIGHTS = os.path.join(TRAINING_DIR, "reports", "contrast-meter.npz")
@@ -40,16 +41,6 @@ CROP, WINDOW = 20, 1.6              # CROP x CROP samples over centre +- WINDOW 
 RING = (1.25, 1.9)                  # surrounding tissue, in radii
 FIT_SEED, CHECK_SEED = 31, 32
 MAX_MAE = 0.05                      # issue 17: a judge of contrast must be well inside the 0.05 target
-
-
-def _bilinear(image, xs, ys):
-    """image sampled at pixel coordinates (xs, ys) (pixel centres at integers), edges clamped."""
-    h, w = image.shape
-    xs, ys = np.clip(xs, 0, w - 1), np.clip(ys, 0, h - 1)
-    x0, y0 = np.minimum(xs.astype(int), w - 2), np.minimum(ys.astype(int), h - 2)
-    fx, fy = xs - x0, ys - y0
-    return ((1 - fy) * ((1 - fx) * image[y0, x0] + fx * image[y0, x0 + 1])
-            + fy * ((1 - fx) * image[y0 + 1, x0] + fx * image[y0 + 1, x0 + 1]))
 
 
 def _level(image, cx, cy, radius):
@@ -66,7 +57,7 @@ def _window(image, cx, cy, radius, crop, half, level):
     w = image.shape[1]
     t = np.linspace(-half, half, crop)
     xs, ys = (cx + t[None, :] * radius) * w - 0.5, (cy + t[:, None] * radius) * w - 0.5
-    return _bilinear(image, np.broadcast_to(xs, (crop, crop)), np.broadcast_to(ys, (crop, crop))).reshape(-1) / max(level, 0.05) - 1.0
+    return bilinear(image, np.broadcast_to(xs, (crop, crop)), np.broadcast_to(ys, (crop, crop))).reshape(-1) / max(level, 0.05) - 1.0
 
 
 def _extras(image, pathology, radius, level):

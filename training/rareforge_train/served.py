@@ -58,7 +58,9 @@ def ring_level(image, circle, ring):
     return float(np.median(values)) if values.size else float(image.mean())
 
 
-def _bilinear(image, xs, ys):
+def bilinear(image, xs, ys):
+    """image sampled at pixel coordinates (xs, ys) (pixel centres at integers), edges clamped (contrast_meter reads
+    its windows with it too)."""
     h, w = image.shape
     xs, ys = np.clip(xs, 0, w - 1), np.clip(ys, 0, h - 1)
     x0, y0 = np.minimum(xs.astype(int), w - 2), np.minimum(ys.astype(int), h - 2)
@@ -77,7 +79,7 @@ def meter_features(image, circle, class_index, spec):
     t = np.linspace(-half, half, n)
     xs = np.broadcast_to((cx + t[None, :] * radius) * size - 0.5, (n, n))
     ys = np.broadcast_to((cy + t[:, None] * radius) * size - 0.5, (n, n))
-    window = _bilinear(image, xs, ys).reshape(-1) / divisor - 1.0
+    window = bilinear(image, xs, ys).reshape(-1) / divisor - 1.0
     onehot = [1.0 if k == class_index else 0.0 for k in range(len(spec["classes"]))]
     tissue = image[image > spec["tissueFloor"]]
     quantiles = (np.percentile(tissue, spec["tissueQuantiles"]) / divisor if tissue.size
