@@ -34,7 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 FLOAT_CHOICES = {"first", "last", "attention"}
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "training"))
-from rareforge_train.derived import carry_condition_files, throughput_evaluation, write_manifest  # noqa: E402  (torch-free)
+from rareforge_train.derived import carry_condition_files, int8_evaluation, throughput_evaluation, write_manifest  # noqa: E402  (torch-free)
 
 
 def load_denoiser(package):
@@ -226,26 +226,7 @@ def package(base, int8_path, ranges_path, out_dir, stat, keep_float, results_pat
     if throughput_results:
         derived["evaluation"] = throughput_evaluation(throughput_results, derived["name"], derived["files"]["denoiser.onnx"])
     if results_path:
-        report = json.load(open(results_path))
-        pair = next((r for r in report["results"] if r["base"]["name"] == base), None)
-        if pair is None or pair["int8"]["denoiserSha256"] != derived["files"]["denoiser.onnx"]:
-            raise SystemExit(f"{results_path} has no figures for this int8 denoiser of {base}")
-        q, sp = pair["quality"], pair["speed"]["summary"]
-        derived["evaluation"] = {
-            "report": os.path.relpath(os.path.abspath(results_path), ROOT),
-            "command": report["command"],
-            "samples": q["samples"], "sampler": q["sampler"], "steps": q["steps"], "guidance": q["guidance"], "judge": q["judge"],
-            "conditions": (f"every categorical cell ({q['cells']}) x {q['perCell']}, geometry drawn inside the label rule's plausible ranges "
-                           f"(training/quantize/cells.ts), seed {q['seed']}; fp32 and int8 from the same noise"),
-            "attributeAccuracy": {f: v["int8"] for f, v in q["fields"].items()},
-            "fp32AttributeAccuracy": {f: v["fp32"] for f, v in q["fields"].items()},
-            "differencePoints": {f: v["differencePoints"] for f, v in q["fields"].items()},
-            "meetsBar": q["meetsBar"], "bar": q["bar"],
-            "finalImageDifference": q["finalImageDifference"],
-            "denoiserCallsVsFp32": pair["denoiserCalls"]["calls"],
-            "imagesPerSecond": {"int8": sp["int8ImagesPerSecondMedian"], "fp32": sp["fp32ImagesPerSecondMedian"], "ratio": sp["ratioMedianOfRounds"],
-                                "batch": pair["speed"]["batch"], "intraOpThreads": pair["speed"]["intraOpThreads"], "measuredAt": report["startedAt"]},
-        }
+        derived["evaluation"] = int8_evaluation(results_path, base, derived["files"]["denoiser.onnx"])
     write_manifest(out_dir, derived)   # key order as the base's, derivedFrom after the identity
     print(f"{out_dir}: {derived['name']} {derived['version']}, denoiser {derived['files']['denoiser.onnx'][:12]}")
 

@@ -2,11 +2,13 @@
 file, and writing model.json. Torch-free: training/quantize uses it too.
 
 python3 training/rareforge_train/derived.py sync <package> [--throughput RESULTS.json] [--fast SAMPLER:STEPS --fast-evidence TEXT]
+                                                 [--int8-results bench/int8/RESULTS.json]
     gives a derived package its base's condition again (calibration maps and feedback, with the feedback's meter
     files) after the base's condition changed on the same weights: the runtime refuses a derived package whose
     condition differs from its base's. Its `evaluation` and `fast` were measured with the old condition: --throughput
     replaces the evaluation with the package's rows in a bench/throughput results file measured with the new one, and
-    --fast sets the fast setting measured there (without --fast the package keeps none)."""
+    --fast sets the fast setting measured there (without --fast the package keeps none); --int8-results takes an int8
+    build's evaluation from a bench/int8 results file instead."""
 import hashlib
 import json
 import os
@@ -33,6 +35,31 @@ def throughput_evaluation(results_path, name, sha):
         }
     return {"report": os.path.relpath(os.path.abspath(results_path), REPO), "command": report["command"],
             "judge": entry["critic"], "samples": entry["requests"], "measuredAt": report["started"], "configs": rows}
+
+
+def int8_evaluation(results_path, base, sha):
+    """The manifest's `evaluation` of an int8 build: its pair in a bench/int8 results file (fp32 and int8 from the
+    same noise, judged by the domain critic, and the speed of both)."""
+    report = json.load(open(results_path))
+    pair = next((r for r in report["results"] if r["base"]["name"] == base), None)
+    if pair is None or pair["int8"]["denoiserSha256"] != sha:
+        raise SystemExit(f"{results_path} has no figures for this int8 denoiser of {base}")
+    q, sp = pair["quality"], pair["speed"]["summary"]
+    return {
+        "report": os.path.relpath(os.path.abspath(results_path), REPO),
+        "command": report["command"],
+        "samples": q["samples"], "sampler": q["sampler"], "steps": q["steps"], "guidance": q["guidance"], "judge": q["judge"],
+        "conditions": (f"every categorical cell ({q['cells']}) x {q['perCell']}, geometry drawn inside the label rule's plausible ranges "
+                       f"(training/quantize/cells.ts), seed {q['seed']}; fp32 and int8 from the same noise"),
+        "attributeAccuracy": {f: v["int8"] for f, v in q["fields"].items()},
+        "fp32AttributeAccuracy": {f: v["fp32"] for f, v in q["fields"].items()},
+        "differencePoints": {f: v["differencePoints"] for f, v in q["fields"].items()},
+        "meetsBar": q["meetsBar"], "bar": q["bar"],
+        "finalImageDifference": q["finalImageDifference"],
+        "denoiserCallsVsFp32": pair["denoiserCalls"]["calls"],
+        "imagesPerSecond": {"int8": sp["int8ImagesPerSecondMedian"], "fp32": sp["fp32ImagesPerSecondMedian"], "ratio": sp["ratioMedianOfRounds"],
+                            "batch": pair["speed"]["batch"], "intraOpThreads": pair["speed"]["intraOpThreads"], "measuredAt": report["startedAt"]},
+    }
 
 
 MANIFEST_HEAD = ["schema", "name", "version", "domain", "license", "description", "files", "derivedFrom"]
@@ -68,7 +95,7 @@ def carry_condition_files(base_manifest, base_dir, out_dir, files):
     return files
 
 
-def sync(name, throughput=None, fast=None, fast_evidence=None):
+def sync(name, throughput=None, fast=None, fast_evidence=None, int8_results=None):
     out_dir = os.path.join(REPO, "models", name)
     derived = json.load(open(os.path.join(out_dir, "model.json")))
     base_dir = os.path.join(REPO, "models", derived["derivedFrom"]["name"])
@@ -79,7 +106,7 @@ def sync(name, throughput=None, fast=None, fast_evidence=None):
         os.remove(os.path.join(out_dir, stale))
     changed = derived["condition"] != base["condition"]
     derived["condition"] = base["condition"]
-    if changed and not throughput and derived.get("evaluation"):
+    if changed and not (throughput or int8_results) and derived.get("evaluation"):
         # say so rather than leave figures measured with another condition looking current
         derived["evaluation"]["conditionChangedSince"] = (f"{base['name']} {base['version']}'s condition changed after these figures were "
                                                           "measured (calibration or feedback; derived.py sync): bench/throughput measures it again")
@@ -87,6 +114,8 @@ def sync(name, throughput=None, fast=None, fast_evidence=None):
     if throughput:
         derived["evaluation"] = throughput_evaluation(throughput, name, derived["files"][derived["denoiser"]["file"]])
         derived.pop("fast", None)
+    if int8_results:
+        derived["evaluation"] = int8_evaluation(int8_results, derived["derivedFrom"]["name"], derived["files"][derived["denoiser"]["file"]])
     if fast:
         if not (throughput and fast_evidence):
             raise SystemExit("--fast needs --throughput and --fast-evidence (where the setting was measured)")
@@ -104,5 +133,6 @@ if __name__ == "__main__":
     parser.add_argument("--throughput", default=None)
     parser.add_argument("--fast", default=None)
     parser.add_argument("--fast-evidence", default=None)
+    parser.add_argument("--int8-results", default=None, help="a bench/int8 results file: the int8 build's evaluation")
     args = parser.parse_args()
-    sync(args.package, args.throughput, args.fast, args.fast_evidence)
+    sync(args.package, args.throughput, args.fast, args.fast_evidence, args.int8_results)
