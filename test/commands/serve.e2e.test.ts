@@ -15,7 +15,9 @@ afterEach(() => {
 describe("npm start", () => {
   it("SIGINT to the process group during a job, then SIGTERM to the group: clean stop, lock released, exit 0", async () => {
     server = await spawnServer("npm", ["start"], { port: await freePort(), env: { RAREFORGE_ONNX_THREADS: "1" } });
-    await startRunningJob(server, { count: 4, batchSize: 2, steps: 8 });
+    // a batch long enough to be in flight when the second signal comes 200 ms after the first (at 8 steps a batch of
+    // two committed 178 ms after SIGINT on a Zen 5 core, and the server had stopped before SIGTERM: 2026-12-07 CI)
+    await startRunningJob(server, { count: 4, batchSize: 2, steps: 40 });
     process.kill(-server.child.pid!, "SIGINT");
     await new Promise((resolve) => setTimeout(resolve, 200));
     process.kill(-server.child.pid!, "SIGTERM");
