@@ -3,6 +3,7 @@
 // toward the request. A calibration map corrects the mean of what the model draws; feedback narrows its spread.
 // training/rareforge_train/served.py (feedback_x0) is the same rule; test/diffusion/feedback.test.ts holds the two together.
 import { ModelPackageError, type ModelManifest, type ScalarFeedback, type ScenarioParameters } from "../models/index.ts";
+import type { HeldRecord } from "../provenance/index.ts";
 import type { OnnxSession } from "../runtime/index.ts";
 import { alphasCumprod, makeBetas } from "./schedulers/common.ts";
 
@@ -122,6 +123,17 @@ export function feedbackTargets(manifest: ModelManifest, parameters: readonly Sc
       samples.push({ index, circle: { cx, cy, radius }, distance: circleDistances(manifest.image.width, { cx, cy, radius }), classIndex, requested });
     });
     if (samples.length > 0) out.push({ field: field.name, spec, samples });
+  }
+  return out;
+}
+
+/** What a sample's provenance record keeps of the feedback that holds it (empty when none does): per field, the request
+ * and how it was held. `fileHashes`: the package's, for the meter's sha256. */
+export function heldRecord(manifest: ModelManifest, fileHashes: Readonly<Record<string, string>>, parameters: ScenarioParameters): Record<string, HeldRecord> {
+  const out: Record<string, HeldRecord> = {};
+  for (const { field, spec, samples } of feedbackTargets(manifest, [parameters])) {
+    const { kind, meter, fromStep, strength, maxRatio, feather } = spec;
+    out[field] = { requested: samples[0]!.requested, kind, meterSha256: fileHashes[meter] ?? "", fromStep, strength, maxRatio, feather };
   }
   return out;
 }

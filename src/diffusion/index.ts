@@ -20,6 +20,7 @@ export {
 export { GenerationInputError, GENERATION_INPUT_ERROR_CODES, type GenerationInputErrorCode } from "./errors.ts";
 export { SampleNoise, noiseState, NoiseKeyError } from "./noise.ts";
 export { encodeSamplePng, samplePixels, pngFormatOf } from "./output.ts";
+export { heldRecord } from "./feedback.ts";
 export {
   createScheduler,
   parseSampler,

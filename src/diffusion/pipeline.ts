@@ -27,7 +27,7 @@ import { DEFAULT_BATCH_SIZE, distilledGuidanceIssue, resolveSamplingSettings } f
 import { openOptimumRuntime, type OptimumRuntime } from "./optimum/runtime.ts";
 import { resizeNearest, sampleOptimumBatch } from "./optimum/pipeline.ts";
 import { denoiseLoop, type NoiseSource } from "./loop.ts";
-import { createFeedback } from "./feedback.ts";
+import { createFeedback, heldRecord } from "./feedback.ts";
 
 export { denoiseLoop, type DenoiseLoopOptions, type NoiseSource } from "./loop.ts";
 
@@ -443,6 +443,7 @@ export async function generateSamples(request: GenerateSamplesRequest): Promise<
             parameters: sampleParameters,
             condition,
             calibrated: calibratedParameters(manifest, sampleParameters, guidance),
+            held: heldRecord(manifest, model.fileHashes, sampleParameters),
             executionProvider: runtime.provider,
             ...(reference ? { imageToImage: { strength: reference.strength, referenceSha256: reference.referenceSha256, maskSha256: reference.maskSha256 } } : {}),
             ...(drawnPrompts[start + b] ? { prompt: drawnPrompts[start + b]! } : {}),

@@ -1,7 +1,8 @@
 // One batch of samples end to end, as a worker runs it: draw each sample's parameters from (seed, index),
 // sample them with the model's diffusion runtime, encode each as a file with its provenance record
 // embedded. No database here: the caller stores the files and commits the records (src/jobs/).
-import { encodeSamplePng, generateSamples, openModelRuntime, samplePixels, type GeneratedSample, type ModelRuntime, type SamplerName, type SamplingQuality } from "../diffusion/index.ts";
+import { isDeepStrictEqual } from "node:util";
+import { encodeSamplePng, generateSamples, heldRecord, openModelRuntime, samplePixels, type GeneratedSample, type ModelRuntime, type SamplerName, type SamplingQuality } from "../diffusion/index.ts";
 import type { ExecutionProviderName } from "../runtime/index.ts";
 import { jobSampleUidNames, recordUidNames, writeMedicalSampleFiles, type CompanionFile, type PngPixels } from "../imaging/index.ts";
 import { recordExtras, type GenerationRecord } from "../provenance/index.ts";
@@ -219,6 +220,14 @@ export async function reproduceFromRecord(record: GenerationRecord, modelsDir: s
   const condition = encodeCondition(model.manifest, record.parameters as ScenarioParameters);
   if (record.condition && record.condition.some((v, i) => v !== condition[i])) {
     throw new ReproductionError(`model ${record.model.name} encodes the recorded parameters differently now (its manifest's calibration changed since the sample was made)`);
+  }
+  // Feedback added, changed or removed since (same weights, same version) would hold the sample differently.
+  const held = heldRecord(model.manifest, model.fileHashes, record.parameters as ScenarioParameters);
+  if (!isDeepStrictEqual(held, record.held ?? {})) {
+    throw new ReproductionError(
+      `model ${record.model.name} holds the recorded parameters differently now (its manifest's feedback changed since the sample was made: ` +
+        `recorded ${JSON.stringify(record.held ?? {})}, now ${JSON.stringify(held)})`,
+    );
   }
   const runtime = await openModelRuntime(model, {
     ep: record.executionProvider as ExecutionProviderName,

@@ -6,6 +6,7 @@ export {
   storedRecord,
   PIPELINE_RECORD_KEYS,
   type GenerationRecord,
+  type HeldRecord,
   type SampleOrigin,
   type StoredProvenance,
   type ArtifactIdentity,

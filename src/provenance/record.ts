@@ -19,12 +19,25 @@ export interface GenerationRecord {
    * `measuredAtGuidance` when the sample was drawn at another guidance than the map was measured at.
    */
   readonly calibrated?: Readonly<Record<string, { readonly requested: number; readonly encoded: number; readonly measuredAtGuidance?: number }>>;
+  /** Per scalar field the manifest's feedback held while sampling (docs/model-package.md "Feedback"): how. */
+  readonly held?: Readonly<Record<string, HeldRecord>>;
   readonly executionProvider: string;
   readonly imageToImage?: { readonly strength: number; readonly referenceSha256: string; readonly maskSha256: string | null };
   /** Text-conditioned models (Optimum exports): the prompt and negative prompt drawn from the template. */
   readonly prompt?: { readonly text: string; readonly negative: string };
   readonly versions: Readonly<Record<string, string>>;
   readonly [extra: string]: unknown;
+}
+
+/** A field held by feedback: the request it was held to, the meter's file hash and the settings it acted with. */
+export interface HeldRecord {
+  readonly requested: number;
+  readonly kind: string;
+  readonly meterSha256: string;
+  readonly fromStep: number;
+  readonly strength: number;
+  readonly maxRatio: number;
+  readonly feather: number;
 }
 
 /** What the sampling pipeline knows about one sample when it is made. */
@@ -40,6 +53,8 @@ export interface SampleOrigin {
   condition: ArrayLike<number>;
   /** Calibrated scalar fields: requested and encoded value (parameters keep the request, condition the encoding). */
   calibrated?: Readonly<Record<string, { requested: number; encoded: number; measuredAtGuidance?: number }>>;
+  /** Fields the manifest's feedback held for this sample. */
+  held?: Readonly<Record<string, HeldRecord>>;
   /** The provider the sessions resolved to (never "auto"). */
   executionProvider: string;
   imageToImage?: { strength: number; referenceSha256: string; maskSha256: string | null };
@@ -59,6 +74,7 @@ export const PIPELINE_RECORD_KEYS: ReadonlySet<string> = new Set([
   "parameters",
   "condition",
   "calibrated",
+  "held",
   "executionProvider",
   "imageToImage",
   "prompt",
@@ -81,6 +97,7 @@ export function buildGenerationRecord(origin: SampleOrigin, extras: Readonly<Rec
     parameters: origin.parameters,
     condition: Array.from(origin.condition),
     ...(origin.calibrated && Object.keys(origin.calibrated).length > 0 ? { calibrated: origin.calibrated } : {}),
+    ...(origin.held && Object.keys(origin.held).length > 0 ? { held: origin.held } : {}),
     executionProvider: origin.executionProvider,
     ...(origin.imageToImage ? { imageToImage: origin.imageToImage } : {}),
     ...(origin.prompt ? { prompt: { text: origin.prompt.text, negative: origin.prompt.negative } } : {}),

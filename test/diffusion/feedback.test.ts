@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { denoiseBatch, openConditionRuntime, type ConditionRuntime } from "../../src/diffusion/index.ts";
+import { denoiseBatch, generateSamples, openConditionRuntime, type ConditionRuntime } from "../../src/diffusion/index.ts";
+import { reproduceFromRecord, ReproductionError } from "../../src/generation/index.ts";
 import { feedbackFactor, meterFeatures, ringLevel, scaleCircle } from "../../src/diffusion/feedback.ts";
 import { createScheduler } from "../../src/diffusion/schedulers/index.ts";
 import { loadModelPackage, ModelPackageError, modelManifestSchema, type ScalarFeedback, type ScenarioParameters } from "../../src/models/index.ts";
@@ -127,6 +128,33 @@ describe("a guided DDIM trajectory with feedback ends where the reference's did"
     const n = plain.length / parameters.length;
     expect(meanAbsDiff(ours.slice(0, n), plain.slice(0, n))).toBeLessThan(2e-4);
     expect(meanAbsDiff(ours.slice(n), plain.slice(n))).toBeGreaterThan(1e-3);
+  });
+});
+
+describe("a sample's provenance record says how it was held, and reproduction checks it", () => {
+  const modelsDir = fileURLToPath(new URL("../../models/", import.meta.url));
+  const generate = (parameters: ScenarioParameters[]) =>
+    generateSamples({ model, sampler: "ddim", steps: 2, guidance: 1.5, seed: 3, indices: parameters.map((_, i) => i), parameters });
+
+  it("a held sample's record names the request, the meter's sha256 and the settings; an unheld one has no entry", async () => {
+    const [lesion, none] = await generate([fixture.trajectory.parameters[0]!, { ...fixture.trajectory.parameters[0]!, pathology: "none" }]);
+    const { kind, fromStep, strength, maxRatio, feather } = spec!;
+    expect(lesion!.record.held).toEqual({
+      [fixture.field]: { requested: fixture.trajectory.parameters[0]![fixture.field], kind, meterSha256: fixture.meterSha256, fromStep, strength, maxRatio, feather },
+    });
+    expect(none!.record.held).toBeUndefined();
+  });
+
+  it("reproduceFromRecord refuses, naming the feedback, when the package would hold the sample otherwise than recorded", async () => {
+    const [sample] = await generate([fixture.trajectory.parameters[1]!]);
+    const { held: _held, ...unheld } = sample!.record;
+    await expect(reproduceFromRecord(unheld, modelsDir)).rejects.toBeInstanceOf(ReproductionError);
+    await expect(reproduceFromRecord(unheld, modelsDir)).rejects.toThrow(/holds the recorded parameters differently now \(its manifest's feedback changed/);
+    const changed = { ...sample!.record, held: { [fixture.field]: { ...sample!.record.held![fixture.field]!, strength: 1 } } };
+    await expect(reproduceFromRecord(changed, modelsDir)).rejects.toThrow(/feedback changed/);
+    // as recorded, it reproduces, held the same way
+    const again = await reproduceFromRecord(sample!.record, modelsDir);
+    expect(again.record.held).toEqual(sample!.record.held);
   });
 });
 
