@@ -5,7 +5,7 @@
 import { ModelPackageError, type ModelManifest, type ScalarFeedback, type ScenarioParameters } from "../models/index.ts";
 import type { HeldRecord } from "../provenance/index.ts";
 import type { OnnxSession } from "../runtime/index.ts";
-import { alphasCumprod, makeBetas } from "./schedulers/common.ts";
+import { alphasCumprod, makeBetas, predictX0Eps } from "./schedulers/common.ts";
 
 /** The ring's median and a read value are floored here before dividing by them. */
 const LEVEL_FLOOR = 0.05;
@@ -43,7 +43,7 @@ export function ringLevel(image: Float32Array, size: number, circle: Circle, rin
   return percentileSorted(Float64Array.from(values).sort(), 50);
 }
 
-/** Bilinear sample at pixel coordinates (centres at integers), edges clamped, as contrast_meter._bilinear. */
+/** Bilinear sample at pixel coordinates (centres at integers), edges clamped, as served.bilinear. */
 function bilinear(image: Float32Array, size: number, px: number, py: number): number {
   const xs = Math.min(Math.max(px, 0), size - 1);
   const ys = Math.min(Math.max(py, 0), size - 1);
@@ -99,8 +99,6 @@ export function feedbackFactor(requested: number, read: number, spec: ScalarFeed
 interface HeldSample {
   index: number;
   circle: Circle;
-  /** circleDistances of the circle, computed once per batch. */
-  distance: Float64Array;
   classIndex: number;
   requested: number;
 }
@@ -120,7 +118,7 @@ export function feedbackTargets(manifest: ModelManifest, parameters: readonly Sc
       const classIndex = spec.classes.indexOf(String(p[circle.class]));
       const [cx, cy, radius, requested] = [p[circle.cx], p[circle.cy], p[circle.radius], p[field.name]];
       if (classIndex < 0 || typeof cx !== "number" || typeof cy !== "number" || typeof radius !== "number" || typeof requested !== "number") return;
-      samples.push({ index, circle: { cx, cy, radius }, distance: circleDistances(manifest.image.width, { cx, cy, radius }), classIndex, requested });
+      samples.push({ index, circle: { cx, cy, radius }, classIndex, requested });
     });
     if (samples.length > 0) out.push({ field: field.name, spec, samples });
   }
@@ -152,7 +150,7 @@ function outputWithX0(prediction: "epsilon" | "v", modelInput: Float32Array, out
   const sb = Math.sqrt(1 - a);
   return output.map((o, i) => {
     const x = modelInput[i] ?? 0;
-    const x0 = (prediction === "v" ? sa * x - sb * o : (x - sb * o) / sa) + (x0Delta[i] ?? 0);
+    const x0 = predictX0Eps(prediction, o, x, a)[0] + (x0Delta[i] ?? 0);
     const eps = (x - sa * x0) / sb;
     return prediction === "v" ? sa * eps - sb * x0 : eps;
   });
@@ -170,25 +168,28 @@ export function createFeedback(manifest: ModelManifest, meters: ReadonlyMap<stri
   const size = manifest.image.width;
   const n = size * manifest.image.height;
   const [lo, hi] = manifest.image.valueRange;
+  const { prediction } = manifest.denoiser;
   const alphas = alphasCumprod(makeBetas(manifest.denoiser.schedule));
+  // each held circle's distance map, once for the batch's steps
+  const distances = targets.map(({ samples }) => samples.map((s) => circleDistances(size, s.circle)));
   return async (modelInput, output, t, step, steps) => {
+    const a = alphaBarAt(alphas, t);
     const delta = new Float32Array(output.length);
     let moved = false;
-    for (const { field, spec, samples } of targets) {
+    for (const [k, { field, spec, samples }] of targets.entries()) {
       if (step < spec.fromStep * steps) continue;
       const meter = meters.get(field);
       if (!meter) throw new ModelPackageError("invalid-manifest", `no meter session for "${field}"'s feedback`, dir);
-      const a = alphaBarAt(alphas, t);
+      const distance = distances[k]!;
       // 1. each held sample's x0 estimate, clamped to the value range and mapped to 0..1
       const images = samples.map(({ index }) =>
         output.slice(index * n, (index + 1) * n).map((o, i) => {
-          const x = modelInput[index * n + i] ?? 0;
-          const x0 = manifest.denoiser.prediction === "v" ? Math.sqrt(a) * x - Math.sqrt(1 - a) * o : (x - Math.sqrt(1 - a) * o) / Math.sqrt(a);
+          const x0 = predictX0Eps(prediction, o, modelInput[index * n + i] ?? 0, a)[0];
           return (Math.min(Math.max(x0 + (delta[index * n + i] ?? 0), lo), hi) - lo) / (hi - lo);
         }),
       );
       // 2. the meter's reading of each
-      const levels = samples.map((s, b) => ringLevel(images[b]!, size, s.circle, spec.ring, s.distance));
+      const levels = samples.map((s, b) => ringLevel(images[b]!, size, s.circle, spec.ring, distance[b]));
       const features = samples.map((s, b) => meterFeatures(images[b]!, size, s.circle, s.classIndex, spec, levels[b]!));
       const width = features[0]!.length;
       const feeds = new Float32Array(samples.length * width);
@@ -201,11 +202,11 @@ export function createFeedback(manifest: ModelManifest, meters: ReadonlyMap<stri
       // 3. the circle's deviation from its ring scaled toward the request, as a move of x0 in model units
       samples.forEach((s, b) => {
         const image = images[b]!;
-        const scaled = scaleCircle(image, size, s.circle, levels[b]!, feedbackFactor(s.requested, read[b] ?? 0, spec), spec.feather, s.distance);
+        const scaled = scaleCircle(image, size, s.circle, levels[b]!, feedbackFactor(s.requested, read[b] ?? 0, spec), spec.feather, distance[b]);
         for (let i = 0; i < n; i++) delta[s.index * n + i] = (delta[s.index * n + i] ?? 0) + ((scaled[i] ?? 0) - (image[i] ?? 0)) * (hi - lo);
       });
       moved = true;
     }
-    return moved ? outputWithX0(manifest.denoiser.prediction, modelInput, output, alphaBarAt(alphas, t), delta) : output;
+    return moved ? outputWithX0(prediction, modelInput, output, a, delta) : output;
   };
 }
