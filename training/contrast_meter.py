@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 from procedural import brain  # noqa: E402
+from rareforge_train import served  # noqa: E402
 from rareforge_train.served import bilinear  # noqa: E402  (pixel centres at integers, edges clamped)
 
 TRAINING_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -45,11 +46,7 @@ MAX_MAE = 0.05                      # issue 17: a judge of contrast must be well
 
 def _level(image, cx, cy, radius):
     """The median of the ring of tissue around the labelled circle (removes the bias field and the tissue's level)."""
-    h, w = image.shape
-    Y, X = (np.mgrid[0:h, 0:w] + 0.5) / w
-    d = np.sqrt((X - cx) ** 2 + (Y - cy) ** 2) / radius
-    ring = image[(d > RING[0]) & (d < RING[1])]
-    return float(np.median(ring)) if ring.size else float(image.mean())
+    return served.ring_level(image, (cx, cy, radius), RING)
 
 
 def _window(image, cx, cy, radius, crop, half, level):
@@ -70,10 +67,9 @@ def _extras(image, pathology, radius, level):
 
 
 def features(image, pathology, cx, cy, radius):
-    """image: [H, W] in [0, 1]; the circle in fractions of the width. Returns the meter's input vector."""
-    level = _level(image, cx, cy, radius)
-    return np.concatenate([_window(image, cx, cy, radius, CROP, WINDOW, level),
-                           _extras(image, pathology, radius, level)]).astype(np.float32)
+    """image: [H, W] in [0, 1]; the circle in fractions of the width. Returns the meter's input vector: the recipe
+    the manifest declares for the runtime's feedback (FEATURE_SPEC; served.meter_features)."""
+    return served.meter_features(image, (cx, cy, radius), PATHOLOGIES.index(pathology), FEATURE_SPEC)
 
 
 GLOBAL_QUANTILES = [10, 25, 40, 50, 60, 75, 90, 97]
@@ -334,10 +330,9 @@ def readers():
 
 def export(path, weights=WEIGHTS):
     """Version 1 as ONNX (opset 17): input "features" [N, F] -> output "value" [N], clipped to the meter's range, as
-    ContrastMeter.measure_features reads it. Checked against the torch meter and the manifest's feature recipe
-    (served.meter_features equals features() on renders) before it is written."""
+    ContrastMeter.measure_features reads it. Before it is written, the recipe read from float32 renders (what the meter
+    was trained on) is checked against the same renders read in float64 (as the runtime computes it)."""
     import torch
-    from rareforge_train import served
     meter = ContrastMeter(weights)
     if meter.version != 1:
         raise SystemExit("the runtime's feedback reads version 1 (its features); this weights file is another version")
@@ -360,7 +355,7 @@ def export(path, weights=WEIGHTS):
             ours = features(image, pathology, *circle)
             served_feats = served.meter_features(image.astype(np.float64), circle, PATHOLOGIES.index(pathology), FEATURE_SPEC)
             if np.abs(ours - served_feats).max() > 1e-5:
-                raise SystemExit(f"served.meter_features differs from features() by {np.abs(ours - served_feats).max():.2e}")
+                raise SystemExit(f"the features read in float64 differ from float32's by {np.abs(ours - served_feats).max():.2e}")
             feats.append(ours)
     example = torch.from_numpy(np.stack(feats))
     module = Clipped().eval()
