@@ -95,18 +95,13 @@ def grid_requests(seed=SAMPLE_SEED, geometries=SEEDS):
     return out
 
 
-def meter_readers():
-    """The runtime's meters by file name, read as the exported ONNX reads them (contrast_meter.export)."""
-    return contrast_meter.readers()
-
-
 @torch.no_grad()
 def ddim_images(model, conditions, keys, defaults, batch, progress=None, feedback=None):
     """DDIM samples at the manifest's defaults, 0..1 [N, 64, 64], of conditions (torch [N, D]); each from the noise
     keyed by keys[i] = (seed, pathology, index), so one geometry is sampled from the same noise at every contrast.
     progress(done) after each batch. feedback: (manifest, requests) to sample with the manifest's feedback, as served."""
     images = []
-    meters = meter_readers() if feedback else None
+    meters = contrast_meter.readers() if feedback else None
     for start in range(0, len(keys), batch):
         part = keys[start:start + batch]
         noise = torch.stack([torch.randn((1, 64, 64), generator=torch.Generator().manual_seed(
@@ -339,6 +334,8 @@ def report():
     # with another ENCODED_RANGE than this script's)
     encoded_range = (field_of(json.load(open(MANIFEST))).get("calibration") or {}).get("encodedRange") or ENCODED_RANGE
     data["after"] = table(requests, measured, encoded, encoded_range)
+    # the feedback the "after" samples were held by (None: the map alone)
+    data["afterFeedback"] = np.load(os.path.join(DATA_DIR, "contrast-after.npz"), allow_pickle=True)["feedback"].item()
     # The meter's own error on the renderer's images of the same held-out requests: what an exact model would score
     # (the meter reads contrast from pixels, within report.meter's error), the floor under data["after"].
     renders = render_grid(requests)
@@ -452,7 +449,7 @@ def judge_pathology(critic, images, params):
     return {"accuracy": round(float(ok.mean()), 4), "byValue": {k: round(float(ok[kinds == k].mean()), 4) for k in PATHOLOGIES}}
 
 
-def feedback(threads, batch=36):
+def feedback(batch=36):
     """Samples the fitting set through the shipped map with no feedback and with each FEEDBACK_CANDIDATES setting
     (cached per setting in training/data), judges each, writes the best into the manifest with the meter
     (models/brain-mri/contrast-meter.onnx, contrast_meter.export) and the report; then `sample --label after` and
@@ -468,6 +465,8 @@ def feedback(threads, batch=36):
     meter, judge = contrast_meter.ContrastMeter(), contrast_meter.ContrastMeter(contrast_meter.WEIGHTS_2)
     critic, critic_version = brain_critic()
     params = [{k: v for k, v in r.items() if k != "seed"} for r in requests]
+    # what a cached candidate must have been sampled with: the weights, the defaults and the map
+    sampled_with = {**defaults, "map": field["calibration"], "denoiserSha256": manifest["files"][manifest["denoiser"]["file"]]}
     model = load_model()
     rows = []
     for candidate in [None] + FEEDBACK_CANDIDATES:
@@ -476,8 +475,9 @@ def feedback(threads, batch=36):
         trial = json.loads(json.dumps(manifest))
         if candidate is not None:
             field_of(trial)["feedback"] = feedback_spec(candidate)
-        if os.path.exists(path) and np.load(path, allow_pickle=True)["settings"].item() == {**defaults, "map": field["calibration"]}:
-            images = np.load(path, allow_pickle=True)["images"]
+        cached = np.load(path, allow_pickle=True) if os.path.exists(path) else None
+        if cached is not None and cached["settings"].item() == sampled_with:
+            images = cached["images"]
         else:
             start = time.time()
             images = ddim_images(model, conditions, keys, defaults, batch,
@@ -485,7 +485,7 @@ def feedback(threads, batch=36):
                                  (trial, requests) if candidate is not None else None)
             print(f"{tag}: {time.time() - start:.0f} s", flush=True)
             os.makedirs(DATA_DIR, exist_ok=True)
-            np.savez(path, images=images, settings=np.array({**defaults, "map": field["calibration"]}, dtype=object))
+            np.savez(path, images=images, settings=np.array(sampled_with, dtype=object))
         verdict = judge_pathology(critic, images, params)
         row = {"setting": None if candidate is None else dict(zip(["fromStep", "strength", "feather", "maxRatio", "holds"], candidate)),
                "judged": table(requests, measure(images, requests, judge)), "meter": table(requests, measure(images, requests, meter)),
@@ -548,7 +548,8 @@ def feedback_fixture(seed=5):
             circles.append([cond["lesionX"], cond["lesionY"], cond["lesionRadius"]])
             classes.append(PATHOLOGIES.index(pathology))
     features = np.stack([served.meter_features(img.astype(np.float64), c, k, spec) for img, c, k in zip(images, circles, classes)])
-    readings = meter_readers()[spec["meter"]](features)
+    meters = contrast_meter.readers()
+    readings = meters[spec["meter"]](features)
     package.write_f32(os.path.join(FEEDBACK_FIXTURE, "images.f32"), np.stack(images))
     package.write_f32(os.path.join(FEEDBACK_FIXTURE, "features.f32"), features)
     # trajectories: a faint haemorrhage, a mid tumour, strong lesions, each geometry drawn as the renderer draws it
@@ -559,7 +560,7 @@ def feedback_fixture(seed=5):
     model, guidance, steps = load_model(), manifest["defaults"]["guidance"], 10
     cond = torch.from_numpy(conditions)
     final = diffusion.ddim_sample(model, noise, cond, steps=steps, guidance=guidance,
-                                  refine=diffusion.feedback_refine(manifest, params, meter_readers()))
+                                  refine=diffusion.feedback_refine(manifest, params, meters))
     plain = diffusion.ddim_sample(model, noise, cond, steps=steps, guidance=guidance)
     for name, tensor in (("noise", noise), ("conditions", conditions), ("final", final), ("plain", plain)):
         package.write_f32(os.path.join(FEEDBACK_FIXTURE, f"{name}.f32"), tensor)
@@ -614,7 +615,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     {"sample": lambda: sample(args.label), "fit": fit, "report": report, "beyond": beyond,
-     "crossval": lambda: crossval(args.bands), "feedback": lambda: feedback(args.threads),
+     "crossval": lambda: crossval(args.bands), "feedback": feedback,
      "fixture": feedback_fixture}[args.command]()
 
 
