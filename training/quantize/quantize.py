@@ -34,7 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 FLOAT_CHOICES = {"first", "last", "attention"}
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "training"))
-from rareforge_train.derived import carry_condition_files, int8_evaluation, throughput_evaluation, write_manifest  # noqa: E402  (torch-free)
+from rareforge_train.derived import carry_condition_files, int8_evaluation, sha256, throughput_evaluation, write_manifest  # noqa: E402  (torch-free)
 
 
 def load_denoiser(package):
@@ -172,11 +172,6 @@ def build(package, ranges_path, out, stat, keep_float):
     onnx.checker.check_model(model)
     onnx.save(model, out)
     print(f"{out}: {len(quantized)} of {len(conv_nodes)} Conv quantized ({stat}), float: {sorted(s for s in skipped if s)}; {os.path.getsize(out)} bytes")
-
-
-def sha256(path):
-    import hashlib
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
 def package(base, int8_path, ranges_path, out_dir, stat, keep_float, results_path, fast=None, fast_evidence=None, throughput_results=None):

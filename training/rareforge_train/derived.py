@@ -74,7 +74,8 @@ def write_manifest(out_dir, derived):
         f.write("\n")
 
 
-def _sha256(path):
+def sha256(path):
+    """A file's sha256 hex digest, as manifests list it (torch-free: training/quantize uses it too)."""
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
 
 
@@ -89,7 +90,7 @@ def carry_condition_files(base_manifest, base_dir, out_dir, files):
         target = os.path.join(out_dir, spec["meter"])
         if os.path.abspath(target) != os.path.abspath(os.path.join(base_dir, spec["meter"])):
             shutil.copyfile(os.path.join(base_dir, spec["meter"]), target)
-        if _sha256(target) != base_manifest["files"][spec["meter"]]:
+        if sha256(target) != base_manifest["files"][spec["meter"]]:
             raise SystemExit(f"{target} does not hash to the base's {spec['meter']}")
         files[spec["meter"]] = base_manifest["files"][spec["meter"]]
     return files
