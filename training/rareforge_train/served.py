@@ -52,8 +52,8 @@ def _distances(size, circle):
     return np.sqrt((X - cx) ** 2 + (Y - cy) ** 2) / radius
 
 
-def ring_level(image, circle, ring):
-    d = _distances(image.shape[1], circle)
+def ring_level(image, circle, ring, d=None):
+    d = _distances(image.shape[1], circle) if d is None else d
     values = image[(d > ring[0]) & (d < ring[1])]
     return float(np.median(values)) if values.size else float(image.mean())
 
@@ -69,11 +69,11 @@ def bilinear(image, xs, ys):
             + fy * ((1 - fx) * image[y0 + 1, x0] + fx * image[y0 + 1, x0 + 1]))
 
 
-def meter_features(image, circle, class_index, spec):
+def meter_features(image, circle, class_index, spec, level=None):
     """The meter's input for one square image in 0..1 (kind "circle-contrast"; docs/model-package.md)."""
     size = image.shape[1]
     cx, cy, radius = circle
-    level = ring_level(image, circle, spec["ring"])
+    level = ring_level(image, circle, spec["ring"]) if level is None else level
     divisor = max(level, LEVEL_FLOOR)
     n, half = spec["window"]["samples"], spec["window"]["halfWidth"]
     t = np.linspace(-half, half, n)
@@ -87,8 +87,9 @@ def meter_features(image, circle, class_index, spec):
     return np.concatenate([window, [radius / spec["radiusScale"], level], onehot, quantiles]).astype(np.float32)
 
 
-def scale_circle(image, circle, level, k, feather):
-    weight = np.clip((1 + feather - _distances(image.shape[1], circle)) / feather, 0, 1)
+def scale_circle(image, circle, level, k, feather, d=None):
+    d = _distances(image.shape[1], circle) if d is None else d
+    weight = np.clip((1 + feather - d) / feather, 0, 1)
     return level + (image - level) * (1 + (k - 1) * weight)
 
 
@@ -124,9 +125,12 @@ def feedback_x0(manifest, targets, x0, step, steps, meters):
             continue
         delta = np.zeros_like(x0, dtype=np.float64) if delta is None else delta
         images = [(np.clip(x0[i, 0] + delta[i, 0], lo, hi) - lo) / (hi - lo) for i, _, _, _ in held]
-        read = meters[spec["meter"]](np.stack([meter_features(img, c, k, spec) for img, (_, c, k, _) in zip(images, held)]))
-        for img, (i, c, _, requested), value in zip(images, held, read):
-            level = ring_level(img, c, spec["ring"])
-            scaled = scale_circle(img, c, level, feedback_factor(requested, float(value), spec), spec["feather"])
+        # each circle's distance map and ring level, once for reading and scaling
+        distances = [_distances(img.shape[1], c) for img, (_, c, _, _) in zip(images, held)]
+        levels = [ring_level(img, c, spec["ring"], d) for img, (_, c, _, _), d in zip(images, held, distances)]
+        read = meters[spec["meter"]](np.stack([meter_features(img, c, k, spec, level)
+                                               for img, (_, c, k, _), level in zip(images, held, levels)]))
+        for img, (i, c, _, requested), value, level, d in zip(images, held, read, levels, distances):
+            scaled = scale_circle(img, c, level, feedback_factor(requested, float(value), spec), spec["feather"], d)
             delta[i, 0] += (scaled - img) * (hi - lo)
     return delta
