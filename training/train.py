@@ -41,6 +41,10 @@ def main():
                         help="critic or detector: continue from the checkpoint's weights and optimizer, but as a new run "
                              "(--minutes counts from now, the learning-rate schedule starts again), e.g. from a "
                              "training/resume/ point that finished its own run")
+    parser.add_argument("--sampling", help="diffusion: the named table of rareforge_train.diffusion.SAMPLING the training "
+                                           "images are drawn with (default: the one the shipped model was last trained with)")
+    parser.add_argument("--dataset-size", type=int, default=20000,
+                        help="diffusion: how many generator images the run draws from (cached in training/data)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     kind, domain = PACKAGES[args.package]
@@ -61,7 +65,8 @@ def main():
     if not args.package_only:
         if kind == "diffusion":
             from rareforge_train import diffusion
-            diffusion.train(domain, checkpoint_dir, minutes, lr=args.lr, log=log)
+            diffusion.train(domain, checkpoint_dir, minutes, lr=args.lr, dataset_size=args.dataset_size,
+                            sampling=args.sampling, log=log)
         else:
             from rareforge_train import perception
             perception.train(kind, domain, checkpoint_dir, minutes, log=log, new_run=args.new_run)

@@ -136,12 +136,17 @@ def feedback_refine(manifest, params, meters):
 CLASS_SAMPLING_WEIGHT = {"none": 0.6, "pedestrian": 1.6, "cyclist": 2.2, "animal": 2.0, "debris": 1.6,
                          "cone": 1.0, "vehicle": 1.0}
 SMALL_BOX_SIDE, SMALL_BOX_WEIGHT = 0.09, 1.6      # sqrt(w * h) below this (about 6 px) weighs 1.6x
-# Brain (issue 17; brain-mri 1.2.0, fine-tuned from 1.1.0, training/README section 15: 1.1.0 was trained on
-# uniform draws): what the critic judged weakest in 1.1.0's samples at guidance 1.5 (lesions 89.8 %, low contrast
-# 90.4 %, small 92.6 %; haemorrhage's contrast spread per sample, section 14).
+# Brain (issue 17), per fine-tune, what the critic judged weakest in the shipped model's samples at guidance 1.5:
+# - "brain-1.2" (brain-mri 1.2.0, fine-tuned from 1.1.0, training/README section 15; 1.1.0 was trained on uniform
+#   draws): lesions 89.8 %, low contrast 90.4 %, small 92.6 %; haemorrhage's contrast spread per sample (section 14).
+# - "brain-1.3" (section 19): 1.2.0's lesions with feedback, 89.1 %: half the misses drawn as a tumour (radius
+#   >= 5 px, the foci merged into one blob), half read as none (contrast <= 0.3 or radius < 4 px).
 PATHOLOGY_SAMPLING_WEIGHT = {"none": 0.6, "tumour": 0.8, "haemorrhage": 1.5, "lesions": 1.8}
 LOW_CONTRAST, LOW_CONTRAST_WEIGHT = 0.5, 1.6      # lesionContrast below this weighs 1.6x
 SMALL_RADIUS, SMALL_RADIUS_WEIGHT = 4 / 64, 1.4   # radius under 4 px (a disk under 8 px across) weighs 1.4x
+LESIONS_1_3 = {"pathology": {"none": 0.5, "tumour": 0.7, "haemorrhage": 1.3, "lesions": 2.2},
+               "largeLesionRadius": 5 / 64, "largeLesionWeight": 1.6,     # lesions of radius >= 5 px
+               "faintLesionContrast": 0.4, "faintLesionWeight": 1.5}      # lesions fainter than 0.4
 
 
 def _road_sampling_weight(p):
@@ -159,11 +164,23 @@ def _brain_sampling_weight(p):
     return x
 
 
-SAMPLING_WEIGHT = {"road": _road_sampling_weight, "brain": _brain_sampling_weight}
+def _brain_sampling_weight_1_3(p):
+    """brain-1.2's weights, with lesions drawn more often, and among them the large and the faint ones."""
+    w = LESIONS_1_3
+    x = _brain_sampling_weight(p) / PATHOLOGY_SAMPLING_WEIGHT[p["pathology"]] * w["pathology"][p["pathology"]]
+    if p["pathology"] == "lesions":
+        x *= w["largeLesionWeight"] if p["lesionRadius"] >= w["largeLesionRadius"] else 1.0
+        x *= w["faintLesionWeight"] if p["lesionContrast"] < w["faintLesionContrast"] else 1.0
+    return x
 
 
-def sampling_weights(domain, params):
-    weight = SAMPLING_WEIGHT.get(domain.name, lambda p: 1.0)
+# Named tables (train.py --sampling); each domain's default is the one its shipped model was last trained with.
+SAMPLING = {"road": _road_sampling_weight, "brain-1.2": _brain_sampling_weight, "brain-1.3": _brain_sampling_weight_1_3}
+SAMPLING_DEFAULT = {"road": "road", "brain": "brain-1.2"}
+
+
+def sampling_weights(domain, params, table=None):
+    weight = SAMPLING[table or SAMPLING_DEFAULT[domain.name]]
     return torch.tensor([weight(p) for p in params], dtype=torch.float64)
 
 
@@ -191,14 +208,15 @@ def to_model_space(images_uint8):
     return torch.from_numpy(images_uint8).float() / 127.5 - 1.0
 
 
-def train(domain, checkpoint_dir, minutes, batch_size=32, lr=4e-4, dataset_size=20000, log=print):
+def train(domain, checkpoint_dir, minutes, batch_size=32, lr=4e-4, dataset_size=20000, sampling=None, log=print):
     """Trains the denoiser for a wall-clock budget of this run (minutes; a resumed run counts the time
     it already spent, a run recovered from a shipped ONNX file starts at 0); resumes from
     checkpoint_dir/last.pt if present. Images are drawn with sampling_weights (weak classes, small boxes)."""
     torch.manual_seed(TRAIN_SEED)
     images, params = domain.dataset(dataset_size, TRAIN_SEED)
     conditions = torch.from_numpy(np.stack([domain.layout.encode(p) for p in params]))
-    weights = sampling_weights(domain, params)
+    weights = sampling_weights(domain, params, sampling)
+    log(f"sampling {sampling or SAMPLING_DEFAULT[domain.name]} over {dataset_size} images")
     model = build_denoiser(domain)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
