@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import shutil
 import tempfile
 import time
 
@@ -499,6 +500,11 @@ def main():
     parser.add_argument("--library", action="store_true",
                         help="road-hazards: judge at the scenario library's ranges (issue 17); with --sample-only "
                              "[--shard i/n] draw the samples, otherwise judge every --compare label's samples")
+    parser.add_argument("--candidate", metavar="DIR",
+                        help="judge this diffusion checkpoint directory (e.g. a fine-tune not yet shipped) as the shipped "
+                             "package serves it (its guidance, calibration map and feedback) on the balanced grid, next to "
+                             "the shipped weights on the same grid and noise; writes training/reports/<package>-candidate-eval.json "
+                             "and leaves every manifest, fixture and the guidance file as they are")
     parser.add_argument("--sample-only", action="store_true")
     parser.add_argument("--shard", default="0/1")
     parser.add_argument("--label", help="--library: the samples' label (default: the package version in models/)")
@@ -513,6 +519,8 @@ def main():
     if args.manifest_only:
         apply_report(os.path.join(REPORTS_DIR, f"{name}-eval.json"))
         return
+    if args.candidate:
+        return candidate_main(args, name, domain)
     os.makedirs(REPORTS_DIR, exist_ok=True)
     started = time.time()
     log = lambda msg: print(f"{time.strftime('%H:%M:%S')} [{name} eval] {msg}", flush=True)  # noqa: E731
@@ -621,6 +629,41 @@ def main():
     json.dump(report, open(report_path, "w"), indent=2)
     apply_report(report_path)
     log(f"wrote {report_path} in {time.time() - started:.0f}s")
+
+
+def candidate_main(args, name, domain):
+    """--candidate: the balanced grid sampled from the candidate checkpoint and from the shipped weights, from the same
+    noise, at the shipped defaults and as served; the renders of the same requests are the ceiling."""
+    started = time.time()
+    log = lambda msg: print(f"{time.strftime('%H:%M:%S')} [{name} candidate] {msg}", flush=True)  # noqa: E731
+    _, critic_name = SIBLINGS[name]
+    shipped = tempfile.mkdtemp(prefix="rareforge-shipped-")    # the shipped weights, whatever training/checkpoints holds
+    for package_name in (critic_name, name):
+        from_onnx.checkpoint_from_package(package_name, os.path.join(shipped, package_name), log=log)
+    critic, _, _ = perception.load_trained("critic", domain, os.path.join(shipped, critic_name))
+    shipped_dir = os.path.join(shipped, name)
+    manifest = json.load(open(os.path.join(package.MODELS_DIR, name, "model.json")))
+    guidance = float(manifest["defaults"]["guidance"])
+    per_cell = args.per_cell or (7 if domain.name == "road" else 128)
+    params = balanced_grid(domain, per_cell, np.random.default_rng(EVAL_SEED))
+    verdicts = {}
+    for label, directory in (("candidate", args.candidate), ("shipped", shipped_dir)):
+        model, step, _ = diffusion.load_trained(domain, directory)
+        where = f"models/{name} {manifest['version']}" if label == "shipped" else os.path.relpath(directory, os.path.dirname(TRAINING_DIR))
+        verdicts[label] = {"weights": where, "trainingSteps": int(step),
+                           **judge(critic, domain, sample_images(model, domain, params, guidance, EVAL_SEED, manifest=manifest), params)}
+        log(f"{label} (step {step}): {verdicts[label]['accuracyByValue']} IoU {verdicts[label]['medianBoxIoU']}")
+    verdicts["generatorImages"] = judge(critic, domain, render_images(domain, params, EVAL_SEED), params)
+    shutil.rmtree(shipped, ignore_errors=True)
+    report_path = os.path.join(REPORTS_DIR, f"{name}-candidate-eval.json")
+    report = {"model": name, "command": f"python3 training/evaluate.py {name} --candidate {args.candidate}",
+              "shippedVersion": manifest["version"], "sampler": "ddim", "steps": STEPS, "guidance": guidance,
+              "servedAs": "the shipped manifest's calibration map and feedback", "judge": critic_name,
+              "grid": f"each pathology, {per_cell} draws each" if domain.name == "brain" else f"{per_cell} per cell",
+              **verdicts, "wallTimeSeconds": round(time.time() - started, 1)}
+    with open(report_path, "w") as f:
+        f.write(json.dumps(report, indent=2) + "\n")
+    log(f"wrote {report_path}")
 
 
 def library_main(args):
