@@ -156,18 +156,22 @@ def _road_sampling_weight(p):
     return x
 
 
+def _brain_faint_small(p):
+    """brain-1.2's factor for a pathology's contrast and radius (1 for none)."""
+    if p["pathology"] == "none":
+        return 1.0
+    return ((LOW_CONTRAST_WEIGHT if p["lesionContrast"] < LOW_CONTRAST else 1.0)
+            * (SMALL_RADIUS_WEIGHT if p["lesionRadius"] < SMALL_RADIUS else 1.0))
+
+
 def _brain_sampling_weight(p):
-    x = PATHOLOGY_SAMPLING_WEIGHT[p["pathology"]]
-    if p["pathology"] != "none":
-        x *= LOW_CONTRAST_WEIGHT if p["lesionContrast"] < LOW_CONTRAST else 1.0
-        x *= SMALL_RADIUS_WEIGHT if p["lesionRadius"] < SMALL_RADIUS else 1.0
-    return x
+    return PATHOLOGY_SAMPLING_WEIGHT[p["pathology"]] * _brain_faint_small(p)
 
 
 def _brain_sampling_weight_1_3(p):
-    """brain-1.2's weights, with lesions drawn more often, and among them the large and the faint ones."""
+    """brain-1.2's factors, with lesions drawn more often, and among them the large and the faint ones."""
     w = LESIONS_1_3
-    x = _brain_sampling_weight(p) / PATHOLOGY_SAMPLING_WEIGHT[p["pathology"]] * w["pathology"][p["pathology"]]
+    x = w["pathology"][p["pathology"]] * _brain_faint_small(p)
     if p["pathology"] == "lesions":
         x *= w["largeLesionWeight"] if p["lesionRadius"] >= w["largeLesionRadius"] else 1.0
         x *= w["faintLesionWeight"] if p["lesionContrast"] < w["faintLesionContrast"] else 1.0
