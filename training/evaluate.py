@@ -510,6 +510,8 @@ def main():
     parser.add_argument("--label", help="--library: the samples' label (default: the package version in models/)")
     parser.add_argument("--checkpoint", help="--library: diffusion checkpoint dir (default training/checkpoints/<package>)")
     parser.add_argument("--compare", nargs="+", help="--library: labels to judge side by side (first = baseline)")
+    parser.add_argument("--report-name", help="--library --compare: write training/reports/<name>.json and .md instead of "
+                                              "<package>-library-eval, and leave the manifest as it is (a candidate's comparison)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     name = args.package
@@ -704,12 +706,15 @@ def library_main(args):
     report["generator"] = library_tables(critic, domain, real, conditions, look)
     log(f"generator renders: {report['generator']['overall']}")
     os.makedirs(REPORTS_DIR, exist_ok=True)
-    path = os.path.join(REPORTS_DIR, f"{name}-library-eval.json")
+    report_name = args.report_name or f"{name}-library-eval"
+    if args.report_name:
+        report["command"] += f" --report-name {args.report_name}"
+    path = os.path.join(REPORTS_DIR, f"{report_name}.json")
     json.dump(report, open(path, "w"), indent=2)
-    open(os.path.join(REPORTS_DIR, f"{name}-library-eval.md"), "w").write(library_markdown(report))
+    open(os.path.join(REPORTS_DIR, f"{report_name}.md"), "w").write(library_markdown(report))
     log(f"wrote {path} and the .md tables")
     current = manifest["version"]
-    if current in report["models"]:
+    if current in report["models"] and not args.report_name:
         # The shipped version's own figures at the library's ranges go into its manifest.
         t = report["models"][current]
         update_manifest(os.path.join(package.MODELS_DIR, name, "model.json"), {
