@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-import shutil
 import tempfile
 import time
 
@@ -639,24 +638,22 @@ def candidate_main(args, name, domain):
     started = time.time()
     log = lambda msg: print(f"{time.strftime('%H:%M:%S')} [{name} candidate] {msg}", flush=True)  # noqa: E731
     _, critic_name = SIBLINGS[name]
-    shipped = tempfile.mkdtemp(prefix="rareforge-shipped-")    # the shipped weights, whatever training/checkpoints holds
-    for package_name in (critic_name, name):
-        from_onnx.checkpoint_from_package(package_name, os.path.join(shipped, package_name), log=log)
-    critic, _, _ = perception.load_trained("critic", domain, os.path.join(shipped, critic_name))
-    shipped_dir = os.path.join(shipped, name)
+    with tempfile.TemporaryDirectory() as tmp:     # the shipped weights, whatever training/checkpoints holds
+        critic = from_onnx.checkpoint_from_package(critic_name, os.path.join(tmp, critic_name), log=log).eval()
+        shipped_model = from_onnx.checkpoint_from_package(name, os.path.join(tmp, name), log=log).eval()
     manifest = json.load(open(os.path.join(package.MODELS_DIR, name, "model.json")))
     guidance = float(manifest["defaults"]["guidance"])
     per_cell = args.per_cell or (7 if domain.name == "road" else 128)
     params = balanced_grid(domain, per_cell, np.random.default_rng(EVAL_SEED))
     verdicts = {}
-    for label, directory in (("candidate", args.candidate), ("shipped", shipped_dir)):
-        model, step, _ = diffusion.load_trained(domain, directory)
-        where = f"models/{name} {manifest['version']}" if label == "shipped" else os.path.relpath(directory, os.path.dirname(TRAINING_DIR))
+    candidate, candidate_step, _ = diffusion.load_trained(domain, args.candidate)
+    for label, model, step, where in (
+            ("candidate", candidate, candidate_step, os.path.relpath(args.candidate, os.path.dirname(TRAINING_DIR))),
+            ("shipped", shipped_model, manifest["provenance"]["trainingSteps"], f"models/{name} {manifest['version']}")):
         verdicts[label] = {"weights": where, "trainingSteps": int(step),
                            **judge(critic, domain, sample_images(model, domain, params, guidance, EVAL_SEED, manifest=manifest), params)}
         log(f"{label} (step {step}): {verdicts[label]['accuracyByValue']} IoU {verdicts[label]['medianBoxIoU']}")
     verdicts["generatorImages"] = judge(critic, domain, render_images(domain, params, EVAL_SEED), params)
-    shutil.rmtree(shipped, ignore_errors=True)
     report_path = os.path.join(REPORTS_DIR, f"{name}-candidate-eval.json")
     report = {"model": name, "command": f"python3 training/evaluate.py {name} --candidate {args.candidate}",
               "shippedVersion": manifest["version"], "sampler": "ddim", "steps": STEPS, "guidance": guidance,

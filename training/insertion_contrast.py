@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -29,7 +30,7 @@ import torch  # noqa: E402
 import contrast_meter  # noqa: E402
 from contrast_calibration import GRID_CONTRASTS, PATHOLOGIES, table  # noqa: E402
 from procedural import brain  # noqa: E402
-from rareforge_train import from_onnx, package, perception  # noqa: E402
+from rareforge_train import from_onnx, package  # noqa: E402
 from rareforge_train.domains import BRAIN  # noqa: E402
 
 TRAINING_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -80,10 +81,8 @@ def report():
     scans_data, results = json.load(open(SCANS)), json.load(open(RESULTS))
     requests = scans_data["requests"]
     judge = contrast_meter.ContrastMeter(contrast_meter.WEIGHTS_2)
-    critic_dir = os.path.join(TRAINING_DIR, "checkpoints", "brain-critic")
-    if not os.path.exists(os.path.join(critic_dir, "last.pt")):
-        from_onnx.checkpoint_from_package("brain-critic", critic_dir)
-    critic, _, _ = perception.load_trained("critic", BRAIN, critic_dir)
+    with tempfile.TemporaryDirectory() as tmp:     # the shipped critic, whatever training/checkpoints holds
+        critic = from_onnx.checkpoint_from_package("brain-critic", os.path.join(tmp, "brain-critic")).eval()
     measure = lambda imgs: np.array([judge.measure(img, r["pathology"], r["lesionX"], r["lesionY"], r["lesionRadius"])  # noqa: E731
                                      for img, r in zip(imgs, requests)])
     images = {"exactRenders": np.stack([render_slice(r["slice"], {k: v for k, v in r.items() if k != "slice"})
