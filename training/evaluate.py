@@ -500,7 +500,10 @@ def main():
                         help="road-hazards: judge at the scenario library's ranges (issue 17); with --sample-only "
                              "[--shard i/n] draw the samples, otherwise judge every --compare label's samples")
     parser.add_argument("--candidate", metavar="DIR",
-                        help="judge this diffusion checkpoint directory (e.g. a fine-tune not yet shipped) as the shipped "
+                        help="brain-critic: judge this critic checkpoint directory (its best.pt) next to the shipped critic, "
+                             "on held-out renders, on faint and small lesions, at radii every pathology shares, and on "
+                             "brain-mri's balanced grid as served; writes training/reports/<critic>-candidate-eval.json "
+                             "and leaves the manifests alone. A diffusion package: judge this diffusion checkpoint directory (e.g. a fine-tune not yet shipped) as the shipped "
                              "package serves it (its guidance, calibration map and feedback) on the balanced grid, next to "
                              "the shipped weights on the same grid and noise; writes training/reports/<package>-candidate-eval.json "
                              "and leaves every manifest, fixture and the guidance file as they are")
@@ -521,7 +524,7 @@ def main():
         apply_report(os.path.join(REPORTS_DIR, f"{name}-eval.json"))
         return
     if args.candidate:
-        return candidate_main(args, name, domain)
+        return critic_candidate_main(args, name, domain) if name in CRITICS else candidate_main(args, name, domain)
     os.makedirs(REPORTS_DIR, exist_ok=True)
     started = time.time()
     log = lambda msg: print(f"{time.strftime('%H:%M:%S')} [{name} eval] {msg}", flush=True)  # noqa: E731
@@ -660,6 +663,105 @@ def candidate_main(args, name, domain):
               "servedAs": "the shipped manifest's calibration map and feedback", "judge": critic_name,
               "grid": f"each pathology, {per_cell} draws each" if domain.name == "brain" else f"{per_cell} per cell",
               **verdicts, "wallTimeSeconds": round(time.time() - started, 1)}
+    with open(report_path, "w") as f:
+        f.write(json.dumps(report, indent=2) + "\n")
+    log(f"wrote {report_path}")
+
+
+LESION_BANDS = {"lesionContrast": [0.25, 0.3, 0.35, 0.4, 0.5, 0.7, 1.0], "radiusPx": [3, 4, 4.5, 5, 6, 7, 9]}
+
+
+def banded(ok, values, edges):
+    """Accuracy (and count) of ok per half-open band [edges[i], edges[i+1])."""
+    out = {}
+    for lo, hi in zip(edges, edges[1:]):
+        m = (values >= lo) & (values < hi)
+        if m.any():
+            out[f"{lo}-{hi}"] = {"accuracy": round(float(ok[m].mean()), 4), "n": int(m.sum())}
+    return out
+
+
+def critic_candidate_main(args, name, domain):
+    """--candidate for a critic: the candidate checkpoint next to the shipped critic on the same images. (1) held-out
+    renders (seed EVAL_SEED), as rendered and with the training blur/noise; (2) 3000 lesion renders (seed
+    EVAL_SEED + 20) by contrast and radius band, where brain-critic 1.2.0 reads faint and small lesions as none; (3) a
+    shortcut check: every pathology drawn at the radii all three share, so its size does not tell the class; (4) the
+    shipped diffusion model's balanced grid as served (the figure issue 17's brain targets are measured by) and the
+    renders of the same requests."""
+    if domain.name != "brain":
+        raise SystemExit("--candidate for a critic: brain-critic only")
+    started = time.time()
+    log = lambda msg: print(f"{time.strftime('%H:%M:%S')} [{name} candidate] {msg}", flush=True)  # noqa: E731
+    model_name = next(m for m, (_, c) in SIBLINGS.items() if c == name)
+    with tempfile.TemporaryDirectory() as tmp:     # the shipped weights, whatever training/checkpoints holds
+        shipped = from_onnx.checkpoint_from_package(name, os.path.join(tmp, name), log=log).eval()
+        model = from_onnx.checkpoint_from_package(model_name, os.path.join(tmp, model_name), log=log).eval()
+    candidate, candidate_step, _ = perception.load_trained("critic", domain, args.candidate)
+    critic_manifest = json.load(open(os.path.join(package.MODELS_DIR, name, "critic.json")))
+    critics = {"candidate": candidate, "shipped": shipped}
+    report = {"critic": name, "command": f"python3 training/evaluate.py {name} --candidate {args.candidate}",
+              "shippedVersion": critic_manifest["version"],
+              "weights": {"candidate": os.path.relpath(args.candidate, os.path.dirname(TRAINING_DIR)) + f" (step {candidate_step})",
+                          "shipped": f"models/{name} {critic_manifest['version']} (step {critic_manifest['provenance']['trainingSteps']})"}}
+
+    images, params = domain.dataset(HELD_OUT, EVAL_SEED)
+    x = torch.from_numpy(images).float() / 127.5 - 1.0
+    x_aug = perception.augment_for_critic(x, torch.Generator().manual_seed(EVAL_SEED))
+    report["heldOut"] = {label: {"rendered": judge(c, domain, x, params), "withTrainingAugmentation": judge(c, domain, x_aug, params)}
+                         for label, c in critics.items()}
+    for label in critics:
+        log(f"held-out, {label}: {report['heldOut'][label]['rendered']['accuracyByValue']}")
+
+    rng = np.random.default_rng(EVAL_SEED + 20)
+    lesion_params = [domain.draw(rng, pathology="lesions") for _ in range(3000)]
+    lx = render_images(domain, lesion_params, EVAL_SEED + 21)
+    contrast = np.array([p["lesionContrast"] for p in lesion_params])
+    radius = np.array([p["lesionRadius"] for p in lesion_params]) * 64
+    report["lesions"] = {}
+    for label, c in critics.items():
+        with torch.no_grad():
+            found = [domain.layout.decode(v) for v in torch.cat([c(lx[i:i + 250]) for i in range(0, len(lx), 250)]).numpy()]
+        ok = np.array([f["pathology"] == "lesions" for f in found])
+        misread = {}
+        for f, o in zip(found, ok):
+            if not o:
+                misread[f["pathology"]] = misread.get(f["pathology"], 0) + 1
+        report["lesions"][label] = {"accuracy": round(float(ok.mean()), 4), "n": len(ok), "misreadAs": misread,
+                                    "byContrast": banded(ok, contrast, LESION_BANDS["lesionContrast"]),
+                                    "byRadiusPx": banded(ok, radius, LESION_BANDS["radiusPx"])}
+        log(f"lesion renders, {label}: {report['lesions'][label]['accuracy']} misread as {misread}")
+
+    # Every pathology with a lesion at the radii all of them may have (brain.RADIUS_BY_PATHOLOGY's overlap).
+    ranges = domain.generator.RADIUS_BY_PATHOLOGY.values()
+    shared = (max(lo for lo, _ in ranges), min(hi for _, hi in ranges))
+    rng = np.random.default_rng(EVAL_SEED + 30)
+    shared_params = []
+    for p in list(domain.generator.RADIUS_BY_PATHOLOGY) * 300:
+        q = domain.draw(rng, pathology=p)
+        while not shared[0] <= q["lesionRadius"] <= shared[1]:    # redrawn whole: the centre is placed for its radius
+            q = domain.draw(rng, pathology=p)
+        shared_params.append(q)
+    sx = render_images(domain, shared_params, EVAL_SEED + 31)
+    report["sharedRadii"] = {"radiusRange": [round(v, 4) for v in shared],
+                             **{label: judge(c, domain, sx, shared_params) for label, c in critics.items()}}
+    for label in critics:
+        log(f"shared radii, {label}: {report['sharedRadii'][label]['accuracyByValue']}")
+
+    manifest = json.load(open(os.path.join(package.MODELS_DIR, model_name, "model.json")))
+    guidance = float(manifest["defaults"]["guidance"])
+    grid = balanced_grid(domain, args.per_cell or 128, np.random.default_rng(EVAL_SEED))
+    samples = sample_images(model, domain, grid, guidance, EVAL_SEED, manifest=manifest)
+    renders = render_images(domain, grid, EVAL_SEED)
+    report["modelGrid"] = {"model": f"{model_name} {manifest['version']}", "sampler": "ddim", "steps": STEPS,
+                           "guidance": guidance, "servedAs": "the shipped manifest's calibration map and feedback",
+                           "grid": f"each pathology, {args.per_cell or 128} draws each",
+                           **{label: {"modelSamples": judge(c, domain, samples, grid), "generatorImages": judge(c, domain, renders, grid)}
+                              for label, c in critics.items()}}
+    for label in critics:
+        log(f"{model_name} grid, {label}: samples {report['modelGrid'][label]['modelSamples']['accuracyByValue']}, "
+            f"renders {report['modelGrid'][label]['generatorImages']['accuracyByValue']}")
+    report["wallTimeSeconds"] = round(time.time() - started, 1)
+    report_path = os.path.join(REPORTS_DIR, f"{name}-candidate-eval.json")
     with open(report_path, "w") as f:
         f.write(json.dumps(report, indent=2) + "\n")
     log(f"wrote {report_path}")

@@ -34,15 +34,18 @@ def main():
                         help="first recover the checkpoint from the shipped models/<package> ONNX file (verified "
                              "against its golden fixture), so training resumes from the shipped weights")
     parser.add_argument("--no-package", action="store_true", help="train (or recover) only; leave models/ as it is")
-    parser.add_argument("--lr", type=float, default=4e-4,
-                        help="diffusion: the run's peak learning rate (after its 100-step warm-up; cosine decay to a "
-                             "tenth over the budget), e.g. 2e-4 to fine-tune a shipped model")
+    parser.add_argument("--lr", type=float,
+                        help="the run's peak learning rate (after its 100-step warm-up; cosine decay over the budget); "
+                             "diffusion: default 4e-4, e.g. 2e-4 to fine-tune a shipped model; critic or detector: "
+                             "default 2e-3, e.g. 5e-4 for a --new-run from a trained point")
     parser.add_argument("--new-run", action="store_true",
                         help="critic or detector: continue from the checkpoint's weights and optimizer, but as a new run "
                              "(--minutes counts from now, the learning-rate schedule starts again), e.g. from a "
                              "training/resume/ point that finished its own run")
-    parser.add_argument("--sampling", help="diffusion: the named table of rareforge_train.diffusion.SAMPLING the training "
-                                           "images are drawn with (default: the one the shipped model was last trained with)")
+    parser.add_argument("--sampling", help="the named table the training images are drawn with: diffusion, one of "
+                                           "rareforge_train.diffusion.SAMPLING (default: the one the shipped model was "
+                                           "last trained with); critic, one of perception.CRITIC_SAMPLING (default "
+                                           "spatial-1.2)")
     parser.add_argument("--dataset-size", type=int, default=20000,
                         help="diffusion: how many generator images the run draws from (cached in training/data)")
     args = parser.parse_args()
@@ -65,11 +68,12 @@ def main():
     if not args.package_only:
         if kind == "diffusion":
             from rareforge_train import diffusion
-            diffusion.train(domain, checkpoint_dir, minutes, lr=args.lr, dataset_size=args.dataset_size,
+            diffusion.train(domain, checkpoint_dir, minutes, lr=args.lr or 4e-4, dataset_size=args.dataset_size,
                             sampling=args.sampling, log=log)
         else:
             from rareforge_train import perception
-            perception.train(kind, domain, checkpoint_dir, minutes, log=log, new_run=args.new_run)
+            perception.train(kind, domain, checkpoint_dir, minutes, lr=args.lr or 2e-3, log=log, new_run=args.new_run,
+                             sampling_table=args.sampling or perception.CRITIC_SAMPLING[0])
     if args.no_package:
         return
     from rareforge_train import package  # imported late: packaging never needs a training run
