@@ -24,7 +24,7 @@ OPSET = 17
 # A package's name and version stand for fixed files (the service refuses changed files under a recorded
 # version): bump a package's version whenever its weights change.
 VERSIONS = {"road-hazards": "1.2.0", "brain-mri": "1.2.0", "road-detector": "1.0.0", "brain-detector": "1.0.0",
-            "road-critic": "1.2.0", "brain-critic": "1.2.0"}
+            "road-critic": "1.2.0", "brain-critic": "1.3.0"}
 LICENSE = "Apache-2.0"
 DIFFUSION_NAME = {"road": "road-hazards", "brain": "brain-mri"}
 DEFAULT_GUIDANCE = {"road-hazards": 3.0, "brain-mri": 3.0}   # overwritten by evaluate.py's sweep
@@ -72,6 +72,14 @@ FINE_TUNED = {
         "command": "python3 training/train.py brain-mri --init-from-onnx --minutes 42 --threads 2 --lr 2e-4",
         "sampling": "diffusion.sampling_weights: lesions 1.8, haemorrhage 1.5, tumour 0.8, none 0.6; "
                     "lesionContrast < 0.5 x1.6, radius < 4 px x1.4 (training/README.md section 15)",
+    },
+    ("brain-critic", "1.3.0"): {
+        "from": {"version": "1.2.0", "criticSha256": "e699a4e4c9ed9a7fd645a8963e082a73d3b9f022b84faaa2e2d2cc017b208a69",
+                 "trainingSteps": 2550},
+        "command": "python3 training/train.py brain-critic --new-run --minutes 55 --lr 5e-4 --sampling faint-lesions "
+                   "(resumed from the 1.2.0 run's last point, step 2657)",
+        "sampling": "perception.critic_sampling_weights table faint-lesions: lesions fainter than 0.4 or under 4.5 px "
+                    "3x, both 5x, on top of small objects 3x (training/README.md section 21)",
     },
 }
 
