@@ -51,6 +51,12 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     kind, domain = PACKAGES[args.package]
+    if args.sampling and kind == "detector":
+        parser.error("--sampling: a detector draws its training images uniformly (no sampling tables)")
+    if args.sampling and kind == "critic":
+        from rareforge_train.perception import CRITIC_SAMPLING
+        if args.sampling not in CRITIC_SAMPLING:
+            parser.error(f"--sampling {args.sampling}: a critic's table is one of {', '.join(CRITIC_SAMPLING)}")
     checkpoint_dir = os.path.join(TRAINING_DIR, "checkpoints", args.package)
     minutes = args.minutes if args.minutes is not None else DEFAULT_MINUTES[kind]
     log_path = os.path.join(checkpoint_dir, "train.log")
