@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -722,10 +723,7 @@ def critic_candidate_main(args, name, domain):
         with torch.no_grad():
             found = [domain.layout.decode(v) for v in torch.cat([c(lx[i:i + 250]) for i in range(0, len(lx), 250)]).numpy()]
         ok = np.array([f["pathology"] == "lesions" for f in found])
-        misread = {}
-        for f, o in zip(found, ok):
-            if not o:
-                misread[f["pathology"]] = misread.get(f["pathology"], 0) + 1
+        misread = dict(Counter(f["pathology"] for f, o in zip(found, ok) if not o))
         report["lesions"][label] = {"accuracy": round(float(ok.mean()), 4), "n": len(ok), "misreadAs": misread,
                                     "byContrast": banded(ok, contrast, LESION_BANDS["lesionContrast"]),
                                     "byRadiusPx": banded(ok, radius, LESION_BANDS["radiusPx"])}

@@ -72,14 +72,15 @@ def main():
         from rareforge_train import from_onnx
         from_onnx.checkpoint_from_package(args.package, checkpoint_dir, log=log)
     if not args.package_only:
+        lr = {"lr": args.lr} if args.lr is not None else {}    # else each trainer's own default
         if kind == "diffusion":
             from rareforge_train import diffusion
-            diffusion.train(domain, checkpoint_dir, minutes, lr=args.lr or 4e-4, dataset_size=args.dataset_size,
-                            sampling=args.sampling, log=log)
+            diffusion.train(domain, checkpoint_dir, minutes, dataset_size=args.dataset_size, sampling=args.sampling,
+                            log=log, **lr)
         else:
             from rareforge_train import perception
-            perception.train(kind, domain, checkpoint_dir, minutes, lr=args.lr or 2e-3, log=log, new_run=args.new_run,
-                             sampling_table=args.sampling or perception.CRITIC_SAMPLING[0])
+            sampling = {"sampling_table": args.sampling} if args.sampling else {}
+            perception.train(kind, domain, checkpoint_dir, minutes, log=log, new_run=args.new_run, **lr, **sampling)
     if args.no_package:
         return
     from rareforge_train import package  # imported late: packaging never needs a training run

@@ -377,7 +377,7 @@ FAINT_LESION_CONTRAST, SMALL_LESION_RADIUS = 0.4, 4.5 / IMAGE_SIZE   # where bra
 CRITIC_SAMPLING = ("spatial-1.2", "faint-lesions")   # train.py --sampling for a critic; the first is the default
 
 
-def critic_sampling_weights(params, domain, table="spatial-1.2"):
+def critic_sampling_weights(params, domain, table=CRITIC_SAMPLING[0]):
     """Spatial critics draw small objects 3x and night or fog scenes 2x as often (issue 17: where the
     judge is weakest). Table "faint-lesions" also draws brain lesions fainter than FAINT_LESION_CONTRAST or
     smaller than SMALL_LESION_RADIUS 3x as often (both: 5x), where brain-critic 1.2.0 reads lesions as none."""
@@ -438,7 +438,7 @@ def critic_score(clean, augmented, iou, mae):
 
 
 def train(kind, domain, checkpoint_dir, minutes, batch_size=64, lr=2e-3, dataset_size=20000, log=print, new_run=False,
-          sampling_table="spatial-1.2"):
+          sampling_table=CRITIC_SAMPLING[0]):
     """Trains for a wall-clock budget of this run (resumed time included; new_run: this run starts now, from the
     checkpoint's weights and optimizer). The critic also holds out
     CRITIC_HELD_OUT images, scores itself there every CRITIC_EVAL_EVERY steps (critic_score), keeps the best weights in
