@@ -393,7 +393,7 @@ def library_tables(critic, domain, images, conditions, look=None):
     """Per scenario, per hazard x weather x time cell, per class: hazard accuracy (as the realism gate reads it: critic
     and look combined where the gate reads the look, looked_classes, else the critic's argmax; and the critic's argmax
     alone), weather and time accuracy, median requested-vs-found box IoU."""
-    predicted = torch.cat([critic(images[i:i + 250]) for i in range(0, len(images), 250)]).numpy()
+    predicted = perception.read_batched(critic, images).numpy()
     field = domain.layout.field("hazard")
     whole = torch.from_numpy(predicted[:, field["offset"]:field["offset"] + field["width"]]).softmax(1).numpy()
     seen = [domain.layout.decode(vec) for vec in predicted]
@@ -720,8 +720,7 @@ def critic_candidate_main(args, name, domain):
     radius = np.array([p["lesionRadius"] for p in lesion_params]) * 64
     report["lesions"] = {}
     for label, c in critics.items():
-        with torch.no_grad():
-            found = [domain.layout.decode(v) for v in torch.cat([c(lx[i:i + 250]) for i in range(0, len(lx), 250)]).numpy()]
+        found = [domain.layout.decode(v) for v in perception.read_batched(c, lx).numpy()]
         ok = np.array([f["pathology"] == "lesions" for f in found])
         misread = dict(Counter(f["pathology"] for f, o in zip(found, ok) if not o))
         report["lesions"][label] = {"accuracy": round(float(ok.mean()), 4), "n": len(ok), "misreadAs": misread,

@@ -53,28 +53,10 @@ SCALAR_TOLERANCES = [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0]
 
 
 # ---- requests: every condition cell at the library's ranges ----------------------------------------------
-def _brain_cells(domain, per_cell, seed):
-    """Cells: (library scenario, pathology) for every pathology a medical scenario draws; each draw is the
-    scenario's own (indices whose pathology is the cell's)."""
-    keys = ("pathology", "lesionX", "lesionY", "lesionRadius", "lesionContrast")
-    out = []
-    for spec in library.scenarios("medical"):
-        for pathology in library.values_of(spec, "pathology"):
-            found, index = 0, 0
-            while found < per_cell:
-                drawn = library.draw_parameters(spec, seed, index)
-                index += 1
-                if drawn["pathology"] != pathology:
-                    continue
-                out.append(({k: drawn[k] for k in keys}, f"{spec['name']}/{pathology}"))
-                found += 1
-    return out
-
-
 def requests(domain, per_cell, seed):
     if domain.name == "road":
         return [(condition, cell) for condition, _, cell in library.road_cells(domain.layout, per_cell, seed)]
-    return _brain_cells(domain, per_cell, seed)
+    return library.brain_cells(per_cell, seed)
 
 
 # ---- renders that show what was asked, and renders that do not ---------------------------------------------

@@ -314,7 +314,7 @@ def read(net, critic, frames, params, how):
     x = torch.from_numpy(frames).float() / 127.5 - 1
     field = PACKAGES["road-critic"][1].layout.field("hazard")
     sl = slice(field["offset"], field["offset"] + field["width"])
-    vectors = torch.cat([critic(x[i:i + 250]) for i in range(0, len(x), 250)])
+    vectors = perception.read_batched(critic, x)
     whole = vectors[:, sl].softmax(1).numpy()
     at = lambda places: probabilities_at(net, x, places, how["mirror"], how["shifts"]).numpy()  # noqa: E731
     boxes = np.array([[p[k] for k in BOX] for p in params])

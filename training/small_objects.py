@@ -32,7 +32,7 @@ from torch import nn  # noqa: E402
 
 import look  # noqa: E402   (the reader's architecture: the critic's look's, with six outputs)
 from procedural import road  # noqa: E402
-from rareforge_train import from_onnx  # noqa: E402
+from rareforge_train import from_onnx, perception  # noqa: E402
 from rareforge_train.domains import PACKAGES  # noqa: E402
 
 REPORTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reports")
@@ -165,7 +165,7 @@ def main():
         critic = from_onnx.checkpoint_from_package("road-critic", tmp).eval()
     with torch.no_grad():
         x = torch.from_numpy(frames).float() / 127.5 - 1
-        read = torch.cat([critic(x[i:i + 250]) for i in range(0, len(x), 250)]).numpy()
+        read = perception.read_batched(critic, x).numpy()
         windows = torch.from_numpy(np.stack([crop(f, p) for f, p in zip(frames, params)])).float() / 127.5 - 1
         named = torch.cat([net(windows[i:i + 500]) for i in range(0, len(windows), 500)]).argmax(1).numpy()
     critic_right = [domain.layout.decode(v)["hazard"] == p["hazard"] for p, v in zip(params, read)]

@@ -57,6 +57,11 @@ def main():
         from rareforge_train.perception import CRITIC_SAMPLING
         if args.sampling not in CRITIC_SAMPLING:
             parser.error(f"--sampling {args.sampling}: a critic's table is one of {', '.join(CRITIC_SAMPLING)}")
+    if args.sampling and kind == "diffusion":
+        from rareforge_train.diffusion import SAMPLING_DOMAIN
+        tables = sorted(t for t, d in SAMPLING_DOMAIN.items() if d == domain.name)
+        if args.sampling not in tables:
+            parser.error(f"--sampling {args.sampling}: a {domain.name} model's table is one of {', '.join(tables)}")
     checkpoint_dir = os.path.join(TRAINING_DIR, "checkpoints", args.package)
     minutes = args.minutes if args.minutes is not None else DEFAULT_MINUTES[kind]
     log_path = os.path.join(checkpoint_dir, "train.log")

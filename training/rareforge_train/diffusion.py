@@ -149,11 +149,25 @@ LESIONS_1_3 = {"pathology": {"none": 0.5, "tumour": 0.7, "haemorrhage": 1.3, "le
                "faintLesionContrast": 0.4, "faintLesionWeight": 1.5}      # lesions fainter than 0.4
 
 
-def _road_sampling_weight(p):
-    x = CLASS_SAMPLING_WEIGHT[p["hazard"]]
+# "road-2" (training/README section 4, the run after step 18173): the classes v2 at step 18173 drew worst at the
+# library's ranges (animal 32.6 %, debris 40.3, pedestrian 43.1, vehicle 49.3, cyclist 59.0; cone 93.8, none 86.1).
+CLASS_SAMPLING_WEIGHT_2 = {"none": 0.5, "pedestrian": 2.0, "cyclist": 1.8, "animal": 3.0, "debris": 2.2,
+                           "cone": 0.6, "vehicle": 1.6}
+
+
+def _road_weight(class_weight, p):
+    x = class_weight[p["hazard"]]
     if p["hazard"] != "none" and (p["hazardW"] * p["hazardH"]) ** 0.5 < SMALL_BOX_SIDE:
         x *= SMALL_BOX_WEIGHT
     return x
+
+
+def _road_sampling_weight(p):
+    return _road_weight(CLASS_SAMPLING_WEIGHT, p)
+
+
+def _road_sampling_weight_2(p):
+    return _road_weight(CLASS_SAMPLING_WEIGHT_2, p)
 
 
 def _brain_faint_small(p):
@@ -179,7 +193,9 @@ def _brain_sampling_weight_1_3(p):
 
 
 # Named tables (train.py --sampling); each domain's default is the one its shipped model was last trained with.
-SAMPLING = {"road": _road_sampling_weight, "brain-1.2": _brain_sampling_weight, "brain-1.3": _brain_sampling_weight_1_3}
+SAMPLING = {"road": _road_sampling_weight, "road-2": _road_sampling_weight_2,
+            "brain-1.2": _brain_sampling_weight, "brain-1.3": _brain_sampling_weight_1_3}
+SAMPLING_DOMAIN = {"road": "road", "road-2": "road", "brain-1.2": "brain", "brain-1.3": "brain"}
 SAMPLING_DEFAULT = {"road": "road", "brain": "brain-1.2"}
 
 

@@ -1,4 +1,4 @@
-"""The scenario library's automotive scenarios (scenarios/*.yaml), drawn as the service draws them.
+"""The scenario library's scenarios (scenarios/*.yaml), drawn as the service draws them.
 
 draw_parameters follows src/scenarios/draw.ts (the counter-based SHA-256 uniforms, sweep digits,
 halton with the seed's Cranley-Patterson rotation, truncated normal by inverse CDF, scaled and
@@ -142,6 +142,24 @@ def road_cells(layout, per_cell, seed):
                     spec = with_fixed(sources[j % len(sources)], hazard=hazard, weather=weather, timeOfDay=tod)
                     drawn = draw_parameters(spec, seed, len(out))
                     out.append((to_condition(drawn), spec["name"], f"{hazard}/{weather}/{tod}"))
+    return out
+
+
+def brain_cells(per_cell, seed):
+    """Cells: (library scenario, pathology) for every pathology a medical scenario draws, per_cell draws each; each
+    draw is the scenario's own (the indices whose pathology is the cell's). Returns [(condition, "scenario/pathology")]."""
+    keys = ("pathology", "lesionX", "lesionY", "lesionRadius", "lesionContrast")
+    out = []
+    for spec in scenarios("medical"):
+        for pathology in values_of(spec, "pathology"):
+            found, index = 0, 0
+            while found < per_cell:
+                drawn = draw_parameters(spec, seed, index)
+                index += 1
+                if drawn["pathology"] != pathology:
+                    continue
+                out.append(({k: drawn[k] for k in keys}, f"{spec['name']}/{pathology}"))
+                found += 1
     return out
 
 
