@@ -24,7 +24,7 @@ OPSET = 17
 # A package's name and version stand for fixed files (the service refuses changed files under a recorded
 # version): bump a package's version whenever its weights change.
 VERSIONS = {"road-hazards": "1.2.0", "brain-mri": "1.2.0", "road-detector": "1.0.0", "brain-detector": "1.0.0",
-            "road-critic": "1.2.0", "brain-critic": "1.3.0"}
+            "road-critic": "1.2.0", "brain-critic": "1.4.0"}
 LICENSE = "Apache-2.0"
 DIFFUSION_NAME = {"road": "road-hazards", "brain": "brain-mri"}
 DEFAULT_GUIDANCE = {"road-hazards": 3.0, "brain-mri": 3.0}   # overwritten by evaluate.py's sweep
@@ -80,6 +80,13 @@ FINE_TUNED = {
                    "(resumed from the 1.2.0 run's last point, step 2657)",
         "sampling": "perception.critic_sampling_weights table faint-lesions: lesions fainter than 0.4 or under 4.5 px "
                     "3x, both 5x, on top of small objects 3x (training/README.md section 21)",
+    },
+    ("brain-critic", "1.4.0"): {
+        "from": {"version": "1.3.0", "criticSha256": "32099b1ab8a20ad10555e33c9ee5ad809d51abb08c5321e1301224f5ff95665a",
+                 "trainingSteps": 4950},
+        "command": "python3 training/train.py brain-critic --new-run --minutes 18 --lr 3e-4 --sampling faint-lesions "
+                   "--threads 2 (resumed from the 1.3.0 run's last point, step 5460)",
+        "sampling": "perception.critic_sampling_weights table faint-lesions, as 1.3.0 (training/README.md section 21)",
     },
 }
 
