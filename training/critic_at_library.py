@@ -16,11 +16,9 @@ import os
 import sys
 import tempfile
 import time
-from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import evaluate  # noqa: E402
@@ -28,30 +26,14 @@ from rareforge_train import from_onnx, library, package, perception  # noqa: E40
 from rareforge_train.domains import PACKAGES  # noqa: E402
 
 TRAINING_DIR = os.path.dirname(os.path.abspath(__file__))
-SEED = 1703
-
-
-def read(critic, domain, images):
-    return [domain.layout.decode(v)["pathology"] for v in perception.read_batched(critic, images).numpy()]
-
-
-def tally(found, cells):
-    """Per cell: share read as the cell's pathology, n, and the misreads."""
-    out = {}
-    for cell in dict.fromkeys(cells):
-        wanted = cell.split("/")[1]
-        got = [f for f, c in zip(found, cells) if c == cell]
-        out[cell] = {"read": round(float(np.mean([g == wanted for g in got])), 4), "n": len(got),
-                     "misreadAs": dict(Counter(g for g in got if g != wanted))}
-    out["all"] = {"read": round(float(np.mean([f == c.split("/")[1] for f, c in zip(found, cells)])), 4), "n": len(found)}
-    return out
+SEED = evaluate.LIBRARY_RENDER_SEED
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--critic", action="append", default=[], metavar="LABEL=DIR",
                         help="a critic checkpoint directory (best.pt, else last.pt) to read beside the shipped one")
-    parser.add_argument("--per-cell", type=int, default=128)
+    parser.add_argument("--per-cell", type=int, default=evaluate.LIBRARY_RENDERS_PER_CELL)
     parser.add_argument("--samples", action="store_true", help="also sample every request with the shipped brain-mri")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--report-name", default="brain-critic-at-library")
@@ -83,7 +65,7 @@ def main():
         report["samples"] = {"model": f"brain-mri {served['version']}", "sampler": "ddim", "steps": evaluate.STEPS,
                              "guidance": guidance, "servedAs": "the shipped manifest's calibration map and feedback"}
     for what, x in images.items():
-        report[what] = {label: tally(read(c, domain, x), cells) for label, c in critics.items()}
+        report[what] = {label: evaluate.library_cell_reading(c, domain, x, cells) for label, c in critics.items()}
         for label in critics:
             print(f"{what}, {label}: " + ", ".join(f"{cell} {v['read']:.3f}" for cell, v in report[what][label].items()),
                   flush=True)

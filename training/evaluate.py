@@ -29,7 +29,7 @@ from PIL import Image  # noqa: E402
 
 import contrast_meter  # noqa: E402
 import look as look_module  # noqa: E402
-from rareforge_train import diffusion, from_onnx, package, perception  # noqa: E402
+from rareforge_train import diffusion, from_onnx, library, package, perception  # noqa: E402
 from rareforge_train.domains import EVAL_SEED, PACKAGES  # noqa: E402
 from rareforge_train.served import served_vector  # noqa: E402
 
@@ -168,6 +168,15 @@ def know_the_judge(critic, domain, critic_name, images_uint8, params, log):
             "perCategoricalField": min(rendered["attributeAccuracy"].values()) >= ISSUE17_CRITIC_TARGETS["perCategoricalField"],
             "medianBoxIoU": (rendered["medianBoxIoU"] or 0) >= ISSUE17_CRITIC_TARGETS["medianBoxIoU"],
             "mismatchedHazard": mismatched["attributeAccuracy"]["hazard"] >= ISSUE17_CRITIC_TARGETS["mismatchedHazard"]}
+    else:
+        # Where users ask: every (medical scenario, pathology) cell of the library, drawn as the service draws it and
+        # rendered exactly (critic_at_library.py reads other critics and the model's samples the same way).
+        cells = library.brain_cells(LIBRARY_RENDERS_PER_CELL, LIBRARY_RENDER_SEED)
+        renders = render_images(domain, [c for c, _ in cells], LIBRARY_RENDER_SEED)
+        figures["byLibraryCell"] = {"seed": LIBRARY_RENDER_SEED, "perCell": LIBRARY_RENDERS_PER_CELL,
+                                    "renders": library_cell_reading(critic, domain, renders, [n for _, n in cells])}
+        worst = min((v["read"], k) for k, v in figures["byLibraryCell"]["renders"].items())
+        log(f"  library cells, exact renders: {figures['byLibraryCell']['renders']['all']['read']} (worst {worst[1]} {worst[0]})")
     report_path = os.path.join(REPORTS_DIR, f"{critic_name}-eval.json")
     json.dump({"critic": critic_name, "command": f"python3 training/evaluate.py {critic_name}", **figures},
               open(report_path, "w"), indent=2)
@@ -178,8 +187,26 @@ def know_the_judge(critic, domain, critic_name, images_uint8, params, log):
         "medianBoxIoU": rendered["medianBoxIoU"], "medianBoxIoUByClass": rendered["medianBoxIoUByClass"],
         "withTrainingAugmentation": {"attributeAccuracy": augmented["attributeAccuracy"],
                                      "medianBoxIoU": augmented["medianBoxIoU"]},
-        "bar": TARGETS, "validJudge": figures["validJudge"]})
+        "bar": TARGETS, "validJudge": figures["validJudge"],
+        **({"libraryCellRenders": {k: v["read"] for k, v in figures["byLibraryCell"]["renders"].items()}}
+           if "byLibraryCell" in figures else {})})
     return figures
+
+
+LIBRARY_RENDER_SEED, LIBRARY_RENDERS_PER_CELL = 1703, 128    # the gate calibrates on 1701 and reports on 1702
+
+
+def library_cell_reading(critic, domain, images, cells):
+    """Per library cell ("scenario/pathology"): the share of images the critic reads as the cell's pathology, n, and
+    what the rest were read as; "all": over every image."""
+    found = [domain.layout.decode(v)["pathology"] for v in perception.read_batched(critic, images).numpy()]
+    out = {}
+    for cell in dict.fromkeys(cells):
+        wanted, got = cell.split("/")[1], [f for f, c in zip(found, cells) if c == cell]
+        out[cell] = {"read": round(float(np.mean([g == wanted for g in got])), 4), "n": len(got),
+                     "misreadAs": dict(Counter(g for g in got if g != wanted))}
+    out["all"] = {"read": round(float(np.mean([f == c.split("/")[1] for f, c in zip(found, cells)])), 4), "n": len(found)}
+    return out
 
 
 def nms(boxes, scores, iou_threshold):
@@ -327,7 +354,6 @@ def library_conditions(domain, per_cell=LIBRARY_PER_CELL, per_scenario=LIBRARY_P
     cell: every hazard x weather x timeOfDay cell gets per_cell samples whose box (centre and size) is
     drawn by the library scenarios that ask for that hazard, in turn, at the cell's weather and time
     (hazard none: the empty-road control's box). Returns [(condition, scenario name, group)]."""
-    from rareforge_train import library
     specs = library.automotive_scenarios()
     out = []
     for spec in specs:
