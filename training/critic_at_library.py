@@ -44,8 +44,8 @@ def main():
     critics = {}
     for pair in args.critic:
         label, sep, path = pair.partition("=")
-        if not sep or not os.path.isdir(path):
-            parser.error(f"--critic {pair}: expected LABEL=DIR, a checkpoint directory")
+        if not sep or not any(os.path.isfile(os.path.join(path, f)) for f in ("best.pt", "last.pt")):
+            parser.error(f"--critic {pair}: expected LABEL=DIR, a checkpoint directory holding best.pt or last.pt")
         critics[label] = perception.load_trained("critic", domain, path)[0]
     manifest = json.load(open(os.path.join(package.MODELS_DIR, "brain-critic", "critic.json")))
     with tempfile.TemporaryDirectory() as tmp:
