@@ -43,7 +43,7 @@ def main():
                              "(--minutes counts from now, the learning-rate schedule starts again), e.g. from a "
                              "training/resume/ point that finished its own run")
     parser.add_argument("--sampling", help="the named table the training images are drawn with: diffusion, one of "
-                                           "rareforge_train.diffusion.SAMPLING (default: the one the shipped model was "
+                                           "rareforge_train.diffusion.SAMPLING[domain] (default: the one the shipped model was "
                                            "last trained with); critic, one of perception.CRITIC_SAMPLING (default "
                                            "spatial-1.2)")
     parser.add_argument("--dataset-size", type=int, default=20000,
@@ -58,10 +58,9 @@ def main():
         if args.sampling not in CRITIC_SAMPLING:
             parser.error(f"--sampling {args.sampling}: a critic's table is one of {', '.join(CRITIC_SAMPLING)}")
     if args.sampling and kind == "diffusion":
-        from rareforge_train.diffusion import SAMPLING_DOMAIN
-        tables = sorted(t for t, d in SAMPLING_DOMAIN.items() if d == domain.name)
-        if args.sampling not in tables:
-            parser.error(f"--sampling {args.sampling}: a {domain.name} model's table is one of {', '.join(tables)}")
+        from rareforge_train.diffusion import SAMPLING
+        if args.sampling not in SAMPLING[domain.name]:
+            parser.error(f"--sampling {args.sampling}: a {domain.name} model's table is one of {', '.join(SAMPLING[domain.name])}")
     checkpoint_dir = os.path.join(TRAINING_DIR, "checkpoints", args.package)
     minutes = args.minutes if args.minutes is not None else DEFAULT_MINUTES[kind]
     log_path = os.path.join(checkpoint_dir, "train.log")

@@ -7,6 +7,7 @@ steps_offset 0, set_alpha_to_one true, clip_sample false, eta 0, float32 through
 import copy
 import os
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -162,14 +163,6 @@ def _road_weight(class_weight, p):
     return x
 
 
-def _road_sampling_weight(p):
-    return _road_weight(CLASS_SAMPLING_WEIGHT, p)
-
-
-def _road_sampling_weight_2(p):
-    return _road_weight(CLASS_SAMPLING_WEIGHT_2, p)
-
-
 def _brain_faint_small(p):
     """brain-1.2's factor for a pathology's contrast and radius (1 for none)."""
     if p["pathology"] == "none":
@@ -192,15 +185,14 @@ def _brain_sampling_weight_1_3(p):
     return x
 
 
-# Named tables (train.py --sampling); each domain's default is the one its shipped model was last trained with.
-SAMPLING = {"road": _road_sampling_weight, "road-2": _road_sampling_weight_2,
-            "brain-1.2": _brain_sampling_weight, "brain-1.3": _brain_sampling_weight_1_3}
-SAMPLING_DOMAIN = {"road": "road", "road-2": "road", "brain-1.2": "brain", "brain-1.3": "brain"}
+# Named tables per domain (train.py --sampling); each domain's default is the one its shipped model was last trained with.
+SAMPLING = {"road": {"road": partial(_road_weight, CLASS_SAMPLING_WEIGHT), "road-2": partial(_road_weight, CLASS_SAMPLING_WEIGHT_2)},
+            "brain": {"brain-1.2": _brain_sampling_weight, "brain-1.3": _brain_sampling_weight_1_3}}
 SAMPLING_DEFAULT = {"road": "road", "brain": "brain-1.2"}
 
 
 def sampling_weights(domain, params, table=None):
-    weight = SAMPLING[table or SAMPLING_DEFAULT[domain.name]]
+    weight = SAMPLING[domain.name][table or SAMPLING_DEFAULT[domain.name]]
     return torch.tensor([weight(p) for p in params], dtype=torch.float64)
 
 
