@@ -15,10 +15,10 @@ const allDomainsIn = (scopes: Domain[]): Where => {
   return { AND: missing.map((domain) => ({ NOT: { domains: { has: domain } } })) };
 };
 
-/** Prisma's model names (the client's `$allModels` keys) with the filter that keeps a row inside `scopes`. */
 /** A scenario version's domain is its scenario's; jobs, samples and searches belong to a version. */
 const versionIn = (scopes: Domain[]): Where => ({ scenario: { domain: { in: scopes } } });
 
+/** Prisma's model names (the client's `$allModels` keys) with the filter that keeps a row inside `scopes`. */
 const SCOPE_FILTERS: Record<string, (scopes: Domain[]) => Where> = {
   Scenario: (scopes) => ({ domain: { in: scopes } }),
   ScenarioVersion: versionIn,

@@ -349,7 +349,6 @@ function feedbackIssues(m: z.infer<typeof manifestObject>, feedback: z.infer<typ
   return issues;
 }
 
-/** A calibration map is monotone and stays inside its field's range. */
 /** A map's points: requested inside the field's range, encoded inside the encoded range, both monotone. */
 function calibrationIssues(points: [number, number][], [lo, hi]: [number, number], [encodedLo, encodedHi]: [number, number]): string[] {
   const issues: string[] = [];
