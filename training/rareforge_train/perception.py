@@ -374,11 +374,13 @@ SMALL_OBJECT = 8 / IMAGE_SIZE  # a box whose longer side is under 8 px
 
 
 FAINT_LESION_CONTRAST, SMALL_LESION_RADIUS = 0.4, 4.5 / IMAGE_SIZE   # where brain-critic 1.2.0 misreads lesions
-CRITIC_SAMPLING = ("spatial-1.2", "faint-lesions", "faint-small")   # train.py --sampling for a critic; the first is the default
+CRITIC_SAMPLING = ("spatial-1.2", "faint-lesions", "faint-small", "faint-small-none")   # train.py --sampling for a critic; the first is the default
 # "faint-small": where brain-critic 1.4.0 misreads the library's faint tumours (faint-low-contrast-lesion: 87.5 % of
 # exact renders read as tumour, the rest as lesions): a tumour or haemorrhage fainter than FAINT_LESION_CONTRAST, or
 # in the smallest third of its radius range, is drawn 3x as often (both: 5x), on top of faint-lesions.
 SMALL_THIRD = 1 / 3
+# "faint-small-none": faint-small, but the empty slices keep the share of the draws the default table gives them (a
+# faint-small run read more of brain-mri's empty slices as a pathology).
 
 
 def critic_sampling_weights(params, domain, table=CRITIC_SAMPLING[0]):
@@ -395,11 +397,16 @@ def critic_sampling_weights(params, domain, table=CRITIC_SAMPLING[0]):
             w[i] += 2.0
         if p.get("timeOfDay") == "night" or p.get("weather") == "fog":
             w[i] += 1.0
-        if table in ("faint-lesions", "faint-small") and p.get("pathology") == "lesions":
+        if table != CRITIC_SAMPLING[0] and p.get("pathology") == "lesions":
             w[i] += 2.0 * ((p["lesionContrast"] < FAINT_LESION_CONTRAST) + (p["lesionRadius"] < SMALL_LESION_RADIUS))
-        if table == "faint-small" and p.get("pathology") in ("tumour", "haemorrhage"):
+        if table.startswith("faint-small") and p.get("pathology") in ("tumour", "haemorrhage"):
             lo, hi = domain.generator.RADIUS_BY_PATHOLOGY[p["pathology"]]
             w[i] += 2.0 * ((p["lesionContrast"] < FAINT_LESION_CONTRAST) + (p["lesionRadius"] < lo + SMALL_THIRD * (hi - lo)))
+    if table == "faint-small-none":
+        none = np.array([p.get("pathology") == "none" for p in params])
+        base = critic_sampling_weights(params, domain).numpy()
+        share = base[none].sum()
+        w[none] *= share * w[~none].sum() / ((1 - share) * w[none].sum())
     return torch.from_numpy(w / w.sum())
 
 
