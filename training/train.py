@@ -57,6 +57,9 @@ def main():
         from rareforge_train.perception import CRITIC_SAMPLING
         if args.sampling not in CRITIC_SAMPLING:
             parser.error(f"--sampling {args.sampling}: a critic's table is one of {', '.join(CRITIC_SAMPLING)}")
+        if args.sampling != CRITIC_SAMPLING[0] and domain.name != "brain":
+            parser.error(f"--sampling {args.sampling}: a brain critic's table (it weighs pathologies); a {domain.name} "
+                         f"critic's is {CRITIC_SAMPLING[0]}")
     if args.sampling and kind == "diffusion":
         from rareforge_train.diffusion import SAMPLING
         if args.sampling not in SAMPLING[domain.name]:
