@@ -44,7 +44,7 @@ def main():
                              "training/resume/ point that finished its own run")
     parser.add_argument("--sampling", help="the named table the training images are drawn with: diffusion, one of "
                                            "rareforge_train.diffusion.SAMPLING[domain] (default: the one the shipped model was "
-                                           "last trained with); critic, one of perception.CRITIC_SAMPLING (default "
+                                           "last trained with); critic, one of perception.CRITIC_SAMPLING[domain] (default "
                                            "spatial-1.2)")
     parser.add_argument("--dataset-size", type=int, default=20000,
                         help="diffusion: how many generator images the run draws from (cached in training/data)")
@@ -55,11 +55,8 @@ def main():
         parser.error("--sampling: a detector draws its training images uniformly (no sampling tables)")
     if args.sampling and kind == "critic":
         from rareforge_train.perception import CRITIC_SAMPLING
-        if args.sampling not in CRITIC_SAMPLING:
-            parser.error(f"--sampling {args.sampling}: a critic's table is one of {', '.join(CRITIC_SAMPLING)}")
-        if args.sampling != CRITIC_SAMPLING[0] and domain.name != "brain":
-            parser.error(f"--sampling {args.sampling}: a brain critic's table (it weighs pathologies); a {domain.name} "
-                         f"critic's is {CRITIC_SAMPLING[0]}")
+        if args.sampling not in CRITIC_SAMPLING[domain.name]:
+            parser.error(f"--sampling {args.sampling}: a {domain.name} critic's table is one of {', '.join(CRITIC_SAMPLING[domain.name])}")
     if args.sampling and kind == "diffusion":
         from rareforge_train.diffusion import SAMPLING
         if args.sampling not in SAMPLING[domain.name]:

@@ -374,7 +374,10 @@ SMALL_OBJECT = 8 / IMAGE_SIZE  # a box whose longer side is under 8 px
 
 
 FAINT_LESION_CONTRAST, SMALL_LESION_RADIUS = 0.4, 4.5 / IMAGE_SIZE   # where brain-critic 1.2.0 misreads lesions
-CRITIC_SAMPLING = ("spatial-1.2", "faint-lesions", "faint-small", "faint-small-none")   # train.py --sampling for a critic; the first is the default
+# Named tables per domain (train.py --sampling for a critic), as diffusion.SAMPLING; the brain's own tables weigh pathologies.
+CRITIC_SAMPLING_DEFAULT = "spatial-1.2"
+CRITIC_SAMPLING = {"road": (CRITIC_SAMPLING_DEFAULT,),
+                   "brain": (CRITIC_SAMPLING_DEFAULT, "faint-lesions", "faint-small", "faint-small-none")}
 # "faint-small": where brain-critic 1.4.0 misreads the library's faint tumours (faint-low-contrast-lesion: 87.5 % of
 # exact renders read as tumour, the rest as lesions): a tumour or haemorrhage fainter than FAINT_LESION_CONTRAST, or
 # in the smallest third of its radius range, is drawn 3x as often (both: 5x), on top of faint-lesions.
@@ -383,29 +386,29 @@ SMALL_THIRD = 1 / 3
 # faint-small run read more of brain-mri's empty slices as a pathology).
 
 
-def critic_sampling_weights(params, domain, table=CRITIC_SAMPLING[0]):
+def critic_sampling_weights(params, domain, table=CRITIC_SAMPLING_DEFAULT):
     """Spatial critics draw small objects 3x and night or fog scenes 2x as often (issue 17: where the
     judge is weakest). Table "faint-lesions" also draws brain lesions fainter than FAINT_LESION_CONTRAST or
     smaller than SMALL_LESION_RADIUS 3x as often (both: 5x), where brain-critic 1.2.0 reads lesions as none; table
     "faint-small" also faint tumours and haemorrhages and those in the smallest third of their radius range."""
-    if table not in CRITIC_SAMPLING:
-        raise ValueError(f"unknown critic sampling table {table!r} (known: {', '.join(CRITIC_SAMPLING)})")
-    w = np.ones(len(params))
+    if table not in CRITIC_SAMPLING[domain.name]:
+        raise ValueError(f"unknown {domain.name} critic sampling table {table!r} (known: {', '.join(CRITIC_SAMPLING[domain.name])})")
+    w, default_total = np.ones(len(params)), 0.0
     for i, p in enumerate(params):
         box = domain.box_of(p)
         if box is not None and max(box[2], box[3]) < SMALL_OBJECT:
             w[i] += 2.0
         if p.get("timeOfDay") == "night" or p.get("weather") == "fog":
             w[i] += 1.0
-        if table != CRITIC_SAMPLING[0] and p.get("pathology") == "lesions":
+        default_total += w[i]   # the default table's weight; the tables below add to lesions, tumours, haemorrhages only
+        if table != CRITIC_SAMPLING_DEFAULT and p.get("pathology") == "lesions":
             w[i] += 2.0 * ((p["lesionContrast"] < FAINT_LESION_CONTRAST) + (p["lesionRadius"] < SMALL_LESION_RADIUS))
         if table.startswith("faint-small") and p.get("pathology") in ("tumour", "haemorrhage"):
             lo, hi = domain.generator.RADIUS_BY_PATHOLOGY[p["pathology"]]
             w[i] += 2.0 * ((p["lesionContrast"] < FAINT_LESION_CONTRAST) + (p["lesionRadius"] < lo + SMALL_THIRD * (hi - lo)))
     if table == "faint-small-none":
         none = np.array([p.get("pathology") == "none" for p in params])
-        base = critic_sampling_weights(params, domain).numpy()
-        share = base[none].sum()
+        share = w[none].sum() / default_total   # the empty slices' share under the default table
         w[none] *= share * w[~none].sum() / ((1 - share) * w[none].sum())
     return torch.from_numpy(w / w.sum())
 
@@ -464,7 +467,7 @@ def critic_score(clean, augmented, iou, mae):
 
 
 def train(kind, domain, checkpoint_dir, minutes, batch_size=64, lr=2e-3, dataset_size=20000, log=print, new_run=False,
-          sampling_table=CRITIC_SAMPLING[0]):
+          sampling_table=CRITIC_SAMPLING_DEFAULT):
     """Trains for a wall-clock budget of this run (resumed time included; new_run: this run starts now, from the
     checkpoint's weights and optimizer). The critic also holds out
     CRITIC_HELD_OUT images, scores itself there every CRITIC_EVAL_EVERY steps (critic_score), keeps the best weights in
