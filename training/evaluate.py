@@ -46,6 +46,9 @@ TARGETS = {"attributeAccuracy": 0.95, "medianBoxIoU": 0.6}
 ISSUE17_CRITIC_TARGETS = {"perCategoricalField": 0.97, "medianBoxIoU": 0.85, "mismatchedHazard": 0.90}
 ISSUE17_MODEL_TARGETS = {"hazard": 0.90, "hazardEveryClass": 0.80, "hazardEveryCell": 0.70, "medianBoxIoU": 0.8,
                          "minSamplesPerCell": 12}
+# Sections of a critic's `evaluation` that its own held-out figures leave in place: the look's (look.py) and the
+# diffusion model's generator grid (apply_report below).
+CRITIC_SECTIONS_KEPT = ("look", "evaluationGrid")
 
 
 def balanced_grid(domain, per_cell, rng):
@@ -189,7 +192,7 @@ def know_the_judge(critic, domain, critic_name, images_uint8, params, log):
                                      "medianBoxIoU": augmented["medianBoxIoU"]},
         "bar": TARGETS, "validJudge": figures["validJudge"],
         **({"libraryCellRenders": {k: v["read"] for k, v in figures["byLibraryCell"]["renders"].items()}}
-           if "byLibraryCell" in figures else {})})
+           if "byLibraryCell" in figures else {})}, keep=CRITIC_SECTIONS_KEPT)
     return figures
 
 
@@ -308,9 +311,13 @@ def write_png(canvas, path):
                                                 dither=Image.Dither.NONE).save(path, optimize=True)
 
 
-def update_manifest(path, evaluation, merge=False):
+def update_manifest(path, evaluation, merge=False, keep=()):
+    """Writes the manifest's `evaluation`: merged into the present one, or replacing it but for the `keep` sections
+    (those other scripts write, e.g. the critic's look from look.py)."""
     manifest = json.load(open(path))
-    manifest["evaluation"] = {**(manifest.get("evaluation") or {}), **evaluation} if merge else evaluation
+    present = manifest.get("evaluation") or {}
+    kept = {k: present[k] for k in keep if k in present}
+    manifest["evaluation"] = {**present, **evaluation} if merge else {**evaluation, **kept}
     with open(path, "w") as f:
         f.write(json.dumps(manifest, indent=2) + "\n")
 
