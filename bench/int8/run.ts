@@ -85,6 +85,8 @@ interface FieldFigures {
   /** fp32 right and int8 wrong / fp32 wrong and int8 right. */
   onlyFp32Right: number;
   onlyInt8Right: number;
+  /** The onlyFp32Right samples by what was asked and what the critic read in the int8 image ("fog as clear": n). */
+  int8LostAs: Record<string, number>;
   /** Share of samples where the critic reads the same value from both images. */
   sameReading: number;
 }
@@ -187,19 +189,24 @@ async function measurePair(baseDir: string, int8Dir: string) {
     for (const field of critic.manifest.fields) {
       if (field.kind !== "categorical") continue;
       let a = 0, b = 0, onlyF = 0, onlyQ = 0, same = 0;
+      const lostAs: Record<string, number> = {};
       grid.forEach((s, i) => {
         const want = s.parameters[field.name];
         const f = fpSeen[i]!.values[field.name] === want;
         const q = qSeen[i]!.values[field.name] === want;
         a += f ? 1 : 0;
         b += q ? 1 : 0;
-        if (f && !q) onlyF++;
+        if (f && !q) {
+          onlyF++;
+          const key = `${String(want)} as ${String(qSeen[i]!.values[field.name])}`;
+          lostAs[key] = (lostAs[key] ?? 0) + 1;
+        }
         if (q && !f) onlyQ++;
         if (fpSeen[i]!.values[field.name] === qSeen[i]!.values[field.name]) same++;
       });
       const n = grid.length;
-      fields[field.name] = { fp32: round4(a / n), int8: round4(b / n), differencePoints: round4((100 * (b - a)) / n), onlyFp32Right: onlyF, onlyInt8Right: onlyQ, sameReading: round4(same / n) };
-      console.log(`${name}: ${field.name} fp32 ${(100 * a / n).toFixed(2)} % int8 ${(100 * b / n).toFixed(2)} % (Δ ${((100 * (b - a)) / n).toFixed(2)} points; only fp32 right ${onlyF}, only int8 right ${onlyQ}; same reading ${(100 * same / n).toFixed(1)} %)`);
+      fields[field.name] = { fp32: round4(a / n), int8: round4(b / n), differencePoints: round4((100 * (b - a)) / n), onlyFp32Right: onlyF, onlyInt8Right: onlyQ, int8LostAs: lostAs, sameReading: round4(same / n) };
+      console.log(`${name}: ${field.name} fp32 ${(100 * a / n).toFixed(2)} % int8 ${(100 * b / n).toFixed(2)} % (Δ ${((100 * (b - a)) / n).toFixed(2)} points; only fp32 right ${onlyF}, only int8 right ${onlyQ}; same reading ${(100 * same / n).toFixed(1)} %)${onlyF ? ` lost: ${JSON.stringify(lostAs)}` : ""}`);
     }
     const images = fpSamples.map((s, i) => diff(qSamples[i]!.image.data, s.image.data));
     quality = {
