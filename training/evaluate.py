@@ -74,17 +74,17 @@ def sweep_grid(domain, rng):
     return [domain.draw(rng, pathology=p) for p in layout.field("pathology")["values"] for _ in range(8)]
 
 
-def sample_images(model, domain, params, guidance, seed, batch=48, manifest=None):
-    """DDIM samples for params, each from noise keyed by (seed, index); returns model space [-1,1]. manifest: the
-    package's, so calibrated scalars are fed their map's value and fields with feedback are held by it, as the
-    product serves them."""
+def sample_images(model, domain, params, guidance, seed, batch=48, manifest=None, first_index=0):
+    """DDIM samples for params, each from noise keyed by (seed, index), params[0] at index first_index (a slice of a
+    grid gets the grid's noise); returns model space [-1,1]. manifest: the package's, so calibrated scalars are fed
+    their map's value and fields with feedback are held by it, as the product serves them."""
     fields = manifest["condition"]["fields"] if manifest else ()
     conditions = torch.from_numpy(np.stack([served_vector(domain.layout, fields, p) for p in params]))
     meters = contrast_meter.readers() if any(f.get("feedback") for f in fields) else None
     out = []
     for start in range(0, len(params), batch):
         n = min(batch, len(params) - start)
-        noise = torch.stack([torch.randn((domain.channels, 64, 64), generator=torch.Generator().manual_seed(seed * 100003 + start + i))
+        noise = torch.stack([torch.randn((domain.channels, 64, 64), generator=torch.Generator().manual_seed(seed * 100003 + first_index + start + i))
                              for i in range(n)])
         refine = diffusion.feedback_refine(manifest, params[start:start + n], meters) if meters else None
         out.append(diffusion.ddim_sample(model, noise, conditions[start:start + n], steps=STEPS, guidance=guidance, refine=refine))
