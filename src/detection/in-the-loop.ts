@@ -264,7 +264,11 @@ export async function scoreImages(detector: Detector, critic: Critic | null, gat
   for (const [k, item] of items.entries()) {
     const detections = await detector.detect(item.image);
     const score = scoreSample({ intended: item.intended, detections, classMap: detector.classMap, matchIoU: detector.thresholds.matchIoU });
-    const matchOf = new Map(score.objects.flatMap((o, index) => (o.detection ? [[o.detection, { index, iou: o.iou }] as const] : [])));
+    // a detection's label: the intended object it was matched to, or that it describes again (a vehicle seen as car and bus)
+    const matchOf = new Map([
+      ...score.objects.flatMap((o, index) => (o.detection ? [[o.detection, { index, iou: o.iou }] as const] : [])),
+      ...score.duplicates.map((d) => [d.detection, { index: d.index, iou: d.iou }] as const),
+    ]);
     const realism = verdicts?.get(k) ?? null;
     const valid = realism ? realism.valid : true;
     const matched = score.objects.filter((o) => o.outcome === "HIT");

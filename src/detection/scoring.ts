@@ -44,6 +44,8 @@ export interface SampleScore {
   readonly objects: readonly ObjectScore[];
   /** Detections that explain no intended object. */
   readonly falsePositives: readonly Detection[];
+  /** Further detections of an intended object the class map accepts (a vehicle seen as car and bus): the object's index and overlap. */
+  readonly duplicates: readonly { readonly detection: Detection; readonly index: number; readonly iou: number }[];
   /** The weakest object's best-match confidence (0 if any was not found as its class); null with no intended object. */
   readonly confidence: number | null;
 }
@@ -119,10 +121,19 @@ export function scoreSample({ intended, detections, classMap, matchIoU }: ScoreS
 
   // A second accepted detection on the same object (a cyclist seen as bicycle AND person) is not a false
   // positive: the class map says both describe it.
-  const falsePositives = detections.filter(
-    (d) => !used.has(d) && !intended.some((o) => accepts(o, d) && iou(o, d.box) >= matchIoU),
-  );
+  const duplicates: { detection: Detection; index: number; iou: number }[] = [];
+  const falsePositives: Detection[] = [];
+  for (const d of detections) {
+    if (used.has(d)) continue;
+    let best: { index: number; iou: number } | null = null;
+    intended.forEach((o, index) => {
+      const overlap = iou(o, d.box);
+      if (accepts(o, d) && overlap >= matchIoU && overlap > (best?.iou ?? 0)) best = { index, iou: overlap };
+    });
+    if (best) duplicates.push({ detection: d, ...(best as { index: number; iou: number }) });
+    else falsePositives.push(d);
+  }
   const outcome: Outcome = objects.some((o) => o.outcome === "MISS") ? "MISS" : objects.some((o) => o.outcome === "WRONG_CLASS") ? "WRONG_CLASS" : "HIT";
   const confidence = objects.length === 0 ? null : Math.min(...objects.map((o) => o.confidence));
-  return { outcome, objects, falsePositives, confidence };
+  return { outcome, objects, falsePositives, duplicates, confidence };
 }
