@@ -125,12 +125,12 @@ export function scoreSample({ intended, detections, classMap, matchIoU }: ScoreS
   const falsePositives: Detection[] = [];
   for (const d of detections) {
     if (used.has(d)) continue;
-    let best: { index: number; iou: number } | null = null;
-    intended.forEach((o, index) => {
+    let best: { detection: Detection; index: number; iou: number } | null = null;
+    for (const [index, o] of intended.entries()) {
       const overlap = iou(o, d.box);
-      if (accepts(o, d) && overlap >= matchIoU && overlap > (best?.iou ?? 0)) best = { index, iou: overlap };
-    });
-    if (best) duplicates.push({ detection: d, ...(best as { index: number; iou: number }) });
+      if (accepts(o, d) && overlap >= matchIoU && overlap > (best?.iou ?? 0)) best = { detection: d, index, iou: overlap };
+    }
+    if (best) duplicates.push(best);
     else falsePositives.push(d);
   }
   const outcome: Outcome = objects.some((o) => o.outcome === "MISS") ? "MISS" : objects.some((o) => o.outcome === "WRONG_CLASS") ? "WRONG_CLASS" : "HIT";

@@ -50,7 +50,7 @@ describe("scoreSample", () => {
     expect(score.confidence).toBe(0.6);
     expect(score.falsePositives).toEqual([]);
     // the second detection describes the same object: reported with that object's index, so stored rows can say so
-    expect(score.duplicates).toEqual([{ detection: score.objects[0]!.detection === bicycle ? person(0.5, 100) : bicycle, index: 0, iou: 1 }]);
+    expect(score.duplicates).toEqual([{ detection: person(0.5, 100), index: 0, iou: 1 }]);
   });
 
   it("a sample with nothing intended is a HIT with every detection a false positive", () => {
